@@ -1,0 +1,161 @@
+//! The command line: clap definitions only. Every other module takes plain values; nothing outside
+//! this file imports clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Federate the owner ids of shared NFS exports into unprivileged Proxmox VE containers.
+#[derive(Debug, Parser)]
+#[command(name = "idfed", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file [default: /etc/idfed/idfed.toml]
+    #[arg(
+        short = 'c',
+        long,
+        env = "IDFED_CONFIG",
+        global = true,
+        value_name = "PATH"
+    )]
+    pub config: Option<PathBuf>,
+
+    /// Directory every host path (/etc/subuid, /etc/pve, /run/lock, /var/lib/idfed) is under
+    #[arg(long, global = true, default_value = "/", value_name = "DIR")]
+    pub root: PathBuf,
+
+    /// This node's name [default: the short hostname]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub node: Option<String>,
+
+    /// Output format (csv: `report` only)
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Print only errors and warnings
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Say more about what is done (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are written to stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Csv,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the lxc.idmap lines and subuid/subgid lines that pass the given ids through
+    Map(MapArgs),
+    /// Show each share's owners and their uid and gid sets
+    Resolve(ResolveArgs),
+    /// Show what apply would change, per node and per group of containers
+    Plan(PlanArgs),
+    /// Write per-node bundles (subuid, subgid, lxc/<vmid>.idmap) and plan.json
+    Emit(EmitArgs),
+    /// Apply the plan on this node: subid lines, then container maps
+    Apply(ApplyArgs),
+    /// Which containers can write as which share owners
+    Report(ReportArgs),
+    /// Check every container map and this node's subid files against the kernel's rules
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  idfed map 1005 g:2000-2010")]
+pub struct MapArgs {
+    /// Host id of the container's uid/gid 0
+    #[arg(long, default_value_t = 100_000)]
+    pub base: u32,
+    /// Ids in the base range
+    #[arg(long, default_value_t = 65_536)]
+    pub size: u32,
+    /// Lowest id that may be passed through
+    #[arg(long, default_value_t = 1000)]
+    pub min_id: u32,
+    /// Most extents per map (the kernel takes at most 340)
+    #[arg(long, default_value_t = 340)]
+    pub max_extents: u32,
+    /// Owner of the printed subuid/subgid lines
+    #[arg(long, default_value = "root")]
+    pub subid_owner: String,
+    /// Ids to pass through: 1005, 2000-2010 (both kinds), u:1005, g:2000-2010 (one kind)
+    #[arg(required = true, value_name = "IDSPEC")]
+    pub ids: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// Shares to resolve [default: all]
+    #[arg(value_name = "SHARE")]
+    pub shares: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Only this share: what onboarding it changes
+    #[arg(long, value_name = "SHARE")]
+    pub share: Option<String>,
+    /// Only this container
+    #[arg(long, value_name = "VMID")]
+    pub ct: Option<u32>,
+    /// Exit 2 when changes are pending, 0 when there are none
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+    /// Allow removing passthroughs even though a share's owners shrank markedly
+    #[arg(long)]
+    pub allow_shrink: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EmitArgs {
+    /// Directory to write the bundles into
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Allow removing passthroughs even though a share's owners shrank markedly
+    #[arg(long)]
+    pub allow_shrink: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Show what would change and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Take foreign (hand-written) passthroughs under management
+    #[arg(long)]
+    pub adopt: bool,
+    /// Allow removing passthroughs even though a share's owners shrank markedly
+    #[arg(long)]
+    pub allow_shrink: bool,
+    /// Switch maps even when other nodes have not published subid coverage for them
+    #[arg(long)]
+    pub force: bool,
+    /// Remove subid lines idfed added that no container map needs any more
+    #[arg(long)]
+    pub prune: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Only this owner (name or id)
+    #[arg(long, value_name = "NAME|ID")]
+    pub owner: Option<String>,
+    /// Only this container
+    #[arg(long, value_name = "VMID")]
+    pub ct: Option<u32>,
+    /// Only this share
+    #[arg(long, value_name = "SHARE")]
+    pub share: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {}

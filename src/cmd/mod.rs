@@ -1,0 +1,54 @@
+//! Command implementations: each file turns its arguments into calls of the library and writes the
+//! result. `anyhow` with context lives here, typed errors below.
+
+use std::path::PathBuf;
+
+use crate::cli::Format;
+use crate::fsutil::Root;
+
+pub mod map;
+
+/// What a successful command says about the state it found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0.
+    Ok,
+    /// Exit 2: not in the desired or healthy state.
+    NotDesired,
+}
+
+/// The global options every command gets.
+#[derive(Clone, Debug)]
+pub struct Globals {
+    pub config: Option<PathBuf>,
+    pub root: Root,
+    pub node: Option<String>,
+    pub format: Format,
+    pub quiet: bool,
+    pub verbose: u8,
+}
+
+/// Refuses a format a command does not write.
+pub fn require_format(globals: &Globals, allowed: &[Format], command: &str) -> anyhow::Result<()> {
+    if allowed.contains(&globals.format) {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "`{command}` does not write `--format {}`: expected one of {}",
+            format_name(globals.format),
+            allowed
+                .iter()
+                .map(|f| format!("`{}`", format_name(*f)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    }
+}
+
+fn format_name(f: Format) -> &'static str {
+    match f {
+        Format::Text => "text",
+        Format::Json => "json",
+        Format::Csv => "csv",
+    }
+}

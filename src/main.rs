@@ -1,0 +1,26 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match idfed::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Usage errors exit 1, not clap's 2: exit 2 means "not in the desired state".
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match idfed::run(cli) {
+        Ok(idfed::cmd::Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(idfed::cmd::Outcome::NotDesired) => ExitCode::from(2),
+        Err(err) => {
+            eprintln!("idfed: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
