@@ -1,0 +1,228 @@
+//! A builder that runs the real `idfed` binary in a temporary root with a cleaned environment
+//! (just's `Test`, fd's `TestEnv`).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+/// The repository's `tests/fixtures/NAME`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Copies a directory tree (files, directories and symlinks as they are).
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap();
+        let ty = entry.file_type().unwrap();
+        let dest = to.join(entry.file_name());
+        if ty.is_dir() {
+            copy_tree(&entry.path(), &dest);
+        } else if ty.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// One run of `idfed`: a temp dir (the `--root` unless told otherwise), args, env, then checks.
+pub struct Test {
+    dir: TempDir,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Option<String>,
+}
+
+impl Test {
+    pub fn new() -> Test {
+        Test {
+            dir: tempfile::tempdir().unwrap(),
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+        }
+    }
+
+    /// The temp dir every relative path of the test is under.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies `tests/fixtures/NAME` into the temp dir.
+    pub fn fixture(self, name: &str) -> Test {
+        copy_tree(&fixture(name), self.dir.path());
+        self
+    }
+
+    /// Writes a file (parents created) at `rel` under the temp dir.
+    pub fn write(self, rel: &str, text: &str) -> Test {
+        let path = self.dir.path().join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+        self
+    }
+
+    /// Appends arguments; `{root}` in an argument is replaced by the temp dir.
+    pub fn args<I, S>(mut self, args: I) -> Test
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let root = self.dir.path().to_str().unwrap().to_string();
+        self.args.extend(
+            args.into_iter()
+                .map(|a| a.as_ref().replace("{root}", &root)),
+        );
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Test {
+        let root = self.dir.path().to_str().unwrap().to_string();
+        self.env
+            .push((key.to_string(), value.replace("{root}", &root)));
+        self
+    }
+
+    pub fn stdin(mut self, text: &str) -> Test {
+        self.stdin = Some(text.to_string());
+        self
+    }
+
+    /// Runs the binary and returns what it did, for the checks of [`Run`].
+    pub fn run(self) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idfed"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("NO_COLOR", "1")
+            .current_dir(self.dir.path())
+            .args(&self.args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let output = match &self.stdin {
+            None => cmd.stdin(std::process::Stdio::null()).output().unwrap(),
+            Some(text) => {
+                use std::io::Write;
+                cmd.stdin(std::process::Stdio::piped())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                let mut child = cmd.spawn().unwrap();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(text.as_bytes())
+                    .unwrap();
+                child.wait_with_output().unwrap()
+            }
+        };
+        Run {
+            dir: self.dir,
+            args: self.args,
+            output,
+        }
+    }
+}
+
+/// The result of a run: checks chain and panic with the whole output on failure.
+pub struct Run {
+    pub dir: TempDir,
+    pub args: Vec<String>,
+    pub output: Output,
+}
+
+impl Run {
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The text of a file under the temp dir.
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(rel))
+            .unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+    }
+
+    /// stdout as JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout()))
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "idfed {:?}\nexit: {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.args,
+            self.output.status.code(),
+            self.stdout(),
+            self.stderr()
+        )
+    }
+
+    pub fn code(self, code: i32) -> Run {
+        assert_eq!(self.output.status.code(), Some(code), "{}", self.describe());
+        self
+    }
+
+    pub fn success(self) -> Run {
+        self.code(0)
+    }
+
+    pub fn failure(self) -> Run {
+        self.code(1)
+    }
+
+    pub fn stdout_is(self, want: &str) -> Run {
+        assert_eq!(self.stdout(), want, "{}", self.describe());
+        self
+    }
+
+    pub fn stdout_has(self, want: &str) -> Run {
+        assert!(
+            self.stdout().contains(want),
+            "stdout lacks {want:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    pub fn stderr_has(self, want: &str) -> Run {
+        assert!(
+            self.stderr().contains(want),
+            "stderr lacks {want:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    pub fn stderr_lacks(self, unwanted: &str) -> Run {
+        assert!(
+            !self.stderr().contains(unwanted),
+            "stderr has {unwanted:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+}
+
+/// Fails loudly (never skips) when the test cannot run as root: CI runs as root.
+pub fn require_root(what: &str) {
+    assert!(
+        rustix::process::geteuid().is_root(),
+        "{what} needs root (user namespaces, mounts): run the tests as root, as CI does"
+    );
+}
