@@ -3,6 +3,7 @@
 //! The pure core (`ids`, `idmap`) computes; the commands in `cmd` read and write. See
 //! DESIGN.md for the data flow.
 
+pub mod apply;
 pub mod cli;
 pub mod cmd;
 pub mod fsutil;

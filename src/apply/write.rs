@@ -1,0 +1,212 @@
+//! The one writer (proxmox-sys `replace_file`, cargo-util `write_if_changed`): a temporary file
+//! beside the target with the target's mode and owner, write, fsync, rename, fsync the directory;
+//! the temporary is removed on any failure, and an unchanged file is not written at all. The
+//! previous content is kept under the backup directory first.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::fsutil::FsError;
+
+/// What [`replace_file`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The file already held exactly this content: nothing was written.
+    Unchanged,
+    /// The file was replaced (or created); the old content, if any, is at `backup`.
+    Replaced { backup: Option<PathBuf> },
+}
+
+fn fs_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FsError + 'a {
+    move |source| FsError {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Replaces `path` with `contents` atomically, unless it already holds them.
+///
+/// When the file exists, its content is first copied to `backup_dir` (created as needed) under
+/// `backup_name`, and the new file gets the old one's mode and owner. A new file gets `new_mode`.
+///
+/// # Errors
+/// An [`FsError`] naming the path that failed; the target is then left as it was.
+pub fn replace_file(
+    path: &Path,
+    contents: &[u8],
+    new_mode: u32,
+    backup: Option<(&Path, &str)>,
+) -> Result<Written, FsError> {
+    let old = match fs::read(path) {
+        Ok(old) => Some(old),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(fs_err("read", path)(e)),
+    };
+    if old.as_deref() == Some(contents) {
+        return Ok(Written::Unchanged);
+    }
+    let meta = match &old {
+        Some(_) => Some(fs::metadata(path).map_err(fs_err("stat", path))?),
+        None => None,
+    };
+    let backup = match (&old, backup) {
+        (Some(old), Some((dir, name))) => {
+            fs::create_dir_all(dir).map_err(fs_err("create", dir))?;
+            let dest = dir.join(name);
+            write_new(&dest, old, 0o600)?;
+            Some(dest)
+        }
+        _ => None,
+    };
+
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.idfed-{}.tmp", std::process::id()));
+    let result = (|| {
+        let mode = meta
+            .as_ref()
+            .map_or(new_mode, |m| m.permissions().mode() & 0o7777);
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(fs_err("create", &tmp))?;
+        if let Some(meta) = &meta {
+            keep_mode_and_owner(&file, meta, &tmp)?;
+        }
+        file.write_all(contents).map_err(fs_err("write", &tmp))?;
+        file.sync_all().map_err(fs_err("sync", &tmp))?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(fs_err("replace", path))?;
+        // The rename is durable only once the directory is synced.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map(|()| Written::Replaced { backup })
+}
+
+/// Gives the temporary file the target's mode and owner. A filesystem that has no such notion
+/// (Proxmox's pmxcfs under /etc/pve refuses chmod and chown) is not an error.
+fn keep_mode_and_owner(file: &File, meta: &fs::Metadata, tmp: &Path) -> Result<(), FsError> {
+    use rustix::io::Errno;
+    let unsupported = |e: &io::Error| {
+        matches!(
+            Errno::from_io_error(e),
+            Some(Errno::PERM | Errno::NOTSUP)
+        )
+    };
+    let want = meta.permissions().mode() & 0o7777;
+    let have = file.metadata().map_err(fs_err("stat", tmp))?;
+    if have.permissions().mode() & 0o7777 != want
+        && let Err(e) = file.set_permissions(fs::Permissions::from_mode(want))
+        && !unsupported(&e)
+    {
+        return Err(fs_err("chmod", tmp)(e));
+    }
+    if (have.uid() != meta.uid() || have.gid() != meta.gid())
+        && let Err(e) = std::os::unix::fs::fchown(file, Some(meta.uid()), Some(meta.gid()))
+        && !unsupported(&e)
+    {
+        return Err(fs_err("chown", tmp)(e));
+    }
+    Ok(())
+}
+
+/// Writes a new file (used for backups): create, write, fsync.
+fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(fs_err("create", path))?;
+    file.write_all(contents).map_err(fs_err("write", path))?;
+    file.sync_all().map_err(fs_err("sync", path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unchanged_content_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("subuid");
+        fs::write(&p, "root:100000:65536\n").unwrap();
+        let before = fs::metadata(&p).unwrap().modified().unwrap();
+        let bk = dir.path().join("backup");
+        let w = replace_file(&p, b"root:100000:65536\n", 0o644, Some((&bk, "subuid"))).unwrap();
+        assert_eq!(w, Written::Unchanged);
+        assert_eq!(fs::metadata(&p).unwrap().modified().unwrap(), before);
+        assert!(!bk.exists(), "no backup for an unchanged file");
+    }
+
+    #[test]
+    fn replace_keeps_mode_and_backs_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("subuid");
+        fs::write(&p, "old\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        let bk = dir.path().join("backup");
+        let w = replace_file(&p, b"new\n", 0o644, Some((&bk, "subuid.1"))).unwrap();
+        assert_eq!(
+            w,
+            Written::Replaced {
+                backup: Some(bk.join("subuid.1"))
+            }
+        );
+        assert_eq!(fs::read_to_string(&p).unwrap(), "new\n");
+        assert_eq!(fs::read_to_string(bk.join("subuid.1")).unwrap(), "old\n");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o640
+        );
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn new_file_gets_new_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        replace_file(&p, b"{}", 0o600, None).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn failure_leaves_the_old_file_and_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        // The target is a directory: the rename fails after the temporary was written.
+        let p = dir.path().join("target");
+        fs::create_dir(&p).unwrap();
+        fs::write(p.join("keep"), "x").unwrap();
+        let err = replace_file(&p, b"new", 0o644, None).unwrap_err();
+        assert!(err.to_string().contains("target"), "{err}");
+        assert!(p.join("keep").exists());
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+}
