@@ -1,0 +1,418 @@
+//! The planner: from resolved shares, the cluster's containers and what idfed manages, the desired
+//! map of every managed container, the subid lines every node needs, and the difference to what
+//! is there now. Pure: values in, a [`Plan`] out; reading and writing happen in `cmd` and `apply`.
+
+mod text;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::ids::{IdKind, IdRange, IdSet};
+use crate::idmap::{self, Extent, MapParams, Subid};
+use crate::resolve::{Owner, OwnerKind};
+
+pub use text::render_text;
+
+/// One share as the planner needs it: its resolved owners and id sets.
+#[derive(Clone, Debug)]
+pub struct ShareIn {
+    pub name: String,
+    pub owners: Vec<Owner>,
+    pub uids: IdSet,
+    pub gids: IdSet,
+}
+
+/// One container as it is now.
+#[derive(Clone, Debug)]
+pub struct CtIn {
+    pub vmid: u32,
+    pub node: String,
+    pub unprivileged: bool,
+    /// The `lock:` value, when the CT is locked.
+    pub lock: Option<String>,
+    /// The main section's `lxc.idmap` entries as written; empty means Proxmox's default map.
+    pub idmap: Vec<Extent>,
+    /// The shares it uses (by bind mount or by a share's `containers`), one entry per mount.
+    pub uses: Vec<ShareUse>,
+}
+
+/// How a container uses a share.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareUse {
+    pub share: String,
+    /// The mount point key (`mp0`), or `None` when the share lists the CT in `containers`
+    /// without a bind mount of it.
+    pub key: Option<String>,
+    pub read_only: bool,
+    pub shared: bool,
+}
+
+impl CtIn {
+    /// The names of the shares it uses, each once, sorted.
+    pub fn share_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.uses.iter().map(|u| u.share.clone()).collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+}
+
+/// The passthroughs idfed put into one container (its `managed` record).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Managed {
+    pub uids: IdSet,
+    pub gids: IdSet,
+}
+
+/// What one node's subid files give the subid owner, when known.
+#[derive(Clone, Debug, Default)]
+pub struct NodeCoverage {
+    pub uids: IdSet,
+    pub gids: IdSet,
+}
+
+/// Everything the planner looks at.
+#[derive(Clone, Debug)]
+pub struct PlanInput<'a> {
+    pub params: MapParams,
+    pub subid_owner: String,
+    pub shares: &'a [ShareIn],
+    pub cts: &'a [CtIn],
+    pub managed: &'a BTreeMap<u32, Managed>,
+    /// Nodes whose subid coverage is known (this node's files; others' published states).
+    pub coverage: &'a BTreeMap<String, NodeCoverage>,
+    /// Take foreign passthroughs under management (`apply --adopt`).
+    pub adopt: bool,
+}
+
+/// An owner a container gains access to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Gain {
+    pub share: String,
+    pub kind: OwnerKind,
+    pub name: String,
+    pub id: u32,
+}
+
+/// The plan for one container.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CtPlan {
+    pub ct: u32,
+    pub node: String,
+    pub shares: Vec<String>,
+    pub uid_map: Vec<Extent>,
+    pub gid_map: Vec<Extent>,
+    pub current_uid_map: Vec<Extent>,
+    pub current_gid_map: Vec<Extent>,
+    pub changed: bool,
+    pub restart_required: bool,
+    pub skipped: Option<String>,
+    /// Passthroughs in the current map that idfed did not put there: kept.
+    pub foreign_uids: IdSet,
+    pub foreign_gids: IdSet,
+    /// Passthroughs idfed put there that the new map drops.
+    pub removed_uids: IdSet,
+    pub removed_gids: IdSet,
+    /// Ids passed through that no owner asked for (budget merges).
+    pub exposed_uids: IdSet,
+    pub exposed_gids: IdSet,
+    /// Owners whose ids the new map passes through and the current one does not.
+    pub gains: Vec<Gain>,
+    pub warnings: Vec<String>,
+    /// The managed record after this plan is applied.
+    #[serde(skip)]
+    pub managed_after: Managed,
+    /// Did idfed compute a desired map (false for privileged CTs and maps it cannot take over)?
+    #[serde(skip)]
+    pub planned: bool,
+}
+
+/// The subid lines one node lacks.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct NodePlan {
+    pub subuid_add: Vec<Subid>,
+    pub subgid_add: Vec<Subid>,
+}
+
+/// Containers that get the same map: the map is shown once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Group {
+    pub cts: Vec<u32>,
+    pub uid_map: Vec<Extent>,
+    pub gid_map: Vec<Extent>,
+}
+
+/// The whole plan (JSON: the `plan` shape of DESIGN.md section 5).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Plan {
+    pub nodes: BTreeMap<String, NodePlan>,
+    pub containers: Vec<CtPlan>,
+    pub groups: Vec<Group>,
+    /// Outside ids every node must give the subid owner (all managed maps), base range included.
+    #[serde(skip)]
+    pub needed_uids: IdSet,
+    #[serde(skip)]
+    pub needed_gids: IdSet,
+}
+
+impl Plan {
+    /// Is anything to be changed: a CT map or a node's subid lines?
+    pub fn has_changes(&self) -> bool {
+        self.containers.iter().any(|c| c.changed)
+            || self
+                .nodes
+                .values()
+                .any(|n| !n.subuid_add.is_empty() || !n.subgid_add.is_empty())
+    }
+
+    /// The plan of CT `vmid`, if it is in the plan.
+    pub fn container(&self, vmid: u32) -> Option<&CtPlan> {
+        self.containers.iter().find(|c| c.ct == vmid)
+    }
+}
+
+/// Proxmox's map for a CT without `lxc.idmap` lines: `0 → base` for `size` ids.
+pub fn default_map(kind: IdKind, params: &MapParams) -> Vec<Extent> {
+    vec![Extent::new(kind, 0, params.base, params.size)]
+}
+
+/// The current map of one kind: the written entries, or the default map when there are none at
+/// all (a custom map of one kind leaves the other kind unmapped, as in LXC).
+pub fn current_map(idmap: &[Extent], kind: IdKind, params: &MapParams) -> Vec<Extent> {
+    if idmap.is_empty() {
+        return default_map(kind, params);
+    }
+    let mut map: Vec<Extent> = idmap.iter().filter(|e| e.kind == kind).copied().collect();
+    map.sort_by_key(|e| e.inside);
+    map
+}
+
+/// The ids a map passes through (maps to themselves).
+pub fn passthroughs(map: &[Extent]) -> IdSet {
+    map.iter()
+        .filter(|e| e.is_passthrough())
+        .filter_map(|e| e.inside_range())
+        .collect()
+}
+
+/// Every outside (host) id of a map.
+pub fn outside_ids(map: &[Extent]) -> IdSet {
+    map.iter().filter_map(|e| e.outside_range()).collect()
+}
+
+/// Why idfed cannot take over a current map: an extent that is neither a passthrough nor part of
+/// the base range (`outside = base + inside`), or a passthrough of id 0.
+fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<String> {
+    for e in map {
+        if e.is_passthrough() && e.inside == 0 {
+            return Some(format!(
+                "its map passes host id 0 through (`lxc.idmap: {e}`); idfed never does"
+            ));
+        }
+        let base_shaped = u64::from(e.outside) == u64::from(params.base) + u64::from(e.inside);
+        if !e.is_passthrough() && !base_shaped {
+            return Some(format!(
+                "its map has a custom extent `lxc.idmap: {e}` that is neither a passthrough nor \
+                 part of the base range {}: edit it by hand",
+                params.base
+            ));
+        }
+    }
+    None
+}
+
+/// Computes the plan.
+pub fn plan(input: &PlanInput<'_>) -> Plan {
+    let shares: BTreeMap<&str, &ShareIn> =
+        input.shares.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut out = Plan::default();
+    let mut needed = [IdSet::new(), IdSet::new()];
+
+    for ct in input.cts {
+        let used: Vec<&ShareIn> = ct
+            .share_names()
+            .iter()
+            .filter_map(|name| shares.get(name.as_str()).copied())
+            .collect();
+        if used.is_empty() {
+            continue; // not managed: never touched, never listed
+        }
+        let cp = plan_ct(input, ct, &used);
+        if cp.planned {
+            for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
+                needed[i] = needed[i].union(&outside_ids(map));
+            }
+        }
+        out.containers.push(cp);
+    }
+    out.containers.sort_by_key(|c| c.ct);
+
+    let mut groups: BTreeMap<(Vec<Extent>, Vec<Extent>), Vec<u32>> = BTreeMap::new();
+    for c in out.containers.iter().filter(|c| c.planned) {
+        groups
+            .entry((c.uid_map.clone(), c.gid_map.clone()))
+            .or_default()
+            .push(c.ct);
+    }
+    out.groups = groups
+        .into_iter()
+        .map(|((uid_map, gid_map), cts)| Group {
+            cts,
+            uid_map,
+            gid_map,
+        })
+        .collect();
+    out.groups.sort_by_key(|g| g.cts[0]);
+
+    let [needed_uids, needed_gids] = needed;
+    for (node, cov) in input.coverage {
+        out.nodes.insert(
+            node.clone(),
+            NodePlan {
+                subuid_add: subid_lines(&input.subid_owner, &needed_uids.difference(&cov.uids)),
+                subgid_add: subid_lines(&input.subid_owner, &needed_gids.difference(&cov.gids)),
+            },
+        );
+    }
+    out.needed_uids = needed_uids;
+    out.needed_gids = needed_gids;
+    out
+}
+
+/// `owner:start:count` entries for a set, one per range.
+pub fn subid_lines(owner: &str, set: &IdSet) -> Vec<Subid> {
+    set.ranges()
+        .iter()
+        .map(|r| Subid {
+            owner: owner.to_string(),
+            start: r.start(),
+            count: r.count(),
+        })
+        .collect()
+}
+
+fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ShareIn]) -> CtPlan {
+    let params = &input.params;
+    let current_uid_map = current_map(&ct.idmap, IdKind::Uid, params);
+    let current_gid_map = current_map(&ct.idmap, IdKind::Gid, params);
+    let mut cp = CtPlan {
+        ct: ct.vmid,
+        node: ct.node.clone(),
+        shares: used.iter().map(|s| s.name.clone()).collect(),
+        uid_map: current_uid_map.clone(),
+        gid_map: current_gid_map.clone(),
+        current_uid_map,
+        current_gid_map,
+        changed: false,
+        restart_required: false,
+        skipped: None,
+        foreign_uids: IdSet::new(),
+        foreign_gids: IdSet::new(),
+        removed_uids: IdSet::new(),
+        removed_gids: IdSet::new(),
+        exposed_uids: IdSet::new(),
+        exposed_gids: IdSet::new(),
+        gains: Vec::new(),
+        warnings: Vec::new(),
+        managed_after: input.managed.get(&ct.vmid).cloned().unwrap_or_default(),
+        planned: false,
+    };
+    if !ct.unprivileged {
+        cp.skipped = Some("privileged: it writes as anyone; idfed never edits its map".into());
+        return cp;
+    }
+    if let Some(reason) = foreign_shape(&ct.idmap, params) {
+        cp.skipped = Some(reason);
+        return cp;
+    }
+    let managed = input.managed.get(&ct.vmid).cloned().unwrap_or_default();
+    let mut built = Vec::new();
+    for kind in IdKind::ALL {
+        let (current, owned) = match kind {
+            IdKind::Uid => (&cp.current_uid_map, &managed.uids),
+            IdKind::Gid => (&cp.current_gid_map, &managed.gids),
+        };
+        let current_pass = passthroughs(current);
+        let foreign = current_pass.difference(owned);
+        let wanted = used.iter().fold(IdSet::new(), |acc, s| {
+            acc.union(match kind {
+                IdKind::Uid => &s.uids,
+                IdKind::Gid => &s.gids,
+            })
+        });
+        let all = wanted.union(&foreign);
+        // Foreign passthroughs may lie below min_id (an admin's uid 33): they are kept as they are.
+        let mut p = params.clone();
+        if let Some(low) = foreign.first() {
+            p.min_id = p.min_id.min(low).max(1);
+        }
+        match idmap::build(kind, &all, &p) {
+            Ok(map) => {
+                let effective = passthroughs(&map.extents);
+                let removed = owned.intersection(&current_pass).difference(&effective);
+                let managed_after = if input.adopt {
+                    effective.clone()
+                } else {
+                    effective.difference(&foreign)
+                };
+                for w in &map.warnings {
+                    cp.warnings.push(format!("{kind}s: {w}"));
+                }
+                built.push((kind, map.extents, foreign, removed, map.exposed, managed_after));
+            }
+            Err(e) => {
+                cp.skipped = Some(format!("its {kind} map cannot be built: {e}"));
+                return cp;
+            }
+        }
+    }
+    for (kind, extents, foreign, removed, exposed, managed_after) in built {
+        match kind {
+            IdKind::Uid => {
+                cp.uid_map = extents;
+                cp.foreign_uids = foreign;
+                cp.removed_uids = removed;
+                cp.exposed_uids = exposed;
+                cp.managed_after.uids = managed_after;
+            }
+            IdKind::Gid => {
+                cp.gid_map = extents;
+                cp.foreign_gids = foreign;
+                cp.removed_gids = removed;
+                cp.exposed_gids = exposed;
+                cp.managed_after.gids = managed_after;
+            }
+        }
+    }
+    let (cur_u, cur_g) = (passthroughs(&cp.current_uid_map), passthroughs(&cp.current_gid_map));
+    for s in used {
+        for o in &s.owners {
+            let have = match o.kind {
+                OwnerKind::User => cur_u.contains(o.id),
+                OwnerKind::Group => cur_g.contains(o.id),
+            };
+            if !have {
+                cp.gains.push(Gain {
+                    share: s.name.clone(),
+                    kind: o.kind,
+                    name: o.name.clone(),
+                    id: o.id,
+                });
+            }
+        }
+    }
+    cp.planned = true;
+    cp.changed = cp.uid_map != cp.current_uid_map || cp.gid_map != cp.current_gid_map;
+    cp.restart_required = cp.changed;
+    if let Some(lock) = &ct.lock {
+        // Still `changed`: the CT is not in its desired state, it just cannot be switched now.
+        cp.skipped = Some(format!("locked (`lock: {lock}`): retried on the next run"));
+    }
+    cp
+}
+
+/// The ids of `set` that lie outside `range` (used to leave the base range out of printed lines).
+pub fn outside_of(set: &IdSet, range: IdRange) -> IdSet {
+    set.difference(&IdSet::from(range))
+}

@@ -1,0 +1,152 @@
+//! The plan as people read it: per node the subid lines to add; per group of containers with an
+//! identical map, the map once, then each container's change as a diff.
+
+use std::fmt::Write;
+
+use crate::ids::IdSet;
+use crate::idmap::Extent;
+use crate::resolve::OwnerKind;
+
+use super::{CtPlan, Plan};
+
+/// The `lxc.idmap:` lines of a map, uids first, as idfed writes them into a CT config.
+pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
+    let mut out = String::new();
+    for e in uid_map.iter().chain(gid_map) {
+        let _ = writeln!(out, "lxc.idmap: {e}");
+    }
+    out
+}
+
+fn owner_list(c: &CtPlan) -> String {
+    c.gains
+        .iter()
+        .map(|g| {
+            let kind = match g.kind {
+                OwnerKind::User => "user",
+                OwnerKind::Group => "group",
+            };
+            format!("{kind} {} ({}, share {})", g.name, g.id, g.share)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn ids_note(label: &str, uids: &IdSet, gids: &IdSet) -> Option<String> {
+    let mut parts = Vec::new();
+    if !uids.is_empty() {
+        parts.push(format!("uids {uids}"));
+    }
+    if !gids.is_empty() {
+        parts.push(format!("gids {gids}"));
+    }
+    (!parts.is_empty()).then(|| format!("{label} {}", parts.join(", ")))
+}
+
+fn render_ct(out: &mut String, c: &CtPlan) {
+    let shares = c.shares.join(", ");
+    let state = match (&c.skipped, c.changed) {
+        (Some(reason), _) => format!("not switched now: {reason}"),
+        (None, true) => format!(
+            "changes at its next start (`pct reboot {}` to switch now)",
+            c.ct
+        ),
+        (None, false) => "unchanged".to_string(),
+    };
+    let _ = writeln!(out, "  CT {} on {} (shares: {shares}): {state}", c.ct, c.node);
+    if c.changed {
+        let old = idmap_lines(&c.current_uid_map, &c.current_gid_map);
+        let new = idmap_lines(&c.uid_map, &c.gid_map);
+        let diff = similar::TextDiff::from_lines(&old, &new);
+        for change in diff.iter_all_changes() {
+            let sign = match change.tag() {
+                similar::ChangeTag::Delete => '-',
+                similar::ChangeTag::Insert => '+',
+                similar::ChangeTag::Equal => ' ',
+            };
+            let _ = write!(out, "    {sign} {}", change.value());
+        }
+    }
+    if !c.gains.is_empty() {
+        let _ = writeln!(out, "    gains: {}", owner_list(c));
+    }
+    if let Some(note) = ids_note("drops", &c.removed_uids, &c.removed_gids) {
+        let _ = writeln!(out, "    {note} (no share owns them any more)");
+    }
+    if let Some(note) = ids_note("keeps foreign", &c.foreign_uids, &c.foreign_gids) {
+        let _ = writeln!(
+            out,
+            "    {note} (not written by idfed; `idfed apply --adopt` manages them)"
+        );
+    }
+    if let Some(note) = ids_note("exposes", &c.exposed_uids, &c.exposed_gids) {
+        let _ = writeln!(out, "    {note} (no owner asked for them: merged to fit the kernel's budget)");
+    }
+    for w in &c.warnings {
+        let _ = writeln!(out, "    warning: {w}");
+    }
+}
+
+/// Renders the plan for a terminal.
+pub fn render_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for (node, np) in &plan.nodes {
+        if np.subuid_add.is_empty() && np.subgid_add.is_empty() {
+            let _ = writeln!(out, "node {node}: /etc/subuid and /etc/subgid cover every map");
+        }
+        for (file, lines) in [("/etc/subuid", &np.subuid_add), ("/etc/subgid", &np.subgid_add)] {
+            if lines.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "node {node}: add to {file}:");
+            for s in lines {
+                let _ = writeln!(out, "  {}:{}:{}", s.owner, s.start, s.count);
+            }
+        }
+    }
+    for g in &plan.groups {
+        let cts = g.cts.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        let noun = if g.cts.len() == 1 { "CT" } else { "CTs" };
+        let _ = writeln!(out, "\nmap for {noun} {cts}:");
+        for line in idmap_lines(&g.uid_map, &g.gid_map).lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+        for &ct in &g.cts {
+            if let Some(c) = plan.container(ct) {
+                render_ct(&mut out, c);
+            }
+        }
+    }
+    let unplanned: Vec<&CtPlan> = plan.containers.iter().filter(|c| !c.planned).collect();
+    if !unplanned.is_empty() {
+        let _ = writeln!(out, "\nleft alone:");
+        for c in unplanned {
+            render_ct(&mut out, c);
+        }
+    }
+    let changing = plan
+        .containers
+        .iter()
+        .filter(|c| c.changed && c.skipped.is_none())
+        .count();
+    let waiting = plan
+        .containers
+        .iter()
+        .filter(|c| c.changed && c.skipped.is_some())
+        .count();
+    let nodes = plan
+        .nodes
+        .values()
+        .filter(|n| !n.subuid_add.is_empty() || !n.subgid_add.is_empty())
+        .count();
+    let _ = writeln!(out);
+    if plan.has_changes() {
+        let _ = writeln!(
+            out,
+            "{changing} container map(s) to change, {waiting} waiting, {nodes} node(s) lacking subid lines"
+        );
+    } else {
+        let _ = writeln!(out, "nothing to change: every managed container has its desired map");
+    }
+    out
+}
