@@ -1,0 +1,454 @@
+//! A CT config (`<pve_root>/nodes/<node>/lxc/<vmid>.conf`), read and edited losslessly.
+//!
+//! The file is kept as its lines, each with its own terminator, so [`CtConfig::render`] gives back
+//! every byte of what [`CtConfig::parse`] got. Lines are classified the way pve-container's
+//! `parse_pct_config` does: `#` description lines, `key: value` lines, raw `lxc.*` keys in both
+//! forms (`lxc.idmap: ...` and `lxc.idmap = ...`), blank lines, and section headers (`[snapshot]`,
+//! `[pve:pending]`); everything after the first header belongs to that section. A line PVE would
+//! ignore is kept and reported as a warning.
+//!
+//! The only edit is [`CtConfig::set_idmap`]: it replaces the main section's `lxc.idmap` (and
+//! deprecated `lxc.id_map`) lines and touches nothing else. This module does no I/O; discovery
+//! (`cluster`) reads the files and adds their paths to errors.
+
+use std::fmt;
+
+use crate::idmap::{Extent, ExtentParseError};
+use crate::lines::{self, Eol, RawLine};
+use crate::pve::mountpoint::{self, MountPoint, MountPointError};
+
+/// The raw key idfed writes.
+pub const IDMAP_KEY: &str = "lxc.idmap";
+/// The deprecated spelling LXC 2 used, still read (and replaced on edit).
+pub const IDMAP_KEY_DEPRECATED: &str = "lxc.id_map";
+
+/// Which part of the file a line belongs to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Section {
+    /// Everything before the first header: the CT's current configuration.
+    Main,
+    /// `[pve:pending]`: changes not applied yet.
+    Pending,
+    /// `[name]`: a snapshot's configuration.
+    Snapshot(String),
+}
+
+impl fmt::Display for Section {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Section::Main => f.write_str("main"),
+            Section::Pending => f.write_str("[pve:pending]"),
+            Section::Snapshot(name) => write!(f, "[{name}]"),
+        }
+    }
+}
+
+/// What one line is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineKind {
+    /// Empty or only whitespace.
+    Blank,
+    /// `#...`: a line of the (URL-encoded) description, or a comment.
+    Comment,
+    /// A section header.
+    Header(Section),
+    /// `key: value`.
+    Key { key: String, value: String },
+    /// A raw LXC key: `lxc.key: value` or `lxc.key = value`.
+    Raw { key: String, value: String },
+    /// Anything else; PVE ignores it with a warning, idfed keeps it and warns too.
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Line {
+    raw: RawLine,
+    kind: LineKind,
+    /// Index into `CtConfig::sections`.
+    section: usize,
+}
+
+/// A line of the config that PVE would ignore (kept as it is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtConfigWarning {
+    /// 1-based line number.
+    pub line: usize,
+    pub text: String,
+}
+
+impl fmt::Display for CtConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}: `{}` is not a config line: expected `key: value`, `lxc.key: value`, `#comment` or `[section]`",
+            self.line, self.text
+        )
+    }
+}
+
+/// Why a CT config could not be read: the line, its text, and what was wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {kind}")]
+pub struct CtConfigError {
+    /// 1-based line number.
+    pub line: usize,
+    /// The whole line as written (without its terminator).
+    pub text: String,
+    pub kind: CtConfigErrorKind,
+}
+
+/// What was wrong with the line of a [`CtConfigError`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CtConfigErrorKind {
+    #[error("malformed idmap entry: {0}")]
+    Idmap(#[source] ExtentParseError),
+    #[error("malformed mount point: {0}")]
+    MountPoint(#[source] MountPointError),
+}
+
+/// A parsed CT config that renders back byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtConfig {
+    lines: Vec<Line>,
+    sections: Vec<Section>,
+    mount_points: Vec<MountPoint>,
+    warnings: Vec<CtConfigWarning>,
+}
+
+fn is_perl_space(c: char) -> bool {
+    c.is_ascii_whitespace() || c == '\x0b'
+}
+
+fn is_key_char(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'.'
+}
+
+/// `[pve:pending]` or `[name]` with `name` = `[a-z][a-z0-9_-]+` (case-insensitive), then spaces.
+fn parse_header(text: &str) -> Option<Section> {
+    let inner = text.strip_prefix('[')?;
+    let close = inner.find(']')?;
+    let (name, rest) = (&inner[..close], &inner[close + 1..]);
+    if !rest.chars().all(is_perl_space) {
+        return None;
+    }
+    if name.eq_ignore_ascii_case("pve:pending") {
+        return Some(Section::Pending);
+    }
+    let b = name.as_bytes();
+    let valid = b.len() >= 2
+        && b[0].is_ascii_alphabetic()
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+    valid.then(|| Section::Snapshot(name.to_string()))
+}
+
+/// `lxc.key` then `:` or spaces and `=`, then the value with surrounding spaces trimmed.
+fn parse_raw_key(text: &str) -> Option<(String, String)> {
+    if !text.starts_with("lxc.") {
+        return None;
+    }
+    let end = text
+        .bytes()
+        .position(|b| !is_key_char(b))
+        .unwrap_or(text.len());
+    let (key, rest) = text.split_at(end);
+    let value = match rest.strip_prefix(':') {
+        Some(v) => v,
+        None => rest.trim_start_matches(is_perl_space).strip_prefix('=')?,
+    };
+    Some((
+        key.to_string(),
+        value.trim_matches(is_perl_space).to_string(),
+    ))
+}
+
+/// `key: value` with `key` = `[a-z][a-z_]*\d*` and a non-empty value.
+fn parse_key(text: &str) -> Option<(String, String)> {
+    let (key, value) = text.split_once(':')?;
+    let b = key.as_bytes();
+    let letters = b
+        .iter()
+        .take_while(|c| c.is_ascii_lowercase() || **c == b'_')
+        .count();
+    let valid =
+        !b.is_empty() && b[0].is_ascii_lowercase() && b[letters..].iter().all(u8::is_ascii_digit);
+    let value = value.trim_matches(is_perl_space);
+    (valid && !value.is_empty()).then(|| (key.to_string(), value.to_string()))
+}
+
+fn classify(text: &str) -> LineKind {
+    if text.chars().all(is_perl_space) {
+        LineKind::Blank
+    } else if let Some(section) = parse_header(text) {
+        LineKind::Header(section)
+    } else if text.starts_with('#') {
+        LineKind::Comment
+    } else if let Some((key, value)) = parse_raw_key(text) {
+        LineKind::Raw { key, value }
+    } else if let Some((key, value)) = parse_key(text) {
+        LineKind::Key { key, value }
+    } else {
+        LineKind::Unknown
+    }
+}
+
+/// Decodes PVE's description encoding (`%XX` escapes, then UTF-8).
+fn decode_text(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%'
+            && let (Some(hi), Some(lo)) = (
+                b.get(i + 1).copied().and_then(hex),
+                b.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn is_idmap_key(key: &str) -> bool {
+    key == IDMAP_KEY || key == IDMAP_KEY_DEPRECATED
+}
+
+impl CtConfig {
+    /// Parses a CT config.
+    ///
+    /// # Errors
+    /// A [`CtConfigError`] with the line number and text when a main-section `lxc.idmap` value or
+    /// `mpN` value cannot be read. Lines PVE would ignore are not errors: see
+    /// [`CtConfig::warnings`].
+    pub fn parse(text: &str) -> Result<CtConfig, CtConfigError> {
+        let mut sections = vec![Section::Main];
+        let mut lines = Vec::new();
+        let mut mount_points = Vec::new();
+        let mut warnings = Vec::new();
+        for (i, raw) in lines::split(text).into_iter().enumerate() {
+            let number = i + 1;
+            let kind = classify(&raw.text);
+            if let LineKind::Header(section) = &kind {
+                sections.push(section.clone());
+            }
+            let section = sections.len() - 1;
+            let error = |kind| CtConfigError {
+                line: number,
+                text: raw.text.clone(),
+                kind,
+            };
+            match &kind {
+                LineKind::Raw { key, value } if section == 0 && is_idmap_key(key) => {
+                    value
+                        .parse::<Extent>()
+                        .map_err(|e| error(CtConfigErrorKind::Idmap(e)))?;
+                }
+                LineKind::Key { key, value }
+                    if section == 0 && mountpoint::mount_point_index(key).is_some() =>
+                {
+                    let mp = MountPoint::parse(key, value)
+                        .map_err(|e| error(CtConfigErrorKind::MountPoint(e)))?;
+                    // PVE keeps the last value of a repeated key.
+                    mount_points.retain(|m: &MountPoint| m.key != mp.key);
+                    mount_points.push(mp);
+                }
+                LineKind::Unknown => warnings.push(CtConfigWarning {
+                    line: number,
+                    text: raw.text.clone(),
+                }),
+                _ => {}
+            }
+            lines.push(Line { raw, kind, section });
+        }
+        mount_points.sort_by_key(|m| m.index);
+        Ok(CtConfig {
+            lines,
+            sections,
+            mount_points,
+            warnings,
+        })
+    }
+
+    /// The file's text: byte-identical to the parsed text unless [`CtConfig::set_idmap`] changed it.
+    pub fn render(&self) -> String {
+        let raw: Vec<RawLine> = self.lines.iter().map(|l| l.raw.clone()).collect();
+        lines::join(&raw)
+    }
+
+    /// The sections in file order, [`Section::Main`] first.
+    pub fn sections(&self) -> &[Section] {
+        &self.sections
+    }
+
+    /// The lines PVE would ignore, with their numbers.
+    pub fn warnings(&self) -> &[CtConfigWarning] {
+        &self.warnings
+    }
+
+    fn main_lines(&self) -> impl Iterator<Item = &Line> {
+        self.lines.iter().take_while(|l| l.section == 0)
+    }
+
+    /// The value of a `key: value` line of the main section (the last one when repeated, as PVE).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.main_lines()
+            .filter_map(|l| match &l.kind {
+                LineKind::Key { key: k, value } if k == key => Some(value.as_str()),
+                _ => None,
+            })
+            .last()
+    }
+
+    /// The raw `lxc.*` entries of the main section, `(key, value)` in file order.
+    pub fn raw_keys(&self) -> Vec<(&str, &str)> {
+        self.main_lines()
+            .filter_map(|l| match &l.kind {
+                LineKind::Raw { key, value } => Some((key.as_str(), value.as_str())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Is the CT unprivileged (`unprivileged: 1`, or any PVE true value)?
+    ///
+    /// A missing or unreadable value means privileged, the safe reading: idfed never edits a
+    /// privileged CT's map.
+    pub fn unprivileged(&self) -> bool {
+        self.get("unprivileged")
+            .and_then(mountpoint::parse_bool)
+            .unwrap_or(false)
+    }
+
+    /// The `lock:` value (`backup`, `migrate`, `snapshot`, ...): the CT must not be touched.
+    pub fn lock(&self) -> Option<&str> {
+        self.get("lock")
+    }
+
+    /// The main section's description: its `#` lines, decoded, one per line.
+    pub fn description(&self) -> String {
+        self.main_lines()
+            .filter(|l| l.kind == LineKind::Comment)
+            .map(|l| decode_text(&l.raw.text[1..]))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// The main section's id map, in file order (both spellings of the key).
+    pub fn idmap(&self) -> Vec<Extent> {
+        self.main_lines()
+            .filter_map(|l| match &l.kind {
+                // Checked by `parse`: main-section idmap values are valid.
+                LineKind::Raw { key, value } if is_idmap_key(key) => value.parse().ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The id map of another section, skipping values that cannot be read (they are not ours
+    /// to judge: snapshots and pending changes are never edited).
+    pub fn section_idmap(&self, section: &Section) -> Vec<Extent> {
+        let Some(index) = self.sections.iter().position(|s| s == section) else {
+            return Vec::new();
+        };
+        self.lines
+            .iter()
+            .filter(|l| l.section == index)
+            .filter_map(|l| match &l.kind {
+                LineKind::Raw { key, value } if is_idmap_key(key) => value.parse().ok(),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The main section's mount points `mp0`..`mp255`, by index.
+    pub fn mount_points(&self) -> &[MountPoint] {
+        &self.mount_points
+    }
+
+    /// Replaces the main section's id map with `extents`; returns whether the text changed.
+    ///
+    /// Every `lxc.idmap` and `lxc.id_map` line of the main section is removed; the new lines
+    /// (`lxc.idmap: u 0 100000 1005`, in the file's line ending) go where the first old one was,
+    /// else after the main section's last non-blank line (where PVE writes `lxc.*` keys, before the
+    /// blank line that separates the first section). Nothing else changes, except that the line
+    /// which ends the file gets or keeps the file's final-newline state. When the current map
+    /// already equals `extents`, nothing is touched, whatever spelling the old lines use.
+    pub fn set_idmap(&mut self, extents: &[Extent]) -> bool {
+        if self.idmap() == extents {
+            return false;
+        }
+        let raw: Vec<RawLine> = self.lines.iter().map(|l| l.raw.clone()).collect();
+        let eol = lines::file_eol(&raw);
+        let had_final_newline = self.lines.last().is_none_or(|l| l.raw.eol != Eol::None);
+        let main_end = self
+            .lines
+            .iter()
+            .position(|l| l.section != 0)
+            .unwrap_or(self.lines.len());
+        let is_old = |l: &Line| {
+            l.section == 0 && matches!(&l.kind, LineKind::Raw { key, .. } if is_idmap_key(key))
+        };
+        let first_old = self.lines[..main_end].iter().position(is_old);
+        let at = match first_old {
+            Some(i) => i,
+            None => self.lines[..main_end]
+                .iter()
+                .rposition(|l| l.kind != LineKind::Blank)
+                .map_or(0, |i| i + 1),
+        };
+        let new_lines = extents.iter().map(|e| {
+            let text = format!("{IDMAP_KEY}: {e}");
+            Line {
+                kind: classify(&text),
+                raw: RawLine::new(text, eol),
+                section: 0,
+            }
+        });
+        let mut out: Vec<Line> = Vec::with_capacity(self.lines.len() + extents.len());
+        let mut inserted = false;
+        for (i, line) in std::mem::take(&mut self.lines).into_iter().enumerate() {
+            if i == at {
+                out.extend(new_lines.clone());
+                inserted = true;
+            }
+            if !is_old(&line) {
+                out.push(line);
+            }
+        }
+        if !inserted {
+            out.extend(new_lines);
+        }
+        // Only the last line may lack a terminator, and it keeps the file's final-newline state.
+        let n = out.len();
+        for (i, line) in out.iter_mut().enumerate() {
+            if i + 1 < n && line.raw.eol == Eol::None {
+                line.raw.eol = eol;
+            }
+        }
+        if let Some(last) = out.last_mut() {
+            last.raw.eol = match (had_final_newline, last.raw.eol) {
+                (false, _) => Eol::None,
+                (true, Eol::None) => eol,
+                (true, e) => e,
+            };
+        }
+        self.lines = out;
+        true
+    }
+}
+
+impl fmt::Display for CtConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for l in &self.lines {
+            write!(f, "{}", l.raw)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,17 @@
+//! The Proxmox VE side of the cluster: CT configs (lossless parse and idmap edit), mount points,
+//! `storage.cfg`, node and CT discovery, and which CTs use a share.
+//!
+//! Everything but [`cluster`] is pure: parsers take text and give values. Locks and writes belong
+//! to `apply`; subordinate ids to `subid`.
+
+pub mod cluster;
+pub mod ctconf;
+pub mod mountpoint;
+pub mod share;
+pub mod storage;
+
+pub use cluster::{Cluster, Ct, CtLoadCause, CtLoadError, DiscoverError, ShareUser};
+pub use ctconf::{CtConfig, CtConfigError, CtConfigErrorKind, CtConfigWarning, LineKind, Section};
+pub use mountpoint::{MountKind, MountPoint, MountPointError};
+pub use share::{ShareMount, is_at_or_below, share_uses};
+pub use storage::{Storage, StorageCfg, StorageError, StorageWarning};
