@@ -452,3 +452,313 @@ impl fmt::Display for CtConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::IdKind;
+    use proptest::prelude::*;
+
+    fn map_1005() -> Vec<Extent> {
+        let mut out = Vec::new();
+        for (inside, outside, count) in [(0, 100000, 1005), (1005, 1005, 1), (1006, 101006, 64530)]
+        {
+            for kind in IdKind::ALL {
+                out.push(Extent::new(kind, inside, outside, count));
+            }
+        }
+        out
+    }
+
+    const MAP_1005: &str = "lxc.idmap: u 0 100000 1005\nlxc.idmap: g 0 100000 1005\n\
+                            lxc.idmap: u 1005 1005 1\nlxc.idmap: g 1005 1005 1\n\
+                            lxc.idmap: u 1006 101006 64530\nlxc.idmap: g 1006 101006 64530\n";
+
+    #[test]
+    fn classifies_lines_like_pve() {
+        for (text, want) in [
+            ("", LineKind::Blank),
+            ("  \t", LineKind::Blank),
+            ("#descr%3A x", LineKind::Comment),
+            (
+                "[snap1]",
+                LineKind::Header(Section::Snapshot("snap1".into())),
+            ),
+            (
+                "[Before-Upgrade_2] ",
+                LineKind::Header(Section::Snapshot("Before-Upgrade_2".into())),
+            ),
+            ("[pve:pending]", LineKind::Header(Section::Pending)),
+            ("[PVE:Pending]", LineKind::Header(Section::Pending)),
+            ("[1snap]", LineKind::Unknown),
+            ("[a]", LineKind::Unknown),
+            (
+                "memory: 512",
+                LineKind::Key {
+                    key: "memory".into(),
+                    value: "512".into(),
+                },
+            ),
+            (
+                "mp10:  /a,mp=/b  ",
+                LineKind::Key {
+                    key: "mp10".into(),
+                    value: "/a,mp=/b".into(),
+                },
+            ),
+            ("memory:", LineKind::Unknown),
+            ("Memory: 512", LineKind::Unknown),
+            (
+                "lxc.idmap: u 0 1 2",
+                LineKind::Raw {
+                    key: "lxc.idmap".into(),
+                    value: "u 0 1 2".into(),
+                },
+            ),
+            (
+                "lxc.idmap = u 0 1 2",
+                LineKind::Raw {
+                    key: "lxc.idmap".into(),
+                    value: "u 0 1 2".into(),
+                },
+            ),
+            (
+                "lxc.id_map=g 0 1 2",
+                LineKind::Raw {
+                    key: "lxc.id_map".into(),
+                    value: "g 0 1 2".into(),
+                },
+            ),
+            (
+                "lxc.cgroup2.devices.allow: c 10:200 rwm",
+                LineKind::Raw {
+                    key: "lxc.cgroup2.devices.allow".into(),
+                    value: "c 10:200 rwm".into(),
+                },
+            ),
+            ("lxc.idmap u 0 1 2", LineKind::Unknown),
+            ("just text", LineKind::Unknown),
+        ] {
+            assert_eq!(classify(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn reads_the_main_section_only() {
+        let text = "#Line one%0A\n#a%25b\nunprivileged: 1\nlock: backup\nlxc.idmap = u 0 100000 65536\n\
+                    lxc.id_map: g 0 100000 65536\n\n[pve:pending]\nlxc.idmap: u 0 200000 5\nunprivileged: 0\n\
+                    [snap]\nlock: snapshot\nlxc.idmap: bogus\n";
+        let c = CtConfig::parse(text).unwrap();
+        assert!(c.unprivileged());
+        assert_eq!(c.lock(), Some("backup"));
+        assert_eq!(c.description(), "Line one\n\na%b");
+        assert_eq!(
+            c.idmap(),
+            vec![
+                Extent::new(IdKind::Uid, 0, 100000, 65536),
+                Extent::new(IdKind::Gid, 0, 100000, 65536)
+            ]
+        );
+        assert_eq!(
+            c.section_idmap(&Section::Pending),
+            vec![Extent::new(IdKind::Uid, 0, 200000, 5)]
+        );
+        // A bad value outside the main section is not ours to judge.
+        assert_eq!(c.section_idmap(&Section::Snapshot("snap".into())), vec![]);
+        assert_eq!(
+            c.sections(),
+            &[
+                Section::Main,
+                Section::Pending,
+                Section::Snapshot("snap".into())
+            ]
+        );
+        assert_eq!(c.render(), text);
+    }
+
+    #[test]
+    fn unprivileged_values() {
+        for (text, want) in [
+            ("unprivileged: 1\n", true),
+            ("unprivileged: yes\n", true),
+            ("unprivileged: 0\n", false),
+            ("unprivileged: maybe\n", false),
+            ("", false),
+            ("unprivileged: 1\nunprivileged: 0\n", false),
+            ("[snap]\nunprivileged: 1\n", false),
+        ] {
+            assert_eq!(
+                CtConfig::parse(text).unwrap().unprivileged(),
+                want,
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_idmap_is_an_error_with_line_and_text() {
+        let err = CtConfig::parse("arch: amd64\nlxc.idmap: u 0 100000\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert_eq!(err.text, "lxc.idmap: u 0 100000");
+        assert_eq!(
+            err.to_string(),
+            "line 2: malformed idmap entry: `u 0 100000` is not an idmap entry: expected `u|g INSIDE OUTSIDE COUNT`, like `u 0 100000 65536`"
+        );
+        let err = CtConfig::parse("mp0: /a,mp=/b,shared=2\r\n").unwrap_err();
+        assert_eq!((err.line, err.text.as_str()), (1, "mp0: /a,mp=/b,shared=2"));
+        assert!(
+            err.to_string().contains("`shared=2` is not a boolean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_lines_are_kept_and_warned() {
+        let text = "arch: amd64\nwhat is this\nmemory: 512\n";
+        let c = CtConfig::parse(text).unwrap();
+        assert_eq!(c.warnings().len(), 1);
+        assert_eq!(c.warnings()[0].line, 2);
+        assert!(
+            c.warnings()[0]
+                .to_string()
+                .starts_with("line 2: `what is this` is not a config line")
+        );
+        assert_eq!(c.render(), text);
+    }
+
+    fn edited(text: &str, map: &[Extent]) -> String {
+        let mut c = CtConfig::parse(text).unwrap();
+        c.set_idmap(map);
+        let out = c.render();
+        // The result reads back as the map it was given.
+        assert_eq!(CtConfig::parse(&out).unwrap().idmap(), map, "{out:?}");
+        out
+    }
+
+    #[test]
+    fn set_idmap_placement() {
+        let map = map_1005();
+        // Replaces the old lines where the first one was; other lines keep their places.
+        assert_eq!(
+            edited(
+                "arch: amd64\nlxc.idmap: u 0 100000 65536\nlxc.apparmor.profile: unconfined\nlxc.id_map = g 0 100000 65536\n",
+                &map
+            ),
+            format!("arch: amd64\n{MAP_1005}lxc.apparmor.profile: unconfined\n")
+        );
+        // No old lines: after the last non-blank line of the main section.
+        assert_eq!(
+            edited(
+                "arch: amd64\nmemory: 512\n\n[snap]\nlxc.idmap: u 0 100000 65536\n",
+                &map
+            ),
+            format!("arch: amd64\nmemory: 512\n{MAP_1005}\n[snap]\nlxc.idmap: u 0 100000 65536\n")
+        );
+        assert_eq!(
+            edited("arch: amd64\n", &map),
+            format!("arch: amd64\n{MAP_1005}")
+        );
+        assert_eq!(
+            edited("arch: amd64\n\n\n", &map),
+            format!("arch: amd64\n{MAP_1005}\n\n")
+        );
+        assert_eq!(edited("", &map), MAP_1005);
+        assert_eq!(
+            edited("[snap]\nmemory: 1\n", &map),
+            format!("{MAP_1005}[snap]\nmemory: 1\n")
+        );
+        // Snapshot and pending idmaps stay.
+        let text = "lxc.idmap: u 0 100000 65536\n\n[pve:pending]\nlxc.idmap: u 0 100000 65536\n";
+        assert_eq!(
+            edited(text, &map),
+            format!("{MAP_1005}\n[pve:pending]\nlxc.idmap: u 0 100000 65536\n")
+        );
+    }
+
+    #[test]
+    fn set_idmap_keeps_line_endings() {
+        let map = map_1005();
+        let crlf = MAP_1005.replace('\n', "\r\n");
+        // No final newline, appended: the new last line has none either.
+        assert_eq!(
+            edited("arch: amd64\r\nmemory: 512", &map),
+            format!(
+                "arch: amd64\r\nmemory: 512\r\n{}",
+                crlf.strip_suffix("\r\n").unwrap()
+            )
+        );
+        // No final newline, replaced in the last line.
+        assert_eq!(
+            edited("arch: amd64\nlxc.idmap: u 0 100000 65536", &map),
+            format!("arch: amd64\n{}", MAP_1005.strip_suffix('\n').unwrap())
+        );
+        // Removing the whole map keeps the missing final newline.
+        assert_eq!(
+            edited("arch: amd64\nlxc.idmap: u 0 100000 65536", &[]),
+            "arch: amd64"
+        );
+        assert_eq!(
+            edited("arch: amd64\nlxc.idmap: u 0 100000 65536\n", &[]),
+            "arch: amd64\n"
+        );
+    }
+
+    #[test]
+    fn set_idmap_same_map_is_untouched() {
+        let text = "lxc.id_map = u 0 100000 65536\nlxc.idmap:g 0 100000 65536";
+        let mut c = CtConfig::parse(text).unwrap();
+        let same = c.idmap();
+        assert!(!c.set_idmap(&same));
+        assert_eq!(c.render(), text);
+        assert!(c.set_idmap(&map_1005()));
+        assert!(!c.set_idmap(&map_1005()));
+    }
+
+    fn config_text() -> impl Strategy<Value = String> {
+        let line = prop_oneof![
+            Just(String::new()),
+            Just("#descr%20x".to_string()),
+            Just("unprivileged: 1".to_string()),
+            Just("lock: backup".to_string()),
+            Just("[snap]".to_string()),
+            Just("[pve:pending]".to_string()),
+            Just("lxc.idmap: u 0 100000 65536".to_string()),
+            Just("lxc.idmap = g 0 100000 65536".to_string()),
+            Just("mp0: /mnt/pve/projects,mp=/p,ro=1".to_string()),
+            "[a-z.:=, /\\[\\]#0-9\t\r]{0,30}",
+            any::<String>(),
+        ];
+        let eol = prop_oneof![Just("\n"), Just("\r\n"), Just("")];
+        prop::collection::vec((line, eol), 0..12)
+            .prop_map(|ls| ls.into_iter().map(|(l, e)| format!("{l}{e}")).collect())
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_round_trips(text in config_text()) {
+            if let Ok(mut c) = CtConfig::parse(&text) {
+                prop_assert_eq!(c.render(), text.clone());
+                let before_main: Vec<Section> = c.sections().to_vec();
+                c.set_idmap(&map_1005());
+                let out = c.render();
+                let again = CtConfig::parse(&out).unwrap();
+                prop_assert_eq!(again.idmap(), map_1005());
+                prop_assert_eq!(again.sections(), &before_main[..]);
+                // Other sections are byte-identical.
+                let tail = |t: &str| {
+                    let ls = lines::split(t);
+                    let i = ls.iter().position(|l| parse_header(&l.text).is_some());
+                    i.map(|i| lines::join(&ls[i..]))
+                };
+                prop_assert_eq!(tail(&out), tail(&text));
+            }
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(text in any::<String>()) {
+            if let Ok(c) = CtConfig::parse(&text) {
+                prop_assert_eq!(c.render(), text);
+            }
+        }
+    }
+}
