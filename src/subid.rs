@@ -354,3 +354,34 @@ mod tests {
         assert_eq!(s.to_string(), "root:1005:1");
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn never_panics_and_round_trips(text in "([a-z0-9:#\r ]{0,16}\n?){0,8}", start in 0u32..200_000, count in 1u32..70_000) {
+            let mut f = SubidFile::parse(&text);
+            prop_assert_eq!(f.render(), text.clone());
+            let needs: IdSet = IdRange::with_count(u64::from(start), u64::from(count)).into_iter().collect();
+            let before = f.render();
+            let added = f.merge("root", Some(0), &needs);
+            let out = f.render();
+            // Additive: the old text is a prefix (up to a final newline added), and coverage is met.
+            let old = before.strip_suffix("\n").unwrap_or(&before);
+            prop_assert!(out.starts_with(old));
+            prop_assert!(SubidFile::parse(&out).missing("root", Some(0), &needs).is_empty());
+            if added.is_empty() {
+                prop_assert_eq!(out, before);
+            }
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(text in any::<String>()) {
+            let f = SubidFile::parse(&text);
+            prop_assert_eq!(f.render(), text);
+        }
+    }
+}

@@ -277,3 +277,107 @@ impl StorageCfg {
         self.storages.iter().map(|s| (s.id.as_str(), s)).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CFG: &str = "dir: local\n\tpath /var/lib/vz\n\tcontent iso,vztmpl,backup\n\n\
+# the NAS\n\
+nfs: projects\n\texport /export/projects\n\tpath /mnt/pve/projects\n\tserver 10.0.0.20\n\
+\tcontent images,rootdir\n\toptions vers=4.2\n\n\
+nfs: archive\n  export /export/archive\n  server nas.example.org\n  # inline comment\n  disable\n\n\
+lvmthin: local-lvm\n\tthinpool data\n\tvgname pve\n\tcontent rootdir,images\n";
+
+    #[test]
+    fn parses_sections() {
+        let cfg = StorageCfg::parse(CFG).unwrap();
+        assert_eq!(cfg.render(), CFG);
+        assert!(cfg.warnings().is_empty(), "{:?}", cfg.warnings());
+        let ids: Vec<(&str, &str)> = cfg
+            .storages()
+            .iter()
+            .map(|s| (s.kind.as_str(), s.id.as_str()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("dir", "local"),
+                ("nfs", "projects"),
+                ("nfs", "archive"),
+                ("lvmthin", "local-lvm")
+            ]
+        );
+        let p = cfg.get("projects").unwrap();
+        assert_eq!(p.server(), Some("10.0.0.20"));
+        assert_eq!(p.export(), Some("/export/projects"));
+        assert_eq!(p.options(), Some("vers=4.2"));
+        assert_eq!(p.content(), ["images", "rootdir"]);
+        assert!(!p.disabled());
+        assert!(cfg.get("archive").unwrap().disabled());
+        assert_eq!(cfg.get("projects").unwrap().line, 6);
+    }
+
+    #[test]
+    fn paths_and_nfs_default() {
+        let cfg = StorageCfg::parse(CFG).unwrap();
+        for (id, want) in [
+            ("local", Some("/var/lib/vz")),
+            ("projects", Some("/mnt/pve/projects")),
+            // An NFS storage without `path` is mounted at /mnt/pve/<id> (NFSPlugin check_config).
+            ("archive", Some("/mnt/pve/archive")),
+            ("local-lvm", None),
+            ("nope", None),
+        ] {
+            assert_eq!(cfg.path_of(id), want.map(PathBuf::from), "{id}");
+        }
+    }
+
+    #[test]
+    fn bad_lines_are_warnings_duplicates_errors() {
+        let text = "\tpath /orphan\nnfs: ok\n\tpath /mnt/x\n\n  \ngarbage here\nnfs: 1bad\n\tpath /y\n\ndir: z9\n\tpath /z\n";
+        let cfg = StorageCfg::parse(text).unwrap();
+        let lines: Vec<usize> = cfg.warnings().iter().map(|w| w.line).collect();
+        assert_eq!(lines, [1, 6, 7]);
+        assert_eq!(
+            cfg.warnings()[1].to_string(),
+            "line 6: `garbage here` is neither a `type: id` header nor inside a section: ignored, as PVE does"
+        );
+        let ids: Vec<&str> = cfg.storages().iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["ok", "z9"]);
+
+        let err = StorageCfg::parse("dir: a1\n\tpath /a\n\nnfs: a1\n\tpath /b\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 4: storage `a1` is defined twice (first on line 1)"
+        );
+    }
+
+    #[test]
+    fn crlf_is_read() {
+        let cfg = StorageCfg::parse(
+            "nfs: projects\r\n\tpath /mnt/pve/p\r\n\r\ndir: local\r\n\tpath /v\r\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.path_of("projects"), Some(PathBuf::from("/mnt/pve/p")));
+        assert_eq!(cfg.path_of("local"), Some(PathBuf::from("/v")));
+        assert!(cfg.warnings().is_empty());
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_round_trips(text in "([a-z0-9:#\t \r.-]{0,20}\n?){0,10}") {
+            if let Ok(cfg) = StorageCfg::parse(&text) {
+                prop_assert_eq!(cfg.render(), text);
+            }
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(text in any::<String>()) {
+            if let Ok(cfg) = StorageCfg::parse(&text) {
+                prop_assert_eq!(cfg.render(), text);
+            }
+        }
+    }
+}
