@@ -34,7 +34,6 @@ pub enum CtLoadCause {
 
 /// A CT whose config could not be loaded; the rest of the cluster still is.
 #[derive(Debug, thiserror::Error)]
-#[error("CT {vmid} on node `{node}`: `{path}`: {cause}", path = path.display())]
 pub struct CtLoadError {
     pub vmid: u32,
     pub node: String,
@@ -189,6 +188,18 @@ impl Cluster {
                 })
             })
             .collect()
+    }
+}
+
+/// `CT 301 on node `pve1`: `/etc/pve/nodes/pve1/lxc/301.conf`: line 3: ...`; a read error
+/// names the path itself.
+impl fmt::Display for CtLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CT {} on node `{}`: ", self.vmid, self.node)?;
+        match &self.cause {
+            CtLoadCause::Read(e) => write!(f, "{e}"),
+            CtLoadCause::Parse(e) => write!(f, "`{}`: {e}", self.path.display()),
+        }
     }
 }
 
