@@ -78,9 +78,9 @@ pub fn split(text: &str) -> Vec<RawLine> {
 }
 
 /// The terminator new lines should get: the first one the file uses, `\n` when it has none.
-pub fn file_eol(lines: &[RawLine]) -> Eol {
+pub fn file_eol<'a>(lines: impl IntoIterator<Item = &'a RawLine>) -> Eol {
     lines
-        .iter()
+        .into_iter()
         .map(|l| l.eol)
         .find(|&e| e != Eol::None)
         .unwrap_or(Eol::Lf)

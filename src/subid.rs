@@ -138,12 +138,7 @@ impl SubidFile {
 
     /// The file's text: byte-identical to the parsed text until something is appended.
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        for (raw, _) in &self.lines {
-            out.push_str(&raw.text);
-            out.push_str(raw.eol.as_str());
-        }
-        out
+        self.lines.iter().map(|(raw, _)| raw.to_string()).collect()
     }
 
     /// Every entry line, in file order.
@@ -190,10 +185,7 @@ impl SubidFile {
         if added.is_empty() {
             return added;
         }
-        let eol = {
-            let raw: Vec<RawLine> = self.lines.iter().map(|(r, _)| r.clone()).collect();
-            lines::file_eol(&raw)
-        };
+        let eol = lines::file_eol(self.lines.iter().map(|(r, _)| r));
         if let Some((last, _)) = self.lines.last_mut()
             && last.eol == Eol::None
         {

@@ -18,8 +18,10 @@ use crate::pve::storage::{StorageCfg, StorageError};
 pub struct Ct {
     pub vmid: u32,
     pub node: String,
-    /// The config file's path as read (under `--root`).
+    /// The config file's path on disk, under `--root` (what `apply` writes).
     pub path: PathBuf,
+    /// The same file as a host path (`/etc/pve/nodes/pve1/lxc/101.conf`), for messages.
+    pub host_path: PathBuf,
     pub config: CtConfig,
 }
 
@@ -118,6 +120,7 @@ impl Cluster {
             };
             cluster.nodes.push(node.clone());
             let lxc = path.join("lxc");
+            let host_lxc = pve_root.join("nodes").join(&node).join("lxc");
             if !lxc.is_dir() {
                 continue;
             }
@@ -138,6 +141,7 @@ impl Cluster {
                     Ok(config) => cluster.cts.push(Ct {
                         vmid,
                         node: node.clone(),
+                        host_path: host_lxc.join(&name),
                         path,
                         config,
                     }),

@@ -278,8 +278,7 @@ impl CtConfig {
 
     /// The file's text: byte-identical to the parsed text unless [`CtConfig::set_idmap`] changed it.
     pub fn render(&self) -> String {
-        let raw: Vec<RawLine> = self.lines.iter().map(|l| l.raw.clone()).collect();
-        lines::join(&raw)
+        self.to_string()
     }
 
     /// The sections in file order, [`Section::Main`] first.
@@ -384,8 +383,7 @@ impl CtConfig {
         if self.idmap() == extents {
             return false;
         }
-        let raw: Vec<RawLine> = self.lines.iter().map(|l| l.raw.clone()).collect();
-        let eol = lines::file_eol(&raw);
+        let eol = lines::file_eol(self.lines.iter().map(|l| &l.raw));
         let had_final_newline = self.lines.last().is_none_or(|l| l.raw.eol != Eol::None);
         let main_end = self
             .lines

@@ -64,12 +64,13 @@ fn describe(cluster: &Cluster, root: &Path) -> String {
     }
     for ct in &cluster.cts {
         let c = &ct.config;
+        assert_eq!(Path::new("/").join(rel(root, &ct.path)), ct.host_path);
         writeln!(
             s,
             "\nCT {} on {} ({})",
             ct.vmid,
             ct.node,
-            rel(root, &ct.path)
+            ct.host_path.display()
         )
         .unwrap();
         writeln!(
