@@ -14,13 +14,22 @@
 use std::fmt;
 
 use crate::idmap::{Extent, ExtentParseError};
+use crate::ids::IdKind;
 use crate::lines::{self, Eol, RawLine};
 use crate::pve::mountpoint::{self, MountPoint, MountPointError};
 
 /// The raw key idfed writes.
 pub const IDMAP_KEY: &str = "lxc.idmap";
-/// The deprecated spelling LXC 2 used, still read (and replaced on edit).
+/// The deprecated spelling LXC 2 used, still read (and replaced on edit). Current pve-container
+/// ignores it with a warning ("deprecated, use lxc.idmap"), so a CT whose map is only written this
+/// way runs with the default map: see [`CtConfig::effective_idmap`].
 pub const IDMAP_KEY_DEPRECATED: &str = "lxc.id_map";
+
+/// The map PVE gives an unprivileged CT without `lxc.idmap` lines (`parse_id_maps`): fixed, not
+/// read from `/etc/subuid`.
+pub const PVE_DEFAULT_BASE: u32 = 100000;
+/// The size of PVE's default map.
+pub const PVE_DEFAULT_SIZE: u32 = 65536;
 
 /// Which part of the file a line belongs to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -350,6 +359,39 @@ impl CtConfig {
             .collect()
     }
 
+    /// The map current PVE applies when the CT starts: the main section's `lxc.idmap` lines
+    /// (deprecated `lxc.id_map` lines are ignored, as PVE does), or, when there are none, PVE's
+    /// default `u|g 0 100000 65536` for an unprivileged CT. Empty for a privileged CT (no user
+    /// namespace: every id is itself).
+    pub fn effective_idmap(&self) -> Vec<Extent> {
+        if !self.unprivileged() {
+            return Vec::new();
+        }
+        let map: Vec<Extent> = self
+            .main_lines()
+            .filter_map(|l| match &l.kind {
+                LineKind::Raw { key, value } if key == IDMAP_KEY => value.parse().ok(),
+                _ => None,
+            })
+            .collect();
+        if !map.is_empty() {
+            return map;
+        }
+        IdKind::ALL
+            .iter()
+            .map(|&kind| Extent::new(kind, 0, PVE_DEFAULT_BASE, PVE_DEFAULT_SIZE))
+            .collect()
+    }
+
+    /// The line numbers of main-section `lxc.id_map` lines (deprecated; ignored by current PVE).
+    pub fn deprecated_idmap_lines(&self) -> Vec<usize> {
+        self.main_lines()
+            .enumerate()
+            .filter(|(_, l)| matches!(&l.kind, LineKind::Raw { key, .. } if key == IDMAP_KEY_DEPRECATED))
+            .map(|(i, _)| i + 1)
+            .collect()
+    }
+
     /// The id map of another section, skipping values that cannot be read (they are not ours
     /// to judge: snapshots and pending changes are never edited).
     pub fn section_idmap(&self, section: &Section) -> Vec<Extent> {
@@ -378,9 +420,10 @@ impl CtConfig {
     /// else after the main section's last non-blank line (where PVE writes `lxc.*` keys, before the
     /// blank line that separates the first section). Nothing else changes, except that the line
     /// which ends the file gets or keeps the file's final-newline state. When the current map
-    /// already equals `extents`, nothing is touched, whatever spelling the old lines use.
+    /// already equals `extents` and is written with `lxc.idmap` keys (either separator), nothing
+    /// is touched; deprecated `lxc.id_map` lines are always rewritten, since PVE ignores them.
     pub fn set_idmap(&mut self, extents: &[Extent]) -> bool {
-        if self.idmap() == extents {
+        if self.idmap() == extents && self.deprecated_idmap_lines().is_empty() {
             return false;
         }
         let eol = lines::file_eol(self.lines.iter().map(|l| &l.raw));
@@ -454,7 +497,6 @@ impl fmt::Display for CtConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ids::IdKind;
     use proptest::prelude::*;
 
     fn map_1005() -> Vec<Extent> {
@@ -703,13 +745,47 @@ mod tests {
 
     #[test]
     fn set_idmap_same_map_is_untouched() {
-        let text = "lxc.id_map = u 0 100000 65536\nlxc.idmap:g 0 100000 65536";
+        let text = "lxc.idmap = u 0 100000 65536\nlxc.idmap:g 0 100000 65536";
         let mut c = CtConfig::parse(text).unwrap();
         let same = c.idmap();
         assert!(!c.set_idmap(&same));
         assert_eq!(c.render(), text);
         assert!(c.set_idmap(&map_1005()));
         assert!(!c.set_idmap(&map_1005()));
+        // The same map in the deprecated spelling is rewritten: PVE ignores `lxc.id_map`.
+        let text = "lxc.id_map = u 0 100000 65536\nlxc.idmap: g 0 100000 65536\n";
+        let mut c = CtConfig::parse(text).unwrap();
+        assert_eq!(c.deprecated_idmap_lines(), [1]);
+        let same = c.idmap();
+        assert!(c.set_idmap(&same));
+        assert_eq!(
+            c.render(),
+            "lxc.idmap: u 0 100000 65536\nlxc.idmap: g 0 100000 65536\n"
+        );
+        assert!(c.deprecated_idmap_lines().is_empty());
+    }
+
+    #[test]
+    fn effective_idmap_is_what_pve_applies() {
+        let default = vec![
+            Extent::new(IdKind::Uid, 0, 100000, 65536),
+            Extent::new(IdKind::Gid, 0, 100000, 65536),
+        ];
+        let eff = |t: &str| CtConfig::parse(t).unwrap().effective_idmap();
+        assert_eq!(eff("unprivileged: 1\n"), default);
+        assert_eq!(eff("unprivileged: 0\nlxc.idmap: u 0 100000 5\n"), vec![]);
+        // Deprecated lines are ignored by PVE: the default applies.
+        assert_eq!(eff("unprivileged: 1\nlxc.id_map: u 0 200000 5\n"), default);
+        // A gid-only custom map leaves uids unmapped: it is the whole map.
+        assert_eq!(
+            eff("unprivileged: 1\nlxc.idmap: g 0 100000 65536\n"),
+            vec![Extent::new(IdKind::Gid, 0, 100000, 65536)]
+        );
+        // Other sections do not count.
+        assert_eq!(
+            eff("unprivileged: 1\n[snap]\nlxc.idmap: u 0 1 1\n"),
+            default
+        );
     }
 
     fn config_text() -> impl Strategy<Value = String> {

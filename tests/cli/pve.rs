@@ -91,6 +91,25 @@ fn describe(cluster: &Cluster, root: &Path) -> String {
         for e in c.idmap() {
             writeln!(s, "  idmap: {e}").unwrap();
         }
+        if !c.deprecated_idmap_lines().is_empty() {
+            writeln!(
+                s,
+                "  deprecated lxc.id_map lines: {:?}",
+                c.deprecated_idmap_lines()
+            )
+            .unwrap();
+        }
+        let effective: Vec<String> = c
+            .effective_idmap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let effective = if effective.is_empty() {
+            "none (privileged: ids are not mapped)".to_string()
+        } else {
+            effective.join(", ")
+        };
+        writeln!(s, "  effective: {effective}").unwrap();
         for section in &c.sections()[1..] {
             for e in c.section_idmap(section) {
                 writeln!(s, "  idmap in {section}: {e}").unwrap();
