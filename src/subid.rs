@@ -375,5 +375,40 @@ mod proptests {
             let f = SubidFile::parse(&text);
             prop_assert_eq!(f.render(), text);
         }
+
+        /// Coverage against a model: every id of every line of the owner (by name or by uid 0).
+        #[test]
+        fn coverage_matches_a_model(
+            lines in prop::collection::vec((0usize..4, 0u32..300, 0u32..40), 0..10),
+            needs in prop::collection::vec((0u32..340, 1u32..30), 0..5),
+        ) {
+            let owners = ["root", "0", "alice", "1000"];
+            let text: String = lines
+                .iter()
+                .map(|&(o, start, count)| format!("{}:{start}:{count}\n", owners[o]))
+                .collect();
+            let f = SubidFile::parse(&text);
+            let mut model = std::collections::BTreeSet::new();
+            for &(o, start, count) in &lines {
+                if o < 2 {
+                    model.extend(start..start + count);
+                }
+            }
+            let covered = f.covered("root", Some(0));
+            prop_assert_eq!(covered.ids().collect::<std::collections::BTreeSet<_>>(), model.clone());
+            let needs: IdSet = needs
+                .iter()
+                .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
+                .collect();
+            let missing = f.missing("root", Some(0), &needs);
+            for id in needs.ids() {
+                prop_assert_eq!(missing.contains(id), !model.contains(&id));
+            }
+            let mut merged = f.clone();
+            let added = merged.merge("root", Some(0), &needs);
+            // One line per missing range: coalesced.
+            prop_assert_eq!(added.len(), missing.ranges().len());
+            prop_assert!(merged.missing("root", Some(0), &needs).is_empty());
+        }
     }
 }

@@ -809,14 +809,23 @@ mod tests {
 
     proptest! {
         #[test]
-        fn never_panics_and_round_trips(text in config_text()) {
+        fn never_panics_and_round_trips(
+            text in config_text(),
+            map in prop::collection::vec((any::<bool>(), 0u32..200_000, 0u32..200_000, 1u32..70_000), 0..8),
+        ) {
+            let map: Vec<Extent> = map
+                .into_iter()
+                .map(|(u, i, o, c)| Extent::new(if u { IdKind::Uid } else { IdKind::Gid }, i, o, c))
+                .collect();
             if let Ok(mut c) = CtConfig::parse(&text) {
                 prop_assert_eq!(c.render(), text.clone());
                 let before_main: Vec<Section> = c.sections().to_vec();
-                c.set_idmap(&map_1005());
+                let changed = c.set_idmap(&map);
                 let out = c.render();
+                prop_assert_eq!(changed, out != text);
                 let again = CtConfig::parse(&out).unwrap();
-                prop_assert_eq!(again.idmap(), map_1005());
+                prop_assert_eq!(again.idmap(), map);
+                prop_assert_eq!(again.warnings().len(), c.warnings().len());
                 prop_assert_eq!(again.sections(), &before_main[..]);
                 // Other sections are byte-identical.
                 let tail = |t: &str| {
