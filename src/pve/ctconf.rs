@@ -54,7 +54,7 @@ impl fmt::Display for Section {
 
 /// What one line is.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LineKind {
+enum LineKind {
     /// Empty or only whitespace.
     Blank,
     /// `#...`: a line of the (URL-encoded) description, or a comment.

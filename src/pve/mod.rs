@@ -12,7 +12,7 @@ pub mod share;
 pub mod storage;
 
 pub use cluster::{Cluster, Ct, CtLoadCause, CtLoadError, DiscoverError, ShareUser};
-pub use ctconf::{CtConfig, CtConfigError, CtConfigErrorKind, CtConfigWarning, LineKind, Section};
+pub use ctconf::{CtConfig, CtConfigError, CtConfigErrorKind, CtConfigWarning, Section};
 pub use lock::{ConfigLock, LockError, config_lock_path};
 pub use mountpoint::{MountKind, MountPoint, MountPointError};
 pub use share::{ShareMount, is_at_or_below, share_uses};
