@@ -9,6 +9,9 @@ pub mod cmd;
 pub mod fsutil;
 pub mod idmap;
 pub mod ids;
+pub mod lines;
+pub mod pve;
+pub mod subid;
 
 use cli::{Cli, Command};
 use cmd::{Globals, Outcome};

@@ -1,0 +1,236 @@
+//! The cluster as it is on disk: nodes, their CTs' configs, and `storage.cfg`.
+//!
+//! Discovery is the only I/O of the `pve` module and goes through `fsutil`, under `--root`: nodes
+//! are the directories of `<pve_root>/nodes/`, CTs their `lxc/<vmid>.conf` files. One unreadable
+//! or unparsable CT config is recorded as a [`CtLoadError`] and the others still load. Which CTs
+//! use a share is answered by [`Cluster::share_users`].
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::fsutil::{self, FsError, Root};
+use crate::pve::ctconf::{CtConfig, CtConfigError};
+use crate::pve::share::{self, ShareMount};
+use crate::pve::storage::{StorageCfg, StorageError};
+
+/// One CT found on a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ct {
+    pub vmid: u32,
+    pub node: String,
+    /// The config file's path on disk, under `--root` (what `apply` writes).
+    pub path: PathBuf,
+    /// The same file as a host path (`/etc/pve/nodes/pve1/lxc/101.conf`), for messages.
+    pub host_path: PathBuf,
+    pub config: CtConfig,
+}
+
+/// Why one CT config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum CtLoadCause {
+    #[error(transparent)]
+    Read(#[from] FsError),
+    #[error(transparent)]
+    Parse(#[from] CtConfigError),
+}
+
+/// A CT whose config could not be loaded; the rest of the cluster still is.
+#[derive(Debug, thiserror::Error)]
+pub struct CtLoadError {
+    pub vmid: u32,
+    pub node: String,
+    pub path: PathBuf,
+    #[source]
+    pub cause: CtLoadCause,
+}
+
+/// Why discovery as a whole failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error("`{path}`: {source}", path = path.display())]
+    Storage {
+        path: PathBuf,
+        #[source]
+        source: StorageError,
+    },
+}
+
+/// The nodes, CTs and storages of a cluster.
+#[derive(Debug, Default)]
+pub struct Cluster {
+    /// Node names, sorted.
+    pub nodes: Vec<String>,
+    /// CTs sorted by vmid (then node).
+    pub cts: Vec<Ct>,
+    /// CT configs that could not be loaded.
+    pub errors: Vec<CtLoadError>,
+    /// `storage.cfg`; empty when the file does not exist.
+    pub storage: StorageCfg,
+}
+
+/// A CT that uses a share, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShareUser<'a> {
+    pub ct: &'a Ct,
+    /// Its bind mounts at or below the share's path (may be empty when only listed).
+    pub mounts: Vec<ShareMount>,
+    /// Named in the share's `containers` list.
+    pub listed: bool,
+    /// Not `unprivileged: 1`: idfed reports it and never edits its map.
+    pub privileged: bool,
+}
+
+/// A vmid as PVE names config files: a number without sign or leading zero.
+fn parse_vmid(stem: &str) -> Option<u32> {
+    let valid = !stem.is_empty()
+        && stem.bytes().all(|b| b.is_ascii_digit())
+        && !(stem.len() > 1 && stem.starts_with('0'));
+    valid.then(|| stem.parse().ok()).flatten()
+}
+
+impl Cluster {
+    /// Reads the cluster under `root`: `pve_root` is the host path of `/etc/pve`.
+    ///
+    /// # Errors
+    /// When `<pve_root>/nodes` or a node's existing `lxc` directory cannot be listed, or
+    /// `storage.cfg` exists but cannot be read or defines a storage twice. A CT config that cannot
+    /// be read or parsed is not an error here: it lands in [`Cluster::errors`].
+    pub fn discover(root: &Root, pve_root: &Path) -> Result<Cluster, DiscoverError> {
+        let base = root.join(pve_root);
+        let mut cluster = Cluster::default();
+
+        let storage_path = base.join("storage.cfg");
+        if let Some(text) = fsutil::read_optional(&storage_path)? {
+            cluster.storage =
+                StorageCfg::parse(&text).map_err(|source| DiscoverError::Storage {
+                    path: storage_path.clone(),
+                    source,
+                })?;
+        }
+
+        for entry in fsutil::read_dir_sorted(base.join("nodes"))? {
+            let path = entry.path();
+            if !path.is_dir() {
+                continue;
+            }
+            let Some(node) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            cluster.nodes.push(node.clone());
+            let lxc = path.join("lxc");
+            let host_lxc = pve_root.join("nodes").join(&node).join("lxc");
+            if !lxc.is_dir() {
+                continue;
+            }
+            for conf in fsutil::read_dir_sorted(&lxc)? {
+                let name = conf.file_name();
+                let Some(vmid) = name
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".conf"))
+                    .and_then(parse_vmid)
+                else {
+                    continue;
+                };
+                let path = conf.path();
+                let loaded = fsutil::read_to_string(&path)
+                    .map_err(CtLoadCause::from)
+                    .and_then(|text| CtConfig::parse(&text).map_err(CtLoadCause::from));
+                match loaded {
+                    Ok(config) => cluster.cts.push(Ct {
+                        vmid,
+                        node: node.clone(),
+                        host_path: host_lxc.join(&name),
+                        path,
+                        config,
+                    }),
+                    Err(cause) => cluster.errors.push(CtLoadError {
+                        vmid,
+                        node: node.clone(),
+                        path,
+                        cause,
+                    }),
+                }
+            }
+        }
+        cluster
+            .cts
+            .sort_by(|a, b| (a.vmid, &a.node).cmp(&(b.vmid, &b.node)));
+        cluster
+            .errors
+            .sort_by(|a, b| (a.vmid, &a.node).cmp(&(b.vmid, &b.node)));
+        Ok(cluster)
+    }
+
+    /// The CT with `vmid`, if loaded.
+    pub fn ct(&self, vmid: u32) -> Option<&Ct> {
+        self.cts.iter().find(|c| c.vmid == vmid)
+    }
+
+    /// The CTs on `node`.
+    pub fn cts_on<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Ct> + 'a {
+        self.cts.iter().filter(move |c| c.node == node)
+    }
+
+    /// The CTs that use the share at `share_path`: those with a bind mount at or below it, and
+    /// those in `containers` when the share lists them. Sorted by vmid.
+    ///
+    /// A listed vmid that no loaded CT has is simply absent (the caller compares against its list
+    /// and [`Cluster::errors`] to report it).
+    pub fn share_users(&self, share_path: &Path, containers: Option<&[u32]>) -> Vec<ShareUser<'_>> {
+        self.cts
+            .iter()
+            .filter_map(|ct| {
+                let mounts = share::share_uses(&ct.config, share_path);
+                let listed = containers.is_some_and(|list| list.contains(&ct.vmid));
+                (listed || !mounts.is_empty()).then(|| ShareUser {
+                    ct,
+                    mounts,
+                    listed,
+                    privileged: !ct.config.unprivileged(),
+                })
+            })
+            .collect()
+    }
+}
+
+/// `CT 301 on node `pve1`: `/etc/pve/nodes/pve1/lxc/301.conf`: line 3: ...`; a read error
+/// names the path itself.
+impl fmt::Display for CtLoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CT {} on node `{}`: ", self.vmid, self.node)?;
+        match &self.cause {
+            CtLoadCause::Read(e) => write!(f, "{e}"),
+            CtLoadCause::Parse(e) => write!(f, "`{}`: {e}", self.path.display()),
+        }
+    }
+}
+
+impl fmt::Display for Ct {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CT {} on node `{}`", self.vmid, self.node)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vmid_names() {
+        for (stem, want) in [
+            ("101", Some(101)),
+            ("100", Some(100)),
+            ("999999999", Some(999_999_999)),
+            ("0101", None),
+            ("abc", None),
+            ("", None),
+            ("101.bak", None),
+            ("-1", None),
+            ("99999999999", None),
+        ] {
+            assert_eq!(parse_vmid(stem), want, "{stem}");
+        }
+    }
+}

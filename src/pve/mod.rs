@@ -1,0 +1,19 @@
+//! The Proxmox VE side of the cluster: CT configs (lossless parse and idmap edit), mount points,
+//! `storage.cfg`, node and CT discovery, and which CTs use a share.
+//!
+//! Everything but [`cluster`] (reads) and [`lock`] (PVE's config flock) is pure: parsers take text
+//! and give values. Writes belong to `apply`; subordinate ids to `subid`.
+
+pub mod cluster;
+pub mod ctconf;
+pub mod lock;
+pub mod mountpoint;
+pub mod share;
+pub mod storage;
+
+pub use cluster::{Cluster, Ct, CtLoadCause, CtLoadError, DiscoverError, ShareUser};
+pub use ctconf::{CtConfig, CtConfigError, CtConfigErrorKind, CtConfigWarning, Section};
+pub use lock::{ConfigLock, LockError, config_lock_path};
+pub use mountpoint::{MountKind, MountPoint, MountPointError};
+pub use share::{ShareMount, is_at_or_below, share_uses};
+pub use storage::{Storage, StorageCfg, StorageError, StorageWarning};

@@ -1,0 +1,141 @@
+//! Which mount points of a CT use a share: bind mounts at or below the share's host path.
+//!
+//! Paths are compared whole component by component after lexical normalisation (`//`, `.`,
+//! trailing `/`, and `..` against its parent), so `/mnt/pve/projects2` is not below
+//! `/mnt/pve/projects`. Storage volumes (`projects:101/vm-101-disk-0.raw`) are disk images on the
+//! share's storage, not binds of it, and device mounts are neither: only bind mounts count.
+//! Selecting CTs by a share's `containers` list happens in `cluster`.
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::pve::ctconf::CtConfig;
+
+/// One bind mount of a CT that reaches into a share.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ShareMount {
+    /// The config key: `mp0`.
+    pub key: String,
+    /// The host path as written in the config.
+    pub host_path: String,
+    /// The path inside the CT (`mp=`), if given.
+    pub ct_path: Option<String>,
+    /// `ro=1`.
+    pub read_only: bool,
+    /// `shared=1`.
+    pub shared: bool,
+}
+
+/// `path` without `//`, `.`, trailing `/`, and with `..` applied to the part before it.
+///
+/// Lexical only (no symlinks are followed): PVE refuses bind mount paths with symlinks anyway.
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::ParentDir => match out.components().next_back() {
+                Some(Component::Normal(_)) => {
+                    out.pop();
+                }
+                // `/..` is `/`.
+                Some(Component::RootDir | Component::Prefix(_)) => {}
+                _ => out.push(c),
+            },
+            Component::CurDir => {}
+            _ => out.push(c),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Is `path` the directory `dir` or below it, comparing whole components?
+pub fn is_at_or_below(path: &Path, dir: &Path) -> bool {
+    normalize(path).starts_with(normalize(dir))
+}
+
+/// The bind mounts of `ct` at or below `share_path`, by mount point index.
+pub fn share_uses(ct: &CtConfig, share_path: &Path) -> Vec<ShareMount> {
+    ct.mount_points()
+        .iter()
+        .filter(|m| m.bind_path().is_some_and(|p| is_at_or_below(p, share_path)))
+        .map(|m| ShareMount {
+            key: m.key.clone(),
+            host_path: m.volume.clone(),
+            ct_path: m.mp.clone(),
+            read_only: m.read_only,
+            shared: m.shared,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_boundaries() {
+        let share = Path::new("/mnt/pve/projects");
+        for (path, want) in [
+            ("/mnt/pve/projects", true),
+            ("/mnt/pve/projects/", true),
+            ("/mnt/pve/projects/data", true),
+            ("/mnt/pve//projects///data/", true),
+            ("/mnt/pve/./projects/data", true),
+            ("/mnt/pve/projects2", false),
+            ("/mnt/pve/projects2/data", false),
+            ("/mnt/pve/project", false),
+            ("/mnt/pve", false),
+            ("/mnt/pve/other/../projects/x", true),
+            ("/mnt/pve/projects/../projects2", false),
+            ("/mnt/pve/projects/..", false),
+            ("/", false),
+        ] {
+            assert_eq!(is_at_or_below(Path::new(path), share), want, "{path}");
+        }
+        // The share path itself is normalised too.
+        assert!(is_at_or_below(
+            Path::new("/mnt/pve/projects/a"),
+            Path::new("/mnt/pve//projects/")
+        ));
+        assert!(is_at_or_below(Path::new("/srv/x"), Path::new("/")));
+    }
+
+    #[test]
+    fn only_bind_mounts_use_a_share() {
+        let ct = CtConfig::parse(
+            "unprivileged: 1\n\
+             mp0: /mnt/pve/projects/data,mp=/data,shared=1\n\
+             mp1: projects:101/vm-101-disk-0.raw,mp=/disk,size=8G\n\
+             mp2: /mnt/pve/projects2,mp=/other\n\
+             mp3: /mnt/pve/projects,mp=/ro,ro=1,shared=yes\n\
+             mp4: /dev/sdb1,mp=/dev-disk\n",
+        )
+        .unwrap();
+        let uses = share_uses(&ct, Path::new("/mnt/pve/projects"));
+        assert_eq!(
+            uses,
+            vec![
+                ShareMount {
+                    key: "mp0".into(),
+                    host_path: "/mnt/pve/projects/data".into(),
+                    ct_path: Some("/data".into()),
+                    read_only: false,
+                    shared: true,
+                },
+                ShareMount {
+                    key: "mp3".into(),
+                    host_path: "/mnt/pve/projects".into(),
+                    ct_path: Some("/ro".into()),
+                    read_only: true,
+                    shared: true,
+                },
+            ]
+        );
+        assert!(share_uses(&ct, Path::new("/mnt/pve/proj")).is_empty());
+        assert_eq!(share_uses(&ct, Path::new("/mnt/pve/projects2")).len(), 1);
+    }
+}
