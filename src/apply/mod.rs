@@ -1,5 +1,4 @@
-//! Changing the world: atomic writes with backups, and the locks Proxmox takes. Everything that
+//! Changing the world: atomic writes with backups (the config lock is `pve::lock`). Everything that
 //! writes a file goes through here.
 
-pub mod lock;
 pub mod write;
