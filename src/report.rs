@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use crate::ids::{IdKind, IdSet};
 use crate::idmap::MapParams;
-use crate::plan::{CtIn, ShareIn, current_map, passthroughs};
+use crate::plan::{CtIn, current_map};
+use crate::idmap::passthroughs;
+use crate::resolve::ResolvedShare;
 use crate::resolve::OwnerKind;
 
 /// What a container can do with an owner's files.
@@ -96,7 +98,7 @@ impl Filter {
 }
 
 /// Computes the report from the containers as they are.
-pub fn report(params: &MapParams, shares: &[ShareIn], cts: &[CtIn], filter: &Filter) -> Report {
+pub fn report(params: &MapParams, shares: &[ResolvedShare], cts: &[CtIn], filter: &Filter) -> Report {
     let mut out = Report::default();
     for ct in cts {
         let names = ct.share_names();

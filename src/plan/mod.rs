@@ -10,18 +10,9 @@ use serde::Serialize;
 
 use crate::ids::{IdKind, IdRange, IdSet};
 use crate::idmap::{self, Extent, MapParams, Subid};
-use crate::resolve::{Owner, OwnerKind};
+use crate::resolve::{OwnerKind, ResolvedShare};
 
 pub use text::render_text;
-
-/// One share as the planner needs it: its resolved owners and id sets.
-#[derive(Clone, Debug)]
-pub struct ShareIn {
-    pub name: String,
-    pub owners: Vec<Owner>,
-    pub uids: IdSet,
-    pub gids: IdSet,
-}
 
 /// One container as it is now.
 #[derive(Clone, Debug)]
@@ -77,7 +68,7 @@ pub struct NodeCoverage {
 pub struct PlanInput<'a> {
     pub params: MapParams,
     pub subid_owner: String,
-    pub shares: &'a [ShareIn],
+    pub shares: &'a [ResolvedShare],
     pub cts: &'a [CtIn],
     pub managed: &'a BTreeMap<u32, Managed>,
     /// Nodes whose subid coverage is known (this node's files; others' published states).
@@ -224,13 +215,13 @@ fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<String> {
 
 /// Computes the plan.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let shares: BTreeMap<&str, &ShareIn> =
+    let shares: BTreeMap<&str, &ResolvedShare> =
         input.shares.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut out = Plan::default();
     let mut needed = [IdSet::new(), IdSet::new()];
 
     for ct in input.cts {
-        let used: Vec<&ShareIn> = ct
+        let used: Vec<&ResolvedShare> = ct
             .share_names()
             .iter()
             .filter_map(|name| shares.get(name.as_str()).copied())
@@ -292,7 +283,7 @@ pub fn subid_lines(owner: &str, set: &IdSet) -> Vec<Subid> {
         .collect()
 }
 
-fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ShareIn]) -> CtPlan {
+fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan {
     let params = &input.params;
     let current_uid_map = current_map(&ct.idmap, IdKind::Uid, params);
     let current_gid_map = current_map(&ct.idmap, IdKind::Gid, params);

@@ -1,0 +1,44 @@
+//! `idfed check`: every CT map of the cluster and this node's subid files against the kernel's
+//! rules; exit 2 when a container would fail.
+
+use crate::check::{CheckInput, NodeFiles, check, render_text};
+use crate::cli::{CheckArgs, Format};
+use crate::report::{Filter, report};
+
+use super::context::Context;
+use super::{Globals, Outcome, require_format};
+
+/// Runs `idfed check`.
+///
+/// # Errors
+/// When the cluster or the sources cannot be read (exit 1).
+pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
+    require_format(globals, &[Format::Text, Format::Json], "check")?;
+    let ctx = Context::load(globals, &[])?;
+    let plan = ctx.plan(false);
+    let rep = report(&ctx.params, &ctx.shares, &ctx.cts, &Filter::default());
+    let local = ctx.local_coverage();
+    let nodes = [NodeFiles {
+        node: &ctx.node,
+        coverage: &local,
+        local: true,
+    }];
+    let found = check(&CheckInput {
+        params: ctx.params,
+        subid_owner: &ctx.config.cluster.subid_owner,
+        cts: &ctx.cts,
+        ct_errors: &ctx.ct_errors,
+        nodes: &nodes,
+        plan: Some(&plan),
+        report: Some(&rep),
+    });
+    match globals.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
+        _ => print!("{}", render_text(&found)),
+    }
+    Ok(if found.problems.is_empty() {
+        Outcome::Ok
+    } else {
+        Outcome::NotDesired
+    })
+}

@@ -1,0 +1,272 @@
+//! What plan, emit, apply, report and check all start from: the configuration, the resolved
+//! shares, the cluster as it is, idfed's managed records, and this node's subid files, loaded once.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::check::CtError;
+use crate::config::{self, Config};
+use crate::fsutil;
+use crate::idmap::MapParams;
+use crate::plan::{CtIn, Managed, NodeCoverage, ShareUse};
+use crate::pve::{self, Cluster};
+use crate::resolve::ResolvedShare;
+use crate::state;
+use crate::subid::SubidFile;
+
+use super::Globals;
+
+/// One of this node's subid files.
+#[derive(Clone, Debug)]
+pub struct LocalSubid {
+    /// The path on disk (under `--root`).
+    pub path: PathBuf,
+    pub file: SubidFile,
+}
+
+/// Everything loaded.
+pub struct Context {
+    pub config: Config,
+    pub params: MapParams,
+    /// This node's name.
+    pub node: String,
+    pub shares: Vec<ResolvedShare>,
+    pub cluster: Cluster,
+    pub cts: Vec<CtIn>,
+    pub ct_errors: Vec<CtError>,
+    pub managed: BTreeMap<u32, Managed>,
+    pub subuid: LocalSubid,
+    pub subgid: LocalSubid,
+}
+
+/// This node's name: `--node`, else the short hostname.
+pub fn node_name(globals: &Globals) -> String {
+    match &globals.node {
+        Some(n) => n.clone(),
+        None => {
+            let uname = rustix::system::uname();
+            let host = uname.nodename().to_string_lossy().into_owned();
+            host.split('.').next().unwrap_or_default().to_string()
+        }
+    }
+}
+
+fn read_subid(globals: &Globals, host_path: &str) -> anyhow::Result<LocalSubid> {
+    let path = globals.root.join(host_path);
+    let text = fsutil::read_optional(&path)?.unwrap_or_default();
+    Ok(LocalSubid {
+        path,
+        file: SubidFile::parse(&text),
+    })
+}
+
+/// Where a share is mounted on every node: its `path`, or its storage's path in storage.cfg.
+fn share_path(config: &Config, cluster: &Cluster, name: &str) -> anyhow::Result<PathBuf> {
+    let share = &config.shares[name];
+    if let Some(path) = share.path() {
+        return Ok(path.to_path_buf());
+    }
+    let storage = share.storage().unwrap_or_default();
+    cluster.storage.path_of(storage).with_context(|| {
+        format!(
+            "share `{name}`: storage `{storage}` is not in storage.cfg (or has no path): expected one of {}",
+            cluster
+                .storage
+                .storages()
+                .iter()
+                .map(|s| format!("`{}`", s.id))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
+}
+
+impl Context {
+    /// Loads everything; `share_filter` limits which shares are resolved (all when empty).
+    ///
+    /// # Errors
+    /// A configuration, source, cluster or state error.
+    pub fn load(globals: &Globals, share_filter: &[String]) -> anyhow::Result<Context> {
+        let config = config::load_from(globals.config.as_deref(), &globals.root)?;
+        let c = &config.cluster;
+        let params = MapParams {
+            base: c.base,
+            size: c.size,
+            min_id: c.min_id,
+            max_extents: c.max_extents,
+        };
+        let cluster = Cluster::discover(&globals.root, &c.pve_root).with_context(|| {
+            format!(
+                "cannot read the cluster under `{}`",
+                globals.root.join(&c.pve_root).display()
+            )
+        })?;
+        let (shares, warnings) =
+            super::resolve::resolve_shares(&config, share_filter, !globals.quiet)?;
+        for w in &warnings {
+            eprintln!("idfed: warning: {w}");
+        }
+
+        let mut uses: BTreeMap<u32, Vec<ShareUse>> = BTreeMap::new();
+        for share in &shares {
+            let path = share_path(&config, &cluster, &share.name)?;
+            let listed = config.shares[&share.name].containers.as_deref();
+            for user in cluster.share_users(&path, listed) {
+                let entry = uses.entry(user.ct.vmid).or_default();
+                for m in &user.mounts {
+                    entry.push(ShareUse {
+                        share: share.name.clone(),
+                        key: Some(m.key.clone()),
+                        read_only: m.read_only,
+                        shared: m.shared,
+                    });
+                }
+                if user.mounts.is_empty() {
+                    entry.push(ShareUse {
+                        share: share.name.clone(),
+                        key: None,
+                        read_only: false,
+                        shared: true,
+                    });
+                }
+            }
+        }
+        let cts = cluster
+            .cts
+            .iter()
+            .map(|ct| CtIn {
+                vmid: ct.vmid,
+                node: ct.node.clone(),
+                unprivileged: ct.config.unprivileged(),
+                lock: ct.config.lock().map(str::to_string),
+                idmap: ct.config.effective_idmap(),
+                uses: uses.remove(&ct.vmid).unwrap_or_default(),
+            })
+            .collect();
+        let ct_errors = cluster
+            .errors
+            .iter()
+            .map(|e| CtError {
+                node: e.node.clone(),
+                vmid: Some(e.vmid),
+                message: e.to_string(),
+            })
+            .collect();
+        let managed = state::load_managed(&globals.root, &c.pve_root)?;
+        let node = node_name(globals);
+        if !cluster.nodes.contains(&node) {
+            eprintln!(
+                "idfed: warning: this node `{node}` is not a node of the cluster under `{}` (nodes: {}); use --node",
+                globals.root.join(&c.pve_root).display(),
+                cluster.nodes.join(", ")
+            );
+        }
+        Ok(Context {
+            subuid: read_subid(globals, "/etc/subuid")?,
+            subgid: read_subid(globals, "/etc/subgid")?,
+            config,
+            params,
+            node,
+            shares,
+            cluster,
+            cts,
+            ct_errors,
+            managed,
+        })
+    }
+
+    /// The subid owner, and its numeric uid when it is root (newuidmap matches either).
+    pub fn owner(&self) -> (&str, Option<u32>) {
+        let owner = self.config.cluster.subid_owner.as_str();
+        (owner, (owner == "root").then_some(0))
+    }
+
+    /// This node's current coverage, from its files.
+    pub fn local_coverage(&self) -> NodeCoverage {
+        let (owner, uid) = self.owner();
+        NodeCoverage {
+            uids: self.subuid.file.covered(owner, uid),
+            gids: self.subgid.file.covered(owner, uid),
+        }
+    }
+
+    /// `pve_root` as configured.
+    pub fn pve_root(&self) -> &Path {
+        &self.config.cluster.pve_root
+    }
+}
+
+impl Context {
+    /// The plan for the whole cluster, with this node's subid coverage.
+    pub fn plan(&self, adopt: bool) -> crate::plan::Plan {
+        let mut coverage = BTreeMap::new();
+        coverage.insert(self.node.clone(), self.local_coverage());
+        crate::plan::plan(&crate::plan::PlanInput {
+            params: self.params,
+            subid_owner: self.config.cluster.subid_owner.clone(),
+            shares: &self.shares,
+            cts: &self.cts,
+            managed: &self.managed,
+            coverage: &coverage,
+            adopt,
+        })
+    }
+
+    /// Refuses a plan that removes passthroughs of a share that shrank markedly since the last
+    /// successful run, unless `allow`; with `allow`, says so on stderr.
+    ///
+    /// # Errors
+    /// The shrink, naming the share, how much it shrank, and the containers that would lose ids.
+    pub fn shrink_guard(
+        &self,
+        globals: &Globals,
+        plan: &crate::plan::Plan,
+        allow: bool,
+    ) -> anyhow::Result<()> {
+        let last = state::load_run_state(&globals.root)?;
+        for shrink in state::shrinks(&last, &self.share_counts()) {
+            let losing: Vec<String> = plan
+                .containers
+                .iter()
+                .filter(|c| c.shares.contains(&shrink.share))
+                .filter(|c| !c.removed_uids.is_empty() || !c.removed_gids.is_empty())
+                .map(|c| format!("CT {}", c.ct))
+                .collect();
+            if losing.is_empty() {
+                continue;
+            }
+            if allow {
+                eprintln!(
+                    "idfed: warning: {shrink}; removing passthroughs from {} as --allow-shrink says",
+                    losing.join(", ")
+                );
+            } else {
+                anyhow::bail!(
+                    "{shrink}: refusing to remove passthroughs from {} (a directory outage or a \
+                     truncated passwd file must not strip access); check the source, or run again \
+                     with --allow-shrink if the owners really left",
+                    losing.join(", ")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Each resolved share's owner and id counts, as recorded after a successful run.
+    pub fn share_counts(&self) -> BTreeMap<String, state::ShareCount> {
+        self.shares
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    state::ShareCount {
+                        owners: s.owners.len() as u64,
+                        ids: s.uids.len() + s.gids.len(),
+                    },
+                )
+            })
+            .collect()
+    }
+}

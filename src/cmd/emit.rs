@@ -1,0 +1,73 @@
+//! `idfed emit --out DIR`: per-node bundles for configuration-management tools. Writes only its
+//! own files (`DIR/<node>/subuid`, `DIR/<node>/subgid`, `DIR/<node>/lxc/<vmid>.idmap`,
+//! `DIR/plan.json`); anything else in DIR stays.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::apply::write::{Written, replace_file};
+use crate::cli::{EmitArgs, Format};
+use crate::ids::IdSet;
+use crate::plan::text::idmap_lines;
+use crate::plan::{outside_of, subid_lines};
+
+use super::context::Context;
+use super::{Globals, Outcome, require_format};
+
+fn write(path: &Path, text: &str, written: &mut Vec<String>) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    }
+    if let Written::Replaced { .. } = replace_file(path, text.as_bytes(), 0o644, None)? {
+        written.push(path.display().to_string());
+    }
+    Ok(())
+}
+
+/// The subid lines every node needs beyond the base range Proxmox installs.
+fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String {
+    let mut out = String::new();
+    for s in subid_lines(owner, &outside_of(needed, base)) {
+        let _ = writeln!(out, "{}:{}:{}", s.owner, s.start, s.count);
+    }
+    out
+}
+
+/// Runs `idfed emit`.
+///
+/// # Errors
+/// Loading errors, the shrink guard, or a file that cannot be written.
+pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
+    require_format(globals, &[Format::Text], "emit")?;
+    let ctx = Context::load(globals, &[])?;
+    let plan = ctx.plan(false);
+    ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
+    let base = ctx.params.base_range()?;
+    let owner = &ctx.config.cluster.subid_owner;
+    let subuid = subid_text(owner, &plan.needed_uids, base);
+    let subgid = subid_text(owner, &plan.needed_gids, base);
+    let mut written = Vec::new();
+    for node in &ctx.cluster.nodes {
+        let dir = args.out.join(node);
+        write(&dir.join("subuid"), &subuid, &mut written)?;
+        write(&dir.join("subgid"), &subgid, &mut written)?;
+        for c in plan.containers.iter().filter(|c| c.planned && &c.node == node) {
+            let path = dir.join("lxc").join(format!("{}.idmap", c.ct));
+            write(&path, &idmap_lines(&c.uid_map, &c.gid_map), &mut written)?;
+        }
+    }
+    let json = serde_json::to_string_pretty(&plan)? + "\n";
+    write(&args.out.join("plan.json"), &json, &mut written)?;
+    if !globals.quiet {
+        if written.is_empty() {
+            println!("{}: every bundle file is up to date", args.out.display());
+        }
+        for w in written {
+            println!("wrote {w}");
+        }
+    }
+    Ok(Outcome::Ok)
+}

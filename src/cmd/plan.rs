@@ -1,0 +1,59 @@
+//! `idfed plan`: desired vs current, per node and per group of containers with the same map.
+
+use crate::cli::{Format, PlanArgs};
+use crate::plan::{Plan, render_text};
+
+use super::context::Context;
+use super::{Globals, Outcome, require_format};
+
+/// Narrows a plan to one share (what onboarding it changes) and/or one container.
+pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
+    plan.containers.retain(|c| {
+        share.is_none_or(|s| c.shares.iter().any(|x| x == s)) && ct.is_none_or(|v| v == c.ct)
+    });
+    if let Some(s) = share {
+        for c in &mut plan.containers {
+            c.gains.retain(|g| g.share == s);
+        }
+    }
+    let kept: Vec<u32> = plan.containers.iter().map(|c| c.ct).collect();
+    plan.groups.retain_mut(|g| {
+        g.cts.retain(|c| kept.contains(c));
+        !g.cts.is_empty()
+    });
+    plan
+}
+
+/// Runs `idfed plan`.
+///
+/// # Errors
+/// Loading errors, an unknown `--share`, or the shrink guard.
+pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
+    require_format(globals, &[Format::Text, Format::Json], "plan")?;
+    let ctx = Context::load(globals, &[])?;
+    if let Some(s) = &args.share
+        && !ctx.config.shares.contains_key(s)
+    {
+        anyhow::bail!(
+            "unknown share `{s}`: expected one of {}",
+            ctx.config
+                .shares
+                .keys()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let plan = ctx.plan(false);
+    ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
+    let plan = filter(plan, args.share.as_deref(), args.ct);
+    match globals.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        _ => print!("{}", render_text(&plan)),
+    }
+    if args.detailed_exitcode && plan.has_changes() {
+        Ok(Outcome::NotDesired)
+    } else {
+        Ok(Outcome::Ok)
+    }
+}
