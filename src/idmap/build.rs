@@ -60,7 +60,7 @@ pub enum MapError {
     #[error("cannot pass through {kind} `0`: it is the host's root; expected ids from {min_id} up")]
     Root { kind: IdKind, min_id: u32 },
     #[error(
-        "cannot pass through {kind} `{range}`: ids below {min_id} (min_id) are never passed through; expected ids from {min_id} up"
+        "cannot pass through {kind} `{range}`: ids below {min_id} (`min_id`) are never passed through; expected ids from {min_id} up"
     )]
     BelowMin {
         kind: IdKind,
@@ -72,7 +72,7 @@ pub enum MapError {
     )]
     BaseRoot { kind: IdKind, id: u32 },
     #[error(
-        "the base range `{base}` + `{size}` is not usable: expected a base of at least 1 and a size of at least 1 ending at or below 4294967295"
+        "the base range (base `{base}`, size `{size}`) is not usable: expected a base and a size of at least 1 with base + size at most 4294967295"
     )]
     BadBaseRange { base: u32, size: u32 },
     #[error(

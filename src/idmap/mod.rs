@@ -4,6 +4,7 @@
 mod budget;
 mod build;
 mod extent;
+mod idspec;
 mod needs;
 mod validate;
 
@@ -12,5 +13,6 @@ pub use budget::{
 };
 pub use build::{BuiltMap, MapError, MapParams, build, check_passthrough, join, layout};
 pub use extent::{Extent, ExtentJson, ExtentParseError};
+pub use idspec::{IdSpec, IdSpecError};
 pub use needs::{Subid, host_id, maps_to_self, outside_ranges, passthroughs, subid_lines};
 pub use validate::{MapProblem, validate};
