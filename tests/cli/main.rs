@@ -4,3 +4,6 @@
 
 mod harness;
 mod help;
+mod lxc;
+mod map;
+mod userns;
