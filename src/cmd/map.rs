@@ -1,7 +1,8 @@
 //! `idfed map`: the map for a set of ids, no configuration needed.
 //!
 //! Text: the `lxc.idmap:` lines (uids, then gids) ready to paste into a CT config, then the
-//! subuid and subgid lines, each under a `# /etc/subuid` comment. Warnings (holes, exposed ids) go
+//! subuid and subgid lines, each under a `# /etc/subuid` comment; the base range's own line
+//! (`root:100000:65536`) is not repeated, nor are passthroughs it already covers. Warnings (holes, exposed ids) go
 //! to stderr in every format, and into `warnings` in JSON.
 
 use std::fmt::Write as _;
@@ -60,6 +61,9 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
     let uid_map = idmap::build(IdKind::Uid, &uids, &params)?;
     let gid_map = idmap::build(IdKind::Gid, &gids, &params)?;
     let owner = args.subid_owner.as_str();
+    // Passthroughs inside the base range are covered by its own line, which is not repeated.
+    let base = IdSet::from(params.base_range()?);
+    let needs = |map: &BuiltMap| idmap::subids(&map.passthrough.difference(&base), owner);
     let warnings: Vec<String> = uid_map
         .warnings
         .iter()
@@ -72,8 +76,8 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
     match globals.format {
         Format::Json => {
             let doc = MapJson {
-                subuid: idmap::subid_lines(&uid_map.extents, owner),
-                subgid: idmap::subid_lines(&gid_map.extents, owner),
+                subuid: needs(&uid_map),
+                subgid: needs(&gid_map),
                 exposed_uids: uid_map.exposed.clone(),
                 exposed_gids: gid_map.exposed.clone(),
                 unmapped_uids: uid_map.holes.clone(),
@@ -84,7 +88,13 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
             };
             println!("{}", serde_json::to_string_pretty(&doc)?);
         }
-        _ => print!("{}", render_text(&uid_map, &gid_map, owner, &params)?),
+        _ => {
+            let [subuid, subgid] = [&uid_map, &gid_map].map(needs);
+            print!(
+                "{}",
+                render_text(&uid_map, &gid_map, [subuid, subgid], owner, &params)?
+            );
+        }
     }
     Ok(Outcome::Ok)
 }
@@ -93,6 +103,7 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
 fn render_text(
     uid_map: &BuiltMap,
     gid_map: &BuiltMap,
+    subids: [Vec<Subid>; 2],
     owner: &str,
     params: &MapParams,
 ) -> anyhow::Result<String> {
@@ -101,9 +112,8 @@ fn render_text(
     for e in uid_map.extents.iter().chain(&gid_map.extents) {
         writeln!(out, "lxc.idmap: {e}")?;
     }
-    for (file, map) in [("subuid", uid_map), ("subgid", gid_map)] {
+    for (file, lines) in ["subuid", "subgid"].into_iter().zip(subids) {
         writeln!(out, "\n# /etc/{file} (besides {base})")?;
-        let lines = idmap::subid_lines(&map.extents, owner);
         if lines.is_empty() {
             writeln!(out, "# nothing to add")?;
         }

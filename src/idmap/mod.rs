@@ -14,5 +14,5 @@ pub use budget::{
 pub use build::{BuiltMap, MapError, MapParams, build, check_passthrough, join, layout};
 pub use extent::{Extent, ExtentJson, ExtentParseError};
 pub use idspec::{IdSpec, IdSpecError};
-pub use needs::{Subid, host_id, maps_to_self, outside_ranges, passthroughs, subid_lines};
+pub use needs::{Subid, host_id, maps_to_self, outside_ranges, passthroughs, subid_lines, subids};
 pub use validate::{MapProblem, validate};

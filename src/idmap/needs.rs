@@ -74,14 +74,15 @@ pub fn outside_ranges(extents: &[Extent]) -> IdSet {
     extents.iter().filter_map(Extent::outside_range).collect()
 }
 
-/// The subid entries for the map's passthroughs, coalesced: what `idfed map` prints beside the
-/// base range (`root:100000:65536`, which Proxmox installs).
+/// The subid entries for the map's passthroughs, coalesced, one per range: what a node needs
+/// beside the base range (`root:100000:65536`, which Proxmox installs).
 pub fn subid_lines(extents: &[Extent], owner: &str) -> Vec<Subid> {
-    passthroughs(extents)
-        .ranges()
-        .iter()
-        .map(|&r| Subid::new(owner, r))
-        .collect()
+    subids(&passthroughs(extents), owner)
+}
+
+/// One entry per range of `ids`, for `owner`.
+pub fn subids(ids: &IdSet, owner: &str) -> Vec<Subid> {
+    ids.ranges().iter().map(|&r| Subid::new(owner, r)).collect()
 }
 
 #[cfg(test)]
