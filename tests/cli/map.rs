@@ -105,7 +105,7 @@ fn collision_with_the_base_range_warns_on_stderr() {
         .args(["--format", "json", "map", "u:100005"])
         .run()
         .success()
-        .stderr_has("idfed: warning: uid `5` inside the container stays unmapped: its base id `100005` is passed through");
+        .stderr_has("idfed: warning: uids `5` inside the container stay unmapped: their base ids `100005` are passed through");
     let doc = run.json();
     assert_eq!(doc["unmapped_uids"], json!([{"start": 5, "count": 1}]));
     assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
@@ -114,7 +114,7 @@ fn collision_with_the_base_range_warns_on_stderr() {
         .run()
         .success()
         .stdout_has("lxc.idmap: u 0 100000 65535\nlxc.idmap: u 165535 165535 1\nlxc.idmap: g 0 100000 65536\n")
-        .stderr_has("uid `65535` inside")
+        .stderr_has("uids `65535` inside")
         // The base range's own subuid line covers the passthrough: nothing to add.
         .stdout_has("# /etc/subuid (besides root:100000:65536)\n# nothing to add\n");
 }
@@ -133,7 +133,7 @@ fn merging_to_fit_reports_exposed_ids() {
         ])
         .run()
         .success()
-        .stderr_has("uid `200001` is passed through too (not asked for)");
+        .stderr_has("uids `200001` (1 id) are passed through too, not asked for");
     let doc = run.json();
     assert_eq!(
         doc["uid_map"],
