@@ -1,10 +1,125 @@
 //! `idfed map`: the map for a set of ids, no configuration needed.
+//!
+//! Text: the `lxc.idmap:` lines (uids, then gids) ready to paste into a CT config, then the
+//! subuid and subgid lines, each under a `# /etc/subuid` comment; the base range's own line
+//! (`root:100000:65536`) is not repeated, nor are passthroughs it already covers. Warnings (holes, exposed ids) go
+//! to stderr in every format, and into `warnings` in JSON.
 
-use crate::cli::MapArgs;
+use std::fmt::Write as _;
 
-use super::{Globals, Outcome};
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::cli::{Format, MapArgs};
+use crate::idmap::{self, BuiltMap, Extent, IdSpec, MapParams, Subid};
+use crate::ids::{IdKind, IdSet};
+
+use super::{Globals, Outcome, require_format};
+
+/// The JSON document (DESIGN.md section 5, `map`).
+#[derive(Debug, Serialize)]
+struct MapJson {
+    uid_map: Vec<Extent>,
+    gid_map: Vec<Extent>,
+    subuid: Vec<Subid>,
+    subgid: Vec<Subid>,
+    exposed_uids: IdSet,
+    exposed_gids: IdSet,
+    unmapped_uids: IdSet,
+    unmapped_gids: IdSet,
+    warnings: Vec<String>,
+}
 
 /// Runs `idfed map`.
-pub fn run(_globals: &Globals, _args: &MapArgs) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`idfed map` is not available in this build yet")
+pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
+    require_format(globals, &[Format::Text, Format::Json], "map")?;
+    let params = MapParams {
+        base: args.base,
+        size: args.size,
+        min_id: args.min_id,
+        max_extents: args.max_extents,
+    };
+    let specs = args
+        .ids
+        .iter()
+        .map(|s| s.parse::<IdSpec>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let [uids, gids] = IdKind::ALL.map(|kind| {
+        specs
+            .iter()
+            .filter(|s| s.applies_to(kind))
+            .map(|s| s.range)
+            .collect::<IdSet>()
+    });
+    // Name the IDSPEC a refused id came from, not only the id.
+    for spec in &specs {
+        for kind in IdKind::ALL.into_iter().filter(|&k| spec.applies_to(k)) {
+            idmap::check_passthrough(kind, &IdSet::from(spec.range), &params)
+                .with_context(|| format!("IDSPEC `{spec}`"))?;
+        }
+    }
+    let uid_map = idmap::build(IdKind::Uid, &uids, &params)?;
+    let gid_map = idmap::build(IdKind::Gid, &gids, &params)?;
+    let owner = args.subid_owner.as_str();
+    // Passthroughs inside the base range are covered by its own line, which is not repeated.
+    let base = IdSet::from(params.base_range()?);
+    let needs = |map: &BuiltMap| idmap::subids(&map.passthrough.difference(&base), owner);
+    let warnings: Vec<String> = uid_map
+        .warnings
+        .iter()
+        .chain(&gid_map.warnings)
+        .cloned()
+        .collect();
+    for w in &warnings {
+        eprintln!("idfed: warning: {w}");
+    }
+    match globals.format {
+        Format::Json => {
+            let doc = MapJson {
+                subuid: needs(&uid_map),
+                subgid: needs(&gid_map),
+                exposed_uids: uid_map.exposed.clone(),
+                exposed_gids: gid_map.exposed.clone(),
+                unmapped_uids: uid_map.holes.clone(),
+                unmapped_gids: gid_map.holes.clone(),
+                uid_map: uid_map.extents,
+                gid_map: gid_map.extents,
+                warnings,
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        _ => {
+            let [subuid, subgid] = [&uid_map, &gid_map].map(needs);
+            print!(
+                "{}",
+                render_text(&uid_map, &gid_map, [subuid, subgid], owner, &params)?
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}
+
+/// The text form: idmap lines, a blank line, then each subid file's lines under a comment.
+fn render_text(
+    uid_map: &BuiltMap,
+    gid_map: &BuiltMap,
+    subids: [Vec<Subid>; 2],
+    owner: &str,
+    params: &MapParams,
+) -> anyhow::Result<String> {
+    let base = Subid::new(owner, params.base_range()?);
+    let mut out = String::new();
+    for e in uid_map.extents.iter().chain(&gid_map.extents) {
+        writeln!(out, "lxc.idmap: {e}")?;
+    }
+    for (file, lines) in ["subuid", "subgid"].into_iter().zip(subids) {
+        writeln!(out, "\n# /etc/{file} (besides {base})")?;
+        if lines.is_empty() {
+            writeln!(out, "# nothing to add")?;
+        }
+        for line in lines {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(out)
 }

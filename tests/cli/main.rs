@@ -4,4 +4,7 @@
 
 mod harness;
 mod help;
+mod lxc;
+mod map;
 mod pve;
+mod userns;

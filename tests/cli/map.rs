@@ -1,0 +1,415 @@
+//! `idfed map`: exact output, JSON shape, refused IDSPECs, and the emitted maps run through the
+//! real kernel (`userns`) and a real LXC container (`lxc`).
+
+use std::os::unix::fs::PermissionsExt;
+
+use serde_json::{Value, json};
+
+use crate::harness::{Test, require_root};
+use crate::lxc::{Container, as_user, owner, run_container};
+use crate::userns::{EINVAL, MapFile, UserNs, kernel_accepts};
+
+const SEED: &str = "\
+lxc.idmap: u 0 100000 1005
+lxc.idmap: u 1005 1005 1
+lxc.idmap: u 1006 101006 64530
+lxc.idmap: g 0 100000 1005
+lxc.idmap: g 1005 1005 1
+lxc.idmap: g 1006 101006 64530
+
+# /etc/subuid (besides root:100000:65536)
+root:1005:1
+
+# /etc/subgid (besides root:100000:65536)
+root:1005:1
+";
+
+#[test]
+fn seed_example_exact() {
+    Test::new()
+        .args(["map", "1005"])
+        .run()
+        .success()
+        .stdout_is(SEED);
+}
+
+#[test]
+fn one_kind_only_keeps_the_other_default() {
+    Test::new()
+        .args(["map", "u:1005", "g:2000-2010"])
+        .run()
+        .success()
+        .stdout_is(
+            "\
+lxc.idmap: u 0 100000 1005
+lxc.idmap: u 1005 1005 1
+lxc.idmap: u 1006 101006 64530
+lxc.idmap: g 0 100000 2000
+lxc.idmap: g 2000 2000 11
+lxc.idmap: g 2011 102011 63525
+
+# /etc/subuid (besides root:100000:65536)
+root:1005:1
+
+# /etc/subgid (besides root:100000:65536)
+root:2000:11
+",
+        );
+    // Only uids: the gid map is still the whole default map (a custom map replaces both).
+    Test::new()
+        .args(["map", "u:1005", "--subid-owner", "idfed"])
+        .run()
+        .success()
+        .stdout_has("lxc.idmap: g 0 100000 65536\n\n# /etc/subuid (besides idfed:100000:65536)\nidfed:1005:1\n")
+        .stdout_has("# /etc/subgid (besides idfed:100000:65536)\n# nothing to add\n");
+}
+
+#[test]
+fn json_shape() {
+    let run = Test::new()
+        .args(["--format", "json", "map", "1005", "g:2000-2010"])
+        .run()
+        .success();
+    assert_eq!(
+        run.json(),
+        json!({
+            "uid_map": [
+                {"inside": 0, "outside": 100000, "count": 1005},
+                {"inside": 1005, "outside": 1005, "count": 1},
+                {"inside": 1006, "outside": 101006, "count": 64530}
+            ],
+            "gid_map": [
+                {"inside": 0, "outside": 100000, "count": 1005},
+                {"inside": 1005, "outside": 1005, "count": 1},
+                {"inside": 1006, "outside": 101006, "count": 994},
+                {"inside": 2000, "outside": 2000, "count": 11},
+                {"inside": 2011, "outside": 102011, "count": 63525}
+            ],
+            "subuid": [{"owner": "root", "start": 1005, "count": 1}],
+            "subgid": [
+                {"owner": "root", "start": 1005, "count": 1},
+                {"owner": "root", "start": 2000, "count": 11}
+            ],
+            "exposed_uids": [],
+            "exposed_gids": [],
+            "unmapped_uids": [],
+            "unmapped_gids": [],
+            "warnings": []
+        })
+    );
+}
+
+#[test]
+fn collision_with_the_base_range_warns_on_stderr() {
+    let run = Test::new()
+        .args(["--format", "json", "map", "u:100005"])
+        .run()
+        .success()
+        .stderr_has("idfed: warning: uids `5` inside the container stay unmapped: their base ids `100005` are passed through");
+    let doc = run.json();
+    assert_eq!(doc["unmapped_uids"], json!([{"start": 5, "count": 1}]));
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 1);
+    Test::new()
+        .args(["map", "u:165535"])
+        .run()
+        .success()
+        .stdout_has("lxc.idmap: u 0 100000 65535\nlxc.idmap: u 165535 165535 1\nlxc.idmap: g 0 100000 65536\n")
+        .stderr_has("uids `65535` inside")
+        // The base range's own subuid line covers the passthrough: nothing to add.
+        .stdout_has("# /etc/subuid (besides root:100000:65536)\n# nothing to add\n");
+}
+
+#[test]
+fn merging_to_fit_reports_exposed_ids() {
+    let run = Test::new()
+        .args([
+            "--format",
+            "json",
+            "map",
+            "--max-extents",
+            "2",
+            "u:200000",
+            "u:200002",
+        ])
+        .run()
+        .success()
+        .stderr_has("uids `200001` (1 id) are passed through too, not asked for");
+    let doc = run.json();
+    assert_eq!(
+        doc["uid_map"],
+        json!([
+            {"inside": 0, "outside": 100000, "count": 65536},
+            {"inside": 200000, "outside": 200000, "count": 3}
+        ])
+    );
+    assert_eq!(doc["exposed_uids"], json!([{"start": 200001, "count": 1}]));
+    assert_eq!(
+        doc["subuid"],
+        json!([{"owner": "root", "start": 200000, "count": 3}])
+    );
+}
+
+#[test]
+fn refused_idspecs() {
+    let table: &[(&[&str], &str)] = &[
+        (&["abc"], "IDSPEC `abc`: `abc` is not an id"),
+        (&["0"], "IDSPEC `0`: cannot pass through uid `0`"),
+        (&["g:0-5"], "IDSPEC `g:0-5`: cannot pass through gid `0`"),
+        (
+            &["4294967295"],
+            "IDSPEC `4294967295`: `4294967295` is too large: ids go up to 4294967294",
+        ),
+        (
+            &["3000-2000"],
+            "IDSPEC `3000-2000`: `3000-2000` is reversed",
+        ),
+        (
+            &["999"],
+            "IDSPEC `999`: cannot pass through uid `999`: ids below 1000",
+        ),
+        (&["--min-id", "2000", "1999"], "ids below 2000"),
+        (&["x:5"], "IDSPEC `x:5`: kind `x` is neither `u` nor `g`"),
+        (
+            &["100000"],
+            "`100000`: it is the host id of the container's root",
+        ),
+        (&["1005", "u:"], "IDSPEC `u:`"),
+        (
+            &["--base", "0", "1005"],
+            "base range (base `0`, size `65536`)",
+        ),
+        (
+            &["--max-extents", "341", "1005"],
+            "max_extents `341` is out of range: expected 1 to 340",
+        ),
+        (
+            &["--format", "csv", "1005"],
+            "`map` does not write `--format csv`",
+        ),
+    ];
+    for (args, want) in table {
+        let run = Test::new()
+            .args(["map"])
+            .args(args.iter())
+            .run()
+            .failure()
+            .stderr_has(want);
+        assert!(run.stdout().is_empty(), "{args:?}");
+        assert!(run.stderr().starts_with("idfed: error: "), "{args:?}");
+    }
+    // The boundary ids themselves pass.
+    Test::new()
+        .args(["map", "1000", "u:4294967294"])
+        .run()
+        .success();
+}
+
+/// The uid and gid maps `idfed map ARGS` prints, as kernel text.
+fn emitted(args: &[String]) -> (String, String, Value) {
+    let run = Test::new()
+        .args(["--format", "json", "map"])
+        .args(args)
+        .run()
+        .success();
+    let doc = run.json();
+    let text = |key: &str| {
+        doc[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{} {} {}\n", e["inside"], e["outside"], e["count"]))
+            .collect::<String>()
+    };
+    (text("uid_map"), text("gid_map"), doc)
+}
+
+/// The kernel's own rendering of a map, back as `inside outside count` lines.
+fn normalize(kernel: &str) -> String {
+    kernel
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ") + "\n")
+        .collect()
+}
+
+#[test]
+fn kernel_accepts_emitted_maps_for_hard_cases() {
+    require_root("the kernel map test");
+    let cases: Vec<(&str, Vec<String>)> = vec![
+        (
+            "800 sparse ids inside the base range",
+            (0..800).map(|i| format!("{}", 100_001 + 79 * i)).collect(),
+        ),
+        (
+            "800 sparse ids inside the container's range",
+            (0..800).map(|i| format!("u:{}", 1000 + 81 * i)).collect(),
+        ),
+        (
+            "400 ids above 65535",
+            (0..400).map(|i| format!("{}", 65_536 + 1013 * i)).collect(),
+        ),
+        (
+            "400 ten-digit ids (the byte budget binds first)",
+            (0..400)
+                .map(|i| format!("{}", 4_000_000_000u32 + 7919 * i))
+                .collect(),
+        ),
+        (
+            "collisions and boundaries",
+            [
+                "1005",
+                "101005",
+                "99999",
+                "100001",
+                "165535",
+                "165536",
+                "65535",
+                "65536",
+                "4294967294",
+                "2000-2010",
+                "102000-102010",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+    ];
+    for (what, args) in cases {
+        let (uid, gid, doc) = emitted(&args);
+        assert!(uid.len() < 4096 && uid.lines().count() <= 340, "{what}");
+        for (file, text) in [(MapFile::Uid, &uid), (MapFile::Gid, &gid)] {
+            let ns = UserNs::new();
+            assert_eq!(
+                ns.write_map(file, text),
+                Ok(()),
+                "{what}: kernel refused\n{text}"
+            );
+            assert_eq!(normalize(&ns.read_map(file)), *text, "{what}");
+        }
+        // Every id asked for is a passthrough of the map.
+        let through: Vec<(u64, u64)> = doc["uid_map"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["inside"] == e["outside"])
+            .map(|e| (e["inside"].as_u64().unwrap(), e["count"].as_u64().unwrap()))
+            .collect();
+        for arg in &args {
+            let id: u64 = arg
+                .trim_start_matches("u:")
+                .split('-')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(
+                through.iter().any(|&(s, c)| s <= id && id < s + c),
+                "{what}: {id} is not passed through"
+            );
+        }
+    }
+}
+
+#[test]
+fn kernel_refuses_what_validate_refuses() {
+    require_root("the kernel map test");
+    // Both sides overlap; the outside only; 341 extents; 4096 bytes (REAL-STACK.md).
+    assert_eq!(
+        kernel_accepts(MapFile::Uid, "0 100000 10\n5 100005 1\n"),
+        Err(EINVAL)
+    );
+    assert_eq!(
+        kernel_accepts(MapFile::Uid, "0 100000 10\n20 100005 1\n"),
+        Err(EINVAL)
+    );
+    let lines = |n: u32, base: u32| {
+        (0..n)
+            .map(|i| format!("{} {} 1\n", 10 + i, base + i))
+            .collect::<String>()
+    };
+    assert_eq!(kernel_accepts(MapFile::Uid, &lines(340, 2020)), Ok(()));
+    assert_eq!(kernel_accepts(MapFile::Uid, &lines(341, 2020)), Err(EINVAL));
+    assert!(lines(340, 200_020).len() >= 4096);
+    assert_eq!(
+        kernel_accepts(MapFile::Gid, &lines(340, 200_020)),
+        Err(EINVAL)
+    );
+    // And `validate` agrees with the kernel on pseudo-random small maps (inside 0 aside: the
+    // kernel allows it unmapped, LXC does not).
+    let mut seed: u64 = 0x1d_fed;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    for _ in 0..150 {
+        let extents: Vec<idfed::idmap::Extent> = (0..1 + next(4))
+            .map(|_| {
+                idfed::idmap::Extent::new(
+                    idfed::ids::IdKind::Uid,
+                    next(40) as u32,
+                    next(40) as u32 + 1000,
+                    1 + next(12) as u32,
+                )
+            })
+            .collect();
+        let text = idfed::idmap::kernel_text(&extents);
+        let problems: Vec<_> = idfed::idmap::validate(idfed::ids::IdKind::Uid, &extents, 340)
+            .into_iter()
+            .filter(|p| !matches!(p, idfed::idmap::MapProblem::InsideZeroUnmapped { .. }))
+            .collect();
+        assert_eq!(
+            kernel_accepts(MapFile::Uid, &text).is_ok(),
+            problems.is_empty(),
+            "kernel and validate disagree on\n{text}{problems:?}"
+        );
+    }
+}
+
+/// The `lxc.idmap` values and the subuid/subgid lines of `idfed map` text output.
+fn parse_text(out: &str) -> (Vec<String>, String, String) {
+    let idmap = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("lxc.idmap: "))
+        .map(String::from)
+        .collect();
+    let section = |file: &str| {
+        let header = format!("# /etc/{file} ");
+        out.lines()
+            .skip_while(|l| !l.starts_with(&header))
+            .skip(1)
+            .take_while(|l| !l.is_empty() && !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+    };
+    (idmap, section("subuid"), section("subgid"))
+}
+
+#[test]
+fn lxc_container_writes_as_the_passthrough() {
+    require_root("the LXC test");
+    let run = Test::new().args(["map", "1005"]).run().success();
+    let (idmap, subuid, subgid) = parse_text(&run.stdout());
+    assert_eq!(subuid, "root:1005:1\n");
+    assert_eq!(subgid, "root:1005:1\n");
+    let host = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(host.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let base = "root:100000:65536\n";
+    let spec = Container::new(&idmap)
+        .subids(&format!("{base}{subuid}"), &format!("{base}{subgid}"))
+        .user("alice", 1005, 1005)
+        .user("bob", 1006, 1006)
+        .host_dir(host.path())
+        .script(&format!(
+            "touch /shared/root && {} && {}",
+            as_user("alice", "touch /shared/alice"),
+            as_user("bob", "touch /shared/bob")
+        ));
+    run_container(&spec).unwrap();
+    assert_eq!(owner(&host.path().join("root")), (100_000, 100_000));
+    assert_eq!(owner(&host.path().join("alice")), (1005, 1005));
+    assert_eq!(owner(&host.path().join("bob")), (101_006, 101_006));
+
+    // Without the printed subuid line newuidmap refuses the map: the line is needed.
+    let err = run_container(&spec.subids(base, &format!("{base}{subgid}"))).unwrap_err();
+    assert!(err.contains("newuidmap"), "{err}");
+}
