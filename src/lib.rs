@@ -5,9 +5,12 @@
 
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod fsutil;
 pub mod idmap;
 pub mod ids;
+pub mod resolve;
+pub mod source;
 
 use cli::{Cli, Command};
 use cmd::{Globals, Outcome};
@@ -27,7 +30,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Map(args) => cmd::map::run(&globals, &args),
-        Command::Resolve(_) => not_yet("resolve"),
+        Command::Resolve(args) => cmd::resolve::run(&globals, &args),
         Command::Plan(_) => not_yet("plan"),
         Command::Emit(_) => not_yet("emit"),
         Command::Apply(_) => not_yet("apply"),

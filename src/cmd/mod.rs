@@ -7,6 +7,7 @@ use crate::cli::Format;
 use crate::fsutil::Root;
 
 pub mod map;
+pub mod resolve;
 
 /// What a successful command says about the state it found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
