@@ -47,10 +47,10 @@ pub struct Owner {
 pub struct ResolvedShare {
     #[serde(skip)]
     pub name: String,
-    /// Users first, then groups; each by id, then name; no repeats.
-    pub owners: Vec<Owner>,
     pub uids: IdSet,
     pub gids: IdSet,
+    /// Users first, then groups; each by id, then name; no repeats.
+    pub owners: Vec<Owner>,
 }
 
 impl ResolvedShare {
@@ -190,9 +190,9 @@ pub fn resolve_share(
     Ok((
         ResolvedShare {
             name: name.to_string(),
-            owners,
             uids: r.uids,
             gids: r.gids,
+            owners,
         },
         r.warnings,
     ))

@@ -95,8 +95,13 @@ pub fn resolve_shares(
 }
 
 fn render_json(shares: &[ResolvedShare]) -> anyhow::Result<String> {
-    let map: BTreeMap<&str, &ResolvedShare> = shares.iter().map(|s| (s.name.as_str(), s)).collect();
-    let doc = serde_json::json!({ "shares": map });
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        shares: BTreeMap<&'a str, &'a ResolvedShare>,
+    }
+    let doc = Doc {
+        shares: shares.iter().map(|s| (s.name.as_str(), s)).collect(),
+    };
     Ok(serde_json::to_string_pretty(&doc)? + "\n")
 }
 

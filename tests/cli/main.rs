@@ -4,3 +4,5 @@
 
 mod harness;
 mod help;
+mod resolve;
+mod slapd;
