@@ -224,9 +224,18 @@ async fn pull(
     if let Some(tls) = tls {
         settings = settings.set_config(tls);
     }
-    let connect_err = |e: ldap3::LdapError| LdapError::Connect {
-        url: url.clone(),
-        reason: e.to_string(),
+    let connect_err = |e: ldap3::LdapError| {
+        let mut reason = e.to_string();
+        if reason.contains("certificate") && config.ca_file.is_none() {
+            reason.push_str(
+                " (the server's certificate is not trusted by the system roots: set `ca_file` to \
+                 the CA that signed it)",
+            );
+        }
+        LdapError::Connect {
+            url: url.clone(),
+            reason,
+        }
     };
     let (conn, mut ldap) = bounded(
         config,
@@ -253,7 +262,7 @@ async fn pull(
             let reason = if result.rc == 49 {
                 "invalid credentials (rc 49): check `bind_dn` and the password".to_string()
             } else {
-                format!("rc {} `{}`", result.rc, result.text)
+                result_code(result.rc, &result.text)
             };
             return Err(bind_err(reason));
         }
@@ -368,9 +377,43 @@ async fn search(
     let result = bounded(config, &doing, stream.finish()).await?;
     // 10 is a referral: ignored, not fatal.
     if result.rc != 0 && result.rc != 10 {
-        return Err(search_err(format!("rc {} `{}`", result.rc, result.text)));
+        let mut reason = result_code(result.rc, &result.text);
+        if result.rc == 4 {
+            reason.push_str(
+                ": the server's size limit for this bind DN stopped the paged search (OpenLDAP: \
+                 `limits ... size.prtotal=unlimited`)",
+            );
+        }
+        return Err(search_err(reason));
     }
     Ok(entries)
+}
+
+/// An LDAP result code with its RFC 4511 name, and the server's text when it gave one.
+fn result_code(rc: u32, text: &str) -> String {
+    let name = match rc {
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        80 => "other",
+        _ => "error",
+    };
+    if text.is_empty() {
+        format!("{name} (rc {rc})")
+    } else {
+        format!("{name} (rc {rc}): `{text}`")
+    }
 }
 
 fn attr<'e>(attrs: &'e HashMap<String, Vec<String>>, name: &str) -> Option<&'e str> {

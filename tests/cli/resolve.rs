@@ -459,7 +459,8 @@ fn ldaps_with_a_self_signed_certificate_needs_ca_file() {
     resolve_json(&ldap_config(&slapd.ldaps_url(), "", "users = [\"alice\"]"))
         .failure()
         .stderr_has(&format!("cannot connect to `{}`", slapd.ldaps_url()))
-        .stderr_has("certificate");
+        .stderr_has("invalid peer certificate")
+        .stderr_has("set `ca_file`");
 }
 
 #[test]
@@ -518,4 +519,48 @@ fn ldap_hung_server_times_out_within_timeout_secs() {
         elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(4),
         "{elapsed:?}"
     );
+}
+
+#[test]
+fn ldap_search_failing_midway_fails_the_run() {
+    let mut ldif = Ldif::new();
+    for i in 0..300 {
+        ldif = ldif.user(&format!("u{i:03}"), 10_000 + i, 9000);
+    }
+    // The reader may page through 150 entries in all: the second page fails (sizeLimitExceeded).
+    let slapd = Slapd::start_with(
+        &ldif.posix_group("many", 9000, &["u000"]),
+        &format!("limits dn.exact=\"{}\" size.prtotal=150", slapd::READER_DN),
+    );
+    let config = ldap_config(
+        &slapd.url(),
+        &format!("bind_dn = \"{}\"\npage_size = 100", slapd::READER_DN),
+        "groups = [\"many\"]",
+    );
+    let run = Test::new()
+        .write("idfed.toml", &config)
+        .env("IDFED_LDAP_PASSWORD", slapd::READER_PASSWORD)
+        .args(["-c", "{root}/idfed.toml", "resolve"])
+        .run()
+        .failure()
+        .stderr_has(&format!(
+            "idfed: error: cannot read source `corp`: search of `{}` for `(objectClass=posixAccount)` on `{}` failed: sizeLimitExceeded (rc 4)",
+            slapd::PEOPLE,
+            slapd.url()
+        ));
+    assert_eq!(run.stdout(), "");
+}
+
+#[test]
+fn ldap_missing_base_is_a_search_error() {
+    let slapd = Slapd::start(&people());
+    resolve_json(
+        &ldap_config(&slapd.url(), "", "users = [\"alice\"]").replace(
+            "ou=groups,dc=example,dc=org",
+            "ou=nowhere,dc=example,dc=org",
+        ),
+    )
+    .failure()
+    .stderr_has("search of `ou=nowhere,dc=example,dc=org` for `(objectClass=posixGroup)`")
+    .stderr_has("failed: noSuchObject (rc 32)\n");
 }

@@ -151,6 +151,12 @@ impl Slapd {
     /// Loads `ldif` and starts a server on two free ports (ldap:// and ldaps://). Panics with
     /// the server's log when it does not come up.
     pub fn start(ldif: &Ldif) -> Slapd {
+        Slapd::start_with(ldif, "")
+    }
+
+    /// Like [`Slapd::start`], with `database_conf` lines (like a `limits` line, which wins over
+    /// the default `limits *` when it matches first) added to the database section.
+    pub fn start_with(ldif: &Ldif, database_conf: &str) -> Slapd {
         let mut dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_path_buf();
         let d = d.as_path();
@@ -196,6 +202,7 @@ impl Slapd {
              rootdn \"{ROOT_DN}\"\n\
              rootpw {ROOT_PASSWORD}\n\
              directory {d}/data\n\
+             {database_conf}\n\
              limits * size.prtotal=unlimited\n\
              access to attrs=userPassword by anonymous auth by * none\n\
              access to * by * read\n",
