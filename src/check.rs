@@ -6,10 +6,9 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::ids::{IdKind, IdSet};
 use crate::idmap::{MapParams, MapProblem, outside_ranges, validate};
+use crate::ids::{IdKind, IdSet};
 use crate::plan::{CtIn, NodeCoverage, Plan, current_map};
-use crate::plan::text::idmap_lines;
 use crate::report::Report;
 
 /// One problem or warning (JSON: the `check` shape of DESIGN.md section 5).
@@ -153,7 +152,10 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
                     c.ct,
                     c.shares.join(", ")
                 ),
-                fix: format!("run `idfed plan --ct {}`, then `idfed apply` on {}", c.ct, c.node),
+                fix: format!(
+                    "run `idfed plan --ct {}`, then `idfed apply` on {}",
+                    c.ct, c.node
+                ),
             });
         }
     }
@@ -194,7 +196,11 @@ fn check_coverage(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
                 .iter()
                 .map(|r| format!("{}:{}:{}", input.subid_owner, r.start(), r.count()))
                 .collect();
-            let whose = if node.local { "this node's" } else { "its published" };
+            let whose = if node.local {
+                "this node's"
+            } else {
+                "its published"
+            };
             out.problems.push(Finding {
                 node: node.node.to_string(),
                 ct: Some(ct.vmid),
@@ -231,12 +237,4 @@ pub fn render_text(report: &CheckReport) -> String {
         report.warnings.len()
     );
     out
-}
-
-/// The map lines to paste, for messages that quote a whole map.
-pub fn quote_map(ct: &CtIn, params: &MapParams) -> String {
-    idmap_lines(
-        &current_map(&ct.idmap, IdKind::Uid, params),
-        &current_map(&ct.idmap, IdKind::Gid, params),
-    )
 }

@@ -1,16 +1,23 @@
 //! idfed: federate the owner ids of shared NFS exports into unprivileged Proxmox VE containers.
 //!
-//! The pure core (`ids`, `idmap`) computes; the commands in `cmd` read and write. See
+//! The pure core (`ids`, `idmap`, `plan`, `report`, `check`, the parsers) computes; the commands in `cmd` read and write. See
 //! DESIGN.md for the data flow.
 
 pub mod apply;
+pub mod check;
 pub mod cli;
 pub mod cmd;
+pub mod config;
 pub mod fsutil;
 pub mod idmap;
 pub mod ids;
 pub mod lines;
+pub mod plan;
 pub mod pve;
+pub mod report;
+pub mod resolve;
+pub mod source;
+pub mod state;
 pub mod subid;
 
 use cli::{Cli, Command};
@@ -31,15 +38,11 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     };
     match cli.command {
         Command::Map(args) => cmd::map::run(&globals, &args),
-        Command::Resolve(_) => not_yet("resolve"),
-        Command::Plan(_) => not_yet("plan"),
-        Command::Emit(_) => not_yet("emit"),
-        Command::Apply(_) => not_yet("apply"),
-        Command::Report(_) => not_yet("report"),
-        Command::Check(_) => not_yet("check"),
+        Command::Resolve(args) => cmd::resolve::run(&globals, &args),
+        Command::Plan(args) => cmd::plan::run(&globals, &args),
+        Command::Emit(args) => cmd::emit::run(&globals, &args),
+        Command::Apply(args) => cmd::apply::run(&globals, &args),
+        Command::Report(args) => cmd::report::run(&globals, &args),
+        Command::Check(args) => cmd::check::run(&globals, &args),
     }
-}
-
-fn not_yet(command: &str) -> anyhow::Result<Outcome> {
-    anyhow::bail!("`idfed {command}` is not available in this build yet")
 }

@@ -7,12 +7,12 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use crate::ids::{IdKind, IdSet};
 use crate::idmap::MapParams;
-use crate::plan::{CtIn, current_map};
 use crate::idmap::passthroughs;
-use crate::resolve::ResolvedShare;
+use crate::ids::{IdKind, IdSet};
+use crate::plan::{CtIn, current_map};
 use crate::resolve::OwnerKind;
+use crate::resolve::ResolvedShare;
 
 /// What a container can do with an owner's files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -98,7 +98,12 @@ impl Filter {
 }
 
 /// Computes the report from the containers as they are.
-pub fn report(params: &MapParams, shares: &[ResolvedShare], cts: &[CtIn], filter: &Filter) -> Report {
+pub fn report(
+    params: &MapParams,
+    shares: &[ResolvedShare],
+    cts: &[CtIn],
+    filter: &Filter,
+) -> Report {
     let mut out = Report::default();
     for ct in cts {
         let names = ct.share_names();
@@ -195,11 +200,15 @@ pub fn render_grid(report: &Report) -> String {
         out.push_str("no container uses a share (or nothing matches the filter)\n");
         return out;
     }
-    let mut cts: Vec<(u32, &str)> = report.rows.iter().map(|r| (r.ct, r.node.as_str())).collect();
+    let mut cts: Vec<(u32, &str)> = report
+        .rows
+        .iter()
+        .map(|r| (r.ct, r.node.as_str()))
+        .collect();
     cts.sort();
     cts.dedup();
     let mut table = comfy_table::Table::new();
-    table.load_preset(comfy_table::presets::NOTHING);
+    table.load_style(comfy_table::presets::NOTHING);
     let mut header = vec!["share".to_string(), "owner".to_string(), "id".to_string()];
     header.extend(cts.iter().map(|(ct, _)| ct.to_string()));
     table.set_header(header);
@@ -251,7 +260,10 @@ fn render_exposure(out: &mut String, report: &Report) {
 pub fn render_owner(report: &Report, owner: &str) -> String {
     let mut out = String::new();
     if report.rows.is_empty() {
-        let _ = writeln!(out, "`{owner}` owns no share, or no container uses its shares");
+        let _ = writeln!(
+            out,
+            "`{owner}` owns no share, or no container uses its shares"
+        );
         return out;
     }
     let mut by_owner: BTreeMap<(&str, OwnerKind, u32, &str), Vec<&Row>> = BTreeMap::new();

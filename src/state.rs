@@ -34,7 +34,10 @@ pub fn load_managed(root: &Root, pve_root: &Path) -> anyhow::Result<BTreeMap<u32
     }
     for entry in fsutil::read_dir_sorted(&dir)? {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(vmid) = name.strip_suffix(".json").and_then(|v| v.parse::<u32>().ok()) else {
+        let Some(vmid) = name
+            .strip_suffix(".json")
+            .and_then(|v| v.parse::<u32>().ok())
+        else {
             continue;
         };
         let path = entry.path();
@@ -57,9 +60,15 @@ pub fn save_managed(
     record: &Managed,
 ) -> anyhow::Result<Written> {
     let dir = managed_dir(root, pve_root);
-    std::fs::create_dir_all(&dir).with_context(|| format!("failed to create `{}`", dir.display()))?;
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
     let text = serde_json::to_string_pretty(record)? + "\n";
-    Ok(replace_file(&dir.join(format!("{vmid}.json")), text.as_bytes(), 0o644, None)?)
+    Ok(replace_file(
+        &dir.join(format!("{vmid}.json")),
+        text.as_bytes(),
+        0o644,
+        None,
+    )?)
 }
 
 /// The counts one share had at the last successful run.

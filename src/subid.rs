@@ -8,36 +8,10 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 use crate::ids::{ID_LIMIT, IdRange, IdSet};
 use crate::lines::{self, Eol, RawLine};
 
-/// One subordinate id range: `root:1005:1` (JSON `{"owner": "root", "start": 1005, "count": 1}`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct Subid {
-    pub owner: String,
-    pub start: u32,
-    pub count: u32,
-}
-
-impl Subid {
-    /// The entry giving `owner` the ids of `range`.
-    pub fn new(owner: &str, range: IdRange) -> Subid {
-        Subid {
-            owner: owner.to_string(),
-            start: range.start(),
-            count: range.count(),
-        }
-    }
-}
-
-/// `root:1005:1`, the line's text.
-impl fmt::Display for Subid {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}", self.owner, self.start, self.count)
-    }
-}
+pub use crate::idmap::Subid;
 
 /// A line shadow-utils would ignore: kept as it is, reported.
 #[derive(Clone, Debug, PartialEq, Eq)]

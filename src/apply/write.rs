@@ -101,12 +101,8 @@ pub fn replace_file(
 /// (Proxmox's pmxcfs under /etc/pve refuses chmod and chown) is not an error.
 fn keep_mode_and_owner(file: &File, meta: &fs::Metadata, tmp: &Path) -> Result<(), FsError> {
     use rustix::io::Errno;
-    let unsupported = |e: &io::Error| {
-        matches!(
-            Errno::from_io_error(e),
-            Some(Errno::PERM | Errno::NOTSUP)
-        )
-    };
+    let unsupported =
+        |e: &io::Error| matches!(Errno::from_io_error(e), Some(Errno::PERM | Errno::NOTSUP));
     let want = meta.permissions().mode() & 0o7777;
     let have = file.metadata().map_err(fs_err("stat", tmp))?;
     if have.permissions().mode() & 0o7777 != want

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::apply::write::{Written, replace_file};
 use crate::cli::{ApplyArgs, Format};
-use crate::ids::IdSet;
 use crate::idmap::Subid;
+use crate::ids::IdSet;
 use crate::plan::{CtPlan, Managed, Plan};
 use crate::pve::CtConfig;
 use crate::pve::lock::{ConfigLock, PVE_LOCK_TIMEOUT};
@@ -51,7 +51,12 @@ impl Backups {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let stamp = format!("{}.{:09}-{}", now.as_secs(), now.subsec_nanos(), std::process::id());
+        let stamp = format!(
+            "{}.{:09}-{}",
+            now.as_secs(),
+            now.subsec_nanos(),
+            std::process::id()
+        );
         Backups {
             dir: globals.root.join("/var/lib/idfed/backup").join(stamp),
         }
@@ -82,7 +87,9 @@ fn write_with_backup(
     out: &mut Applied,
 ) -> anyhow::Result<()> {
     let (dir, name) = backups.of(globals.root.dir(), path);
-    if let Written::Replaced { .. } = replace_file(path, text.as_bytes(), mode, Some((&dir, &name)))? {
+    if let Written::Replaced { .. } =
+        replace_file(path, text.as_bytes(), mode, Some((&dir, &name)))?
+    {
         out.changed_files.push(path.display().to_string());
     }
     Ok(())
@@ -124,7 +131,10 @@ fn apply_ct(
     let mut config = CtConfig::parse(&text)
         .map_err(|e| anyhow::anyhow!("`{}` line {}: {e}", ct.path.display(), e.line))?;
     if let Some(lock) = config.lock() {
-        anyhow::bail!("CT {} was locked (`lock: {lock}`) while planning: retried on the next run", c.ct);
+        anyhow::bail!(
+            "CT {} was locked (`lock: {lock}`) while planning: retried on the next run",
+            c.ct
+        );
     }
     if config.effective_idmap() != ct.config.effective_idmap() {
         anyhow::bail!(
@@ -157,10 +167,26 @@ fn apply_plan(
     out: &mut Applied,
 ) -> anyhow::Result<()> {
     let backups = Backups::new(globals);
-    out.subuid_added = apply_subids(globals, &backups, ctx, &ctx.subuid, &plan.needed_uids, dry_run, out)
-        .context("cannot update this node's subuid")?;
-    out.subgid_added = apply_subids(globals, &backups, ctx, &ctx.subgid, &plan.needed_gids, dry_run, out)
-        .context("cannot update this node's subgid")?;
+    out.subuid_added = apply_subids(
+        globals,
+        &backups,
+        ctx,
+        &ctx.subuid,
+        &plan.needed_uids,
+        dry_run,
+        out,
+    )
+    .context("cannot update this node's subuid")?;
+    out.subgid_added = apply_subids(
+        globals,
+        &backups,
+        ctx,
+        &ctx.subgid,
+        &plan.needed_gids,
+        dry_run,
+        out,
+    )
+    .context("cannot update this node's subgid")?;
 
     for c in plan.containers.iter().filter(|c| c.node == ctx.node) {
         if let Some(reason) = &c.skipped {
@@ -194,7 +220,10 @@ fn render_text(out: &Applied) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let verb = if out.dry_run { "would add" } else { "added" };
-    for (file, added) in [("/etc/subuid", &out.subuid_added), ("/etc/subgid", &out.subgid_added)] {
+    for (file, added) in [
+        ("/etc/subuid", &out.subuid_added),
+        ("/etc/subgid", &out.subgid_added),
+    ] {
         if !added.is_empty() {
             let lines: Vec<String> = added.iter().map(ToString::to_string).collect();
             let _ = writeln!(s, "{}: {file}: {verb} {}", out.node, lines.join(", "));

@@ -11,7 +11,7 @@ use crate::config::{self, Config};
 use crate::fsutil;
 use crate::idmap::MapParams;
 use crate::plan::{CtIn, Managed, NodeCoverage, ShareUse};
-use crate::pve::{self, Cluster};
+use crate::pve::Cluster;
 use crate::resolve::ResolvedShare;
 use crate::state;
 use crate::subid::SubidFile;

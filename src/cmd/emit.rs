@@ -9,9 +9,10 @@ use anyhow::Context as _;
 
 use crate::apply::write::{Written, replace_file};
 use crate::cli::{EmitArgs, Format};
+use crate::idmap::subids;
 use crate::ids::IdSet;
+use crate::plan::outside_of;
 use crate::plan::text::idmap_lines;
-use crate::plan::{outside_of, subid_lines};
 
 use super::context::Context;
 use super::{Globals, Outcome, require_format};
@@ -30,7 +31,7 @@ fn write(path: &Path, text: &str, written: &mut Vec<String>) -> anyhow::Result<(
 /// The subid lines every node needs beyond the base range Proxmox installs.
 fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String {
     let mut out = String::new();
-    for s in subid_lines(owner, &outside_of(needed, base)) {
+    for s in subids(&outside_of(needed, base), owner) {
         let _ = writeln!(out, "{}:{}:{}", s.owner, s.start, s.count);
     }
     out
@@ -54,7 +55,11 @@ pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
         let dir = args.out.join(node);
         write(&dir.join("subuid"), &subuid, &mut written)?;
         write(&dir.join("subgid"), &subgid, &mut written)?;
-        for c in plan.containers.iter().filter(|c| c.planned && &c.node == node) {
+        for c in plan
+            .containers
+            .iter()
+            .filter(|c| c.planned && &c.node == node)
+        {
             let path = dir.join("lxc").join(format!("{}.idmap", c.ct));
             write(&path, &idmap_lines(&c.uid_map, &c.gid_map), &mut written)?;
         }

@@ -6,7 +6,14 @@ use std::path::PathBuf;
 use crate::cli::Format;
 use crate::fsutil::Root;
 
+pub mod apply;
+pub mod check;
+pub mod context;
+pub mod emit;
 pub mod map;
+pub mod plan;
+pub mod report;
+pub mod resolve;
 
 /// What a successful command says about the state it found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

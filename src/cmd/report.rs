@@ -11,7 +11,11 @@ use super::{Globals, Outcome, require_format};
 /// # Errors
 /// Loading errors.
 pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
-    require_format(globals, &[Format::Text, Format::Json, Format::Csv], "report")?;
+    require_format(
+        globals,
+        &[Format::Text, Format::Json, Format::Csv],
+        "report",
+    )?;
     let shares: Vec<String> = args.share.iter().cloned().collect();
     let ctx = Context::load(globals, &shares)?;
     let filter = Filter {

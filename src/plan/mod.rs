@@ -2,14 +2,14 @@
 //! map of every managed container, the subid lines every node needs, and the difference to what
 //! is there now. Pure: values in, a [`Plan`] out; reading and writing happen in `cmd` and `apply`.
 
-mod text;
+pub mod text;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::idmap::{self, Extent, MapParams, Subid, outside_ranges, passthroughs, subids};
 use crate::ids::{IdKind, IdRange, IdSet};
-use crate::idmap::{self, Extent, MapParams, Subid};
 use crate::resolve::{OwnerKind, ResolvedShare};
 
 pub use text::render_text;
@@ -179,19 +179,6 @@ pub fn current_map(idmap: &[Extent], kind: IdKind, params: &MapParams) -> Vec<Ex
     map
 }
 
-/// The ids a map passes through (maps to themselves).
-pub fn passthroughs(map: &[Extent]) -> IdSet {
-    map.iter()
-        .filter(|e| e.is_passthrough())
-        .filter_map(|e| e.inside_range())
-        .collect()
-}
-
-/// Every outside (host) id of a map.
-pub fn outside_ids(map: &[Extent]) -> IdSet {
-    map.iter().filter_map(|e| e.outside_range()).collect()
-}
-
 /// Why idfed cannot take over a current map: an extent that is neither a passthrough nor part of
 /// the base range (`outside = base + inside`), or a passthrough of id 0.
 fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<String> {
@@ -232,7 +219,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let cp = plan_ct(input, ct, &used);
         if cp.planned {
             for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
-                needed[i] = needed[i].union(&outside_ids(map));
+                needed[i] = needed[i].union(&outside_ranges(map));
             }
         }
         out.containers.push(cp);
@@ -261,26 +248,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         out.nodes.insert(
             node.clone(),
             NodePlan {
-                subuid_add: subid_lines(&input.subid_owner, &needed_uids.difference(&cov.uids)),
-                subgid_add: subid_lines(&input.subid_owner, &needed_gids.difference(&cov.gids)),
+                subuid_add: subids(&needed_uids.difference(&cov.uids), &input.subid_owner),
+                subgid_add: subids(&needed_gids.difference(&cov.gids), &input.subid_owner),
             },
         );
     }
     out.needed_uids = needed_uids;
     out.needed_gids = needed_gids;
     out
-}
-
-/// `owner:start:count` entries for a set, one per range.
-pub fn subid_lines(owner: &str, set: &IdSet) -> Vec<Subid> {
-    set.ranges()
-        .iter()
-        .map(|r| Subid {
-            owner: owner.to_string(),
-            start: r.start(),
-            count: r.count(),
-        })
-        .collect()
 }
 
 fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan {
@@ -334,7 +309,7 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
         });
         let all = wanted.union(&foreign);
         // Foreign passthroughs may lie below min_id (an admin's uid 33): they are kept as they are.
-        let mut p = params.clone();
+        let mut p = *params;
         if let Some(low) = foreign.first() {
             p.min_id = p.min_id.min(low).max(1);
         }
@@ -350,7 +325,14 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
                 for w in &map.warnings {
                     cp.warnings.push(format!("{kind}s: {w}"));
                 }
-                built.push((kind, map.extents, foreign, removed, map.exposed, managed_after));
+                built.push((
+                    kind,
+                    map.extents,
+                    foreign,
+                    removed,
+                    map.exposed,
+                    managed_after,
+                ));
             }
             Err(e) => {
                 cp.skipped = Some(format!("its {kind} map cannot be built: {e}"));
@@ -376,7 +358,10 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
             }
         }
     }
-    let (cur_u, cur_g) = (passthroughs(&cp.current_uid_map), passthroughs(&cp.current_gid_map));
+    let (cur_u, cur_g) = (
+        passthroughs(&cp.current_uid_map),
+        passthroughs(&cp.current_gid_map),
+    );
     for s in used {
         for o in &s.owners {
             let have = match o.kind {

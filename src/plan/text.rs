@@ -3,8 +3,8 @@
 
 use std::fmt::Write;
 
-use crate::ids::IdSet;
 use crate::idmap::Extent;
+use crate::ids::IdSet;
 use crate::resolve::OwnerKind;
 
 use super::{CtPlan, Plan};
@@ -53,7 +53,11 @@ fn render_ct(out: &mut String, c: &CtPlan) {
         ),
         (None, false) => "unchanged".to_string(),
     };
-    let _ = writeln!(out, "  CT {} on {} (shares: {shares}): {state}", c.ct, c.node);
+    let _ = writeln!(
+        out,
+        "  CT {} on {} (shares: {shares}): {state}",
+        c.ct, c.node
+    );
     if c.changed {
         let old = idmap_lines(&c.current_uid_map, &c.current_gid_map);
         let new = idmap_lines(&c.uid_map, &c.gid_map);
@@ -80,7 +84,10 @@ fn render_ct(out: &mut String, c: &CtPlan) {
         );
     }
     if let Some(note) = ids_note("exposes", &c.exposed_uids, &c.exposed_gids) {
-        let _ = writeln!(out, "    {note} (no owner asked for them: merged to fit the kernel's budget)");
+        let _ = writeln!(
+            out,
+            "    {note} (no owner asked for them: merged to fit the kernel's budget)"
+        );
     }
     for w in &c.warnings {
         let _ = writeln!(out, "    warning: {w}");
@@ -92,9 +99,15 @@ pub fn render_text(plan: &Plan) -> String {
     let mut out = String::new();
     for (node, np) in &plan.nodes {
         if np.subuid_add.is_empty() && np.subgid_add.is_empty() {
-            let _ = writeln!(out, "node {node}: /etc/subuid and /etc/subgid cover every map");
+            let _ = writeln!(
+                out,
+                "node {node}: /etc/subuid and /etc/subgid cover every map"
+            );
         }
-        for (file, lines) in [("/etc/subuid", &np.subuid_add), ("/etc/subgid", &np.subgid_add)] {
+        for (file, lines) in [
+            ("/etc/subuid", &np.subuid_add),
+            ("/etc/subgid", &np.subgid_add),
+        ] {
             if lines.is_empty() {
                 continue;
             }
@@ -105,7 +118,12 @@ pub fn render_text(plan: &Plan) -> String {
         }
     }
     for g in &plan.groups {
-        let cts = g.cts.iter().map(u32::to_string).collect::<Vec<_>>().join(", ");
+        let cts = g
+            .cts
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         let noun = if g.cts.len() == 1 { "CT" } else { "CTs" };
         let _ = writeln!(out, "\nmap for {noun} {cts}:");
         for line in idmap_lines(&g.uid_map, &g.gid_map).lines() {
@@ -146,7 +164,10 @@ pub fn render_text(plan: &Plan) -> String {
             "{changing} container map(s) to change, {waiting} waiting, {nodes} node(s) lacking subid lines"
         );
     } else {
-        let _ = writeln!(out, "nothing to change: every managed container has its desired map");
+        let _ = writeln!(
+            out,
+            "nothing to change: every managed container has its desired map"
+        );
     }
     out
 }

@@ -7,4 +7,6 @@ mod help;
 mod lxc;
 mod map;
 mod pve;
+mod resolve;
+mod slapd;
 mod userns;

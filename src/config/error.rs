@@ -1,0 +1,116 @@
+//! Configuration errors: each names the file, the key path (`share.projects.uids[2]`) and, where
+//! the TOML parser gives one, the line and column. Loading the file and the model live in `mod.rs`.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::PathBuf;
+
+use crate::fsutil::FsError;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file does not exist.
+    #[error(
+        "configuration file `{}` not found: create it (see `config/idfed.example.toml`) or name \
+         another with `-c PATH` or `IDFED_CONFIG`",
+        path.display()
+    )]
+    NotFound { path: PathBuf },
+    /// The file exists but cannot be read.
+    #[error(transparent)]
+    Read(#[from] FsError),
+    /// The file was read but is not a valid configuration.
+    #[error("{0}")]
+    Invalid(Box<Invalid>),
+}
+
+/// One invalid key or value: where it is and what was expected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// The file, as given.
+    pub path: PathBuf,
+    /// The key path, like `share.projects.uids[2]`; empty for the document itself.
+    pub key: String,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl Invalid {
+    /// An error at `key`, located by the byte `span` of `text` when there is one.
+    pub fn new(
+        path: impl Into<PathBuf>,
+        text: &str,
+        key: impl Into<String>,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+    ) -> Invalid {
+        Invalid {
+            path: path.into(),
+            key: key.into(),
+            position: span.map(|s| line_column(text, s.start)),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.path.display())?;
+        if let Some((line, column)) = self.position {
+            write!(f, " line {line}, column {column}")?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": `{}`", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl From<Invalid> for ConfigError {
+    fn from(invalid: Invalid) -> ConfigError {
+        ConfigError::Invalid(Box::new(invalid))
+    }
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_are_one_based() {
+        let text = "a = 1\nbb = 2\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 4), (1, 5));
+        assert_eq!(line_column(text, 6), (2, 1));
+        assert_eq!(line_column(text, 11), (2, 6));
+        assert_eq!(line_column(text, 999), (3, 1));
+    }
+
+    #[test]
+    fn display_names_file_position_and_key() {
+        let e = Invalid::new(
+            "/etc/idfed/idfed.toml",
+            "x\ny = 3\n",
+            "share.p.uids[2]",
+            Some(6..7),
+            "boom",
+        );
+        assert_eq!(
+            e.to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 5: `share.p.uids[2]`: boom"
+        );
+    }
+}

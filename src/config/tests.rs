@@ -1,0 +1,277 @@
+//! Configuration tests: defaults, every rule, and the key path and line of every error.
+
+use std::path::Path;
+
+use super::*;
+
+const PATH: &str = "/etc/idfed/idfed.toml";
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new(PATH))
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+const BASE: &str = r#"
+[source.corp]
+type = "ldap"
+url = "ldaps://ldap.example.org"
+user_base = "ou=people,dc=example,dc=org"
+group_base = "ou=groups,dc=example,dc=org"
+
+[source.nas]
+type = "files"
+passwd = "/srv/nas-etc/passwd"
+group = "/srv/nas-etc/group"
+"#;
+
+fn with_share(share: &str) -> String {
+    format!("{BASE}\n[share.projects]\n{share}")
+}
+
+#[test]
+fn defaults() {
+    let c = parse(&with_share(
+        "source = \"nas\"\npath = \"/mnt/pve/projects\"\nusers = [\"alice\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(c.cluster, ClusterConfig::default());
+    assert_eq!(c.cluster.pve_root, Path::new("/etc/pve"));
+    assert_eq!(
+        (
+            c.cluster.base,
+            c.cluster.size,
+            c.cluster.min_id,
+            c.cluster.max_extents
+        ),
+        (100_000, 65_536, 1000, 340)
+    );
+    let SourceConfig::Ldap(ldap) = &c.sources["corp"] else {
+        panic!()
+    };
+    assert_eq!(ldap.page_size, 500);
+    assert_eq!(ldap.timeout, Duration::from_secs(10));
+    assert!(!ldap.starttls);
+    assert_eq!(ldap.schema, SchemaPreset::Rfc2307.schema());
+    assert!(ldap.schema.members_are_names());
+    let share = &c.shares["projects"];
+    assert!(share.members && share.primary_gids);
+    assert_eq!(share.path(), Some(Path::new("/mnt/pve/projects")));
+    assert_eq!(share.containers, None);
+}
+
+#[test]
+fn full_share_and_schema_overrides() {
+    let text = format!(
+        "[cluster]\nmin_id = 500\nbase = 200000\n{}\n[share.projects]\nsource = \"corp\"\nstorage = \"projects\"\nusers = [\"alice\", \"bob\", \"alice\"]\ngroups = [\"research\"]\nmembers = false\nprimary_gids = false\nuids = [1005, \"2000-2010\", 500]\ngids = [\"3000-3004\"]\ncontainers = [102, 101]\n",
+        BASE.replace("group_base = \"ou=groups,dc=example,dc=org\"", "group_base = \"ou=groups,dc=example,dc=org\"\nschema = \"rfc2307bis\"\nmember_attr = \"uniqueMember\"\npage_size = 1000\ntimeout_secs = 3")
+    );
+    let c = parse(&text).unwrap();
+    assert_eq!(c.cluster.min_id, 500);
+    let share = &c.shares["projects"];
+    assert_eq!(share.storage(), Some("projects"));
+    assert_eq!(share.users, ["alice", "bob"]);
+    assert!(!share.members && !share.primary_gids);
+    assert_eq!(share.uids.to_string(), "500,1005,2000-2010");
+    assert_eq!(share.gids.to_string(), "3000-3004");
+    assert_eq!(share.containers, Some(vec![101, 102]));
+    let SourceConfig::Ldap(ldap) = &c.sources["corp"] else {
+        panic!()
+    };
+    assert_eq!(ldap.schema.preset, SchemaPreset::Rfc2307bis);
+    assert_eq!(ldap.schema.member_attr, "uniqueMember");
+    assert!(!ldap.schema.members_are_names());
+    assert_eq!(ldap.schema.user_name_attr, "uid");
+    assert_eq!(
+        (ldap.page_size, ldap.timeout),
+        (1000, Duration::from_secs(3))
+    );
+}
+
+#[test]
+fn errors_name_file_key_and_line() {
+    let share =
+        |extra: &str| with_share(&format!("source = \"nas\"\npath = \"/mnt/pve/p\"\n{extra}"));
+    // BASE has 11 lines (plus a leading newline), the share header is line 13.
+    let table: Vec<(String, &str)> = vec![
+        (
+            share("uids = [1005, \"2000-2010\", \"2010-2000\"]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 28: `share.projects.uids[2]`: `2010-2000` is reversed: a range is written low-high, like `2000-2010`",
+        ),
+        (
+            share("uids = [0]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 9: `share.projects.uids[0]`: `0` holds id 0 (root), which is never passed through",
+        ),
+        (
+            share("gids = [\"0-2000\"]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 9: `share.projects.gids[0]`: `0-2000` holds id 0 (root), which is never passed through",
+        ),
+        (
+            share("uids = [1005, 999]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 15: `share.projects.uids[1]`: `999` goes below `cluster.min_id` (1000): expected ids of 1000 or more",
+        ),
+        (
+            share("uids = [-5]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 9: `share.projects.uids[0]`: `-5` is not an id: expected 0 to 4294967294",
+        ),
+        (
+            share("uids = [4294967295]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 9: `share.projects.uids[0]`: `4294967295` is not an id: expected 0 to 4294967294",
+        ),
+        (
+            share("uids = [\"abc\"]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 9: `share.projects.uids[0]`: `abc` is not an id: expected a number like `1005` or a range like `2000-2010`",
+        ),
+        (
+            share("uids = [true]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 9: `share.projects.uids[0]`: invalid type: boolean `true`, expected an id like 1005 or a range string like \"2000-2010\"",
+        ),
+        (
+            share("users = [\"alice\", 7]\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 19: `share.projects.users[1]`: invalid type: integer `7`, expected a string",
+        ),
+        (
+            share("members = \"yes\"\n"),
+            "`/etc/idfed/idfed.toml` line 16, column 11: `share.projects.members`: invalid type: string \"yes\", expected a boolean",
+        ),
+        (
+            share("users = [\"a\"]\nowner = \"alice\"\n"),
+            "`/etc/idfed/idfed.toml` line 17, column 1: `share.projects.owner`: unknown field `owner`, expected one of `source`, `path`, `storage`, `users`, `groups`, `members`, `primary_gids`, `uids`, `gids`, `containers`",
+        ),
+        (
+            share("users = [\"a\"]\nstorage = \"x\"\n"),
+            "`/etc/idfed/idfed.toml` line 17, column 11: `share.projects.storage`: both `path` and `storage` are given: expected one of them",
+        ),
+        (
+            share(""),
+            "`/etc/idfed/idfed.toml`: `share.projects`: the share passes nothing through: expected at least one of `users`, `groups`, `uids`, `gids`",
+        ),
+        (
+            share("users = [\"a\"]\ncontainers = [\"101\"]\n"),
+            "`/etc/idfed/idfed.toml` line 17, column 15: `share.projects.containers[0]`: invalid type: string \"101\", expected u32",
+        ),
+        (
+            with_share("source = \"crop\"\npath = \"/p\"\nusers = [\"a\"]\n"),
+            "`/etc/idfed/idfed.toml` line 14, column 10: `share.projects.source`: unknown source `crop`: expected one of `corp`, `nas`",
+        ),
+        (
+            with_share("path = \"/p\"\nusers = [\"a\"]\n"),
+            "`/etc/idfed/idfed.toml`: `share.projects`: missing key `source`: expected the name of a `[source.NAME]`",
+        ),
+        (
+            with_share("source = \"nas\"\npath = \"mnt/p\"\nusers = [\"a\"]\n"),
+            "`/etc/idfed/idfed.toml` line 15, column 8: `share.projects.path`: `mnt/p` is not an absolute path: expected one starting with `/`",
+        ),
+        (
+            "[cluster]\nmin_id = 0\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 10: `cluster.min_id`: `0` is not allowed: id 0 (root) is never passed through; expected 1 or more",
+        ),
+        (
+            "[cluster]\nmax_extents = 341\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 15: `cluster.max_extents`: `341` is out of range: expected 1 to 340 (the kernel's limit)",
+        ),
+        (
+            "[cluster]\nbase = -1\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 8: `cluster.base`: invalid value: integer `-1`, expected u32",
+        ),
+        (
+            "[clusters]\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 1, column 2: `clusters`: unknown field `clusters`, expected one of `cluster`, `source`, `share`",
+        ),
+        (
+            "[source.x]\ntype = \"nis\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 8: `source.x.type`: unknown source type `nis`: expected `ldap` or `files`",
+        ),
+        (
+            "[source.x]\npasswd = \"/p\"\n".to_string(),
+            "`/etc/idfed/idfed.toml`: `source.x`: missing key `type`: expected `type = \"ldap\"` or `type = \"files\"`",
+        ),
+        (
+            "[source.x]\ntype = \"files\"\npasswd = \"/p\"\ngroup = \"/g\"\nurl = \"ldap://x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 5, column 7: `source.x.url`: `url` is not a key of a `files` source",
+        ),
+        (
+            "[source.x]\ntype = \"files\"\npasswd = \"/p\"\n".to_string(),
+            "`/etc/idfed/idfed.toml`: `source.x`: missing key `group`: expected the path of a group file",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"http://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 3, column 7: `source.x.url`: `http://x` is not an LDAP url: expected `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldaps://x\"\nstarttls = true\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 4, column 12: `source.x.starttls`: `starttls = true` needs an `ldap://` url: `ldaps://` is TLS already",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nschema = \"openldap\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 4, column 10: `source.x.schema`: unknown schema `openldap`: expected `rfc2307`, `rfc2307bis` or `ad`",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nbind_password_file = \"/s\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 4, column 22: `source.x.bind_password_file`: a password without `bind_dn`: expected `bind_dn` too (or neither, for an anonymous bind)",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nbind_password = \"hunter2\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 4, column 1: `source.x.bind_password`: unknown field `bind_password`, expected one of `type`, `url`, `starttls`, `ca_file`, `bind_dn`, `bind_password_file`, `user_base`, `group_base`, `schema`, `user_filter`, `group_filter`, `user_name_attr`, `group_name_attr`, `member_attr`, `uid_number_attr`, `gid_number_attr`, `page_size`, `timeout_secs`, `passwd`, `group`",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\npage_size = 0\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 6, column 13: `source.x.page_size`: `0` is out of range: expected 1 or more entries per page",
+        ),
+        (
+            "[share.p\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 1, column 9: invalid table header: expected `.`, `]`",
+        ),
+    ];
+    let mismatches: Vec<String> = table
+        .iter()
+        .filter(|(text, want)| err(text) != *want)
+        .map(|(text, want)| format!("{text}\n  want: {want}\n   got: {}", err(text)))
+        .collect();
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+#[test]
+fn missing_file_is_a_clear_error() {
+    let err = Config::load(Path::new("/nonexistent/idfed.toml")).unwrap_err();
+    assert!(matches!(err, ConfigError::NotFound { .. }));
+    assert_eq!(
+        err.to_string(),
+        "configuration file `/nonexistent/idfed.toml` not found: create it (see `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`"
+    );
+}
+
+#[test]
+fn default_path_is_under_root() {
+    assert_eq!(
+        locate(None, &Root::new("/")),
+        Path::new("/etc/idfed/idfed.toml")
+    );
+    assert_eq!(
+        locate(None, &Root::new("/tmp/r")),
+        Path::new("/tmp/r/etc/idfed/idfed.toml")
+    );
+    assert_eq!(
+        locate(Some(Path::new("x.toml")), &Root::new("/tmp/r")),
+        Path::new("x.toml")
+    );
+}
+
+#[test]
+fn example_config_parses() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/idfed.example.toml");
+    let c = Config::load(&path).unwrap();
+    assert!(!c.shares.is_empty());
+    assert!(
+        c.sources
+            .values()
+            .any(|s| matches!(s, SourceConfig::Ldap(_)))
+    );
+    assert!(
+        c.sources
+            .values()
+            .any(|s| matches!(s, SourceConfig::Files(_)))
+    );
+}

@@ -1,0 +1,438 @@
+//! Resolving a share: its configured users, groups and raw ids, looked up in its source's
+//! [`Directory`], become owners and the uid and gid sets to pass through. Pure: the directory is
+//! read by the caller (`cmd::resolve::resolve_shares` is the edge that loads sources).
+//!
+//! Rules: users by name; groups by name, with their members' uids unless `members = false`;
+//! every passed-through user's primary gid unless `primary_gids = false`; raw `uids`/`gids`.
+//! A name the source does not know is an error (with the closest name as a hint). An id below
+//! `min_id` (or 0) is an error when the owner was named in the configuration, and a warning (the
+//! id is skipped) when it was only derived: a group member, or a primary group like Debian's
+//! `users` (100), which the administrator did not ask for by name.
+
+use serde::Serialize;
+
+use crate::config::ShareConfig;
+use crate::ids::{IdKind, IdSet};
+use crate::source::{Directory, User};
+
+/// Whether an owner is a user or a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerKind {
+    User,
+    Group,
+}
+
+impl std::fmt::Display for OwnerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OwnerKind::User => "user",
+            OwnerKind::Group => "group",
+        })
+    }
+}
+
+/// An owner of a share: a user (its uid passes through) or a group (its gid).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Owner {
+    pub kind: OwnerKind,
+    pub name: String,
+    pub id: u32,
+    /// The name of the source it came from.
+    pub source: String,
+}
+
+/// A share's owners and the ids it passes through.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ResolvedShare {
+    #[serde(skip)]
+    pub name: String,
+    pub uids: IdSet,
+    pub gids: IdSet,
+    /// Users first, then groups; each by id, then name; no repeats.
+    pub owners: Vec<Owner>,
+}
+
+impl ResolvedShare {
+    /// The ids of one kind.
+    pub fn ids(&self, kind: IdKind) -> &IdSet {
+        match kind {
+            IdKind::Uid => &self.uids,
+            IdKind::Gid => &self.gids,
+        }
+    }
+}
+
+/// Why a share could not be resolved.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ResolveError {
+    #[error(
+        "share `{share}`: {kind} `{name}` not found in source `{source_name}`{}",
+        hint_text(hint)
+    )]
+    UnknownName {
+        share: String,
+        source_name: String,
+        kind: OwnerKind,
+        name: String,
+        /// The closest existing name, when one is close.
+        hint: Option<String>,
+    },
+    #[error(
+        "share `{share}`: {kind} `{name}` of source `{source_name}` has {id_kind} {id}, below \
+         `cluster.min_id` ({min_id}): remove it from the share or lower `min_id` (0 never passes)"
+    )]
+    BelowMinId {
+        share: String,
+        source_name: String,
+        kind: OwnerKind,
+        name: String,
+        id_kind: IdKind,
+        id: u32,
+        min_id: u32,
+    },
+}
+
+fn hint_text(hint: &Option<String>) -> String {
+    hint.as_ref()
+        .map(|h| format!(" (did you mean `{h}`?)"))
+        .unwrap_or_default()
+}
+
+/// The name among `candidates` closest to `name`, when it is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    let limit = (name.chars().count() / 3).max(1);
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min()
+        .map(|(_, c)| c.to_string())
+}
+
+/// Resolves one share against the directory of its source.
+///
+/// `name` is the share's name, `source` its source's name (both for messages and owners).
+/// Returns the resolved share and warnings (unresolvable members, skipped low ids).
+///
+/// # Errors
+/// [`ResolveError`] for a name the directory lacks or a named owner below `min_id`.
+pub fn resolve_share(
+    name: &str,
+    share: &ShareConfig,
+    directory: &Directory,
+    min_id: u32,
+) -> Result<(ResolvedShare, Vec<String>), ResolveError> {
+    let mut r = Resolver {
+        share: name,
+        source: &share.source,
+        min_id,
+        owners: Vec::new(),
+        uids: share.uids.clone(),
+        gids: share.gids.clone(),
+        warnings: Vec::new(),
+    };
+    for user_name in &share.users {
+        let user = directory
+            .user(user_name)
+            .ok_or_else(|| ResolveError::UnknownName {
+                share: name.to_string(),
+                source_name: share.source.clone(),
+                kind: OwnerKind::User,
+                name: user_name.clone(),
+                hint: closest(user_name, directory.users().iter().map(|u| u.name.as_str())),
+            })?;
+        r.named(OwnerKind::User, &user.name, user.uid)?;
+        if share.primary_gids {
+            r.primary_gid(user, directory);
+        }
+    }
+    for group_name in &share.groups {
+        let group = directory
+            .group(group_name)
+            .ok_or_else(|| ResolveError::UnknownName {
+                share: name.to_string(),
+                source_name: share.source.clone(),
+                kind: OwnerKind::Group,
+                name: group_name.clone(),
+                hint: closest(
+                    group_name,
+                    directory.groups().iter().map(|g| g.name.as_str()),
+                ),
+            })?;
+        r.named(OwnerKind::Group, &group.name, group.gid)?;
+        if !share.members {
+            continue;
+        }
+        for member in &group.members {
+            match directory.member(member) {
+                Some(user) => {
+                    if r.derived(
+                        OwnerKind::User,
+                        &user.name,
+                        user.uid,
+                        &format!("member of group `{}`", group.name),
+                    ) && share.primary_gids
+                    {
+                        r.primary_gid(user, directory);
+                    }
+                }
+                None => r.warnings.push(format!(
+                    "share `{name}`: group `{}`: member `{member}` is not a user with POSIX \
+                     attributes in source `{}`: skipped",
+                    group.name, share.source
+                )),
+            }
+        }
+    }
+    let mut owners = r.owners;
+    owners.sort_by(|a, b| (a.kind, a.id, &a.name).cmp(&(b.kind, b.id, &b.name)));
+    owners.dedup();
+    Ok((
+        ResolvedShare {
+            name: name.to_string(),
+            uids: r.uids,
+            gids: r.gids,
+            owners,
+        },
+        r.warnings,
+    ))
+}
+
+struct Resolver<'a> {
+    share: &'a str,
+    source: &'a str,
+    min_id: u32,
+    owners: Vec<Owner>,
+    uids: IdSet,
+    gids: IdSet,
+    warnings: Vec<String>,
+}
+
+impl Resolver<'_> {
+    fn add(&mut self, kind: OwnerKind, name: &str, id: u32) {
+        match kind {
+            OwnerKind::User => self.uids.insert_id(id),
+            OwnerKind::Group => self.gids.insert_id(id),
+        }
+        self.owners.push(Owner {
+            kind,
+            name: name.to_string(),
+            id,
+            source: self.source.to_string(),
+        });
+    }
+
+    /// An owner the configuration names: a low id is an error.
+    fn named(&mut self, kind: OwnerKind, name: &str, id: u32) -> Result<(), ResolveError> {
+        if id < self.min_id || id == 0 {
+            return Err(ResolveError::BelowMinId {
+                share: self.share.to_string(),
+                source_name: self.source.to_string(),
+                kind,
+                name: name.to_string(),
+                id_kind: id_kind(kind),
+                id,
+                min_id: self.min_id,
+            });
+        }
+        self.add(kind, name, id);
+        Ok(())
+    }
+
+    /// An owner that follows from another (`why`): a low id is skipped with a warning.
+    /// Returns whether it was added.
+    fn derived(&mut self, kind: OwnerKind, name: &str, id: u32, why: &str) -> bool {
+        if id < self.min_id || id == 0 {
+            self.warnings.push(format!(
+                "share `{}`: {kind} `{name}` ({why}) has {} {id}, below `cluster.min_id` ({}): \
+                 skipped",
+                self.share,
+                id_kind(kind),
+                self.min_id
+            ));
+            return false;
+        }
+        self.add(kind, name, id);
+        true
+    }
+
+    /// A passed-through user's primary group.
+    fn primary_gid(&mut self, user: &User, directory: &Directory) {
+        let why = format!("primary group of user `{}`", user.name);
+        match directory.group_by_gid(user.gid) {
+            Some(group) => {
+                self.derived(OwnerKind::Group, &group.name, user.gid, &why);
+            }
+            None if user.gid < self.min_id || user.gid == 0 => self.warnings.push(format!(
+                "share `{}`: gid {} ({why}) is below `cluster.min_id` ({}): skipped",
+                self.share, user.gid, self.min_id
+            )),
+            // A primary gid without a group entry still passes through; it has no name to list.
+            None => self.gids.insert_id(user.gid),
+        }
+    }
+}
+
+fn id_kind(kind: OwnerKind) -> IdKind {
+    match kind {
+        OwnerKind::User => IdKind::Uid,
+        OwnerKind::Group => IdKind::Gid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ShareLocation;
+    use crate::ids::IdRange;
+    use crate::source::{Group, Member};
+
+    fn directory() -> Directory {
+        let mut d = Directory::new();
+        for (name, uid, gid) in [
+            ("alice", 1005, 1005),
+            ("bob", 1006, 100),
+            ("carol", 1007, 5000),
+            ("root", 0, 0),
+        ] {
+            d.add_user(User {
+                name: name.into(),
+                uid,
+                gid,
+                dn: Some(format!("uid={name},ou=people,dc=x")),
+            })
+            .unwrap();
+        }
+        for (name, gid, members) in [
+            ("alice", 1005, vec![]),
+            ("users", 100, vec![]),
+            (
+                "research",
+                3000,
+                vec![Member::Name("carol".into()), Member::Name("ghost".into())],
+            ),
+            (
+                "staff",
+                3001,
+                vec![
+                    Member::Dn("UID=bob,ou=people,dc=x".into()),
+                    Member::Dn("cn=printer,dc=x".into()),
+                ],
+            ),
+            ("wheel", 10, vec![]),
+        ] {
+            d.add_group(Group {
+                name: name.into(),
+                gid,
+                members,
+                dn: None,
+            })
+            .unwrap();
+        }
+        d
+    }
+
+    fn share(users: &[&str], groups: &[&str]) -> ShareConfig {
+        ShareConfig {
+            source: "corp".into(),
+            location: ShareLocation::Path("/mnt/pve/projects".into()),
+            users: users.iter().map(|s| s.to_string()).collect(),
+            groups: groups.iter().map(|s| s.to_string()).collect(),
+            members: true,
+            primary_gids: true,
+            uids: IdSet::new(),
+            gids: IdSet::new(),
+            containers: None,
+        }
+    }
+
+    fn ids(s: &IdSet) -> String {
+        s.to_string()
+    }
+
+    #[test]
+    fn users_groups_members_primary_gids_and_raw_ids() {
+        let mut s = share(&["alice"], &["research", "staff"]);
+        s.uids.insert("2000-2010".parse::<IdRange>().unwrap());
+        s.gids.insert_id(4000);
+        let (r, warnings) = resolve_share("projects", &s, &directory(), 1000).unwrap();
+        assert_eq!(ids(&r.uids), "1005-1007,2000-2010");
+        assert_eq!(ids(&r.gids), "1005,3000-3001,4000,5000");
+        let owners: Vec<_> = r
+            .owners
+            .iter()
+            .map(|o| format!("{} {} {}", o.kind, o.name, o.id))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                "user alice 1005",
+                "user bob 1006",
+                "user carol 1007",
+                "group alice 1005",
+                "group research 3000",
+                "group staff 3001"
+            ]
+        );
+        assert_eq!(
+            warnings,
+            [
+                "share `projects`: group `research`: member `ghost` is not a user with POSIX attributes in source `corp`: skipped",
+                "share `projects`: group `users` (primary group of user `bob`) has gid 100, below `cluster.min_id` (1000): skipped",
+                "share `projects`: group `staff`: member `cn=printer,dc=x` is not a user with POSIX attributes in source `corp`: skipped",
+            ]
+        );
+    }
+
+    #[test]
+    fn members_and_primary_gids_can_be_off() {
+        let mut s = share(&["alice"], &["research"]);
+        s.members = false;
+        s.primary_gids = false;
+        let (r, warnings) = resolve_share("p", &s, &directory(), 1000).unwrap();
+        assert_eq!(ids(&r.uids), "1005");
+        assert_eq!(ids(&r.gids), "3000");
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn unknown_names_get_a_hint() {
+        let err =
+            resolve_share("projects", &share(&["alise"], &[]), &directory(), 1000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "share `projects`: user `alise` not found in source `corp` (did you mean `alice`?)"
+        );
+        let err =
+            resolve_share("projects", &share(&[], &["zzzzzz"]), &directory(), 1000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "share `projects`: group `zzzzzz` not found in source `corp`"
+        );
+    }
+
+    #[test]
+    fn named_owners_below_min_id_are_errors() {
+        let err = resolve_share("p", &share(&["root"], &[]), &directory(), 1000).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "share `p`: user `root` of source `corp` has uid 0, below `cluster.min_id` (1000): remove it from the share or lower `min_id` (0 never passes)"
+        );
+        assert!(resolve_share("p", &share(&[], &["wheel"]), &directory(), 1000).is_err());
+        assert!(resolve_share("p", &share(&[], &["wheel"]), &directory(), 10).is_ok());
+    }
+
+    #[test]
+    fn closest_name() {
+        let names = ["alice", "bob", "research"];
+        assert_eq!(
+            closest("alise", names.into_iter()).as_deref(),
+            Some("alice")
+        );
+        assert_eq!(
+            closest("reserch", names.into_iter()).as_deref(),
+            Some("research")
+        );
+        assert_eq!(closest("zed", names.into_iter()), None);
+    }
+}

@@ -1,0 +1,246 @@
+//! The `Directory`: the users and groups one source returned, with lookups by name, id and DN.
+//! Both sources build it; `resolve` reads it. No I/O here.
+
+use std::collections::HashMap;
+
+/// A user: its name, uid and primary gid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub uid: u32,
+    /// The primary gid.
+    pub gid: u32,
+    /// The entry's DN, for users read from LDAP.
+    pub dn: Option<String>,
+}
+
+/// A group: its name, gid and members as the source gave them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Group {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<Member>,
+    /// The entry's DN, for groups read from LDAP.
+    pub dn: Option<String>,
+}
+
+/// A member of a group: a user name (`memberUid`, group files) or a DN (`member`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Member {
+    Name(String),
+    Dn(String),
+}
+
+impl std::fmt::Display for Member {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Member::Name(n) | Member::Dn(n) => f.write_str(n),
+        }
+    }
+}
+
+/// Two entries with the same name and different ids.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} `{name}` is defined twice, with {id_kind} {first} and {second}")]
+pub struct Duplicate {
+    /// `user` or `group`.
+    pub kind: &'static str,
+    /// `uid` or `gid`.
+    pub id_kind: &'static str,
+    pub name: String,
+    pub first: u32,
+    pub second: u32,
+}
+
+/// Users and groups of one source.
+#[derive(Clone, Debug, Default)]
+pub struct Directory {
+    users: Vec<User>,
+    groups: Vec<Group>,
+    user_by_name: HashMap<String, usize>,
+    group_by_name: HashMap<String, usize>,
+    user_by_dn: HashMap<String, usize>,
+}
+
+impl Directory {
+    /// An empty directory.
+    pub fn new() -> Directory {
+        Directory::default()
+    }
+
+    /// Adds a user; the same name with the same uid again is ignored.
+    ///
+    /// # Errors
+    /// [`Duplicate`] when the name is already there with another uid.
+    pub fn add_user(&mut self, user: User) -> Result<(), Duplicate> {
+        if let Some(&i) = self.user_by_name.get(&user.name) {
+            let first = &self.users[i];
+            if first.uid != user.uid {
+                return Err(Duplicate {
+                    kind: "user",
+                    id_kind: "uid",
+                    name: user.name,
+                    first: first.uid,
+                    second: user.uid,
+                });
+            }
+            return Ok(());
+        }
+        let i = self.users.len();
+        self.user_by_name.insert(user.name.clone(), i);
+        if let Some(dn) = &user.dn {
+            self.user_by_dn.insert(normalize_dn(dn), i);
+        }
+        self.users.push(user);
+        Ok(())
+    }
+
+    /// Adds a group; the same name with the same gid again adds its members to the first.
+    ///
+    /// # Errors
+    /// [`Duplicate`] when the name is already there with another gid.
+    pub fn add_group(&mut self, group: Group) -> Result<(), Duplicate> {
+        if let Some(&i) = self.group_by_name.get(&group.name) {
+            let first = &mut self.groups[i];
+            if first.gid != group.gid {
+                return Err(Duplicate {
+                    kind: "group",
+                    id_kind: "gid",
+                    name: group.name,
+                    first: first.gid,
+                    second: group.gid,
+                });
+            }
+            for m in group.members {
+                if !first.members.contains(&m) {
+                    first.members.push(m);
+                }
+            }
+            return Ok(());
+        }
+        self.group_by_name
+            .insert(group.name.clone(), self.groups.len());
+        self.groups.push(group);
+        Ok(())
+    }
+
+    /// Every user, in the order the source gave them.
+    pub fn users(&self) -> &[User] {
+        &self.users
+    }
+
+    /// Every group, in the order the source gave them.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The user named `name`.
+    pub fn user(&self, name: &str) -> Option<&User> {
+        self.user_by_name.get(name).map(|&i| &self.users[i])
+    }
+
+    /// The group named `name`.
+    pub fn group(&self, name: &str) -> Option<&Group> {
+        self.group_by_name.get(name).map(|&i| &self.groups[i])
+    }
+
+    /// The first user with uid `uid`.
+    pub fn user_by_uid(&self, uid: u32) -> Option<&User> {
+        self.users.iter().find(|u| u.uid == uid)
+    }
+
+    /// The first group with gid `gid`.
+    pub fn group_by_gid(&self, gid: u32) -> Option<&Group> {
+        self.groups.iter().find(|g| g.gid == gid)
+    }
+
+    /// The user whose DN is `dn` (compared case-insensitively, spaces around `,` and `=` ignored).
+    pub fn user_by_dn(&self, dn: &str) -> Option<&User> {
+        self.user_by_dn
+            .get(&normalize_dn(dn))
+            .map(|&i| &self.users[i])
+    }
+
+    /// The user a group member stands for.
+    pub fn member(&self, member: &Member) -> Option<&User> {
+        match member {
+            Member::Name(name) => self.user(name),
+            Member::Dn(dn) => self.user_by_dn(dn),
+        }
+    }
+}
+
+/// A DN in the form DN lookups compare: lowercase, no spaces around `,` and `=`.
+fn normalize_dn(dn: &str) -> String {
+    dn.split(',')
+        .map(|rdn| {
+            rdn.split('=')
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join("=")
+                .to_lowercase()
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(name: &str, uid: u32, dn: Option<&str>) -> User {
+        User {
+            name: name.into(),
+            uid,
+            gid: 100,
+            dn: dn.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn lookups() {
+        let mut d = Directory::new();
+        d.add_user(user("alice", 1005, Some("uid=alice,ou=People,dc=x")))
+            .unwrap();
+        d.add_user(user("bob", 1006, None)).unwrap();
+        assert_eq!(d.user("alice").unwrap().uid, 1005);
+        assert_eq!(d.user_by_uid(1006).unwrap().name, "bob");
+        assert_eq!(
+            d.user_by_dn("UID=alice, ou=people,DC=x").unwrap().name,
+            "alice"
+        );
+        assert_eq!(
+            d.member(&Member::Dn("uid=alice,ou=people,dc=x".into()))
+                .unwrap()
+                .uid,
+            1005
+        );
+        assert!(d.member(&Member::Name("carol".into())).is_none());
+    }
+
+    #[test]
+    fn duplicates() {
+        let mut d = Directory::new();
+        d.add_user(user("alice", 1005, None)).unwrap();
+        d.add_user(user("alice", 1005, None)).unwrap();
+        assert_eq!(d.users().len(), 1);
+        let err = d.add_user(user("alice", 1007, None)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "user `alice` is defined twice, with uid 1005 and 1007"
+        );
+        let g = |members: &[&str], gid| Group {
+            name: "research".into(),
+            gid,
+            members: members
+                .iter()
+                .map(|m| Member::Name(m.to_string()))
+                .collect(),
+            dn: None,
+        };
+        d.add_group(g(&["alice"], 3000)).unwrap();
+        d.add_group(g(&["bob", "alice"], 3000)).unwrap();
+        assert_eq!(d.group("research").unwrap().members.len(), 2);
+        assert!(d.add_group(g(&[], 3001)).is_err());
+    }
+}

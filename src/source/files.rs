@@ -1,0 +1,472 @@
+//! The `files` source: a passwd file (`name:password:uid:gid:gecos:home:shell`) and a group file
+//! (`name:password:gid:member,member`), the NAS's own or `getent` output. Comments and blank
+//! lines are allowed; every other line must be well formed, and a bad one is an error with its
+//! line number, never skipped.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::config::FilesConfig;
+use crate::fsutil::{self, FsError};
+
+use super::directory::{Directory, Group, Member, User};
+
+/// Why one line of a passwd or group file was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    /// 1-based.
+    pub line: usize,
+    pub kind: LineErrorKind,
+}
+
+/// What was wrong with the line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LineErrorKind {
+    FieldCount {
+        expected: usize,
+        found: usize,
+        layout: &'static str,
+    },
+    EmptyName,
+    NotANumber {
+        field: &'static str,
+        value: String,
+    },
+    OutOfRange {
+        field: &'static str,
+        value: String,
+    },
+    Duplicate {
+        kind: &'static str,
+        id_kind: &'static str,
+        name: String,
+        first: u32,
+        second: u32,
+    },
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: ", self.line)?;
+        match &self.kind {
+            LineErrorKind::FieldCount {
+                expected,
+                found,
+                layout,
+            } => write!(f, "expected {expected} fields `{layout}`, found {found}"),
+            LineErrorKind::EmptyName => {
+                f.write_str("empty name: expected a name in the first field")
+            }
+            LineErrorKind::NotANumber { field, value } => {
+                write!(
+                    f,
+                    "{field} `{value}` is not a number: expected 0 to 4294967294"
+                )
+            }
+            LineErrorKind::OutOfRange { field, value } => {
+                write!(
+                    f,
+                    "{field} `{value}` is out of range: expected 0 to 4294967294"
+                )
+            }
+            LineErrorKind::Duplicate {
+                kind,
+                id_kind,
+                name,
+                first,
+                second,
+            } => write!(
+                f,
+                "{kind} `{name}` is defined again with {id_kind} {second}, before with {first}"
+            ),
+        }
+    }
+}
+
+/// Why a passwd or group file could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum FilesError {
+    #[error(transparent)]
+    Read(#[from] FsError),
+    #[error("`{}` {}", path.display(), list(errors))]
+    Malformed {
+        path: PathBuf,
+        errors: Vec<LineError>,
+    },
+}
+
+fn list(errors: &[LineError]) -> String {
+    const SHOWN: usize = 5;
+    let mut out = errors
+        .iter()
+        .take(SHOWN)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    if errors.len() > SHOWN {
+        out.push_str(&format!(
+            " (and {} more malformed lines)",
+            errors.len() - SHOWN
+        ));
+    }
+    out
+}
+
+const PASSWD_LAYOUT: &str = "name:password:uid:gid:gecos:home:shell";
+const GROUP_LAYOUT: &str = "name:password:gid:members";
+
+/// Reads both files of a `files` source into a directory.
+///
+/// # Errors
+/// [`FilesError`] naming the file (and the lines) that could not be read.
+pub fn load(config: &FilesConfig) -> Result<Directory, FilesError> {
+    let mut directory = Directory::new();
+    let passwd = fsutil::read_to_string(&config.passwd)?;
+    add_all(&config.passwd, parse_passwd(&passwd), |(line, user)| {
+        directory.add_user(user).map_err(|d| (line, d))
+    })?;
+    let group = fsutil::read_to_string(&config.group)?;
+    add_all(&config.group, parse_group(&group), |(line, group)| {
+        directory.add_group(group).map_err(|d| (line, d))
+    })?;
+    Ok(directory)
+}
+
+fn add_all<T>(
+    path: &Path,
+    parsed: Result<Vec<(usize, T)>, Vec<LineError>>,
+    mut add: impl FnMut((usize, T)) -> Result<(), (usize, super::directory::Duplicate)>,
+) -> Result<(), FilesError> {
+    let malformed = |errors| FilesError::Malformed {
+        path: path.to_path_buf(),
+        errors,
+    };
+    let mut errors = Vec::new();
+    for item in parsed.map_err(malformed)? {
+        if let Err((line, d)) = add(item) {
+            errors.push(LineError {
+                line,
+                kind: LineErrorKind::Duplicate {
+                    kind: d.kind,
+                    id_kind: d.id_kind,
+                    name: d.name,
+                    first: d.first,
+                    second: d.second,
+                },
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(malformed(errors))
+    }
+}
+
+/// The lines that carry an entry: 1-based number and fields; comments and blank lines skipped.
+fn entries(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+    text.lines().enumerate().filter_map(|(i, line)| {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            None
+        } else {
+            Some((i + 1, line.split(':').collect()))
+        }
+    })
+}
+
+fn id(field: &'static str, value: &str) -> Result<u32, LineErrorKind> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(LineErrorKind::NotANumber {
+            field,
+            value: value.to_string(),
+        });
+    }
+    match value.parse::<u64>() {
+        Ok(id) if id < u64::from(u32::MAX) => Ok(id as u32),
+        _ => Err(LineErrorKind::OutOfRange {
+            field,
+            value: value.to_string(),
+        }),
+    }
+}
+
+fn fields(fields: &[&str], expected: usize, layout: &'static str) -> Result<(), LineErrorKind> {
+    if fields.len() != expected {
+        return Err(LineErrorKind::FieldCount {
+            expected,
+            found: fields.len(),
+            layout,
+        });
+    }
+    if fields[0].trim().is_empty() {
+        return Err(LineErrorKind::EmptyName);
+    }
+    Ok(())
+}
+
+/// Parses a passwd file: the users with their line numbers, or every malformed line.
+///
+/// # Errors
+/// One [`LineError`] per malformed line.
+pub fn parse_passwd(text: &str) -> Result<Vec<(usize, User)>, Vec<LineError>> {
+    collect(entries(text).map(|(line, f)| {
+        let user = fields(&f, 7, PASSWD_LAYOUT).and_then(|()| {
+            Ok(User {
+                name: f[0].trim().to_string(),
+                uid: id("uid", f[2])?,
+                gid: id("gid", f[3])?,
+                dn: None,
+            })
+        });
+        user.map(|u| (line, u))
+            .map_err(|kind| LineError { line, kind })
+    }))
+}
+
+/// Parses a group file: the groups with their line numbers, or every malformed line.
+///
+/// # Errors
+/// One [`LineError`] per malformed line.
+pub fn parse_group(text: &str) -> Result<Vec<(usize, Group)>, Vec<LineError>> {
+    collect(entries(text).map(|(line, f)| {
+        let group = fields(&f, 4, GROUP_LAYOUT).and_then(|()| {
+            Ok(Group {
+                name: f[0].trim().to_string(),
+                gid: id("gid", f[2])?,
+                members: f[3]
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(|m| Member::Name(m.to_string()))
+                    .collect(),
+                dn: None,
+            })
+        });
+        group
+            .map(|g| (line, g))
+            .map_err(|kind| LineError { line, kind })
+    }))
+}
+
+fn collect<T>(
+    items: impl Iterator<Item = Result<(usize, T), LineError>>,
+) -> Result<Vec<(usize, T)>, Vec<LineError>> {
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for item in items {
+        match item {
+            Ok(v) => good.push(v),
+            Err(e) => bad.push(e),
+        }
+    }
+    if bad.is_empty() { Ok(good) } else { Err(bad) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn passwd_err(text: &str) -> String {
+        let errors = parse_passwd(text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].to_string()
+    }
+
+    fn group_err(text: &str) -> String {
+        let errors = parse_group(text).unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        errors[0].to_string()
+    }
+
+    #[test]
+    fn passwd_good_lines_comments_and_blanks() {
+        let text = "# users\n\nalice:x:1005:1005:Alice A,,,:/home/alice:/bin/bash\r\n  \nbob:*:1006:100::/home/bob:/bin/sh\nnobody:x:65534:65534::/:/usr/sbin/nologin\nmax:x:4294967294:0:::\n";
+        let users = parse_passwd(text).unwrap();
+        let got: Vec<_> = users
+            .iter()
+            .map(|(l, u)| (*l, u.name.as_str(), u.uid, u.gid))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (3, "alice", 1005, 1005),
+                (5, "bob", 1006, 100),
+                (6, "nobody", 65534, 65534),
+                (7, "max", 4_294_967_294, 0),
+            ]
+        );
+    }
+
+    #[test]
+    fn passwd_malformed_lines() {
+        let table = [
+            (
+                "alice:x:1005:1005:/home/alice:/bin/bash",
+                "line 1: expected 7 fields `name:password:uid:gid:gecos:home:shell`, found 6",
+            ),
+            (
+                "alice:x:1005:1005::/home/alice:/bin/bash:extra",
+                "line 1: expected 7 fields `name:password:uid:gid:gecos:home:shell`, found 8",
+            ),
+            (
+                "alice",
+                "line 1: expected 7 fields `name:password:uid:gid:gecos:home:shell`, found 1",
+            ),
+            (
+                ":x:1005:1005:::",
+                "line 1: empty name: expected a name in the first field",
+            ),
+            (
+                "alice:x:abc:1005:::",
+                "line 1: uid `abc` is not a number: expected 0 to 4294967294",
+            ),
+            (
+                "alice:x::1005:::",
+                "line 1: uid `` is not a number: expected 0 to 4294967294",
+            ),
+            (
+                "alice:x:-1:1005:::",
+                "line 1: uid `-1` is not a number: expected 0 to 4294967294",
+            ),
+            (
+                "alice:x: 1005:1005:::",
+                "line 1: uid ` 1005` is not a number: expected 0 to 4294967294",
+            ),
+            (
+                "alice:x:1005:x:::",
+                "line 1: gid `x` is not a number: expected 0 to 4294967294",
+            ),
+            (
+                "alice:x:4294967295:1005:::",
+                "line 1: uid `4294967295` is out of range: expected 0 to 4294967294",
+            ),
+            (
+                "alice:x:99999999999999999999999:1005:::",
+                "line 1: uid `99999999999999999999999` is out of range: expected 0 to 4294967294",
+            ),
+            (
+                "alice:x:1005:4294967295:::",
+                "line 1: gid `4294967295` is out of range: expected 0 to 4294967294",
+            ),
+        ];
+        for (line, want) in table {
+            assert_eq!(passwd_err(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn passwd_every_bad_line_is_reported_with_its_number() {
+        let errors =
+            parse_passwd("# c\nok:x:1:1:::\nbad\nok2:x:2:2:::\nworse:x:y:1:::\n").unwrap_err();
+        let lines: Vec<_> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, [3, 5]);
+    }
+
+    #[test]
+    fn group_good_lines() {
+        let groups = parse_group("# g\nresearch:x:3000:alice, bob,,\nempty:x:3001:\n").unwrap();
+        assert_eq!(groups[0].0, 2);
+        assert_eq!(
+            groups[0].1.members,
+            [Member::Name("alice".into()), Member::Name("bob".into())]
+        );
+        assert_eq!(groups[1].1.gid, 3001);
+        assert!(groups[1].1.members.is_empty());
+    }
+
+    #[test]
+    fn group_malformed_lines() {
+        let table = [
+            (
+                "research:x:3000",
+                "line 1: expected 4 fields `name:password:gid:members`, found 3",
+            ),
+            (
+                "research:x:3000:alice:bob",
+                "line 1: expected 4 fields `name:password:gid:members`, found 5",
+            ),
+            (
+                ":x:3000:",
+                "line 1: empty name: expected a name in the first field",
+            ),
+            (
+                "research:x:three:",
+                "line 1: gid `three` is not a number: expected 0 to 4294967294",
+            ),
+            (
+                "research:x:4294967296:",
+                "line 1: gid `4294967296` is out of range: expected 0 to 4294967294",
+            ),
+        ];
+        for (line, want) in table {
+            assert_eq!(group_err(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn load_names_file_and_line_for_duplicates() {
+        let dir = tempfile::tempdir().unwrap();
+        let passwd = dir.path().join("passwd");
+        let group = dir.path().join("group");
+        std::fs::write(
+            &passwd,
+            "alice:x:1005:1005:::\nalice:x:1005:1005:::\nalice:x:1007:1005:::\n",
+        )
+        .unwrap();
+        std::fs::write(&group, "g:x:3000:alice\n").unwrap();
+        let config = FilesConfig {
+            passwd: passwd.clone(),
+            group: group.clone(),
+        };
+        let err = load(&config).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "`{}` line 3: user `alice` is defined again with uid 1007, before with 1005",
+                passwd.display()
+            )
+        );
+        std::fs::write(&passwd, "alice:x:1005:1005:::\n").unwrap();
+        std::fs::write(&group, "g:x:3000:alice\ng:x:3001:\n").unwrap();
+        let err = load(&config).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "`{}` line 2: group `g` is defined again with gid 3001, before with 3000",
+                group.display()
+            )
+        );
+        std::fs::write(&group, "g:x:3000:alice\n").unwrap();
+        let d = load(&config).unwrap();
+        assert_eq!(d.group("g").unwrap().members.len(), 1);
+    }
+
+    #[test]
+    fn load_names_a_missing_file() {
+        let config = FilesConfig {
+            passwd: "/nonexistent/idfed/passwd".into(),
+            group: "/nonexistent/idfed/group".into(),
+        };
+        assert_eq!(
+            load(&config).unwrap_err().to_string(),
+            "failed to read `/nonexistent/idfed/passwd`"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(text in "(?s).{0,400}") {
+            let _ = parse_passwd(&text);
+            let _ = parse_group(&text);
+        }
+
+        #[test]
+        fn parsers_never_panic_on_colon_soup(text in "[a-z0-9:,#\n\r -]{0,300}") {
+            let _ = parse_passwd(&text);
+            let _ = parse_group(&text);
+        }
+    }
+}

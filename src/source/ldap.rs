@@ -1,0 +1,547 @@
+//! The `ldap` source: a simple bind (or anonymous), then two paged subtree searches (users,
+//! groups) read into a [`Directory`]. ldap3 runs on a current-thread tokio runtime created here;
+//! the rest of idfed is synchronous. Certificates are always verified (`ca_file`, else the system
+//! roots); the bind password is read here and appears in no message. Any failure fails the whole
+//! pull: partial results are never returned.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::IsTerminal;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+use ldap3::{LdapConnAsync, LdapConnSettings, Scope, SearchEntry};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+
+use crate::config::LdapConfig;
+use crate::fsutil::{self, FsError};
+
+use super::directory::{Directory, Group, Member, User};
+
+/// The environment variable a bind password may come from instead of `bind_password_file`.
+pub const PASSWORD_ENV: &str = "IDFED_LDAP_PASSWORD";
+
+/// Why an LDAP pull failed. No variant holds the bind password.
+#[derive(Debug, thiserror::Error)]
+pub enum LdapError {
+    #[error(transparent)]
+    PasswordRead(FsError),
+    #[error(
+        "bind password file `{}` is readable by group or others (mode {mode:04o}): expected \
+         mode 0600 or 0400",
+        path.display()
+    )]
+    PasswordMode { path: PathBuf, mode: u32 },
+    #[error(
+        "no bind password for `{bind_dn}`: expected `bind_password_file` or the \
+         `IDFED_LDAP_PASSWORD` environment variable"
+    )]
+    NoPassword { bind_dn: String },
+    #[error(
+        "bind password for `{bind_dn}` is empty: expected a password (an empty one would bind anonymously)"
+    )]
+    EmptyPassword { bind_dn: String },
+    #[error("cannot use CA file `{}`: {reason}", path.display())]
+    CaFile { path: PathBuf, reason: String },
+    #[error("cannot set up TLS: {reason}")]
+    Tls { reason: String },
+    #[error("cannot start the LDAP client: {reason}")]
+    Runtime { reason: String },
+    #[error("cannot connect to `{url}`: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("`{url}` did not answer within {} s while {doing}", timeout.as_secs())]
+    Timeout {
+        url: String,
+        doing: String,
+        timeout: Duration,
+    },
+    #[error("bind as `{bind_dn}` to `{url}` failed: {reason}")]
+    Bind {
+        url: String,
+        bind_dn: String,
+        reason: String,
+    },
+    #[error("search of `{base}` for `{filter}` on `{url}` failed: {reason}")]
+    Search {
+        url: String,
+        base: String,
+        filter: String,
+        reason: String,
+    },
+    #[error("{duplicate} (entry `{dn}`)")]
+    Duplicate {
+        dn: String,
+        duplicate: super::directory::Duplicate,
+    },
+}
+
+/// Reads the users and groups of an LDAP source. `progress` shows a spinner on stderr while it
+/// reads, when stderr is a terminal.
+///
+/// # Errors
+/// [`LdapError`] for anything that fails; nothing partial is returned.
+pub fn load(config: &LdapConfig, progress: bool) -> Result<(Directory, Vec<String>), LdapError> {
+    let password = password(config)?;
+    let tls = if config.url.starts_with("ldaps://") || config.starttls {
+        Some(tls_config(config.ca_file.as_deref())?)
+    } else {
+        None
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LdapError::Runtime {
+            reason: e.to_string(),
+        })?;
+    let progress = (progress && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let result = runtime.block_on(pull(config, password.as_deref(), tls, progress.as_ref()));
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    result
+}
+
+/// The bind password, when there is a bind DN: from the file (owner-only) or the environment.
+fn password(config: &LdapConfig) -> Result<Option<String>, LdapError> {
+    let Some(bind_dn) = &config.bind_dn else {
+        return Ok(None);
+    };
+    let password = match &config.bind_password_file {
+        Some(path) => read_password_file(path)?,
+        None => std::env::var(PASSWORD_ENV).map_err(|_| LdapError::NoPassword {
+            bind_dn: bind_dn.clone(),
+        })?,
+    };
+    if password.is_empty() {
+        return Err(LdapError::EmptyPassword {
+            bind_dn: bind_dn.clone(),
+        });
+    }
+    Ok(Some(password))
+}
+
+fn read_password_file(path: &Path) -> Result<String, LdapError> {
+    let meta = std::fs::metadata(path).map_err(|source| {
+        LdapError::PasswordRead(FsError {
+            action: "read",
+            path: path.to_path_buf(),
+            source,
+        })
+    })?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(LdapError::PasswordMode {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    let text = fsutil::read_to_string(path).map_err(LdapError::PasswordRead)?;
+    // Only the line end goes: spaces may be part of a password.
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    Ok(text.strip_suffix('\r').unwrap_or(text).to_string())
+}
+
+/// A rustls client configuration (ring) trusting `ca_file`, or the system roots without one.
+fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, LdapError> {
+    let mut roots = rustls::RootCertStore::empty();
+    match ca_file {
+        Some(path) => {
+            let ca_err = |reason: String| LdapError::CaFile {
+                path: path.to_path_buf(),
+                reason,
+            };
+            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
+            let certs = CertificateDer::pem_slice_iter(&pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ca_err(format!("not PEM: {e}")))?;
+            if certs.is_empty() {
+                return Err(ca_err(
+                    "no certificate in it: expected PEM `BEGIN CERTIFICATE` blocks".to_string(),
+                ));
+            }
+            for cert in certs {
+                roots
+                    .add(cert)
+                    .map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
+            }
+        }
+        None => {
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(native.certs);
+            if added == 0 {
+                return Err(LdapError::Tls {
+                    reason: "no system CA certificates found: install `ca-certificates` or set \
+                             `ca_file`"
+                        .to_string(),
+                });
+            }
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| LdapError::Tls {
+            reason: e.to_string(),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Runs `fut` for at most `timeout`, naming what was being done when it takes longer.
+async fn bounded<T>(
+    config: &LdapConfig,
+    doing: &str,
+    fut: impl Future<Output = T>,
+) -> Result<T, LdapError> {
+    tokio::time::timeout(config.timeout, fut)
+        .await
+        .map_err(|_| LdapError::Timeout {
+            url: config.url.clone(),
+            doing: doing.to_string(),
+            timeout: config.timeout,
+        })
+}
+
+async fn pull(
+    config: &LdapConfig,
+    password: Option<&str>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<(Directory, Vec<String>), LdapError> {
+    let url = &config.url;
+    let mut settings = LdapConnSettings::new()
+        .set_conn_timeout(config.timeout)
+        .set_starttls(config.starttls);
+    if let Some(tls) = tls {
+        settings = settings.set_config(tls);
+    }
+    let connect_err = |e: ldap3::LdapError| {
+        let mut reason = e.to_string();
+        if reason.contains("certificate") && config.ca_file.is_none() {
+            reason.push_str(
+                " (the server's certificate is not trusted by the system roots: set `ca_file` to \
+                 the CA that signed it)",
+            );
+        }
+        LdapError::Connect {
+            url: url.clone(),
+            reason,
+        }
+    };
+    let (conn, mut ldap) = bounded(
+        config,
+        "connecting",
+        LdapConnAsync::with_settings(settings, url),
+    )
+    .await?
+    .map_err(connect_err)?;
+    let driver = tokio::spawn(async move {
+        // A broken connection shows up as an error of the operation that was waiting on it.
+        let _ = conn.drive().await;
+    });
+
+    if let (Some(bind_dn), Some(password)) = (&config.bind_dn, password) {
+        let bind_err = |reason: String| LdapError::Bind {
+            url: url.clone(),
+            bind_dn: bind_dn.clone(),
+            reason,
+        };
+        let result = bounded(config, "binding", ldap.simple_bind(bind_dn, password))
+            .await?
+            .map_err(|e| bind_err(e.to_string()))?;
+        if result.rc != 0 {
+            let reason = if result.rc == 49 {
+                "invalid credentials (rc 49): check `bind_dn` and the password".to_string()
+            } else {
+                result_code(result.rc, &result.text)
+            };
+            return Err(bind_err(reason));
+        }
+    }
+
+    let schema = &config.schema;
+    let mut warnings = Vec::new();
+    let mut directory = Directory::new();
+    let user_attrs = vec![
+        schema.user_name_attr.clone(),
+        schema.uid_number_attr.clone(),
+        schema.gid_number_attr.clone(),
+    ];
+    let users = search(
+        config,
+        &mut ldap,
+        &config.user_base,
+        &schema.user_filter,
+        user_attrs,
+        progress,
+        "users",
+    )
+    .await?;
+    for entry in users {
+        let Some(user) = user_from(config, &entry, &mut warnings) else {
+            continue;
+        };
+        directory
+            .add_user(user)
+            .map_err(|duplicate| LdapError::Duplicate {
+                dn: entry.dn.clone(),
+                duplicate,
+            })?;
+    }
+    let group_attrs = vec![
+        schema.group_name_attr.clone(),
+        schema.gid_number_attr.clone(),
+        schema.member_attr.clone(),
+    ];
+    let groups = search(
+        config,
+        &mut ldap,
+        &config.group_base,
+        &schema.group_filter,
+        group_attrs,
+        progress,
+        "groups",
+    )
+    .await?;
+    for entry in groups {
+        let Some(group) = group_from(config, &entry, &mut warnings) else {
+            continue;
+        };
+        directory
+            .add_group(group)
+            .map_err(|duplicate| LdapError::Duplicate {
+                dn: entry.dn.clone(),
+                duplicate,
+            })?;
+    }
+    let _ = bounded(config, "unbinding", ldap.unbind()).await;
+    driver.abort();
+    Ok((directory, warnings))
+}
+
+/// One paged subtree search, all of it or an error.
+async fn search(
+    config: &LdapConfig,
+    ldap: &mut ldap3::Ldap,
+    base: &str,
+    filter: &str,
+    attrs: Vec<String>,
+    progress: Option<&indicatif::ProgressBar>,
+    what: &str,
+) -> Result<Vec<SearchEntry>, LdapError> {
+    let search_err = |reason: String| LdapError::Search {
+        url: config.url.clone(),
+        base: base.to_string(),
+        filter: filter.to_string(),
+        reason,
+    };
+    let doing = format!("searching {what} under `{base}`");
+    let page_size = i32::try_from(config.page_size).unwrap_or(i32::MAX);
+    let adapters: Vec<Box<dyn Adapter<'_, String, Vec<String>>>> = vec![
+        Box::new(EntriesOnly::new()),
+        Box::new(PagedResults::new(page_size)),
+    ];
+    let mut stream = bounded(
+        config,
+        &doing,
+        ldap.streaming_search_with(adapters, base, Scope::Subtree, filter, attrs),
+    )
+    .await?
+    .map_err(|e| search_err(e.to_string()))?;
+    let mut entries = Vec::new();
+    loop {
+        let next = bounded(config, &doing, stream.next())
+            .await?
+            .map_err(|e| search_err(e.to_string()))?;
+        let Some(entry) = next else { break };
+        entries.push(SearchEntry::construct(entry));
+        if let Some(bar) = progress
+            && entries.len() % 100 == 0
+        {
+            bar.set_message(format!(
+                "reading {what} from `{}`: {}",
+                config.url,
+                entries.len()
+            ));
+        }
+    }
+    let result = bounded(config, &doing, stream.finish()).await?;
+    // 10 is a referral: ignored, not fatal.
+    if result.rc != 0 && result.rc != 10 {
+        let mut reason = result_code(result.rc, &result.text);
+        if result.rc == 4 {
+            reason.push_str(
+                ": the server's size limit for this bind DN stopped the paged search (OpenLDAP: \
+                 `limits ... size.prtotal=unlimited`)",
+            );
+        }
+        return Err(search_err(reason));
+    }
+    Ok(entries)
+}
+
+/// An LDAP result code with its RFC 4511 name, and the server's text when it gave one.
+fn result_code(rc: u32, text: &str) -> String {
+    let name = match rc {
+        1 => "operationsError",
+        2 => "protocolError",
+        3 => "timeLimitExceeded",
+        4 => "sizeLimitExceeded",
+        11 => "adminLimitExceeded",
+        12 => "unavailableCriticalExtension",
+        32 => "noSuchObject",
+        34 => "invalidDNSyntax",
+        48 => "inappropriateAuthentication",
+        49 => "invalidCredentials",
+        50 => "insufficientAccessRights",
+        51 => "busy",
+        52 => "unavailable",
+        53 => "unwillingToPerform",
+        80 => "other",
+        _ => "error",
+    };
+    if text.is_empty() {
+        format!("{name} (rc {rc})")
+    } else {
+        format!("{name} (rc {rc}): `{text}`")
+    }
+}
+
+fn attr<'e>(attrs: &'e HashMap<String, Vec<String>>, name: &str) -> Option<&'e str> {
+    attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| v.first())
+        .map(String::as_str)
+}
+
+fn values<'e>(attrs: &'e HashMap<String, Vec<String>>, name: &str) -> &'e [String] {
+    attrs
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map_or(&[], |(_, v)| v.as_slice())
+}
+
+/// A required attribute: its value, or a warning naming the entry and `None`.
+fn required<'e>(entry: &'e SearchEntry, name: &str, warnings: &mut Vec<String>) -> Option<&'e str> {
+    let value = attr(&entry.attrs, name);
+    if value.is_none() {
+        warnings.push(format!("entry `{}` has no `{name}`: skipped", entry.dn));
+    }
+    value
+}
+
+fn number(entry: &SearchEntry, name: &str, warnings: &mut Vec<String>) -> Option<u32> {
+    let value = required(entry, name, warnings)?;
+    match value.parse::<u32>() {
+        Ok(id) if id < u32::MAX => Some(id),
+        _ => {
+            warnings.push(format!(
+                "entry `{}` has `{name}` `{value}`, not an id (0 to 4294967294): skipped",
+                entry.dn
+            ));
+            None
+        }
+    }
+}
+
+fn user_from(config: &LdapConfig, entry: &SearchEntry, warnings: &mut Vec<String>) -> Option<User> {
+    let s = &config.schema;
+    let name = required(entry, &s.user_name_attr, warnings)?;
+    let uid = number(entry, &s.uid_number_attr, warnings)?;
+    let gid = number(entry, &s.gid_number_attr, warnings)?;
+    Some(User {
+        name: name.to_string(),
+        uid,
+        gid,
+        dn: Some(entry.dn.clone()),
+    })
+}
+
+fn group_from(
+    config: &LdapConfig,
+    entry: &SearchEntry,
+    warnings: &mut Vec<String>,
+) -> Option<Group> {
+    let s = &config.schema;
+    let name = required(entry, &s.group_name_attr, warnings)?;
+    let gid = number(entry, &s.gid_number_attr, warnings)?;
+    let by_name = s.members_are_names();
+    let members = values(&entry.attrs, &s.member_attr)
+        .iter()
+        .map(|m| {
+            if by_name {
+                Member::Name(m.clone())
+            } else {
+                Member::Dn(m.clone())
+            }
+        })
+        .collect();
+    Some(Group {
+        name: name.to_string(),
+        gid,
+        members,
+        dn: Some(entry.dn.clone()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn config(file: Option<PathBuf>) -> LdapConfig {
+        LdapConfig {
+            url: "ldap://127.0.0.1:1".into(),
+            starttls: false,
+            ca_file: None,
+            bind_dn: Some("cn=reader,dc=example,dc=org".into()),
+            bind_password_file: file,
+            user_base: "dc=example,dc=org".into(),
+            group_base: "dc=example,dc=org".into(),
+            schema: crate::config::SchemaPreset::Rfc2307.schema(),
+            page_size: 500,
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn password_file_must_be_owner_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        let mut f = std::fs::File::create(&path).unwrap();
+        f.write_all(b"s3cret pw\n").unwrap();
+        for (mode, ok) in [(0o600, true), (0o400, true), (0o640, false), (0o604, false)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            let got = password(&config(Some(path.clone())));
+            if ok {
+                assert_eq!(got.unwrap().as_deref(), Some("s3cret pw"), "{mode:o}");
+            } else {
+                let err = got.unwrap_err().to_string();
+                assert!(err.contains("readable by group or others"), "{err}");
+                assert!(!err.contains("s3cret"), "{err}");
+            }
+        }
+    }
+
+    #[test]
+    fn ca_file_errors_name_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let err = tls_config(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("cannot use CA file `{}`", path.display())),
+            "{err}"
+        );
+    }
+}
