@@ -179,10 +179,11 @@ impl Cluster {
     /// A listed vmid that no loaded CT has is simply absent (the caller compares against its list
     /// and [`Cluster::errors`] to report it).
     pub fn share_users(&self, share_path: &Path, containers: Option<&[u32]>) -> Vec<ShareUser<'_>> {
+        let share_dir = share::normalize(share_path);
         self.cts
             .iter()
             .filter_map(|ct| {
-                let mounts = share::share_uses(&ct.config, share_path);
+                let mounts = share::share_uses_normalized(&ct.config, &share_dir);
                 let listed = containers.is_some_and(|list| list.contains(&ct.vmid));
                 (listed || !mounts.is_empty()).then(|| ShareUser {
                     ct,

@@ -54,14 +54,38 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 /// Is `path` the directory `dir` or below it, comparing whole components?
 pub fn is_at_or_below(path: &Path, dir: &Path) -> bool {
-    normalize(path).starts_with(normalize(dir))
+    is_at_or_below_normalized(path, &normalize(dir))
+}
+
+/// [`is_at_or_below`] with `dir` already normalized.
+///
+/// `Path::components` already drops `//`, a trailing `/` and inner `.`, so only a path with `.`
+/// or `..` components needs [`normalize`] (and its allocation): a cluster-wide plan asks this for
+/// every mount point of every CT against every share.
+fn is_at_or_below_normalized(path: &Path, dir: &Path) -> bool {
+    if path
+        .components()
+        .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
+    {
+        normalize(path).starts_with(dir)
+    } else {
+        path.starts_with(dir)
+    }
 }
 
 /// The bind mounts of `ct` at or below `share_path`, by mount point index.
 pub fn share_uses(ct: &CtConfig, share_path: &Path) -> Vec<ShareMount> {
+    share_uses_normalized(ct, &normalize(share_path))
+}
+
+/// [`share_uses`] with the share's path already normalized (once per share, not once per CT).
+pub(crate) fn share_uses_normalized(ct: &CtConfig, share_dir: &Path) -> Vec<ShareMount> {
     ct.mount_points()
         .iter()
-        .filter(|m| m.bind_path().is_some_and(|p| is_at_or_below(p, share_path)))
+        .filter(|m| {
+            m.bind_path()
+                .is_some_and(|p| is_at_or_below_normalized(p, share_dir))
+        })
         .map(|m| ShareMount {
             key: m.key.clone(),
             host_path: m.volume.clone(),
