@@ -7,7 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Federate the owner ids of shared NFS exports into unprivileged Proxmox VE containers.
 #[derive(Debug, Parser)]
-#[command(name = "idfed", version, about, propagate_version = true)]
+#[command(
+    name = "idfed",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "Examples:\n  idfed map 1005 g:2000-2010\n  idfed plan\n  idfed apply --dry-run\n  idfed report --owner alice\n\nConfiguration: /etc/idfed/idfed.toml (-c PATH, IDFED_CONFIG); `man idfed` for more."
+)]
 pub struct Cli {
     /// Configuration file [default: /etc/idfed/idfed.toml]
     #[arg(
@@ -67,6 +73,11 @@ pub enum Command {
     Report(ReportArgs),
     /// Check every container map and this node's subid files against the kernel's rules
     Check(CheckArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or powershell
+    Completions(CompletionsArgs),
+    /// Write idfed's man pages: idfed.1 to stdout, or every page into a directory
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Args)]
@@ -93,6 +104,7 @@ pub struct MapArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  idfed resolve\n  idfed resolve projects --format json")]
 pub struct ResolveArgs {
     /// Shares to resolve [default: all]
     #[arg(value_name = "SHARE")]
@@ -100,6 +112,9 @@ pub struct ResolveArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  idfed plan\n  idfed plan --share projects    what onboarding `projects` changes\n  idfed plan --detailed-exitcode -q >/dev/null || echo changes pending"
+)]
 pub struct PlanArgs {
     /// Only this share: what onboarding it changes
     #[arg(long, value_name = "SHARE")]
@@ -116,6 +131,9 @@ pub struct PlanArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  idfed emit --out /tmp/idfed-bundle    then copy /tmp/idfed-bundle/<node>/ to each node"
+)]
 pub struct EmitArgs {
     /// Directory to write the bundles into
     #[arg(long, value_name = "DIR")]
@@ -126,6 +144,9 @@ pub struct EmitArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  idfed apply --dry-run\n  idfed apply\n  idfed apply --adopt    keep hand-written passthroughs, now managed"
+)]
 pub struct ApplyArgs {
     /// Show what would change and write nothing
     #[arg(long)]
@@ -145,6 +166,9 @@ pub struct ApplyArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  idfed report --owner alice\n  idfed report --share projects --format csv > projects-access.csv"
+)]
 pub struct ReportArgs {
     /// Only this owner (name or id)
     #[arg(long, value_name = "NAME|ID")]
@@ -158,4 +182,25 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  idfed check\n  idfed check --format json")]
 pub struct CheckArgs {}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  idfed completions bash > /etc/bash_completion.d/idfed\n  idfed completions zsh > /usr/local/share/zsh/site-functions/_idfed\n  idfed completions fish > ~/.config/fish/completions/idfed.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  idfed man | man -l -\n  idfed man --out /usr/local/share/man/man1"
+)]
+pub struct ManArgs {
+    /// Write idfed.1 and idfed-COMMAND.1 into this directory instead of idfed.1 to stdout
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}

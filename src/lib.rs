@@ -44,5 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Apply(args) => cmd::apply::run(&globals, &args),
         Command::Report(args) => cmd::report::run(&globals, &args),
         Command::Check(args) => cmd::check::run(&globals, &args),
+        Command::Completions(args) => cmd::docs::completions(&args),
+        Command::Man(args) => cmd::docs::man(&args),
     }
 }

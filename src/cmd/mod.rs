@@ -9,6 +9,7 @@ use crate::fsutil::Root;
 pub mod apply;
 pub mod check;
 pub mod context;
+pub mod docs;
 pub mod emit;
 pub mod map;
 pub mod plan;
