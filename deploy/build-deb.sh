@@ -3,7 +3,27 @@
 #   1. the release binary (cargo build --release --locked);
 #   2. its man pages and bash/zsh/fish completions, rendered by that binary from the clap
 #      definitions (`idfed man --out`, `idfed completions SHELL`) into target/release/assets/;
-#   3. `if ! cargo deb --no-build >"$assets/cargo-deb.log" 2>&1; then
+#   3. `cargo deb --no-build --strip` (the release profile keeps line tables for profiling; the
+#      package does not), which packs them with the assets listed in Cargo.toml
+#      ([package.metadata.deb]): /usr/bin/idfed, /etc/idfed/idfed.toml (a conffile), the systemd
+#      units, the man pages and the completions.
+# Needs cargo-deb (`cargo install cargo-deb --locked`). Prints the package's path on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+target="${CARGO_TARGET_DIR:-target}"
+cargo build --release --locked >&2
+bin="$target/release/idfed"
+assets="$target/release/assets"
+rm -rf "$assets"
+mkdir -p "$assets/completions"
+"$bin" man --out "$assets/man" 2>/dev/null
+# Debian policy: man pages compressed, reproducibly (no name, no time stamp).
+gzip -9n "$assets"/man/*.1
+"$bin" completions bash >"$assets/completions/idfed.bash"
+"$bin" completions zsh >"$assets/completions/_idfed"
+"$bin" completions fish >"$assets/completions/idfed.fish"
+if ! cargo deb --no-build --strip >"$assets/cargo-deb.log" 2>&1; then
   cat "$assets/cargo-deb.log" >&2
   echo "build-deb: cargo deb failed" >&2
   exit 1
