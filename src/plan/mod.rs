@@ -159,7 +159,11 @@ impl Plan {
 
     /// The plan of CT `vmid`, if it is in the plan.
     pub fn container(&self, vmid: u32) -> Option<&CtPlan> {
-        self.containers.iter().find(|c| c.ct == vmid)
+        // `plan` sorts containers by vmid; rendering asks once per CT, so a scan is quadratic.
+        match self.containers.binary_search_by_key(&vmid, |c| c.ct) {
+            Ok(i) => Some(&self.containers[i]),
+            Err(_) => self.containers.iter().find(|c| c.ct == vmid),
+        }
     }
 }
 
