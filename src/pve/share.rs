@@ -59,18 +59,20 @@ pub fn is_at_or_below(path: &Path, dir: &Path) -> bool {
 
 /// [`is_at_or_below`] with `dir` already normalized.
 ///
-/// `Path::components` already drops `//`, a trailing `/` and inner `.`, so only a path with `.`
-/// or `..` components needs [`normalize`] (and its allocation): a cluster-wide plan asks this for
-/// every mount point of every CT against every share.
+/// A cluster-wide plan asks this for every mount point of every CT against every share, so the
+/// usual case, an absolute path without `//`, `.` or `..`, is a byte comparison; anything else is
+/// normalized first.
 fn is_at_or_below_normalized(path: &Path, dir: &Path) -> bool {
-    if path
-        .components()
-        .any(|c| matches!(c, Component::CurDir | Component::ParentDir))
-    {
-        normalize(path).starts_with(dir)
-    } else {
-        path.starts_with(dir)
+    use std::os::unix::ffi::OsStrExt as _;
+    let (p, d) = (path.as_os_str().as_bytes(), dir.as_os_str().as_bytes());
+    let plain = p.first() == Some(&b'/')
+        && d.first() == Some(&b'/')
+        && !p.windows(2).any(|w| w == b"//")
+        && !p.split(|&b| b == b'/').any(|c| c == b"." || c == b"..");
+    if !plain {
+        return normalize(path).starts_with(dir);
     }
+    d == b"/" || (p.starts_with(d) && (p.len() == d.len() || p[d.len()] == b'/'))
 }
 
 /// The bind mounts of `ct` at or below `share_path`, by mount point index.
@@ -116,6 +118,10 @@ mod tests {
             ("/mnt/pve/other/../projects/x", true),
             ("/mnt/pve/projects/../projects2", false),
             ("/mnt/pve/projects/..", false),
+            ("/mnt/pve/projects/.", true),
+            ("/mnt/pve/projects//", true),
+            ("/mnt/pve/projects.d", false),
+            ("mnt/pve/projects", false),
             ("/", false),
         ] {
             assert_eq!(is_at_or_below(Path::new(path), share), want, "{path}");
@@ -126,6 +132,11 @@ mod tests {
             Path::new("/mnt/pve//projects/")
         ));
         assert!(is_at_or_below(Path::new("/srv/x"), Path::new("/")));
+        assert!(is_at_or_below(Path::new("/"), Path::new("/")));
+        assert!(is_at_or_below(
+            Path::new("/mnt/pve/projects/a"),
+            Path::new("/mnt/pve/other/../projects")
+        ));
     }
 
     #[test]
@@ -161,5 +172,18 @@ mod tests {
         );
         assert!(share_uses(&ct, Path::new("/mnt/pve/proj")).is_empty());
         assert_eq!(share_uses(&ct, Path::new("/mnt/pve/projects2")).len(), 1);
+    }
+
+    proptest::proptest! {
+        /// The byte comparison agrees with comparing normalized paths component by component.
+        #[test]
+        fn fast_path_agrees_with_normalize(path in "/?(/|a|b|ab|\\.|\\.\\.){0,8}", dir in "/?(/|a|b|ab|\\.|\\.\\.){0,5}") {
+            let (path, dir) = (Path::new(&path), Path::new(&dir));
+            proptest::prop_assert_eq!(
+                is_at_or_below(path, dir),
+                normalize(path).starts_with(normalize(dir)),
+                "{} below {}", path.display(), dir.display()
+            );
+        }
     }
 }
