@@ -110,10 +110,21 @@ impl Context {
         }
 
         let mut uses: BTreeMap<u32, Vec<ShareUse>> = BTreeMap::new();
-        for share in &shares {
-            let path = share_path(&config, &cluster, &share.name)?;
-            let listed = config.shares[&share.name].containers.as_deref();
-            for user in cluster.share_users(&path, listed) {
+        let paths = shares
+            .iter()
+            .map(|share| share_path(&config, &cluster, &share.name))
+            .collect::<anyhow::Result<Vec<PathBuf>>>()?;
+        let queries: Vec<(&Path, Option<&[u32]>)> = shares
+            .iter()
+            .zip(&paths)
+            .map(|(share, path)| {
+                let listed = config.shares[&share.name].containers.as_deref();
+                (path.as_path(), listed)
+            })
+            .collect();
+        let users_of_all = cluster.share_users_of_all(&queries);
+        for (share, users) in shares.iter().zip(users_of_all) {
+            for user in users {
                 let entry = uses.entry(user.ct.vmid).or_default();
                 for m in &user.mounts {
                     entry.push(ShareUse {

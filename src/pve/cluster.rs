@@ -179,20 +179,39 @@ impl Cluster {
     /// A listed vmid that no loaded CT has is simply absent (the caller compares against its list
     /// and [`Cluster::errors`] to report it).
     pub fn share_users(&self, share_path: &Path, containers: Option<&[u32]>) -> Vec<ShareUser<'_>> {
-        let share_dir = share::normalize(share_path);
-        self.cts
+        self.share_users_of_all(&[(share_path, containers)])
+            .pop()
+            .unwrap_or_default()
+    }
+
+    /// [`Cluster::share_users`] for several shares at once: one list per share, in order.
+    ///
+    /// One pass over the CTs, each checked against every share while its config is in the cache:
+    /// at 20,000 CTs a pass per share spent more time in cache misses than in comparing paths.
+    pub fn share_users_of_all(
+        &self,
+        shares: &[(&Path, Option<&[u32]>)],
+    ) -> Vec<Vec<ShareUser<'_>>> {
+        let dirs: Vec<_> = shares
             .iter()
-            .filter_map(|ct| {
-                let mounts = share::share_uses_normalized(&ct.config, &share_dir);
+            .map(|(path, listed)| (share::normalize(path), *listed))
+            .collect();
+        let mut out: Vec<Vec<ShareUser<'_>>> = vec![Vec::new(); shares.len()];
+        for ct in &self.cts {
+            for ((dir, containers), users) in dirs.iter().zip(&mut out) {
+                let mounts = share::share_uses_normalized(&ct.config, dir);
                 let listed = containers.is_some_and(|list| list.contains(&ct.vmid));
-                (listed || !mounts.is_empty()).then(|| ShareUser {
-                    ct,
-                    mounts,
-                    listed,
-                    privileged: !ct.config.unprivileged(),
-                })
-            })
-            .collect()
+                if listed || !mounts.is_empty() {
+                    users.push(ShareUser {
+                        ct,
+                        mounts,
+                        listed,
+                        privileged: !ct.config.unprivileged(),
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
