@@ -209,7 +209,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let shares: BTreeMap<&str, &ResolvedShare> =
         input.shares.iter().map(|s| (s.name.as_str(), s)).collect();
     let mut out = Plan::default();
-    let mut needed = [IdSet::new(), IdSet::new()];
+    // Every planned map's outside ranges, made one set at the end: a union per CT made this
+    // quadratic in CTs.
+    let mut needed: [Vec<IdRange>; 2] = [Vec::new(), Vec::new()];
 
     for ct in input.cts {
         let used: Vec<&ResolvedShare> = ct
@@ -223,7 +225,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         let cp = plan_ct(input, ct, &used);
         if cp.planned {
             for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
-                needed[i] = needed[i].union(&outside_ranges(map));
+                needed[i].extend(outside_ranges(map).ranges());
             }
         }
         out.containers.push(cp);
@@ -247,7 +249,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .collect();
     out.groups.sort_by_key(|g| g.cts[0]);
 
-    let [needed_uids, needed_gids] = needed;
+    let [needed_uids, needed_gids] = needed.map(IdSet::from);
     for (node, cov) in input.coverage {
         out.nodes.insert(
             node.clone(),
