@@ -1,7 +1,10 @@
 //! `idfed plan`: desired vs current, per node and per group of containers with the same map.
 
 use crate::cli::{Format, PlanArgs};
-use crate::plan::{Plan, render_text};
+use anyhow::Context as _;
+
+use crate::plan::Plan;
+use crate::plan::text::write_text;
 
 use super::context::Context;
 use super::{Globals, Outcome, require_format};
@@ -50,7 +53,17 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     let plan = filter(plan, args.share.as_deref(), args.ct);
     match globals.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-        _ => print!("{}", render_text(&plan)),
+        _ => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            match write_text(&plan, &mut |chunk| stdout.write_all(chunk.as_bytes()))
+                .and_then(|()| stdout.flush())
+            {
+                // `idfed plan | head`: the reader has all it wants.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+                result => result.context("cannot write the plan to stdout")?,
+            }
+        }
     }
     if args.detailed_exitcode && plan.has_changes() {
         Ok(Outcome::NotDesired)

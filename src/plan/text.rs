@@ -97,7 +97,34 @@ fn render_ct(out: &mut String, c: &CtPlan) {
 
 /// Renders the plan for a terminal.
 pub fn render_text(plan: &Plan) -> String {
-    let mut out = String::new();
+    let mut text = String::new();
+    let _ = write_text(plan, &mut |chunk| {
+        text.push_str(chunk);
+        Ok(())
+    });
+    text
+}
+
+/// Text is handed to the sink in chunks of about this size.
+const CHUNK: usize = 1 << 16;
+
+/// Renders the plan for a terminal into `sink`, a chunk at a time: at cluster scale the text is
+/// tens of megabytes, and building it whole cost as much memory again.
+///
+/// # Errors
+/// The first error of `sink`.
+pub fn write_text(
+    plan: &Plan,
+    sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let mut out = String::with_capacity(2 * CHUNK);
+    let mut flush = |out: &mut String, at_least: usize| -> std::io::Result<()> {
+        if out.len() >= at_least {
+            sink(out)?;
+            out.clear();
+        }
+        Ok(())
+    };
     for (node, np) in &plan.nodes {
         if np.subuid_add.is_empty() && np.subgid_add.is_empty() {
             let _ = writeln!(
@@ -134,6 +161,7 @@ pub fn render_text(plan: &Plan) -> String {
             if let Some(c) = plan.container(ct) {
                 render_ct(&mut out, c);
             }
+            flush(&mut out, CHUNK)?;
         }
     }
     let unplanned: Vec<&CtPlan> = plan.containers.iter().filter(|c| !c.planned).collect();
@@ -141,6 +169,7 @@ pub fn render_text(plan: &Plan) -> String {
         let _ = writeln!(out, "\nleft alone:");
         for c in unplanned {
             render_ct(&mut out, c);
+            flush(&mut out, CHUNK)?;
         }
     }
     let changing = plan
@@ -170,5 +199,5 @@ pub fn render_text(plan: &Plan) -> String {
             "nothing to change: every managed container has its desired map"
         );
     }
-    out
+    flush(&mut out, 0)
 }
