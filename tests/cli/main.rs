@@ -9,4 +9,5 @@ mod map;
 mod pve;
 mod resolve;
 mod slapd;
+mod sync;
 mod userns;

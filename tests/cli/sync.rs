@@ -1,0 +1,356 @@
+//! plan, apply and emit over the `sync` fixture: two nodes (`pve1`, `pve2`) as two roots sharing
+//! one `etc/pve`; share `projects` owned by alice (1005) and group research (3000: alice, bob).
+
+use std::path::Path;
+
+use crate::harness::{Run, Test};
+
+/// `idfed -c idfed.toml --root NODE --node NODE ARGS...` in the fixture.
+fn on(t: Test, node: &str, args: &[&str]) -> Run {
+    t.args(["-c", "{root}/idfed.toml", "--root"])
+        .args([format!("{{root}}/{node}"), "--node".into(), node.into()])
+        .args(args)
+        .run()
+}
+
+fn sync() -> Test {
+    Test::new().fixture("sync")
+}
+
+fn conf(run: &Run, node: &str, vmid: u32) -> String {
+    run.read(&format!("cluster/pve/nodes/{node}/lxc/{vmid}.conf"))
+}
+
+fn fixture_text(rel: &str) -> String {
+    std::fs::read_to_string(crate::harness::fixture("sync").join(rel)).unwrap()
+}
+
+const WANT_101: &str = "\
+lxc.idmap: u 0 100000 1005
+lxc.idmap: u 1005 1005 2
+lxc.idmap: u 1007 101007 64529
+lxc.idmap: g 0 100000 1005
+lxc.idmap: g 1005 1005 2
+lxc.idmap: g 1007 101007 1993
+lxc.idmap: g 3000 3000 1
+lxc.idmap: g 3001 103001 62535
+";
+
+#[test]
+fn plan_text_snapshot() {
+    let run = on(sync(), "pve1", &["plan"]).success();
+    insta::assert_snapshot!(run.stdout());
+}
+
+#[test]
+fn plan_json_snapshot_and_shape() {
+    let run = on(sync(), "pve1", &["--format", "json", "plan"]).success();
+    let json = run.json();
+    let cts: Vec<u64> = json["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ct"].as_u64().unwrap())
+        .collect();
+    // 104 uses no share: never listed, never touched.
+    assert_eq!(cts, [101, 102, 103, 201]);
+    assert_eq!(json["groups"][0]["cts"], serde_json::json!([101, 102]));
+    assert_eq!(
+        json["nodes"]["pve1"]["subuid_add"],
+        serde_json::json!([
+            {"owner": "root", "start": 33, "count": 1},
+            {"owner": "root", "start": 1005, "count": 2}
+        ])
+    );
+    assert_eq!(
+        json["containers"][2]["skipped"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next(),
+        Some("privileged")
+    );
+    insta::assert_json_snapshot!(json);
+}
+
+#[test]
+fn detailed_exitcode_is_2_with_changes() {
+    on(sync(), "pve1", &["plan", "--detailed-exitcode"]).code(2);
+}
+
+#[test]
+fn apply_on_both_nodes_converges_and_is_idempotent() {
+    let run = on(sync(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map")
+        .stdout_has("pct reboot 101")
+        .stdout_has("CT 103: skipped: privileged");
+    // CT 101: the map replaces nothing (it had none) and goes at the end of the main section.
+    assert_eq!(
+        conf(&run, "pve1", 101),
+        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf") + WANT_101
+    );
+    // Other users' subid lines and comments are untouched; root's are appended, for every CT
+    // of the cluster (CTs migrate): 201's foreign 33 too.
+    assert_eq!(
+        run.read("pve1/etc/subuid"),
+        "root:100000:65536\nbackup:200000:65536\n# kept: a comment\nroot:33:1\nroot:1005:2\n"
+    );
+    assert_eq!(
+        run.read("pve1/etc/subgid"),
+        "root:100000:65536\nbackup:200000:65536\nroot:33:1\nroot:1005:2\nroot:3000:1\n"
+    );
+    // pve2's CT is not this node's to change yet.
+    assert_eq!(
+        conf(&run, "pve2", 201),
+        fixture_text("cluster/pve/nodes/pve2/lxc/201.conf")
+    );
+
+    let run = on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_has("CT 201: got its new map");
+    // The foreign passthrough 33 is kept, and its subid lines are added on pve2.
+    assert!(conf(&run, "pve2", 201).contains("lxc.idmap: u 33 33 1\n"));
+    assert_eq!(
+        run.read("pve2/etc/subuid"),
+        "root:100000:65536\nroot:33:1\nroot:1005:2\n"
+    );
+
+    // Both nodes are now in the desired state.
+    let run = on(run.again(), "pve1", &["plan", "--detailed-exitcode"]).success();
+    let run = on(run.again(), "pve2", &["plan", "--detailed-exitcode"]).success();
+
+    // Idempotence: a second apply writes no file at all.
+    let snapshot = tree_state(run.path());
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("no changes: node pve1 is in the desired state");
+    let run = on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_has("no changes");
+    assert_eq!(
+        tree_state(run.path()),
+        snapshot,
+        "a second apply rewrote files"
+    );
+}
+
+/// Every file under `dir` with its content and modification time, except idfed's run state.
+fn tree_state(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ty = e.file_type().unwrap();
+            let p = e.path();
+            if ty.is_dir() {
+                stack.push(p);
+            } else if ty.is_file() && !p.ends_with("var/lib/idfed/state.json") {
+                let meta = e.metadata().unwrap();
+                out.push((
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                    meta.modified().unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn untouched_cts_stay_byte_identical() {
+    let t = sync().write(
+        "cluster/pve/nodes/pve1/lxc/102.conf",
+        &(fixture_text("cluster/pve/nodes/pve1/lxc/102.conf").replacen(
+            "arch: amd64\n",
+            "arch: amd64\nlock: backup\n",
+            1,
+        )),
+    );
+    let before_102 = std::fs::read(t.path().join("cluster/pve/nodes/pve1/lxc/102.conf")).unwrap();
+    let run = on(t, "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 102: skipped: locked (`lock: backup`)");
+    assert_eq!(conf(&run, "pve1", 102).into_bytes(), before_102);
+    for vmid in [103, 104] {
+        assert_eq!(
+            conf(&run, "pve1", vmid),
+            fixture_text(&format!("cluster/pve/nodes/pve1/lxc/{vmid}.conf"))
+        );
+    }
+    // A locked CT keeps the plan pending.
+    on(run.again(), "pve1", &["plan", "--detailed-exitcode"]).code(2);
+}
+
+#[test]
+fn apply_rewrites_only_the_main_section() {
+    let run = on(sync(), "pve1", &["apply"]).success();
+    let text = conf(&run, "pve1", 102);
+    let (main, snapshot) = text.split_once("\n[before-upgrade]\n").unwrap();
+    assert!(main.contains("lxc.idmap: u 1005 1005 2\n"), "{main}");
+    // The old lines' place is kept: the map is where the old lines were, before the blank line.
+    assert!(main.ends_with("lxc.idmap: g 3001 103001 62535\n"), "{main}");
+    let fixture = fixture_text("cluster/pve/nodes/pve1/lxc/102.conf");
+    assert_eq!(
+        snapshot,
+        fixture.split_once("\n[before-upgrade]\n").unwrap().1
+    );
+    // The old content is kept as a backup.
+    let backups = run.path().join("pve1/var/lib/idfed/backup");
+    let stamp = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read_to_string(stamp.join("etc/pve/nodes/pve1/lxc/102.conf")).unwrap(),
+        fixture
+    );
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let t = sync();
+    let before = tree_state(t.path());
+    let run = on(t, "pve1", &["apply", "--dry-run"])
+        .success()
+        .stdout_has("would add root:33:1, root:1005:2")
+        .stdout_has("CT 101: would get its new map");
+    assert_eq!(tree_state(run.path()), before);
+}
+
+#[test]
+fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
+    let t = sync();
+    let blocked = t.path().join("cluster/pve/nodes/pve1/lxc/102.conf");
+    crate::harness::require_root("the failure-injection test (chattr +i)");
+    let immutable = |on: bool| {
+        let status = std::process::Command::new("chattr")
+            .arg(if on { "+i" } else { "-i" })
+            .arg(&blocked)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "chattr failed: the test needs a filesystem with attributes"
+        );
+    };
+    immutable(true);
+    let run = on(t, "pve1", &["apply"]);
+    immutable(false);
+    let run = run
+        .failure()
+        .stdout_has("error: CT 102")
+        .stderr_has("1 container(s) could not be handled");
+    // 101 is new, 102 is old, and neither has a temporary file beside it.
+    assert!(conf(&run, "pve1", 101).ends_with(WANT_101));
+    assert_eq!(
+        conf(&run, "pve1", 102),
+        fixture_text("cluster/pve/nodes/pve1/lxc/102.conf")
+    );
+    let names: Vec<String> = std::fs::read_dir(run.path().join("cluster/pve/nodes/pve1/lxc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| n.ends_with(".conf")), "{names:?}");
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 102: got its new map");
+    assert!(conf(&run, "pve1", 102).contains("lxc.idmap: u 1005 1005 2\n"));
+}
+
+#[test]
+fn shrink_guard_refuses_then_allows() {
+    let run = on(sync(), "pve1", &["apply"]).success();
+    // The group loses its members (a truncated file, a directory outage): 4 ids → 2.
+    let t = run
+        .again()
+        .write(
+            "group",
+            &fixture_text("group").replace("research:x:3000:alice,bob", "research:x:3000:"),
+        )
+        .write("passwd", &fixture_text("passwd"));
+    let run = on(t, "pve1", &["plan"])
+        .failure()
+        .stderr_has("share `projects` shrank from 5 to 3 ids")
+        .stderr_has("CT 101")
+        .stderr_has("--allow-shrink");
+    let run = on(run.again(), "pve1", &["apply"]).failure();
+    assert!(conf(&run, "pve1", 101).contains("lxc.idmap: u 1005 1005 2\n"));
+    let run = on(run.again(), "pve1", &["apply", "--allow-shrink"])
+        .success()
+        .stderr_has("as --allow-shrink says");
+    assert!(conf(&run, "pve1", 101).contains("lxc.idmap: u 1005 1005 1\n"));
+}
+
+#[test]
+fn adopt_takes_foreign_passthroughs_under_management() {
+    let run = on(sync(), "pve2", &["plan"])
+        .success()
+        .stdout_has("keeps foreign uids 33, gids 33");
+    let run = on(run.again(), "pve2", &["apply", "--adopt"]).success();
+    let managed = run.read("cluster/pve/idfed/managed/201.json");
+    let json: serde_json::Value = serde_json::from_str(&managed).unwrap();
+    assert_eq!(
+        json["uids"][0],
+        serde_json::json!({"start": 33, "count": 1})
+    );
+    on(run.again(), "pve2", &["plan"])
+        .success()
+        .stdout_lacks("foreign");
+}
+
+#[test]
+fn plan_share_shows_onboarding_gains() {
+    let run = on(
+        sync(),
+        "pve1",
+        &["plan", "--share", "projects", "--ct", "101"],
+    )
+    .success();
+    let out = run.stdout();
+    assert!(
+        out.contains("gains: user alice (1005, share projects)"),
+        "{out}"
+    );
+    assert!(!out.contains("CT 102"), "{out}");
+    on(run.again(), "pve1", &["plan", "--share", "nope"])
+        .failure()
+        .stderr_has("unknown share `nope`");
+}
+
+#[test]
+fn emit_writes_bundles_and_keeps_other_files() {
+    let t = sync().write("out/README", "mine\n");
+    let run = on(t, "pve1", &["emit", "--out", "{root}/out"]).success();
+    assert_eq!(run.read("out/README"), "mine\n");
+    for node in ["pve1", "pve2"] {
+        assert_eq!(
+            run.read(&format!("out/{node}/subuid")),
+            "root:33:1\nroot:1005:2\n"
+        );
+        assert_eq!(
+            run.read(&format!("out/{node}/subgid")),
+            "root:33:1\nroot:1005:2\nroot:3000:1\n"
+        );
+    }
+    assert_eq!(run.read("out/pve1/lxc/101.idmap"), WANT_101);
+    assert!(
+        run.read("out/pve2/lxc/201.idmap")
+            .contains("lxc.idmap: u 33 33 1\n")
+    );
+    assert!(
+        !run.path().join("out/pve1/lxc/103.idmap").exists(),
+        "privileged CTs get no map"
+    );
+    let plan: serde_json::Value = serde_json::from_str(&run.read("out/plan.json")).unwrap();
+    assert_eq!(plan["groups"][0]["cts"], serde_json::json!([101, 102]));
+    // Emitting again changes nothing.
+    on(run.again(), "pve1", &["emit", "--out", "{root}/out"])
+        .success()
+        .stdout_has("every bundle file is up to date");
+}
