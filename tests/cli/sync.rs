@@ -354,3 +354,50 @@ fn emit_writes_bundles_and_keeps_other_files() {
         .success()
         .stdout_has("every bundle file is up to date");
 }
+
+/// The real thing: after `apply`, a real unprivileged container started with the `lxc.idmap`
+/// lines idfed wrote into CT 101's config and the node's applied subuid/subgid (bound over the
+/// system's in a private mount namespace) writes as the share's owners.
+#[test]
+fn applied_map_starts_a_real_container_that_writes_as_the_owners() {
+    use crate::lxc::{Container, as_user, owner, run_container};
+    use std::os::unix::fs::PermissionsExt;
+
+    crate::harness::require_root("the LXC test");
+    let run = on(sync(), "pve1", &["apply"]).success();
+    let idmap: Vec<String> = conf(&run, "pve1", 101)
+        .lines()
+        .filter(|l| l.starts_with("lxc.idmap:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(idmap.join("\n") + "\n", WANT_101);
+    let share = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(share.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let spec = Container::new(&idmap)
+        .subids(&run.read("pve1/etc/subuid"), &run.read("pve1/etc/subgid"))
+        .user("alice", 1005, 1005)
+        .user("bob", 1006, 1006)
+        .user("carol", 1007, 1007)
+        .group("research", 3000, &["alice", "bob"])
+        .host_dir(share.path())
+        .script(&format!(
+            "{} && {} && {} && touch /shared/group && chown 0:3000 /shared/group",
+            as_user("alice", "touch /shared/alice"),
+            as_user("bob", "touch /shared/bob"),
+            as_user("carol", "touch /shared/carol"),
+        ));
+    run_container(&spec).unwrap();
+    assert_eq!(owner(&share.path().join("alice")), (1005, 1005));
+    assert_eq!(owner(&share.path().join("bob")), (1006, 1006));
+    // carol owns no share: she lands in the base range.
+    assert_eq!(owner(&share.path().join("carol")), (101_007, 101_007));
+    // The group owner's gid passes through.
+    assert_eq!(owner(&share.path().join("group")), (100_000, 3000));
+
+    // Without the lines apply added, the same map cannot start (newuidmap refuses it).
+    let bare = Container::new(&idmap)
+        .subids("root:100000:65536\n", "root:100000:65536\n")
+        .host_dir(share.path());
+    let err = run_container(&bare).unwrap_err();
+    assert!(err.contains("not allowed"), "{err}");
+}
