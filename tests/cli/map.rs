@@ -186,6 +186,10 @@ fn refused_idspecs() {
             &["--format", "csv", "1005"],
             "`map` does not write `--format csv`",
         ),
+        (
+            &["--max-extents", "2", "1005"],
+            "the uid map cannot fit the kernel's budget (2 extents, under 4096 bytes) even with every passthrough range merged: it needs 3 extents",
+        ),
     ];
     for (args, want) in table {
         let run = Test::new()
