@@ -464,3 +464,29 @@ fn lxc_refuses_a_map_under_the_kernel_limit() {
     lines.pop();
     run_container(&Container::new(&lines).subids(subids, subids)).unwrap();
 }
+
+/// A passthrough inside the base range needs no subid line of its own: the base range's covers
+/// it, and the inside id it shadows stays unmapped.
+#[test]
+fn lxc_collision_needs_only_the_base_subid_line() {
+    require_root("the LXC test");
+    let run = Test::new().args(["map", "100005"]).run().success();
+    let (idmap, subuid, subgid) = parse_text(&run.stdout());
+    assert_eq!((subuid.as_str(), subgid.as_str()), ("", ""));
+    let host = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(host.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let base = "root:100000:65536\n";
+    let spec = Container::new(&idmap)
+        .subids(base, base)
+        .user("carol", 100_005, 100_005)
+        .user("dave", 6, 6)
+        .host_dir(host.path())
+        .script(&format!(
+            "{} && {}",
+            as_user("carol", "touch /shared/carol"),
+            as_user("dave", "touch /shared/dave")
+        ));
+    run_container(&spec).unwrap();
+    assert_eq!(owner(&host.path().join("carol")), (100_005, 100_005));
+    assert_eq!(owner(&host.path().join("dave")), (100_006, 100_006));
+}
