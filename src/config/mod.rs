@@ -54,6 +54,8 @@ pub struct ClusterConfig {
     pub max_extents: u32,
     /// Whose subuid/subgid lines idfed manages.
     pub subid_owner: String,
+    /// `check` warns about a node whose published subid coverage is older than this (seconds).
+    pub publish_max_age_secs: u64,
 }
 
 impl Default for ClusterConfig {
@@ -65,6 +67,7 @@ impl Default for ClusterConfig {
             min_id: 1000,
             max_extents: 340,
             subid_owner: "root".to_string(),
+            publish_max_age_secs: 86_400,
         }
     }
 }
@@ -361,6 +364,18 @@ impl Checker<'_> {
             Some(s) => self.non_empty("cluster.subid_owner", s)?,
             None => d.subid_owner,
         };
+        let publish_max_age_secs = match raw.publish_max_age_secs {
+            None => d.publish_max_age_secs,
+            Some(s) if *s.get_ref() == 0 => {
+                return Err(self.err(
+                    "cluster.publish_max_age_secs",
+                    Some(s.span()),
+                    "`0` is not allowed: expected a number of seconds, larger than the interval \
+                     of the `idfed apply` job",
+                ));
+            }
+            Some(s) => s.into_inner(),
+        };
         Ok(ClusterConfig {
             pve_root,
             base,
@@ -368,6 +383,7 @@ impl Checker<'_> {
             min_id,
             max_extents,
             subid_owner,
+            publish_max_age_secs,
         })
     }
 

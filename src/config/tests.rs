@@ -173,6 +173,10 @@ fn errors_name_file_key_and_line() {
             "`/etc/idfed/idfed.toml` line 2, column 15: `cluster.max_extents`: `341` is out of range: expected 1 to 340 (the kernel's limit)",
         ),
         (
+            "[cluster]\npublish_max_age_secs = 0\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 24: `cluster.publish_max_age_secs`: `0` is not allowed: expected a number of seconds, larger than the interval of the `idfed apply` job",
+        ),
+        (
             "[cluster]\nbase = -1\n".to_string(),
             "`/etc/idfed/idfed.toml` line 2, column 8: `cluster.base`: invalid value: integer `-1`, expected u32",
         ),

@@ -73,6 +73,9 @@ pub struct PlanInput<'a> {
     pub managed: &'a BTreeMap<u32, Managed>,
     /// Nodes whose subid coverage is known (this node's files; others' published states).
     pub coverage: &'a BTreeMap<String, NodeCoverage>,
+    /// Every node of the cluster: a CT may run on any of them after a migration, so its new map
+    /// is `ready` only when all of them cover it.
+    pub nodes: &'a [String],
     /// Take foreign passthroughs under management (`apply --adopt`).
     pub adopt: bool,
 }
@@ -84,6 +87,22 @@ pub struct Gain {
     pub kind: OwnerKind,
     pub name: String,
     pub id: u32,
+}
+
+/// Where a container stands in the rollout of its desired map across the cluster (JSON:
+/// `{"state": "waiting", "nodes": ["pve2"]}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Rollout {
+    /// The current map is the desired one.
+    Applied,
+    /// Every node of the cluster covers the new map: `apply` on the CT's node switches it.
+    Ready,
+    /// These nodes have not published coverage of the new map's outside ids (or never
+    /// published): `apply` leaves the CT until they have run `idfed apply`.
+    Waiting { nodes: Vec<String> },
+    /// idfed does not switch it (see `skipped`: locked, privileged, a map it cannot take over).
+    Blocked,
 }
 
 /// The plan for one container.
@@ -111,6 +130,8 @@ pub struct CtPlan {
     /// Owners whose ids the new map passes through and the current one does not.
     pub gains: Vec<Gain>,
     pub warnings: Vec<String>,
+    /// Applied, ready, waiting for nodes, or blocked.
+    pub rollout: Rollout,
     /// The managed record after this plan is applied.
     #[serde(skip)]
     pub managed_after: Managed,
@@ -140,6 +161,8 @@ pub struct Plan {
     pub nodes: BTreeMap<String, NodePlan>,
     pub containers: Vec<CtPlan>,
     pub groups: Vec<Group>,
+    /// Nodes of the cluster whose subid coverage is unknown: they never published it.
+    pub unpublished: Vec<String>,
     /// Outside ids every node must give the subid owner (all managed maps), base range included.
     #[serde(skip)]
     pub needed_uids: IdSet,
@@ -216,7 +239,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         if used.is_empty() {
             continue; // not managed: never touched, never listed
         }
-        let cp = plan_ct(input, ct, &used);
+        let mut cp = plan_ct(input, ct, &used);
+        cp.rollout = rollout(input, &cp);
         if cp.planned {
             for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
                 needed[i] = needed[i].union(&outside_ranges(map));
@@ -253,9 +277,47 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             },
         );
     }
+    out.unpublished = input
+        .nodes
+        .iter()
+        .filter(|n| !input.coverage.contains_key(*n))
+        .cloned()
+        .collect();
     out.needed_uids = needed_uids;
     out.needed_gids = needed_gids;
     out
+}
+
+/// The rollout state of a planned container: its new map needs every node of the cluster to
+/// cover all of its outside ids (the whole new map, not only what it adds: a node that lacks the
+/// base range cannot start it either). Nodes without known coverage are waited for.
+fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
+    if !cp.planned {
+        return Rollout::Blocked;
+    }
+    if !cp.changed {
+        return Rollout::Applied;
+    }
+    if cp.skipped.is_some() {
+        return Rollout::Blocked;
+    }
+    let (uids, gids) = (outside_ranges(&cp.uid_map), outside_ranges(&cp.gid_map));
+    let nodes: Vec<String> = input
+        .nodes
+        .iter()
+        .filter(|n| {
+            input
+                .coverage
+                .get(*n)
+                .is_none_or(|c| !c.uids.is_superset(&uids) || !c.gids.is_superset(&gids))
+        })
+        .cloned()
+        .collect();
+    if nodes.is_empty() {
+        Rollout::Ready
+    } else {
+        Rollout::Waiting { nodes }
+    }
 }
 
 fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan {
@@ -281,6 +343,7 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
         exposed_gids: IdSet::new(),
         gains: Vec::new(),
         warnings: Vec::new(),
+        rollout: Rollout::Blocked,
         managed_after: input.managed.get(&ct.vmid).cloned().unwrap_or_default(),
         planned: false,
     };
