@@ -134,9 +134,7 @@ pub fn load_all(
         let path = entry.path();
         let parsed = fsutil::read_to_string(&path)
             .map_err(anyhow::Error::from)
-            .and_then(|text| {
-                serde_json::from_str::<Published>(&text).map_err(anyhow::Error::from)
-            });
+            .and_then(|text| serde_json::from_str::<Published>(&text).map_err(anyhow::Error::from));
         match parsed {
             Ok(p) if p.node != node => warnings.push(format!(
                 "`{}` names node `{}`: ignored (each node publishes under its own name)",

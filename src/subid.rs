@@ -183,7 +183,9 @@ impl SubidFile {
     /// Does the file hold the entry line `owner:start:count`, exactly as idfed writes it?
     pub fn has_line(&self, line: &Subid) -> bool {
         let text = line.to_string();
-        self.lines.iter().any(|(raw, k)| matches!(k, Kind::Entry(_)) && raw.text == text)
+        self.lines
+            .iter()
+            .any(|(raw, k)| matches!(k, Kind::Entry(_)) && raw.text == text)
     }
 
     /// Removes the last entry line whose text is exactly `owner:start:count`; every other line

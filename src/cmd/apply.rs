@@ -211,7 +211,11 @@ fn prune(
             let map = if ct.unprivileged {
                 current_map(&ct.idmap, kind, &ctx.params)
             } else {
-                ct.idmap.iter().filter(|e| e.kind == kind).copied().collect()
+                ct.idmap
+                    .iter()
+                    .filter(|e| e.kind == kind)
+                    .copied()
+                    .collect()
             };
             needed[i] = needed[i].union(&outside_ranges(&map));
         }
@@ -239,8 +243,14 @@ fn prune(
     for l in &out.subgid_pruned {
         subids.subgid.remove_line(l);
     }
-    subids.record.subuid.retain(|l| !out.subuid_pruned.contains(l));
-    subids.record.subgid.retain(|l| !out.subgid_pruned.contains(l));
+    subids
+        .record
+        .subuid
+        .retain(|l| !out.subuid_pruned.contains(l));
+    subids
+        .record
+        .subgid
+        .retain(|l| !out.subgid_pruned.contains(l));
     if dry_run {
         return Ok(());
     }

@@ -17,6 +17,12 @@ fn sync() -> Test {
     Test::new().fixture("sync")
 }
 
+/// `t` after `idfed apply` ran on `node`: that node published its subid coverage, so the other
+/// node's maps are no longer waiting for it (the rollout gate).
+fn after(t: Test, node: &str) -> Test {
+    on(t, node, &["apply"]).success().again()
+}
+
 fn conf(run: &Run, node: &str, vmid: u32) -> String {
     run.read(&format!("cluster/pve/nodes/{node}/lxc/{vmid}.conf"))
 }
@@ -80,7 +86,19 @@ fn detailed_exitcode_is_2_with_changes() {
 
 #[test]
 fn apply_on_both_nodes_converges_and_is_idempotent() {
+    // pve1 alone: its subid lines, but its CTs wait for pve2 (which never published).
     let run = on(sync(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: waiting for pve2");
+    assert_eq!(
+        conf(&run, "pve1", 101),
+        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf")
+    );
+    // pve2 adds its lines, and switches 201: pve1 published coverage of its map.
+    let run = on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_has("CT 201: got its new map");
+    let run = on(run.again(), "pve1", &["apply"])
         .success()
         .stdout_has("CT 101: got its new map")
         .stdout_has("pct reboot 101")
@@ -100,15 +118,6 @@ fn apply_on_both_nodes_converges_and_is_idempotent() {
         run.read("pve1/etc/subgid"),
         "root:100000:65536\nbackup:200000:65536\nroot:33:1\nroot:1005:2\nroot:3000:1\n"
     );
-    // pve2's CT is not this node's to change yet.
-    assert_eq!(
-        conf(&run, "pve2", 201),
-        fixture_text("cluster/pve/nodes/pve2/lxc/201.conf")
-    );
-
-    let run = on(run.again(), "pve2", &["apply"])
-        .success()
-        .stdout_has("CT 201: got its new map");
     // The foreign passthrough 33 is kept, and its subid lines are added on pve2.
     assert!(conf(&run, "pve2", 201).contains("lxc.idmap: u 33 33 1\n"));
     assert_eq!(
@@ -135,7 +144,8 @@ fn apply_on_both_nodes_converges_and_is_idempotent() {
     );
 }
 
-/// Every file under `dir` with its content and modification time, except idfed's run state.
+/// Every file under `dir` with its content and modification time, except idfed's run state and
+/// the published node states (a heartbeat: every apply refreshes its time).
 fn tree_state(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -146,7 +156,10 @@ fn tree_state(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
             let p = e.path();
             if ty.is_dir() {
                 stack.push(p);
-            } else if ty.is_file() && !p.ends_with("var/lib/idfed/state.json") {
+            } else if ty.is_file()
+                && !p.ends_with("var/lib/idfed/state.json")
+                && !p.parent().unwrap().ends_with("idfed/nodes")
+            {
                 let meta = e.metadata().unwrap();
                 out.push((
                     p.strip_prefix(dir).unwrap().display().to_string(),
@@ -187,7 +200,7 @@ fn untouched_cts_stay_byte_identical() {
 
 #[test]
 fn apply_rewrites_only_the_main_section() {
-    let run = on(sync(), "pve1", &["apply"]).success();
+    let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
     let text = conf(&run, "pve1", 102);
     let (main, snapshot) = text.split_once("\n[before-upgrade]\n").unwrap();
     assert!(main.contains("lxc.idmap: u 1005 1005 2\n"), "{main}");
@@ -219,13 +232,22 @@ fn dry_run_writes_nothing() {
     let run = on(t, "pve1", &["apply", "--dry-run"])
         .success()
         .stdout_has("would add root:33:1, root:1005:2")
+        .stdout_has("CT 101: waiting for pve2")
+        .stdout_lacks("published");
+    assert_eq!(tree_state(run.path()), before);
+    assert!(!run.path().join("cluster/pve/idfed").exists());
+    // Once pve2 published, the dry run says what a real run would switch, and still writes nothing.
+    let t = after(run.again(), "pve2");
+    let before = tree_state(t.path());
+    let run = on(t, "pve1", &["apply", "--dry-run"])
+        .success()
         .stdout_has("CT 101: would get its new map");
     assert_eq!(tree_state(run.path()), before);
 }
 
 #[test]
 fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
-    let t = sync();
+    let t = after(sync(), "pve2");
     let blocked = t.path().join("cluster/pve/nodes/pve1/lxc/102.conf");
     crate::harness::require_root("the failure-injection test (chattr +i)");
     let immutable = |on: bool| {
@@ -265,7 +287,7 @@ fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
 
 #[test]
 fn shrink_guard_refuses_then_allows() {
-    let run = on(sync(), "pve1", &["apply"]).success();
+    let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
     // The group loses its members (a truncated file, a directory outage): 4 ids → 2.
     let t = run
         .again()
@@ -292,7 +314,7 @@ fn adopt_takes_foreign_passthroughs_under_management() {
     let run = on(sync(), "pve2", &["plan"])
         .success()
         .stdout_has("keeps foreign uids 33, gids 33");
-    let run = on(run.again(), "pve2", &["apply", "--adopt"]).success();
+    let run = on(after(run.again(), "pve1"), "pve2", &["apply", "--adopt"]).success();
     let managed = run.read("cluster/pve/idfed/managed/201.json");
     let json: serde_json::Value = serde_json::from_str(&managed).unwrap();
     assert_eq!(
@@ -364,7 +386,7 @@ fn applied_map_starts_a_real_container_that_writes_as_the_owners() {
     use std::os::unix::fs::PermissionsExt;
 
     crate::harness::require_root("the LXC test");
-    let run = on(sync(), "pve1", &["apply"]).success();
+    let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
     let idmap: Vec<String> = conf(&run, "pve1", 101)
         .lines()
         .filter(|l| l.starts_with("lxc.idmap:"))
