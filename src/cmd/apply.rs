@@ -204,8 +204,8 @@ fn prune(
 ) -> anyhow::Result<()> {
     let mut needed = [plan.needed_uids.clone(), plan.needed_gids.clone()];
     for ct in &ctx.cts {
-        if out.restart_required.contains(&ct.vmid) && !dry_run {
-            continue; // switched by this run: its new map is in the plan's needs
+        if out.restart_required.contains(&ct.vmid) {
+            continue; // switched by this run (or would be): its new map is in the plan's needs
         }
         for (i, kind) in IdKind::ALL.into_iter().enumerate() {
             let map = if ct.unprivileged {

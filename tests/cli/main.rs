@@ -8,6 +8,7 @@ mod lxc;
 mod map;
 mod pve;
 mod resolve;
+mod rollout;
 mod slapd;
 mod sync;
 mod userns;
