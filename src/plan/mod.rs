@@ -291,6 +291,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// The rollout state of a planned container: its new map needs every node of the cluster to
 /// cover all of its outside ids (the whole new map, not only what it adds: a node that lacks the
 /// base range cannot start it either). Nodes without known coverage are waited for.
+///
+/// A map that only removes passthroughs is never held back: its outside ids lie in the current
+/// map's and the base range (a removed id maps to `base + id` again), which every node that can
+/// start the CT now already has, so switching never makes a node unable to start it, and revoking
+/// access must not wait for a lagging node.
 fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
     if !cp.planned {
         return Rollout::Blocked;
@@ -302,6 +307,14 @@ fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
         return Rollout::Blocked;
     }
     let (uids, gids) = (outside_ranges(&cp.uid_map), outside_ranges(&cp.gid_map));
+    let base = IdRange::with_count(u64::from(input.params.base), u64::from(input.params.size))
+        .map(IdSet::from)
+        .unwrap_or_default();
+    let adds_nothing =
+        |new: &IdSet, current: &[Extent]| outside_ranges(current).union(&base).is_superset(new);
+    if adds_nothing(&uids, &cp.current_uid_map) && adds_nothing(&gids, &cp.current_gid_map) {
+        return Rollout::Ready;
+    }
     let nodes: Vec<String> = input
         .nodes
         .iter()
@@ -454,4 +467,232 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
 /// The ids of `set` that lie outside `range` (used to leave the base range out of printed lines).
 pub fn outside_of(set: &IdSet, range: IdRange) -> IdSet {
     set.difference(&IdSet::from(range))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::Owner;
+
+    fn params() -> MapParams {
+        MapParams {
+            base: 100_000,
+            size: 65_536,
+            min_id: 1000,
+            max_extents: 340,
+        }
+    }
+
+    fn share(uids: &[u32]) -> ResolvedShare {
+        let mut set = IdSet::new();
+        for &u in uids {
+            set.insert_id(u);
+        }
+        ResolvedShare {
+            name: "projects".into(),
+            uids: set.clone(),
+            gids: set,
+            owners: uids
+                .iter()
+                .map(|&id| Owner {
+                    kind: OwnerKind::User,
+                    name: format!("u{id}"),
+                    id,
+                    source: "nas".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn ct(idmap: Vec<Extent>, lock: Option<&str>) -> CtIn {
+        CtIn {
+            vmid: 101,
+            node: "pve1".into(),
+            unprivileged: true,
+            lock: lock.map(str::to_string),
+            idmap,
+            uses: vec![ShareUse {
+                share: "projects".into(),
+                key: Some("mp0".into()),
+                read_only: false,
+                shared: true,
+            }],
+        }
+    }
+
+    fn covering(ids: &[(u32, u32)]) -> NodeCoverage {
+        let set: IdSet = ids
+            .iter()
+            .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
+            .collect();
+        NodeCoverage {
+            uids: set.clone(),
+            gids: set,
+        }
+    }
+
+    /// The map passing `ids` through, both kinds.
+    fn map_of(ids: &[u32]) -> Vec<Extent> {
+        let mut set = IdSet::new();
+        for &u in ids {
+            set.insert_id(u);
+        }
+        IdKind::ALL
+            .into_iter()
+            .flat_map(|k| idmap::build(k, &set, &params()).unwrap().extents)
+            .collect()
+    }
+
+    fn rollout_of(
+        owners: &[u32],
+        current: Vec<Extent>,
+        lock: Option<&str>,
+        managed: &[u32],
+        coverage: &[(&str, NodeCoverage)],
+    ) -> (Rollout, Vec<String>) {
+        let shares = [share(owners)];
+        let cts = [ct(current, lock)];
+        let mut rec = Managed::default();
+        for &m in managed {
+            rec.uids.insert_id(m);
+            rec.gids.insert_id(m);
+        }
+        let managed = BTreeMap::from([(101, rec)]);
+        let coverage: BTreeMap<String, NodeCoverage> = coverage
+            .iter()
+            .map(|(n, c)| ((*n).to_string(), c.clone()))
+            .collect();
+        let nodes: Vec<String> = ["pve1", "pve2", "pve3"].map(String::from).to_vec();
+        let plan = plan(&PlanInput {
+            params: params(),
+            subid_owner: "root".into(),
+            shares: &shares,
+            cts: &cts,
+            managed: &managed,
+            coverage: &coverage,
+            nodes: &nodes,
+            adopt: false,
+        });
+        (plan.containers[0].rollout.clone(), plan.unpublished)
+    }
+
+    #[test]
+    fn rollout_states() {
+        let base = (100_000, 65_536);
+        let full = covering(&[base, (1005, 2)]);
+        let lacks_1006 = covering(&[base, (1005, 1)]);
+        let waiting = |nodes: &[&str]| Rollout::Waiting {
+            nodes: nodes.iter().map(|n| (*n).to_string()).collect(),
+        };
+        for (what, owners, current, lock, managed, coverage, want) in [
+            (
+                "every node covers the new map",
+                &[1005, 1006][..],
+                vec![],
+                None,
+                &[][..],
+                vec![
+                    ("pve1", full.clone()),
+                    ("pve2", full.clone()),
+                    ("pve3", full.clone()),
+                ],
+                Rollout::Ready,
+            ),
+            (
+                "a node lacks one id by one, another never published",
+                &[1005, 1006],
+                vec![],
+                None,
+                &[],
+                vec![("pve1", full.clone()), ("pve2", lacks_1006.clone())],
+                waiting(&["pve2", "pve3"]),
+            ),
+            (
+                "a node lacking the base range cannot start the new map either",
+                &[1005],
+                vec![],
+                None,
+                &[],
+                vec![
+                    ("pve1", full.clone()),
+                    ("pve2", full.clone()),
+                    ("pve3", covering(&[(1005, 1)])),
+                ],
+                waiting(&["pve3"]),
+            ),
+            (
+                "the current map is the desired one",
+                &[1005],
+                map_of(&[1005]),
+                None,
+                &[1005],
+                vec![],
+                Rollout::Applied,
+            ),
+            (
+                "removing a passthrough waits for nobody",
+                &[1005],
+                map_of(&[1005, 1006]),
+                None,
+                &[1005, 1006],
+                vec![],
+                Rollout::Ready,
+            ),
+            (
+                "removing one and adding another waits for the added one only",
+                &[1006],
+                map_of(&[1005]),
+                None,
+                &[1005],
+                vec![
+                    ("pve1", full.clone()),
+                    ("pve2", lacks_1006.clone()),
+                    ("pve3", covering(&[base, (1006, 1)])),
+                ],
+                waiting(&["pve2"]),
+            ),
+            (
+                "a locked CT is blocked",
+                &[1005],
+                vec![],
+                Some("backup"),
+                &[],
+                vec![
+                    ("pve1", full.clone()),
+                    ("pve2", full.clone()),
+                    ("pve3", full.clone()),
+                ],
+                Rollout::Blocked,
+            ),
+            (
+                "a map idfed cannot take over is blocked",
+                &[1005],
+                vec![Extent::new(IdKind::Uid, 0, 200_000, 65_536)],
+                None,
+                &[],
+                vec![],
+                Rollout::Blocked,
+            ),
+        ] {
+            let (got, _) = rollout_of(owners, current, lock, managed, &coverage);
+            assert_eq!(got, want, "{what}");
+        }
+        let (_, unpublished) = rollout_of(&[1005], vec![], None, &[], &[("pve2", full)]);
+        assert_eq!(unpublished, ["pve1", "pve3"]);
+    }
+
+    #[test]
+    fn rollout_json_shape() {
+        let w = Rollout::Waiting {
+            nodes: vec!["pve2".into()],
+        };
+        assert_eq!(
+            serde_json::to_value(&w).unwrap(),
+            serde_json::json!({"state": "waiting", "nodes": ["pve2"]})
+        );
+        assert_eq!(
+            serde_json::to_value(Rollout::Applied).unwrap(),
+            serde_json::json!({"state": "applied"})
+        );
+    }
 }

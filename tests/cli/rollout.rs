@@ -157,6 +157,18 @@ fn a_node_that_never_runs_blocks_and_force_switches_loudly() {
         .stdout_has("CT 101: forced: pve3")
         .stdout_has("CT 101: got its new map");
     assert!(conf_101(&run).ends_with(MAP_101));
+
+    // Removing a passthrough (alice's primary gid) waits for nobody, not even pve3.
+    let t = run.again().write(
+        "idfed.toml",
+        &(fixture_text("idfed.toml") + "primary_gids = false\n"),
+    );
+    let run = on(t, "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map")
+        .stdout_lacks("waiting")
+        .stderr_lacks("--force");
+    assert!(conf_101(&run).ends_with("lxc.idmap: g 0 100000 65536\n"));
 }
 
 #[test]
