@@ -179,7 +179,7 @@ pub fn node_findings(
                 code: "node-unpublished",
                 message: format!(
                     "node {node} never published its subid coverage: idfed may not run there \
-                     yet, and no container map changes until it does"
+                     yet, and no map that adds passthroughs is switched until it does"
                 ),
                 fix: format!("run `idfed apply` on {node} (and schedule it like on the others)"),
             }),
