@@ -198,6 +198,25 @@ fn unknown_user_names_share_source_and_hint() {
 }
 
 #[test]
+fn a_share_that_fails_does_not_hide_the_others() {
+    let t = files_test();
+    let path = t.path().join("etc/idfed/idfed.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("users = [\"bob\"]", "users = [\"bobb\"]");
+    let run = t
+        .write("etc/idfed/idfed.toml", &text)
+        .args(["--root", "{root}", "resolve"])
+        .run()
+        .failure()
+        .stdout_has("share projects\n")
+        .stderr_has(
+            "idfed: error: share `archive`: user `bobb` not found in source `nas` (did you mean `bob`?)\n",
+        );
+    assert!(!run.stdout().contains("archive"));
+}
+
+#[test]
 fn malformed_passwd_names_file_and_line() {
     let run = files_test()
         .write(
