@@ -72,6 +72,12 @@ pub enum LdapError {
         filter: String,
         reason: String,
     },
+    #[error(
+        "group `{dn}` has more `{attr}` values than the server returns at once (ranged \
+         retrieval, `{attr};range=...`), which idfed does not read: its members would be \
+         incomplete"
+    )]
+    RangedMembers { dn: String, attr: String },
     #[error("{duplicate} (entry `{dn}`)")]
     Duplicate {
         dn: String,
@@ -311,6 +317,17 @@ async fn pull(
         progress,
         "groups",
         |entry| {
+            let ranged = format!("{};range=", config.schema.member_attr.to_ascii_lowercase());
+            if entry
+                .attrs
+                .keys()
+                .any(|k| k.to_ascii_lowercase().starts_with(&ranged))
+            {
+                return Err(LdapError::RangedMembers {
+                    dn: entry.dn,
+                    attr: config.schema.member_attr.clone(),
+                });
+            }
             let Some(group) = group_from(config, &entry, &mut warnings) else {
                 return Ok(());
             };

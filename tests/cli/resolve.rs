@@ -583,3 +583,17 @@ fn ldap_missing_base_is_a_search_error() {
     .stderr_has("search of `ou=nowhere,dc=example,dc=org` for `(objectClass=posixGroup)`")
     .stderr_has("failed: noSuchObject (rc 32)\n");
 }
+
+#[test]
+fn ldap_same_name_with_two_uids_is_an_error() {
+    let ldif = people().raw(&format!(
+        "dn: cn=alice2,{}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\nuid: alice\n\
+         cn: alice2\nsn: alice\nuidNumber: 2005\ngidNumber: 1005\nhomeDirectory: /home/alice2\n",
+        slapd::PEOPLE
+    ));
+    let slapd = Slapd::start(&ldif);
+    resolve_json(&ldap_config(&slapd.url(), "", "users = [\"bob\"]"))
+        .failure()
+        .stderr_has("user `alice` is defined twice, with uid ")
+        .stderr_has("(entry `");
+}
