@@ -275,3 +275,28 @@ fn example_config_parses() {
             .any(|s| matches!(s, SourceConfig::Files(_)))
     );
 }
+
+#[test]
+fn schema_presets() {
+    let bis = SchemaPreset::Rfc2307bis.schema();
+    assert_eq!(bis.member_attr, "member");
+    assert!(!bis.members_are_names());
+    let ad = SchemaPreset::Ad.schema();
+    assert_eq!(
+        (
+            ad.user_name_attr.as_str(),
+            ad.group_name_attr.as_str(),
+            ad.member_attr.as_str()
+        ),
+        ("sAMAccountName", "sAMAccountName", "member")
+    );
+    assert_eq!(ad.user_filter, "(&(objectClass=user)(uidNumber=*))");
+    let text = "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\nschema = \"ad\"\ngroup_filter = \"(cn=nas-*)\"\n";
+    let c = parse(text).unwrap();
+    let SourceConfig::Ldap(ldap) = &c.sources["x"] else {
+        panic!()
+    };
+    assert_eq!(ldap.schema.preset, SchemaPreset::Ad);
+    assert_eq!(ldap.schema.group_filter, "(cn=nas-*)");
+    assert_eq!(ldap.schema.user_name_attr, "sAMAccountName");
+}

@@ -597,3 +597,18 @@ fn ldap_same_name_with_two_uids_is_an_error() {
         .stderr_has("user `alice` is defined twice, with uid ")
         .stderr_has("(entry `");
 }
+
+#[test]
+fn ldap_bind_dn_without_any_password_is_refused() {
+    resolve_json(&ldap_config(
+        "ldap://127.0.0.1:9",
+        &format!("bind_dn = \"{}\"", slapd::READER_DN),
+        "users = [\"alice\"]",
+    ))
+    .failure()
+    .stderr_has(&format!(
+        "no bind password for `{}`: expected `bind_password_file` or the `IDFED_LDAP_PASSWORD` \
+         environment variable",
+        slapd::READER_DN
+    ));
+}
