@@ -300,3 +300,10 @@ fn schema_presets() {
     assert_eq!(ldap.schema.group_filter, "(cn=nas-*)");
     assert_eq!(ldap.schema.user_name_attr, "sAMAccountName");
 }
+
+proptest::proptest! {
+    #[test]
+    fn parse_never_panics(text in "(\\[(cluster|source\\.x|share\\.p)\\]\n|(type|url|users|groups|uids|gids|path|storage|source|min_id|base|size|passwd|group|starttls|page_size|user_base|group_base|containers|[a-z_]{1,8}) = (\"[a-z0-9/:=,-]{0,12}\"|-?[0-9]{1,11}|true|\\[[0-9\", -]{0,20}\\])\n){0,12}") {
+        let _ = parse(&text);
+    }
+}
