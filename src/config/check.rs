@@ -433,12 +433,29 @@ impl Checker<'_> {
                  `uids`, `gids`",
             ));
         }
-        let containers = raw.containers.map(|list| {
-            let mut cts: Vec<u32> = list.into_iter().map(Spanned::into_inner).collect();
-            cts.sort_unstable();
-            cts.dedup();
-            cts
-        });
+        let containers = match raw.containers {
+            None => None,
+            Some(list) => {
+                let mut cts = Vec::with_capacity(list.len());
+                for (i, ct) in list.into_iter().enumerate() {
+                    // Proxmox VE's own range of guest ids.
+                    if !(100..=999_999_999).contains(ct.get_ref()) {
+                        return Err(self.err(
+                            format!("{table}.containers[{i}]"),
+                            Some(ct.span()),
+                            format!(
+                                "`{}` is not a container id: expected 100 to 999999999",
+                                ct.get_ref()
+                            ),
+                        ));
+                    }
+                    cts.push(ct.into_inner());
+                }
+                cts.sort_unstable();
+                cts.dedup();
+                Some(cts)
+            }
+        };
         Ok(ShareConfig {
             source: source.into_inner(),
             location,

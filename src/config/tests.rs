@@ -153,6 +153,10 @@ fn errors_name_file_key_and_line() {
             "`/etc/idfed/idfed.toml` line 17, column 15: `share.projects.containers[0]`: invalid type: string \"101\", expected u32",
         ),
         (
+            share("users = [\"a\"]\ncontainers = [101, 99]\n"),
+            "`/etc/idfed/idfed.toml` line 17, column 20: `share.projects.containers[1]`: `99` is not a container id: expected 100 to 999999999",
+        ),
+        (
             with_share("source = \"crop\"\npath = \"/p\"\nusers = [\"a\"]\n"),
             "`/etc/idfed/idfed.toml` line 14, column 10: `share.projects.source`: unknown source `crop`: expected one of `corp`, `nas`",
         ),
