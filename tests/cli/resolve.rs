@@ -612,3 +612,30 @@ fn ldap_bind_dn_without_any_password_is_refused() {
         slapd::READER_DN
     ));
 }
+
+#[test]
+fn ldap_referrals_are_ignored_not_fatal() {
+    let ldif = people().raw(&format!(
+        "dn: ou=elsewhere,{}\nobjectClass: referral\nobjectClass: extensibleObject\n\
+         ou: elsewhere\nref: ldap://127.0.0.1:9/ou=elsewhere,dc=example,dc=org\n",
+        slapd::PEOPLE
+    ));
+    let slapd = Slapd::start(&ldif);
+    // The server really answers with a search reference.
+    let (code, out) = slapd.ldapsearch(&[
+        "-x",
+        "-b",
+        slapd::PEOPLE,
+        "(objectClass=posixAccount)",
+        "dn",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ref: ldap://127.0.0.1:9/"), "{out}");
+    let run = resolve_json(&ldap_config(
+        &slapd.url(),
+        "",
+        "users = [\"alice\", \"bob\"]",
+    ))
+    .success();
+    assert_eq!(ranges(&run, "uids"), [(1005, 2)]);
+}
