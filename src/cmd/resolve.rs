@@ -20,6 +20,17 @@ pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "resolve")?;
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let resolution = resolve_each(&config, &args.shares, !globals.quiet)?;
+    if globals.verbose > 0 {
+        for s in &resolution.sources {
+            eprintln!(
+                "idfed: source `{}`: {} users, {} groups in {:.2} s",
+                s.name,
+                s.users,
+                s.groups,
+                s.elapsed.as_secs_f64()
+            );
+        }
+    }
     for warning in &resolution.warnings {
         eprintln!("idfed: warning: {warning}");
     }
@@ -53,6 +64,17 @@ pub struct Resolution {
     pub errors: Vec<String>,
     /// Skipped entries and members.
     pub warnings: Vec<String>,
+    /// What each source that was read returned, for `-v`.
+    pub sources: Vec<SourceSummary>,
+}
+
+/// How much one source returned, and how long it took.
+#[derive(Debug)]
+pub struct SourceSummary {
+    pub name: String,
+    pub users: usize,
+    pub groups: usize,
+    pub elapsed: std::time::Duration,
 }
 
 /// Resolves the shares named in `filter` (all when it is empty), in name order, reading each
@@ -95,8 +117,15 @@ pub fn resolve_each(
     for (name, share) in selected {
         let source = loaded.entry(share.source.as_str()).or_insert_with(|| {
             // The config checked that every share's source exists.
+            let started = std::time::Instant::now();
             match source::load(&config.sources[&share.source], progress) {
                 Ok(mut source) => {
+                    out.sources.push(SourceSummary {
+                        name: share.source.clone(),
+                        users: source.directory.users().len(),
+                        groups: source.directory.groups().len(),
+                        elapsed: started.elapsed(),
+                    });
                     out.warnings.extend(
                         source
                             .warnings

@@ -139,6 +139,15 @@ fn files_json_output() {
 }
 
 #[test]
+fn verbose_says_what_each_source_returned() {
+    files_test()
+        .args(["--root", "{root}", "-v", "resolve", "archive"])
+        .run()
+        .success()
+        .stderr_has("idfed: source `nas`: 5 users, 6 groups in ");
+}
+
+#[test]
 fn config_by_flag_and_by_env() {
     files_test()
         .args(["-c", "{root}/etc/idfed/idfed.toml", "resolve", "archive"])
