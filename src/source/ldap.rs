@@ -104,7 +104,10 @@ pub fn load(config: &LdapConfig, progress: bool) -> Result<(Directory, Vec<Strin
             reason: e.to_string(),
         })?;
     let progress = (progress && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(indicatif::ProgressStyle::default_spinner());
+        bar.set_message(format!("reading `{}`", config.url));
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
