@@ -423,3 +423,58 @@ fn applied_map_starts_a_real_container_that_writes_as_the_owners() {
     let err = run_container(&bare).unwrap_err();
     assert!(err.contains("not allowed"), "{err}");
 }
+
+/// apply takes PVE's config lock: while another process holds CT 101's lock, apply waits for it.
+#[test]
+fn apply_waits_for_the_pve_config_lock() {
+    use rustix::fs::{FlockOperation, flock};
+
+    let t = after(sync(), "pve2");
+    let lock_path = t.path().join("pve1/run/lock/lxc/pve-config-101.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&lock_path).unwrap();
+    flock(&file, FlockOperation::LockExclusive).unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(file);
+    });
+    let started = std::time::Instant::now();
+    let run = on(t, "pve1", &["apply"]).success();
+    let waited = started.elapsed();
+    holder.join().unwrap();
+    assert!(
+        waited >= std::time::Duration::from_millis(1400),
+        "apply did not wait for the lock ({waited:?})"
+    );
+    assert!(conf(&run, "pve1", 101).ends_with(WANT_101));
+}
+
+#[test]
+fn apply_json_says_what_it_did() {
+    let run = on(
+        after(sync(), "pve2"),
+        "pve1",
+        &["--format", "json", "apply"],
+    )
+    .success();
+    let json = run.json();
+    assert_eq!(json["waiting"], serde_json::json!([]));
+    assert!(
+        json["published"]
+            .as_str()
+            .unwrap()
+            .ends_with("idfed/nodes/pve1.json")
+    );
+    assert_eq!(json["node"], "pve1");
+    assert_eq!(json["restart_required"], serde_json::json!([101, 102]));
+    assert_eq!(
+        json["subgid_added"],
+        serde_json::json!([
+            {"owner": "root", "start": 33, "count": 1},
+            {"owner": "root", "start": 1005, "count": 2},
+            {"owner": "root", "start": 3000, "count": 1}
+        ])
+    );
+    assert_eq!(json["skipped"][0]["ct"], 103);
+    assert_eq!(json["errors"], serde_json::json!([]));
+}
