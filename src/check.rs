@@ -72,14 +72,18 @@ impl CtError {
             .join("lxc")
             .join(format!("{}.conf", e.vmid));
         let (kind, message) = match &e.cause {
-            CtLoadCause::Read(err) => (CtErrorKind::Unreadable, err.to_string()),
+            CtLoadCause::Read(err) => (CtErrorKind::Unreadable, format!("{err}: {}", err.source)),
             CtLoadCause::Parse(err) => {
                 let (line, text) = (err.line, err.text.clone());
-                let kind = match err.kind {
-                    CtConfigErrorKind::Idmap(_) => CtErrorKind::MalformedIdmap { line, text },
-                    CtConfigErrorKind::MountPoint(_) => CtErrorKind::Malformed { line, text },
-                };
-                (kind, err.to_string())
+                match &err.kind {
+                    CtConfigErrorKind::Idmap(inner) => (
+                        CtErrorKind::MalformedIdmap { line, text },
+                        inner.to_string(),
+                    ),
+                    CtConfigErrorKind::MountPoint(inner) => {
+                        (CtErrorKind::Malformed { line, text }, inner.to_string())
+                    }
+                }
             }
         };
         CtError {
@@ -139,6 +143,9 @@ fn map_code(p: &MapProblem) -> &'static str {
     }
 }
 
+/// Longer suggested maps are not spelled out in a fix: `idfed map` prints them.
+const MAX_FIX_LINES: usize = 16;
+
 /// `lxc.idmap: u 0 100000 65536`, one per line.
 fn idmap_lines(extents: &[Extent]) -> String {
     extents
@@ -182,7 +189,7 @@ fn suggested_map(ct: &CtIn, params: &MapParams) -> Option<Vec<Extent>> {
         p.max_extents = p.max_extents.min(KERNEL_MAX_EXTENTS);
         out.extend(idmap::build(kind, &pass, &p).ok()?.extents);
     }
-    out.sort_by_key(|e| (e.inside, e.kind));
+    out.sort_by_key(|e| (e.kind, e.inside));
     Some(out)
 }
 
@@ -231,6 +238,9 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
                 .push(exposure(input, e.ct, &e.node, &e.extra_uids, &e.extra_gids));
         }
     }
+    // By CT (node-wide findings first); stable, so each CT's findings keep their order.
+    out.problems.sort_by_key(|f| f.ct);
+    out.warnings.sort_by_key(|f| f.ct);
     out
 }
 
@@ -244,12 +254,15 @@ fn ct_error(e: &CtError) -> Finding {
         CtErrorKind::Unreadable => (
             "config-unreadable",
             format!("{who}: its config cannot be read: {}", e.message),
-            format!("make {path} readable (it lives in pmxcfs: check `pvecm status` on the node)"),
+            format!(
+                "repair {path} into readable UTF-8 text (`pct config {}` shows what Proxmox reads)",
+                e.vmid.map_or_else(|| "VMID".to_string(), |v| v.to_string())
+            ),
         ),
         CtErrorKind::MalformedIdmap { line, text } => (
             "map-malformed",
             format!(
-                "{who} will not start: {path} line {line} `{text}` is a malformed idmap entry: {}",
+                "{who} will not start: line {line} of {path}, `{text}`, is a malformed idmap entry: {}",
                 e.message
             ),
             format!(
@@ -260,7 +273,7 @@ fn ct_error(e: &CtError) -> Finding {
         CtErrorKind::Malformed { line, text } => (
             "config-unparsable",
             format!(
-                "{who}: {path} line {line} `{text}` cannot be read: {}",
+                "{who} cannot be read: line {line} of {path}, `{text}`, is a malformed mount point: {}",
                 e.message
             ),
             format!(
@@ -332,13 +345,14 @@ fn check_ct(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
             );
         }
         match suggested_map(ct, &input.params) {
-            Some(map) => format!(
+            Some(map) if map.len() <= MAX_FIX_LINES => format!(
                 "replace the lxc.idmap lines of {conf} with:\n{}",
                 idmap_lines(&map)
             ),
-            None => format!(
-                "rewrite the lxc.idmap lines of {conf}: `idfed map IDSPEC...` prints a valid map \
-                 for the ids to pass through"
+            _ => format!(
+                "rewrite the lxc.idmap lines of {conf} with fewer, closer passthroughs: `idfed map \
+                 IDSPEC...` prints a valid map for the ids to pass through, merging the closest \
+                 ranges to fit the kernel's budget"
             ),
         }
     };
@@ -521,7 +535,7 @@ fn exposure(input: &CheckInput<'_>, vmid: u32, node: &str, uids: &IdSet, gids: &
     } else {
         format!(
             "if CT {vmid} must not act as them, remove them from the lxc.idmap lines of {conf} by \
-             hand (idfed keeps hand-written passthroughs), then run `idfed check` again"
+             hand (idfed never drops what it did not write), then run `idfed check` again"
         )
     };
     Finding {
