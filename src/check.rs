@@ -114,6 +114,16 @@ pub struct SubidLineWarning {
     pub warning: SubidWarning,
 }
 
+/// A CT whose main section writes its map with the deprecated `lxc.id_map` key, which current
+/// Proxmox ignores (the CT runs with what `lxc.idmap` lines give, else the default map).
+#[derive(Clone, Debug)]
+pub struct DeprecatedIdmap {
+    pub node: String,
+    pub vmid: u32,
+    /// 1-based line numbers of the `lxc.id_map` lines.
+    pub lines: Vec<usize>,
+}
+
 /// What `check` looks at.
 #[derive(Clone, Debug)]
 pub struct CheckInput<'a> {
@@ -126,6 +136,8 @@ pub struct CheckInput<'a> {
     pub nodes: &'a [NodeFiles<'a>],
     /// Unreadable lines of the subid files of the nodes in `nodes`.
     pub subid_warnings: &'a [SubidLineWarning],
+    /// CTs with `lxc.id_map` lines.
+    pub deprecated: &'a [DeprecatedIdmap],
     /// The desired state, for drift warnings and fixes.
     pub plan: Option<&'a Plan>,
     /// The current access report (unfiltered), for exposure warnings.
@@ -214,6 +226,34 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
             fix: format!(
                 "correct or delete line {} of {} on {} (idfed never edits lines it did not add)",
                 w.warning.line, w.file, w.node
+            ),
+        });
+    }
+    for d in input.deprecated {
+        let conf = input.conf(&d.node, d.vmid);
+        let lines = d
+            .lines
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let apply = if input.managed(d.vmid).is_some() {
+            format!(" (`idfed apply` on {} rewrites them)", d.node)
+        } else {
+            String::new()
+        };
+        out.warnings.push(Finding {
+            node: d.node.clone(),
+            ct: Some(d.vmid),
+            code: "idmap-deprecated",
+            message: format!(
+                "CT {} on {}: line(s) {lines} of {conf} use the deprecated key `lxc.id_map`, which \
+                 Proxmox ignores: the CT does not get those extents",
+                d.vmid, d.node
+            ),
+            fix: format!(
+                "rename `lxc.id_map` to `lxc.idmap` on line(s) {lines} of {conf}{apply}, then run \
+                 `idfed check` again"
             ),
         });
     }
@@ -423,7 +463,7 @@ fn check_coverage(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
             let (whose, here) = if node.local {
                 ("this node's", format!("here ({})", node.node))
             } else {
-                ("its published", node.node.to_string())
+                ("its published", format!("on {}", node.node))
             };
             let apply = if input.managed(ct.vmid).is_some() {
                 format!(" (or run `idfed apply` on {})", node.node)
@@ -571,4 +611,184 @@ pub fn render_text(report: &CheckReport) -> String {
         report.warnings.len()
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ShareUse;
+
+    fn map(lines: &[&str]) -> Vec<Extent> {
+        lines.iter().map(|l| l.parse().unwrap()).collect()
+    }
+
+    fn ct(vmid: u32, node: &str, unprivileged: bool, idmap: Vec<Extent>) -> CtIn {
+        CtIn {
+            vmid,
+            node: node.into(),
+            unprivileged,
+            lock: None,
+            idmap,
+            uses: Vec::new(),
+        }
+    }
+
+    fn seed() -> Vec<Extent> {
+        map(&[
+            "u 0 100000 1005",
+            "g 0 100000 1005",
+            "u 1005 1005 1",
+            "g 1005 1005 1",
+            "u 1006 101006 64530",
+            "g 1006 101006 64530",
+        ])
+    }
+
+    fn coverage(uids: &[(u32, u32)], gids: &[(u32, u32)]) -> NodeCoverage {
+        let set = |r: &[(u32, u32)]| -> IdSet {
+            r.iter()
+                .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
+                .collect()
+        };
+        NodeCoverage {
+            uids: set(uids),
+            gids: set(gids),
+        }
+    }
+
+    fn run(cts: &[CtIn], nodes: &[NodeFiles<'_>]) -> CheckReport {
+        check(&CheckInput {
+            params: MapParams::default(),
+            subid_owner: "root",
+            pve_root: Path::new("/etc/pve"),
+            cts,
+            ct_errors: &[],
+            nodes,
+            subid_warnings: &[],
+            deprecated: &[],
+            plan: None,
+            report: None,
+        })
+    }
+
+    fn codes(list: &[Finding]) -> Vec<(Option<u32>, &str)> {
+        list.iter().map(|f| (f.ct, f.code)).collect()
+    }
+
+    #[test]
+    fn a_valid_covered_map_is_healthy() {
+        let full = coverage(&[(100000, 65536), (1005, 1)], &[(100000, 65536), (1005, 1)]);
+        let nodes = [NodeFiles {
+            node: "pve1",
+            coverage: &full,
+            local: true,
+        }];
+        let r = run(&[ct(101, "pve1", true, seed())], &nodes);
+        assert_eq!(r, CheckReport::default());
+    }
+
+    #[test]
+    fn coverage_names_node_and_missing_ranges() {
+        // n and n + 1: the base range ends one id short on pve2's published state.
+        let local = coverage(&[(100000, 65536), (1005, 1)], &[(100000, 65536), (1005, 1)]);
+        let short = coverage(&[(100000, 65535), (1005, 1)], &[(100000, 65536)]);
+        let nodes = [
+            NodeFiles {
+                node: "pve1",
+                coverage: &local,
+                local: true,
+            },
+            NodeFiles {
+                node: "pve2",
+                coverage: &short,
+                local: false,
+            },
+        ];
+        let r = run(&[ct(101, "pve1", true, seed())], &nodes);
+        assert_eq!(
+            codes(&r.problems),
+            [(Some(101), "subuid-missing"), (Some(101), "subgid-missing")]
+        );
+        assert!(r.problems.iter().all(|f| f.node == "pve2"));
+        assert_eq!(
+            r.problems[0].message,
+            "CT 101 on pve1 cannot start on pve2: its published /etc/subuid does not give `root` \
+             host uids 165535 (newuidmap: uid range not allowed)"
+        );
+        assert_eq!(
+            r.problems[0].fix,
+            "add to /etc/subuid on pve2:\nroot:165535:1"
+        );
+        assert_eq!(
+            r.problems[1].fix,
+            "add to /etc/subgid on pve2:\nroot:1005:1"
+        );
+    }
+
+    #[test]
+    fn a_map_of_one_kind_leaves_the_other_unmapped() {
+        let r = run(&[ct(101, "pve1", true, map(&["u 0 100000 65536"]))], &[]);
+        assert_eq!(codes(&r.problems), [(Some(101), "map-root-unmapped")]);
+        assert!(r.problems[0].message.contains("map only uids"));
+        assert_eq!(
+            r.problems[0].fix,
+            "add to /etc/pve/nodes/pve1/lxc/101.conf:\nlxc.idmap: g 0 100000 65536"
+        );
+    }
+
+    #[test]
+    fn overlap_fix_gives_the_lines() {
+        let r = run(
+            &[ct(
+                101,
+                "pve1",
+                true,
+                map(&["u 0 100000 65536", "u 1005 1005 1", "g 0 100000 65536"]),
+            )],
+            &[],
+        );
+        assert_eq!(codes(&r.problems), [(Some(101), "map-inside-overlap")]);
+        assert_eq!(
+            r.problems[0].fix,
+            "replace the lxc.idmap lines of /etc/pve/nodes/pve1/lxc/101.conf with:\n\
+             lxc.idmap: u 0 100000 1005\nlxc.idmap: u 1005 1005 1\n\
+             lxc.idmap: u 1006 101006 64530\nlxc.idmap: g 0 100000 65536"
+        );
+    }
+
+    #[test]
+    fn privileged_cts_get_warnings_only() {
+        let mut c = ct(103, "pve1", false, Vec::new());
+        c.uses.push(ShareUse {
+            share: "media".into(),
+            key: Some("mp0".into()),
+            read_only: false,
+            shared: false,
+        });
+        let r = run(&[c], &[]);
+        assert!(r.problems.is_empty());
+        assert_eq!(
+            codes(&r.warnings),
+            [(Some(103), "privileged-share"), (Some(103), "not-shared")]
+        );
+    }
+
+    #[test]
+    fn text_indents_multiline_fixes() {
+        let r = CheckReport {
+            problems: vec![Finding {
+                node: "pve1".into(),
+                ct: Some(101),
+                code: "subuid-missing",
+                message: "CT 101 on pve1 cannot start".into(),
+                fix: "add to /etc/subuid on pve1:\nroot:1005:1".into(),
+            }],
+            warnings: Vec::new(),
+        };
+        assert_eq!(
+            render_text(&r),
+            "problem [subuid-missing] CT 101 on pve1 cannot start\n  \
+             fix: add to /etc/subuid on pve1:\n    root:1005:1\n1 problem(s), 0 warning(s)\n"
+        );
+    }
 }

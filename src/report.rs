@@ -353,3 +353,251 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idmap::Extent;
+    use crate::ids::IdRange;
+    use crate::plan::ShareUse;
+    use crate::resolve::Owner;
+
+    fn set(ranges: &[(u32, u32)]) -> IdSet {
+        ranges
+            .iter()
+            .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
+            .collect()
+    }
+
+    fn share() -> ResolvedShare {
+        let owner = |kind, name: &str, id| Owner {
+            kind,
+            name: name.into(),
+            id,
+            source: "nas".into(),
+        };
+        ResolvedShare {
+            name: "projects".into(),
+            uids: set(&[(1005, 1)]),
+            gids: set(&[(3000, 1)]),
+            owners: vec![
+                owner(OwnerKind::User, "alice", 1005),
+                owner(OwnerKind::Group, "research", 3000),
+            ],
+        }
+    }
+
+    fn map(lines: &[&str]) -> Vec<Extent> {
+        lines.iter().map(|l| l.parse().unwrap()).collect()
+    }
+
+    fn ct(vmid: u32, unprivileged: bool, read_only: bool, idmap: Vec<Extent>) -> CtIn {
+        CtIn {
+            vmid,
+            node: "pve1".into(),
+            unprivileged,
+            lock: None,
+            idmap,
+            uses: vec![ShareUse {
+                share: "projects".into(),
+                key: Some("mp0".into()),
+                read_only,
+                shared: true,
+            }],
+        }
+    }
+
+    /// The seed map of DESIGN.md for uid 1005, and gid 3000 passed through.
+    fn converged() -> Vec<Extent> {
+        map(&[
+            "u 0 100000 1005",
+            "u 1005 1005 1",
+            "u 1006 101006 64530",
+            "g 0 100000 3000",
+            "g 3000 3000 1",
+            "g 3001 103001 62535",
+        ])
+    }
+
+    fn access(c: CtIn) -> Vec<(OwnerKind, Access)> {
+        report(&MapParams::default(), &[share()], &[c], &Filter::default())
+            .rows
+            .iter()
+            .map(|r| (r.kind, r.access))
+            .collect()
+    }
+
+    #[test]
+    fn access_rules() {
+        use Access::*;
+        use OwnerKind::*;
+        let default = map(&["u 0 100000 65536", "g 0 100000 65536"]);
+        for (c, want) in [
+            (ct(101, true, false, converged()), [(User, Rw), (Group, Rw)]),
+            (ct(102, true, true, converged()), [(User, Ro), (Group, Ro)]),
+            (
+                ct(103, true, false, default.clone()),
+                [(User, Unmapped), (Group, Unmapped)],
+            ),
+            (
+                ct(104, false, true, Vec::new()),
+                [(User, Privileged), (Group, Privileged)],
+            ),
+            // A hand-written extent that maps inside 2000 to host 1005: the CT still writes as
+            // alice (her files show as 2000 inside).
+            (
+                ct(
+                    105,
+                    true,
+                    false,
+                    map(&[
+                        "u 0 100000 2000",
+                        "u 2000 1005 1",
+                        "u 2001 102001 63535",
+                        "g 0 100000 65536",
+                    ]),
+                ),
+                [(User, Rw), (Group, Unmapped)],
+            ),
+        ] {
+            assert_eq!(access(c), want);
+        }
+    }
+
+    #[test]
+    fn cts_without_shares_give_no_rows() {
+        let mut c = ct(101, true, false, converged());
+        c.uses.clear();
+        let r = report(&MapParams::default(), &[share()], &[c], &Filter::default());
+        assert_eq!(r, Report::default());
+    }
+
+    #[test]
+    fn exposure_is_beyond_owners_and_base_range() {
+        // The base range (100000..165535, n and n + 1 at both ends) is the CT's own: not exposure.
+        let c = ct(
+            101,
+            true,
+            false,
+            map(&[
+                "u 0 100000 33",
+                "u 33 33 1",
+                "u 34 100034 971",
+                "u 1005 1005 1",
+                "u 1006 101006 64530",
+                "g 0 100000 3000",
+                "g 3000 3000 2",
+                "g 3002 103002 62534",
+            ]),
+        );
+        let r = report(&MapParams::default(), &[share()], &[c], &Filter::default());
+        assert_eq!(
+            r.exposure,
+            [Exposure {
+                ct: 101,
+                node: "pve1".into(),
+                extra_uids: set(&[(33, 1)]),
+                extra_gids: set(&[(3001, 1)]),
+            }]
+        );
+        // A privileged CT has no map to measure.
+        let r = report(
+            &MapParams::default(),
+            &[share()],
+            &[ct(104, false, false, Vec::new())],
+            &Filter::default(),
+        );
+        assert!(r.exposure.is_empty());
+    }
+
+    #[test]
+    fn filters() {
+        let cts = [
+            ct(101, true, false, converged()),
+            ct(102, true, true, converged()),
+        ];
+        let p = MapParams::default();
+        let rows = |f: Filter| -> Vec<(String, u32)> {
+            report(&p, &[share()], &cts, &f)
+                .rows
+                .iter()
+                .map(|r| (r.name.clone(), r.ct))
+                .collect()
+        };
+        let by = |owner: &str| Filter {
+            owner: Some(owner.into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            rows(by("alice")),
+            [("alice".into(), 101), ("alice".into(), 102)]
+        );
+        assert_eq!(
+            rows(by("3000")),
+            [("research".into(), 101), ("research".into(), 102)]
+        );
+        assert_eq!(rows(by("3001")), []);
+        let ct102 = Filter {
+            ct: Some(102),
+            ..Filter::default()
+        };
+        assert_eq!(
+            rows(ct102),
+            [("alice".into(), 102), ("research".into(), 102)]
+        );
+        let other = Filter {
+            share: Some("media".into()),
+            ..Filter::default()
+        };
+        assert_eq!(rows(other), []);
+    }
+
+    #[test]
+    fn grid_and_csv() {
+        let cts = [
+            ct(101, true, false, converged()),
+            ct(102, true, true, converged()),
+            ct(104, false, false, Vec::new()),
+        ];
+        let r = report(&MapParams::default(), &[share()], &cts, &Filter::default());
+        let grid = render_grid(&r);
+        assert!(grid.lines().all(|l| l == l.trim_end()), "{grid}");
+        assert!(
+            grid.starts_with(
+                "share     owner      id    101   102   104\n\
+             \x20                          pve1  pve1  pve1\n\
+             projects  alice      1005  W     r     P\n\
+             projects  @research  3000  W     r     P\n"
+            ),
+            "{grid}"
+        );
+        let csv = render_csv(&r);
+        assert_eq!(
+            csv.lines().next(),
+            Some("share,kind,name,id,ct,node,access")
+        );
+        assert_eq!(
+            csv.lines().nth(1),
+            Some("projects,user,alice,1005,101,pve1,rw")
+        );
+        assert_eq!(csv.lines().count(), 7);
+    }
+
+    #[test]
+    fn csv_quotes_fields() {
+        let mut r = Report::default();
+        r.rows.push(Row {
+            share: "a,b".into(),
+            kind: OwnerKind::User,
+            name: "say \"hi\"".into(),
+            id: 1,
+            ct: 2,
+            node: "n".into(),
+            access: Access::Rw,
+        });
+        assert_eq!(
+            render_csv(&r).lines().nth(1),
+            Some("\"a,b\",user,\"say \"\"hi\"\"\",1,2,n,rw")
+        );
+    }
+}

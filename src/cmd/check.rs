@@ -1,7 +1,7 @@
 //! `idfed check`: every CT map of the cluster and this node's subid files against the kernel's
 //! rules; exit 2 when a container would fail.
 
-use crate::check::{CheckInput, NodeFiles, SubidLineWarning, check, render_text};
+use crate::check::{CheckInput, DeprecatedIdmap, NodeFiles, SubidLineWarning, check, render_text};
 use crate::cli::{CheckArgs, Format};
 use crate::report::{Filter, report};
 
@@ -33,6 +33,20 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
             });
         }
     }
+    let deprecated: Vec<DeprecatedIdmap> = ctx
+        .cluster
+        .cts
+        .iter()
+        .filter(|ct| ct.config.unprivileged())
+        .filter_map(|ct| {
+            let lines = ct.config.deprecated_idmap_lines();
+            (!lines.is_empty()).then(|| DeprecatedIdmap {
+                node: ct.node.clone(),
+                vmid: ct.vmid,
+                lines,
+            })
+        })
+        .collect();
     let found = check(&CheckInput {
         params: ctx.params,
         subid_owner: &ctx.config.cluster.subid_owner,
@@ -41,6 +55,7 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         ct_errors: &ctx.ct_errors,
         nodes: &nodes,
         subid_warnings: &subid_warnings,
+        deprecated: &deprecated,
         plan: Some(&plan),
         report: Some(&rep),
     });

@@ -157,6 +157,7 @@ fn every_warning_kind_alone_exits_0() {
         (Some(404), "exposure"),
         (Some(405), "exposure"),
         (Some(405), "unmanaged-map"),
+        (Some(406), "idmap-deprecated"),
         (None, "subid-malformed"),
     ]
     .into_iter()
