@@ -59,10 +59,11 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         plan: Some(&plan),
         report: Some(&rep),
     });
-    match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
-        _ => print!("{}", render_text(&found)),
-    }
+    let text = match globals.format {
+        Format::Json => serde_json::to_string_pretty(&found)? + "\n",
+        _ => render_text(&found),
+    };
+    super::report::print_stdout(&text)?;
     Ok(if found.problems.is_empty() {
         Outcome::Ok
     } else {

@@ -1,5 +1,9 @@
 //! `idfed report`: which containers can write as which share owners, from the configs as they are.
 
+use std::io::Write as _;
+
+use anyhow::Context as _;
+
 use crate::cli::{Format, ReportArgs};
 use crate::report::{Filter, render_csv, render_grid, render_owner, report};
 
@@ -45,13 +49,27 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
         share: args.share.clone(),
     };
     let rep = report(&ctx.params, &ctx.shares, &ctx.cts, &filter);
-    match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rep)?),
-        Format::Csv => print!("{}", render_csv(&rep)),
+    let text = match globals.format {
+        Format::Json => serde_json::to_string_pretty(&rep)? + "\n",
+        Format::Csv => render_csv(&rep),
         Format::Text => match &args.owner {
-            Some(owner) => print!("{}", render_owner(&rep, owner)),
-            None => print!("{}", render_grid(&rep)),
+            Some(owner) => render_owner(&rep, owner),
+            None => render_grid(&rep),
         },
-    }
+    };
+    print_stdout(&text)?;
     Ok(Outcome::Ok)
+}
+
+/// Writes `text` to stdout; a reader that stops early (`idfed report | head`) ends the output
+/// quietly instead of a panic.
+///
+/// # Errors
+/// Any other write error.
+pub(super) fn print_stdout(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
 }

@@ -297,3 +297,28 @@ fn exposure_beyond_the_owners() {
         ])
     );
 }
+
+/// Regression: `idfed report | head` panicked with "failed printing to stdout: Broken pipe".
+#[test]
+fn a_reader_that_stops_early_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture(FIXTURE), dir.path());
+    let root = dir.path().to_str().unwrap();
+    for args in [&["report"][..], &["--format", "json", "check"][..]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_idfed"))
+            .env_clear()
+            .args(["-c", &format!("{root}/idfed.toml")])
+            .args(["--root", &format!("{root}/pve1"), "--node", "pve1"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before idfed has loaded anything, so its write meets EPIPE.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}
