@@ -320,7 +320,7 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
     if report.rows.is_empty() {
         let _ = writeln!(
             out,
-            "`{owner}` owns no share, or no container uses its shares"
+            "`{owner}` owns no share, no container uses its shares, or the filter leaves none"
         );
         return out;
     }

@@ -43,6 +43,15 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
         }
         anyhow::bail!("CT {vmid} is not a container of the cluster");
     }
+    for e in &ctx.ct_errors {
+        eprintln!(
+            "idfed: warning: {}: left out of the report (`idfed check` says why)",
+            e.vmid.map_or_else(
+                || format!("a CT on {}", e.node),
+                |v| format!("CT {v} on {}", e.node)
+            )
+        );
+    }
     let filter = Filter {
         owner: args.owner.clone(),
         ct: args.ct,

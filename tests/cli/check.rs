@@ -12,6 +12,7 @@ use idfed::pve::CtConfig;
 use serde_json::Value;
 
 use crate::harness::{Run, Test, fixture, require_root};
+use crate::lxc::{Container, run_container};
 use crate::userns::{EINVAL, MapFile, kernel_accepts};
 
 fn check(fixture: &str, format: &str) -> Run {
@@ -202,6 +203,61 @@ fn after_apply_on_pve1_pve2_lacks_the_subids() {
     for f in json["problems"].as_array().unwrap() {
         assert_eq!(f["node"], "pve2", "{f}");
     }
+}
+
+/// newuidmap agrees: after `apply` on pve1, CT 101's new map starts with pve1's subid files (check
+/// on pve1: no problem) and is refused with pve2's (check on pve2: `subuid-missing` for CT 101).
+#[test]
+fn newuidmap_agrees_with_check_on_coverage() {
+    require_root("starting LXC containers");
+    let dir = tempfile::tempdir().unwrap();
+    crate::harness::copy_tree(&fixture("report-cluster"), dir.path());
+    let root = dir.path().to_str().unwrap().to_string();
+    let run_on = |node: &str, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_idfed"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .args(["-c", &format!("{root}/idfed.toml")])
+            .args(["--root", &format!("{root}/{node}"), "--node", node])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run_on("pve1", &["apply", "--force"]).status.code(), Some(0));
+    let conf =
+        std::fs::read_to_string(dir.path().join("cluster/pve/nodes/pve1/lxc/101.conf")).unwrap();
+    let idmap: Vec<&str> = conf
+        .lines()
+        .filter(|l| l.starts_with("lxc.idmap"))
+        .collect();
+    assert!(idmap.contains(&"lxc.idmap: u 1005 1005 1"), "{conf}");
+    let files = |node: &str| {
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(node).join(f)).unwrap();
+        (read("etc/subuid"), read("etc/subgid"))
+    };
+
+    assert_eq!(run_on("pve1", &["check"]).status.code(), Some(0));
+    let (subuid, subgid) = files("pve1");
+    let started = run_container(&Container::new(&idmap).subids(&subuid, &subgid));
+    assert!(
+        started.is_ok(),
+        "check passes on pve1, LXC did not start:\n{started:?}"
+    );
+
+    let pve2 = run_on("pve2", &["--format", "json", "check"]);
+    assert_eq!(pve2.status.code(), Some(2));
+    let json: Value = serde_json::from_slice(&pve2.stdout).unwrap();
+    assert!(
+        codes(&json, "problems").contains(&(Some(101), "subuid-missing".to_string())),
+        "{json}"
+    );
+    let (subuid, subgid) = files("pve2");
+    let err = run_container(&Container::new(&idmap).subids(&subuid, &subgid))
+        .expect_err("check fails on pve2, LXC started");
+    assert!(
+        err.contains("newuidmap") && err.contains("not allowed"),
+        "{err}"
+    );
 }
 
 #[test]

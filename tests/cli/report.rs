@@ -243,13 +243,35 @@ fn unknown_share_or_ct_is_an_error() {
 }
 
 #[test]
+fn unreadable_cts_are_named_on_stderr() {
+    Test::new()
+        .fixture("check-problems")
+        .args([
+            "-c",
+            "{root}/idfed.toml",
+            "--root",
+            "{root}",
+            "--node",
+            "pve1",
+            "report",
+        ])
+        .run()
+        .success()
+        .stderr_has("idfed: warning: CT 307 on pve2: left out of the report")
+        .stderr_has("idfed: warning: CT 310 on pve2: left out of the report")
+        .stdout_has("309");
+}
+
+#[test]
 fn an_unknown_owner_says_so() {
     Test::new()
         .fixture(FIXTURE)
         .args(on("pve1", &["report", "--owner", "alise"]))
         .run()
         .success()
-        .stdout_is("`alise` owns no share, or no container uses its shares\n");
+        .stdout_is(
+            "`alise` owns no share, no container uses its shares, or the filter leaves none\n",
+        );
 }
 
 /// Exposure: a hand-written passthrough of www-data (33) and a CT on its own base range reach host
