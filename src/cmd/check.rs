@@ -1,7 +1,7 @@
 //! `idfed check`: every CT map of the cluster and this node's subid files against the kernel's
 //! rules; exit 2 when a container would fail.
 
-use crate::check::{CheckInput, NodeFiles, check, render_text};
+use crate::check::{CheckInput, DeprecatedIdmap, NodeFiles, SubidLineWarning, check, render_text};
 use crate::cli::{CheckArgs, Format};
 use crate::report::{Filter, report};
 
@@ -11,7 +11,7 @@ use super::{Globals, Outcome, require_format};
 /// Runs `idfed check`.
 ///
 /// # Errors
-/// When the cluster or the sources cannot be read (exit 1).
+/// When the configuration, the cluster or the sources cannot be read (exit 1).
 pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "check")?;
     let ctx = Context::load(globals, &[])?;
@@ -23,19 +23,47 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         coverage: &local,
         local: true,
     }];
+    let mut subid_warnings = Vec::new();
+    for (file, sub) in [("/etc/subuid", &ctx.subuid), ("/etc/subgid", &ctx.subgid)] {
+        for warning in sub.file.warnings() {
+            subid_warnings.push(SubidLineWarning {
+                node: ctx.node.clone(),
+                file: file.to_string(),
+                warning,
+            });
+        }
+    }
+    let deprecated: Vec<DeprecatedIdmap> = ctx
+        .cluster
+        .cts
+        .iter()
+        .filter(|ct| ct.config.unprivileged())
+        .filter_map(|ct| {
+            let lines = ct.config.deprecated_idmap_lines();
+            (!lines.is_empty()).then(|| DeprecatedIdmap {
+                node: ct.node.clone(),
+                vmid: ct.vmid,
+                lines,
+            })
+        })
+        .collect();
     let found = check(&CheckInput {
         params: ctx.params,
         subid_owner: &ctx.config.cluster.subid_owner,
+        pve_root: ctx.pve_root(),
         cts: &ctx.cts,
         ct_errors: &ctx.ct_errors,
         nodes: &nodes,
+        subid_warnings: &subid_warnings,
+        deprecated: &deprecated,
         plan: Some(&plan),
         report: Some(&rep),
     });
-    match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
-        _ => print!("{}", render_text(&found)),
-    }
+    let text = match globals.format {
+        Format::Json => serde_json::to_string_pretty(&found)? + "\n",
+        _ => render_text(&found),
+    };
+    super::report::print_stdout(&text)?;
     Ok(if found.problems.is_empty() {
         Outcome::Ok
     } else {
