@@ -160,9 +160,10 @@ pub fn load_all(
     Ok((out, warnings))
 }
 
-/// Warnings about nodes of the cluster whose coverage is unknown or old: `never` published
-/// (idfed does not run there yet) or published more than `max_age` seconds before `now`.
-/// `this_node` is left out: its own files are read directly.
+/// Warnings about nodes of the cluster whose coverage is unknown or old: never published (idfed
+/// does not run there yet) or published more than `max_age` seconds before `now`. `this_node` is
+/// left out: its own files are read directly. Before any node has published (idfed's apply job
+/// runs nowhere yet: a cluster being looked at before the rollout), there is nothing to warn about.
 pub fn node_findings(
     nodes: &[String],
     this_node: &str,
@@ -171,6 +172,9 @@ pub fn node_findings(
     max_age: u64,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
+    if published.is_empty() {
+        return out;
+    }
     for node in nodes.iter().filter(|n| n.as_str() != this_node) {
         match published.get(node) {
             None => out.push(Finding {
@@ -246,6 +250,8 @@ mod tests {
                 .map(|f| (f.node, f.code))
                 .collect::<Vec<_>>()
         };
+        // Nobody published yet: no rollout has begun, nothing to warn about.
+        assert!(node_findings(&nodes, "pve1", &BTreeMap::new(), 5000, 100).is_empty());
         // Exactly max_age old is still fresh; one second more is stale.
         assert_eq!(codes(1100), [("pve3".into(), "node-unpublished")]);
         assert_eq!(

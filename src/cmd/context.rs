@@ -152,11 +152,7 @@ impl Context {
         let ct_errors = cluster
             .errors
             .iter()
-            .map(|e| CtError {
-                node: e.node.clone(),
-                vmid: Some(e.vmid),
-                message: e.to_string(),
-            })
+            .map(|e| CtError::from_load(e, &c.pve_root))
             .collect();
         let managed = state::load_managed(&globals.root, &c.pve_root)?;
         let (published, publish_warnings) =

@@ -2,11 +2,13 @@
 //! Each command has its own module; `harness` holds the builder they share, `slapd` a real
 //! OpenLDAP server for the LDAP tests (other real services: user namespaces, LXC).
 
+mod check;
 mod harness;
 mod help;
 mod lxc;
 mod map;
 mod pve;
+mod report;
 mod resolve;
 mod rollout;
 mod slapd;

@@ -198,7 +198,7 @@ fn force_then_check_names_the_node_that_would_fail() {
     assert_eq!(problems[0]["ct"], 101);
     let message = problems[0]["message"].as_str().unwrap();
     assert!(
-        message.contains("CT 101 (on pve1) cannot start on pve3: its published /etc/subuid"),
+        message.contains("CT 101 on pve1 cannot start on pve3: its published /etc/subuid"),
         "{message}"
     );
     // Once pve3 runs, the problem is gone.
@@ -236,7 +236,7 @@ fn check_warns_about_a_stale_node_after_the_configured_age() {
     std::fs::write(&path, state.to_string()).unwrap();
     on(run.again(), "pve1", &["check"])
         .success()
-        .stdout_has("warning [node-stale] pve2: node pve2 last published")
+        .stdout_has("warning [node-stale] node pve2 last published")
         .stdout_has("`cluster.publish_max_age_secs` = 600");
 }
 
