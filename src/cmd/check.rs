@@ -20,11 +20,10 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     let plan = ctx.plan(false);
     let rep = report(&ctx.params, &ctx.shares, &ctx.cts, &Filter::default());
     let local = ctx.local_coverage();
-    let others: Vec<(&String, crate::plan::NodeCoverage)> = ctx
-        .published
-        .iter()
-        .filter(|(node, _)| **node != ctx.node)
-        .map(|(node, p)| (node, p.coverage()))
+    let others: Vec<(String, crate::plan::NodeCoverage)> = ctx
+        .coverage(local.clone())
+        .into_iter()
+        .filter(|(node, _)| *node != ctx.node)
         .collect();
     let mut nodes = vec![NodeFiles {
         node: &ctx.node,

@@ -211,12 +211,13 @@ impl Context {
         self.plan_with(adopt, self.local_coverage())
     }
 
-    /// Every node's known coverage: `local` for this node, the published states for the others.
+    /// Every node's known coverage: `local` for this node, the published states for the other
+    /// nodes of the cluster (a state left behind by a node that left the cluster is ignored).
     pub fn coverage(&self, local: NodeCoverage) -> BTreeMap<String, NodeCoverage> {
         let mut coverage: BTreeMap<String, NodeCoverage> = self
             .published
             .iter()
-            .filter(|(node, _)| **node != self.node)
+            .filter(|(node, _)| **node != self.node && self.cluster.nodes.contains(node))
             .map(|(node, p)| (node.clone(), p.coverage()))
             .collect();
         coverage.insert(self.node.clone(), local);

@@ -234,10 +234,20 @@ fn check_warns_about_a_stale_node_after_the_configured_age() {
         .as_secs();
     state["published_at"] = serde_json::json!(now - 601);
     std::fs::write(&path, state.to_string()).unwrap();
-    on(run.again(), "pve1", &["check"])
+    let run = on(run.again(), "pve1", &["check"])
         .success()
         .stdout_has("warning [node-stale] node pve2 last published")
         .stdout_has("`cluster.publish_max_age_secs` = 600");
+    // A state left behind by a node that left the cluster (it covers nothing) is ignored.
+    state["node"] = serde_json::json!("pve9");
+    state["uids"] = serde_json::json!([]);
+    state["gids"] = serde_json::json!([]);
+    let t = run
+        .again()
+        .write("cluster/pve/idfed/nodes/pve9.json", &state.to_string());
+    let run = on(t, "pve1", &["check"]).success().stdout_lacks("pve9");
+    let run = on(run.again(), "pve1", &["--format", "json", "plan"]).success();
+    assert!(run.json()["nodes"].get("pve9").is_none());
 }
 
 /// Every node applies, and CT 101 gets alice's map.
