@@ -202,6 +202,15 @@ fn prune(
     dry_run: bool,
     out: &mut Applied,
 ) -> anyhow::Result<()> {
+    if !ctx.ct_errors.is_empty() {
+        // A config idfed cannot read may hold a map that needs any of the lines.
+        eprintln!(
+            "idfed: warning: --prune: not pruning: {} container config(s) could not be read, \
+             and their maps may need the lines",
+            ctx.ct_errors.len()
+        );
+        return Ok(());
+    }
     let mut needed = [plan.needed_uids.clone(), plan.needed_gids.clone()];
     for ct in &ctx.cts {
         if out.restart_required.contains(&ct.vmid) {

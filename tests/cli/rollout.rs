@@ -325,6 +325,17 @@ fn a_map_that_drops_and_adds_waits_for_what_it_adds_then_prune_removes_only_idfe
         run.read("pve3/etc/subuid"),
         "root:100000:65536\nroot:1005:1\nroot:1006:1\n"
     );
+    // While a CT config cannot be read, its map is unknown: nothing is pruned.
+    let broken = "cluster/pve/nodes/pve2/lxc/202.conf";
+    let t = run.again().write(
+        broken,
+        "arch: amd64\nunprivileged: 1\nlxc.idmap: u 0 100000\n",
+    );
+    let run = on(t, "pve2", &["apply", "--prune"])
+        .stderr_has("--prune: not pruning: 1 container config(s) could not be read")
+        .stdout_lacks("removed");
+    assert!(run.read("pve2/etc/subuid").contains("root:1005:1\n"));
+    std::fs::remove_file(run.path().join(broken)).unwrap();
     // pve2's own line goes.
     on(run.again(), "pve2", &["apply", "--prune"])
         .success()
