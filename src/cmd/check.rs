@@ -82,7 +82,7 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         Format::Json => serde_json::to_string_pretty(&found)? + "\n",
         _ => render_text(&found),
     };
-    super::report::print_stdout(&text)?;
+    super::print_stdout(&text)?;
     Ok(if found.problems.is_empty() {
         Outcome::Ok
     } else {

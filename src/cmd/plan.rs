@@ -48,8 +48,8 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let plan = filter(plan, args.share.as_deref(), args.ct);
     match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
-        _ => print!("{}", render_text(&plan)),
+        Format::Json => super::print_stdout(&(serde_json::to_string_pretty(&plan)? + "\n"))?,
+        _ => super::print_stdout(&render_text(&plan))?,
     }
     if args.detailed_exitcode && plan.has_changes() {
         Ok(Outcome::NotDesired)

@@ -1,9 +1,5 @@
 //! `idfed report`: which containers can write as which share owners, from the configs as they are.
 
-use std::io::Write as _;
-
-use anyhow::Context as _;
-
 use crate::cli::{Format, ReportArgs};
 use crate::report::{Filter, render_csv, render_grid, render_owner, report};
 
@@ -66,19 +62,6 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
             None => render_grid(&rep),
         },
     };
-    print_stdout(&text)?;
+    super::print_stdout(&text)?;
     Ok(Outcome::Ok)
-}
-
-/// Writes `text` to stdout; a reader that stops early (`idfed report | head`) ends the output
-/// quietly instead of a panic.
-///
-/// # Errors
-/// Any other write error.
-pub(super) fn print_stdout(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write to stdout"),
-    }
 }

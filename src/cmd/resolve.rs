@@ -38,7 +38,7 @@ pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
         Format::Json => render_json(&resolution.shares)?,
         _ => render_text(&resolution.shares),
     };
-    print!("{out}");
+    super::print_stdout(&out)?;
     match resolution.errors.as_slice() {
         [] => Ok(Outcome::Ok),
         [only] => Err(anyhow::anyhow!("{only}")),

@@ -326,7 +326,13 @@ fn a_reader_that_stops_early_is_no_panic() {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&fixture(FIXTURE), dir.path());
     let root = dir.path().to_str().unwrap();
-    for args in [&["report"][..], &["--format", "json", "check"][..]] {
+    for args in [
+        &["report"][..],
+        &["--format", "json", "check"][..],
+        &["plan"][..],
+        &["--format", "json", "plan"][..],
+        &["resolve"][..],
+    ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_idfed"))
             .env_clear()
             .args(["-c", &format!("{root}/idfed.toml")])
