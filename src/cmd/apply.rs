@@ -496,10 +496,11 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         };
         state::save_run_state(&globals.root, &run)?;
     }
-    match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
-        _ => print!("{}", render_text(&out)),
-    }
+    let text = match globals.format {
+        Format::Json => serde_json::to_string_pretty(&out)? + "\n",
+        _ => render_text(&out),
+    };
+    super::print_stdout(&text)?;
     if out.errors.is_empty() {
         Ok(Outcome::Ok)
     } else {
