@@ -927,3 +927,6 @@ mod tests {
         assert_eq!(groups, vec![vec![101, 102], vec![103]]);
     }
 }
+
+#[cfg(test)]
+mod props;
