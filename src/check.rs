@@ -1,15 +1,25 @@
 //! `check`: the cluster as it is, against the rules the kernel, newuidmap and LXC enforce. Every
-//! finding names the node and CT, says what fails, and gives the fix. Pure: the command gathers
-//! the inputs.
+//! finding names the node and CT, says what fails, and gives the fix as a command or the exact
+//! lines to write. Pure: the command gathers the inputs (CT configs, subid coverage, the plan and
+//! the access report) and decides the exit code; nothing here reads a file.
+//!
+//! Problems are what makes a container fail to start (or fail to be read): a map the kernel or
+//! LXC refuses, subids that do not cover a map on some node, a config that cannot be parsed.
+//! Warnings are what is wrong but runs: privileged CTs on shares, bind mounts that block
+//! migration, drift from the desired map, exposure beyond the owners, unreadable subid lines.
 
 use std::fmt::Write;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::idmap::{MapParams, MapProblem, outside_ranges, validate};
-use crate::ids::{IdKind, IdSet};
-use crate::plan::{CtIn, NodeCoverage, Plan, current_map};
+use crate::idmap::{self, Extent, KERNEL_MAX_EXTENTS, MapParams, MapProblem, outside_ranges};
+use crate::ids::{IdKind, IdRange, IdSet};
+use crate::plan::{CtIn, CtPlan, NodeCoverage, Plan, current_map};
+use crate::pve::ctconf::CtConfigErrorKind;
+use crate::pve::{CtLoadCause, CtLoadError};
 use crate::report::Report;
+use crate::subid::SubidWarning;
 
 /// One problem or warning (JSON: the `check` shape of DESIGN.md section 5).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -17,7 +27,9 @@ pub struct Finding {
     pub node: String,
     pub ct: Option<u32>,
     pub code: &'static str,
+    /// What fails, naming the CT and node (self-contained: JSON consumers show it alone).
     pub message: String,
+    /// A command to run or the exact lines to write; may span lines.
     pub fix: String,
 }
 
@@ -28,12 +40,60 @@ pub struct CheckReport {
     pub warnings: Vec<Finding>,
 }
 
+/// What was wrong with a CT config that could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CtErrorKind {
+    /// The file could not be read.
+    Unreadable,
+    /// An `lxc.idmap` line of the main section is malformed: LXC refuses to start the CT.
+    MalformedIdmap { line: usize, text: String },
+    /// Another line (a mount point) is malformed: PVE cannot read the CT either.
+    Malformed { line: usize, text: String },
+}
+
 /// A CT config that could not be read or parsed.
 #[derive(Clone, Debug)]
 pub struct CtError {
     pub node: String,
     pub vmid: Option<u32>,
+    /// What is wrong, without the path.
     pub message: String,
+    /// The config's host path (`/etc/pve/nodes/pve1/lxc/301.conf`).
+    pub path: PathBuf,
+    pub kind: CtErrorKind,
+}
+
+impl CtError {
+    /// From a discovery error; `pve_root` is the host path of `/etc/pve`.
+    pub fn from_load(e: &CtLoadError, pve_root: &Path) -> CtError {
+        let path = pve_root
+            .join("nodes")
+            .join(&e.node)
+            .join("lxc")
+            .join(format!("{}.conf", e.vmid));
+        let (kind, message) = match &e.cause {
+            CtLoadCause::Read(err) => (CtErrorKind::Unreadable, format!("{err}: {}", err.source)),
+            CtLoadCause::Parse(err) => {
+                let (line, text) = (err.line, err.text.clone());
+                match &err.kind {
+                    CtConfigErrorKind::Idmap(inner) => (
+                        CtErrorKind::MalformedIdmap { line, text },
+                        inner.to_string(),
+                    ),
+                    CtConfigErrorKind::MountPoint(inner) => {
+                        (CtErrorKind::Malformed { line, text }, inner.to_string())
+                    }
+                }
+            }
+        };
+        CtError {
+            node: e.node.clone(),
+            vmid: Some(e.vmid),
+            message,
+            path,
+            kind,
+        }
+    }
 }
 
 /// A node whose subid coverage is known, and whose files the fix names.
@@ -45,17 +105,42 @@ pub struct NodeFiles<'a> {
     pub local: bool,
 }
 
+/// A line of a node's `/etc/subuid` or `/etc/subgid` that shadow-utils ignores.
+#[derive(Clone, Debug)]
+pub struct SubidLineWarning {
+    pub node: String,
+    /// The host path: `/etc/subuid`.
+    pub file: String,
+    pub warning: SubidWarning,
+}
+
+/// A CT whose main section writes its map with the deprecated `lxc.id_map` key, which current
+/// Proxmox ignores (the CT runs with what `lxc.idmap` lines give, else the default map).
+#[derive(Clone, Debug)]
+pub struct DeprecatedIdmap {
+    pub node: String,
+    pub vmid: u32,
+    /// 1-based line numbers of the `lxc.id_map` lines.
+    pub lines: Vec<usize>,
+}
+
 /// What `check` looks at.
 #[derive(Clone, Debug)]
 pub struct CheckInput<'a> {
     pub params: MapParams,
     pub subid_owner: &'a str,
+    /// The host path of `/etc/pve`, for the config paths fixes name.
+    pub pve_root: &'a Path,
     pub cts: &'a [CtIn],
     pub ct_errors: &'a [CtError],
     pub nodes: &'a [NodeFiles<'a>],
-    /// The desired state, for drift warnings.
+    /// Unreadable lines of the subid files of the nodes in `nodes`.
+    pub subid_warnings: &'a [SubidLineWarning],
+    /// CTs with `lxc.id_map` lines.
+    pub deprecated: &'a [DeprecatedIdmap],
+    /// The desired state, for drift warnings and fixes.
     pub plan: Option<&'a Plan>,
-    /// The current access report, for exposure warnings.
+    /// The current access report (unfiltered), for exposure warnings.
     pub report: Option<&'a Report>,
 }
 
@@ -70,113 +155,293 @@ fn map_code(p: &MapProblem) -> &'static str {
     }
 }
 
+/// Longer suggested maps are not spelled out in a fix: `idfed map` prints them.
+const MAX_FIX_LINES: usize = 16;
+
+/// `lxc.idmap: u 0 100000 65536`, one per line.
+fn idmap_lines(extents: &[Extent]) -> String {
+    extents
+        .iter()
+        .map(|e| format!("lxc.idmap: {e}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl CheckInput<'_> {
+    fn conf(&self, node: &str, vmid: u32) -> String {
+        self.pve_root
+            .join("nodes")
+            .join(node)
+            .join("lxc")
+            .join(format!("{vmid}.conf"))
+            .display()
+            .to_string()
+    }
+
+    /// The plan of a CT that idfed manages and can rewrite (`apply` fixes it).
+    fn managed(&self, vmid: u32) -> Option<&CtPlan> {
+        self.plan
+            .and_then(|p| p.container(vmid))
+            .filter(|c| c.planned)
+    }
+}
+
+/// A valid map of both kinds with the current map's passthroughs (id 0 left out), when one can be
+/// built: the lines a fix tells the administrator to write.
+fn suggested_map(ct: &CtIn, params: &MapParams) -> Option<Vec<Extent>> {
+    let mut out = Vec::new();
+    for kind in IdKind::ALL {
+        let current = current_map(&ct.idmap, kind, params);
+        let pass = idmap::passthroughs(&current).difference(&IdSet::from(IdRange::single(0).ok()?));
+        // Hand-written passthroughs may lie below min_id (www-data's 33): keep them as they are.
+        let mut p = *params;
+        if let Some(low) = pass.first() {
+            p.min_id = p.min_id.min(low).max(1);
+        }
+        p.max_extents = p.max_extents.min(KERNEL_MAX_EXTENTS);
+        out.extend(idmap::build(kind, &pass, &p).ok()?.extents);
+    }
+    out.sort_by_key(|e| (e.kind, e.inside));
+    Some(out)
+}
+
 /// Runs every check.
 pub fn check(input: &CheckInput<'_>) -> CheckReport {
     let mut out = CheckReport::default();
-    let conf = |ct: &CtIn| format!("/etc/pve/nodes/{}/lxc/{}.conf", ct.node, ct.vmid);
-
     for e in input.ct_errors {
-        out.problems.push(Finding {
-            node: e.node.clone(),
-            ct: e.vmid,
-            code: "config-unreadable",
-            message: e.message.clone(),
-            fix: "fix the named line by hand (`pct config` shows what Proxmox reads)".into(),
+        out.problems.push(ct_error(e));
+    }
+    for ct in input.cts {
+        check_ct(input, ct, &mut out);
+    }
+    for w in input.subid_warnings {
+        out.warnings.push(Finding {
+            node: w.node.clone(),
+            ct: None,
+            code: "subid-malformed",
+            message: format!(
+                "{} on {}: line {}: `{}` is not an `owner:start:count` entry: newuidmap ignores it",
+                w.file, w.node, w.warning.line, w.warning.text
+            ),
+            fix: format!(
+                "correct or delete line {} of {} on {} (idfed never edits lines it did not add)",
+                w.warning.line, w.file, w.node
+            ),
         });
     }
-
-    for ct in input.cts {
-        if !ct.unprivileged {
-            if !ct.uses.is_empty() {
-                let shares = ct.share_names().join(", ");
-                out.warnings.push(Finding {
-                    node: ct.node.clone(),
-                    ct: Some(ct.vmid),
-                    code: "privileged-share",
-                    message: format!(
-                        "CT {} is privileged and mounts share(s) {shares}: it writes there as any user",
-                        ct.vmid
-                    ),
-                    fix: format!(
-                        "convert CT {} to unprivileged (backup, then restore with `--unprivileged 1`)",
-                        ct.vmid
-                    ),
-                });
-            }
-            continue;
-        }
-        let mut valid = true;
-        for kind in IdKind::ALL {
-            let map = current_map(&ct.idmap, kind, &input.params);
-            for p in validate(kind, &map, input.params.max_extents) {
-                valid = false;
-                out.problems.push(Finding {
-                    node: ct.node.clone(),
-                    ct: Some(ct.vmid),
-                    code: map_code(&p),
-                    message: format!("CT {} will not start: {p}", ct.vmid),
-                    fix: format!(
-                        "run `idfed plan --ct {}` and `idfed apply`, or correct the lxc.idmap lines of {}",
-                        ct.vmid,
-                        conf(ct)
-                    ),
-                });
-            }
-        }
-        if valid {
-            check_coverage(input, ct, &mut out);
-        }
-        for u in ct.uses.iter().filter(|u| u.key.is_some() && !u.shared) {
-            let key = u.key.as_deref().unwrap_or_default();
-            out.warnings.push(Finding {
-                node: ct.node.clone(),
-                ct: Some(ct.vmid),
-                code: "not-shared",
-                message: format!(
-                    "CT {}: `{key}` binds share `{}` without `shared=1`: the CT cannot migrate",
-                    ct.vmid, u.share
-                ),
-                fix: format!("add `,shared=1` to the `{key}` line of {}", conf(ct)),
-            });
-        }
+    for d in input.deprecated {
+        let conf = input.conf(&d.node, d.vmid);
+        let lines = d
+            .lines
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let apply = if input.managed(d.vmid).is_some() {
+            format!(" (`idfed apply` on {} rewrites them)", d.node)
+        } else {
+            String::new()
+        };
+        out.warnings.push(Finding {
+            node: d.node.clone(),
+            ct: Some(d.vmid),
+            code: "idmap-deprecated",
+            message: format!(
+                "CT {} on {}: line(s) {lines} of {conf} use the deprecated key `lxc.id_map`, which \
+                 Proxmox ignores: the CT does not get those extents",
+                d.vmid, d.node
+            ),
+            fix: format!(
+                "rename `lxc.id_map` to `lxc.idmap` on line(s) {lines} of {conf}{apply}, then run \
+                 `idfed check` again"
+            ),
+        });
     }
-
     if let Some(plan) = input.plan {
-        for c in plan.containers.iter().filter(|c| c.planned && c.changed) {
-            out.warnings.push(Finding {
-                node: c.node.clone(),
-                ct: Some(c.ct),
-                code: "drift",
-                message: format!(
-                    "CT {}'s map differs from the desired one for share(s) {}",
-                    c.ct,
-                    c.shares.join(", ")
-                ),
-                fix: format!(
-                    "run `idfed plan --ct {}`, then `idfed apply` on {}",
-                    c.ct, c.node
-                ),
-            });
+        for c in &plan.containers {
+            let unprivileged = input
+                .cts
+                .iter()
+                .any(|ct| ct.vmid == c.ct && ct.unprivileged);
+            match &c.skipped {
+                Some(reason) if !c.planned && unprivileged => {
+                    out.warnings.push(unmanaged(input, c, reason));
+                }
+                _ if c.planned && c.changed => out.warnings.push(drift(c)),
+                _ => {}
+            }
         }
     }
     if let Some(report) = input.report {
         for e in &report.exposure {
-            out.warnings.push(Finding {
-                node: e.node.clone(),
-                ct: Some(e.ct),
-                code: "exposure",
-                message: format!(
-                    "CT {} can act as host ids no share owner has: uids {}, gids {}",
-                    e.ct, e.extra_uids, e.extra_gids
-                ),
-                fix: format!(
-                    "run `idfed plan --ct {}`: stale passthroughs are dropped by `idfed apply`",
-                    e.ct
-                ),
-            });
+            out.warnings
+                .push(exposure(input, e.ct, &e.node, &e.extra_uids, &e.extra_gids));
         }
     }
+    // By CT (node-wide findings first); stable, so each CT's findings keep their order.
+    out.problems.sort_by_key(|f| f.ct);
+    out.warnings.sort_by_key(|f| f.ct);
     out
+}
+
+fn ct_error(e: &CtError) -> Finding {
+    let path = e.path.display();
+    let who = match e.vmid {
+        Some(vmid) => format!("CT {vmid} on {}", e.node),
+        None => format!("a CT on {}", e.node),
+    };
+    let (code, message, fix) = match &e.kind {
+        CtErrorKind::Unreadable => (
+            "config-unreadable",
+            format!("{who}: its config cannot be read: {}", e.message),
+            format!(
+                "repair {path} into readable UTF-8 text (`pct config {}` shows what Proxmox reads)",
+                e.vmid.map_or_else(|| "VMID".to_string(), |v| v.to_string())
+            ),
+        ),
+        CtErrorKind::MalformedIdmap { line, text } => (
+            "map-malformed",
+            format!(
+                "{who} will not start: line {line} of {path}, `{text}`, is a malformed idmap entry: {}",
+                e.message
+            ),
+            format!(
+                "correct line {line} of {path} to `lxc.idmap: u|g INSIDE OUTSIDE COUNT` (like \
+                 `lxc.idmap: u 0 100000 65536`) or delete it, then run `idfed check` again"
+            ),
+        ),
+        CtErrorKind::Malformed { line, text } => (
+            "config-unparsable",
+            format!(
+                "{who} cannot be read: line {line} of {path}, `{text}`, is a malformed mount point: {}",
+                e.message
+            ),
+            format!(
+                "correct line {line} of {path} (`pct config {}` shows what Proxmox reads)",
+                e.vmid.map_or_else(|| "VMID".to_string(), |v| v.to_string())
+            ),
+        ),
+    };
+    Finding {
+        node: e.node.clone(),
+        ct: e.vmid,
+        code,
+        message,
+        fix,
+    }
+}
+
+fn check_ct(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
+    let conf = input.conf(&ct.node, ct.vmid);
+    let finding = |code, message, fix| Finding {
+        node: ct.node.clone(),
+        ct: Some(ct.vmid),
+        code,
+        message,
+        fix,
+    };
+    if !ct.unprivileged && !ct.uses.is_empty() {
+        out.warnings.push(finding(
+            "privileged-share",
+            format!(
+                "CT {} on {} is privileged and mounts share(s) {}: its root is the host's \
+                     root, it writes there as any user",
+                ct.vmid,
+                ct.node,
+                quoted(&ct.share_names())
+            ),
+            format!(
+                "convert CT {v} to unprivileged: `vzdump {v}`, then `pct restore {v} ARCHIVE \
+                     --unprivileged 1 --force 1`, then `idfed apply` on {}",
+                ct.node,
+                v = ct.vmid
+            ),
+        ));
+    }
+    for u in ct.uses.iter().filter(|u| u.key.is_some() && !u.shared) {
+        let key = u.key.as_deref().unwrap_or_default();
+        out.warnings.push(finding(
+            "not-shared",
+            format!(
+                "CT {} on {}: `{key}` binds share `{}` without `shared=1`: Proxmox will not \
+                 migrate the CT, though the share is mounted on every node",
+                ct.vmid, ct.node, u.share
+            ),
+            format!(
+                "add `,shared=1` to the `{key}:` line of {conf} (or `pct set {} --{key} <its value>,shared=1`)",
+                ct.vmid
+            ),
+        ));
+    }
+    if !ct.unprivileged {
+        return; // no user namespace: no map to check, no subids needed
+    }
+
+    let fix_map = || -> String {
+        if input.managed(ct.vmid).is_some() {
+            return format!(
+                "run `idfed apply` on {} (it rewrites the map of CT {}), then restart the CT",
+                ct.node, ct.vmid
+            );
+        }
+        match suggested_map(ct, &input.params) {
+            Some(map) if map.len() <= MAX_FIX_LINES => format!(
+                "replace the lxc.idmap lines of {conf} with:\n{}",
+                idmap_lines(&map)
+            ),
+            _ => format!(
+                "rewrite the lxc.idmap lines of {conf} with fewer, closer passthroughs: `idfed map \
+                 IDSPEC...` prints a valid map for the ids to pass through, merging the closest \
+                 ranges to fit the kernel's budget"
+            ),
+        }
+    };
+    let mut valid = true;
+    let own_kinds: Vec<IdKind> = IdKind::ALL
+        .into_iter()
+        .filter(|&k| ct.idmap.iter().any(|e| e.kind == k))
+        .collect();
+    for kind in IdKind::ALL {
+        let map = current_map(&ct.idmap, kind, &input.params);
+        for p in idmap::validate(kind, &map, KERNEL_MAX_EXTENTS) {
+            valid = false;
+            if map.is_empty() && matches!(p, MapProblem::InsideZeroUnmapped { .. }) {
+                // A custom map of one kind only: LXC drops both default maps.
+                let other = own_kinds.first().map_or("the other kind", |k| match k {
+                    IdKind::Uid => "uids",
+                    IdKind::Gid => "gids",
+                });
+                let default = crate::plan::default_map(kind, &input.params);
+                out.problems.push(finding(
+                    "map-root-unmapped",
+                    format!(
+                        "CT {} on {} will not start: its lxc.idmap lines map only {other}, and a \
+                         custom map replaces both default maps: every {kind} is unmapped, root's \
+                         included",
+                        ct.vmid, ct.node
+                    ),
+                    format!("add to {conf}:\n{}", idmap_lines(&default)),
+                ));
+                continue;
+            }
+            out.problems.push(finding(
+                map_code(&p),
+                format!("CT {} on {} will not start: {p}", ct.vmid, ct.node),
+                fix_map(),
+            ));
+        }
+    }
+    if valid {
+        check_coverage(input, ct, out);
+    }
+}
+
+fn quoted(names: &[String]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn check_coverage(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
@@ -191,43 +456,152 @@ fn check_coverage(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
             if missing.is_empty() {
                 continue;
             }
-            let lines: Vec<String> = missing
-                .ranges()
+            let lines: Vec<String> = idmap::subids(&missing, input.subid_owner)
                 .iter()
-                .map(|r| format!("{}:{}:{}", input.subid_owner, r.start(), r.count()))
+                .map(ToString::to_string)
                 .collect();
-            let whose = if node.local {
-                "this node's"
+            let (whose, here) = if node.local {
+                ("this node's", format!("here ({})", node.node))
             } else {
-                "its published"
+                ("its published", format!("on {}", node.node))
+            };
+            let apply = if input.managed(ct.vmid).is_some() {
+                format!(" (or run `idfed apply` on {})", node.node)
+            } else {
+                String::new()
             };
             out.problems.push(Finding {
                 node: node.node.to_string(),
                 ct: Some(ct.vmid),
                 code,
                 message: format!(
-                    "CT {} (on {}) cannot start on {}: {whose} {file} does not give `{}` host {kind}s {missing} \
-                     (newuidmap: range not allowed)",
-                    ct.vmid, ct.node, node.node, input.subid_owner
+                    "CT {} on {} cannot start {here}: {whose} {file} does not give `{}` host {kind}s \
+                     {missing} (newuidmap: {kind} range not allowed)",
+                    ct.vmid, ct.node, input.subid_owner
                 ),
                 fix: format!(
-                    "run `idfed apply` on {}, or add to {file} there: {}",
+                    "add to {file} on {}{apply}:\n{}",
                     node.node,
-                    lines.join(" ")
+                    lines.join("\n")
                 ),
             });
         }
     }
 }
 
-/// Renders the findings for a terminal.
+fn unmanaged(input: &CheckInput<'_>, c: &CtPlan, reason: &str) -> Finding {
+    Finding {
+        node: c.node.clone(),
+        ct: Some(c.ct),
+        code: "unmanaged-map",
+        message: format!(
+            "CT {} on {} uses share(s) {} but idfed cannot manage its map: {reason}",
+            c.ct,
+            c.node,
+            quoted(&c.shares)
+        ),
+        fix: format!(
+            "edit the lxc.idmap lines of {} by hand into base-range extents and passthroughs \
+             (`idfed map IDSPEC...` prints such a map), then run `idfed apply` on {}",
+            input.conf(&c.node, c.ct),
+            c.node
+        ),
+    }
+}
+
+fn drift(c: &CtPlan) -> Finding {
+    let mut parts = Vec::new();
+    for (kind, want, have) in [
+        ("uids", &c.uid_map, &c.current_uid_map),
+        ("gids", &c.gid_map, &c.current_gid_map),
+    ] {
+        let (want, have) = (idmap::passthroughs(want), idmap::passthroughs(have));
+        let lacks = want.difference(&have);
+        let extra = have.difference(&want);
+        if !lacks.is_empty() {
+            parts.push(format!("lacks {kind} {lacks}"));
+        }
+        if !extra.is_empty() {
+            parts.push(format!("still passes {kind} {extra} through"));
+        }
+    }
+    let what = if parts.is_empty() {
+        "its extents are laid out differently".to_string()
+    } else {
+        format!("it {}", parts.join(", "))
+    };
+    let fix = match &c.skipped {
+        Some(reason) => format!(
+            "CT {} is skipped ({reason}); once it is not, run `idfed apply` on {}, then restart it",
+            c.ct, c.node
+        ),
+        None => format!(
+            "run `idfed plan --ct {}` to see the change, then `idfed apply` on {} and restart the CT",
+            c.ct, c.node
+        ),
+    };
+    Finding {
+        node: c.node.clone(),
+        ct: Some(c.ct),
+        code: "drift",
+        message: format!(
+            "CT {} on {}: its map differs from the desired one for share(s) {}: {what}",
+            c.ct,
+            c.node,
+            quoted(&c.shares)
+        ),
+        fix,
+    }
+}
+
+fn exposure(input: &CheckInput<'_>, vmid: u32, node: &str, uids: &IdSet, gids: &IdSet) -> Finding {
+    let conf = input.conf(node, vmid);
+    // Does the desired map still reach them (hand-written passthroughs kept, budget merges)?
+    let kept = input.managed(vmid).is_some_and(|c| {
+        !outside_ranges(&c.uid_map).intersection(uids).is_empty()
+            || !outside_ranges(&c.gid_map).intersection(gids).is_empty()
+    });
+    let merged = input.managed(vmid).is_some_and(|c| {
+        !c.exposed_uids.intersection(uids).is_empty()
+            || !c.exposed_gids.intersection(gids).is_empty()
+    });
+    let fix = if input.managed(vmid).is_some() && !kept {
+        format!("run `idfed apply` on {node}: the desired map of CT {vmid} drops them")
+    } else if merged {
+        format!(
+            "the desired map of CT {vmid} merges them in to fit the kernel's budget: pass fewer, \
+             closer ids through (`idfed plan --ct {vmid}` shows the merge)"
+        )
+    } else {
+        format!(
+            "if CT {vmid} must not act as them, remove them from the lxc.idmap lines of {conf} by \
+             hand (idfed never drops what it did not write), then run `idfed check` again"
+        )
+    };
+    Finding {
+        node: node.to_string(),
+        ct: Some(vmid),
+        code: "exposure",
+        message: format!(
+            "CT {vmid} on {node} can act as host ids no owner of its shares has: uids {uids}, gids {gids}"
+        ),
+        fix,
+    }
+}
+
+/// Renders the findings for a terminal: problems, then warnings, each with its fix indented.
 pub fn render_text(report: &CheckReport) -> String {
     let mut out = String::new();
     for (label, list) in [("problem", &report.problems), ("warning", &report.warnings)] {
         for f in list {
-            let ct = f.ct.map(|c| format!(" CT {c}")).unwrap_or_default();
-            let _ = writeln!(out, "{label} [{}] {}{ct}: {}", f.code, f.node, f.message);
-            let _ = writeln!(out, "  fix: {}", f.fix);
+            let _ = writeln!(out, "{label} [{}] {}", f.code, f.message);
+            let mut lines = f.fix.lines();
+            if let Some(first) = lines.next() {
+                let _ = writeln!(out, "  fix: {first}");
+            }
+            for line in lines {
+                let _ = writeln!(out, "    {line}");
+            }
         }
     }
     let _ = writeln!(
@@ -237,4 +611,184 @@ pub fn render_text(report: &CheckReport) -> String {
         report.warnings.len()
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::ShareUse;
+
+    fn map(lines: &[&str]) -> Vec<Extent> {
+        lines.iter().map(|l| l.parse().unwrap()).collect()
+    }
+
+    fn ct(vmid: u32, node: &str, unprivileged: bool, idmap: Vec<Extent>) -> CtIn {
+        CtIn {
+            vmid,
+            node: node.into(),
+            unprivileged,
+            lock: None,
+            idmap,
+            uses: Vec::new(),
+        }
+    }
+
+    fn seed() -> Vec<Extent> {
+        map(&[
+            "u 0 100000 1005",
+            "g 0 100000 1005",
+            "u 1005 1005 1",
+            "g 1005 1005 1",
+            "u 1006 101006 64530",
+            "g 1006 101006 64530",
+        ])
+    }
+
+    fn coverage(uids: &[(u32, u32)], gids: &[(u32, u32)]) -> NodeCoverage {
+        let set = |r: &[(u32, u32)]| -> IdSet {
+            r.iter()
+                .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
+                .collect()
+        };
+        NodeCoverage {
+            uids: set(uids),
+            gids: set(gids),
+        }
+    }
+
+    fn run(cts: &[CtIn], nodes: &[NodeFiles<'_>]) -> CheckReport {
+        check(&CheckInput {
+            params: MapParams::default(),
+            subid_owner: "root",
+            pve_root: Path::new("/etc/pve"),
+            cts,
+            ct_errors: &[],
+            nodes,
+            subid_warnings: &[],
+            deprecated: &[],
+            plan: None,
+            report: None,
+        })
+    }
+
+    fn codes(list: &[Finding]) -> Vec<(Option<u32>, &str)> {
+        list.iter().map(|f| (f.ct, f.code)).collect()
+    }
+
+    #[test]
+    fn a_valid_covered_map_is_healthy() {
+        let full = coverage(&[(100000, 65536), (1005, 1)], &[(100000, 65536), (1005, 1)]);
+        let nodes = [NodeFiles {
+            node: "pve1",
+            coverage: &full,
+            local: true,
+        }];
+        let r = run(&[ct(101, "pve1", true, seed())], &nodes);
+        assert_eq!(r, CheckReport::default());
+    }
+
+    #[test]
+    fn coverage_names_node_and_missing_ranges() {
+        // n and n + 1: the base range ends one id short on pve2's published state.
+        let local = coverage(&[(100000, 65536), (1005, 1)], &[(100000, 65536), (1005, 1)]);
+        let short = coverage(&[(100000, 65535), (1005, 1)], &[(100000, 65536)]);
+        let nodes = [
+            NodeFiles {
+                node: "pve1",
+                coverage: &local,
+                local: true,
+            },
+            NodeFiles {
+                node: "pve2",
+                coverage: &short,
+                local: false,
+            },
+        ];
+        let r = run(&[ct(101, "pve1", true, seed())], &nodes);
+        assert_eq!(
+            codes(&r.problems),
+            [(Some(101), "subuid-missing"), (Some(101), "subgid-missing")]
+        );
+        assert!(r.problems.iter().all(|f| f.node == "pve2"));
+        assert_eq!(
+            r.problems[0].message,
+            "CT 101 on pve1 cannot start on pve2: its published /etc/subuid does not give `root` \
+             host uids 165535 (newuidmap: uid range not allowed)"
+        );
+        assert_eq!(
+            r.problems[0].fix,
+            "add to /etc/subuid on pve2:\nroot:165535:1"
+        );
+        assert_eq!(
+            r.problems[1].fix,
+            "add to /etc/subgid on pve2:\nroot:1005:1"
+        );
+    }
+
+    #[test]
+    fn a_map_of_one_kind_leaves_the_other_unmapped() {
+        let r = run(&[ct(101, "pve1", true, map(&["u 0 100000 65536"]))], &[]);
+        assert_eq!(codes(&r.problems), [(Some(101), "map-root-unmapped")]);
+        assert!(r.problems[0].message.contains("map only uids"));
+        assert_eq!(
+            r.problems[0].fix,
+            "add to /etc/pve/nodes/pve1/lxc/101.conf:\nlxc.idmap: g 0 100000 65536"
+        );
+    }
+
+    #[test]
+    fn overlap_fix_gives_the_lines() {
+        let r = run(
+            &[ct(
+                101,
+                "pve1",
+                true,
+                map(&["u 0 100000 65536", "u 1005 1005 1", "g 0 100000 65536"]),
+            )],
+            &[],
+        );
+        assert_eq!(codes(&r.problems), [(Some(101), "map-inside-overlap")]);
+        assert_eq!(
+            r.problems[0].fix,
+            "replace the lxc.idmap lines of /etc/pve/nodes/pve1/lxc/101.conf with:\n\
+             lxc.idmap: u 0 100000 1005\nlxc.idmap: u 1005 1005 1\n\
+             lxc.idmap: u 1006 101006 64530\nlxc.idmap: g 0 100000 65536"
+        );
+    }
+
+    #[test]
+    fn privileged_cts_get_warnings_only() {
+        let mut c = ct(103, "pve1", false, Vec::new());
+        c.uses.push(ShareUse {
+            share: "media".into(),
+            key: Some("mp0".into()),
+            read_only: false,
+            shared: false,
+        });
+        let r = run(&[c], &[]);
+        assert!(r.problems.is_empty());
+        assert_eq!(
+            codes(&r.warnings),
+            [(Some(103), "privileged-share"), (Some(103), "not-shared")]
+        );
+    }
+
+    #[test]
+    fn text_indents_multiline_fixes() {
+        let r = CheckReport {
+            problems: vec![Finding {
+                node: "pve1".into(),
+                ct: Some(101),
+                code: "subuid-missing",
+                message: "CT 101 on pve1 cannot start".into(),
+                fix: "add to /etc/subuid on pve1:\nroot:1005:1".into(),
+            }],
+            warnings: Vec::new(),
+        };
+        assert_eq!(
+            render_text(&r),
+            "problem [subuid-missing] CT 101 on pve1 cannot start\n  \
+             fix: add to /etc/subuid on pve1:\n    root:1005:1\n1 problem(s), 0 warning(s)\n"
+        );
+    }
 }

@@ -13,6 +13,7 @@ pub mod idmap;
 pub mod ids;
 pub mod lines;
 pub mod plan;
+pub mod publish;
 pub mod pve;
 pub mod report;
 pub mod resolve;

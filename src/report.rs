@@ -8,7 +8,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::idmap::MapParams;
-use crate::idmap::passthroughs;
+use crate::idmap::outside_ranges;
 use crate::ids::{IdKind, IdSet};
 use crate::plan::{CtIn, current_map};
 use crate::resolve::OwnerKind;
@@ -97,7 +97,19 @@ impl Filter {
     }
 }
 
+/// The host ids a container can act as through its current map, per kind: every outside id of
+/// the map (passthroughs, and host ids a hand-written extent maps some other inside id to). A
+/// privileged CT has no map: it acts as anyone, which [`Access::Privileged`] says instead.
+fn reachable(ct: &CtIn, params: &MapParams) -> [IdSet; 2] {
+    IdKind::ALL.map(|kind| outside_ranges(&current_map(&ct.idmap, kind, params)))
+}
+
 /// Computes the report from the containers as they are.
+///
+/// An owner is mapped when the CT's map reaches the owner's host id (a passthrough, or a
+/// hand-written extent from another inside id: its files then show under that id, and the CT
+/// still writes as the owner). Exposure is what the map reaches beyond the base range and the
+/// ids of the shares the CT uses; it is listed for the CTs the filter keeps (by CT and share).
 pub fn report(
     params: &MapParams,
     shares: &[ResolvedShare],
@@ -105,13 +117,13 @@ pub fn report(
     filter: &Filter,
 ) -> Report {
     let mut out = Report::default();
+    let base = params.base_range().map(IdSet::from).unwrap_or_default();
     for ct in cts {
         let names = ct.share_names();
         if names.is_empty() || filter.ct.is_some_and(|v| v != ct.vmid) {
             continue;
         }
-        let uids = passthroughs(&current_map(&ct.idmap, IdKind::Uid, params));
-        let gids = passthroughs(&current_map(&ct.idmap, IdKind::Gid, params));
+        let [uids, gids] = reachable(ct, params);
         let mut owned = [IdSet::new(), IdSet::new()];
         for share in shares.iter().filter(|s| names.contains(&s.name)) {
             owned[0] = owned[0].union(&share.uids);
@@ -145,9 +157,10 @@ pub fn report(
                 }
             }
         }
-        if ct.unprivileged {
-            let extra_uids = uids.difference(&owned[0]);
-            let extra_gids = gids.difference(&owned[1]);
+        let shown = filter.share.as_ref().is_none_or(|s| names.contains(s));
+        if ct.unprivileged && shown {
+            let extra_uids = uids.difference(&base).difference(&owned[0]);
+            let extra_gids = gids.difference(&base).difference(&owned[1]);
             if !extra_uids.is_empty() || !extra_gids.is_empty() {
                 out.exposure.push(Exposure {
                     ct: ct.vmid,
@@ -161,6 +174,7 @@ pub fn report(
     out.rows.sort_by(|a, b| {
         (&a.share, a.kind, a.id, &a.name, a.ct).cmp(&(&b.share, b.kind, b.id, &b.name, b.ct))
     });
+    out.exposure.sort_by_key(|e| e.ct);
     out
 }
 
@@ -175,14 +189,11 @@ pub fn render_csv(report: &Report) -> String {
         }
     };
     for r in &report.rows {
-        let kind = match r.kind {
-            OwnerKind::User => "user",
-            OwnerKind::Group => "group",
-        };
         let _ = writeln!(
             out,
-            "{},{kind},{},{},{},{},{}",
+            "{},{},{},{},{},{},{}",
             field(&r.share),
+            kind_word(r.kind),
             field(&r.name),
             r.id,
             r.ct,
@@ -193,11 +204,47 @@ pub fn render_csv(report: &Report) -> String {
     out
 }
 
-/// The grid: owners down, containers across, one mark per cell, then the legend and exposure.
+fn kind_word(kind: OwnerKind) -> &'static str {
+    match kind {
+        OwnerKind::User => "user",
+        OwnerKind::Group => "group",
+    }
+}
+
+/// Lays out rows of cells in left-aligned columns two spaces apart, without trailing spaces.
+fn columns(rows: &[Vec<String>]) -> String {
+    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..width)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let _ = write!(line, "{cell:<w$}", w = widths[i]);
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The grid: owners down (users, then `@groups`, by share and id), containers across (vmid over
+/// node), one mark per cell, then the legend and each CT's exposure.
 pub fn render_grid(report: &Report) -> String {
     let mut out = String::new();
     if report.rows.is_empty() {
         out.push_str("no container uses a share (or nothing matches the filter)\n");
+        render_exposure(&mut out, report);
         return out;
     }
     let mut cts: Vec<(u32, &str)> = report
@@ -207,11 +254,13 @@ pub fn render_grid(report: &Report) -> String {
         .collect();
     cts.sort();
     cts.dedup();
-    let mut table = comfy_table::Table::new();
-    table.load_style(comfy_table::presets::NOTHING);
+    let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["share".to_string(), "owner".to_string(), "id".to_string()];
     header.extend(cts.iter().map(|(ct, _)| ct.to_string()));
-    table.set_header(header);
+    rows.push(header);
+    let mut nodes = vec![String::new(), String::new(), String::new()];
+    nodes.extend(cts.iter().map(|(_, node)| node.to_string()));
+    rows.push(nodes);
     let mut cells: BTreeMap<(&str, OwnerKind, u32, &str), BTreeMap<u32, Access>> = BTreeMap::new();
     for r in &report.rows {
         cells
@@ -227,31 +276,40 @@ pub fn render_grid(report: &Report) -> String {
         let mut row = vec![share.to_string(), owner, id.to_string()];
         row.extend(
             cts.iter()
-                .map(|(ct, _)| by_ct.get(ct).map_or(" ", |a| a.mark()).to_string()),
+                .map(|(ct, _)| by_ct.get(ct).map_or("", |a| a.mark()).to_string()),
         );
-        table.add_row(row);
+        rows.push(row);
     }
-    let _ = writeln!(out, "{table}");
-    let _ = writeln!(
-        out,
-        "\nW writes as the owner   r read-only mount   . unmapped (files show as nobody)   \
-         P privileged (writes as anyone)   @ group"
+    out.push_str(&columns(&rows));
+    out.push_str(
+        "\nW writes as the owner  r mapped, read-only mount  . unmapped (files show as nobody)  \
+         P privileged (writes as anyone)\n\
+         blank: the CT does not use that share  @name: a group\n",
     );
     render_exposure(&mut out, report);
     out
 }
 
 fn render_exposure(out: &mut String, report: &Report) {
+    if report.exposure.is_empty() {
+        return;
+    }
+    out.push_str("\nbeyond the owners of its shares (and its base range), through its map:\n");
     for e in &report.exposure {
+        let mut parts = Vec::new();
+        for (kind, set) in [("uid", &e.extra_uids), ("gid", &e.extra_gids)] {
+            if !set.is_empty() {
+                let n = set.len();
+                let plural = if n == 1 { "" } else { "s" };
+                parts.push(format!("{n} host {kind}{plural} ({set})"));
+            }
+        }
         let _ = writeln!(
             out,
-            "CT {} ({}) can also act as {} host uid(s) and {} host gid(s) no share owner has: uids {}, gids {}",
+            "  CT {} on {} can act as {}",
             e.ct,
             e.node,
-            e.extra_uids.len(),
-            e.extra_gids.len(),
-            e.extra_uids,
-            e.extra_gids
+            parts.join(" and ")
         );
     }
 }
@@ -262,7 +320,7 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
     if report.rows.is_empty() {
         let _ = writeln!(
             out,
-            "`{owner}` owns no share, or no container uses its shares"
+            "`{owner}` owns no share, no container uses its shares, or the filter leaves none"
         );
         return out;
     }
@@ -274,28 +332,272 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
             .push(r);
     }
     for ((name, kind, id, share), rows) in by_owner {
-        let kind = match kind {
-            OwnerKind::User => "user",
-            OwnerKind::Group => "group",
-        };
-        let _ = writeln!(out, "{kind} {name} ({id}) of share {share}:");
+        let _ = writeln!(out, "{} {name} ({id}), share {share}:", kind_word(kind));
         for access in [Access::Rw, Access::Privileged, Access::Ro, Access::Unmapped] {
             let list: Vec<String> = rows
                 .iter()
                 .filter(|r| r.access == access)
-                .map(|r| format!("CT {} ({})", r.ct, r.node))
+                .map(|r| format!("CT {} on {}", r.ct, r.node))
                 .collect();
             if list.is_empty() {
                 continue;
             }
             let label = match access {
-                Access::Rw => "writes as it",
-                Access::Privileged => "privileged, writes as anyone",
-                Access::Ro => "read-only mount",
-                Access::Unmapped => "unmapped (sees nobody)",
+                Access::Rw => format!("writes as {name}"),
+                Access::Privileged => "privileged, writes as anyone".to_string(),
+                Access::Ro => "mapped, read-only mount".to_string(),
+                Access::Unmapped => "unmapped, sees nobody".to_string(),
             };
             let _ = writeln!(out, "  {label}: {}", list.join(", "));
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idmap::Extent;
+    use crate::ids::IdRange;
+    use crate::plan::ShareUse;
+    use crate::resolve::Owner;
+
+    fn set(ranges: &[(u32, u32)]) -> IdSet {
+        ranges
+            .iter()
+            .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
+            .collect()
+    }
+
+    fn share() -> ResolvedShare {
+        let owner = |kind, name: &str, id| Owner {
+            kind,
+            name: name.into(),
+            id,
+            source: "nas".into(),
+        };
+        ResolvedShare {
+            name: "projects".into(),
+            uids: set(&[(1005, 1)]),
+            gids: set(&[(3000, 1)]),
+            owners: vec![
+                owner(OwnerKind::User, "alice", 1005),
+                owner(OwnerKind::Group, "research", 3000),
+            ],
+        }
+    }
+
+    fn map(lines: &[&str]) -> Vec<Extent> {
+        lines.iter().map(|l| l.parse().unwrap()).collect()
+    }
+
+    fn ct(vmid: u32, unprivileged: bool, read_only: bool, idmap: Vec<Extent>) -> CtIn {
+        CtIn {
+            vmid,
+            node: "pve1".into(),
+            unprivileged,
+            lock: None,
+            idmap,
+            uses: vec![ShareUse {
+                share: "projects".into(),
+                key: Some("mp0".into()),
+                read_only,
+                shared: true,
+            }],
+        }
+    }
+
+    /// The seed map of DESIGN.md for uid 1005, and gid 3000 passed through.
+    fn converged() -> Vec<Extent> {
+        map(&[
+            "u 0 100000 1005",
+            "u 1005 1005 1",
+            "u 1006 101006 64530",
+            "g 0 100000 3000",
+            "g 3000 3000 1",
+            "g 3001 103001 62535",
+        ])
+    }
+
+    fn access(c: CtIn) -> Vec<(OwnerKind, Access)> {
+        report(&MapParams::default(), &[share()], &[c], &Filter::default())
+            .rows
+            .iter()
+            .map(|r| (r.kind, r.access))
+            .collect()
+    }
+
+    #[test]
+    fn access_rules() {
+        use Access::*;
+        use OwnerKind::*;
+        let default = map(&["u 0 100000 65536", "g 0 100000 65536"]);
+        for (c, want) in [
+            (ct(101, true, false, converged()), [(User, Rw), (Group, Rw)]),
+            (ct(102, true, true, converged()), [(User, Ro), (Group, Ro)]),
+            (
+                ct(103, true, false, default.clone()),
+                [(User, Unmapped), (Group, Unmapped)],
+            ),
+            (
+                ct(104, false, true, Vec::new()),
+                [(User, Privileged), (Group, Privileged)],
+            ),
+            // A hand-written extent that maps inside 2000 to host 1005: the CT still writes as
+            // alice (her files show as 2000 inside).
+            (
+                ct(
+                    105,
+                    true,
+                    false,
+                    map(&[
+                        "u 0 100000 2000",
+                        "u 2000 1005 1",
+                        "u 2001 102001 63535",
+                        "g 0 100000 65536",
+                    ]),
+                ),
+                [(User, Rw), (Group, Unmapped)],
+            ),
+        ] {
+            assert_eq!(access(c), want);
+        }
+    }
+
+    #[test]
+    fn cts_without_shares_give_no_rows() {
+        let mut c = ct(101, true, false, converged());
+        c.uses.clear();
+        let r = report(&MapParams::default(), &[share()], &[c], &Filter::default());
+        assert_eq!(r, Report::default());
+    }
+
+    #[test]
+    fn exposure_is_beyond_owners_and_base_range() {
+        // The base range (100000..165535, n and n + 1 at both ends) is the CT's own: not exposure.
+        let c = ct(
+            101,
+            true,
+            false,
+            map(&[
+                "u 0 100000 33",
+                "u 33 33 1",
+                "u 34 100034 971",
+                "u 1005 1005 1",
+                "u 1006 101006 64530",
+                "g 0 100000 3000",
+                "g 3000 3000 2",
+                "g 3002 103002 62534",
+            ]),
+        );
+        let r = report(&MapParams::default(), &[share()], &[c], &Filter::default());
+        assert_eq!(
+            r.exposure,
+            [Exposure {
+                ct: 101,
+                node: "pve1".into(),
+                extra_uids: set(&[(33, 1)]),
+                extra_gids: set(&[(3001, 1)]),
+            }]
+        );
+        // A privileged CT has no map to measure.
+        let r = report(
+            &MapParams::default(),
+            &[share()],
+            &[ct(104, false, false, Vec::new())],
+            &Filter::default(),
+        );
+        assert!(r.exposure.is_empty());
+    }
+
+    #[test]
+    fn filters() {
+        let cts = [
+            ct(101, true, false, converged()),
+            ct(102, true, true, converged()),
+        ];
+        let p = MapParams::default();
+        let rows = |f: Filter| -> Vec<(String, u32)> {
+            report(&p, &[share()], &cts, &f)
+                .rows
+                .iter()
+                .map(|r| (r.name.clone(), r.ct))
+                .collect()
+        };
+        let by = |owner: &str| Filter {
+            owner: Some(owner.into()),
+            ..Filter::default()
+        };
+        assert_eq!(
+            rows(by("alice")),
+            [("alice".into(), 101), ("alice".into(), 102)]
+        );
+        assert_eq!(
+            rows(by("3000")),
+            [("research".into(), 101), ("research".into(), 102)]
+        );
+        assert_eq!(rows(by("3001")), []);
+        let ct102 = Filter {
+            ct: Some(102),
+            ..Filter::default()
+        };
+        assert_eq!(
+            rows(ct102),
+            [("alice".into(), 102), ("research".into(), 102)]
+        );
+        let other = Filter {
+            share: Some("media".into()),
+            ..Filter::default()
+        };
+        assert_eq!(rows(other), []);
+    }
+
+    #[test]
+    fn grid_and_csv() {
+        let cts = [
+            ct(101, true, false, converged()),
+            ct(102, true, true, converged()),
+            ct(104, false, false, Vec::new()),
+        ];
+        let r = report(&MapParams::default(), &[share()], &cts, &Filter::default());
+        let grid = render_grid(&r);
+        assert!(grid.lines().all(|l| l == l.trim_end()), "{grid}");
+        assert!(
+            grid.starts_with(
+                "share     owner      id    101   102   104\n\
+             \x20                          pve1  pve1  pve1\n\
+             projects  alice      1005  W     r     P\n\
+             projects  @research  3000  W     r     P\n"
+            ),
+            "{grid}"
+        );
+        let csv = render_csv(&r);
+        assert_eq!(
+            csv.lines().next(),
+            Some("share,kind,name,id,ct,node,access")
+        );
+        assert_eq!(
+            csv.lines().nth(1),
+            Some("projects,user,alice,1005,101,pve1,rw")
+        );
+        assert_eq!(csv.lines().count(), 7);
+    }
+
+    #[test]
+    fn csv_quotes_fields() {
+        let mut r = Report::default();
+        r.rows.push(Row {
+            share: "a,b".into(),
+            kind: OwnerKind::User,
+            name: "say \"hi\"".into(),
+            id: 1,
+            ct: 2,
+            node: "n".into(),
+            access: Access::Rw,
+        });
+        assert_eq!(
+            render_csv(&r).lines().nth(1),
+            Some("\"a,b\",user,\"say \"\"hi\"\"\",1,2,n,rw")
+        );
+    }
 }

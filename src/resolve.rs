@@ -9,6 +9,8 @@
 //! id is skipped) when it was only derived: a group member, or a primary group like Debian's
 //! `users` (100), which the administrator did not ask for by name.
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use crate::config::ShareConfig;
@@ -127,6 +129,7 @@ pub fn resolve_share(
         source: &share.source,
         min_id,
         owners: Vec::new(),
+        seen: HashSet::new(),
         uids: share.uids.clone(),
         gids: share.gids.clone(),
         warnings: Vec::new(),
@@ -186,7 +189,6 @@ pub fn resolve_share(
     }
     let mut owners = r.owners;
     owners.sort_by(|a, b| (a.kind, a.id, &a.name).cmp(&(b.kind, b.id, &b.name)));
-    owners.dedup();
     Ok((
         ResolvedShare {
             name: name.to_string(),
@@ -203,6 +205,7 @@ struct Resolver<'a> {
     source: &'a str,
     min_id: u32,
     owners: Vec<Owner>,
+    seen: HashSet<(OwnerKind, u32, String)>,
     uids: IdSet,
     gids: IdSet,
     warnings: Vec<String>,
@@ -213,6 +216,10 @@ impl Resolver<'_> {
         match kind {
             OwnerKind::User => self.uids.insert_id(id),
             OwnerKind::Group => self.gids.insert_id(id),
+        }
+        // The primary group of every member of a large group is usually one and the same.
+        if !self.seen.insert((kind, id, name.to_string())) {
+            return;
         }
         self.owners.push(Owner {
             kind,

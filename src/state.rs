@@ -6,6 +6,10 @@
 //!   lock), so per-CT files are never written by two nodes at once, where one shared file would be.
 //! - The owner counts of the last successful run on this node, for the shrink guard:
 //!   `/var/lib/idfed/state.json`.
+//! - The subid lines idfed appended on this node, so that `apply --prune` removes only its own:
+//!   `/var/lib/idfed/subids.json`. A line is recorded before it is written, so a crash between the
+//!   two leaves a claim on a line that is not there (dropped by the next run), never an own line
+//!   that looks hand-written.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -113,6 +117,46 @@ pub fn save_run_state(root: &Root, state: &RunState) -> anyhow::Result<()> {
             .with_context(|| format!("failed to create `{}`", dir.display()))?;
     }
     let text = serde_json::to_string_pretty(state)? + "\n";
+    replace_file(&path, text.as_bytes(), 0o644, None)?;
+    Ok(())
+}
+
+/// The subid lines idfed appended to this node's files.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddedLines {
+    pub subuid: Vec<crate::idmap::Subid>,
+    pub subgid: Vec<crate::idmap::Subid>,
+}
+
+/// The path of the record of appended lines under `root`.
+pub fn added_lines_path(root: &Root) -> PathBuf {
+    root.join("/var/lib/idfed/subids.json")
+}
+
+/// Reads the record of appended lines; none yet is the empty record.
+///
+/// # Errors
+/// When the file exists but cannot be read or parsed.
+pub fn load_added_lines(root: &Root) -> anyhow::Result<AddedLines> {
+    let path = added_lines_path(root);
+    match fsutil::read_optional(&path)? {
+        None => Ok(AddedLines::default()),
+        Some(text) => serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not idfed's record of subid lines", path.display())),
+    }
+}
+
+/// Writes the record of appended lines (atomically; unchanged records are not rewritten).
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn save_added_lines(root: &Root, record: &AddedLines) -> anyhow::Result<()> {
+    let path = added_lines_path(root);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(record)? + "\n";
     replace_file(&path, text.as_bytes(), 0o644, None)?;
     Ok(())
 }

@@ -3,8 +3,9 @@
 //! Each line is `owner:start:count` (owner a name or a numeric uid). shadow-utils ignores lines it
 //! cannot parse; idfed keeps them byte for byte and reports them as warnings with their line
 //! numbers. Coverage follows newuidmap: an owner's ids may come from several lines, overlapping or
-//! not, found by name or by the owner's numeric uid. The only edit is appending lines for what is
-//! missing: existing lines are never changed, removed or reordered. No I/O here.
+//! not, found by name or by the owner's numeric uid. The edits are appending lines for what is
+//! missing and removing one whole entry line that the caller knows idfed appended itself
+//! (`apply --prune`): other lines are never changed or reordered. No I/O here.
 
 use std::fmt;
 
@@ -179,6 +180,42 @@ impl SubidFile {
         added
     }
 
+    /// Does the file hold the entry line `owner:start:count`, exactly as idfed writes it?
+    pub fn has_line(&self, line: &Subid) -> bool {
+        let text = line.to_string();
+        self.lines
+            .iter()
+            .any(|(raw, k)| matches!(k, Kind::Entry(_)) && raw.text == text)
+    }
+
+    /// Removes the last entry line whose text is exactly `owner:start:count`; every other line
+    /// keeps its bytes and order. Returns whether a line was removed. Only for lines idfed
+    /// appended itself (the last occurrence: idfed appends at the end).
+    pub fn remove_line(&mut self, line: &Subid) -> bool {
+        let text = line.to_string();
+        let Some(i) = self
+            .lines
+            .iter()
+            .rposition(|(raw, k)| matches!(k, Kind::Entry(_)) && raw.text == text)
+        else {
+            return false;
+        };
+        let (removed, _) = self.lines.remove(i);
+        if i == self.lines.len()
+            && removed.eol == Eol::None
+            && let Some((last, _)) = self.lines.last_mut()
+        {
+            // The removed line was the unterminated last one: the file keeps ending as it did.
+            last.eol = Eol::None;
+        }
+        for (n, (_, k)) in self.lines.iter_mut().enumerate() {
+            if let Kind::Entry(e) = k {
+                e.line = n + 1;
+            }
+        }
+        true
+    }
+
     /// Appends lines for the ids of `needs` that `owner` lacks; returns them. A file that already
     /// covers `needs` is left byte-identical.
     pub fn merge(&mut self, owner: &str, uid: Option<u32>, needs: &IdSet) -> Vec<Subid> {
@@ -254,6 +291,43 @@ mod tests {
         // Counts running past the last id are clipped, not wrapped.
         let big = SubidFile::parse("root:4294967290:100\nroot:99999999999:1\n");
         assert_eq!(big.covered("root", None), set(&[(4294967290, 5)]));
+    }
+
+    #[test]
+    fn remove_line_is_lossless() {
+        let line = |s, c| Subid::new("root", IdRange::with_count(s, c).unwrap());
+        for (before, remove, after, removed) in [
+            // idfed's own line at the end goes; comments, blanks, CRLF and other owners stay.
+            (
+                "# hand\r\nroot:100000:65536\r\n\r\nbackup:1005:2\r\nroot:1005:2\r\n",
+                line(1005, 2),
+                "# hand\r\nroot:100000:65536\r\n\r\nbackup:1005:2\r\n",
+                true,
+            ),
+            // Only an exact line matches: never a line that merely covers the ids.
+            ("root:1000:10\n", line(1005, 2), "root:1000:10\n", false),
+            ("root:1005:3\n", line(1005, 2), "root:1005:3\n", false),
+            ("root:01005:2\n", line(1005, 2), "root:01005:2\n", false),
+            // A duplicate: the last one goes (the one idfed appended).
+            (
+                "root:1005:2\nx\nroot:1005:2\nroot:9:1\n",
+                line(1005, 2),
+                "root:1005:2\nx\nroot:9:1\n",
+                true,
+            ),
+            // The unterminated last line: the file still ends without a newline.
+            ("a:1:1\nroot:1005:2", line(1005, 2), "a:1:1", true),
+            ("root:1005:2", line(1005, 2), "", true),
+            // A malformed line with the same text is never an entry.
+            ("#root:1005:2\n", line(1005, 2), "#root:1005:2\n", false),
+        ] {
+            let mut f = SubidFile::parse(before);
+            assert_eq!(f.has_line(&remove), removed, "{before:?}");
+            assert_eq!(f.remove_line(&remove), removed, "{before:?}");
+            assert_eq!(f.render(), after, "{before:?}");
+            // Parsing the result gives the same file: line numbers were renumbered.
+            assert_eq!(f, SubidFile::parse(after), "{before:?}");
+        }
     }
 
     #[test]

@@ -1,6 +1,10 @@
-//! `idfed apply`: on this node, first the subid lines it lacks (appended), then the `lxc.idmap`
-//! lines of every container on this node whose map changes, each under PVE's config lock, written
-//! atomically with a backup. A second run changes nothing.
+//! `idfed apply`: on this node, first the subid lines it lacks (appended, and recorded as idfed's
+//! own before they are written), then the `lxc.idmap` lines of every container on this node whose
+//! new map every node of the cluster covers (the rollout gate; `--force` overrides), each under
+//! PVE's config lock, written atomically with a backup; with `--prune`, the subid lines idfed added
+//! that no map of the cluster needs any more are removed; last, this node publishes what its subid
+//! files cover to `<pve_root>/idfed/nodes/<node>.json`. A second run changes nothing but that
+//! heartbeat.
 
 use std::path::{Path, PathBuf};
 
@@ -9,12 +13,14 @@ use serde::Serialize;
 
 use crate::apply::write::{Written, replace_file};
 use crate::cli::{ApplyArgs, Format};
-use crate::idmap::Subid;
-use crate::ids::IdSet;
-use crate::plan::{CtPlan, Managed, Plan};
+use crate::idmap::{Subid, outside_ranges};
+use crate::ids::{IdKind, IdSet};
+use crate::plan::{CtPlan, Managed, NodeCoverage, Plan, Rollout, current_map};
+use crate::publish::{self, Published};
 use crate::pve::CtConfig;
 use crate::pve::lock::{ConfigLock, PVE_LOCK_TIMEOUT};
 use crate::state;
+use crate::subid::SubidFile;
 
 use super::context::{Context, LocalSubid};
 use super::{Globals, Outcome, require_format};
@@ -31,7 +37,23 @@ pub struct Applied {
     /// CTs whose map was rewritten: they switch at their next start.
     pub restart_required: Vec<u32>,
     pub skipped: Vec<Skipped>,
+    /// CTs left with their current map until these nodes cover the new one.
+    pub waiting: Vec<Waiting>,
+    /// CTs switched by `--force` although these nodes do not cover the new map.
+    pub forced: Vec<Waiting>,
+    /// Lines idfed had added and no map needs any more (`--prune`).
+    pub subuid_pruned: Vec<Subid>,
+    pub subgid_pruned: Vec<Subid>,
+    /// The published state this run wrote (none with `--dry-run`).
+    pub published: Option<String>,
     pub errors: Vec<String>,
+}
+
+/// A CT whose new map some nodes do not cover yet.
+#[derive(Debug, Serialize)]
+pub struct Waiting {
+    pub ct: u32,
+    pub nodes: Vec<String>,
 }
 
 /// A CT left as it is, and why.
@@ -95,22 +117,167 @@ fn write_with_backup(
     Ok(())
 }
 
+/// The subid files as this run leaves them, and idfed's record of the lines it appended.
+struct Subids {
+    subuid: SubidFile,
+    subgid: SubidFile,
+    record: state::AddedLines,
+}
+
+impl Subids {
+    fn coverage(&self, ctx: &Context) -> NodeCoverage {
+        let (owner, uid) = ctx.owner();
+        NodeCoverage {
+            uids: self.subuid.covered(owner, uid),
+            gids: self.subgid.covered(owner, uid),
+        }
+    }
+}
+
+/// Appends the lines this node lacks for `plan`'s maps. They are claimed in idfed's record
+/// (saved) before the files are written; claims on lines a file does not hold (a crash between
+/// the two writes, or a line removed by hand) are dropped first, so a hand-written copy of such a
+/// line is never taken for idfed's.
 fn apply_subids(
     globals: &Globals,
     backups: &Backups,
     ctx: &Context,
-    local: &LocalSubid,
-    needed: &IdSet,
+    plan: &Plan,
     dry_run: bool,
     out: &mut Applied,
-) -> anyhow::Result<Vec<Subid>> {
+) -> anyhow::Result<Subids> {
     let (owner, uid) = ctx.owner();
-    let mut file = local.file.clone();
-    let added = file.merge(owner, uid, needed);
-    if !added.is_empty() && !dry_run {
+    let old = state::load_added_lines(&globals.root)?;
+    let mut record = old.clone();
+    let mut subuid = ctx.subuid.file.clone();
+    let mut subgid = ctx.subgid.file.clone();
+    record.subuid.retain(|l| subuid.has_line(l));
+    record.subgid.retain(|l| subgid.has_line(l));
+    out.subuid_added = subuid.merge(owner, uid, &plan.needed_uids);
+    out.subgid_added = subgid.merge(owner, uid, &plan.needed_gids);
+    record.subuid.extend(out.subuid_added.iter().cloned());
+    record.subgid.extend(out.subgid_added.iter().cloned());
+    if !dry_run {
+        if record != old {
+            state::save_added_lines(&globals.root, &record)
+                .context("cannot record the subid lines idfed adds")?;
+        }
+        write_subids(globals, backups, &ctx.subuid, &subuid, out)
+            .context("cannot update this node's subuid")?;
+        write_subids(globals, backups, &ctx.subgid, &subgid, out)
+            .context("cannot update this node's subgid")?;
+    }
+    Ok(Subids {
+        subuid,
+        subgid,
+        record,
+    })
+}
+
+/// Writes `file` to `local.path` when it differs from what was read.
+fn write_subids(
+    globals: &Globals,
+    backups: &Backups,
+    local: &LocalSubid,
+    file: &SubidFile,
+    out: &mut Applied,
+) -> anyhow::Result<()> {
+    if *file != local.file {
         write_with_backup(globals, backups, &local.path, &file.render(), 0o644, out)?;
     }
-    Ok(added)
+    Ok(())
+}
+
+/// `--prune`: removes the lines idfed appended (its record) whose ids no map of the cluster
+/// needs: neither a current map (of the CTs not switched by this run) nor a desired one. A line
+/// that shares a single id with a needed range stays whole; lines idfed did not add are never
+/// looked at. The files are written first, then the record: a crash between the two leaves
+/// claims on lines that are gone, which the next run drops.
+fn prune(
+    globals: &Globals,
+    backups: &Backups,
+    ctx: &Context,
+    plan: &Plan,
+    subids: &mut Subids,
+    dry_run: bool,
+    out: &mut Applied,
+) -> anyhow::Result<()> {
+    if !ctx.ct_errors.is_empty() {
+        // A config idfed cannot read may hold a map that needs any of the lines.
+        eprintln!(
+            "idfed: warning: --prune: not pruning: {} container config(s) could not be read, \
+             and their maps may need the lines",
+            ctx.ct_errors.len()
+        );
+        return Ok(());
+    }
+    let mut needed = [plan.needed_uids.clone(), plan.needed_gids.clone()];
+    for ct in &ctx.cts {
+        if out.restart_required.contains(&ct.vmid) {
+            continue; // switched by this run (or would be): its new map is in the plan's needs
+        }
+        for (i, kind) in IdKind::ALL.into_iter().enumerate() {
+            let map = if ct.unprivileged {
+                current_map(&ct.idmap, kind, &ctx.params)
+            } else {
+                ct.idmap
+                    .iter()
+                    .filter(|e| e.kind == kind)
+                    .copied()
+                    .collect()
+            };
+            needed[i] = needed[i].union(&outside_ranges(&map));
+        }
+    }
+    let [needed_uids, needed_gids] = needed;
+    let stale = |claims: &[Subid], needed: &IdSet| -> Vec<Subid> {
+        claims
+            .iter()
+            .filter(|l| {
+                crate::ids::IdRange::with_count(u64::from(l.start), u64::from(l.count))
+                    .is_ok_and(|r| !needed.overlaps(r))
+            })
+            .cloned()
+            .collect()
+    };
+    out.subuid_pruned = stale(&subids.record.subuid, &needed_uids);
+    out.subgid_pruned = stale(&subids.record.subgid, &needed_gids);
+    if out.subuid_pruned.is_empty() && out.subgid_pruned.is_empty() {
+        return Ok(());
+    }
+    let before = (subids.subuid.clone(), subids.subgid.clone());
+    for l in &out.subuid_pruned {
+        subids.subuid.remove_line(l);
+    }
+    for l in &out.subgid_pruned {
+        subids.subgid.remove_line(l);
+    }
+    subids
+        .record
+        .subuid
+        .retain(|l| !out.subuid_pruned.contains(l));
+    subids
+        .record
+        .subgid
+        .retain(|l| !out.subgid_pruned.contains(l));
+    if dry_run {
+        return Ok(());
+    }
+    let local_uid = LocalSubid {
+        path: ctx.subuid.path.clone(),
+        file: before.0,
+    };
+    let local_gid = LocalSubid {
+        path: ctx.subgid.path.clone(),
+        file: before.1,
+    };
+    write_subids(globals, backups, &local_uid, &subids.subuid, out)
+        .context("cannot prune this node's subuid")?;
+    write_subids(globals, backups, &local_gid, &subids.subgid, out)
+        .context("cannot prune this node's subgid")?;
+    state::save_added_lines(&globals.root, &subids.record)
+        .context("cannot record the pruned subid lines")?;
+    Ok(())
 }
 
 /// Rewrites one CT's map under its config lock, after checking that the config on disk is still
@@ -162,31 +329,15 @@ fn apply_ct(
 fn apply_plan(
     globals: &Globals,
     ctx: &Context,
-    plan: &Plan,
-    dry_run: bool,
+    args: &ApplyArgs,
     out: &mut Applied,
 ) -> anyhow::Result<()> {
+    let dry_run = args.dry_run;
     let backups = Backups::new(globals);
-    out.subuid_added = apply_subids(
-        globals,
-        &backups,
-        ctx,
-        &ctx.subuid,
-        &plan.needed_uids,
-        dry_run,
-        out,
-    )
-    .context("cannot update this node's subuid")?;
-    out.subgid_added = apply_subids(
-        globals,
-        &backups,
-        ctx,
-        &ctx.subgid,
-        &plan.needed_gids,
-        dry_run,
-        out,
-    )
-    .context("cannot update this node's subgid")?;
+    let first = ctx.plan(args.adopt);
+    let mut subids = apply_subids(globals, &backups, ctx, &first, dry_run, out)?;
+    // This node counts with the coverage its files have now; the others with what they published.
+    let plan = ctx.plan_with(args.adopt, subids.coverage(ctx));
 
     for c in plan.containers.iter().filter(|c| c.node == ctx.node) {
         if let Some(reason) = &c.skipped {
@@ -195,6 +346,23 @@ fn apply_plan(
                 reason: reason.clone(),
             });
             continue;
+        }
+        if let Rollout::Waiting { nodes } = &c.rollout {
+            let entry = Waiting {
+                ct: c.ct,
+                nodes: nodes.clone(),
+            };
+            if !args.force {
+                out.waiting.push(entry);
+                continue;
+            }
+            eprintln!(
+                "idfed: warning: --force: CT {} gets a map that {} do(es) not cover: it cannot \
+                 start there (after a migration or an HA failover) until `idfed apply` runs there",
+                c.ct,
+                nodes.join(", ")
+            );
+            out.forced.push(entry);
         }
         if dry_run {
             if c.changed {
@@ -212,6 +380,16 @@ fn apply_plan(
         if let Err(e) = result {
             out.errors.push(format!("CT {}: {e:#}", c.ct));
         }
+    }
+    if args.prune {
+        prune(globals, &backups, ctx, &plan, &mut subids, dry_run, out)?;
+    }
+    if !dry_run {
+        let (owner, _) = ctx.owner();
+        let state = Published::now(&ctx.node, owner, &subids.coverage(ctx));
+        let path = publish::save(&globals.root, ctx.pve_root(), &state)
+            .context("cannot publish this node's subid coverage")?;
+        out.published = Some(path.display().to_string());
     }
     Ok(())
 }
@@ -242,12 +420,54 @@ fn render_text(out: &Applied) -> String {
     for k in &out.skipped {
         let _ = writeln!(s, "CT {}: skipped: {}", k.ct, k.reason);
     }
+    for w in &out.waiting {
+        let _ = writeln!(
+            s,
+            "CT {}: waiting for {}: not switched until they cover its new map (run `idfed apply` \
+             there; the next run here switches it; `--force` switches now)",
+            w.ct,
+            w.nodes.join(", ")
+        );
+    }
+    for w in &out.forced {
+        let _ = writeln!(
+            s,
+            "CT {}: forced: {} do(es) not cover its new map yet",
+            w.ct,
+            w.nodes.join(", ")
+        );
+    }
+    let verb = if out.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
+    for (file, pruned) in [
+        ("/etc/subuid", &out.subuid_pruned),
+        ("/etc/subgid", &out.subgid_pruned),
+    ] {
+        if !pruned.is_empty() {
+            let lines: Vec<String> = pruned.iter().map(ToString::to_string).collect();
+            let _ = writeln!(
+                s,
+                "{}: {file}: {verb} {} (added by idfed, needed by no map any more)",
+                out.node,
+                lines.join(", ")
+            );
+        }
+    }
+    if let Some(p) = &out.published {
+        let _ = writeln!(s, "published this node's subid coverage to {p}");
+    }
     for e in &out.errors {
         let _ = writeln!(s, "error: {e}");
     }
     let nothing = out.subuid_added.is_empty()
         && out.subgid_added.is_empty()
         && out.restart_required.is_empty()
+        && out.waiting.is_empty()
+        && out.subuid_pruned.is_empty()
+        && out.subgid_pruned.is_empty()
         && out.errors.is_empty();
     if nothing {
         let _ = writeln!(s, "no changes: node {} is in the desired state", out.node);
@@ -263,24 +483,24 @@ fn render_text(out: &Applied) -> String {
 pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "apply")?;
     let ctx = Context::load(globals, &[])?;
-    let plan = ctx.plan(args.adopt);
-    ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
+    ctx.shrink_guard(globals, &ctx.plan(args.adopt), args.allow_shrink)?;
     let mut out = Applied {
         node: ctx.node.clone(),
         dry_run: args.dry_run,
         ..Applied::default()
     };
-    apply_plan(globals, &ctx, &plan, args.dry_run, &mut out)?;
+    apply_plan(globals, &ctx, args, &mut out)?;
     if !args.dry_run && out.errors.is_empty() {
         let run = state::RunState {
             shares: ctx.share_counts(),
         };
         state::save_run_state(&globals.root, &run)?;
     }
-    match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&out)?),
-        _ => print!("{}", render_text(&out)),
-    }
+    let text = match globals.format {
+        Format::Json => serde_json::to_string_pretty(&out)? + "\n",
+        _ => render_text(&out),
+    };
+    super::print_stdout(&text)?;
     if out.errors.is_empty() {
         Ok(Outcome::Ok)
     } else {

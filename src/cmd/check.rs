@@ -1,7 +1,9 @@
 //! `idfed check`: every CT map of the cluster and this node's subid files against the kernel's
-//! rules; exit 2 when a container would fail.
+//! rules; exit 2 when a container would fail. The other nodes are checked against the subid
+//! coverage they published (`<pve_root>/idfed/nodes/`); nodes that never published, or not for
+//! longer than `cluster.publish_max_age_secs`, are warnings.
 
-use crate::check::{CheckInput, NodeFiles, check, render_text};
+use crate::check::{CheckInput, DeprecatedIdmap, NodeFiles, SubidLineWarning, check, render_text};
 use crate::cli::{CheckArgs, Format};
 use crate::report::{Filter, report};
 
@@ -11,31 +13,76 @@ use super::{Globals, Outcome, require_format};
 /// Runs `idfed check`.
 ///
 /// # Errors
-/// When the cluster or the sources cannot be read (exit 1).
+/// When the configuration, the cluster or the sources cannot be read (exit 1).
 pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "check")?;
     let ctx = Context::load(globals, &[])?;
     let plan = ctx.plan(false);
     let rep = report(&ctx.params, &ctx.shares, &ctx.cts, &Filter::default());
     let local = ctx.local_coverage();
-    let nodes = [NodeFiles {
+    let others: Vec<(String, crate::plan::NodeCoverage)> = ctx
+        .coverage(local.clone())
+        .into_iter()
+        .filter(|(node, _)| *node != ctx.node)
+        .collect();
+    let mut nodes = vec![NodeFiles {
         node: &ctx.node,
         coverage: &local,
         local: true,
     }];
-    let found = check(&CheckInput {
+    nodes.extend(others.iter().map(|(node, coverage)| NodeFiles {
+        node,
+        coverage,
+        local: false,
+    }));
+    let mut subid_warnings = Vec::new();
+    for (file, sub) in [("/etc/subuid", &ctx.subuid), ("/etc/subgid", &ctx.subgid)] {
+        for warning in sub.file.warnings() {
+            subid_warnings.push(SubidLineWarning {
+                node: ctx.node.clone(),
+                file: file.to_string(),
+                warning,
+            });
+        }
+    }
+    let deprecated: Vec<DeprecatedIdmap> = ctx
+        .cluster
+        .cts
+        .iter()
+        .filter(|ct| ct.config.unprivileged())
+        .filter_map(|ct| {
+            let lines = ct.config.deprecated_idmap_lines();
+            (!lines.is_empty()).then(|| DeprecatedIdmap {
+                node: ct.node.clone(),
+                vmid: ct.vmid,
+                lines,
+            })
+        })
+        .collect();
+    let mut found = check(&CheckInput {
         params: ctx.params,
         subid_owner: &ctx.config.cluster.subid_owner,
+        pve_root: ctx.pve_root(),
         cts: &ctx.cts,
         ct_errors: &ctx.ct_errors,
         nodes: &nodes,
+        subid_warnings: &subid_warnings,
+        deprecated: &deprecated,
         plan: Some(&plan),
         report: Some(&rep),
     });
-    match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
-        _ => print!("{}", render_text(&found)),
-    }
+    found.warnings.extend(crate::publish::node_findings(
+        &ctx.cluster.nodes,
+        &ctx.node,
+        &ctx.published,
+        crate::publish::unix_now(),
+        ctx.config.cluster.publish_max_age_secs,
+    ));
+    let text = match globals.format {
+        Format::Json => serde_json::to_string_pretty(&found)? + "\n",
+        _ => render_text(&found),
+    };
+    super::print_stdout(&text)?;
     Ok(if found.problems.is_empty() {
         Outcome::Ok
     } else {

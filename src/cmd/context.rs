@@ -1,5 +1,6 @@
 //! What plan, emit, apply, report and check all start from: the configuration, the resolved
-//! shares, the cluster as it is, idfed's managed records, and this node's subid files, loaded once.
+//! shares, the cluster as it is, idfed's managed records, this node's subid files and the other
+//! nodes' published subid coverage, loaded once.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use crate::config::{self, Config};
 use crate::fsutil;
 use crate::idmap::MapParams;
 use crate::plan::{CtIn, Managed, NodeCoverage, ShareUse};
+use crate::publish::{self, Published};
 use crate::pve::Cluster;
 use crate::resolve::ResolvedShare;
 use crate::state;
@@ -39,6 +41,8 @@ pub struct Context {
     pub managed: BTreeMap<u32, Managed>,
     pub subuid: LocalSubid,
     pub subgid: LocalSubid,
+    /// Every node's published state (this node's own too; its files are what counts for it).
+    pub published: BTreeMap<String, Published>,
 }
 
 /// This node's name: `--node`, else the short hostname.
@@ -159,13 +163,14 @@ impl Context {
         let ct_errors = cluster
             .errors
             .iter()
-            .map(|e| CtError {
-                node: e.node.clone(),
-                vmid: Some(e.vmid),
-                message: e.to_string(),
-            })
+            .map(|e| CtError::from_load(e, &c.pve_root))
             .collect();
         let managed = state::load_managed(&globals.root, &c.pve_root)?;
+        let (published, publish_warnings) =
+            publish::load_all(&globals.root, &c.pve_root, &c.subid_owner)?;
+        for w in &publish_warnings {
+            eprintln!("idfed: warning: {w}");
+        }
         let node = node_name(globals);
         if !cluster.nodes.contains(&node) {
             eprintln!(
@@ -185,6 +190,7 @@ impl Context {
             cts,
             ct_errors,
             managed,
+            published,
         })
     }
 
@@ -210,11 +216,31 @@ impl Context {
 }
 
 impl Context {
-    /// The plan for the whole cluster, with this node's subid coverage.
+    /// The plan for the whole cluster, with this node's subid coverage from its files and the
+    /// other nodes' from their published states.
     pub fn plan(&self, adopt: bool) -> crate::plan::Plan {
-        let mut coverage = BTreeMap::new();
-        coverage.insert(self.node.clone(), self.local_coverage());
+        self.plan_with(adopt, self.local_coverage())
+    }
+
+    /// Every node's known coverage: `local` for this node, the published states for the other
+    /// nodes of the cluster (a state left behind by a node that left the cluster is ignored).
+    pub fn coverage(&self, local: NodeCoverage) -> BTreeMap<String, NodeCoverage> {
+        let mut coverage: BTreeMap<String, NodeCoverage> = self
+            .published
+            .iter()
+            .filter(|(node, _)| **node != self.node && self.cluster.nodes.contains(node))
+            .map(|(node, p)| (node.clone(), p.coverage()))
+            .collect();
+        coverage.insert(self.node.clone(), local);
+        coverage
+    }
+
+    /// The plan with `local` as this node's coverage (`apply` passes what its files cover after
+    /// it appended the missing lines).
+    pub fn plan_with(&self, adopt: bool, local: NodeCoverage) -> crate::plan::Plan {
+        let coverage = self.coverage(local);
         crate::plan::plan(&crate::plan::PlanInput {
+            nodes: &self.cluster.nodes,
             params: self.params,
             subid_owner: self.config.cluster.subid_owner.clone(),
             shares: &self.shares,

@@ -5,7 +5,6 @@
 //! Besides `cli`, this is the one module that touches clap: it renders the definitions, it does not
 //! parse anything.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -59,14 +58,12 @@ the LDAP bind password, instead of \fBbind_password_file\fR
 /// Runs `idfed completions SHELL`: the script on stdout.
 ///
 /// # Errors
-/// Only when stdout cannot be written.
+/// Only when stdout cannot be written (a closed pipe is not an error).
 pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "idfed", &mut out);
-    std::io::stdout()
-        .write_all(&out)
-        .context("cannot write the completion script to stdout")?;
+    super::print_stdout(&String::from_utf8_lossy(&out))?;
     Ok(Outcome::Ok)
 }
 
@@ -108,9 +105,7 @@ fn write_pages(dir: &Path) -> anyhow::Result<Vec<String>> {
 /// When a page cannot be written.
 pub fn man(args: &ManArgs) -> anyhow::Result<Outcome> {
     match &args.out {
-        None => std::io::stdout()
-            .write_all(&main_page()?)
-            .context("cannot write the man page to stdout")?,
+        None => super::print_stdout(&String::from_utf8_lossy(&main_page()?))?,
         Some(dir) => {
             for name in write_pages(dir)? {
                 eprintln!("idfed: wrote `{}`", dir.join(name).display());

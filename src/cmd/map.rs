@@ -86,14 +86,17 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
                 gid_map: gid_map.extents,
                 warnings,
             };
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            super::print_stdout(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
         }
         _ => {
             let [subuid, subgid] = [&uid_map, &gid_map].map(needs);
-            print!(
-                "{}",
-                render_text(&uid_map, &gid_map, [subuid, subgid], owner, &params)?
-            );
+            super::print_stdout(&render_text(
+                &uid_map,
+                &gid_map,
+                [subuid, subgid],
+                owner,
+                &params,
+            )?)?;
         }
     }
     Ok(Outcome::Ok)

@@ -60,3 +60,18 @@ fn format_name(f: Format) -> &'static str {
         Format::Csv => "csv",
     }
 }
+
+/// Writes `text` to stdout; a reader that stops early (`idfed report | head`) ends the output
+/// quietly instead of a panic.
+///
+/// # Errors
+/// Any other write error.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}

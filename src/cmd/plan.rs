@@ -1,8 +1,8 @@
 //! `idfed plan`: desired vs current, per node and per group of containers with the same map.
 
-use crate::cli::{Format, PlanArgs};
 use anyhow::Context as _;
 
+use crate::cli::{Format, PlanArgs};
 use crate::plan::Plan;
 use crate::plan::text::write_text;
 
@@ -52,16 +52,17 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let plan = filter(plan, args.share.as_deref(), args.ct);
     match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&plan)?),
+        Format::Json => super::print_stdout(&(serde_json::to_string_pretty(&plan)? + "\n"))?,
         _ => {
             use std::io::Write as _;
             let mut stdout = std::io::stdout().lock();
+            // The text in chunks: at cluster scale it is tens of megabytes.
             match write_text(&plan, &mut |chunk| stdout.write_all(chunk.as_bytes()))
                 .and_then(|()| stdout.flush())
             {
-                // `idfed plan | head`: the reader has all it wants.
+                // `idfed plan | head`: the reader has all it wants (as `print_stdout`).
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-                result => result.context("cannot write the plan to stdout")?,
+                result => result.context("cannot write to stdout")?,
             }
         }
     }

@@ -8,29 +8,60 @@ use super::{Globals, Outcome, require_format};
 
 /// Runs `idfed report`.
 ///
+/// Every share is resolved even with `--share`: a CT's exposure is measured against the owners of
+/// all the shares it uses, not only the one shown.
+///
 /// # Errors
-/// Loading errors.
+/// Loading errors; an unknown `--share`; a `--ct` that is not a CT of the cluster.
 pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
     require_format(
         globals,
         &[Format::Text, Format::Json, Format::Csv],
         "report",
     )?;
-    let shares: Vec<String> = args.share.iter().cloned().collect();
-    let ctx = Context::load(globals, &shares)?;
+    let ctx = Context::load(globals, &[])?;
+    if let Some(share) = &args.share
+        && !ctx.config.shares.contains_key(share)
+    {
+        let known: Vec<String> = ctx.config.shares.keys().map(|k| format!("`{k}`")).collect();
+        anyhow::bail!(
+            "unknown share `{share}` in `{}`: expected one of {}",
+            ctx.config.path.display(),
+            known.join(", ")
+        );
+    }
+    if let Some(vmid) = args.ct
+        && !ctx.cts.iter().any(|c| c.vmid == vmid)
+    {
+        let broken = ctx.ct_errors.iter().any(|e| e.vmid == Some(vmid));
+        if broken {
+            anyhow::bail!("CT {vmid}: its config cannot be read (run `idfed check`)");
+        }
+        anyhow::bail!("CT {vmid} is not a container of the cluster");
+    }
+    for e in &ctx.ct_errors {
+        eprintln!(
+            "idfed: warning: {}: left out of the report (`idfed check` says why)",
+            e.vmid.map_or_else(
+                || format!("a CT on {}", e.node),
+                |v| format!("CT {v} on {}", e.node)
+            )
+        );
+    }
     let filter = Filter {
         owner: args.owner.clone(),
         ct: args.ct,
         share: args.share.clone(),
     };
     let rep = report(&ctx.params, &ctx.shares, &ctx.cts, &filter);
-    match globals.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rep)?),
-        Format::Csv => print!("{}", render_csv(&rep)),
+    let text = match globals.format {
+        Format::Json => serde_json::to_string_pretty(&rep)? + "\n",
+        Format::Csv => render_csv(&rep),
         Format::Text => match &args.owner {
-            Some(owner) => print!("{}", render_owner(&rep, owner)),
-            None => print!("{}", render_grid(&rep)),
+            Some(owner) => render_owner(&rep, owner),
+            None => render_grid(&rep),
         },
-    }
+    };
+    super::print_stdout(&text)?;
     Ok(Outcome::Ok)
 }

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use anyhow::Context;
-
 use crate::cli::{Format, ResolveArgs};
 use crate::config::{self, Config};
 use crate::resolve::{self, ResolvedShare};
@@ -13,35 +11,83 @@ use crate::source;
 
 use super::{Globals, Outcome, require_format};
 
-/// Runs `idfed resolve`.
+/// Runs `idfed resolve`. A share that does not resolve is reported and makes the run exit 1;
+/// the other shares are still printed.
 ///
 /// # Errors
-/// A configuration, source or resolution error, or an unknown share name.
+/// A configuration error, an unknown share name, or any share that did not resolve.
 pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "resolve")?;
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
-    let (shares, warnings) = resolve_shares(&config, &args.shares, !globals.quiet)?;
-    for warning in &warnings {
+    let resolution = resolve_each(&config, &args.shares, !globals.quiet)?;
+    if globals.verbose > 0 {
+        for s in &resolution.sources {
+            eprintln!(
+                "idfed: source `{}`: {} users, {} groups in {:.2} s",
+                s.name,
+                s.users,
+                s.groups,
+                s.elapsed.as_secs_f64()
+            );
+        }
+    }
+    for warning in &resolution.warnings {
         eprintln!("idfed: warning: {warning}");
     }
     let out = match globals.format {
-        Format::Json => render_json(&shares)?,
-        _ => render_text(&shares),
+        Format::Json => render_json(&resolution.shares)?,
+        _ => render_text(&resolution.shares),
     };
-    print!("{out}");
-    Ok(Outcome::Ok)
+    super::print_stdout(&out)?;
+    match resolution.errors.as_slice() {
+        [] => Ok(Outcome::Ok),
+        [only] => Err(anyhow::anyhow!("{only}")),
+        errors => {
+            for error in errors {
+                eprintln!("idfed: error: {error}");
+            }
+            let failed = resolution.failed.len();
+            let total = failed + resolution.shares.len();
+            anyhow::bail!("{failed} of {total} shares could not be resolved")
+        }
+    }
+}
+
+/// The outcome of resolving several shares, each on its own.
+#[derive(Debug, Default)]
+pub struct Resolution {
+    /// The shares that resolved, in name order.
+    pub shares: Vec<ResolvedShare>,
+    /// The names of the shares that did not.
+    pub failed: Vec<String>,
+    /// Why, once per cause (a source that cannot be read fails all its shares, and is said once).
+    pub errors: Vec<String>,
+    /// Skipped entries and members.
+    pub warnings: Vec<String>,
+    /// What each source that was read returned, for `-v`.
+    pub sources: Vec<SourceSummary>,
+}
+
+/// How much one source returned, and how long it took.
+#[derive(Debug)]
+pub struct SourceSummary {
+    pub name: String,
+    pub users: usize,
+    pub groups: usize,
+    pub elapsed: std::time::Duration,
 }
 
 /// Resolves the shares named in `filter` (all when it is empty), in name order, reading each
-/// source they need once. Returns the shares and every warning (skipped entries and members).
+/// source they need once. A source that cannot be read, or a share that does not resolve, fails
+/// only the shares concerned.
 ///
 /// # Errors
-/// An unknown share name, a source that cannot be read, or a share that does not resolve.
-pub fn resolve_shares(
+/// Only a name in `filter` that is not a share of the configuration.
+pub fn resolve_each(
     config: &Config,
     filter: &[String],
     progress: bool,
-) -> anyhow::Result<(Vec<ResolvedShare>, Vec<String>)> {
+) -> anyhow::Result<Resolution> {
     for name in filter {
         if !config.shares.contains_key(name) {
             let known = config
@@ -65,33 +111,71 @@ pub fn resolve_shares(
         .iter()
         .filter(|(name, _)| filter.is_empty() || filter.contains(name))
         .collect();
-    let mut loaded: BTreeMap<&str, source::Loaded> = BTreeMap::new();
-    let mut warnings = Vec::new();
-    for (_, share) in &selected {
-        if loaded.contains_key(share.source.as_str()) {
-            continue;
-        }
-        // The config checked that every share's source exists.
-        let source_config = &config.sources[&share.source];
-        let mut source = source::load(source_config, progress)
-            .with_context(|| format!("cannot read source `{}`", share.source))?;
-        warnings.extend(
-            source
-                .warnings
-                .drain(..)
-                .map(|w| format!("source `{}`: {w}", share.source)),
-        );
-        loaded.insert(&share.source, source);
-    }
-    let mut shares = Vec::new();
+    let mut out = Resolution::default();
+    // Each source once: its directory, or why it could not be read.
+    let mut loaded: BTreeMap<&str, Option<source::Loaded>> = BTreeMap::new();
     for (name, share) in selected {
-        let directory = &loaded[share.source.as_str()].directory;
-        let (resolved, share_warnings) =
-            resolve::resolve_share(name, share, directory, config.cluster.min_id)?;
-        warnings.extend(share_warnings);
-        shares.push(resolved);
+        let source = loaded.entry(share.source.as_str()).or_insert_with(|| {
+            // The config checked that every share's source exists.
+            let started = std::time::Instant::now();
+            match source::load(&config.sources[&share.source], progress) {
+                Ok(mut source) => {
+                    out.sources.push(SourceSummary {
+                        name: share.source.clone(),
+                        users: source.directory.users().len(),
+                        groups: source.directory.groups().len(),
+                        elapsed: started.elapsed(),
+                    });
+                    out.warnings.extend(
+                        source
+                            .warnings
+                            .drain(..)
+                            .map(|w| format!("source `{}`: {w}", share.source)),
+                    );
+                    Some(source)
+                }
+                Err(e) => {
+                    let e = anyhow::Error::new(e)
+                        .context(format!("cannot read source `{}`", share.source));
+                    out.errors.push(format!("{e:#}"));
+                    None
+                }
+            }
+        });
+        let Some(source) = source else {
+            out.failed.push(name.clone());
+            continue;
+        };
+        match resolve::resolve_share(name, share, &source.directory, config.cluster.min_id) {
+            Ok((resolved, warnings)) => {
+                out.warnings.extend(warnings);
+                out.shares.push(resolved);
+            }
+            Err(e) => {
+                out.errors.push(e.to_string());
+                out.failed.push(name.clone());
+            }
+        }
     }
-    Ok((shares, warnings))
+    Ok(out)
+}
+
+/// Like [`resolve_each`], all or nothing: for commands that must not act on part of the shares.
+/// Returns the shares and the warnings.
+///
+/// # Errors
+/// An unknown share name, or the first share that did not resolve (with how many more failed).
+pub fn resolve_shares(
+    config: &Config,
+    filter: &[String],
+    progress: bool,
+) -> anyhow::Result<(Vec<ResolvedShare>, Vec<String>)> {
+    let resolution = resolve_each(config, filter, progress)?;
+    match resolution.errors.as_slice() {
+        [] => Ok((resolution.shares, resolution.warnings)),
+        [first] => Err(anyhow::anyhow!("{first}")),
+        [first, rest @ ..] => Err(anyhow::anyhow!("{first} (and {} more errors)", rest.len())),
+    }
 }
 
 fn render_json(shares: &[ResolvedShare]) -> anyhow::Result<String> {

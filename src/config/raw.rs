@@ -28,6 +28,7 @@ pub struct RawCluster {
     pub min_id: Option<Spanned<u32>>,
     pub max_extents: Option<Spanned<u32>>,
     pub subid_owner: Option<Spanned<String>>,
+    pub publish_max_age_secs: Option<Spanned<u64>>,
 }
 
 /// Every key of every source type: which ones belong to the given `type` is checked afterwards,

@@ -153,6 +153,10 @@ fn errors_name_file_key_and_line() {
             "`/etc/idfed/idfed.toml` line 17, column 15: `share.projects.containers[0]`: invalid type: string \"101\", expected u32",
         ),
         (
+            share("users = [\"a\"]\ncontainers = [101, 99]\n"),
+            "`/etc/idfed/idfed.toml` line 17, column 20: `share.projects.containers[1]`: `99` is not a container id: expected 100 to 999999999",
+        ),
+        (
             with_share("source = \"crop\"\npath = \"/p\"\nusers = [\"a\"]\n"),
             "`/etc/idfed/idfed.toml` line 14, column 10: `share.projects.source`: unknown source `crop`: expected one of `corp`, `nas`",
         ),
@@ -171,6 +175,10 @@ fn errors_name_file_key_and_line() {
         (
             "[cluster]\nmax_extents = 341\n".to_string(),
             "`/etc/idfed/idfed.toml` line 2, column 15: `cluster.max_extents`: `341` is out of range: expected 1 to 340 (the kernel's limit)",
+        ),
+        (
+            "[cluster]\npublish_max_age_secs = 0\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 24: `cluster.publish_max_age_secs`: `0` is not allowed: expected a number of seconds, larger than the interval of the `idfed apply` job",
         ),
         (
             "[cluster]\nbase = -1\n".to_string(),
@@ -274,4 +282,57 @@ fn example_config_parses() {
             .values()
             .any(|s| matches!(s, SourceConfig::Files(_)))
     );
+}
+
+#[test]
+fn schema_presets() {
+    let bis = SchemaPreset::Rfc2307bis.schema();
+    assert_eq!(bis.member_attr, "member");
+    assert!(!bis.members_are_names());
+    let ad = SchemaPreset::Ad.schema();
+    assert_eq!(
+        (
+            ad.user_name_attr.as_str(),
+            ad.group_name_attr.as_str(),
+            ad.member_attr.as_str()
+        ),
+        ("sAMAccountName", "sAMAccountName", "member")
+    );
+    assert_eq!(ad.user_filter, "(&(objectClass=user)(uidNumber=*))");
+    let text = "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\nschema = \"ad\"\ngroup_filter = \"(cn=nas-*)\"\n";
+    let c = parse(text).unwrap();
+    let SourceConfig::Ldap(ldap) = &c.sources["x"] else {
+        panic!()
+    };
+    assert_eq!(ldap.schema.preset, SchemaPreset::Ad);
+    assert_eq!(ldap.schema.group_filter, "(cn=nas-*)");
+    assert_eq!(ldap.schema.user_name_attr, "sAMAccountName");
+}
+
+proptest::proptest! {
+    #[test]
+    fn parse_never_panics(text in "(\\[(cluster|source\\.x|share\\.p)\\]\n|(type|url|users|groups|uids|gids|path|storage|source|min_id|base|size|passwd|group|starttls|page_size|user_base|group_base|containers|[a-z_]{1,8}) = (\"[a-z0-9/:=,-]{0,12}\"|-?[0-9]{1,11}|true|\\[[0-9\", -]{0,20}\\])\n){0,12}") {
+        let _ = parse(&text);
+    }
+}
+
+#[test]
+fn own_files_resolve_against_the_config_directory() {
+    let text = "[source.nas]\ntype = \"files\"\npasswd = \"nas/passwd\"\ngroup = \"/srv/group\"\n\
+                [source.corp]\ntype = \"ldap\"\nurl = \"ldaps://ldap.example.org\"\n\
+                user_base = \"ou=people\"\ngroup_base = \"ou=groups\"\nca_file = \"ca.pem\"\n";
+    let c = Config::parse(text, Path::new("/srv/cfg/idfed.toml")).unwrap();
+    let SourceConfig::Files(files) = &c.sources["nas"] else {
+        panic!("not a files source")
+    };
+    assert_eq!(files.passwd, Path::new("/srv/cfg/nas/passwd"));
+    assert_eq!(
+        files.group,
+        Path::new("/srv/group"),
+        "absolute paths are taken as written"
+    );
+    let SourceConfig::Ldap(ldap) = &c.sources["corp"] else {
+        panic!("not an ldap source")
+    };
+    assert_eq!(ldap.ca_file.as_deref(), Some(Path::new("/srv/cfg/ca.pem")));
 }

@@ -1,7 +1,8 @@
 //! The kernel's budget for one map, and fitting a map into it by merging passthrough ranges.
 //!
 //! The kernel takes at most 340 extents, written in one `write()` of under 4096 bytes
-//! (`"%u %u %u\n"` per extent). When a map is over either limit, neighbouring passthrough ranges
+//! (`"%u %u %u\n"` per extent); LXC's buffer for the newuidmap command cuts the text to under
+//! 4079 bytes ([`LXC_MAX_BYTES`]). When a map is over either limit, neighbouring passthrough ranges
 //! are merged across gaps; the ids of the closed gaps become passthroughs too (exposed). Closing a
 //! gap also moves base-range extents and holes, so its saving depends on which other gaps close:
 //! this module evaluates every candidate exactly with `build::layout`.
@@ -23,13 +24,22 @@ use super::extent::Extent;
 /// The kernel's limit on extents per map.
 pub const KERNEL_MAX_EXTENTS: u32 = 340;
 
-/// The map text must be shorter than this (one page).
+/// The kernel takes the map text only in one write shorter than this (one page).
 pub const KERNEL_MAX_BYTES: usize = 4096;
+
+/// The map text must be shorter than this for LXC to start the CT: LXC builds the command
+/// `newuidmap PID` + `" {inside} {outside} {count}"` per extent in a buffer of 4096 bytes
+/// (`LXC_IDMAPLEN`) and refuses with "Too many uid mappings defined" when it does not fit. The
+/// extents take as many bytes there as in the kernel text, so the map gets 4096 less
+/// `"newuidmap "` (10) less the longest pid (7 digits: `pid_max` is at most 4194304) less one.
+/// Verified against LXC 5.0: a 4083-byte map the kernel takes fails to start.
+pub const LXC_MAX_BYTES: usize = KERNEL_MAX_BYTES - 10 - 7;
 
 /// How many gap subsets the exact search may evaluate before falling back to smallest-first.
 const SEARCH_LIMIT: usize = 1024;
 
-/// A budget: at most `max_extents` extents and a text shorter than `max_bytes`.
+/// A budget: at most `max_extents` extents and a text shorter than `max_bytes`. The default is
+/// what both the kernel and LXC take: 340 extents, under [`LXC_MAX_BYTES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Budget {
     pub max_extents: usize,
@@ -40,7 +50,7 @@ impl Default for Budget {
     fn default() -> Budget {
         Budget {
             max_extents: KERNEL_MAX_EXTENTS as usize,
-            max_bytes: KERNEL_MAX_BYTES,
+            max_bytes: LXC_MAX_BYTES,
         }
     }
 }
@@ -255,7 +265,10 @@ mod tests {
         let short: Vec<Extent> = (0..341)
             .map(|i| Extent::new(k, 10 + i, 2020 + i, 1))
             .collect();
-        let b = Budget::default();
+        let b = Budget {
+            max_extents: 340,
+            max_bytes: KERNEL_MAX_BYTES,
+        };
         assert!(b.admits(&short[..340]));
         assert!(!b.admits(&short));
         // 4095 bytes fit, 4096 do not: 195 lines of 21 bytes = 4095.
@@ -271,6 +284,18 @@ mod tests {
         over.push(Extent::new(k, 1_000_000, 1_000_000, 10_000)); // 22 bytes: 4096
         assert_eq!(text_len(&over), 4096);
         assert!(!b.admits(&over));
+        // LXC's limit: 4078 bytes fit, 4079 do not.
+        let lxc = Budget::default();
+        assert_eq!(lxc.max_bytes, 4079);
+        let mut at: Vec<Extent> = (0..193).map(|_| e21).collect(); // 4053
+        at.push(Extent::new(k, 1_000_000, 1_000_000, 1)); // 18: 4071
+        at.push(Extent::new(k, 10, 1, 1)); // 7: 4078
+        assert_eq!(text_len(&at), 4078);
+        assert!(lxc.admits(&at));
+        at.pop();
+        at.push(Extent::new(k, 10, 10, 1)); // 8: 4079
+        assert_eq!(text_len(&at), 4079);
+        assert!(!lxc.admits(&at));
     }
 
     #[test]

@@ -166,7 +166,7 @@ pub fn build(kind: IdKind, passthrough: &IdSet, params: &MapParams) -> Result<Bu
     check_passthrough(kind, passthrough, params)?;
     let budget = Budget {
         max_extents: params.max_extents as usize,
-        max_bytes: budget::KERNEL_MAX_BYTES,
+        max_bytes: budget::LXC_MAX_BYTES,
     };
     let fit = budget::fit(kind, passthrough, params, &budget)?;
     let effective = fit.effective;
@@ -190,7 +190,7 @@ pub fn build(kind: IdKind, passthrough: &IdSet, params: &MapParams) -> Result<Bu
             exposed.len(),
             if exposed.len() == 1 { "id" } else { "ids" },
             params.max_extents,
-            budget::KERNEL_MAX_BYTES
+            budget::LXC_MAX_BYTES
         ));
     }
     if !fit.minimal {
@@ -416,6 +416,52 @@ mod tests {
         // min_id 0 still refuses id 0.
         assert!(err(&["0"], &MapParams { min_id: 0, ..p }).contains("`0`"));
         assert!(build(IdKind::Uid, &set(&["1"]), &MapParams { min_id: 0, ..p }).is_ok());
+    }
+
+    #[test]
+    fn base_range_at_the_top_of_the_id_space() {
+        // base + size = 4294967295 exactly: the last base id is 4294967294.
+        let top = MapParams {
+            base: u32::MAX - 65536,
+            ..MapParams::default()
+        };
+        assert_eq!(top.base_range().unwrap().last(), u32::MAX - 1);
+        let m = build(IdKind::Gid, &set(&["4294967294"]), &top).unwrap();
+        assert_eq!(
+            lines(&m),
+            ["g 0 4294901759 65535", "g 4294967294 4294967294 1"]
+        );
+        assert_eq!(m.holes.to_string(), "65535");
+        let past = MapParams {
+            base: u32::MAX - 65535,
+            ..MapParams::default()
+        };
+        assert!(matches!(
+            build(IdKind::Gid, &set(&["1005"]), &past),
+            Err(MapError::BadBaseRange { .. })
+        ));
+    }
+
+    #[test]
+    fn byte_budget_binds_before_the_extent_limit() {
+        // 400 ten-digit passthroughs: lines of 25 bytes and more, so under 200 fit in 4078 bytes.
+        let p: IdSet = (0..400u32)
+            .map(|i| IdRange::single(4_000_000_000 + 7919 * i).unwrap())
+            .collect();
+        let m = build(IdKind::Uid, &p, &MapParams::default()).unwrap();
+        let bytes = crate::idmap::budget::text_len(&m.extents);
+        assert!(
+            (4000..4079).contains(&bytes) && m.extents.len() < 200,
+            "{bytes} {}",
+            m.extents.len()
+        );
+        assert!(m.passthrough.is_superset(&p));
+        assert!(!m.exposed.is_empty());
+        assert!(m.warnings.iter().any(|w| w.contains("passed through too")));
+        assert_eq!(
+            m.minimal_merge,
+            !m.warnings.iter().any(|w| w.contains("cut short"))
+        );
     }
 
     #[test]

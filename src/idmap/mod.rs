@@ -9,7 +9,8 @@ mod needs;
 mod validate;
 
 pub use budget::{
-    Budget, Fit, KERNEL_MAX_BYTES, KERNEL_MAX_EXTENTS, fit, gaps, kernel_text, text_len,
+    Budget, Fit, KERNEL_MAX_BYTES, KERNEL_MAX_EXTENTS, LXC_MAX_BYTES, fit, gaps, kernel_text,
+    text_len,
 };
 pub use build::{BuiltMap, MapError, MapParams, build, check_passthrough, join, layout};
 pub use extent::{Extent, ExtentJson, ExtentParseError};

@@ -5,7 +5,7 @@
 
 use crate::ids::IdKind;
 
-use super::budget::{KERNEL_MAX_BYTES, text_len};
+use super::budget::{LXC_MAX_BYTES, text_len};
 use super::extent::Extent;
 
 /// One reason the kernel would refuse a map (or the CT's root would be unmapped).
@@ -24,7 +24,7 @@ pub enum MapProblem {
         max: u32,
     },
     #[error(
-        "the {kind} map text is {bytes} bytes: the kernel takes it in one write of under {KERNEL_MAX_BYTES} bytes"
+        "the {kind} map text is {bytes} bytes: LXC hands newuidmap at most {} bytes of map (the kernel takes under 4096)", LXC_MAX_BYTES - 1
     )]
     TextTooLong { kind: IdKind, bytes: usize },
     #[error("the {kind} map leaves the container's root (inside id 0) unmapped")]
@@ -64,7 +64,7 @@ pub fn validate(kind: IdKind, extents: &[Extent], max_extents: u32) -> Vec<MapPr
         });
     }
     let bytes = text_len(&mine);
-    if bytes >= KERNEL_MAX_BYTES {
+    if bytes >= LXC_MAX_BYTES {
         problems.push(MapProblem::TextTooLong { kind, bytes });
     }
     if !good.iter().any(|e| e.inside == 0) {
@@ -189,21 +189,28 @@ mod tests {
 
     #[test]
     fn text_too_long() {
-        // The base line (14 bytes) and 226 lines of 18 bytes fit (4082); 228 do not (4118).
-        let m: Vec<Extent> = (0..228)
-            .map(|i| Extent::new(IdKind::Gid, 1_000_000 + i * 2, 1_000_000 + i * 2, 1))
-            .chain([Extent::new(IdKind::Gid, 0, 100000, 1000)])
+        // The base line (14 bytes), 225 lines of 18 bytes (4064), then 14 bytes: 4078 fit; one
+        // more byte (4079) does not, though the kernel alone would take it.
+        let g = IdKind::Gid;
+        let mut m: Vec<Extent> = (0..225)
+            .map(|i| Extent::new(g, 1_000_000 + i * 2, 1_000_000 + i * 2, 1))
+            .chain([Extent::new(g, 0, 100000, 1000)])
             .collect();
-        let head: Vec<Extent> = m[..226].iter().chain(&m[228..]).copied().collect();
-        assert_eq!(text_len(&head), 226 * 18 + 14);
-        assert_eq!(validate(IdKind::Gid, &head, 340), []);
+        m.push(Extent::new(g, 1000, 1000, 100));
+        assert_eq!(text_len(&m), 4078);
+        assert_eq!(validate(g, &m, 340), []);
+        m.pop();
+        m.push(Extent::new(g, 1000, 1000, 1000));
+        assert_eq!(text_len(&m), 4079);
+        let p = validate(g, &m, 340);
         assert_eq!(
-            validate(IdKind::Gid, &m, 340),
+            p,
             [MapProblem::TextTooLong {
-                kind: IdKind::Gid,
-                bytes: 228 * 18 + 14
+                kind: g,
+                bytes: 4079
             }]
         );
+        assert!(p[0].to_string().contains("at most 4078 bytes"), "{}", p[0]);
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct PlanInput<'a> {
     pub managed: &'a BTreeMap<u32, Managed>,
     /// Nodes whose subid coverage is known (this node's files; others' published states).
     pub coverage: &'a BTreeMap<String, NodeCoverage>,
+    /// Every node of the cluster: a CT may run on any of them after a migration, so its new map
+    /// is `ready` only when all of them cover it.
+    pub nodes: &'a [String],
     /// Take foreign passthroughs under management (`apply --adopt`).
     pub adopt: bool,
 }
@@ -84,6 +87,22 @@ pub struct Gain {
     pub kind: OwnerKind,
     pub name: String,
     pub id: u32,
+}
+
+/// Where a container stands in the rollout of its desired map across the cluster (JSON:
+/// `{"state": "waiting", "nodes": ["pve2"]}`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Rollout {
+    /// The current map is the desired one.
+    Applied,
+    /// Every node of the cluster covers the new map: `apply` on the CT's node switches it.
+    Ready,
+    /// These nodes have not published coverage of the new map's outside ids (or never
+    /// published): `apply` leaves the CT until they have run `idfed apply`.
+    Waiting { nodes: Vec<String> },
+    /// idfed does not switch it (see `skipped`: locked, privileged, a map it cannot take over).
+    Blocked,
 }
 
 /// The plan for one container.
@@ -111,6 +130,8 @@ pub struct CtPlan {
     /// Owners whose ids the new map passes through and the current one does not.
     pub gains: Vec<Gain>,
     pub warnings: Vec<String>,
+    /// Applied, ready, waiting for nodes, or blocked.
+    pub rollout: Rollout,
     /// The managed record after this plan is applied.
     #[serde(skip)]
     pub managed_after: Managed,
@@ -140,6 +161,8 @@ pub struct Plan {
     pub nodes: BTreeMap<String, NodePlan>,
     pub containers: Vec<CtPlan>,
     pub groups: Vec<Group>,
+    /// Nodes of the cluster whose subid coverage is unknown: they never published it.
+    pub unpublished: Vec<String>,
     /// Outside ids every node must give the subid owner (all managed maps), base range included.
     #[serde(skip)]
     pub needed_uids: IdSet,
@@ -222,7 +245,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         if used.is_empty() {
             continue; // not managed: never touched, never listed
         }
-        let cp = plan_ct(input, ct, &used);
+        let mut cp = plan_ct(input, ct, &used);
+        cp.rollout = rollout(input, &cp);
         if cp.planned {
             for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
                 needed[i].extend(outside_ranges(map).ranges());
@@ -259,15 +283,73 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             },
         );
     }
+    out.unpublished = input
+        .nodes
+        .iter()
+        .filter(|n| !input.coverage.contains_key(*n))
+        .cloned()
+        .collect();
     out.needed_uids = needed_uids;
     out.needed_gids = needed_gids;
     out
 }
 
+/// The rollout state of a planned container: its new map needs every node of the cluster to
+/// cover all of its outside ids (the whole new map, not only what it adds: a node that lacks the
+/// base range cannot start it either). Nodes without known coverage are waited for.
+///
+/// A map that only removes passthroughs is never held back: its outside ids lie in the current
+/// map's and the base range (a removed id maps to `base + id` again), which every node that can
+/// start the CT now already has, so switching never makes a node unable to start it, and revoking
+/// access must not wait for a lagging node.
+fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
+    if !cp.planned {
+        return Rollout::Blocked;
+    }
+    if !cp.changed {
+        return Rollout::Applied;
+    }
+    if cp.skipped.is_some() {
+        return Rollout::Blocked;
+    }
+    let (uids, gids) = (outside_ranges(&cp.uid_map), outside_ranges(&cp.gid_map));
+    let base = IdRange::with_count(u64::from(input.params.base), u64::from(input.params.size))
+        .map(IdSet::from)
+        .unwrap_or_default();
+    let adds_nothing =
+        |new: &IdSet, current: &[Extent]| outside_ranges(current).union(&base).is_superset(new);
+    if adds_nothing(&uids, &cp.current_uid_map) && adds_nothing(&gids, &cp.current_gid_map) {
+        return Rollout::Ready;
+    }
+    let nodes: Vec<String> = input
+        .nodes
+        .iter()
+        .filter(|n| {
+            input
+                .coverage
+                .get(*n)
+                .is_none_or(|c| !c.uids.is_superset(&uids) || !c.gids.is_superset(&gids))
+        })
+        .cloned()
+        .collect();
+    if nodes.is_empty() {
+        Rollout::Ready
+    } else {
+        Rollout::Waiting { nodes }
+    }
+}
+
 fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan {
     let params = &input.params;
-    let current_uid_map = current_map(&ct.idmap, IdKind::Uid, params);
-    let current_gid_map = current_map(&ct.idmap, IdKind::Gid, params);
+    // A privileged CT has no map at all: it runs with the host's ids.
+    let (current_uid_map, current_gid_map) = if ct.unprivileged {
+        (
+            current_map(&ct.idmap, IdKind::Uid, params),
+            current_map(&ct.idmap, IdKind::Gid, params),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let mut cp = CtPlan {
         ct: ct.vmid,
         node: ct.node.clone(),
@@ -287,6 +369,7 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
         exposed_gids: IdSet::new(),
         gains: Vec::new(),
         warnings: Vec::new(),
+        rollout: Rollout::Blocked,
         managed_after: input.managed.get(&ct.vmid).cloned().unwrap_or_default(),
         planned: false,
     };
@@ -398,3 +481,458 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
 pub fn outside_of(set: &IdSet, range: IdRange) -> IdSet {
     set.difference(&IdSet::from(range))
 }
+
+#[cfg(test)]
+mod rollout_tests {
+    use super::*;
+    use crate::resolve::Owner;
+
+    fn params() -> MapParams {
+        MapParams {
+            base: 100_000,
+            size: 65_536,
+            min_id: 1000,
+            max_extents: 340,
+        }
+    }
+
+    fn share(uids: &[u32]) -> ResolvedShare {
+        let mut set = IdSet::new();
+        for &u in uids {
+            set.insert_id(u);
+        }
+        ResolvedShare {
+            name: "projects".into(),
+            uids: set.clone(),
+            gids: set,
+            owners: uids
+                .iter()
+                .map(|&id| Owner {
+                    kind: OwnerKind::User,
+                    name: format!("u{id}"),
+                    id,
+                    source: "nas".into(),
+                })
+                .collect(),
+        }
+    }
+
+    fn ct(idmap: Vec<Extent>, lock: Option<&str>) -> CtIn {
+        CtIn {
+            vmid: 101,
+            node: "pve1".into(),
+            unprivileged: true,
+            lock: lock.map(str::to_string),
+            idmap,
+            uses: vec![ShareUse {
+                share: "projects".into(),
+                key: Some("mp0".into()),
+                read_only: false,
+                shared: true,
+            }],
+        }
+    }
+
+    fn covering(ids: &[(u32, u32)]) -> NodeCoverage {
+        let set: IdSet = ids
+            .iter()
+            .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
+            .collect();
+        NodeCoverage {
+            uids: set.clone(),
+            gids: set,
+        }
+    }
+
+    /// The map passing `ids` through, both kinds.
+    fn map_of(ids: &[u32]) -> Vec<Extent> {
+        let mut set = IdSet::new();
+        for &u in ids {
+            set.insert_id(u);
+        }
+        IdKind::ALL
+            .into_iter()
+            .flat_map(|k| idmap::build(k, &set, &params()).unwrap().extents)
+            .collect()
+    }
+
+    fn rollout_of(
+        owners: &[u32],
+        current: Vec<Extent>,
+        lock: Option<&str>,
+        managed: &[u32],
+        coverage: &[(&str, NodeCoverage)],
+    ) -> (Rollout, Vec<String>) {
+        let shares = [share(owners)];
+        let cts = [ct(current, lock)];
+        let mut rec = Managed::default();
+        for &m in managed {
+            rec.uids.insert_id(m);
+            rec.gids.insert_id(m);
+        }
+        let managed = BTreeMap::from([(101, rec)]);
+        let coverage: BTreeMap<String, NodeCoverage> = coverage
+            .iter()
+            .map(|(n, c)| ((*n).to_string(), c.clone()))
+            .collect();
+        let nodes: Vec<String> = ["pve1", "pve2", "pve3"].map(String::from).to_vec();
+        let plan = plan(&PlanInput {
+            params: params(),
+            subid_owner: "root".into(),
+            shares: &shares,
+            cts: &cts,
+            managed: &managed,
+            coverage: &coverage,
+            nodes: &nodes,
+            adopt: false,
+        });
+        (plan.containers[0].rollout.clone(), plan.unpublished)
+    }
+
+    #[test]
+    fn rollout_states() {
+        let base = (100_000, 65_536);
+        let full = covering(&[base, (1005, 2)]);
+        let lacks_1006 = covering(&[base, (1005, 1)]);
+        let waiting = |nodes: &[&str]| Rollout::Waiting {
+            nodes: nodes.iter().map(|n| (*n).to_string()).collect(),
+        };
+        for (what, owners, current, lock, managed, coverage, want) in [
+            (
+                "every node covers the new map",
+                &[1005, 1006][..],
+                vec![],
+                None,
+                &[][..],
+                vec![
+                    ("pve1", full.clone()),
+                    ("pve2", full.clone()),
+                    ("pve3", full.clone()),
+                ],
+                Rollout::Ready,
+            ),
+            (
+                "a node lacks one id by one, another never published",
+                &[1005, 1006],
+                vec![],
+                None,
+                &[],
+                vec![("pve1", full.clone()), ("pve2", lacks_1006.clone())],
+                waiting(&["pve2", "pve3"]),
+            ),
+            (
+                "a node lacking the base range cannot start the new map either",
+                &[1005],
+                vec![],
+                None,
+                &[],
+                vec![
+                    ("pve1", full.clone()),
+                    ("pve2", full.clone()),
+                    ("pve3", covering(&[(1005, 1)])),
+                ],
+                waiting(&["pve3"]),
+            ),
+            (
+                "the current map is the desired one",
+                &[1005],
+                map_of(&[1005]),
+                None,
+                &[1005],
+                vec![],
+                Rollout::Applied,
+            ),
+            (
+                "removing a passthrough waits for nobody",
+                &[1005],
+                map_of(&[1005, 1006]),
+                None,
+                &[1005, 1006],
+                vec![],
+                Rollout::Ready,
+            ),
+            (
+                "removing one and adding another waits for the added one only",
+                &[1006],
+                map_of(&[1005]),
+                None,
+                &[1005],
+                vec![
+                    ("pve1", full.clone()),
+                    ("pve2", lacks_1006.clone()),
+                    ("pve3", covering(&[base, (1006, 1)])),
+                ],
+                waiting(&["pve2"]),
+            ),
+            (
+                "a locked CT is blocked",
+                &[1005],
+                vec![],
+                Some("backup"),
+                &[],
+                vec![
+                    ("pve1", full.clone()),
+                    ("pve2", full.clone()),
+                    ("pve3", full.clone()),
+                ],
+                Rollout::Blocked,
+            ),
+            (
+                "a map idfed cannot take over is blocked",
+                &[1005],
+                vec![Extent::new(IdKind::Uid, 0, 200_000, 65_536)],
+                None,
+                &[],
+                vec![],
+                Rollout::Blocked,
+            ),
+        ] {
+            let (got, _) = rollout_of(owners, current, lock, managed, &coverage);
+            assert_eq!(got, want, "{what}");
+        }
+        let (_, unpublished) = rollout_of(&[1005], vec![], None, &[], &[("pve2", full)]);
+        assert_eq!(unpublished, ["pve1", "pve3"]);
+    }
+
+    #[test]
+    fn rollout_json_shape() {
+        let w = Rollout::Waiting {
+            nodes: vec!["pve2".into()],
+        };
+        assert_eq!(
+            serde_json::to_value(&w).unwrap(),
+            serde_json::json!({"state": "waiting", "nodes": ["pve2"]})
+        );
+        assert_eq!(
+            serde_json::to_value(Rollout::Applied).unwrap(),
+            serde_json::json!({"state": "applied"})
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::Owner;
+
+    fn set(ids: &[u32]) -> IdSet {
+        let mut s = IdSet::new();
+        for &id in ids {
+            s.insert_id(id);
+        }
+        s
+    }
+
+    fn share(name: &str, uids: &[u32], gids: &[u32]) -> ResolvedShare {
+        ResolvedShare {
+            name: name.into(),
+            owners: uids
+                .iter()
+                .map(|&id| Owner {
+                    kind: OwnerKind::User,
+                    name: format!("u{id}"),
+                    id,
+                    source: "s".into(),
+                })
+                .collect(),
+            uids: set(uids),
+            gids: set(gids),
+        }
+    }
+
+    fn ct(vmid: u32, idmap: &[&str], shares: &[&str]) -> CtIn {
+        CtIn {
+            vmid,
+            node: "pve1".into(),
+            unprivileged: true,
+            lock: None,
+            idmap: if idmap.is_empty() {
+                vec![
+                    Extent::new(IdKind::Uid, 0, 100_000, 65_536),
+                    Extent::new(IdKind::Gid, 0, 100_000, 65_536),
+                ]
+            } else {
+                idmap.iter().map(|l| l.parse().unwrap()).collect()
+            },
+            uses: shares
+                .iter()
+                .map(|s| ShareUse {
+                    share: s.to_string(),
+                    key: Some("mp0".into()),
+                    read_only: false,
+                    shared: true,
+                })
+                .collect(),
+        }
+    }
+
+    fn run(shares: &[ResolvedShare], cts: &[CtIn], managed: &BTreeMap<u32, Managed>) -> Plan {
+        let mut coverage = BTreeMap::new();
+        coverage.insert(
+            "pve1".to_string(),
+            NodeCoverage {
+                uids: IdRange::new(100_000, 165_536).unwrap().into(),
+                gids: IdRange::new(100_000, 165_536).unwrap().into(),
+            },
+        );
+        plan(&PlanInput {
+            params: MapParams::default(),
+            subid_owner: "root".into(),
+            shares,
+            cts,
+            managed,
+            coverage: &coverage,
+            nodes: &[],
+            adopt: false,
+        })
+    }
+
+    #[test]
+    fn seed_example_from_the_default_map() {
+        let p = run(
+            &[share("s", &[1005], &[1005])],
+            &[ct(101, &[], &["s"])],
+            &BTreeMap::new(),
+        );
+        let c = p.container(101).unwrap();
+        let lines: Vec<String> = c.uid_map.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            ["u 0 100000 1005", "u 1005 1005 1", "u 1006 101006 64530"]
+        );
+        assert!(c.changed && c.restart_required && c.skipped.is_none());
+        assert_eq!(c.managed_after.uids, set(&[1005]));
+        assert_eq!(
+            p.nodes["pve1"].subuid_add,
+            vec![Subid::new("root", IdRange::single(1005).unwrap())]
+        );
+    }
+
+    #[test]
+    fn shareless_cts_are_not_listed_and_shares_union() {
+        let shares = [share("a", &[1005], &[]), share("b", &[1006], &[])];
+        let p = run(
+            &shares,
+            &[
+                ct(101, &[], &["a", "b"]),
+                ct(102, &[], &[]),
+                ct(103, &[], &["nope"]),
+            ],
+            &BTreeMap::new(),
+        );
+        assert_eq!(p.containers.len(), 1);
+        assert_eq!(passthroughs(&p.containers[0].uid_map), set(&[1005, 1006]));
+    }
+
+    #[test]
+    fn foreign_passthroughs_are_kept_managed_ones_removed() {
+        // 33 was hand-written; 1007 was idfed's and no share wants it any more.
+        let current = [
+            "u 0 100000 33",
+            "u 33 33 1",
+            "u 34 100034 973",
+            "u 1007 1007 1",
+            "u 1008 101008 64528",
+            "g 0 100000 65536",
+        ];
+        let mut managed = BTreeMap::new();
+        managed.insert(
+            101,
+            Managed {
+                uids: set(&[1007]),
+                gids: IdSet::new(),
+            },
+        );
+        let p = run(
+            &[share("s", &[1005], &[])],
+            &[ct(101, &current, &["s"])],
+            &managed,
+        );
+        let c = p.container(101).unwrap();
+        assert_eq!(passthroughs(&c.uid_map), set(&[33, 1005]));
+        assert_eq!(c.foreign_uids, set(&[33]));
+        assert_eq!(c.removed_uids, set(&[1007]));
+        assert_eq!(
+            c.managed_after.uids,
+            set(&[1005]),
+            "foreign ids are not claimed"
+        );
+    }
+
+    #[test]
+    fn unchanged_map_is_not_changed() {
+        let current = [
+            "u 0 100000 1005",
+            "u 1005 1005 1",
+            "u 1006 101006 64530",
+            "g 0 100000 65536",
+        ];
+        let p = run(
+            &[share("s", &[1005], &[])],
+            &[ct(101, &current, &["s"])],
+            &BTreeMap::new(),
+        );
+        let c = p.container(101).unwrap();
+        assert!(!c.changed, "{c:?}");
+        // Hand-written before idfed: foreign, kept, not claimed.
+        assert_eq!(c.foreign_uids, set(&[1005]));
+        // The node still lacks the subid line for it: that is the only change.
+        assert!(p.has_changes());
+        assert_eq!(p.nodes["pve1"].subuid_add.len(), 1);
+    }
+
+    #[test]
+    fn skip_reasons() {
+        let mut privileged = ct(101, &[], &["s"]);
+        privileged.unprivileged = false;
+        privileged.idmap.clear();
+        let mut locked = ct(102, &[], &["s"]);
+        locked.lock = Some("backup".into());
+        let custom = ct(103, &["u 0 200000 65536", "g 0 100000 65536"], &["s"]);
+        let root = ct(
+            104,
+            &["u 0 0 1", "u 1 100001 65535", "g 0 100000 65536"],
+            &["s"],
+        );
+        let p = run(
+            &[share("s", &[1005], &[])],
+            &[privileged, locked, custom, root],
+            &BTreeMap::new(),
+        );
+        let reason = |v| p.container(v).unwrap().skipped.clone().unwrap();
+        assert!(reason(101).starts_with("privileged"));
+        assert!(reason(102).contains("`lock: backup`"));
+        assert!(
+            reason(103).contains("`lxc.idmap: u 0 200000 65536`"),
+            "{}",
+            reason(103)
+        );
+        assert!(reason(104).contains("host id 0"), "{}", reason(104));
+        // The locked CT still has a desired map: it is pending, and its needs are counted.
+        let locked = p.container(102).unwrap();
+        assert!(locked.planned && locked.changed);
+        assert!(p.needed_uids.contains(1005));
+        assert!(!p.container(103).unwrap().planned);
+        assert_eq!(p.groups.len(), 1);
+        assert_eq!(p.groups[0].cts, vec![102]);
+    }
+
+    #[test]
+    fn identical_maps_group_together() {
+        let shares = [share("a", &[1005], &[1005]), share("b", &[2000], &[])];
+        let p = run(
+            &shares,
+            &[
+                ct(101, &[], &["a"]),
+                ct(102, &[], &["a"]),
+                ct(103, &[], &["b"]),
+            ],
+            &BTreeMap::new(),
+        );
+        let groups: Vec<Vec<u32>> = p.groups.iter().map(|g| g.cts.clone()).collect();
+        assert_eq!(groups, vec![vec![101, 102], vec![103]]);
+    }
+}
+
+#[cfg(test)]
+mod props;

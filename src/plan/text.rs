@@ -7,7 +7,7 @@ use crate::idmap::Extent;
 use crate::ids::IdSet;
 use crate::resolve::OwnerKind;
 
-use super::{CtPlan, Plan};
+use super::{CtPlan, Plan, Rollout};
 
 /// The `lxc.idmap:` lines of a map, uids first, as idfed writes them into a CT config.
 pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
@@ -44,13 +44,17 @@ fn ids_note(label: &str, uids: &IdSet, gids: &IdSet) -> Option<String> {
 
 fn render_ct(out: &mut String, c: &CtPlan) {
     let shares = c.shares.join(", ");
-    let state = match (&c.skipped, c.changed) {
-        (Some(reason), _) => format!("not switched now: {reason}"),
-        (None, true) => format!(
-            "changes at its next start (`pct reboot {}` to switch now)",
+    let state = match (&c.skipped, c.changed, &c.rollout) {
+        (Some(reason), _, _) => format!("blocked: not switched now: {reason}"),
+        (None, true, Rollout::Waiting { nodes }) => format!(
+            "waiting for {}: not switched until they cover its new map (`idfed apply` there)",
+            nodes.join(", ")
+        ),
+        (None, true, _) => format!(
+            "ready: changes at its next start (`pct reboot {}` to switch now)",
             c.ct
         ),
-        (None, false) => "unchanged".to_string(),
+        (None, false, _) => "applied: unchanged".to_string(),
     };
     let _ = writeln!(
         out,
@@ -145,6 +149,12 @@ pub fn write_text(
             }
         }
     }
+    for node in &plan.unpublished {
+        let _ = writeln!(
+            out,
+            "node {node}: never published its subid coverage (`idfed apply` has not run there): maps wait for it"
+        );
+    }
     for g in &plan.groups {
         let cts = g
             .cts
@@ -175,12 +185,12 @@ pub fn write_text(
     let changing = plan
         .containers
         .iter()
-        .filter(|c| c.changed && c.skipped.is_none())
+        .filter(|c| c.rollout == Rollout::Ready)
         .count();
     let waiting = plan
         .containers
         .iter()
-        .filter(|c| c.changed && c.skipped.is_some())
+        .filter(|c| c.changed && c.rollout != Rollout::Ready)
         .count();
     let nodes = plan
         .nodes

@@ -60,6 +60,8 @@ pub struct Directory {
     user_by_name: HashMap<String, usize>,
     group_by_name: HashMap<String, usize>,
     user_by_dn: HashMap<String, usize>,
+    user_by_uid: HashMap<u32, usize>,
+    group_by_gid: HashMap<u32, usize>,
 }
 
 impl Directory {
@@ -88,6 +90,7 @@ impl Directory {
         }
         let i = self.users.len();
         self.user_by_name.insert(user.name.clone(), i);
+        self.user_by_uid.entry(user.uid).or_insert(i);
         if let Some(dn) = &user.dn {
             self.user_by_dn.insert(normalize_dn(dn), i);
         }
@@ -118,8 +121,9 @@ impl Directory {
             }
             return Ok(());
         }
-        self.group_by_name
-            .insert(group.name.clone(), self.groups.len());
+        let i = self.groups.len();
+        self.group_by_name.insert(group.name.clone(), i);
+        self.group_by_gid.entry(group.gid).or_insert(i);
         self.groups.push(group);
         Ok(())
     }
@@ -146,12 +150,12 @@ impl Directory {
 
     /// The first user with uid `uid`.
     pub fn user_by_uid(&self, uid: u32) -> Option<&User> {
-        self.users.iter().find(|u| u.uid == uid)
+        self.user_by_uid.get(&uid).map(|&i| &self.users[i])
     }
 
     /// The first group with gid `gid`.
     pub fn group_by_gid(&self, gid: u32) -> Option<&Group> {
-        self.groups.iter().find(|g| g.gid == gid)
+        self.group_by_gid.get(&gid).map(|&i| &self.groups[i])
     }
 
     /// The user whose DN is `dn` (compared case-insensitively, spaces around `,` and `=` ignored).

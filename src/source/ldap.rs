@@ -72,6 +72,12 @@ pub enum LdapError {
         filter: String,
         reason: String,
     },
+    #[error(
+        "group `{dn}` has more `{attr}` values than the server returns at once (ranged \
+         retrieval, `{attr};range=...`), which idfed does not read: its members would be \
+         incomplete"
+    )]
+    RangedMembers { dn: String, attr: String },
     #[error("{duplicate} (entry `{dn}`)")]
     Duplicate {
         dn: String,
@@ -98,7 +104,10 @@ pub fn load(config: &LdapConfig, progress: bool) -> Result<(Directory, Vec<Strin
             reason: e.to_string(),
         })?;
     let progress = (progress && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
+        let bar =
+            indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(indicatif::ProgressStyle::default_spinner());
+        bar.set_message(format!("reading `{}`", config.url));
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
@@ -276,7 +285,7 @@ async fn pull(
         schema.uid_number_attr.clone(),
         schema.gid_number_attr.clone(),
     ];
-    let users = search(
+    search(
         config,
         &mut ldap,
         &config.user_base,
@@ -284,25 +293,25 @@ async fn pull(
         user_attrs,
         progress,
         "users",
+        |entry| {
+            let Some(user) = user_from(config, &entry, &mut warnings) else {
+                return Ok(());
+            };
+            directory
+                .add_user(user)
+                .map_err(|duplicate| LdapError::Duplicate {
+                    dn: entry.dn,
+                    duplicate,
+                })
+        },
     )
     .await?;
-    for entry in users {
-        let Some(user) = user_from(config, &entry, &mut warnings) else {
-            continue;
-        };
-        directory
-            .add_user(user)
-            .map_err(|duplicate| LdapError::Duplicate {
-                dn: entry.dn.clone(),
-                duplicate,
-            })?;
-    }
     let group_attrs = vec![
         schema.group_name_attr.clone(),
         schema.gid_number_attr.clone(),
         schema.member_attr.clone(),
     ];
-    let groups = search(
+    search(
         config,
         &mut ldap,
         &config.group_base,
@@ -310,25 +319,38 @@ async fn pull(
         group_attrs,
         progress,
         "groups",
+        |entry| {
+            let ranged = format!("{};range=", config.schema.member_attr.to_ascii_lowercase());
+            if entry
+                .attrs
+                .keys()
+                .any(|k| k.to_ascii_lowercase().starts_with(&ranged))
+            {
+                return Err(LdapError::RangedMembers {
+                    dn: entry.dn,
+                    attr: config.schema.member_attr.clone(),
+                });
+            }
+            let Some(group) = group_from(config, &entry, &mut warnings) else {
+                return Ok(());
+            };
+            directory
+                .add_group(group)
+                .map_err(|duplicate| LdapError::Duplicate {
+                    dn: entry.dn,
+                    duplicate,
+                })
+        },
     )
     .await?;
-    for entry in groups {
-        let Some(group) = group_from(config, &entry, &mut warnings) else {
-            continue;
-        };
-        directory
-            .add_group(group)
-            .map_err(|duplicate| LdapError::Duplicate {
-                dn: entry.dn.clone(),
-                duplicate,
-            })?;
-    }
     let _ = bounded(config, "unbinding", ldap.unbind()).await;
     driver.abort();
     Ok((directory, warnings))
 }
 
-/// One paged subtree search, all of it or an error.
+/// One paged subtree search, each entry handed to `on_entry` as it arrives; all of it or an
+/// error (the caller throws away what it collected).
+#[allow(clippy::too_many_arguments)] // one call per kind of entry; a struct would only rename them
 async fn search(
     config: &LdapConfig,
     ldap: &mut ldap3::Ldap,
@@ -337,7 +359,8 @@ async fn search(
     attrs: Vec<String>,
     progress: Option<&indicatif::ProgressBar>,
     what: &str,
-) -> Result<Vec<SearchEntry>, LdapError> {
+    mut on_entry: impl FnMut(SearchEntry) -> Result<(), LdapError>,
+) -> Result<(), LdapError> {
     let search_err = |reason: String| LdapError::Search {
         url: config.url.clone(),
         base: base.to_string(),
@@ -357,21 +380,18 @@ async fn search(
     )
     .await?
     .map_err(|e| search_err(e.to_string()))?;
-    let mut entries = Vec::new();
+    let mut count = 0usize;
     loop {
         let next = bounded(config, &doing, stream.next())
             .await?
             .map_err(|e| search_err(e.to_string()))?;
         let Some(entry) = next else { break };
-        entries.push(SearchEntry::construct(entry));
+        on_entry(SearchEntry::construct(entry))?;
+        count += 1;
         if let Some(bar) = progress
-            && entries.len() % 100 == 0
+            && count.is_multiple_of(100)
         {
-            bar.set_message(format!(
-                "reading {what} from `{}`: {}",
-                config.url,
-                entries.len()
-            ));
+            bar.set_message(format!("reading {what} from `{}`: {count}", config.url));
         }
     }
     let result = bounded(config, &doing, stream.finish()).await?;
@@ -386,7 +406,7 @@ async fn search(
         }
         return Err(search_err(reason));
     }
-    Ok(entries)
+    Ok(())
 }
 
 /// An LDAP result code with its RFC 4511 name, and the server's text when it gave one.

@@ -139,6 +139,16 @@ pub struct Run {
 }
 
 impl Run {
+    /// A new run in the same temp dir (fresh args and env): for multi-step scenarios.
+    pub fn again(self) -> Test {
+        Test {
+            dir: self.dir,
+            args: Vec::new(),
+            env: Vec::new(),
+            stdin: None,
+        }
+    }
+
     pub fn stdout(&self) -> String {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
@@ -195,6 +205,15 @@ impl Run {
         assert!(
             self.stdout().contains(want),
             "stdout lacks {want:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    pub fn stdout_lacks(self, unwanted: &str) -> Run {
+        assert!(
+            !self.stdout().contains(unwanted),
+            "stdout has {unwanted:?}\n{}",
             self.describe()
         );
         self

@@ -1,12 +1,16 @@
 //! The one integration-test binary: drives the real `idfed` binary over fixture trees.
-//! Each command has its own module; `harness` holds the builder they share, `support` the real
-//! services (slapd, user namespaces, LXC) some tests start.
+//! Each command has its own module; `harness` holds the builder they share, `slapd` a real
+//! OpenLDAP server for the LDAP tests (other real services: user namespaces, LXC).
 
+mod check;
 mod harness;
 mod help;
 mod lxc;
 mod map;
 mod pve;
+mod report;
 mod resolve;
+mod rollout;
 mod slapd;
+mod sync;
 mod userns;

@@ -186,6 +186,10 @@ fn refused_idspecs() {
             &["--format", "csv", "1005"],
             "`map` does not write `--format csv`",
         ),
+        (
+            &["--max-extents", "2", "1005"],
+            "the uid map cannot fit the kernel's budget (2 extents, under 4079 bytes) even with every passthrough range merged: it needs 3 extents",
+        ),
     ];
     for (args, want) in table {
         let run = Test::new()
@@ -274,7 +278,7 @@ fn kernel_accepts_emitted_maps_for_hard_cases() {
     ];
     for (what, args) in cases {
         let (uid, gid, doc) = emitted(&args);
-        assert!(uid.len() < 4096 && uid.lines().count() <= 340, "{what}");
+        assert!(uid.len() < 4079 && uid.lines().count() <= 340, "{what}");
         for (file, text) in [(MapFile::Uid, &uid), (MapFile::Gid, &gid)] {
             let ns = UserNs::new();
             assert_eq!(
@@ -412,4 +416,77 @@ fn lxc_container_writes_as_the_passthrough() {
     // Without the printed subuid line newuidmap refuses the map: the line is needed.
     let err = run_container(&spec.subids(base, &format!("{base}{subgid}"))).unwrap_err();
     assert!(err.contains("newuidmap"), "{err}");
+}
+
+#[test]
+fn lxc_starts_the_longest_emitted_map() {
+    require_root("the LXC test");
+    // 400 ten-digit ids: the merged map ends just under LXC's byte limit.
+    let args: Vec<String> = (0..400)
+        .map(|i| format!("{}", 4_000_000_000u32 + 7919 * i))
+        .collect();
+    let run = Test::new().args(["map"]).args(&args).run().success();
+    let (idmap, subuid, subgid) = parse_text(&run.stdout());
+    let (uid_text, _, _) = emitted(&args);
+    assert!(
+        (4000..4079).contains(&uid_text.len()),
+        "{} bytes",
+        uid_text.len()
+    );
+    let base = "root:100000:65536\n";
+    let spec = Container::new(&idmap)
+        .subids(&format!("{base}{subuid}"), &format!("{base}{subgid}"))
+        .script("true");
+    run_container(&spec).unwrap();
+}
+
+/// Regression: LXC refuses a map the kernel takes (4083 bytes): its newuidmap command buffer
+/// holds 4096 bytes including `newuidmap PID`. This is why the budget is 4079, not 4096.
+#[test]
+fn lxc_refuses_a_map_under_the_kernel_limit() {
+    require_root("the LXC test");
+    let mut lines = vec![
+        "u 0 100000 65536".to_string(),
+        "g 0 100000 65536".to_string(),
+    ];
+    let mut text = String::from("0 100000 65536\n");
+    for i in 0..226 {
+        let id = 1_000_000 + 2 * i;
+        lines.push(format!("u {id} {id} 1"));
+        text.push_str(&format!("{id} {id} 1\n"));
+    }
+    assert_eq!(text.len(), 4083);
+    assert_eq!(kernel_accepts(MapFile::Uid, &text), Ok(()));
+    let subids = "root:100000:65536\nroot:1000000:1000\n";
+    let err = run_container(&Container::new(&lines).subids(subids, subids)).unwrap_err();
+    assert!(err.contains("Too many uid mappings defined"), "{err}");
+    // One line fewer (4065 bytes) starts.
+    lines.pop();
+    run_container(&Container::new(&lines).subids(subids, subids)).unwrap();
+}
+
+/// A passthrough inside the base range needs no subid line of its own: the base range's covers
+/// it, and the inside id it shadows stays unmapped.
+#[test]
+fn lxc_collision_needs_only_the_base_subid_line() {
+    require_root("the LXC test");
+    let run = Test::new().args(["map", "100005"]).run().success();
+    let (idmap, subuid, subgid) = parse_text(&run.stdout());
+    assert_eq!((subuid.as_str(), subgid.as_str()), ("", ""));
+    let host = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(host.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let base = "root:100000:65536\n";
+    let spec = Container::new(&idmap)
+        .subids(base, base)
+        .user("carol", 100_005, 100_005)
+        .user("dave", 6, 6)
+        .host_dir(host.path())
+        .script(&format!(
+            "{} && {}",
+            as_user("carol", "touch /shared/carol"),
+            as_user("dave", "touch /shared/dave")
+        ));
+    run_container(&spec).unwrap();
+    assert_eq!(owner(&host.path().join("carol")), (100_005, 100_005));
+    assert_eq!(owner(&host.path().join("dave")), (100_006, 100_006));
 }

@@ -139,6 +139,15 @@ fn files_json_output() {
 }
 
 #[test]
+fn verbose_says_what_each_source_returned() {
+    files_test()
+        .args(["--root", "{root}", "-v", "resolve", "archive"])
+        .run()
+        .success()
+        .stderr_has("idfed: source `nas`: 5 users, 6 groups in ");
+}
+
+#[test]
 fn config_by_flag_and_by_env() {
     files_test()
         .args(["-c", "{root}/etc/idfed/idfed.toml", "resolve", "archive"])
@@ -195,6 +204,25 @@ fn unknown_user_names_share_source_and_hint() {
         .run()
         .failure()
         .stderr_has("idfed: error: share `projects`: user `alise` not found in source `nas` (did you mean `alice`?)\n");
+}
+
+#[test]
+fn a_share_that_fails_does_not_hide_the_others() {
+    let t = files_test();
+    let path = t.path().join("etc/idfed/idfed.toml");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("users = [\"bob\"]", "users = [\"bobb\"]");
+    let run = t
+        .write("etc/idfed/idfed.toml", &text)
+        .args(["--root", "{root}", "resolve"])
+        .run()
+        .failure()
+        .stdout_has("share projects\n")
+        .stderr_has(
+            "idfed: error: share `archive`: user `bobb` not found in source `nas` (did you mean `bob`?)\n",
+        );
+    assert!(!run.stdout().contains("archive"));
 }
 
 #[test]
@@ -563,4 +591,60 @@ fn ldap_missing_base_is_a_search_error() {
     .failure()
     .stderr_has("search of `ou=nowhere,dc=example,dc=org` for `(objectClass=posixGroup)`")
     .stderr_has("failed: noSuchObject (rc 32)\n");
+}
+
+#[test]
+fn ldap_same_name_with_two_uids_is_an_error() {
+    let ldif = people().raw(&format!(
+        "dn: cn=alice2,{}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\nuid: alice\n\
+         cn: alice2\nsn: alice\nuidNumber: 2005\ngidNumber: 1005\nhomeDirectory: /home/alice2\n",
+        slapd::PEOPLE
+    ));
+    let slapd = Slapd::start(&ldif);
+    resolve_json(&ldap_config(&slapd.url(), "", "users = [\"bob\"]"))
+        .failure()
+        .stderr_has("user `alice` is defined twice, with uid ")
+        .stderr_has("(entry `");
+}
+
+#[test]
+fn ldap_bind_dn_without_any_password_is_refused() {
+    resolve_json(&ldap_config(
+        "ldap://127.0.0.1:9",
+        &format!("bind_dn = \"{}\"", slapd::READER_DN),
+        "users = [\"alice\"]",
+    ))
+    .failure()
+    .stderr_has(&format!(
+        "no bind password for `{}`: expected `bind_password_file` or the `IDFED_LDAP_PASSWORD` \
+         environment variable",
+        slapd::READER_DN
+    ));
+}
+
+#[test]
+fn ldap_referrals_are_ignored_not_fatal() {
+    let ldif = people().raw(&format!(
+        "dn: ou=elsewhere,{}\nobjectClass: referral\nobjectClass: extensibleObject\n\
+         ou: elsewhere\nref: ldap://127.0.0.1:9/ou=elsewhere,dc=example,dc=org\n",
+        slapd::PEOPLE
+    ));
+    let slapd = Slapd::start(&ldif);
+    // The server really answers with a search reference.
+    let (code, out) = slapd.ldapsearch(&[
+        "-x",
+        "-b",
+        slapd::PEOPLE,
+        "(objectClass=posixAccount)",
+        "dn",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("ref: ldap://127.0.0.1:9/"), "{out}");
+    let run = resolve_json(&ldap_config(
+        &slapd.url(),
+        "",
+        "users = [\"alice\", \"bob\"]",
+    ))
+    .success();
+    assert_eq!(ranges(&run, "uids"), [(1005, 2)]);
 }

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): `idfed resolve` against `ldapsearch -E pr=1000/noprompt` reading the same
+# entries (every posixAccount and posixGroup, the same attributes, pages of 1000) from a throwaway
+# slapd loaded with N users (default 30000) and one group holding them all. Prints the median of
+# RUNS runs (default 5) of each, and their ratio.
+#
+#   benches/ldap-resolve.sh                  # builds and uses target/release/idfed
+#   IDFED=target/debug/idfed N=30000 RUNS=5 benches/ldap-resolve.sh
+#
+# Needs slapd, ldap-utils and python3; starts slapd on free 127.0.0.1 ports, stops it at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${N:-30000}
+RUNS=${RUNS:-5}
+if [ -z "${IDFED:-}" ]; then
+  cargo build --release --quiet
+  IDFED=target/release/idfed
+fi
+IDFED=$(realpath "$IDFED")
+
+dir=$(mktemp -d)
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+url="ldap://127.0.0.1:$port"
+suffix="dc=example,dc=org"
+reader="cn=reader,$suffix"
+password="reader-Pa55"
+
+mkdir "$dir/data"
+cat > "$dir/slapd.conf" <<CONF
+include /etc/ldap/schema/core.schema
+include /etc/ldap/schema/cosine.schema
+include /etc/ldap/schema/nis.schema
+include /etc/ldap/schema/inetorgperson.schema
+pidfile $dir/slapd.pid
+argsfile $dir/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 1073741824
+suffix "$suffix"
+rootdn "cn=admin,$suffix"
+rootpw admin-secret
+directory $dir/data
+limits * size.prtotal=unlimited
+access to attrs=userPassword by anonymous auth by * none
+access to * by * read
+CONF
+
+echo "bench: generating $N users" >&2
+python3 - "$N" "$suffix" "$password" > "$dir/data.ldif" <<'PY'
+import sys
+n, suffix, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+out = sys.stdout
+out.write(f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: example\n\n")
+out.write(f"dn: ou=people,{suffix}\nobjectClass: organizationalUnit\nou: people\n\n")
+out.write(f"dn: ou=groups,{suffix}\nobjectClass: organizationalUnit\nou: groups\n\n")
+out.write(f"dn: cn=reader,{suffix}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: reader\nuserPassword: {password}\n\n")
+for i in range(n):
+    name = f"user{i:06d}"
+    out.write(f"dn: uid={name},ou=people,{suffix}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
+              f"uid: {name}\ncn: {name}\nsn: {name}\nuidNumber: {100000 + i}\ngidNumber: 9000\n"
+              f"homeDirectory: /home/{name}\n\n")
+out.write(f"dn: cn=everyone,ou=groups,{suffix}\nobjectClass: posixGroup\ncn: everyone\ngidNumber: 9000\n")
+for i in range(n):
+    out.write(f"memberUid: user{i:06d}\n")
+out.write("\n")
+PY
+echo "bench: slapadd" >&2
+slapadd -q -f "$dir/slapd.conf" -l "$dir/data.ldif"
+slapd -h "$url/" -f "$dir/slapd.conf" -d 0 >"$dir/slapd.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do
+  ldapwhoami -x -H "$url" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+printf '%s' "$password" > "$dir/secret"
+chmod 600 "$dir/secret"
+cat > "$dir/idfed.toml" <<TOML
+[source.corp]
+type = "ldap"
+url = "$url"
+bind_dn = "$reader"
+bind_password_file = "$dir/secret"
+user_base = "ou=people,$suffix"
+group_base = "ou=groups,$suffix"
+page_size = 1000
+timeout_secs = 60
+
+[share.everyone]
+source = "corp"
+path = "/mnt/pve/everyone"
+groups = ["everyone"]
+TOML
+
+run_idfed() {
+  "$IDFED" -c "$dir/idfed.toml" --format json resolve > "$dir/idfed.out"
+}
+run_ldapsearch() {
+  {
+    ldapsearch -x -LLL -H "$url" -D "$reader" -y "$dir/secret" -E pr=1000/noprompt \
+      -b "ou=people,$suffix" '(objectClass=posixAccount)' uid uidNumber gidNumber
+    ldapsearch -x -LLL -H "$url" -D "$reader" -y "$dir/secret" -E pr=1000/noprompt \
+      -b "ou=groups,$suffix" '(objectClass=posixGroup)' cn gidNumber memberUid
+  } > "$dir/ldapsearch.out"
+}
+
+# Seconds taken by a function, to the microsecond.
+timed() {
+  local start=$EPOCHREALTIME
+  "$@"
+  echo "$EPOCHREALTIME - $start" | bc -l
+}
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+# Warm up both (slapd's caches) and check they read the same entries.
+run_idfed
+run_ldapsearch
+entries=$(grep -c '^dn:' "$dir/ldapsearch.out")
+python3 - "$dir/idfed.out" "$N" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+uids = doc["shares"]["everyone"]["uids"]
+n = sum(r["count"] for r in uids)
+assert n == int(sys.argv[2]), f"idfed resolved {n} uids, expected {sys.argv[2]}"
+PY
+echo "bench: both read $entries entries ($N users + 1 group); $RUNS runs each" >&2
+
+idfed_times=(); ldap_times=()
+for _ in $(seq "$RUNS"); do
+  idfed_times+=("$(timed run_idfed)")
+  ldap_times+=("$(timed run_ldapsearch)")
+done
+idfed_median=$(printf '%s\n' "${idfed_times[@]}" | median)
+ldap_median=$(printf '%s\n' "${ldap_times[@]}" | median)
+printf 'idfed resolve:               median %.3f s  (runs: %s)\n' "$idfed_median" "${idfed_times[*]}"
+printf 'ldapsearch -E pr=1000 (x2):  median %.3f s  (runs: %s)\n' "$ldap_median" "${ldap_times[*]}"
+printf 'ratio idfed/ldapsearch:      %.2f  (binary: %s)\n' "$(echo "$idfed_median / $ldap_median" | bc -l)" "$IDFED"

@@ -1,0 +1,265 @@
+//! What each node publishes about itself in the cluster filesystem, so that the other nodes can
+//! tell whether it could start a container with a given map: `<pve_root>/idfed/nodes/<node>.json`,
+//! the ids its `/etc/subuid` and `/etc/subgid` give the subid owner, written by every
+//! `idfed apply` on that node (never by `plan` or `check`, never with `--dry-run`).
+//!
+//! One file per node, written only by that node: pmxcfs replicates it, no two nodes ever write the
+//! same file. The time is a heartbeat: `check` warns about nodes whose state is old (idfed stopped
+//! running there) or missing (it never ran there). Reading and writing live here; the freshness
+//! findings are computed by [`node_findings`] without I/O.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::apply::write::replace_file;
+use crate::check::Finding;
+use crate::fsutil::{self, Root};
+use crate::ids::IdSet;
+use crate::plan::NodeCoverage;
+
+/// One node's published subid coverage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Published {
+    pub node: String,
+    /// Whose lines `uids` and `gids` are (`cluster.subid_owner` of the node's configuration).
+    pub subid_owner: String,
+    /// The idfed version that wrote it.
+    pub version: String,
+    /// When, in seconds since the Unix epoch.
+    pub published_at: u64,
+    /// The same time, RFC 3339 in UTC, for people.
+    pub published_at_utc: String,
+    /// Host uids the node's `/etc/subuid` gives the subid owner.
+    pub uids: IdSet,
+    /// Host gids the node's `/etc/subgid` gives the subid owner.
+    pub gids: IdSet,
+}
+
+impl Published {
+    /// The state of `node` with `coverage` now.
+    pub fn now(node: &str, subid_owner: &str, coverage: &NodeCoverage) -> Published {
+        let secs = unix_now();
+        Published {
+            node: node.to_string(),
+            subid_owner: subid_owner.to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            published_at: secs,
+            published_at_utc: rfc3339(secs),
+            uids: coverage.uids.clone(),
+            gids: coverage.gids.clone(),
+        }
+    }
+
+    /// The coverage it publishes.
+    pub fn coverage(&self) -> NodeCoverage {
+        NodeCoverage {
+            uids: self.uids.clone(),
+            gids: self.gids.clone(),
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (Howard Hinnant's days-to-civil).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Where the published states live.
+pub fn nodes_dir(root: &Root, pve_root: &Path) -> PathBuf {
+    root.join(pve_root).join("idfed/nodes")
+}
+
+/// Writes this node's state atomically.
+///
+/// # Errors
+/// When the directory or the file cannot be written.
+pub fn save(root: &Root, pve_root: &Path, state: &Published) -> anyhow::Result<PathBuf> {
+    let dir = nodes_dir(root, pve_root);
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let path = dir.join(format!("{}.json", state.node));
+    let text = serde_json::to_string_pretty(state)? + "\n";
+    replace_file(&path, text.as_bytes(), 0o644, None)?;
+    Ok(path)
+}
+
+/// Every node's published state, by node name. A state that cannot be read or parsed, or that
+/// names another subid owner than `subid_owner`, counts as not published: it is returned as a
+/// warning, and the gate then waits for that node, which is the safe side.
+///
+/// # Errors
+/// When the directory exists but cannot be listed.
+pub fn load_all(
+    root: &Root,
+    pve_root: &Path,
+    subid_owner: &str,
+) -> anyhow::Result<(BTreeMap<String, Published>, Vec<String>)> {
+    let dir = nodes_dir(root, pve_root);
+    let mut out = BTreeMap::new();
+    let mut warnings = Vec::new();
+    if !dir.exists() {
+        return Ok((out, warnings));
+    }
+    for entry in fsutil::read_dir_sorted(&dir)? {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(node) = name.strip_suffix(".json") else {
+            continue;
+        };
+        let path = entry.path();
+        let parsed = fsutil::read_to_string(&path)
+            .map_err(anyhow::Error::from)
+            .and_then(|text| serde_json::from_str::<Published>(&text).map_err(anyhow::Error::from));
+        match parsed {
+            Ok(p) if p.node != node => warnings.push(format!(
+                "`{}` names node `{}`: ignored (each node publishes under its own name)",
+                path.display(),
+                p.node
+            )),
+            Ok(p) if p.subid_owner != subid_owner => warnings.push(format!(
+                "`{}` publishes the subids of `{}`, not of `{subid_owner}`: ignored (is \
+                 `cluster.subid_owner` the same on every node?)",
+                path.display(),
+                p.subid_owner
+            )),
+            Ok(p) => {
+                out.insert(node.to_string(), p);
+            }
+            Err(e) => warnings.push(format!(
+                "`{}` is not a published node state: {e:#}: ignored until node `{node}` runs \
+                 `idfed apply` again",
+                path.display()
+            )),
+        }
+    }
+    Ok((out, warnings))
+}
+
+/// Warnings about nodes of the cluster whose coverage is unknown or old: never published (idfed
+/// does not run there yet) or published more than `max_age` seconds before `now`. `this_node` is
+/// left out: its own files are read directly. Before any node has published (idfed's apply job
+/// runs nowhere yet: a cluster being looked at before the rollout), there is nothing to warn about.
+pub fn node_findings(
+    nodes: &[String],
+    this_node: &str,
+    published: &BTreeMap<String, Published>,
+    now: u64,
+    max_age: u64,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if published.is_empty() {
+        return out;
+    }
+    for node in nodes.iter().filter(|n| n.as_str() != this_node) {
+        match published.get(node) {
+            None => out.push(Finding {
+                node: node.clone(),
+                ct: None,
+                code: "node-unpublished",
+                message: format!(
+                    "node {node} never published its subid coverage: idfed may not run there \
+                     yet, and no map that adds passthroughs is switched until it does"
+                ),
+                fix: format!("run `idfed apply` on {node} (and schedule it like on the others)"),
+            }),
+            Some(p) if now.saturating_sub(p.published_at) > max_age => out.push(Finding {
+                node: node.clone(),
+                ct: None,
+                code: "node-stale",
+                message: format!(
+                    "node {node} last published its subid coverage at {} ({}s ago, more than \
+                     `cluster.publish_max_age_secs` = {max_age}): idfed may have stopped \
+                     running there",
+                    p.published_at_utc,
+                    now.saturating_sub(p.published_at)
+                ),
+                fix: format!("check the `idfed apply` job on {node}"),
+            }),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_boundaries() {
+        for (secs, want) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (86_399, "1970-01-01T23:59:59Z"),
+            (86_400, "1970-01-02T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_709_251_199, "2024-02-29T23:59:59Z"),
+            (1_709_251_200, "2024-03-01T00:00:00Z"),
+            (4_102_444_800, "2100-01-01T00:00:00Z"),
+        ] {
+            assert_eq!(rfc3339(secs), want, "{secs}");
+        }
+    }
+
+    #[test]
+    fn round_trip_and_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let pve = Path::new("/etc/pve");
+        let mut cov = NodeCoverage::default();
+        cov.uids.insert_id(1005);
+        let mut p = Published::now("pve2", "root", &cov);
+        p.published_at = 1000;
+        save(&root, pve, &p).unwrap();
+        std::fs::write(nodes_dir(&root, pve).join("pve9.json"), "{").unwrap();
+        let (all, warnings) = load_all(&root, pve, "root").unwrap();
+        assert_eq!(all.get("pve2"), Some(&p));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("pve9.json"), "{warnings:?}");
+        let (none, w) = load_all(&root, pve, "backup").unwrap();
+        assert!(none.is_empty() && w.len() == 2, "{w:?}");
+
+        let nodes: Vec<String> = ["pve1", "pve2", "pve3"].map(String::from).to_vec();
+        let codes = |now| {
+            node_findings(&nodes, "pve1", &all, now, 100)
+                .into_iter()
+                .map(|f| (f.node, f.code))
+                .collect::<Vec<_>>()
+        };
+        // Nobody published yet: no rollout has begun, nothing to warn about.
+        assert!(node_findings(&nodes, "pve1", &BTreeMap::new(), 5000, 100).is_empty());
+        // Exactly max_age old is still fresh; one second more is stale.
+        assert_eq!(codes(1100), [("pve3".into(), "node-unpublished")]);
+        assert_eq!(
+            codes(1101),
+            [
+                ("pve2".into(), "node-stale"),
+                ("pve3".into(), "node-unpublished")
+            ]
+        );
+    }
+}

@@ -1,0 +1,389 @@
+//! `idfed check` over fixture clusters: a healthy one (exit 0, nothing said), one with every
+//! problem kind (exit 2), one with every warning kind and no problem (exit 0), and runs that
+//! cannot happen (exit 1). Then the kernel's word: every map check calls valid is accepted by a
+//! fresh user namespace, every map it calls invalid for overlap or budget is refused.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use idfed::idmap::{Extent, kernel_text};
+use idfed::ids::IdKind;
+use idfed::pve::CtConfig;
+use serde_json::Value;
+
+use crate::harness::{Run, Test, fixture, require_root};
+use crate::lxc::{Container, run_container};
+use crate::userns::{EINVAL, MapFile, kernel_accepts};
+
+fn check(fixture: &str, format: &str) -> Run {
+    Test::new()
+        .fixture(fixture)
+        .args([
+            "-c",
+            "{root}/idfed.toml",
+            "--root",
+            "{root}",
+            "--node",
+            "pve1",
+            "--format",
+            format,
+            "check",
+        ])
+        .run()
+}
+
+/// The output with the temp dir replaced by `[root]` (a read error names the file on disk).
+fn stable(run: &Run) -> String {
+    run.stdout().replace(run.path().to_str().unwrap(), "[root]")
+}
+
+/// `(ct, code)` of every finding of a list.
+fn codes(json: &Value, list: &str) -> BTreeSet<(Option<u64>, String)> {
+    json[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["ct"].as_u64(), f["code"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+#[test]
+fn healthy_cluster_exits_0() {
+    check("check-healthy", "text")
+        .success()
+        .stdout_is("0 problem(s), 0 warning(s)\n");
+    let run = check("check-healthy", "json").success();
+    assert_eq!(
+        run.json(),
+        serde_json::json!({"problems": [], "warnings": []})
+    );
+}
+
+#[test]
+fn every_problem_kind_exits_2() {
+    let run = check("check-problems", "text").code(2);
+    insta::assert_snapshot!("problems_text", stable(&run));
+    let run = check("check-problems", "json").code(2);
+    let json: Value = serde_json::from_str(&stable(&run)).unwrap();
+    insta::assert_json_snapshot!("problems_json", json);
+
+    let want: BTreeSet<(Option<u64>, String)> = [
+        (301, "map-inside-overlap"),
+        (302, "map-outside-overlap"),
+        (303, "map-too-many-extents"),
+        (303, "map-too-long"),
+        (304, "map-too-long"),
+        (305, "map-root-unmapped"),
+        (306, "map-root-unmapped"),
+        (307, "map-malformed"),
+        (308, "config-unparsable"),
+        (309, "subuid-missing"),
+        (310, "config-unreadable"),
+    ]
+    .into_iter()
+    .map(|(ct, code)| (Some(ct), code.to_string()))
+    .collect();
+    assert_eq!(codes(&json, "problems"), want);
+    assert_eq!(codes(&json, "warnings"), BTreeSet::new());
+    // Every finding names its node and CT in the message and has a fix.
+    for f in json["problems"].as_array().unwrap() {
+        let message = f["message"].as_str().unwrap();
+        let ct = f["ct"].as_u64().unwrap();
+        assert!(message.starts_with(&format!("CT {ct} on ")), "{message}");
+        assert!(!f["fix"].as_str().unwrap().is_empty(), "{f}");
+        assert!(
+            ["pve1", "pve2"].contains(&f["node"].as_str().unwrap()),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn missing_subids_name_the_ranges_and_the_lines() {
+    let run = check("check-problems", "json").code(2);
+    let json = run.json();
+    let f = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "subuid-missing")
+        .unwrap();
+    assert_eq!(f["node"], "pve1");
+    assert_eq!(f["ct"], 309);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("does not give `root` host uids 1005"),
+        "{f}"
+    );
+    assert_eq!(
+        f["fix"],
+        "add to /etc/subuid on pve1 (or run `idfed apply` on pve1):\nroot:1005:1"
+    );
+}
+
+#[test]
+fn a_custom_map_of_one_kind_leaves_the_other_unmapped() {
+    let run = check("check-problems", "json").code(2);
+    let json = run.json();
+    let f = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["ct"] == 306)
+        .unwrap();
+    assert_eq!(f["code"], "map-root-unmapped");
+    assert!(
+        f["message"].as_str().unwrap().contains("map only gids"),
+        "{f}"
+    );
+    assert_eq!(
+        f["fix"],
+        "add to /etc/pve/nodes/pve2/lxc/306.conf:\nlxc.idmap: u 0 100000 65536"
+    );
+}
+
+#[test]
+fn every_warning_kind_alone_exits_0() {
+    let run = check("check-warnings", "text").success();
+    insta::assert_snapshot!("warnings_text", stable(&run));
+    let run = check("check-warnings", "json").success();
+    let json = run.json();
+    insta::assert_json_snapshot!("warnings_json", json);
+    let want: BTreeSet<(Option<u64>, String)> = [
+        (Some(401), "privileged-share"),
+        (Some(402), "not-shared"),
+        (Some(403), "drift"),
+        (Some(404), "exposure"),
+        (Some(405), "exposure"),
+        (Some(405), "unmanaged-map"),
+        (Some(406), "idmap-deprecated"),
+        (None, "subid-malformed"),
+    ]
+    .into_iter()
+    .map(|(ct, code)| (ct, code.to_string()))
+    .collect();
+    assert_eq!(codes(&json, "warnings"), want);
+    assert_eq!(codes(&json, "problems"), BTreeSet::new());
+}
+
+#[test]
+fn after_apply_on_pve1_pve2_lacks_the_subids() {
+    // pve1's own check is clean of problems; pve2 lacks the subids pve1's converged CTs need.
+    let dir = tempfile::tempdir().unwrap();
+    crate::harness::copy_tree(&fixture("report-cluster"), dir.path());
+    let run_on = |node: &str, args: &[&str]| {
+        let root = dir.path().to_str().unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_idfed"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .args(["-c", &format!("{root}/idfed.toml")])
+            .args(["--root", &format!("{root}/{node}"), "--node", node])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run_on("pve1", &["apply", "--force"]).status.code(), Some(0));
+    let pve1 = run_on("pve1", &["--format", "json", "check"]);
+    assert_eq!(pve1.status.code(), Some(0));
+    let pve2 = run_on("pve2", &["--format", "json", "check"]);
+    assert_eq!(pve2.status.code(), Some(2));
+    let json: Value = serde_json::from_slice(&pve2.stdout).unwrap();
+    let want: BTreeSet<(Option<u64>, String)> = [
+        (101, "subuid-missing"),
+        (101, "subgid-missing"),
+        (102, "subuid-missing"),
+        (102, "subgid-missing"),
+    ]
+    .into_iter()
+    .map(|(ct, code)| (Some(ct), code.to_string()))
+    .collect();
+    assert_eq!(codes(&json, "problems"), want);
+    for f in json["problems"].as_array().unwrap() {
+        assert_eq!(f["node"], "pve2", "{f}");
+    }
+}
+
+/// newuidmap agrees: after `apply` on pve1, CT 101's new map starts with pve1's subid files (check
+/// on pve1: no problem) and is refused with pve2's (check on pve2: `subuid-missing` for CT 101).
+#[test]
+fn newuidmap_agrees_with_check_on_coverage() {
+    require_root("starting LXC containers");
+    let dir = tempfile::tempdir().unwrap();
+    crate::harness::copy_tree(&fixture("report-cluster"), dir.path());
+    let root = dir.path().to_str().unwrap().to_string();
+    let run_on = |node: &str, args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_idfed"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .args(["-c", &format!("{root}/idfed.toml")])
+            .args(["--root", &format!("{root}/{node}"), "--node", node])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert_eq!(run_on("pve1", &["apply", "--force"]).status.code(), Some(0));
+    let conf =
+        std::fs::read_to_string(dir.path().join("cluster/pve/nodes/pve1/lxc/101.conf")).unwrap();
+    let idmap: Vec<&str> = conf
+        .lines()
+        .filter(|l| l.starts_with("lxc.idmap"))
+        .collect();
+    assert!(idmap.contains(&"lxc.idmap: u 1005 1005 1"), "{conf}");
+    let files = |node: &str| {
+        let read = |f: &str| std::fs::read_to_string(dir.path().join(node).join(f)).unwrap();
+        (read("etc/subuid"), read("etc/subgid"))
+    };
+
+    assert_eq!(run_on("pve1", &["check"]).status.code(), Some(0));
+    let (subuid, subgid) = files("pve1");
+    let started = run_container(&Container::new(&idmap).subids(&subuid, &subgid));
+    assert!(
+        started.is_ok(),
+        "check passes on pve1, LXC did not start:\n{started:?}"
+    );
+
+    let pve2 = run_on("pve2", &["--format", "json", "check"]);
+    assert_eq!(pve2.status.code(), Some(2));
+    let json: Value = serde_json::from_slice(&pve2.stdout).unwrap();
+    assert!(
+        codes(&json, "problems").contains(&(Some(101), "subuid-missing".to_string())),
+        "{json}"
+    );
+    let (subuid, subgid) = files("pve2");
+    let err = run_container(&Container::new(&idmap).subids(&subuid, &subgid))
+        .expect_err("check fails on pve2, LXC started");
+    assert!(
+        err.contains("newuidmap") && err.contains("not allowed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn cannot_run_exits_1() {
+    Test::new()
+        .args(["-c", "{root}/missing.toml", "--root", "{root}", "check"])
+        .run()
+        .failure()
+        .stderr_has("missing.toml");
+    // An LDAP source nobody answers on (port 9, discard: refused).
+    Test::new()
+        .fixture("check-healthy")
+        .write(
+            "idfed.toml",
+            "[source.corp]\ntype = \"ldap\"\nurl = \"ldap://127.0.0.1:9\"\n\
+             user_base = \"ou=people,dc=example,dc=org\"\ngroup_base = \"ou=groups,dc=example,dc=org\"\n\
+             timeout_secs = 2\n\n[share.projects]\nsource = \"corp\"\npath = \"/mnt/pve/projects\"\n\
+             users = [\"alice\"]\n",
+        )
+        .args([
+            "-c",
+            "{root}/idfed.toml",
+            "--root",
+            "{root}",
+            "--node",
+            "pve1",
+            "check",
+        ])
+        .run()
+        .failure()
+        .stderr_has("cannot read source `corp`");
+}
+
+/// Every CT config of a fixture (`etc/pve/nodes/*/lxc/*.conf`), by vmid.
+fn configs(root: &Path) -> Vec<(u64, PathBuf)> {
+    let mut out = Vec::new();
+    let nodes = root.join("etc/pve/nodes");
+    for node in std::fs::read_dir(&nodes).unwrap() {
+        let lxc = node.unwrap().path().join("lxc");
+        for conf in std::fs::read_dir(&lxc).into_iter().flatten() {
+            let path = conf.unwrap().path();
+            let vmid = path.file_stem().unwrap().to_str().unwrap().parse().unwrap();
+            out.push((vmid, path));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The codes check gives for maps the kernel refuses.
+const KERNEL_CODES: [&str; 4] = [
+    "map-inside-overlap",
+    "map-outside-overlap",
+    "map-too-many-extents",
+    "map-too-long",
+];
+
+/// The kind a map finding is about: its message names `the uid map` or extents `u ...`.
+fn kind_named(message: &str) -> IdKind {
+    if message.contains("the uid map") || message.contains("`u ") {
+        IdKind::Uid
+    } else {
+        assert!(
+            message.contains("the gid map") || message.contains("`g "),
+            "{message}"
+        );
+        IdKind::Gid
+    }
+}
+
+#[test]
+fn the_kernel_agrees_with_check() {
+    require_root("writing maps into user namespaces");
+    let (mut accepted, mut refused) = (0, 0);
+    for name in ["check-healthy", "check-problems", "check-warnings"] {
+        let run = check(name, "json");
+        let json = run.json();
+        for (vmid, path) in configs(&fixture(name)) {
+            let Ok(config) = std::fs::read_to_string(&path)
+                .map_err(|_| ())
+                .and_then(|t| CtConfig::parse(&t).map_err(|_| ()))
+            else {
+                continue; // unreadable or malformed: no map to write
+            };
+            if !config.unprivileged() {
+                continue; // no user namespace
+            }
+            let map = config.effective_idmap();
+            let findings: Vec<&Value> = json["problems"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|f| f["ct"].as_u64() == Some(vmid))
+                .filter(|f| f["code"].as_str().unwrap().starts_with("map-"))
+                .collect();
+            let bad_kinds: BTreeSet<IdKind> = findings
+                .iter()
+                .filter(|f| KERNEL_CODES.contains(&f["code"].as_str().unwrap()))
+                .map(|f| kind_named(f["message"].as_str().unwrap()))
+                .collect();
+            for (kind, file) in [(IdKind::Uid, MapFile::Uid), (IdKind::Gid, MapFile::Gid)] {
+                let extents: Vec<Extent> = map.iter().filter(|e| e.kind == kind).copied().collect();
+                if extents.is_empty() {
+                    continue; // a one-kind map: check calls it invalid for root, not the kernel
+                }
+                let text = kernel_text(&extents);
+                let verdict = kernel_accepts(file, &text);
+                if bad_kinds.contains(&kind) {
+                    assert_eq!(
+                        verdict,
+                        Err(EINVAL),
+                        "{name} CT {vmid}: check calls the {kind} map invalid, the kernel took it:\n{text}"
+                    );
+                    refused += 1;
+                } else if findings.is_empty() {
+                    assert_eq!(
+                        verdict,
+                        Ok(()),
+                        "{name} CT {vmid}: check calls the {kind} map valid, the kernel refused it:\n{text}"
+                    );
+                    accepted += 1;
+                }
+            }
+        }
+    }
+    // 301, 302, 303, 304: one uid map each.
+    assert_eq!(refused, 4);
+    assert!(accepted >= 16, "only {accepted} valid maps written");
+}

@@ -1,0 +1,352 @@
+//! `idfed report` over the two-node fixture `report-cluster` (roots `pve1/` and `pve2/` sharing
+//! `cluster/pve`): the grid, the `--owner` list, CSV and JSON, the filters, and the report after
+//! `apply` on one node only (one CT converged, one stale, one privileged, one read-only mount).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::harness::{Test, copy_tree, fixture};
+
+const FIXTURE: &str = "report-cluster";
+
+/// `-c {root}/idfed.toml --root {root}/<node> --node <node>`, then `args`.
+fn on(node: &str, args: &[&str]) -> Vec<String> {
+    let mut out: Vec<String> = [
+        "-c",
+        "{root}/idfed.toml",
+        "--root",
+        &format!("{{root}}/{node}"),
+        "--node",
+        node,
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    out.extend(args.iter().map(ToString::to_string));
+    out
+}
+
+/// Runs `idfed` in `dir` (several steps over one tree, which the one-shot harness does not do).
+fn idfed(dir: &Path, node: &str, args: &[&str]) -> Output {
+    let root = dir.to_str().unwrap();
+    let args: Vec<String> = on(node, args)
+        .into_iter()
+        .map(|a| a.replace("{root}", root))
+        .collect();
+    Command::new(env!("CARGO_BIN_EXE_idfed"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir)
+        .args(&args)
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The access of every (owner kind, name, ct) row of a JSON report.
+fn cells(report: &Value) -> Vec<(String, String, String, u64, String)> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["share"].as_str().unwrap().to_string(),
+                r["kind"].as_str().unwrap().to_string(),
+                r["name"].as_str().unwrap().to_string(),
+                r["ct"].as_u64().unwrap(),
+                r["access"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn grid_before_apply() {
+    let run = Test::new()
+        .fixture(FIXTURE)
+        .args(on("pve1", &["report"]))
+        .run()
+        .success();
+    insta::assert_snapshot!(run.stdout());
+}
+
+#[test]
+fn report_after_apply_on_one_of_two_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture(FIXTURE), dir.path());
+    // `--force`: the other node has not published its subid coverage (it has not run apply).
+    ok(&idfed(dir.path(), "pve1", &["apply", "--force"]));
+
+    let grid = ok(&idfed(dir.path(), "pve1", &["report"]));
+    insta::assert_snapshot!("grid_after_apply_on_pve1", grid);
+    // The report reads the shared /etc/pve: pve2 sees the same grid.
+    assert_eq!(ok(&idfed(dir.path(), "pve2", &["report"])), grid);
+
+    let json: Value = serde_json::from_str(&ok(&idfed(
+        dir.path(),
+        "pve1",
+        &["--format", "json", "report"],
+    )))
+    .unwrap();
+    let rows = cells(&json);
+    let access = |share: &str, kind: &str, name: &str, ct: u64| -> String {
+        rows.iter()
+            .find(|r| r.0 == share && r.1 == kind && r.2 == name && r.3 == ct)
+            .unwrap_or_else(|| panic!("no row {share} {kind} {name} CT {ct}: {rows:?}"))
+            .4
+            .clone()
+    };
+    // Converged on pve1: writable mount, passed through.
+    assert_eq!(access("projects", "user", "alice", 101), "rw");
+    assert_eq!(access("projects", "group", "research", 101), "rw");
+    // Converged, but the mount is ro=1.
+    assert_eq!(access("projects", "user", "alice", 102), "ro");
+    // Privileged: writes as anyone, whatever its (absent) map.
+    assert_eq!(access("projects", "user", "alice", 103), "privileged");
+    assert_eq!(access("media", "group", "media", 103), "privileged");
+    // On pve2, where apply has not run: still the default map.
+    assert_eq!(access("projects", "user", "alice", 201), "unmapped");
+    assert_eq!(access("media", "group", "media", 203), "unmapped");
+    // CT 202 uses no share: no rows at all.
+    assert!(rows.iter().all(|r| r.3 != 202), "{rows:?}");
+    // The DESIGN.md `report` row shape, exactly.
+    for row in json["rows"].as_array().unwrap() {
+        let mut keys: Vec<&str> = row
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            ["access", "ct", "id", "kind", "name", "node", "share"]
+        );
+    }
+    // The converged maps reach no host id beyond their owners.
+    assert_eq!(json["exposure"], serde_json::json!([]));
+
+    let owner = ok(&idfed(dir.path(), "pve1", &["report", "--owner", "alice"]));
+    insta::assert_snapshot!("owner_alice_after_apply_on_pve1", owner);
+    // By id: the group research.
+    let by_id = ok(&idfed(dir.path(), "pve1", &["report", "--owner", "3000"]));
+    assert_eq!(
+        by_id,
+        "group research (3000), share projects:\n  writes as research: CT 101 on pve1\n  \
+         privileged, writes as anyone: CT 103 on pve1\n  mapped, read-only mount: CT 102 on pve1\n  \
+         unmapped, sees nobody: CT 201 on pve2\n"
+    );
+
+    let csv = ok(&idfed(dir.path(), "pve1", &["--format", "csv", "report"]));
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("share,kind,name,id,ct,node,access"));
+    let body: Vec<&str> = lines.collect();
+    assert_eq!(body.len(), rows.len());
+    assert!(
+        body.contains(&"projects,user,alice,1005,101,pve1,rw"),
+        "{csv}"
+    );
+    assert!(
+        body.contains(&"projects,user,alice,1005,102,pve1,ro"),
+        "{csv}"
+    );
+    assert!(
+        body.contains(&"projects,user,alice,1005,103,pve1,privileged"),
+        "{csv}"
+    );
+    assert!(
+        body.contains(&"projects,user,alice,1005,201,pve2,unmapped"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn filters_by_ct_and_share() {
+    let run = Test::new()
+        .fixture(FIXTURE)
+        .args(on("pve1", &["--format", "json", "report", "--ct", "203"]))
+        .run()
+        .success();
+    let rows = cells(&run.json());
+    assert_eq!(
+        rows,
+        [(
+            "media".to_string(),
+            "group".to_string(),
+            "media".to_string(),
+            203,
+            "unmapped".to_string()
+        )]
+    );
+
+    let run = Test::new()
+        .fixture(FIXTURE)
+        .args(on(
+            "pve1",
+            &["--format", "json", "report", "--share", "media"],
+        ))
+        .run()
+        .success();
+    let rows = cells(&run.json());
+    assert!(rows.iter().all(|r| r.0 == "media"), "{rows:?}");
+    assert_eq!(
+        rows.iter().map(|r| r.3).collect::<Vec<_>>(),
+        [103, 203],
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_ct_without_shares_gives_no_rows() {
+    Test::new()
+        .fixture(FIXTURE)
+        .args(on("pve1", &["report", "--ct", "202"]))
+        .run()
+        .success()
+        .stdout_is("no container uses a share (or nothing matches the filter)\n");
+}
+
+#[test]
+fn unknown_share_or_ct_is_an_error() {
+    Test::new()
+        .fixture(FIXTURE)
+        .args(on("pve1", &["report", "--share", "medai"]))
+        .run()
+        .failure()
+        .stderr_has("unknown share `medai`")
+        .stderr_has("expected one of `media`, `projects`");
+    Test::new()
+        .fixture(FIXTURE)
+        .args(on("pve1", &["report", "--ct", "999"]))
+        .run()
+        .failure()
+        .stderr_has("CT 999 is not a container of the cluster");
+    Test::new()
+        .fixture(FIXTURE)
+        .args(on("pve1", &["--format", "csv", "check"]))
+        .run()
+        .failure()
+        .stderr_has("`check` does not write `--format csv`");
+}
+
+#[test]
+fn unreadable_cts_are_named_on_stderr() {
+    Test::new()
+        .fixture("check-problems")
+        .args([
+            "-c",
+            "{root}/idfed.toml",
+            "--root",
+            "{root}",
+            "--node",
+            "pve1",
+            "report",
+        ])
+        .run()
+        .success()
+        .stderr_has("idfed: warning: CT 307 on pve2: left out of the report")
+        .stderr_has("idfed: warning: CT 310 on pve2: left out of the report")
+        .stdout_has("309");
+}
+
+#[test]
+fn an_unknown_owner_says_so() {
+    Test::new()
+        .fixture(FIXTURE)
+        .args(on("pve1", &["report", "--owner", "alise"]))
+        .run()
+        .success()
+        .stdout_is(
+            "`alise` owns no share, no container uses its shares, or the filter leaves none\n",
+        );
+}
+
+/// Exposure: a hand-written passthrough of www-data (33) and a CT on its own base range reach host
+/// ids no share owner has; the grid says how many, and which.
+#[test]
+fn exposure_beyond_the_owners() {
+    let run = Test::new()
+        .fixture("check-warnings")
+        .args([
+            "-c",
+            "{root}/idfed.toml",
+            "--root",
+            "{root}",
+            "--node",
+            "pve1",
+            "report",
+        ])
+        .run()
+        .success();
+    insta::assert_snapshot!(run.stdout());
+    let json = Test::new()
+        .fixture("check-warnings")
+        .args([
+            "-c",
+            "{root}/idfed.toml",
+            "--root",
+            "{root}",
+            "--node",
+            "pve1",
+            "--format",
+            "json",
+            "report",
+        ])
+        .run()
+        .success()
+        .json();
+    assert_eq!(
+        json["exposure"],
+        serde_json::json!([
+            {"ct": 404, "node": "pve2",
+             "extra_uids": [{"start": 33, "count": 1}], "extra_gids": [{"start": 33, "count": 1}]},
+            {"ct": 405, "node": "pve2",
+             "extra_uids": [{"start": 200000, "count": 65536}],
+             "extra_gids": [{"start": 200000, "count": 65536}]}
+        ])
+    );
+}
+
+/// Regression: `idfed report | head` panicked with "failed printing to stdout: Broken pipe".
+#[test]
+fn a_reader_that_stops_early_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&fixture(FIXTURE), dir.path());
+    let root = dir.path().to_str().unwrap();
+    for args in [
+        &["report"][..],
+        &["--format", "json", "check"][..],
+        &["plan"][..],
+        &["--format", "json", "plan"][..],
+        &["resolve"][..],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_idfed"))
+            .env_clear()
+            .args(["-c", &format!("{root}/idfed.toml")])
+            .args(["--root", &format!("{root}/pve1"), "--node", "pve1"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before idfed has loaded anything, so its write meets EPIPE.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+    }
+}

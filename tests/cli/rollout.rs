@@ -1,0 +1,512 @@
+//! The rollout gate over the `rollout` fixture: three nodes (`pve1`, `pve2`, `pve3`) as three roots
+//! sharing one `etc/pve`; share `projects` owned by alice (1005), used by CT 101 on pve1. A CT's
+//! new map is written only once every node has published subid coverage of it.
+
+use crate::harness::{Run, Test};
+
+/// `idfed -c idfed.toml --root NODE --node NODE ARGS...` in the fixture.
+fn on(t: Test, node: &str, args: &[&str]) -> Run {
+    t.args(["-c", "{root}/idfed.toml", "--root"])
+        .args([format!("{{root}}/{node}"), "--node".into(), node.into()])
+        .args(args)
+        .run()
+}
+
+fn rollout() -> Test {
+    Test::new().fixture("rollout")
+}
+
+fn fixture_text(rel: &str) -> String {
+    std::fs::read_to_string(crate::harness::fixture("rollout").join(rel)).unwrap()
+}
+
+fn conf_101(run: &Run) -> String {
+    run.read("cluster/pve/nodes/pve1/lxc/101.conf")
+}
+
+const MAP_101: &str = "\
+lxc.idmap: u 0 100000 1005
+lxc.idmap: u 1005 1005 1
+lxc.idmap: u 1006 101006 64530
+lxc.idmap: g 0 100000 1005
+lxc.idmap: g 1005 1005 1
+lxc.idmap: g 1006 101006 64530
+";
+
+fn rollout_of(run: Run, node: &str, ct: u64) -> (Run, serde_json::Value) {
+    let run = on(run.again(), node, &["--format", "json", "plan"]).success();
+    let json = run.json();
+    let c = json["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["ct"].as_u64() == Some(ct))
+        .unwrap_or_else(|| panic!("CT {ct} not in the plan: {json:#}"))
+        .clone();
+    (run, c["rollout"].clone())
+}
+
+/// `idfed.toml` with the share owned by bob (1006) instead of alice.
+fn bob_config() -> String {
+    fixture_text("idfed.toml").replace("users = [\"alice\"]", "users = [\"bob\"]")
+}
+
+#[test]
+fn apply_waits_for_every_node_then_switches() {
+    // pve1 alone: its own subid lines, published; the CT waits for the two others.
+    let run = on(rollout(), "pve1", &["apply"])
+        .success()
+        .stdout_has("pve1: /etc/subuid: added root:1005:1")
+        .stdout_has("CT 101: waiting for pve2, pve3: not switched")
+        .stdout_lacks("got its new map");
+    assert_eq!(
+        conf_101(&run),
+        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf")
+    );
+    let published: serde_json::Value =
+        serde_json::from_str(&run.read("cluster/pve/idfed/nodes/pve1.json")).unwrap();
+    assert_eq!(published["node"], "pve1");
+    assert_eq!(published["subid_owner"], "root");
+    assert_eq!(published["version"], env!("CARGO_PKG_VERSION"));
+    assert!(published["published_at"].as_u64().unwrap() > 1_700_000_000);
+    assert!(
+        published["published_at_utc"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
+    assert_eq!(
+        published["uids"],
+        serde_json::json!([
+            {"start": 1005, "count": 1},
+            {"start": 5000, "count": 1},
+            {"start": 100000, "count": 65536}
+        ])
+    );
+    let (run, state) = rollout_of(run, "pve1", 101);
+    assert_eq!(
+        state,
+        serde_json::json!({"state": "waiting", "nodes": ["pve2", "pve3"]})
+    );
+    // plan lists what the published nodes lack, and those that never published.
+    let run = on(run.again(), "pve2", &["--format", "json", "plan"]).success();
+    let json = run.json();
+    assert_eq!(json["nodes"]["pve1"]["subuid_add"], serde_json::json!([]));
+    assert_eq!(
+        json["nodes"]["pve2"]["subuid_add"],
+        serde_json::json!([{"owner": "root", "start": 1005, "count": 1}])
+    );
+    assert_eq!(json["unpublished"], serde_json::json!(["pve3"]));
+    let run = on(run.again(), "pve1", &["plan"])
+        .success()
+        .stdout_has("CT 101 on pve1 (shares: projects): waiting for pve2, pve3")
+        .stdout_has("node pve3: never published");
+
+    // pve2 runs: the CT now waits for pve3 only.
+    let run = on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_has("pve2: /etc/subuid: added root:1005:1");
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: waiting for pve3:");
+    assert!(!conf_101(&run).contains("lxc.idmap"));
+
+    // pve3 runs: the CT is ready, and pve1's next run switches it.
+    let run = on(run.again(), "pve3", &["apply"]).success();
+    let (run, state) = rollout_of(run, "pve1", 101);
+    assert_eq!(state, serde_json::json!({"state": "ready"}));
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map");
+    assert_eq!(
+        conf_101(&run),
+        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf") + MAP_101
+    );
+    let (run, state) = rollout_of(run, "pve1", 101);
+    assert_eq!(state, serde_json::json!({"state": "applied"}));
+    // Every node covers it: check finds nothing.
+    on(run.again(), "pve2", &["check"])
+        .success()
+        .stdout_has("0 problem(s), 0 warning(s)");
+}
+
+#[test]
+fn a_node_that_never_runs_blocks_and_force_switches_loudly() {
+    let run = on(rollout(), "pve2", &["apply"]).success();
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: waiting for pve3:");
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: waiting for pve3:");
+    assert!(!conf_101(&run).contains("lxc.idmap"));
+    // check warns that pve3 never published: idfed may not run there.
+    let run = on(run.again(), "pve1", &["--format", "json", "check"]).success();
+    let json = run.json();
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w["code"] == "node-unpublished" && w["node"] == "pve3"),
+        "{json:#}"
+    );
+
+    let run = on(run.again(), "pve1", &["apply", "--force"])
+        .success()
+        .stderr_has("--force: CT 101 gets a map that pve3 do(es) not cover")
+        .stdout_has("CT 101: forced: pve3")
+        .stdout_has("CT 101: got its new map");
+    assert!(conf_101(&run).ends_with(MAP_101));
+
+    // Removing a passthrough (alice's primary gid) waits for nobody, not even pve3.
+    let t = run.again().write(
+        "idfed.toml",
+        &(fixture_text("idfed.toml") + "primary_gids = false\n"),
+    );
+    let run = on(t, "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map")
+        .stdout_lacks("waiting")
+        .stderr_lacks("--force");
+    assert!(conf_101(&run).ends_with("lxc.idmap: g 0 100000 65536\n"));
+}
+
+#[test]
+fn force_then_check_names_the_node_that_would_fail() {
+    // pve3 ran once, when the share belonged to bob: its published coverage lacks alice's 1005.
+    let t = rollout().write("idfed.toml", &bob_config());
+    let run = on(t, "pve3", &["apply"])
+        .success()
+        .stdout_has("pve3: /etc/subuid: added root:1006:1");
+    let t = run.again().write("idfed.toml", &fixture_text("idfed.toml"));
+    let run = on(t, "pve2", &["apply"]).success();
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: waiting for pve3:");
+    let run = on(run.again(), "pve1", &["apply", "--force"])
+        .success()
+        .stderr_has("pve3");
+    let run = on(run.again(), "pve1", &["--format", "json", "check"]).code(2);
+    let json = run.json();
+    let problems = json["problems"].as_array().unwrap();
+    let nodes: Vec<&str> = problems
+        .iter()
+        .map(|p| p["node"].as_str().unwrap())
+        .collect();
+    assert_eq!(nodes, ["pve3", "pve3"], "{json:#}");
+    assert_eq!(problems[0]["code"], "subuid-missing");
+    assert_eq!(problems[0]["ct"], 101);
+    let message = problems[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("CT 101 on pve1 cannot start on pve3: its published /etc/subuid"),
+        "{message}"
+    );
+    // Once pve3 runs, the problem is gone.
+    let run = on(run.again(), "pve3", &["apply"]).success();
+    on(run.again(), "pve1", &["check"])
+        .success()
+        .stdout_has("0 problem(s)");
+}
+
+#[test]
+fn check_warns_about_a_stale_node_after_the_configured_age() {
+    let t = rollout().write(
+        "idfed.toml",
+        &format!(
+            "[cluster]\npublish_max_age_secs = 600\n\n{}",
+            fixture_text("idfed.toml")
+        ),
+    );
+    let mut run = on(t, "pve2", &["apply"]).success();
+    for node in ["pve3", "pve1"] {
+        run = on(run.again(), node, &["apply"]).success();
+    }
+    let run = on(run.again(), "pve1", &["check"])
+        .success()
+        .stdout_lacks("node-stale");
+    // pve2 last published 601 seconds ago: one second past the age.
+    let path = run.path().join("cluster/pve/idfed/nodes/pve2.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    state["published_at"] = serde_json::json!(now - 601);
+    std::fs::write(&path, state.to_string()).unwrap();
+    let run = on(run.again(), "pve1", &["check"])
+        .success()
+        .stdout_has("warning [node-stale] node pve2 last published")
+        .stdout_has("`cluster.publish_max_age_secs` = 600");
+    // A state left behind by a node that left the cluster (it covers nothing) is ignored.
+    state["node"] = serde_json::json!("pve9");
+    state["uids"] = serde_json::json!([]);
+    state["gids"] = serde_json::json!([]);
+    let t = run
+        .again()
+        .write("cluster/pve/idfed/nodes/pve9.json", &state.to_string());
+    let run = on(t, "pve1", &["check"]).success().stdout_lacks("pve9");
+    let run = on(run.again(), "pve1", &["--format", "json", "plan"]).success();
+    assert!(run.json()["nodes"].get("pve9").is_none());
+}
+
+/// Every node applies, and CT 101 gets alice's map.
+fn all_applied(t: Test) -> Run {
+    let run = on(t, "pve2", &["apply"]).success();
+    let run = on(run.again(), "pve3", &["apply"]).success();
+    on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map")
+}
+
+#[test]
+fn a_map_that_drops_and_adds_waits_for_what_it_adds_then_prune_removes_only_idfeds_lines() {
+    // pve3 had alice's line by hand before idfed ever ran there.
+    let t = rollout().write("pve3/etc/subuid", "root:100000:65536\nroot:1005:1\n");
+    let run = all_applied(t);
+    assert_eq!(
+        run.read("pve3/etc/subuid"),
+        "root:100000:65536\nroot:1005:1\n"
+    );
+    // The share passes to bob: 101 drops 1005 and adds 1006, and waits for what it adds.
+    let t = run.again().write("idfed.toml", &bob_config());
+    let run = on(t, "pve1", &["apply", "--prune"])
+        .success()
+        .stdout_has("CT 101: waiting for pve2, pve3:")
+        .stdout_lacks("removed");
+    // Nothing is pruned while 101's current map still passes 1005 through.
+    assert!(run.read("pve1/etc/subuid").contains("root:1005:1\n"));
+    let run = on(run.again(), "pve2", &["apply"]).success();
+    let run = on(run.again(), "pve3", &["apply", "--prune"])
+        .success()
+        .stdout_lacks("removed");
+    // The dry run says what would go, and removes nothing.
+    let run = on(run.again(), "pve1", &["apply", "--prune", "--dry-run"])
+        .success()
+        .stdout_has("CT 101: would get its new map")
+        .stdout_has("pve1: /etc/subuid: would remove root:1005:1");
+    assert!(run.read("pve1/etc/subuid").contains("root:1005:1\n"));
+    // Switch and prune in one run: 1005 is in no map any more.
+    let run = on(run.again(), "pve1", &["apply", "--prune"])
+        .success()
+        .stdout_has("CT 101: got its new map")
+        .stdout_has("pve1: /etc/subuid: removed root:1005:1")
+        .stdout_has("pve1: /etc/subgid: removed root:1005:1");
+    assert!(conf_101(&run).contains("lxc.idmap: u 1006 1006 1\n"));
+    // The hand-written line stays, and so do the comment and the base range.
+    assert_eq!(
+        run.read("pve1/etc/subuid"),
+        "root:100000:65536\n# by hand, for an old experiment\nroot:5000:1\nroot:1006:1\n"
+    );
+    assert_eq!(
+        run.read("pve1/etc/subgid"),
+        "root:100000:65536\nroot:1006:1\n"
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&run.read("pve1/var/lib/idfed/subids.json")).unwrap();
+    assert_eq!(
+        record["subuid"],
+        serde_json::json!([{"owner": "root", "start": 1006, "count": 1}])
+    );
+    // The published coverage follows the pruned files.
+    let published: serde_json::Value =
+        serde_json::from_str(&run.read("cluster/pve/idfed/nodes/pve1.json")).unwrap();
+    assert!(
+        !published["uids"].to_string().contains("1005"),
+        "{published}"
+    );
+    // pve3's hand-written copy of alice's subuid line is never idfed's to remove; the subgid
+    // line idfed added there goes.
+    let run = on(run.again(), "pve3", &["apply", "--prune"])
+        .success()
+        .stdout_has("pve3: /etc/subgid: removed root:1005:1")
+        .stdout_lacks("/etc/subuid: removed");
+    assert_eq!(
+        run.read("pve3/etc/subuid"),
+        "root:100000:65536\nroot:1005:1\nroot:1006:1\n"
+    );
+    // While a CT config cannot be read, its map is unknown: nothing is pruned.
+    let broken = "cluster/pve/nodes/pve2/lxc/202.conf";
+    let t = run.again().write(
+        broken,
+        "arch: amd64\nunprivileged: 1\nlxc.idmap: u 0 100000\n",
+    );
+    let run = on(t, "pve2", &["apply", "--prune"])
+        .stderr_has("--prune: not pruning: 1 container config(s) could not be read")
+        .stdout_lacks("removed");
+    assert!(run.read("pve2/etc/subuid").contains("root:1005:1\n"));
+    std::fs::remove_file(run.path().join(broken)).unwrap();
+    // pve2's own line goes.
+    on(run.again(), "pve2", &["apply", "--prune"])
+        .success()
+        .stdout_has("pve2: /etc/subuid: removed root:1005:1");
+}
+
+/// Sets or clears the immutable attribute (the failure injection of `sync`).
+fn immutable(path: &std::path::Path, on: bool) {
+    let status = std::process::Command::new("chattr")
+        .arg(if on { "+i" } else { "-i" })
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "chattr failed on `{}`: the test needs a filesystem with attributes",
+        path.display()
+    );
+}
+
+#[test]
+fn a_crash_at_each_step_leaves_a_state_the_next_run_converges_from() {
+    crate::harness::require_root("the failure-injection test (chattr +i)");
+    // Step 1: the subid file cannot be written after idfed recorded the line as its own.
+    let t = rollout();
+    let subuid = t.path().join("pve2/etc/subuid");
+    immutable(&subuid, true);
+    let run = on(t, "pve2", &["apply"]);
+    immutable(&subuid, false);
+    let run = run.failure().stderr_has("cannot update this node's subuid");
+    assert_eq!(run.read("pve2/etc/subuid"), "root:100000:65536\n");
+    // Nothing was published: nobody switches a map on pve2's behalf.
+    assert!(
+        !run.path()
+            .join("cluster/pve/idfed/nodes/pve2.json")
+            .exists()
+    );
+    let record: serde_json::Value =
+        serde_json::from_str(&run.read("pve2/var/lib/idfed/subids.json")).unwrap();
+    assert_eq!(
+        record["subuid"],
+        serde_json::json!([{"owner": "root", "start": 1005, "count": 1}])
+    );
+
+    // Step 2: the subid files are written, but publishing fails (the nodes directory is frozen).
+    let t = run.again().write("cluster/pve/idfed/nodes/.keep", "");
+    let nodes = t.path().join("cluster/pve/idfed/nodes");
+    immutable(&nodes, true);
+    let run = on(t, "pve2", &["apply"]);
+    immutable(&nodes, false);
+    let run = run
+        .failure()
+        .stderr_has("cannot publish this node's subid coverage");
+    assert_eq!(
+        run.read("pve2/etc/subuid"),
+        "root:100000:65536\nroot:1005:1\n"
+    );
+    // The claim of the failed run was dropped and made again: one line, one claim.
+    let record: serde_json::Value =
+        serde_json::from_str(&run.read("pve2/var/lib/idfed/subids.json")).unwrap();
+    assert_eq!(
+        record["subuid"],
+        serde_json::json!([{"owner": "root", "start": 1005, "count": 1}])
+    );
+    let run = on(run.again(), "pve3", &["apply"]).success();
+    // pve1 still waits for pve2, whose files are ready but unpublished: the safe side.
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: waiting for pve2:");
+
+    // Step 3: the CT config cannot be written after the gate opened.
+    let run = on(run.again(), "pve2", &["apply"]).success();
+    let conf = run.path().join("cluster/pve/nodes/pve1/lxc/101.conf");
+    immutable(&conf, true);
+    let run = on(run.again(), "pve1", &["apply"]);
+    immutable(&conf, false);
+    let run = run.failure().stdout_has("error: CT 101");
+    assert_eq!(
+        conf_101(&run),
+        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf")
+    );
+    // The node still published: its files are what they are.
+    assert!(
+        run.path()
+            .join("cluster/pve/idfed/nodes/pve1.json")
+            .exists()
+    );
+
+    // Step 4: a run killed between claiming a line and appending it, whose line is no longer
+    // needed (the record claims `root:7000:3`, which the file lacks): the next run drops the stale
+    // claim, so a hand-written `root:7000:3` could never be taken for idfed's later.
+    let t = run.again().write(
+        "pve1/var/lib/idfed/subids.json",
+        r#"{"subuid": [{"owner": "root", "start": 1005, "count": 1}, {"owner": "root", "start": 7000, "count": 3}], "subgid": []}"#,
+    );
+    let run = on(t, "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map");
+    assert!(conf_101(&run).ends_with(MAP_101));
+    let record: serde_json::Value =
+        serde_json::from_str(&run.read("pve1/var/lib/idfed/subids.json")).unwrap();
+    assert_eq!(
+        record["subuid"],
+        serde_json::json!([{"owner": "root", "start": 1005, "count": 1}])
+    );
+    // Converged: the desired state, and a further run changes nothing.
+    let run = on(run.again(), "pve1", &["plan", "--detailed-exitcode"]).success();
+    on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("no changes: node pve1 is in the desired state");
+}
+
+/// The real thing: the map pve1 switched to only after every node published starts a real
+/// container with pve1's applied subid files; a node that lags (its files as they were) cannot
+/// start it, as `check` said after `--force`.
+#[test]
+fn a_switched_map_starts_where_subids_exist_and_fails_where_check_said() {
+    use crate::lxc::{Container, as_user, owner, run_container};
+    use std::os::unix::fs::PermissionsExt;
+
+    crate::harness::require_root("the LXC test");
+    let run = all_applied(rollout());
+    let idmap: Vec<String> = conf_101(&run)
+        .lines()
+        .filter(|l| l.starts_with("lxc.idmap:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(idmap.join("\n") + "\n", MAP_101);
+    let share = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(share.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let spec = Container::new(&idmap)
+        .subids(&run.read("pve1/etc/subuid"), &run.read("pve1/etc/subgid"))
+        .user("alice", 1005, 1005)
+        .host_dir(share.path())
+        .script(&as_user("alice", "touch /shared/alice"));
+    run_container(&spec).unwrap();
+    assert_eq!(owner(&share.path().join("alice")), (1005, 1005));
+
+    // A lagging node: pve3 as it was before idfed ran there, with --force switching anyway.
+    let t = rollout();
+    let lagging = (
+        t.path().join("pve3/etc/subuid"),
+        t.path().join("pve3/etc/subgid"),
+    );
+    let lagging = (
+        std::fs::read_to_string(&lagging.0).unwrap(),
+        std::fs::read_to_string(&lagging.1).unwrap(),
+    );
+    let t = t.write("idfed.toml", &bob_config());
+    let run = on(t, "pve3", &["apply"]).success();
+    let t = run.again().write("idfed.toml", &fixture_text("idfed.toml"));
+    let run = on(t, "pve2", &["apply"]).success();
+    let run = on(run.again(), "pve1", &["apply", "--force"]).success();
+    let run = on(run.again(), "pve1", &["check"])
+        .code(2)
+        .stdout_has("cannot start on pve3");
+    let forced: Vec<String> = conf_101(&run)
+        .lines()
+        .filter(|l| l.starts_with("lxc.idmap:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(forced, idmap);
+    // pve3's files as they are (bob's line, not alice's), and as they were before idfed: refused.
+    for (subuid, subgid) in [
+        (run.read("pve3/etc/subuid"), run.read("pve3/etc/subgid")),
+        lagging,
+    ] {
+        let bare = Container::new(&forced)
+            .subids(&subuid, &subgid)
+            .host_dir(share.path());
+        let err = run_container(&bare).unwrap_err();
+        assert!(err.contains("not allowed"), "{err}");
+    }
+}

@@ -1,0 +1,480 @@
+//! plan, apply and emit over the `sync` fixture: two nodes (`pve1`, `pve2`) as two roots sharing
+//! one `etc/pve`; share `projects` owned by alice (1005) and group research (3000: alice, bob).
+
+use std::path::Path;
+
+use crate::harness::{Run, Test};
+
+/// `idfed -c idfed.toml --root NODE --node NODE ARGS...` in the fixture.
+fn on(t: Test, node: &str, args: &[&str]) -> Run {
+    t.args(["-c", "{root}/idfed.toml", "--root"])
+        .args([format!("{{root}}/{node}"), "--node".into(), node.into()])
+        .args(args)
+        .run()
+}
+
+fn sync() -> Test {
+    Test::new().fixture("sync")
+}
+
+/// `t` after `idfed apply` ran on `node`: that node published its subid coverage, so the other
+/// node's maps are no longer waiting for it (the rollout gate).
+fn after(t: Test, node: &str) -> Test {
+    on(t, node, &["apply"]).success().again()
+}
+
+fn conf(run: &Run, node: &str, vmid: u32) -> String {
+    run.read(&format!("cluster/pve/nodes/{node}/lxc/{vmid}.conf"))
+}
+
+fn fixture_text(rel: &str) -> String {
+    std::fs::read_to_string(crate::harness::fixture("sync").join(rel)).unwrap()
+}
+
+const WANT_101: &str = "\
+lxc.idmap: u 0 100000 1005
+lxc.idmap: u 1005 1005 2
+lxc.idmap: u 1007 101007 64529
+lxc.idmap: g 0 100000 1005
+lxc.idmap: g 1005 1005 2
+lxc.idmap: g 1007 101007 1993
+lxc.idmap: g 3000 3000 1
+lxc.idmap: g 3001 103001 62535
+";
+
+#[test]
+fn plan_text_snapshot() {
+    let run = on(sync(), "pve1", &["plan"]).success();
+    insta::assert_snapshot!(run.stdout());
+}
+
+#[test]
+fn plan_json_snapshot_and_shape() {
+    let run = on(sync(), "pve1", &["--format", "json", "plan"]).success();
+    let json = run.json();
+    let cts: Vec<u64> = json["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ct"].as_u64().unwrap())
+        .collect();
+    // 104 uses no share: never listed, never touched.
+    assert_eq!(cts, [101, 102, 103, 201]);
+    assert_eq!(json["groups"][0]["cts"], serde_json::json!([101, 102]));
+    assert_eq!(
+        json["nodes"]["pve1"]["subuid_add"],
+        serde_json::json!([
+            {"owner": "root", "start": 33, "count": 1},
+            {"owner": "root", "start": 1005, "count": 2}
+        ])
+    );
+    assert_eq!(
+        json["containers"][2]["skipped"]
+            .as_str()
+            .unwrap()
+            .split(':')
+            .next(),
+        Some("privileged")
+    );
+    insta::assert_json_snapshot!(json);
+}
+
+#[test]
+fn detailed_exitcode_is_2_with_changes() {
+    on(sync(), "pve1", &["plan", "--detailed-exitcode"]).code(2);
+}
+
+#[test]
+fn apply_on_both_nodes_converges_and_is_idempotent() {
+    // pve1 alone: its subid lines, but its CTs wait for pve2 (which never published).
+    let run = on(sync(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: waiting for pve2");
+    assert_eq!(
+        conf(&run, "pve1", 101),
+        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf")
+    );
+    // pve2 adds its lines, and switches 201: pve1 published coverage of its map.
+    let run = on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_has("CT 201: got its new map");
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map")
+        .stdout_has("pct reboot 101")
+        .stdout_has("CT 103: skipped: privileged");
+    // CT 101: the map replaces nothing (it had none) and goes at the end of the main section.
+    assert_eq!(
+        conf(&run, "pve1", 101),
+        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf") + WANT_101
+    );
+    // Other users' subid lines and comments are untouched; root's are appended, for every CT
+    // of the cluster (CTs migrate): 201's foreign 33 too.
+    assert_eq!(
+        run.read("pve1/etc/subuid"),
+        "root:100000:65536\nbackup:200000:65536\n# kept: a comment\nroot:33:1\nroot:1005:2\n"
+    );
+    assert_eq!(
+        run.read("pve1/etc/subgid"),
+        "root:100000:65536\nbackup:200000:65536\nroot:33:1\nroot:1005:2\nroot:3000:1\n"
+    );
+    // The foreign passthrough 33 is kept, and its subid lines are added on pve2.
+    assert!(conf(&run, "pve2", 201).contains("lxc.idmap: u 33 33 1\n"));
+    assert_eq!(
+        run.read("pve2/etc/subuid"),
+        "root:100000:65536\nroot:33:1\nroot:1005:2\n"
+    );
+
+    // Both nodes are now in the desired state.
+    let run = on(run.again(), "pve1", &["plan", "--detailed-exitcode"]).success();
+    let run = on(run.again(), "pve2", &["plan", "--detailed-exitcode"]).success();
+
+    // Idempotence: a second apply writes no file at all.
+    let snapshot = tree_state(run.path());
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("no changes: node pve1 is in the desired state");
+    let run = on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_has("no changes");
+    assert_eq!(
+        tree_state(run.path()),
+        snapshot,
+        "a second apply rewrote files"
+    );
+}
+
+/// Every file under `dir` with its content and modification time, except idfed's run state and
+/// the published node states (a heartbeat: every apply refreshes its time).
+fn tree_state(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let e = e.unwrap();
+            let ty = e.file_type().unwrap();
+            let p = e.path();
+            if ty.is_dir() {
+                stack.push(p);
+            } else if ty.is_file()
+                && !p.ends_with("var/lib/idfed/state.json")
+                && !p.parent().unwrap().ends_with("idfed/nodes")
+            {
+                let meta = e.metadata().unwrap();
+                out.push((
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    std::fs::read(&p).unwrap(),
+                    meta.modified().unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn untouched_cts_stay_byte_identical() {
+    let t = sync().write(
+        "cluster/pve/nodes/pve1/lxc/102.conf",
+        &(fixture_text("cluster/pve/nodes/pve1/lxc/102.conf").replacen(
+            "arch: amd64\n",
+            "arch: amd64\nlock: backup\n",
+            1,
+        )),
+    );
+    let before_102 = std::fs::read(t.path().join("cluster/pve/nodes/pve1/lxc/102.conf")).unwrap();
+    let run = on(t, "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 102: skipped: locked (`lock: backup`)");
+    assert_eq!(conf(&run, "pve1", 102).into_bytes(), before_102);
+    for vmid in [103, 104] {
+        assert_eq!(
+            conf(&run, "pve1", vmid),
+            fixture_text(&format!("cluster/pve/nodes/pve1/lxc/{vmid}.conf"))
+        );
+    }
+    // A locked CT keeps the plan pending.
+    on(run.again(), "pve1", &["plan", "--detailed-exitcode"]).code(2);
+}
+
+#[test]
+fn apply_rewrites_only_the_main_section() {
+    let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
+    let text = conf(&run, "pve1", 102);
+    let (main, snapshot) = text.split_once("\n[before-upgrade]\n").unwrap();
+    assert!(main.contains("lxc.idmap: u 1005 1005 2\n"), "{main}");
+    // The old lines' place is kept: the map is where the old lines were, before the blank line.
+    assert!(main.ends_with("lxc.idmap: g 3001 103001 62535\n"), "{main}");
+    let fixture = fixture_text("cluster/pve/nodes/pve1/lxc/102.conf");
+    assert_eq!(
+        snapshot,
+        fixture.split_once("\n[before-upgrade]\n").unwrap().1
+    );
+    // The old content is kept as a backup.
+    let backups = run.path().join("pve1/var/lib/idfed/backup");
+    let stamp = std::fs::read_dir(&backups)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    assert_eq!(
+        std::fs::read_to_string(stamp.join("etc/pve/nodes/pve1/lxc/102.conf")).unwrap(),
+        fixture
+    );
+}
+
+#[test]
+fn dry_run_writes_nothing() {
+    let t = sync();
+    let before = tree_state(t.path());
+    let run = on(t, "pve1", &["apply", "--dry-run"])
+        .success()
+        .stdout_has("would add root:33:1, root:1005:2")
+        .stdout_has("CT 101: waiting for pve2")
+        .stdout_lacks("published");
+    assert_eq!(tree_state(run.path()), before);
+    assert!(!run.path().join("cluster/pve/idfed").exists());
+    // Once pve2 published, the dry run says what a real run would switch, and still writes nothing.
+    let t = after(run.again(), "pve2");
+    let before = tree_state(t.path());
+    let run = on(t, "pve1", &["apply", "--dry-run"])
+        .success()
+        .stdout_has("CT 101: would get its new map");
+    assert_eq!(tree_state(run.path()), before);
+}
+
+#[test]
+fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
+    let t = after(sync(), "pve2");
+    let blocked = t.path().join("cluster/pve/nodes/pve1/lxc/102.conf");
+    crate::harness::require_root("the failure-injection test (chattr +i)");
+    let immutable = |on: bool| {
+        let status = std::process::Command::new("chattr")
+            .arg(if on { "+i" } else { "-i" })
+            .arg(&blocked)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "chattr failed: the test needs a filesystem with attributes"
+        );
+    };
+    immutable(true);
+    let run = on(t, "pve1", &["apply"]);
+    immutable(false);
+    let run = run
+        .failure()
+        .stdout_has("error: CT 102")
+        .stderr_has("1 container(s) could not be handled");
+    // 101 is new, 102 is old, and neither has a temporary file beside it.
+    assert!(conf(&run, "pve1", 101).ends_with(WANT_101));
+    assert_eq!(
+        conf(&run, "pve1", 102),
+        fixture_text("cluster/pve/nodes/pve1/lxc/102.conf")
+    );
+    let names: Vec<String> = std::fs::read_dir(run.path().join("cluster/pve/nodes/pve1/lxc"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| n.ends_with(".conf")), "{names:?}");
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 102: got its new map");
+    assert!(conf(&run, "pve1", 102).contains("lxc.idmap: u 1005 1005 2\n"));
+}
+
+#[test]
+fn shrink_guard_refuses_then_allows() {
+    let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
+    // The group loses its members (a truncated file, a directory outage): 4 ids → 2.
+    let t = run
+        .again()
+        .write(
+            "group",
+            &fixture_text("group").replace("research:x:3000:alice,bob", "research:x:3000:"),
+        )
+        .write("passwd", &fixture_text("passwd"));
+    let run = on(t, "pve1", &["plan"])
+        .failure()
+        .stderr_has("share `projects` shrank from 5 to 3 ids")
+        .stderr_has("CT 101")
+        .stderr_has("--allow-shrink");
+    let run = on(run.again(), "pve1", &["apply"]).failure();
+    assert!(conf(&run, "pve1", 101).contains("lxc.idmap: u 1005 1005 2\n"));
+    let run = on(run.again(), "pve1", &["apply", "--allow-shrink"])
+        .success()
+        .stderr_has("as --allow-shrink says");
+    assert!(conf(&run, "pve1", 101).contains("lxc.idmap: u 1005 1005 1\n"));
+}
+
+#[test]
+fn adopt_takes_foreign_passthroughs_under_management() {
+    let run = on(sync(), "pve2", &["plan"])
+        .success()
+        .stdout_has("keeps foreign uids 33, gids 33");
+    let run = on(after(run.again(), "pve1"), "pve2", &["apply", "--adopt"]).success();
+    let managed = run.read("cluster/pve/idfed/managed/201.json");
+    let json: serde_json::Value = serde_json::from_str(&managed).unwrap();
+    assert_eq!(
+        json["uids"][0],
+        serde_json::json!({"start": 33, "count": 1})
+    );
+    on(run.again(), "pve2", &["plan"])
+        .success()
+        .stdout_lacks("foreign");
+}
+
+#[test]
+fn plan_share_shows_onboarding_gains() {
+    let run = on(
+        sync(),
+        "pve1",
+        &["plan", "--share", "projects", "--ct", "101"],
+    )
+    .success();
+    let out = run.stdout();
+    assert!(
+        out.contains("gains: user alice (1005, share projects)"),
+        "{out}"
+    );
+    assert!(!out.contains("CT 102"), "{out}");
+    on(run.again(), "pve1", &["plan", "--share", "nope"])
+        .failure()
+        .stderr_has("unknown share `nope`");
+}
+
+#[test]
+fn emit_writes_bundles_and_keeps_other_files() {
+    let t = sync().write("out/README", "mine\n");
+    let run = on(t, "pve1", &["emit", "--out", "{root}/out"]).success();
+    assert_eq!(run.read("out/README"), "mine\n");
+    for node in ["pve1", "pve2"] {
+        assert_eq!(
+            run.read(&format!("out/{node}/subuid")),
+            "root:33:1\nroot:1005:2\n"
+        );
+        assert_eq!(
+            run.read(&format!("out/{node}/subgid")),
+            "root:33:1\nroot:1005:2\nroot:3000:1\n"
+        );
+    }
+    assert_eq!(run.read("out/pve1/lxc/101.idmap"), WANT_101);
+    assert!(
+        run.read("out/pve2/lxc/201.idmap")
+            .contains("lxc.idmap: u 33 33 1\n")
+    );
+    assert!(
+        !run.path().join("out/pve1/lxc/103.idmap").exists(),
+        "privileged CTs get no map"
+    );
+    let plan: serde_json::Value = serde_json::from_str(&run.read("out/plan.json")).unwrap();
+    assert_eq!(plan["groups"][0]["cts"], serde_json::json!([101, 102]));
+    // Emitting again changes nothing.
+    on(run.again(), "pve1", &["emit", "--out", "{root}/out"])
+        .success()
+        .stdout_has("every bundle file is up to date");
+}
+
+/// The real thing: after `apply`, a real unprivileged container started with the `lxc.idmap`
+/// lines idfed wrote into CT 101's config and the node's applied subuid/subgid (bound over the
+/// system's in a private mount namespace) writes as the share's owners.
+#[test]
+fn applied_map_starts_a_real_container_that_writes_as_the_owners() {
+    use crate::lxc::{Container, as_user, owner, run_container};
+    use std::os::unix::fs::PermissionsExt;
+
+    crate::harness::require_root("the LXC test");
+    let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
+    let idmap: Vec<String> = conf(&run, "pve1", 101)
+        .lines()
+        .filter(|l| l.starts_with("lxc.idmap:"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(idmap.join("\n") + "\n", WANT_101);
+    let share = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(share.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let spec = Container::new(&idmap)
+        .subids(&run.read("pve1/etc/subuid"), &run.read("pve1/etc/subgid"))
+        .user("alice", 1005, 1005)
+        .user("bob", 1006, 1006)
+        .user("carol", 1007, 1007)
+        .group("research", 3000, &["alice", "bob"])
+        .host_dir(share.path())
+        .script(&format!(
+            "{} && {} && {} && touch /shared/group && chown 0:3000 /shared/group",
+            as_user("alice", "touch /shared/alice"),
+            as_user("bob", "touch /shared/bob"),
+            as_user("carol", "touch /shared/carol"),
+        ));
+    run_container(&spec).unwrap();
+    assert_eq!(owner(&share.path().join("alice")), (1005, 1005));
+    assert_eq!(owner(&share.path().join("bob")), (1006, 1006));
+    // carol owns no share: she lands in the base range.
+    assert_eq!(owner(&share.path().join("carol")), (101_007, 101_007));
+    // The group owner's gid passes through.
+    assert_eq!(owner(&share.path().join("group")), (100_000, 3000));
+
+    // Without the lines apply added, the same map cannot start (newuidmap refuses it).
+    let bare = Container::new(&idmap)
+        .subids("root:100000:65536\n", "root:100000:65536\n")
+        .host_dir(share.path());
+    let err = run_container(&bare).unwrap_err();
+    assert!(err.contains("not allowed"), "{err}");
+}
+
+/// apply takes PVE's config lock: while another process holds CT 101's lock, apply waits for it.
+#[test]
+fn apply_waits_for_the_pve_config_lock() {
+    use rustix::fs::{FlockOperation, flock};
+
+    let t = after(sync(), "pve2");
+    let lock_path = t.path().join("pve1/run/lock/lxc/pve-config-101.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&lock_path).unwrap();
+    flock(&file, FlockOperation::LockExclusive).unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        drop(file);
+    });
+    let started = std::time::Instant::now();
+    let run = on(t, "pve1", &["apply"]).success();
+    let waited = started.elapsed();
+    holder.join().unwrap();
+    assert!(
+        waited >= std::time::Duration::from_millis(1400),
+        "apply did not wait for the lock ({waited:?})"
+    );
+    assert!(conf(&run, "pve1", 101).ends_with(WANT_101));
+}
+
+#[test]
+fn apply_json_says_what_it_did() {
+    let run = on(
+        after(sync(), "pve2"),
+        "pve1",
+        &["--format", "json", "apply"],
+    )
+    .success();
+    let json = run.json();
+    assert_eq!(json["waiting"], serde_json::json!([]));
+    assert!(
+        json["published"]
+            .as_str()
+            .unwrap()
+            .ends_with("idfed/nodes/pve1.json")
+    );
+    assert_eq!(json["node"], "pve1");
+    assert_eq!(json["restart_required"], serde_json::json!([101, 102]));
+    assert_eq!(
+        json["subgid_added"],
+        serde_json::json!([
+            {"owner": "root", "start": 33, "count": 1},
+            {"owner": "root", "start": 1005, "count": 2},
+            {"owner": "root", "start": 3000, "count": 1}
+        ])
+    );
+    assert_eq!(json["skipped"][0]["ct"], 103);
+    assert_eq!(json["errors"], serde_json::json!([]));
+}
