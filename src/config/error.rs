@@ -12,7 +12,8 @@ use crate::fsutil::FsError;
 pub enum ConfigError {
     /// The file does not exist.
     #[error(
-        "configuration file `{}` not found: create it (see `config/idfed.example.toml`) or name \
+        "configuration file `{}` not found: create it (the package installs a commented example as \
+         `/etc/idfed/idfed.toml`; in the source tree it is `config/idfed.example.toml`) or name \
          another with `-c PATH` or `IDFED_CONFIG`",
         path.display()
     )]

@@ -169,7 +169,8 @@ fn missing_config_is_a_clear_error() {
         .run()
         .failure();
     let want = format!(
-        "idfed: error: configuration file `{}/etc/idfed/idfed.toml` not found: create it (see \
+        "idfed: error: configuration file `{}/etc/idfed/idfed.toml` not found: create it (the package \
+         installs a commented example as `/etc/idfed/idfed.toml`; in the source tree it is \
          `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`\n",
         run.path().display()
     );
