@@ -247,7 +247,7 @@ fn missing_file_is_a_clear_error() {
     assert!(matches!(err, ConfigError::NotFound { .. }));
     assert_eq!(
         err.to_string(),
-        "configuration file `/nonexistent/idfed.toml` not found: create it (see `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`"
+        "configuration file `/nonexistent/idfed.toml` not found: create it (the package installs a commented example as `/etc/idfed/idfed.toml`; in the source tree it is `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`"
     );
 }
 
