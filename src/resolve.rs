@@ -133,6 +133,7 @@ pub fn resolve_share(
         uids: Vec::new(),
         gids: Vec::new(),
         warnings: Vec::new(),
+        last_primary_gid: None,
     };
     for user_name in &share.users {
         let user = directory
@@ -216,6 +217,9 @@ struct Resolver<'a> {
     uids: Vec<u32>,
     gids: Vec<u32>,
     warnings: Vec<String>,
+    /// The primary gid last added as a group owner: every member of a large group usually has
+    /// the same one, and adding it again would change nothing.
+    last_primary_gid: Option<u32>,
 }
 
 impl<'a> Resolver<'a> {
@@ -279,10 +283,15 @@ impl<'a> Resolver<'a> {
 
     /// A passed-through user's primary group.
     fn primary_gid(&mut self, user: &User, directory: &'a Directory) {
+        if self.last_primary_gid == Some(user.gid) {
+            return;
+        }
         let why = || format!("primary group of user `{}`", user.name);
         match directory.group_by_gid(user.gid) {
             Some(group) => {
-                self.derived(OwnerKind::Group, &group.name, user.gid, why);
+                if self.derived(OwnerKind::Group, &group.name, user.gid, why) {
+                    self.last_primary_gid = Some(user.gid);
+                }
             }
             None if user.gid < self.min_id || user.gid == 0 => self.warnings.push(format!(
                 "share `{}`: gid {} ({}) is below `cluster.min_id` ({}): skipped",
@@ -489,5 +498,57 @@ mod tests {
         let at_once = with_ids(&raw, ids);
         assert_eq!(at_once, one_by_one);
         assert_eq!(at_once.to_string(), "2-3,7,999-1010,4999-5001,4294967294");
+    }
+
+    #[test]
+    fn shared_primary_gids_once_as_owners_low_ones_warned_for_each_member() {
+        let mut d = Directory::new();
+        for (name, uid, gid) in [
+            ("a", 1005, 5000),
+            ("b", 1006, 5000),
+            ("c", 1007, 100),
+            ("e", 1008, 100),
+        ] {
+            d.add_user(User {
+                name: name.into(),
+                uid,
+                gid,
+                dn: None,
+            })
+            .unwrap();
+        }
+        for (name, gid, members) in [
+            ("staff", 5000, vec![]),
+            ("users", 100, vec![]),
+            ("all", 3000, vec!["a", "c", "b", "e"]),
+        ] {
+            d.add_group(Group {
+                name: name.into(),
+                gid,
+                members: members
+                    .into_iter()
+                    .map(|m| Member::Name(m.into()))
+                    .collect(),
+                dn: None,
+            })
+            .unwrap();
+        }
+        let (r, warnings) = resolve_share("p", &share(&[], &["all"]), &d, 1000).unwrap();
+        assert_eq!(ids(&r.gids), "3000,5000");
+        let groups: Vec<_> = r
+            .owners
+            .iter()
+            .filter(|o| o.kind == OwnerKind::Group)
+            .collect();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("primary group of user `c`"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("primary group of user `e`"),
+            "{warnings:?}"
+        );
     }
 }

@@ -19,11 +19,12 @@ fn malformed(what: &'static str) -> MalformedEntry {
     MalformedEntry { what }
 }
 
-/// One attribute: its type as the server spelled it and its values (each an OCTET STRING).
+/// One attribute: its type as the server spelled it and its values, the tags as parsed (checked
+/// to be primitive: OCTET STRINGs), not copied into a list of their own.
 #[derive(Debug)]
 struct Attribute {
     name: String,
-    values: Vec<Vec<u8>>,
+    values: Vec<StructureTag>,
 }
 
 /// A search result entry: its DN and attributes, in the order the server sent them.
@@ -59,10 +60,10 @@ impl Entry {
             let values = attr
                 .next()
                 .ok_or_else(|| malformed("no attribute values"))?;
-            let values = constructed(values, "attribute values")?
-                .into_iter()
-                .map(|v| primitive(v, "attribute value"))
-                .collect::<Result<Vec<_>, _>>()?;
+            let values = constructed(values, "attribute values")?;
+            if values.iter().any(|v| matches!(v.payload, PL::C(_))) {
+                return Err(malformed("attribute value"));
+            }
             attrs.push(Attribute { name, values });
         }
         Ok(Entry { dn, attrs })
@@ -77,14 +78,14 @@ impl Entry {
         let utf8 = self.attrs[i]
             .values
             .iter()
-            .all(|v| std::str::from_utf8(v).is_ok());
+            .all(|v| std::str::from_utf8(bytes(v)).is_ok());
         utf8.then_some(i)
     }
 
     /// The first value of `name`.
     pub fn first(&self, name: &str) -> Option<&str> {
         let value = self.attrs[self.find(name)?].values.first()?;
-        std::str::from_utf8(value).ok()
+        std::str::from_utf8(bytes(value)).ok()
     }
 
     /// Takes every value of `name` out of the entry (none when it is absent).
@@ -94,8 +95,11 @@ impl Entry {
         };
         std::mem::take(&mut self.attrs[i].values)
             .into_iter()
-            // `find` checked that every value is UTF-8.
-            .filter_map(|v| String::from_utf8(v).ok())
+            // `from_tag` checked that every value is primitive, `find` that it is UTF-8.
+            .filter_map(|v| match v.payload {
+                PL::P(v) => String::from_utf8(v).ok(),
+                PL::C(_) => None,
+            })
             .collect()
     }
 
@@ -107,6 +111,14 @@ impl Entry {
                 .get(..prefix.len())
                 .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
         })
+    }
+}
+
+/// The bytes of a value (`from_tag` checked it is primitive).
+fn bytes(tag: &StructureTag) -> &[u8] {
+    match &tag.payload {
+        PL::P(bytes) => bytes,
+        PL::C(_) => &[],
     }
 }
 
