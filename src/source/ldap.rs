@@ -1,5 +1,5 @@
 //! The `ldap` source: a simple bind (or anonymous), then two paged subtree searches (users,
-//! groups) read into a [`Directory`]. ldap3 runs on a current-thread tokio runtime created here;
+//! groups), at once on two connections, read into a [`Directory`]. ldap3 runs on a current-thread tokio runtime created here;
 //! the rest of idfed is synchronous. Certificates are always verified (`ca_file`, else the system
 //! roots); the bind password is read here and appears in no message. Any failure fails the whole
 //! pull: partial results are never returned.
@@ -222,12 +222,12 @@ async fn bounded<T>(
         })
 }
 
-async fn pull(
+/// A connection, bound when there is a bind DN, and the task that drives it.
+async fn connect(
     config: &LdapConfig,
     password: Option<&str>,
     tls: Option<Arc<rustls::ClientConfig>>,
-    progress: Option<&indicatif::ProgressBar>,
-) -> Result<(Directory, Vec<String>), LdapError> {
+) -> Result<(ldap3::Ldap, tokio::task::JoinHandle<()>), LdapError> {
     let url = &config.url;
     let mut settings = LdapConnSettings::new()
         .set_conn_timeout(config.timeout)
@@ -278,6 +278,24 @@ async fn pull(
             return Err(bind_err(reason));
         }
     }
+    Ok((ldap, driver))
+}
+
+async fn pull(
+    config: &LdapConfig,
+    password: Option<&str>,
+    tls: Option<Arc<rustls::ClientConfig>>,
+    progress: Option<&indicatif::ProgressBar>,
+) -> Result<(Directory, Vec<String>), LdapError> {
+    // Two connections, one per search, so that both run at once: the server builds the group
+    // entries (one with 100,000 members, say) while idfed reads the pages of users. One
+    // connection will not do: OpenLDAP keeps one paged search per connection.
+    let (users_conn, groups_conn) = tokio::join!(
+        connect(config, password, tls.clone()),
+        connect(config, password, tls)
+    );
+    let (ldap, driver) = users_conn?;
+    let (group_ldap, group_driver) = groups_conn?;
 
     let schema = &config.schema;
     let mut warnings = Vec::new();
@@ -287,9 +305,9 @@ async fn pull(
         schema.uid_number_attr.clone(),
         schema.gid_number_attr.clone(),
     ];
-    search(
+    let users = search(
         config,
-        &mut ldap,
+        ldap.clone(),
         &config.user_base,
         &schema.user_filter,
         &user_attrs,
@@ -307,17 +325,18 @@ async fn pull(
                 }
             })
         },
-    )
-    .await?;
+    );
     let ranged = format!("{};range=", schema.member_attr);
     let group_attrs = vec![
         schema.group_name_attr.clone(),
         schema.gid_number_attr.clone(),
         schema.member_attr.clone(),
     ];
-    search(
+    let mut group_warnings = Vec::new();
+    let mut groups = Vec::new();
+    let group_search = search(
         config,
-        &mut ldap,
+        group_ldap.clone(),
         &config.group_base,
         &schema.group_filter,
         &group_attrs,
@@ -330,21 +349,29 @@ async fn pull(
                     attr: config.schema.member_attr.clone(),
                 });
             }
-            let Some(group) = group_from(config, entry, &mut warnings) else {
-                return Ok(());
-            };
-            directory.try_add_group(group).map_err(|rejected| {
-                let (group, duplicate) = *rejected;
-                LdapError::Duplicate {
-                    dn: group.dn.unwrap_or_default(),
-                    duplicate,
-                }
-            })
+            groups.extend(group_from(config, entry, &mut group_warnings));
+            Ok(())
         },
-    )
-    .await?;
-    let _ = bounded(config, "unbinding", ldap.unbind()).await;
-    driver.abort();
+    );
+    // Both searches at once, one per connection. The users' error, when both fail, is the one
+    // reported, as when they ran one after the other.
+    let (users, group_search) = tokio::join!(users, group_search);
+    users?;
+    group_search?;
+    warnings.append(&mut group_warnings);
+    for group in groups {
+        directory.try_add_group(group).map_err(|rejected| {
+            let (group, duplicate) = *rejected;
+            LdapError::Duplicate {
+                dn: group.dn.unwrap_or_default(),
+                duplicate,
+            }
+        })?;
+    }
+    for (mut ldap, driver) in [(ldap, driver), (group_ldap, group_driver)] {
+        let _ = bounded(config, "unbinding", ldap.unbind()).await;
+        driver.abort();
+    }
     Ok((directory, warnings))
 }
 
@@ -353,7 +380,7 @@ async fn pull(
 #[allow(clippy::too_many_arguments)] // one call per kind of entry; a struct would only rename them
 async fn search(
     config: &LdapConfig,
-    ldap: &mut ldap3::Ldap,
+    mut ldap: ldap3::Ldap,
     base: &str,
     filter: &str,
     attrs: &[String],
