@@ -589,6 +589,34 @@ mod tests {
     }
 
     #[test]
+    fn next_cookie_comes_from_the_paged_results_control_only() {
+        let paged = |cookie: &[u8]| {
+            let raw: ldap3::controls::RawControl = PagedResults {
+                size: 30_000,
+                cookie: cookie.to_vec(),
+            }
+            .into();
+            Control(Some(ControlType::PagedResults), raw)
+        };
+        let other = Control(
+            None,
+            ldap3::controls::RawControl {
+                ctype: "1.2.3.4".into(),
+                crit: false,
+                val: Some(b"not a cookie".to_vec()),
+            },
+        );
+        assert_eq!(
+            next_cookie(&[other.clone(), paged(b"\x01page")]),
+            b"\x01page"
+        );
+        // The last page: an empty cookie; a server that does not page: no control at all.
+        assert!(next_cookie(&[paged(b"")]).is_empty());
+        assert!(next_cookie(&[other]).is_empty());
+        assert!(next_cookie(&[]).is_empty());
+    }
+
+    #[test]
     fn ca_file_errors_name_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("ca.pem");
