@@ -290,12 +290,10 @@ async fn pull(
     // Two connections, one per search, so that both run at once: the server builds the group
     // entries (one with 100,000 members, say) while idfed reads the pages of users. One
     // connection will not do: OpenLDAP keeps one paged search per connection.
-    let (users_conn, groups_conn) = tokio::join!(
-        connect(config, password, tls.clone()),
-        connect(config, password, tls)
-    );
-    let (ldap, driver) = users_conn?;
-    let (group_ldap, group_driver) = groups_conn?;
+    // The second connects only once the first has bound: a wrong password is one failed bind,
+    // not two (account lockout policies count them).
+    let (ldap, driver) = connect(config, password, tls.clone()).await?;
+    let (group_ldap, group_driver) = connect(config, password, tls).await?;
 
     let schema = &config.schema;
     let mut warnings = Vec::new();
