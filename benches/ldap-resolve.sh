@@ -6,6 +6,7 @@
 #
 #   benches/ldap-resolve.sh                  # builds and uses target/release/idfed
 #   IDFED=target/debug/idfed N=30000 RUNS=5 benches/ldap-resolve.sh
+#   BASELINE=/tmp/idfed-old benches/ldap-resolve.sh   # also times another build, interleaved
 #
 # Needs slapd, ldap-utils and python3; starts slapd on free 127.0.0.1 ports, stops it at the end.
 set -euo pipefail
@@ -18,6 +19,7 @@ if [ -z "${IDFED:-}" ]; then
   IDFED=target/release/idfed
 fi
 IDFED=$(realpath "$IDFED")
+BASELINE=${BASELINE:+$(realpath "$BASELINE")}
 
 dir=$(mktemp -d)
 pid=
@@ -102,7 +104,7 @@ groups = ["everyone"]
 TOML
 
 run_idfed() {
-  "$IDFED" -c "$dir/idfed.toml" --format json resolve > "$dir/idfed.out"
+  "${1:-$IDFED}" -c "$dir/idfed.toml" --format json resolve > "$dir/idfed.out"
 }
 run_ldapsearch() {
   {
@@ -134,13 +136,19 @@ assert n == int(sys.argv[2]), f"idfed resolved {n} uids, expected {sys.argv[2]}"
 PY
 echo "bench: both read $entries entries ($N users + 1 group); $RUNS runs each" >&2
 
-idfed_times=(); ldap_times=()
+idfed_times=(); ldap_times=(); baseline_times=()
 for _ in $(seq "$RUNS"); do
   idfed_times+=("$(timed run_idfed)")
   ldap_times+=("$(timed run_ldapsearch)")
+  if [ -n "$BASELINE" ]; then baseline_times+=("$(timed run_idfed "$BASELINE")"); fi
 done
 idfed_median=$(printf '%s\n' "${idfed_times[@]}" | median)
 ldap_median=$(printf '%s\n' "${ldap_times[@]}" | median)
 printf 'idfed resolve:               median %.3f s  (runs: %s)\n' "$idfed_median" "${idfed_times[*]}"
 printf 'ldapsearch -E pr=1000 (x2):  median %.3f s  (runs: %s)\n' "$ldap_median" "${ldap_times[*]}"
 printf 'ratio idfed/ldapsearch:      %.2f  (binary: %s)\n' "$(echo "$idfed_median / $ldap_median" | bc -l)" "$IDFED"
+if [ -n "$BASELINE" ]; then
+  baseline_median=$(printf '%s\n' "${baseline_times[@]}" | median)
+  printf 'baseline resolve:            median %.3f s  (runs: %s)\n' "$baseline_median" "${baseline_times[*]}"
+  printf 'ratio baseline/ldapsearch:   %.2f  (binary: %s)\n' "$(echo "$baseline_median / $ldap_median" | bc -l)" "$BASELINE"
+fi

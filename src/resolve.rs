@@ -14,7 +14,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::config::ShareConfig;
-use crate::ids::{IdKind, IdSet};
+use crate::ids::{IdKind, IdRange, IdSet};
 use crate::source::{Directory, User};
 
 /// Whether an owner is a user or a group.
@@ -130,9 +130,10 @@ pub fn resolve_share(
         min_id,
         owners: Vec::new(),
         seen: HashSet::new(),
-        uids: share.uids.clone(),
-        gids: share.gids.clone(),
+        uids: Vec::new(),
+        gids: Vec::new(),
         warnings: Vec::new(),
+        last_primary_gid: None,
     };
     for user_name in &share.users {
         let user = directory
@@ -169,12 +170,9 @@ pub fn resolve_share(
         for member in &group.members {
             match directory.member(member) {
                 Some(user) => {
-                    if r.derived(
-                        OwnerKind::User,
-                        &user.name,
-                        user.uid,
-                        &format!("member of group `{}`", group.name),
-                    ) && share.primary_gids
+                    if r.derived(OwnerKind::User, &user.name, user.uid, || {
+                        format!("member of group `{}`", group.name)
+                    }) && share.primary_gids
                     {
                         r.primary_gid(user, directory);
                     }
@@ -192,12 +190,20 @@ pub fn resolve_share(
     Ok((
         ResolvedShare {
             name: name.to_string(),
-            uids: r.uids,
-            gids: r.gids,
+            uids: with_ids(&share.uids, r.uids),
+            gids: with_ids(&share.gids, r.gids),
             owners,
         },
         r.warnings,
     ))
+}
+
+/// `set` with `ids` added. One sort for all of them: inserting 100,000 scattered ids one by one
+/// into the sorted ranges would move half the ranges each time.
+fn with_ids(set: &IdSet, ids: Vec<u32>) -> IdSet {
+    let mut set = set.clone();
+    set.extend(ids.into_iter().filter_map(|id| IdRange::single(id).ok()));
+    set
 }
 
 struct Resolver<'a> {
@@ -205,21 +211,26 @@ struct Resolver<'a> {
     source: &'a str,
     min_id: u32,
     owners: Vec<Owner>,
-    seen: HashSet<(OwnerKind, u32, String)>,
-    uids: IdSet,
-    gids: IdSet,
+    /// Names borrowed from the directory: no copy per member just to see it again.
+    seen: HashSet<(OwnerKind, u32, &'a str)>,
+    /// Ids to add to the share's raw `uids` and `gids`, in any order, repeats allowed.
+    uids: Vec<u32>,
+    gids: Vec<u32>,
     warnings: Vec<String>,
+    /// The primary gid last added as a group owner: every member of a large group usually has
+    /// the same one, and adding it again would change nothing.
+    last_primary_gid: Option<u32>,
 }
 
-impl Resolver<'_> {
-    fn add(&mut self, kind: OwnerKind, name: &str, id: u32) {
-        match kind {
-            OwnerKind::User => self.uids.insert_id(id),
-            OwnerKind::Group => self.gids.insert_id(id),
-        }
+impl<'a> Resolver<'a> {
+    fn add(&mut self, kind: OwnerKind, name: &'a str, id: u32) {
         // The primary group of every member of a large group is usually one and the same.
-        if !self.seen.insert((kind, id, name.to_string())) {
+        if !self.seen.insert((kind, id, name)) {
             return;
+        }
+        match kind {
+            OwnerKind::User => self.uids.push(id),
+            OwnerKind::Group => self.gids.push(id),
         }
         self.owners.push(Owner {
             kind,
@@ -230,7 +241,7 @@ impl Resolver<'_> {
     }
 
     /// An owner the configuration names: a low id is an error.
-    fn named(&mut self, kind: OwnerKind, name: &str, id: u32) -> Result<(), ResolveError> {
+    fn named(&mut self, kind: OwnerKind, name: &'a str, id: u32) -> Result<(), ResolveError> {
         if id < self.min_id || id == 0 {
             return Err(ResolveError::BelowMinId {
                 share: self.share.to_string(),
@@ -246,14 +257,21 @@ impl Resolver<'_> {
         Ok(())
     }
 
-    /// An owner that follows from another (`why`): a low id is skipped with a warning.
-    /// Returns whether it was added.
-    fn derived(&mut self, kind: OwnerKind, name: &str, id: u32, why: &str) -> bool {
+    /// An owner that follows from another (`why`, only spelled out for a warning): a low id is
+    /// skipped with a warning. Returns whether it was added.
+    fn derived(
+        &mut self,
+        kind: OwnerKind,
+        name: &'a str,
+        id: u32,
+        why: impl FnOnce() -> String,
+    ) -> bool {
         if id < self.min_id || id == 0 {
             self.warnings.push(format!(
-                "share `{}`: {kind} `{name}` ({why}) has {} {id}, below `cluster.min_id` ({}): \
+                "share `{}`: {kind} `{name}` ({}) has {} {id}, below `cluster.min_id` ({}): \
                  skipped",
                 self.share,
+                why(),
                 id_kind(kind),
                 self.min_id
             ));
@@ -264,18 +282,26 @@ impl Resolver<'_> {
     }
 
     /// A passed-through user's primary group.
-    fn primary_gid(&mut self, user: &User, directory: &Directory) {
-        let why = format!("primary group of user `{}`", user.name);
+    fn primary_gid(&mut self, user: &User, directory: &'a Directory) {
+        if self.last_primary_gid == Some(user.gid) {
+            return;
+        }
+        let why = || format!("primary group of user `{}`", user.name);
         match directory.group_by_gid(user.gid) {
             Some(group) => {
-                self.derived(OwnerKind::Group, &group.name, user.gid, &why);
+                if self.derived(OwnerKind::Group, &group.name, user.gid, why) {
+                    self.last_primary_gid = Some(user.gid);
+                }
             }
             None if user.gid < self.min_id || user.gid == 0 => self.warnings.push(format!(
-                "share `{}`: gid {} ({why}) is below `cluster.min_id` ({}): skipped",
-                self.share, user.gid, self.min_id
+                "share `{}`: gid {} ({}) is below `cluster.min_id` ({}): skipped",
+                self.share,
+                user.gid,
+                why(),
+                self.min_id
             )),
             // A primary gid without a group entry still passes through; it has no name to list.
-            None => self.gids.insert_id(user.gid),
+            None => self.gids.push(user.gid),
         }
     }
 }
@@ -291,7 +317,6 @@ fn id_kind(kind: OwnerKind) -> IdKind {
 mod tests {
     use super::*;
     use crate::config::ShareLocation;
-    use crate::ids::IdRange;
     use crate::source::{Group, Member};
 
     fn directory() -> Directory {
@@ -441,5 +466,89 @@ mod tests {
             Some("research")
         );
         assert_eq!(closest("zed", names.into_iter()), None);
+    }
+
+    #[test]
+    fn ids_added_at_once_equal_ids_added_one_by_one() {
+        let raw: IdSet = ["1000-1009", "5000"]
+            .into_iter()
+            .map(|r| r.parse::<IdRange>().unwrap())
+            .collect();
+        // Scattered, out of order, repeated, touching the raw range on both sides, and
+        // `u32::MAX`, which is not an id and is ignored either way.
+        let ids = vec![
+            4_294_967_294,
+            7,
+            1010,
+            999,
+            3,
+            1005,
+            7,
+            4_294_967_295,
+            5001,
+            4999,
+            2,
+        ];
+        let mut one_by_one = raw.clone();
+        for &id in &ids {
+            if let Ok(r) = IdRange::single(id) {
+                one_by_one.insert(r);
+            }
+        }
+        let at_once = with_ids(&raw, ids);
+        assert_eq!(at_once, one_by_one);
+        assert_eq!(at_once.to_string(), "2-3,7,999-1010,4999-5001,4294967294");
+    }
+
+    #[test]
+    fn shared_primary_gids_once_as_owners_low_ones_warned_for_each_member() {
+        let mut d = Directory::new();
+        for (name, uid, gid) in [
+            ("a", 1005, 5000),
+            ("b", 1006, 5000),
+            ("c", 1007, 100),
+            ("e", 1008, 100),
+        ] {
+            d.add_user(User {
+                name: name.into(),
+                uid,
+                gid,
+                dn: None,
+            })
+            .unwrap();
+        }
+        for (name, gid, members) in [
+            ("staff", 5000, vec![]),
+            ("users", 100, vec![]),
+            ("all", 3000, vec!["a", "c", "b", "e"]),
+        ] {
+            d.add_group(Group {
+                name: name.into(),
+                gid,
+                members: members
+                    .into_iter()
+                    .map(|m| Member::Name(m.into()))
+                    .collect(),
+                dn: None,
+            })
+            .unwrap();
+        }
+        let (r, warnings) = resolve_share("p", &share(&[], &["all"]), &d, 1000).unwrap();
+        assert_eq!(ids(&r.gids), "3000,5000");
+        let groups: Vec<_> = r
+            .owners
+            .iter()
+            .filter(|o| o.kind == OwnerKind::Group)
+            .collect();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("primary group of user `c`"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("primary group of user `e`"),
+            "{warnings:?}"
+        );
     }
 }

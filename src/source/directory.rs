@@ -1,7 +1,8 @@
 //! The `Directory`: the users and groups one source returned, with lookups by name, id and DN.
 //! Both sources build it; `resolve` reads it. No I/O here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 /// A user: its name, uid and primary gid.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +26,7 @@ pub struct Group {
 }
 
 /// A member of a group: a user name (`memberUid`, group files) or a DN (`member`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Member {
     Name(String),
     Dn(String),
@@ -59,7 +60,9 @@ pub struct Directory {
     groups: Vec<Group>,
     user_by_name: HashMap<String, usize>,
     group_by_name: HashMap<String, usize>,
-    user_by_dn: HashMap<String, usize>,
+    /// Built on the first DN lookup: only `member` DNs need it, and normalizing 100,000 DNs up
+    /// front cost more than the rest of building the directory.
+    user_by_dn: OnceLock<HashMap<String, usize>>,
     user_by_uid: HashMap<u32, usize>,
     group_by_gid: HashMap<u32, usize>,
 }
@@ -75,26 +78,34 @@ impl Directory {
     /// # Errors
     /// [`Duplicate`] when the name is already there with another uid.
     pub fn add_user(&mut self, user: User) -> Result<(), Duplicate> {
+        self.try_add_user(user).map_err(|rejected| rejected.1)
+    }
+
+    /// Like [`Directory::add_user`], handing the user back with the error (its DN names the
+    /// entry in a message) without the caller keeping a copy of every user it adds.
+    ///
+    /// # Errors
+    /// The user and the [`Duplicate`] when the name is already there with another uid.
+    pub fn try_add_user(&mut self, user: User) -> Result<(), Box<(User, Duplicate)>> {
         if let Some(&i) = self.user_by_name.get(&user.name) {
             let first = &self.users[i];
             if first.uid != user.uid {
-                return Err(Duplicate {
+                let duplicate = Duplicate {
                     kind: "user",
                     id_kind: "uid",
-                    name: user.name,
+                    name: user.name.clone(),
                     first: first.uid,
                     second: user.uid,
-                });
+                };
+                return Err(Box::new((user, duplicate)));
             }
             return Ok(());
         }
         let i = self.users.len();
         self.user_by_name.insert(user.name.clone(), i);
         self.user_by_uid.entry(user.uid).or_insert(i);
-        if let Some(dn) = &user.dn {
-            self.user_by_dn.insert(normalize_dn(dn), i);
-        }
         self.users.push(user);
+        self.user_by_dn.take();
         Ok(())
     }
 
@@ -103,22 +114,38 @@ impl Directory {
     /// # Errors
     /// [`Duplicate`] when the name is already there with another gid.
     pub fn add_group(&mut self, group: Group) -> Result<(), Duplicate> {
+        self.try_add_group(group).map_err(|rejected| rejected.1)
+    }
+
+    /// Like [`Directory::add_group`], handing the group back with the error.
+    ///
+    /// # Errors
+    /// The group and the [`Duplicate`] when the name is already there with another gid.
+    pub fn try_add_group(&mut self, group: Group) -> Result<(), Box<(Group, Duplicate)>> {
         if let Some(&i) = self.group_by_name.get(&group.name) {
             let first = &mut self.groups[i];
             if first.gid != group.gid {
-                return Err(Duplicate {
+                let duplicate = Duplicate {
                     kind: "group",
                     id_kind: "gid",
-                    name: group.name,
+                    name: group.name.clone(),
                     first: first.gid,
                     second: group.gid,
-                });
+                };
+                return Err(Box::new((group, duplicate)));
             }
-            for m in group.members {
-                if !first.members.contains(&m) {
-                    first.members.push(m);
-                }
-            }
+            // A set, not `contains` on the list: two entries of a 100,000-member group would
+            // otherwise compare every member with every other.
+            let fresh: Vec<Member> = {
+                let mut known: HashSet<&Member> = first.members.iter().collect();
+                group
+                    .members
+                    .iter()
+                    .filter(|m| known.insert(m))
+                    .cloned()
+                    .collect()
+            };
+            first.members.extend(fresh);
             return Ok(());
         }
         let i = self.groups.len();
@@ -160,9 +187,17 @@ impl Directory {
 
     /// The user whose DN is `dn` (compared case-insensitively, spaces around `,` and `=` ignored).
     pub fn user_by_dn(&self, dn: &str) -> Option<&User> {
-        self.user_by_dn
-            .get(&normalize_dn(dn))
-            .map(|&i| &self.users[i])
+        let index = self.user_by_dn.get_or_init(|| {
+            let mut index = HashMap::new();
+            for (i, user) in self.users.iter().enumerate() {
+                if let Some(dn) = &user.dn {
+                    // The last user with a DN wins, as when the index was built while adding.
+                    index.insert(normalize_dn(dn), i);
+                }
+            }
+            index
+        });
+        index.get(&normalize_dn(dn)).map(|&i| &self.users[i])
     }
 
     /// The user a group member stands for.
@@ -176,6 +211,28 @@ impl Directory {
 
 /// A DN in the form DN lookups compare: lowercase, no spaces around `,` and `=`.
 fn normalize_dn(dn: &str) -> String {
+    if !dn.is_ascii() {
+        return normalize_dn_unicode(dn);
+    }
+    // The same as `normalize_dn_unicode` for ASCII, in one buffer instead of a few per RDN.
+    let mut out = String::with_capacity(dn.len());
+    for (i, rdn) in dn.split(',').enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        for (j, part) in rdn.split('=').enumerate() {
+            if j > 0 {
+                out.push('=');
+            }
+            out.push_str(part.trim());
+        }
+    }
+    out.make_ascii_lowercase();
+    out
+}
+
+/// [`normalize_dn`] for any DN: Unicode trimming and lowercasing, one RDN at a time.
+fn normalize_dn_unicode(dn: &str) -> String {
     dn.split(',')
         .map(|rdn| {
             rdn.split('=')
@@ -246,5 +303,72 @@ mod tests {
         d.add_group(g(&["bob", "alice"], 3000)).unwrap();
         assert_eq!(d.group("research").unwrap().members.len(), 2);
         assert!(d.add_group(g(&[], 3001)).is_err());
+    }
+
+    #[test]
+    fn normalize_dn_ascii_matches_the_unicode_way() {
+        for (dn, normal) in [
+            ("uid=alice,ou=people,dc=x", "uid=alice,ou=people,dc=x"),
+            ("UID = Alice , OU=People,DC=X", "uid=alice,ou=people,dc=x"),
+            ("\tcn=a\t,dc=x ", "cn=a,dc=x"),
+            ("cn=a=b,,dc=x", "cn=a=b,,dc=x"),
+            ("", ""),
+            (" , = ", ",="),
+        ] {
+            assert_eq!(normalize_dn(dn), normal, "{dn:?}");
+            assert_eq!(normalize_dn_unicode(dn), normal, "{dn:?}");
+        }
+        // Not ASCII: the Unicode way itself.
+        assert_eq!(normalize_dn("CN=ÉMILE,\u{a0}dc=x"), "cn=émile,dc=x");
+    }
+
+    #[test]
+    fn dn_index_follows_users_added_after_a_lookup() {
+        let mut d = Directory::new();
+        d.add_user(user("alice", 1005, Some("uid=alice,dc=x")))
+            .unwrap();
+        assert!(d.user_by_dn("uid=bob,dc=x").is_none());
+        d.add_user(user("bob", 1006, Some("uid=bob,dc=x"))).unwrap();
+        assert_eq!(d.user_by_dn("UID=bob,dc=x").unwrap().uid, 1006);
+        // Two users with one DN: the last one, as before the index was built lazily.
+        d.add_user(user("bob2", 1007, Some("uid=bob, dc=x")))
+            .unwrap();
+        assert_eq!(d.user_by_dn("uid=bob,dc=x").unwrap().uid, 1007);
+    }
+
+    #[test]
+    fn rejected_entries_come_back_with_the_error() {
+        let mut d = Directory::new();
+        d.add_user(user("alice", 1005, Some("uid=alice,dc=x")))
+            .unwrap();
+        let rejected = d
+            .try_add_user(user("alice", 2005, Some("cn=alice2,dc=x")))
+            .unwrap_err();
+        assert_eq!(rejected.0.dn.as_deref(), Some("cn=alice2,dc=x"));
+        assert_eq!((rejected.1.first, rejected.1.second), (1005, 2005));
+    }
+
+    #[test]
+    fn group_seen_twice_merges_members_once_each() {
+        let g = |members: &[&str]| Group {
+            name: "everyone".into(),
+            gid: 9000,
+            members: members
+                .iter()
+                .map(|m| Member::Name(m.to_string()))
+                .collect(),
+            dn: None,
+        };
+        let mut d = Directory::new();
+        d.add_group(g(&["a", "b"])).unwrap();
+        d.add_group(g(&["b", "c", "c", "a", "d"])).unwrap();
+        let members: Vec<_> = d
+            .group("everyone")
+            .unwrap()
+            .members
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(members, ["a", "b", "c", "d"]);
     }
 }
