@@ -16,7 +16,7 @@ pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
     });
     if let Some(s) = share {
         for c in &mut plan.containers {
-            c.gains.retain(|g| g.share == s);
+            c.gains.retain_share(s);
         }
     }
     let kept: Vec<u32> = plan.containers.iter().map(|c| c.ct).collect();

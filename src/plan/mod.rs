@@ -2,9 +2,11 @@
 //! map of every managed container, the subid lines every node needs, and the difference to what
 //! is there now. Pure: values in, a [`Plan`] out; reading and writing happen in `cmd` and `apply`.
 
+pub mod gains;
 pub mod text;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -12,6 +14,7 @@ use crate::idmap::{self, Extent, MapParams, Subid, outside_ranges, passthroughs,
 use crate::ids::{IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
 
+pub use gains::{Gain, Gains, OwnerTable};
 pub use text::render_text;
 
 /// One container as it is now.
@@ -80,18 +83,9 @@ pub struct PlanInput<'a> {
     pub adopt: bool,
 }
 
-/// An owner a container gains access to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Gain {
-    pub share: String,
-    pub kind: OwnerKind,
-    pub name: String,
-    pub id: u32,
-}
-
 /// Where a container stands in the rollout of its desired map across the cluster (JSON:
 /// `{"state": "waiting", "nodes": ["pve2"]}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Rollout {
     /// The current map is the desired one.
@@ -128,7 +122,7 @@ pub struct CtPlan {
     pub exposed_uids: IdSet,
     pub exposed_gids: IdSet,
     /// Owners whose ids the new map passes through and the current one does not.
-    pub gains: Vec<Gain>,
+    pub gains: Gains,
     pub warnings: Vec<String>,
     /// Applied, ready, waiting for nodes, or blocked.
     pub rollout: Rollout,
@@ -229,15 +223,20 @@ fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<String> {
 
 /// Computes the plan.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let shares: BTreeMap<&str, &ResolvedShare> =
-        input.shares.iter().map(|s| (s.name.as_str(), s)).collect();
+    let shares: BTreeMap<&str, usize> = input
+        .shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let table = Arc::new(OwnerTable::from_shares(input.shares));
     let mut out = Plan::default();
     // Every planned map's outside ranges, made one set at the end: a union per CT made this
     // quadratic in CTs.
     let mut needed: [Vec<IdRange>; 2] = [Vec::new(), Vec::new()];
 
     for ct in input.cts {
-        let used: Vec<&ResolvedShare> = ct
+        let used: Vec<usize> = ct
             .share_names()
             .iter()
             .filter_map(|name| shares.get(name.as_str()).copied())
@@ -245,7 +244,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         if used.is_empty() {
             continue; // not managed: never touched, never listed
         }
-        let mut cp = plan_ct(input, ct, &used);
+        let mut cp = plan_ct(input, ct, &used, &table);
         cp.rollout = rollout(input, &cp);
         if cp.planned {
             for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
@@ -339,8 +338,9 @@ fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
     }
 }
 
-fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan {
+fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used_ix: &[usize], table: &Arc<OwnerTable>) -> CtPlan {
     let params = &input.params;
+    let used: Vec<&ResolvedShare> = used_ix.iter().map(|&i| &input.shares[i]).collect();
     // A privileged CT has no map at all: it runs with the host's ids.
     let (current_uid_map, current_gid_map) = if ct.unprivileged {
         (
@@ -367,7 +367,7 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
         removed_gids: IdSet::new(),
         exposed_uids: IdSet::new(),
         exposed_gids: IdSet::new(),
-        gains: Vec::new(),
+        gains: Gains::new(table.clone()),
         warnings: Vec::new(),
         rollout: Rollout::Blocked,
         managed_after: input.managed.get(&ct.vmid).cloned().unwrap_or_default(),
@@ -451,21 +451,11 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
         passthroughs(&cp.current_uid_map),
         passthroughs(&cp.current_gid_map),
     );
-    for s in used {
-        for o in &s.owners {
-            let have = match o.kind {
-                OwnerKind::User => cur_u.contains(o.id),
-                OwnerKind::Group => cur_g.contains(o.id),
-            };
-            if !have {
-                cp.gains.push(Gain {
-                    share: s.name.clone(),
-                    kind: o.kind,
-                    name: o.name.clone(),
-                    id: o.id,
-                });
-            }
-        }
+    for &s in used_ix {
+        cp.gains.add_share(s, |kind, id| match kind {
+            OwnerKind::User => !cur_u.contains(id),
+            OwnerKind::Group => !cur_g.contains(id),
+        });
     }
     cp.planned = true;
     cp.changed = cp.uid_map != cp.current_uid_map || cp.gid_map != cp.current_gid_map;

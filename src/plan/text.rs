@@ -1,13 +1,15 @@
 //! The plan as people read it: per node the subid lines to add; per group of containers with an
-//! identical map, the map once, then each container's change as a diff.
+//! identical map, the map once, then the change as a diff, once for the containers of the group
+//! that agree on it and on everything else the text says about them (listed together).
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
 use crate::idmap::Extent;
 use crate::ids::IdSet;
 use crate::resolve::OwnerKind;
 
-use super::{CtPlan, Plan, Rollout};
+use super::{CtPlan, Gains, Plan, Rollout};
 
 /// The `lxc.idmap:` lines of a map, uids first, as idfed writes them into a CT config.
 pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
@@ -42,25 +44,106 @@ fn ids_note(label: &str, uids: &IdSet, gids: &IdSet) -> Option<String> {
     (!parts.is_empty()).then(|| format!("{label} {}", parts.join(", ")))
 }
 
-fn render_ct(out: &mut String, c: &CtPlan) {
+/// Everything the text says about a CT besides its vmid and node: CTs that agree on it are
+/// shown once, with their list (at cluster scale most CTs of a group share their current map,
+/// shares and gains, and a diff and gains list per CT made the text ten times the input).
+#[derive(PartialEq, Eq, Hash)]
+struct Notes<'a> {
+    shares: &'a [String],
+    uid_map: &'a [Extent],
+    gid_map: &'a [Extent],
+    current_uid_map: &'a [Extent],
+    current_gid_map: &'a [Extent],
+    changed: bool,
+    skipped: &'a Option<String>,
+    rollout: &'a Rollout,
+    gains: &'a Gains,
+    removed: [&'a IdSet; 2],
+    foreign: [&'a IdSet; 2],
+    exposed: [&'a IdSet; 2],
+    warnings: &'a [String],
+}
+
+impl<'a> Notes<'a> {
+    fn of(c: &'a CtPlan) -> Self {
+        Notes {
+            shares: &c.shares,
+            uid_map: &c.uid_map,
+            gid_map: &c.gid_map,
+            current_uid_map: &c.current_uid_map,
+            current_gid_map: &c.current_gid_map,
+            changed: c.changed,
+            skipped: &c.skipped,
+            rollout: &c.rollout,
+            gains: &c.gains,
+            removed: [&c.removed_uids, &c.removed_gids],
+            foreign: [&c.foreign_uids, &c.foreign_gids],
+            exposed: [&c.exposed_uids, &c.exposed_gids],
+            warnings: &c.warnings,
+        }
+    }
+}
+
+/// `cts` split into runs that agree on their [`Notes`], in the order of each run's first CT.
+fn by_notes<'a>(cts: impl Iterator<Item = &'a CtPlan>) -> Vec<Vec<&'a CtPlan>> {
+    let mut index: HashMap<Notes<'a>, usize> = HashMap::new();
+    let mut runs: Vec<Vec<&CtPlan>> = Vec::new();
+    for c in cts {
+        let next = runs.len();
+        let i = *index.entry(Notes::of(c)).or_insert(next);
+        if i == next {
+            runs.push(Vec::new());
+        }
+        runs[i].push(c);
+    }
+    runs
+}
+
+/// `101, 105 on pve1; 102 on pve2`: the CTs by node, nodes by name.
+fn ct_list(cts: &[&CtPlan]) -> String {
+    let mut by_node: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for c in cts {
+        by_node.entry(&c.node).or_default().push(c.ct);
+    }
+    let mut out = String::new();
+    for (i, (node, vmids)) in by_node.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        for (j, v) in vmids.iter().enumerate() {
+            let sep = if j == 0 { "" } else { ", " };
+            let _ = write!(out, "{sep}{v}");
+        }
+        let _ = write!(out, " on {node}");
+    }
+    out
+}
+
+/// CTs that agree on their [`Notes`]: the header with their list, then the diff and the notes
+/// once.
+fn render_cts(out: &mut String, cts: &[&CtPlan]) {
+    let c = cts[0];
+    let one = cts.len() == 1;
     let shares = c.shares.join(", ");
     let state = match (&c.skipped, c.changed, &c.rollout) {
         (Some(reason), _, _) => format!("blocked: not switched now: {reason}"),
         (None, true, Rollout::Waiting { nodes }) => format!(
-            "waiting for {}: not switched until they cover its new map (`idfed apply` there)",
-            nodes.join(", ")
+            "waiting for {}: not switched until they cover {} new map (`idfed apply` there)",
+            nodes.join(", "),
+            if one { "its" } else { "their" }
         ),
-        (None, true, _) => format!(
+        (None, true, _) if one => format!(
             "ready: changes at its next start (`pct reboot {}` to switch now)",
             c.ct
         ),
+        (None, true, _) => {
+            "ready: each changes at its next start (`pct reboot <vmid>` to switch one now)"
+                .to_string()
+        }
         (None, false, _) => "applied: unchanged".to_string(),
     };
-    let _ = writeln!(
-        out,
-        "  CT {} on {} (shares: {shares}): {state}",
-        c.ct, c.node
-    );
+    let noun = if one { "CT" } else { "CTs" };
+    let _ = writeln!(out, "  {noun} {} (shares: {shares}): {state}", ct_list(cts));
     if c.changed {
         let old = idmap_lines(&c.current_uid_map, &c.current_gid_map);
         let new = idmap_lines(&c.uid_map, &c.gid_map);
@@ -167,18 +250,16 @@ pub fn write_text(
         for line in idmap_lines(&g.uid_map, &g.gid_map).lines() {
             let _ = writeln!(out, "  {line}");
         }
-        for &ct in &g.cts {
-            if let Some(c) = plan.container(ct) {
-                render_ct(&mut out, c);
-            }
+        for run in by_notes(g.cts.iter().filter_map(|&ct| plan.container(ct))) {
+            render_cts(&mut out, &run);
             flush(&mut out, CHUNK)?;
         }
     }
-    let unplanned: Vec<&CtPlan> = plan.containers.iter().filter(|c| !c.planned).collect();
+    let unplanned = by_notes(plan.containers.iter().filter(|c| !c.planned));
     if !unplanned.is_empty() {
         let _ = writeln!(out, "\nleft alone:");
-        for c in unplanned {
-            render_ct(&mut out, c);
+        for run in unplanned {
+            render_cts(&mut out, &run);
             flush(&mut out, CHUNK)?;
         }
     }
