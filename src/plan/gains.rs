@@ -112,24 +112,33 @@ impl Gains {
         self.parts.is_empty()
     }
 
-    /// The gains, share by share.
-    pub fn iter(&self) -> impl Iterator<Item = Gain<'_>> {
-        self.parts.iter().flat_map(move |p| {
+    /// The gains share by share: the share's name, whether they are every owner of it, and
+    /// the gains.
+    pub fn by_share(&self) -> impl Iterator<Item = (&str, bool, GainIter<'_>)> {
+        self.parts.iter().map(move |p| {
             let (share, owners) = &self.table.shares[p.share as usize];
             let picked: Box<dyn Iterator<Item = &(OwnerKind, String, u32)>> = match &p.owners {
                 Owners::All => Box::new(owners.iter()),
                 Owners::Some(ix) => Box::new(ix.iter().map(|&i| &owners[i as usize])),
             };
-            picked.map(move |(kind, name, id)| Gain {
+            let gains: GainIter<'_> = Box::new(picked.map(move |(kind, name, id)| Gain {
                 share,
                 kind: *kind,
                 name,
                 id: *id,
-            })
+            }));
+            (share.as_str(), matches!(p.owners, Owners::All), gains)
         })
+    }
+
+    /// The gains, share by share.
+    pub fn iter(&self) -> impl Iterator<Item = Gain<'_>> {
+        self.by_share().flat_map(|(_, _, gains)| gains)
     }
 }
 
+/// The gains of one share.
+pub type GainIter<'a> = Box<dyn Iterator<Item = Gain<'a>> + 'a>;
 impl PartialEq for Gains {
     fn eq(&self, other: &Self) -> bool {
         if Arc::ptr_eq(&self.table, &other.table) {

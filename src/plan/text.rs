@@ -9,7 +9,8 @@ use crate::idmap::Extent;
 use crate::ids::IdSet;
 use crate::resolve::OwnerKind;
 
-use super::{CtPlan, Gains, Plan, Rollout};
+use super::gains::GainIter;
+use super::{CtPlan, Gain, Gains, Plan, Rollout};
 
 /// The `lxc.idmap:` lines of a map, uids first, as idfed writes them into a CT config.
 pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
@@ -20,16 +21,38 @@ pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
     out
 }
 
-/// Writes `user alice (1005, share projects), ...` straight into `out`: at cluster scale a plan
-/// lists hundreds of thousands of gains, and a `String` per gain was a fifth of `idfed plan`.
+fn write_gain(out: &mut String, g: &Gain<'_>, with_share: bool) {
+    let kind = match g.kind {
+        OwnerKind::User => "user",
+        OwnerKind::Group => "group",
+    };
+    let _ = write!(out, "{kind} {} ({}", g.name, g.id);
+    if with_share {
+        let _ = write!(out, ", share {}", g.share);
+    }
+    out.push(')');
+}
+
+/// Writes `every owner of share projects, user bob (1006, share scratch)` straight into `out`: a
+/// CT that gains all of a share's owners refers to the share's owner list, printed once at the top
+/// (a cluster's first plan gains every member of every group per CT: listed per CT, the gains were
+/// most of the text).
 fn write_owner_list(out: &mut String, c: &CtPlan) {
-    for (i, g) in c.gains.iter().enumerate() {
-        let kind = match g.kind {
-            OwnerKind::User => "user",
-            OwnerKind::Group => "group",
-        };
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(out, "{sep}{kind} {} ({}, share {})", g.name, g.id, g.share);
+    let mut first = true;
+    for (share, every, gains) in c.gains.by_share() {
+        if every {
+            let sep = if first { "" } else { ", " };
+            let _ = write!(out, "{sep}every owner of share {share}");
+            first = false;
+            continue;
+        }
+        for g in gains {
+            if !first {
+                out.push_str(", ");
+            }
+            write_gain(out, &g, true);
+            first = false;
+        }
     }
 }
 
@@ -237,6 +260,27 @@ pub fn write_text(
             out,
             "node {node}: never published its subid coverage (`idfed apply` has not run there): maps wait for it"
         );
+    }
+    // The owner lists that `every owner of share S` refers to.
+    let mut every: BTreeMap<&str, GainIter<'_>> = BTreeMap::new();
+    for c in &plan.containers {
+        for (share, all, gains) in c.gains.by_share() {
+            if all {
+                every.entry(share).or_insert(gains);
+            }
+        }
+    }
+    for (i, (share, gains)) in every.into_iter().enumerate() {
+        let blank = if i == 0 { "\n" } else { "" };
+        let _ = write!(out, "{blank}owners of share {share}: ");
+        for (i, g) in gains.enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            write_gain(&mut out, &g, false);
+        }
+        out.push('\n');
+        flush(&mut out, CHUNK)?;
     }
     for g in &plan.groups {
         let cts = g
