@@ -93,8 +93,9 @@ pub enum Rollout {
     /// Every node of the cluster covers the new map: `apply` on the CT's node switches it.
     Ready,
     /// These nodes have not published coverage of the new map's outside ids (or never
-    /// published): `apply` leaves the CT until they have run `idfed apply`.
-    Waiting { nodes: Vec<String> },
+    /// published): `apply` leaves the CT until they have run `idfed apply`. Shared between the
+    /// CTs that wait for the same nodes (at a cluster's first plan, every CT waits for every node).
+    Waiting { nodes: Arc<[String]> },
     /// idfed does not switch it (see `skipped`: locked, privileged, a map it cannot take over).
     Blocked,
 }
@@ -234,6 +235,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     // Every planned map's outside ranges, made one set at the end: a union per CT made this
     // quadratic in CTs.
     let mut needed: [Vec<IdRange>; 2] = [Vec::new(), Vec::new()];
+    let mut waiting = BTreeMap::new();
 
     for ct in input.cts {
         let used: Vec<usize> = ct
@@ -245,7 +247,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             continue; // not managed: never touched, never listed
         }
         let mut cp = plan_ct(input, ct, &used, &table);
-        cp.rollout = rollout(input, &cp);
+        cp.rollout = rollout(input, &cp, &mut waiting);
         if cp.planned {
             for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
                 needed[i].extend(outside_ranges(map).ranges());
@@ -301,7 +303,11 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// map's and the base range (a removed id maps to `base + id` again), which every node that can
 /// start the CT now already has, so switching never makes a node unable to start it, and revoking
 /// access must not wait for a lagging node.
-fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
+fn rollout<'a>(
+    input: &PlanInput<'a>,
+    cp: &CtPlan,
+    waiting: &mut BTreeMap<Vec<&'a str>, Arc<[String]>>,
+) -> Rollout {
     if !cp.planned {
         return Rollout::Blocked;
     }
@@ -320,7 +326,7 @@ fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
     if adds_nothing(&uids, &cp.current_uid_map) && adds_nothing(&gids, &cp.current_gid_map) {
         return Rollout::Ready;
     }
-    let nodes: Vec<String> = input
+    let nodes: Vec<&str> = input
         .nodes
         .iter()
         .filter(|n| {
@@ -329,13 +335,16 @@ fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
                 .get(*n)
                 .is_none_or(|c| !c.uids.is_superset(&uids) || !c.gids.is_superset(&gids))
         })
-        .cloned()
+        .map(String::as_str)
         .collect();
     if nodes.is_empty() {
-        Rollout::Ready
-    } else {
-        Rollout::Waiting { nodes }
+        return Rollout::Ready;
     }
+    let nodes = waiting
+        .entry(nodes)
+        .or_insert_with_key(|nodes| nodes.iter().map(|n| (*n).to_string()).collect())
+        .clone();
+    Rollout::Waiting { nodes }
 }
 
 fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used_ix: &[usize], table: &Arc<OwnerTable>) -> CtPlan {
