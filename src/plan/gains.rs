@@ -12,10 +12,13 @@ use serde::ser::{SerializeSeq, Serializer};
 
 use crate::resolve::{OwnerKind, ResolvedShare};
 
+/// An owner as a gain names it: kind, name, id.
+type Entry = (OwnerKind, String, u32);
+
 /// The shares' names and owners, once per plan.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct OwnerTable {
-    shares: Vec<(String, Vec<(OwnerKind, String, u32)>)>,
+    shares: Vec<(String, Vec<Entry>)>,
 }
 
 impl OwnerTable {
@@ -117,7 +120,7 @@ impl Gains {
     pub fn by_share(&self) -> impl Iterator<Item = (&str, bool, GainIter<'_>)> {
         self.parts.iter().map(move |p| {
             let (share, owners) = &self.table.shares[p.share as usize];
-            let picked: Box<dyn Iterator<Item = &(OwnerKind, String, u32)>> = match &p.owners {
+            let picked: Box<dyn Iterator<Item = &Entry>> = match &p.owners {
                 Owners::All => Box::new(owners.iter()),
                 Owners::Some(ix) => Box::new(ix.iter().map(|&i| &owners[i as usize])),
             };

@@ -696,7 +696,7 @@ mod rollout_tests {
     #[test]
     fn rollout_json_shape() {
         let w = Rollout::Waiting {
-            nodes: vec!["pve2".into()],
+            nodes: vec!["pve2".to_string()].into(),
         };
         assert_eq!(
             serde_json::to_value(&w).unwrap(),
