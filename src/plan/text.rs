@@ -202,8 +202,10 @@ fn write_diff(out: &mut String, old: &[Extent], new: &[Extent]) {
 }
 
 /// CTs that agree on their [`Notes`]: the header with their list, then the diff and the notes
-/// once.
-fn render_cts(out: &mut String, cts: &[&CtPlan]) {
+/// once. `under_map`: their new map was just printed (a group's), so a diff that replaces every
+/// line says so instead of printing the map again (at a cluster's first plan, that was half the
+/// text).
+fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
     let c = cts[0];
     let one = cts.len() == 1;
     let shares = c.shares.join(", ");
@@ -234,7 +236,19 @@ fn render_cts(out: &mut String, cts: &[&CtPlan]) {
             .copied()
             .collect();
         let new: Vec<Extent> = c.uid_map.iter().chain(&c.gid_map).copied().collect();
-        write_diff(out, &old, &new);
+        let sorted = is_sorted(&old) && is_sorted(&new);
+        if under_map
+            && sorted
+            && !new.is_empty()
+            && !old.iter().any(|o| new.binary_search(o).is_ok())
+        {
+            for e in &old {
+                let _ = writeln!(out, "    - lxc.idmap: {e}");
+            }
+            out.push_str("    + every line of the map above\n");
+        } else {
+            write_diff(out, &old, &new);
+        }
     }
     if !c.gains.is_empty() {
         out.push_str("    gains: ");
@@ -351,7 +365,7 @@ pub fn write_text(
             let _ = writeln!(out, "  {line}");
         }
         for run in by_notes(g.cts.iter().filter_map(|&ct| plan.container(ct))) {
-            render_cts(&mut out, &run);
+            render_cts(&mut out, &run, true);
             flush(&mut out, CHUNK)?;
         }
     }
@@ -359,7 +373,7 @@ pub fn write_text(
     if !unplanned.is_empty() {
         let _ = writeln!(out, "\nleft alone:");
         for run in unplanned {
-            render_cts(&mut out, &run);
+            render_cts(&mut out, &run, false);
             flush(&mut out, CHUNK)?;
         }
     }
