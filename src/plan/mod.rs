@@ -5,7 +5,7 @@
 pub mod gains;
 pub mod text;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -232,10 +232,12 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .collect();
     let table = Arc::new(OwnerTable::from_shares(input.shares));
     let mut out = Plan::default();
-    // Every planned map's outside ranges, made one set at the end: a union per CT made this
-    // quadratic in CTs.
-    let mut needed: [Vec<IdRange>; 2] = [Vec::new(), Vec::new()];
-    let mut waiting = BTreeMap::new();
+    let mut memo = RolloutMemo {
+        base: IdRange::with_count(u64::from(input.params.base), u64::from(input.params.size))
+            .map(IdSet::from)
+            .unwrap_or_default(),
+        ..RolloutMemo::default()
+    };
 
     for ct in input.cts {
         let used: Vec<usize> = ct
@@ -247,12 +249,7 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
             continue; // not managed: never touched, never listed
         }
         let mut cp = plan_ct(input, ct, &used, &table);
-        cp.rollout = rollout(input, &cp, &mut waiting);
-        if cp.planned {
-            for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
-                needed[i].extend(outside_ranges(map).ranges());
-            }
-        }
+        cp.rollout = rollout(input, &cp, &mut memo);
         out.containers.push(cp);
     }
     out.containers.sort_by_key(|c| c.ct);
@@ -274,6 +271,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .collect();
     out.groups.sort_by_key(|g| g.cts[0]);
 
+    // Every planned map's outside ranges, made one set at the end (a union per map was
+    // quadratic); the groups hold every planned map once.
+    let mut needed: [Vec<IdRange>; 2] = [Vec::new(), Vec::new()];
+    for g in &out.groups {
+        for (i, map) in [&g.uid_map, &g.gid_map].into_iter().enumerate() {
+            needed[i].extend(outside_ranges(map).ranges());
+        }
+    }
     let [needed_uids, needed_gids] = needed.map(IdSet::from);
     for (node, cov) in input.coverage {
         out.nodes.insert(
@@ -303,11 +308,19 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// map's and the base range (a removed id maps to `base + id` again), which every node that can
 /// start the CT now already has, so switching never makes a node unable to start it, and revoking
 /// access must not wait for a lagging node.
-fn rollout<'a>(
-    input: &PlanInput<'a>,
-    cp: &CtPlan,
-    waiting: &mut BTreeMap<Vec<&'a str>, Arc<[String]>>,
-) -> Rollout {
+/// What [`rollout`] computes once for all CTs: most CTs have one of a few current maps (the
+/// default map, before idfed manages them).
+#[derive(Default)]
+struct RolloutMemo<'a> {
+    /// The base range.
+    base: IdSet,
+    /// The outside ids of a current map and the base range.
+    outside_and_base: HashMap<Vec<Extent>, IdSet>,
+    /// The node lists CTs wait for, shared.
+    waiting: BTreeMap<Vec<&'a str>, Arc<[String]>>,
+}
+
+fn rollout<'a>(input: &PlanInput<'a>, cp: &CtPlan, memo: &mut RolloutMemo<'a>) -> Rollout {
     if !cp.planned {
         return Rollout::Blocked;
     }
@@ -317,13 +330,17 @@ fn rollout<'a>(
     if cp.skipped.is_some() {
         return Rollout::Blocked;
     }
-    let (uids, gids) = (outside_ranges(&cp.uid_map), outside_ranges(&cp.gid_map));
-    let base = IdRange::with_count(u64::from(input.params.base), u64::from(input.params.size))
-        .map(IdSet::from)
-        .unwrap_or_default();
+    for map in [&cp.current_uid_map, &cp.current_gid_map] {
+        if !memo.outside_and_base.contains_key(map.as_slice()) {
+            let set = outside_ranges(map).union(&memo.base);
+            memo.outside_and_base.insert(map.clone(), set);
+        }
+    }
+    // The new maps are not kept: most are a group's, but there are thousands of groups.
+    let (uids, gids) = (&outside_ranges(&cp.uid_map), &outside_ranges(&cp.gid_map));
     let adds_nothing =
-        |new: &IdSet, current: &[Extent]| outside_ranges(current).union(&base).is_superset(new);
-    if adds_nothing(&uids, &cp.current_uid_map) && adds_nothing(&gids, &cp.current_gid_map) {
+        |new: &IdSet, current: &[Extent]| memo.outside_and_base[current].is_superset(new);
+    if adds_nothing(uids, &cp.current_uid_map) && adds_nothing(gids, &cp.current_gid_map) {
         return Rollout::Ready;
     }
     let nodes: Vec<&str> = input
@@ -333,14 +350,15 @@ fn rollout<'a>(
             input
                 .coverage
                 .get(*n)
-                .is_none_or(|c| !c.uids.is_superset(&uids) || !c.gids.is_superset(&gids))
+                .is_none_or(|c| !c.uids.is_superset(uids) || !c.gids.is_superset(gids))
         })
         .map(String::as_str)
         .collect();
     if nodes.is_empty() {
         return Rollout::Ready;
     }
-    let nodes = waiting
+    let nodes = memo
+        .waiting
         .entry(nodes)
         .or_insert_with_key(|nodes| nodes.iter().map(|n| (*n).to_string()).collect())
         .clone();
