@@ -469,4 +469,113 @@ mod tests {
             assert_eq!(merged, myers, "{what}");
         }
     }
+
+    #[test]
+    fn agreeing_cts_share_their_diff_and_partial_gains_are_listed() {
+        use crate::idmap::MapParams;
+        use crate::ids::IdSet;
+        use crate::plan::{CtIn, Managed, NodeCoverage, PlanInput, ShareUse, plan};
+        use crate::resolve::{Owner, ResolvedShare};
+
+        let ids: IdSet = [1005, 1006].into_iter().fold(IdSet::new(), |mut s, id| {
+            s.insert_id(id);
+            s
+        });
+        let share = ResolvedShare {
+            name: "a".into(),
+            uids: ids.clone(),
+            gids: IdSet::new(),
+            owners: [1005, 1006]
+                .map(|id| Owner {
+                    kind: OwnerKind::User,
+                    name: format!("u{id}"),
+                    id,
+                    source: "files".into(),
+                })
+                .to_vec(),
+        };
+        let ct = |vmid, node: &str, idmap: Vec<Extent>| CtIn {
+            vmid,
+            node: node.into(),
+            unprivileged: true,
+            lock: None,
+            idmap,
+            uses: vec![ShareUse {
+                share: "a".into(),
+                key: Some("mp0".into()),
+                read_only: false,
+                shared: true,
+            }],
+        };
+        // 103 already passes 1005 through (idfed's, by its managed record): it gains only 1006.
+        let has_1005 = map(&[
+            "u 0 100000 1005",
+            "u 1005 1005 1",
+            "u 1006 101006 64530",
+            "g 0 100000 65536",
+        ]);
+        let cts = [
+            ct(101, "pve1", vec![]),
+            ct(102, "pve2", vec![]),
+            ct(103, "pve1", has_1005),
+            ct(104, "pve1", vec![]),
+        ];
+        let mut managed = std::collections::BTreeMap::new();
+        let mut uids = IdSet::new();
+        uids.insert_id(1005);
+        managed.insert(
+            103,
+            Managed {
+                uids,
+                gids: IdSet::new(),
+            },
+        );
+        let coverage = std::collections::BTreeMap::from([(
+            "pve1".to_string(),
+            NodeCoverage {
+                uids: IdSet::new(),
+                gids: IdSet::new(),
+            },
+        )]);
+        let p = plan(&PlanInput {
+            params: MapParams::default(),
+            subid_owner: "root".into(),
+            shares: std::slice::from_ref(&share),
+            cts: &cts,
+            managed: &managed,
+            coverage: &coverage,
+            nodes: &["pve1".to_string(), "pve2".to_string()],
+            adopt: false,
+        });
+        assert_eq!(p.groups.len(), 1, "one map for all four");
+        let text = render_text(&p);
+        assert!(
+            text.contains("owners of share a: user u1005 (1005), user u1006 (1006)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  CTs 101, 104 on pve1; 102 on pve2 (shares: a): waiting for"),
+            "{text}"
+        );
+        // The run's diff once (the gid map is unchanged, so the lines are shown).
+        assert_eq!(
+            text.matches("    - lxc.idmap: u 0 100000 65536\n").count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("gains: every owner of share a\n").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("  CT 103 on pve1 (shares: a): waiting for"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    gains: user u1006 (1006, share a)\n"),
+            "{text}"
+        );
+        assert!(text.contains("    - lxc.idmap: u 1005 1005 1\n"), "{text}");
+    }
 }
