@@ -350,7 +350,7 @@ fn apply_plan(
         if let Rollout::Waiting { nodes } = &c.rollout {
             let entry = Waiting {
                 ct: c.ct,
-                nodes: nodes.clone(),
+                nodes: nodes.to_vec(),
             };
             if !args.force {
                 out.waiting.push(entry);

@@ -2,9 +2,11 @@
 //! map of every managed container, the subid lines every node needs, and the difference to what
 //! is there now. Pure: values in, a [`Plan`] out; reading and writing happen in `cmd` and `apply`.
 
+pub mod gains;
 pub mod text;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -12,6 +14,7 @@ use crate::idmap::{self, Extent, MapParams, Subid, outside_ranges, passthroughs,
 use crate::ids::{IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
 
+pub use gains::{Gain, Gains, OwnerTable};
 pub use text::render_text;
 
 /// One container as it is now.
@@ -80,18 +83,9 @@ pub struct PlanInput<'a> {
     pub adopt: bool,
 }
 
-/// An owner a container gains access to.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Gain {
-    pub share: String,
-    pub kind: OwnerKind,
-    pub name: String,
-    pub id: u32,
-}
-
 /// Where a container stands in the rollout of its desired map across the cluster (JSON:
 /// `{"state": "waiting", "nodes": ["pve2"]}`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum Rollout {
     /// The current map is the desired one.
@@ -99,8 +93,9 @@ pub enum Rollout {
     /// Every node of the cluster covers the new map: `apply` on the CT's node switches it.
     Ready,
     /// These nodes have not published coverage of the new map's outside ids (or never
-    /// published): `apply` leaves the CT until they have run `idfed apply`.
-    Waiting { nodes: Vec<String> },
+    /// published): `apply` leaves the CT until they have run `idfed apply`. Shared between the
+    /// CTs that wait for the same nodes (at a cluster's first plan, every CT waits for every node).
+    Waiting { nodes: Arc<[String]> },
     /// idfed does not switch it (see `skipped`: locked, privileged, a map it cannot take over).
     Blocked,
 }
@@ -128,7 +123,7 @@ pub struct CtPlan {
     pub exposed_uids: IdSet,
     pub exposed_gids: IdSet,
     /// Owners whose ids the new map passes through and the current one does not.
-    pub gains: Vec<Gain>,
+    pub gains: Gains,
     pub warnings: Vec<String>,
     /// Applied, ready, waiting for nodes, or blocked.
     pub rollout: Rollout,
@@ -229,15 +224,23 @@ fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<String> {
 
 /// Computes the plan.
 pub fn plan(input: &PlanInput<'_>) -> Plan {
-    let shares: BTreeMap<&str, &ResolvedShare> =
-        input.shares.iter().map(|s| (s.name.as_str(), s)).collect();
+    let shares: BTreeMap<&str, usize> = input
+        .shares
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.as_str(), i))
+        .collect();
+    let table = Arc::new(OwnerTable::from_shares(input.shares));
     let mut out = Plan::default();
-    // Every planned map's outside ranges, made one set at the end: a union per CT made this
-    // quadratic in CTs.
-    let mut needed: [Vec<IdRange>; 2] = [Vec::new(), Vec::new()];
+    let mut memo = RolloutMemo {
+        base: IdRange::with_count(u64::from(input.params.base), u64::from(input.params.size))
+            .map(IdSet::from)
+            .unwrap_or_default(),
+        ..RolloutMemo::default()
+    };
 
     for ct in input.cts {
-        let used: Vec<&ResolvedShare> = ct
+        let used: Vec<usize> = ct
             .share_names()
             .iter()
             .filter_map(|name| shares.get(name.as_str()).copied())
@@ -245,13 +248,8 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         if used.is_empty() {
             continue; // not managed: never touched, never listed
         }
-        let mut cp = plan_ct(input, ct, &used);
-        cp.rollout = rollout(input, &cp);
-        if cp.planned {
-            for (i, map) in [&cp.uid_map, &cp.gid_map].into_iter().enumerate() {
-                needed[i].extend(outside_ranges(map).ranges());
-            }
-        }
+        let mut cp = plan_ct(input, ct, &used, &table);
+        cp.rollout = rollout(input, &cp, &mut memo);
         out.containers.push(cp);
     }
     out.containers.sort_by_key(|c| c.ct);
@@ -273,6 +271,14 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .collect();
     out.groups.sort_by_key(|g| g.cts[0]);
 
+    // Every planned map's outside ranges, made one set at the end (a union per map was
+    // quadratic); the groups hold every planned map once.
+    let mut needed: [Vec<IdRange>; 2] = [Vec::new(), Vec::new()];
+    for g in &out.groups {
+        for (i, map) in [&g.uid_map, &g.gid_map].into_iter().enumerate() {
+            needed[i].extend(outside_ranges(map).ranges());
+        }
+    }
     let [needed_uids, needed_gids] = needed.map(IdSet::from);
     for (node, cov) in input.coverage {
         out.nodes.insert(
@@ -302,7 +308,19 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 /// map's and the base range (a removed id maps to `base + id` again), which every node that can
 /// start the CT now already has, so switching never makes a node unable to start it, and revoking
 /// access must not wait for a lagging node.
-fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
+/// What [`rollout`] computes once for all CTs: most CTs have one of a few current maps (the
+/// default map, before idfed manages them).
+#[derive(Default)]
+struct RolloutMemo<'a> {
+    /// The base range.
+    base: IdSet,
+    /// The outside ids of a current map and the base range.
+    outside_and_base: HashMap<Vec<Extent>, IdSet>,
+    /// The node lists CTs wait for, shared.
+    waiting: BTreeMap<Vec<&'a str>, Arc<[String]>>,
+}
+
+fn rollout<'a>(input: &PlanInput<'a>, cp: &CtPlan, memo: &mut RolloutMemo<'a>) -> Rollout {
     if !cp.planned {
         return Rollout::Blocked;
     }
@@ -312,35 +330,44 @@ fn rollout(input: &PlanInput<'_>, cp: &CtPlan) -> Rollout {
     if cp.skipped.is_some() {
         return Rollout::Blocked;
     }
-    let (uids, gids) = (outside_ranges(&cp.uid_map), outside_ranges(&cp.gid_map));
-    let base = IdRange::with_count(u64::from(input.params.base), u64::from(input.params.size))
-        .map(IdSet::from)
-        .unwrap_or_default();
+    for map in [&cp.current_uid_map, &cp.current_gid_map] {
+        if !memo.outside_and_base.contains_key(map.as_slice()) {
+            let set = outside_ranges(map).union(&memo.base);
+            memo.outside_and_base.insert(map.clone(), set);
+        }
+    }
+    // The new maps are not kept: most are a group's, but there are thousands of groups.
+    let (uids, gids) = (&outside_ranges(&cp.uid_map), &outside_ranges(&cp.gid_map));
     let adds_nothing =
-        |new: &IdSet, current: &[Extent]| outside_ranges(current).union(&base).is_superset(new);
-    if adds_nothing(&uids, &cp.current_uid_map) && adds_nothing(&gids, &cp.current_gid_map) {
+        |new: &IdSet, current: &[Extent]| memo.outside_and_base[current].is_superset(new);
+    if adds_nothing(uids, &cp.current_uid_map) && adds_nothing(gids, &cp.current_gid_map) {
         return Rollout::Ready;
     }
-    let nodes: Vec<String> = input
+    let nodes: Vec<&str> = input
         .nodes
         .iter()
         .filter(|n| {
             input
                 .coverage
                 .get(*n)
-                .is_none_or(|c| !c.uids.is_superset(&uids) || !c.gids.is_superset(&gids))
+                .is_none_or(|c| !c.uids.is_superset(uids) || !c.gids.is_superset(gids))
         })
-        .cloned()
+        .map(String::as_str)
         .collect();
     if nodes.is_empty() {
-        Rollout::Ready
-    } else {
-        Rollout::Waiting { nodes }
+        return Rollout::Ready;
     }
+    let nodes = memo
+        .waiting
+        .entry(nodes)
+        .or_insert_with_key(|nodes| nodes.iter().map(|n| (*n).to_string()).collect())
+        .clone();
+    Rollout::Waiting { nodes }
 }
 
-fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan {
+fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used_ix: &[usize], table: &Arc<OwnerTable>) -> CtPlan {
     let params = &input.params;
+    let used: Vec<&ResolvedShare> = used_ix.iter().map(|&i| &input.shares[i]).collect();
     // A privileged CT has no map at all: it runs with the host's ids.
     let (current_uid_map, current_gid_map) = if ct.unprivileged {
         (
@@ -367,7 +394,7 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
         removed_gids: IdSet::new(),
         exposed_uids: IdSet::new(),
         exposed_gids: IdSet::new(),
-        gains: Vec::new(),
+        gains: Gains::new(table.clone()),
         warnings: Vec::new(),
         rollout: Rollout::Blocked,
         managed_after: input.managed.get(&ct.vmid).cloned().unwrap_or_default(),
@@ -451,21 +478,11 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used: &[&ResolvedShare]) -> CtPlan 
         passthroughs(&cp.current_uid_map),
         passthroughs(&cp.current_gid_map),
     );
-    for s in used {
-        for o in &s.owners {
-            let have = match o.kind {
-                OwnerKind::User => cur_u.contains(o.id),
-                OwnerKind::Group => cur_g.contains(o.id),
-            };
-            if !have {
-                cp.gains.push(Gain {
-                    share: s.name.clone(),
-                    kind: o.kind,
-                    name: o.name.clone(),
-                    id: o.id,
-                });
-            }
-        }
+    for &s in used_ix {
+        cp.gains.add_share(s, |kind, id| match kind {
+            OwnerKind::User => !cur_u.contains(id),
+            OwnerKind::Group => !cur_g.contains(id),
+        });
     }
     cp.planned = true;
     cp.changed = cp.uid_map != cp.current_uid_map || cp.gid_map != cp.current_gid_map;
@@ -697,7 +714,7 @@ mod rollout_tests {
     #[test]
     fn rollout_json_shape() {
         let w = Rollout::Waiting {
-            nodes: vec!["pve2".into()],
+            nodes: vec!["pve2".to_string()].into(),
         };
         assert_eq!(
             serde_json::to_value(&w).unwrap(),

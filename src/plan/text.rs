@@ -1,13 +1,17 @@
 //! The plan as people read it: per node the subid lines to add; per group of containers with an
-//! identical map, the map once, then each container's change as a diff.
+//! identical map, the map once, then the change as a diff, once for the containers of the group
+//! that agree on it and on everything else the text says about them (listed together).
 
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
+use std::hash::{Hash, Hasher};
 
 use crate::idmap::Extent;
 use crate::ids::IdSet;
 use crate::resolve::OwnerKind;
 
-use super::{CtPlan, Plan, Rollout};
+use super::gains::GainIter;
+use super::{CtPlan, Gain, Gains, Plan, Rollout};
 
 /// The `lxc.idmap:` lines of a map, uids first, as idfed writes them into a CT config.
 pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
@@ -18,16 +22,38 @@ pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
     out
 }
 
-/// Writes `user alice (1005, share projects), ...` straight into `out`: at cluster scale a plan
-/// lists hundreds of thousands of gains, and a `String` per gain was a fifth of `idfed plan`.
+fn write_gain(out: &mut String, g: &Gain<'_>, with_share: bool) {
+    let kind = match g.kind {
+        OwnerKind::User => "user",
+        OwnerKind::Group => "group",
+    };
+    let _ = write!(out, "{kind} {} ({}", g.name, g.id);
+    if with_share {
+        let _ = write!(out, ", share {}", g.share);
+    }
+    out.push(')');
+}
+
+/// Writes `every owner of share projects, user bob (1006, share scratch)` straight into `out`: a
+/// CT that gains all of a share's owners refers to the share's owner list, printed once at the top
+/// (a cluster's first plan gains every member of every group per CT: listed per CT, the gains were
+/// most of the text).
 fn write_owner_list(out: &mut String, c: &CtPlan) {
-    for (i, g) in c.gains.iter().enumerate() {
-        let kind = match g.kind {
-            OwnerKind::User => "user",
-            OwnerKind::Group => "group",
-        };
-        let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(out, "{sep}{kind} {} ({}, share {})", g.name, g.id, g.share);
+    let mut first = true;
+    for (share, every, gains) in c.gains.by_share() {
+        if every {
+            let sep = if first { "" } else { ", " };
+            let _ = write!(out, "{sep}every owner of share {share}");
+            first = false;
+            continue;
+        }
+        for g in gains {
+            if !first {
+                out.push_str(", ");
+            }
+            write_gain(out, &g, true);
+            first = false;
+        }
     }
 }
 
@@ -42,36 +68,197 @@ fn ids_note(label: &str, uids: &IdSet, gids: &IdSet) -> Option<String> {
     (!parts.is_empty()).then(|| format!("{label} {}", parts.join(", ")))
 }
 
-fn render_ct(out: &mut String, c: &CtPlan) {
+/// Everything the text says about a CT besides its vmid and node: CTs that agree on it are
+/// shown once, with their list (at cluster scale most CTs of a group share their current map,
+/// shares and gains, and a diff and gains list per CT made the text ten times the input).
+#[derive(PartialEq, Eq)]
+struct Notes<'a> {
+    shares: &'a [String],
+    // Not the new map: it is the group's, or for a CT left alone, its current map.
+    current_uid_map: &'a [Extent],
+    current_gid_map: &'a [Extent],
+    changed: bool,
+    skipped: &'a Option<String>,
+    rollout: &'a Rollout,
+    gains: &'a Gains,
+    removed: [&'a IdSet; 2],
+    foreign: [&'a IdSet; 2],
+    exposed: [&'a IdSet; 2],
+    warnings: &'a [String],
+}
+
+/// Hashes what tells CTs apart most cheaply (hashing every extent of every CT was 5% of a plan);
+/// equality compares everything.
+impl Hash for Notes<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.shares.hash(state);
+        self.current_uid_map.len().hash(state);
+        self.current_gid_map.len().hash(state);
+        self.current_uid_map.last().hash(state);
+        self.changed.hash(state);
+        self.gains.hash(state);
+    }
+}
+
+impl<'a> Notes<'a> {
+    fn of(c: &'a CtPlan) -> Self {
+        Notes {
+            shares: &c.shares,
+            current_uid_map: &c.current_uid_map,
+            current_gid_map: &c.current_gid_map,
+            changed: c.changed,
+            skipped: &c.skipped,
+            rollout: &c.rollout,
+            gains: &c.gains,
+            removed: [&c.removed_uids, &c.removed_gids],
+            foreign: [&c.foreign_uids, &c.foreign_gids],
+            exposed: [&c.exposed_uids, &c.exposed_gids],
+            warnings: &c.warnings,
+        }
+    }
+}
+
+/// `cts` split into runs that agree on their [`Notes`], in the order of each run's first CT.
+fn by_notes<'a>(cts: impl Iterator<Item = &'a CtPlan>) -> Vec<Vec<&'a CtPlan>> {
+    let mut index: HashMap<Notes<'a>, usize> = HashMap::new();
+    let mut runs: Vec<Vec<&CtPlan>> = Vec::new();
+    for c in cts {
+        let next = runs.len();
+        let i = *index.entry(Notes::of(c)).or_insert(next);
+        if i == next {
+            runs.push(Vec::new());
+        }
+        runs[i].push(c);
+    }
+    runs
+}
+
+/// `101, 105 on pve1; 102 on pve2`: the CTs by node, nodes by name.
+fn ct_list(cts: &[&CtPlan]) -> String {
+    let mut by_node: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+    for c in cts {
+        by_node.entry(&c.node).or_default().push(c.ct);
+    }
+    let mut out = String::new();
+    for (i, (node, vmids)) in by_node.into_iter().enumerate() {
+        if i > 0 {
+            out.push_str("; ");
+        }
+        for (j, v) in vmids.iter().enumerate() {
+            let sep = if j == 0 { "" } else { ", " };
+            let _ = write!(out, "{sep}{v}");
+        }
+        let _ = write!(out, " on {node}");
+    }
+    out
+}
+
+/// Is `map` strictly ordered by kind (uids first), then inside id?
+fn is_sorted(map: &[Extent]) -> bool {
+    map.windows(2)
+        .all(|w| (w[0].kind, w[0].inside) < (w[1].kind, w[1].inside))
+}
+
+/// Writes the line diff of two maps' `lxc.idmap` lines with `similar`'s Myers diff.
+fn write_myers_diff(out: &mut String, old: &[Extent], new: &[Extent]) {
+    let (old, new) = (idmap_lines(old, &[]), idmap_lines(new, &[]));
+    let diff = similar::TextDiff::from_lines(&old, &new);
+    for change in diff.iter_all_changes() {
+        let sign = match change.tag() {
+            similar::ChangeTag::Delete => '-',
+            similar::ChangeTag::Insert => '+',
+            similar::ChangeTag::Equal => ' ',
+        };
+        let _ = write!(out, "    {sign} {}", change.value());
+    }
+}
+
+/// Writes the line diff of two maps' `lxc.idmap` lines. Maps as idfed keeps them are sorted by
+/// kind and inside id with one extent per inside id, so the longest common subsequence is their
+/// common extents and a merge finds it; each run of changes is printed removals first, as
+/// `similar`'s Myers diff does (which is used for any other map, and cost 10% of a cluster plan).
+fn write_diff(out: &mut String, old: &[Extent], new: &[Extent]) {
+    if !is_sorted(old) || !is_sorted(new) {
+        write_myers_diff(out, old, new);
+        return;
+    }
+    let (mut i, mut j) = (0, 0);
+    let mut added: Vec<&Extent> = Vec::new();
+    let flush_added = |out: &mut String, added: &mut Vec<&Extent>| {
+        for e in added.drain(..) {
+            let _ = writeln!(out, "    + lxc.idmap: {e}");
+        }
+    };
+    while i < old.len() || j < new.len() {
+        match (old.get(i), new.get(j)) {
+            (Some(o), Some(n)) if o == n => {
+                flush_added(out, &mut added);
+                let _ = writeln!(out, "      lxc.idmap: {o}");
+                i += 1;
+                j += 1;
+            }
+            (Some(o), n) if n.is_none_or(|n| (o.kind, o.inside) <= (n.kind, n.inside)) => {
+                // Removals of a run come before its additions, which are held back.
+                let _ = writeln!(out, "    - lxc.idmap: {o}");
+                i += 1;
+            }
+            (_, Some(n)) => {
+                added.push(n);
+                j += 1;
+            }
+            (_, None) => break,
+        }
+    }
+    flush_added(out, &mut added);
+}
+
+/// CTs that agree on their [`Notes`]: the header with their list, then the diff and the notes
+/// once. `under_map`: their new map was just printed (a group's), so a diff that replaces every
+/// line says so instead of printing the map again (at a cluster's first plan, that was half the
+/// text).
+fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
+    let c = cts[0];
+    let one = cts.len() == 1;
     let shares = c.shares.join(", ");
     let state = match (&c.skipped, c.changed, &c.rollout) {
         (Some(reason), _, _) => format!("blocked: not switched now: {reason}"),
         (None, true, Rollout::Waiting { nodes }) => format!(
-            "waiting for {}: not switched until they cover its new map (`idfed apply` there)",
-            nodes.join(", ")
+            "waiting for {}: not switched until they cover {} new map (`idfed apply` there)",
+            nodes.join(", "),
+            if one { "its" } else { "their" }
         ),
-        (None, true, _) => format!(
+        (None, true, _) if one => format!(
             "ready: changes at its next start (`pct reboot {}` to switch now)",
             c.ct
         ),
+        (None, true, _) => {
+            "ready: each changes at its next start (`pct reboot <vmid>` to switch one now)"
+                .to_string()
+        }
         (None, false, _) => "applied: unchanged".to_string(),
     };
-    let _ = writeln!(
-        out,
-        "  CT {} on {} (shares: {shares}): {state}",
-        c.ct, c.node
-    );
+    let noun = if one { "CT" } else { "CTs" };
+    let _ = writeln!(out, "  {noun} {} (shares: {shares}): {state}", ct_list(cts));
     if c.changed {
-        let old = idmap_lines(&c.current_uid_map, &c.current_gid_map);
-        let new = idmap_lines(&c.uid_map, &c.gid_map);
-        let diff = similar::TextDiff::from_lines(&old, &new);
-        for change in diff.iter_all_changes() {
-            let sign = match change.tag() {
-                similar::ChangeTag::Delete => '-',
-                similar::ChangeTag::Insert => '+',
-                similar::ChangeTag::Equal => ' ',
-            };
-            let _ = write!(out, "    {sign} {}", change.value());
+        let old: Vec<Extent> = c
+            .current_uid_map
+            .iter()
+            .chain(&c.current_gid_map)
+            .copied()
+            .collect();
+        let new: Vec<Extent> = c.uid_map.iter().chain(&c.gid_map).copied().collect();
+        let sorted = is_sorted(&old) && is_sorted(&new);
+        if under_map
+            && sorted
+            && !new.is_empty()
+            && !old.iter().any(|o| new.binary_search(o).is_ok())
+        {
+            for e in &old {
+                let _ = writeln!(out, "    - lxc.idmap: {e}");
+            }
+            out.push_str("    + every line of the map above\n");
+        } else {
+            write_diff(out, &old, &new);
         }
     }
     if !c.gains.is_empty() {
@@ -155,6 +342,27 @@ pub fn write_text(
             "node {node}: never published its subid coverage (`idfed apply` has not run there): maps wait for it"
         );
     }
+    // The owner lists that `every owner of share S` refers to.
+    let mut every: BTreeMap<&str, GainIter<'_>> = BTreeMap::new();
+    for c in &plan.containers {
+        for (share, all, gains) in c.gains.by_share() {
+            if all {
+                every.entry(share).or_insert(gains);
+            }
+        }
+    }
+    for (i, (share, gains)) in every.into_iter().enumerate() {
+        let blank = if i == 0 { "\n" } else { "" };
+        let _ = write!(out, "{blank}owners of share {share}: ");
+        for (i, g) in gains.enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            write_gain(&mut out, &g, false);
+        }
+        out.push('\n');
+        flush(&mut out, CHUNK)?;
+    }
     for g in &plan.groups {
         let cts = g
             .cts
@@ -164,21 +372,19 @@ pub fn write_text(
             .join(", ");
         let noun = if g.cts.len() == 1 { "CT" } else { "CTs" };
         let _ = writeln!(out, "\nmap for {noun} {cts}:");
-        for line in idmap_lines(&g.uid_map, &g.gid_map).lines() {
-            let _ = writeln!(out, "  {line}");
+        for e in g.uid_map.iter().chain(&g.gid_map) {
+            let _ = writeln!(out, "  lxc.idmap: {e}");
         }
-        for &ct in &g.cts {
-            if let Some(c) = plan.container(ct) {
-                render_ct(&mut out, c);
-            }
+        for run in by_notes(g.cts.iter().filter_map(|&ct| plan.container(ct))) {
+            render_cts(&mut out, &run, true);
             flush(&mut out, CHUNK)?;
         }
     }
-    let unplanned: Vec<&CtPlan> = plan.containers.iter().filter(|c| !c.planned).collect();
+    let unplanned = by_notes(plan.containers.iter().filter(|c| !c.planned));
     if !unplanned.is_empty() {
         let _ = writeln!(out, "\nleft alone:");
-        for c in unplanned {
-            render_ct(&mut out, c);
+        for run in unplanned {
+            render_cts(&mut out, &run, false);
             flush(&mut out, CHUNK)?;
         }
     }
@@ -210,4 +416,166 @@ pub fn write_text(
         );
     }
     flush(&mut out, 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(lines: &[&str]) -> Vec<Extent> {
+        lines.iter().map(|l| l.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn merge_diff_is_the_myers_diff_of_sorted_maps() {
+        let default = ["u 0 100000 65536", "g 0 100000 65536"];
+        let one = [
+            "u 0 100000 1005",
+            "u 1005 1005 1",
+            "u 1006 101006 64530",
+            "g 0 100000 65536",
+        ];
+        let foreign = [
+            "u 0 100000 33",
+            "u 33 33 1",
+            "u 34 100034 65502",
+            "g 0 100000 33",
+            "g 33 33 1",
+            "g 34 100034 65502",
+        ];
+        let two = [
+            "u 0 100000 33",
+            "u 33 33 1",
+            "u 34 100034 971",
+            "u 1005 1005 2",
+            "u 1007 101007 64529",
+            "g 0 100000 33",
+            "g 33 33 1",
+            "g 34 100034 65502",
+        ];
+        let cases: [(&str, &[&str], &[&str]); 6] = [
+            ("default to one passthrough", &default, &one),
+            ("one passthrough back to default", &one, &default),
+            ("foreign kept, two added", &foreign, &two),
+            ("two removed", &two, &foreign),
+            ("no gid map before", &["u 0 100000 65536"], &one),
+            ("everything new", &[], &two),
+        ];
+        for (what, old, new) in cases {
+            let (old, new) = (map(old), map(new));
+            let (mut merged, mut myers) = (String::new(), String::new());
+            write_diff(&mut merged, &old, &new);
+            write_myers_diff(&mut myers, &old, &new);
+            assert_eq!(merged, myers, "{what}");
+        }
+    }
+
+    #[test]
+    fn agreeing_cts_share_their_diff_and_partial_gains_are_listed() {
+        use crate::idmap::MapParams;
+        use crate::ids::IdSet;
+        use crate::plan::{CtIn, Managed, NodeCoverage, PlanInput, ShareUse, plan};
+        use crate::resolve::{Owner, ResolvedShare};
+
+        let ids: IdSet = [1005, 1006].into_iter().fold(IdSet::new(), |mut s, id| {
+            s.insert_id(id);
+            s
+        });
+        let share = ResolvedShare {
+            name: "a".into(),
+            uids: ids.clone(),
+            gids: IdSet::new(),
+            owners: [1005, 1006]
+                .map(|id| Owner {
+                    kind: OwnerKind::User,
+                    name: format!("u{id}"),
+                    id,
+                    source: "files".into(),
+                })
+                .to_vec(),
+        };
+        let ct = |vmid, node: &str, idmap: Vec<Extent>| CtIn {
+            vmid,
+            node: node.into(),
+            unprivileged: true,
+            lock: None,
+            idmap,
+            uses: vec![ShareUse {
+                share: "a".into(),
+                key: Some("mp0".into()),
+                read_only: false,
+                shared: true,
+            }],
+        };
+        // 103 already passes 1005 through (idfed's, by its managed record): it gains only 1006.
+        let has_1005 = map(&[
+            "u 0 100000 1005",
+            "u 1005 1005 1",
+            "u 1006 101006 64530",
+            "g 0 100000 65536",
+        ]);
+        let cts = [
+            ct(101, "pve1", vec![]),
+            ct(102, "pve2", vec![]),
+            ct(103, "pve1", has_1005),
+            ct(104, "pve1", vec![]),
+        ];
+        let mut managed = std::collections::BTreeMap::new();
+        let mut uids = IdSet::new();
+        uids.insert_id(1005);
+        managed.insert(
+            103,
+            Managed {
+                uids,
+                gids: IdSet::new(),
+            },
+        );
+        let coverage = std::collections::BTreeMap::from([(
+            "pve1".to_string(),
+            NodeCoverage {
+                uids: IdSet::new(),
+                gids: IdSet::new(),
+            },
+        )]);
+        let p = plan(&PlanInput {
+            params: MapParams::default(),
+            subid_owner: "root".into(),
+            shares: std::slice::from_ref(&share),
+            cts: &cts,
+            managed: &managed,
+            coverage: &coverage,
+            nodes: &["pve1".to_string(), "pve2".to_string()],
+            adopt: false,
+        });
+        assert_eq!(p.groups.len(), 1, "one map for all four");
+        let text = render_text(&p);
+        assert!(
+            text.contains("owners of share a: user u1005 (1005), user u1006 (1006)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  CTs 101, 104 on pve1; 102 on pve2 (shares: a): waiting for"),
+            "{text}"
+        );
+        // The run's diff once (the gid map is unchanged, so the lines are shown).
+        assert_eq!(
+            text.matches("    - lxc.idmap: u 0 100000 65536\n").count(),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("gains: every owner of share a\n").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("  CT 103 on pve1 (shares: a): waiting for"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    gains: user u1006 (1006, share a)\n"),
+            "{text}"
+        );
+        assert!(text.contains("    - lxc.idmap: u 1005 1005 1\n"), "{text}");
+    }
 }

@@ -335,11 +335,16 @@ fn plan_share_shows_onboarding_gains() {
     )
     .success();
     let out = run.stdout();
+    // CT 101 gains all of the share's owners: they are listed once, and the CT refers to them.
     assert!(
-        out.contains("gains: user alice (1005, share projects)"),
+        out.contains("owners of share projects: user alice (1005), user bob (1006)"),
         "{out}"
     );
-    assert!(!out.contains("CT 102"), "{out}");
+    assert!(
+        out.contains("gains: every owner of share projects"),
+        "{out}"
+    );
+    assert!(!out.contains("102"), "{out}");
     on(run.again(), "pve1", &["plan", "--share", "nope"])
         .failure()
         .stderr_has("unknown share `nope`");
