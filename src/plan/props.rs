@@ -5,33 +5,12 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 
+use super::testutil::{self, set};
 use super::*;
 use crate::idmap::validate;
-use crate::resolve::Owner;
-
-fn set(ids: &[u32]) -> IdSet {
-    let mut s = IdSet::new();
-    for &id in ids {
-        s.insert_id(id);
-    }
-    s
-}
 
 fn share(uids: &[u32], gids: &[u32]) -> ResolvedShare {
-    ResolvedShare {
-        name: "s".into(),
-        owners: uids
-            .iter()
-            .map(|&id| Owner {
-                kind: OwnerKind::User,
-                name: format!("u{id}"),
-                id,
-                source: "files".into(),
-            })
-            .collect(),
-        uids: set(uids),
-        gids: set(gids),
-    }
+    testutil::share("s", uids, gids)
 }
 
 fn ct(idmap: Vec<Extent>) -> CtIn {

@@ -1,0 +1,197 @@
+//! Unit tests of the planner: desired maps, foreign and removed ids, skips, groups.
+
+use super::testutil::{set, share};
+use super::*;
+
+fn ct(vmid: u32, idmap: &[&str], shares: &[&str]) -> CtIn {
+    CtIn {
+        vmid,
+        node: "pve1".into(),
+        unprivileged: true,
+        lock: None,
+        idmap: if idmap.is_empty() {
+            vec![
+                Extent::new(IdKind::Uid, 0, 100_000, 65_536),
+                Extent::new(IdKind::Gid, 0, 100_000, 65_536),
+            ]
+        } else {
+            idmap.iter().map(|l| l.parse().unwrap()).collect()
+        },
+        uses: shares
+            .iter()
+            .map(|s| ShareUse {
+                share: s.to_string(),
+                key: Some("mp0".into()),
+                read_only: false,
+                shared: true,
+            })
+            .collect(),
+    }
+}
+
+fn run(shares: &[ResolvedShare], cts: &[CtIn], managed: &BTreeMap<u32, Managed>) -> Plan {
+    let mut coverage = BTreeMap::new();
+    coverage.insert(
+        "pve1".to_string(),
+        NodeCoverage {
+            uids: IdRange::new(100_000, 165_536).unwrap().into(),
+            gids: IdRange::new(100_000, 165_536).unwrap().into(),
+        },
+    );
+    plan(&PlanInput {
+        params: MapParams::default(),
+        subid_owner: "root".into(),
+        shares,
+        cts,
+        managed,
+        coverage: &coverage,
+        nodes: &[],
+        adopt: false,
+    })
+}
+
+#[test]
+fn seed_example_from_the_default_map() {
+    let p = run(
+        &[share("s", &[1005], &[1005])],
+        &[ct(101, &[], &["s"])],
+        &BTreeMap::new(),
+    );
+    let c = p.container(101).unwrap();
+    let lines: Vec<String> = c.uid_map.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        lines,
+        ["u 0 100000 1005", "u 1005 1005 1", "u 1006 101006 64530"]
+    );
+    assert!(c.changed && c.restart_required && c.skipped.is_none());
+    assert_eq!(c.managed_after.uids, set(&[1005]));
+    assert_eq!(
+        p.nodes["pve1"].subuid_add,
+        vec![Subid::new("root", IdRange::single(1005).unwrap())]
+    );
+}
+
+#[test]
+fn shareless_cts_are_not_listed_and_shares_union() {
+    let shares = [share("a", &[1005], &[]), share("b", &[1006], &[])];
+    let p = run(
+        &shares,
+        &[
+            ct(101, &[], &["a", "b"]),
+            ct(102, &[], &[]),
+            ct(103, &[], &["nope"]),
+        ],
+        &BTreeMap::new(),
+    );
+    assert_eq!(p.containers.len(), 1);
+    assert_eq!(passthroughs(&p.containers[0].uid_map), set(&[1005, 1006]));
+}
+
+#[test]
+fn foreign_passthroughs_are_kept_managed_ones_removed() {
+    // 33 was hand-written; 1007 was idfed's and no share wants it any more.
+    let current = [
+        "u 0 100000 33",
+        "u 33 33 1",
+        "u 34 100034 973",
+        "u 1007 1007 1",
+        "u 1008 101008 64528",
+        "g 0 100000 65536",
+    ];
+    let mut managed = BTreeMap::new();
+    managed.insert(
+        101,
+        Managed {
+            uids: set(&[1007]),
+            gids: IdSet::new(),
+        },
+    );
+    let p = run(
+        &[share("s", &[1005], &[])],
+        &[ct(101, &current, &["s"])],
+        &managed,
+    );
+    let c = p.container(101).unwrap();
+    assert_eq!(passthroughs(&c.uid_map), set(&[33, 1005]));
+    assert_eq!(c.foreign_uids, set(&[33]));
+    assert_eq!(c.removed_uids, set(&[1007]));
+    assert_eq!(
+        c.managed_after.uids,
+        set(&[1005]),
+        "foreign ids are not claimed"
+    );
+}
+
+#[test]
+fn unchanged_map_is_not_changed() {
+    let current = [
+        "u 0 100000 1005",
+        "u 1005 1005 1",
+        "u 1006 101006 64530",
+        "g 0 100000 65536",
+    ];
+    let p = run(
+        &[share("s", &[1005], &[])],
+        &[ct(101, &current, &["s"])],
+        &BTreeMap::new(),
+    );
+    let c = p.container(101).unwrap();
+    assert!(!c.changed, "{c:?}");
+    // Hand-written before idfed: foreign, kept, not claimed.
+    assert_eq!(c.foreign_uids, set(&[1005]));
+    // The node still lacks the subid line for it: that is the only change.
+    assert!(p.has_changes());
+    assert_eq!(p.nodes["pve1"].subuid_add.len(), 1);
+}
+
+#[test]
+fn skip_reasons() {
+    let mut privileged = ct(101, &[], &["s"]);
+    privileged.unprivileged = false;
+    privileged.idmap.clear();
+    let mut locked = ct(102, &[], &["s"]);
+    locked.lock = Some("backup".into());
+    let custom = ct(103, &["u 0 200000 65536", "g 0 100000 65536"], &["s"]);
+    let root = ct(
+        104,
+        &["u 0 0 1", "u 1 100001 65535", "g 0 100000 65536"],
+        &["s"],
+    );
+    let p = run(
+        &[share("s", &[1005], &[])],
+        &[privileged, locked, custom, root],
+        &BTreeMap::new(),
+    );
+    let reason = |v| p.container(v).unwrap().skipped.clone().unwrap();
+    assert!(reason(101).starts_with("privileged"));
+    assert!(reason(102).contains("`lock: backup`"));
+    assert!(
+        reason(103).contains("`lxc.idmap: u 0 200000 65536`"),
+        "{}",
+        reason(103)
+    );
+    assert!(reason(104).contains("host id 0"), "{}", reason(104));
+    // The locked CT still has a desired map: it is pending, and its needs are counted.
+    let locked = p.container(102).unwrap();
+    assert!(locked.planned && locked.changed);
+    assert!(p.needed_uids.contains(1005));
+    assert!(!p.container(103).unwrap().planned);
+    assert_eq!(p.groups.len(), 1);
+    assert_eq!(p.groups[0].cts, vec![102]);
+}
+
+#[test]
+fn identical_maps_group_together() {
+    let shares = [share("a", &[1005], &[1005]), share("b", &[2000], &[])];
+    let p = run(
+        &shares,
+        &[
+            ct(101, &[], &["a"]),
+            ct(102, &[], &["a"]),
+            ct(103, &[], &["b"]),
+        ],
+        &BTreeMap::new(),
+    );
+    let groups: Vec<Vec<u32>> = p.groups.iter().map(|g| g.cts.clone()).collect();
+    assert_eq!(groups, vec![vec![101, 102], vec![103]]);
+}
