@@ -9,7 +9,7 @@
 //! id is skipped) when it was only derived: a group member, or a primary group like Debian's
 //! `users` (100), which the administrator did not ask for by name.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -40,8 +40,8 @@ pub struct Owner {
     pub kind: OwnerKind,
     pub name: String,
     pub id: u32,
-    /// The name of the source it came from.
-    pub source: String,
+    /// The name of the source it came from (shared: one source has many owners).
+    pub source: Arc<str>,
 }
 
 /// A share's owners and the ids it passes through.
@@ -127,9 +127,9 @@ pub fn resolve_share(
     let mut r = Resolver {
         share: name,
         source: &share.source,
+        source_name: Arc::from(share.source.as_str()),
         min_id,
         owners: Vec::new(),
-        seen: HashSet::new(),
         uids: Vec::new(),
         gids: Vec::new(),
         warnings: Vec::new(),
@@ -167,6 +167,8 @@ pub fn resolve_share(
         if !share.members {
             continue;
         }
+        r.owners.reserve(group.members.len());
+        r.uids.reserve(group.members.len());
         for member in &group.members {
             match directory.member(member) {
                 Some(user) => {
@@ -187,6 +189,9 @@ pub fn resolve_share(
     }
     let mut owners = r.owners;
     owners.sort_by(|a, b| (a.kind, a.id, &a.name).cmp(&(b.kind, b.id, &b.name)));
+    // An owner reached twice (named and a member, a member of two groups, a primary group) is
+    // listed once: the copies are equal, and next to each other once sorted.
+    owners.dedup_by(|a, b| (a.kind, a.id, &a.name) == (b.kind, b.id, &b.name));
     Ok((
         ResolvedShare {
             name: name.to_string(),
@@ -209,10 +214,12 @@ fn with_ids(set: &IdSet, ids: Vec<u32>) -> IdSet {
 struct Resolver<'a> {
     share: &'a str,
     source: &'a str,
+    /// `source`, shared by every owner.
+    source_name: Arc<str>,
     min_id: u32,
+    /// In any order, repeats allowed (sorted and deduplicated at the end: cheaper than a set of
+    /// 100,000 names hashed one by one).
     owners: Vec<Owner>,
-    /// Names borrowed from the directory: no copy per member just to see it again.
-    seen: HashSet<(OwnerKind, u32, &'a str)>,
     /// Ids to add to the share's raw `uids` and `gids`, in any order, repeats allowed.
     uids: Vec<u32>,
     gids: Vec<u32>,
@@ -224,10 +231,6 @@ struct Resolver<'a> {
 
 impl<'a> Resolver<'a> {
     fn add(&mut self, kind: OwnerKind, name: &'a str, id: u32) {
-        // The primary group of every member of a large group is usually one and the same.
-        if !self.seen.insert((kind, id, name)) {
-            return;
-        }
         match kind {
             OwnerKind::User => self.uids.push(id),
             OwnerKind::Group => self.gids.push(id),
@@ -236,7 +239,7 @@ impl<'a> Resolver<'a> {
             kind,
             name: name.to_string(),
             id,
-            source: self.source.to_string(),
+            source: Arc::clone(&self.source_name),
         });
     }
 
@@ -414,6 +417,33 @@ mod tests {
                 "share `projects`: group `staff`: member `cn=printer,dc=x` is not a user with POSIX attributes in source `corp`: skipped",
             ]
         );
+    }
+
+    #[test]
+    fn an_owner_reached_several_ways_is_listed_once() {
+        // carol: named twice, and a member of `research` (named twice); group `alice`: named,
+        // and user alice's primary group.
+        let s = share(
+            &["carol", "alice", "carol"],
+            &["research", "alice", "research"],
+        );
+        let (r, _) = resolve_share("p", &s, &directory(), 1000).unwrap();
+        let owners: Vec<_> = r
+            .owners
+            .iter()
+            .map(|o| format!("{} {} {} {}", o.kind, o.name, o.id, o.source))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                "user alice 1005 corp",
+                "user carol 1007 corp",
+                "group alice 1005 corp",
+                "group research 3000 corp"
+            ]
+        );
+        assert_eq!(ids(&r.uids), "1005,1007");
+        assert_eq!(ids(&r.gids), "1005,3000,5000");
     }
 
     #[test]
