@@ -1,6 +1,7 @@
 //! The `Directory`: the users and groups one source returned, with lookups by name, id and DN.
 //! Both sources build it; `resolve` reads it. No I/O here.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
@@ -87,22 +88,27 @@ impl Directory {
     /// # Errors
     /// The user and the [`Duplicate`] when the name is already there with another uid.
     pub fn try_add_user(&mut self, user: User) -> Result<(), Box<(User, Duplicate)>> {
-        if let Some(&i) = self.user_by_name.get(&user.name) {
-            let first = &self.users[i];
-            if first.uid != user.uid {
-                let duplicate = Duplicate {
-                    kind: "user",
-                    id_kind: "uid",
-                    name: user.name.clone(),
-                    first: first.uid,
-                    second: user.uid,
-                };
-                return Err(Box::new((user, duplicate)));
-            }
-            return Ok(());
-        }
         let i = self.users.len();
-        self.user_by_name.insert(user.name.clone(), i);
+        // One lookup for both the check and the insert: the name is hashed once.
+        match self.user_by_name.entry(user.name.clone()) {
+            Entry::Occupied(known) => {
+                let first = &self.users[*known.get()];
+                if first.uid != user.uid {
+                    let duplicate = Duplicate {
+                        kind: "user",
+                        id_kind: "uid",
+                        name: user.name.clone(),
+                        first: first.uid,
+                        second: user.uid,
+                    };
+                    return Err(Box::new((user, duplicate)));
+                }
+                return Ok(());
+            }
+            Entry::Vacant(slot) => {
+                slot.insert(i);
+            }
+        }
         self.user_by_uid.entry(user.uid).or_insert(i);
         self.users.push(user);
         self.user_by_dn.take();

@@ -512,11 +512,14 @@ fn number(entry: &Entry, name: &str, warnings: &mut Vec<String>) -> Option<u32> 
     }
 }
 
-fn user_from(config: &LdapConfig, entry: Entry, warnings: &mut Vec<String>) -> Option<User> {
+fn user_from(config: &LdapConfig, mut entry: Entry, warnings: &mut Vec<String>) -> Option<User> {
     let s = &config.schema;
-    let name = required(&entry, &s.user_name_attr, warnings)?.to_string();
+    required(&entry, &s.user_name_attr, warnings)?;
     let uid = number(&entry, &s.uid_number_attr, warnings)?;
     let gid = number(&entry, &s.gid_number_attr, warnings)?;
+    // Moved out, not copied: `required` saw it there. Taken last, so that the same attribute
+    // named twice in the schema (`uid` for the name and the number, say) is still read.
+    let name = entry.take_first(&s.user_name_attr)?;
     Some(User {
         name,
         uid,

@@ -88,6 +88,20 @@ impl Entry {
         std::str::from_utf8(bytes(value)).ok()
     }
 
+    /// Takes the first value of `name` out of the entry (its other values may change order).
+    pub fn take_first(&mut self, name: &str) -> Option<String> {
+        let i = self.find(name)?;
+        let values = &mut self.attrs[i].values;
+        if values.is_empty() {
+            return None;
+        }
+        // `from_tag` checked that every value is primitive, `find` that it is UTF-8.
+        match values.swap_remove(0).payload {
+            PL::P(v) => String::from_utf8(v).ok(),
+            PL::C(_) => None,
+        }
+    }
+
     /// Takes every value of `name` out of the entry (none when it is absent).
     pub fn take_values(&mut self, name: &str) -> Vec<String> {
         let Some(i) = self.find(name) else {
