@@ -11,6 +11,7 @@ use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use ldap3::controls::{Control, ControlType, PagedResults};
@@ -222,6 +223,22 @@ async fn bounded<T>(
         })
 }
 
+/// Like [`bounded`], for a future that is usually ready at once (the next entry of a page that
+/// has arrived): the timer is only set when it has to wait, not once per entry.
+async fn bounded_unless_ready<T>(
+    config: &LdapConfig,
+    doing: &str,
+    fut: impl Future<Output = T>,
+) -> Result<T, LdapError> {
+    let mut fut = std::pin::pin!(fut);
+    let ready = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+    match ready {
+        Poll::Ready(out) => Ok(out),
+        // The same future goes on waiting, now under the timeout.
+        Poll::Pending => bounded(config, doing, fut).await,
+    }
+}
+
 /// A connection, bound when there is a bind DN, and the task that drives it.
 async fn connect(
     config: &LdapConfig,
@@ -412,7 +429,7 @@ async fn search(
         .await?
         .map_err(|e| search_err(e.to_string()))?;
         loop {
-            let next = bounded(config, &doing, stream.next())
+            let next = bounded_unless_ready(config, &doing, stream.next())
                 .await?
                 .map_err(|e| search_err(e.to_string()))?;
             let Some(entry) = next else { break };
