@@ -11,7 +11,6 @@ use crate::apply::write::{Written, replace_file};
 use crate::cli::{EmitArgs, Format};
 use crate::idmap::subids;
 use crate::ids::IdSet;
-use crate::plan::outside_of;
 use crate::plan::text::idmap_lines;
 
 use super::context::Context;
@@ -31,7 +30,7 @@ fn write(path: &Path, text: &str, written: &mut Vec<String>) -> anyhow::Result<(
 /// The subid lines every node needs beyond the base range Proxmox installs.
 fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String {
     let mut out = String::new();
-    for s in subids(&outside_of(needed, base), owner) {
+    for s in subids(&needed.difference(&base.into()), owner) {
         let _ = writeln!(out, "{}:{}:{}", s.owner, s.start, s.count);
     }
     out

@@ -494,11 +494,6 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used_ix: &[usize], table: &Arc<Owne
     cp
 }
 
-/// The ids of `set` that lie outside `range` (used to leave the base range out of printed lines).
-pub fn outside_of(set: &IdSet, range: IdRange) -> IdSet {
-    set.difference(&IdSet::from(range))
-}
-
 #[cfg(test)]
 mod props;
 #[cfg(test)]

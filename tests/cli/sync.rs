@@ -483,3 +483,27 @@ fn apply_json_says_what_it_did() {
     assert_eq!(json["skipped"][0]["ct"], 103);
     assert_eq!(json["errors"], serde_json::json!([]));
 }
+
+/// A share may name an `nfs:` storage of storage.cfg instead of a path: its `path` is used.
+#[test]
+fn share_by_storage_plans_like_share_by_path() {
+    let by_path = on(sync(), "pve1", &["--format", "json", "plan"])
+        .success()
+        .json();
+    let config = fixture_text("idfed.toml")
+        .replace("path = \"/mnt/pve/projects\"", "storage = \"projects\"");
+    assert!(config.contains("storage = \"projects\""));
+    let run = on(
+        sync().write("idfed.toml", &config),
+        "pve1",
+        &["--format", "json", "plan"],
+    )
+    .success();
+    assert_eq!(run.json(), by_path);
+    // An unknown storage is an error that names it and what exists.
+    let bad = config.replace("storage = \"projects\"", "storage = \"projets\"");
+    on(run.again().write("idfed.toml", &bad), "pve1", &["plan"])
+        .failure()
+        .stderr_has("share `projects`: storage `projets` is not in storage.cfg")
+        .stderr_has("`local`, `projects`");
+}
