@@ -2,6 +2,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// mimalloc rather than glibc's malloc: an LDAP pull allocates and frees a dozen small buffers per
+// entry (ldap3's BER tree), and glibc's allocator was a sixth of the client's time at 100,000
+// users (benches/LDAP.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match idfed::cli::Cli::try_parse() {
         Ok(cli) => cli,

@@ -2,8 +2,13 @@
 //! Both sources build it; `resolve` reads it. No I/O here.
 
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
+
+// foldhash rather than std's SipHash: these maps are idfed's own (names and ids from the
+// configured sources, looked up once per member), and hashing 100,000 names with SipHash was
+// a tenth of building the directory. Its seeds are still random per process.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// A user: its name, uid and primary gid.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -194,7 +199,7 @@ impl Directory {
     /// The user whose DN is `dn` (compared case-insensitively, spaces around `,` and `=` ignored).
     pub fn user_by_dn(&self, dn: &str) -> Option<&User> {
         let index = self.user_by_dn.get_or_init(|| {
-            let mut index = HashMap::new();
+            let mut index = HashMap::default();
             for (i, user) in self.users.iter().enumerate() {
                 if let Some(dn) = &user.dn {
                     // The last user with a DN wins, as when the index was built while adding.

@@ -410,24 +410,19 @@ async fn search(
         reason,
     };
     let doing = format!("searching {what} under `{base}`");
-    let page_size = i32::try_from(config.page_size).unwrap_or(i32::MAX);
     // Paging by hand rather than with ldap3's `PagedResults` and `EntriesOnly` adapters: they
     // lock a mutex per adapter and entry, a fifth of the pull at 100,000 entries.
-    let mut cookie = Vec::new();
-    let mut count = 0usize;
-    loop {
-        let paged = PagedResults {
-            size: page_size,
-            cookie: std::mem::take(&mut cookie),
-        };
-        let mut stream = bounded(
-            config,
-            &doing,
-            ldap.with_controls(paged)
-                .streaming_search(base, Scope::Subtree, filter, attrs),
-        )
+    //
+    // Each page is read off the connection whole, the next page asked for, and only then are
+    // its entries taken apart: the server builds the next page while idfed works on this one,
+    // instead of each waiting for the other at every page boundary. A page is at most
+    // `page_size` entries, so this holds one page more than reading entry by entry would.
+    let mut stream = start_page(config, &mut ldap, base, filter, attrs, Vec::new(), &doing)
         .await?
         .map_err(|e| search_err(e.to_string()))?;
+    let mut page = Vec::new();
+    let mut count = 0usize;
+    loop {
         loop {
             let next = bounded_unless_ready(config, &doing, stream.next())
                 .await?
@@ -437,14 +432,7 @@ async fn search(
             if entry.is_ref() || entry.is_intermediate() {
                 continue;
             }
-            let entry = Entry::from_tag(entry.0).map_err(|e| search_err(e.to_string()))?;
-            on_entry(entry)?;
-            count += 1;
-            if let Some(bar) = progress
-                && count.is_multiple_of(100)
-            {
-                bar.set_message(format!("reading {what} from `{}`: {count}", config.url));
-            }
+            page.push(entry.0);
         }
         let result = bounded(config, &doing, stream.finish()).await?;
         // 10 is a referral: ignored, not fatal. Any other failure, on any page, fails the search.
@@ -458,11 +446,50 @@ async fn search(
             }
             return Err(search_err(reason));
         }
-        cookie = next_cookie(&result.ctrls);
-        if cookie.is_empty() {
+        let cookie = next_cookie(&result.ctrls);
+        let last = cookie.is_empty();
+        if !last {
+            stream = start_page(config, &mut ldap, base, filter, attrs, cookie, &doing)
+                .await?
+                .map_err(|e| search_err(e.to_string()))?;
+        }
+        for tag in page.drain(..) {
+            let entry = Entry::from_tag(tag).map_err(|e| search_err(e.to_string()))?;
+            on_entry(entry)?;
+            count += 1;
+            if let Some(bar) = progress
+                && count.is_multiple_of(100)
+            {
+                bar.set_message(format!("reading {what} from `{}`: {count}", config.url));
+            }
+        }
+        if last {
             return Ok(());
         }
     }
+}
+
+/// Asks for one page of a paged search (the request is on the wire when this returns).
+async fn start_page<'a>(
+    config: &LdapConfig,
+    ldap: &mut ldap3::Ldap,
+    base: &str,
+    filter: &str,
+    attrs: &'a [String],
+    cookie: Vec<u8>,
+    doing: &str,
+) -> Result<ldap3::result::Result<ldap3::SearchStream<'a, String, &'a [String]>>, LdapError> {
+    let paged = PagedResults {
+        size: i32::try_from(config.page_size).unwrap_or(i32::MAX),
+        cookie,
+    };
+    bounded(
+        config,
+        doing,
+        ldap.with_controls(paged)
+            .streaming_search(base, Scope::Subtree, filter, attrs),
+    )
+    .await
 }
 
 /// The cookie for the next page, from a page's result controls: empty after the last page

@@ -25,6 +25,8 @@ fn malformed(what: &'static str) -> MalformedEntry {
 struct Attribute {
     name: String,
     values: Vec<StructureTag>,
+    /// Every value is UTF-8: checked once here, not on each lookup.
+    utf8: bool,
 }
 
 /// A search result entry: its DN and attributes, in the order the server sent them.
@@ -64,22 +66,18 @@ impl Entry {
             if values.iter().any(|v| matches!(v.payload, PL::C(_))) {
                 return Err(malformed("attribute value"));
             }
-            attrs.push(Attribute { name, values });
+            let utf8 = values.iter().all(|v| std::str::from_utf8(bytes(v)).is_ok());
+            attrs.push(Attribute { name, values, utf8 });
         }
         Ok(Entry { dn, attrs })
     }
 
     /// The attribute named `name` (ASCII case-insensitive), when all its values are UTF-8.
     fn find(&self, name: &str) -> Option<usize> {
-        let i = self
-            .attrs
+        self.attrs
             .iter()
-            .position(|a| a.name.eq_ignore_ascii_case(name))?;
-        let utf8 = self.attrs[i]
-            .values
-            .iter()
-            .all(|v| std::str::from_utf8(bytes(v)).is_ok());
-        utf8.then_some(i)
+            .position(|a| a.name.eq_ignore_ascii_case(name))
+            .filter(|&i| self.attrs[i].utf8)
     }
 
     /// The first value of `name`.
