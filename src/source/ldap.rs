@@ -4,18 +4,19 @@
 //! roots); the bind password is read here and appears in no message. Any failure fails the whole
 //! pull: partial results are never returned.
 
+mod ber;
+mod conn;
 mod entry;
+mod message;
+#[cfg(test)]
+mod testutil;
 
-use std::future::Future;
 use std::io::IsTerminal;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
-use ldap3::controls::{Control, ControlType, PagedResults};
-use ldap3::{LdapConnAsync, LdapConnSettings, Scope};
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
@@ -23,6 +24,7 @@ use crate::config::LdapConfig;
 use crate::fsutil::{self, FsError};
 
 use super::directory::{Directory, Group, Member, User};
+use conn::{Conn, ConnError, Target};
 use entry::Entry;
 
 /// The environment variable a bind password may come from instead of `bind_password_file`.
@@ -208,84 +210,42 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, LdapE
     Ok(Arc::new(config))
 }
 
-/// Runs `fut` for at most `timeout`, naming what was being done when it takes longer.
-async fn bounded<T>(
-    config: &LdapConfig,
-    doing: &str,
-    fut: impl Future<Output = T>,
-) -> Result<T, LdapError> {
-    tokio::time::timeout(config.timeout, fut)
-        .await
-        .map_err(|_| LdapError::Timeout {
-            url: config.url.clone(),
-            doing: doing.to_string(),
-            timeout: config.timeout,
-        })
-}
-
-/// Like [`bounded`], for a future that is usually ready at once (the next entry of a page that
-/// has arrived): the timer is only set when it has to wait, not once per entry.
-async fn bounded_unless_ready<T>(
-    config: &LdapConfig,
-    doing: &str,
-    fut: impl Future<Output = T>,
-) -> Result<T, LdapError> {
-    let mut fut = std::pin::pin!(fut);
-    let ready = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
-    match ready {
-        Poll::Ready(out) => Ok(out),
-        // The same future goes on waiting, now under the timeout.
-        Poll::Pending => bounded(config, doing, fut).await,
-    }
-}
-
-/// A connection, bound when there is a bind DN, and the task that drives it.
+/// A connection, bound when there is a bind DN.
 async fn connect(
     config: &LdapConfig,
+    target: &Target,
     password: Option<&str>,
     tls: Option<Arc<rustls::ClientConfig>>,
-) -> Result<(ldap3::Ldap, tokio::task::JoinHandle<()>), LdapError> {
+) -> Result<Conn, LdapError> {
     let url = &config.url;
-    let mut settings = LdapConnSettings::new()
-        .set_conn_timeout(config.timeout)
-        .set_starttls(config.starttls);
-    if let Some(tls) = tls {
-        settings = settings.set_config(tls);
-    }
-    let connect_err = |e: ldap3::LdapError| {
-        let mut reason = e.to_string();
-        if reason.contains("certificate") && config.ca_file.is_none() {
-            reason.push_str(
-                " (the server's certificate is not trusted by the system roots: set `ca_file` to \
-                 the CA that signed it)",
-            );
-        }
-        LdapError::Connect {
-            url: url.clone(),
-            reason,
-        }
-    };
-    let (conn, mut ldap) = bounded(
-        config,
-        "connecting",
-        LdapConnAsync::with_settings(settings, url),
-    )
-    .await?
-    .map_err(connect_err)?;
-    let driver = tokio::spawn(async move {
-        // A broken connection shows up as an error of the operation that was waiting on it.
-        let _ = conn.drive().await;
-    });
-
+    let mut conn = Conn::connect(target, config.starttls, tls, config.timeout)
+        .await
+        .map_err(|e| match e {
+            ConnError::Timeout => timeout(config, "connecting"),
+            e => {
+                let mut reason = e.to_string();
+                if reason.contains("certificate") && config.ca_file.is_none() {
+                    reason.push_str(
+                        " (the server's certificate is not trusted by the system roots: set \
+                         `ca_file` to the CA that signed it)",
+                    );
+                }
+                LdapError::Connect {
+                    url: url.clone(),
+                    reason,
+                }
+            }
+        })?;
     if let (Some(bind_dn), Some(password)) = (&config.bind_dn, password) {
         let bind_err = |reason: String| LdapError::Bind {
             url: url.clone(),
             bind_dn: bind_dn.clone(),
             reason,
         };
-        let result = bounded(config, "binding", ldap.simple_bind(bind_dn, password))
-            .await?
-            .map_err(|e| bind_err(e.to_string()))?;
+        let result = conn.bind(bind_dn, password).await.map_err(|e| match e {
+            ConnError::Timeout => timeout(config, "binding"),
+            e => bind_err(e.to_string()),
+        })?;
         if result.rc != 0 {
             let reason = if result.rc == 49 {
                 "invalid credentials (rc 49): check `bind_dn` and the password".to_string()
@@ -295,7 +255,15 @@ async fn connect(
             return Err(bind_err(reason));
         }
     }
-    Ok((ldap, driver))
+    Ok(conn)
+}
+
+fn timeout(config: &LdapConfig, doing: &str) -> LdapError {
+    LdapError::Timeout {
+        url: config.url.clone(),
+        doing: doing.to_string(),
+        timeout: config.timeout,
+    }
 }
 
 async fn pull(
@@ -304,13 +272,17 @@ async fn pull(
     tls: Option<Arc<rustls::ClientConfig>>,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<(Directory, Vec<String>), LdapError> {
+    let target = Target::parse(&config.url).map_err(|reason| LdapError::Connect {
+        url: config.url.clone(),
+        reason,
+    })?;
     // Two connections, one per search, so that both run at once: the server builds the group
     // entries (one with 100,000 members, say) while idfed reads the pages of users. One
     // connection will not do: OpenLDAP keeps one paged search per connection.
     // The second connects only once the first has bound: a wrong password is one failed bind,
     // not two (account lockout policies count them).
-    let (ldap, driver) = connect(config, password, tls.clone()).await?;
-    let (group_ldap, group_driver) = connect(config, password, tls).await?;
+    let mut user_conn = connect(config, &target, password, tls.clone()).await?;
+    let mut group_conn = connect(config, &target, password, tls).await?;
 
     let schema = &config.schema;
     let mut warnings = Vec::new();
@@ -322,14 +294,14 @@ async fn pull(
     ];
     let users = search(
         config,
-        ldap.clone(),
+        &mut user_conn,
         &config.user_base,
         &schema.user_filter,
         &user_attrs,
         progress,
         "users",
         |entry| {
-            let Some(user) = user_from(config, entry, &mut warnings) else {
+            let Some(user) = user_from(config, &entry, &mut warnings) else {
                 return Ok(());
             };
             directory.try_add_user(user).map_err(|rejected| {
@@ -351,7 +323,7 @@ async fn pull(
     let mut groups = Vec::new();
     let group_search = search(
         config,
-        group_ldap.clone(),
+        &mut group_conn,
         &config.group_base,
         &schema.group_filter,
         &group_attrs,
@@ -360,11 +332,11 @@ async fn pull(
         |entry| {
             if entry.has_attr_starting_with(&ranged) {
                 return Err(LdapError::RangedMembers {
-                    dn: entry.dn,
+                    dn: entry.dn.to_string(),
                     attr: config.schema.member_attr.clone(),
                 });
             }
-            groups.extend(group_from(config, entry, &mut group_warnings));
+            groups.extend(group_from(config, &entry, &mut group_warnings));
             Ok(())
         },
     );
@@ -383,25 +355,27 @@ async fn pull(
             }
         })?;
     }
-    for (mut ldap, driver) in [(ldap, driver), (group_ldap, group_driver)] {
-        let _ = bounded(config, "unbinding", ldap.unbind()).await;
-        driver.abort();
-    }
+    tokio::join!(user_conn.unbind(), group_conn.unbind());
     Ok((directory, warnings))
 }
 
-/// One paged subtree search, each entry handed to `on_entry` as it arrives; all of it or an
-/// error (the caller throws away what it collected).
+/// One paged subtree search, each entry handed to `on_entry`; all of it or an error (the
+/// caller throws away what it collected).
+///
+/// Each page is read off the connection whole, the next page asked for, and only then are its
+/// entries taken apart: the server builds the next page while idfed works on this one, instead
+/// of each waiting for the other at every page boundary. A page is at most `page_size` entries,
+/// held as the bytes the server sent.
 #[allow(clippy::too_many_arguments)] // one call per kind of entry; a struct would only rename them
 async fn search(
     config: &LdapConfig,
-    mut ldap: ldap3::Ldap,
+    conn: &mut Conn,
     base: &str,
     filter: &str,
     attrs: &[String],
     progress: Option<&indicatif::ProgressBar>,
     what: &str,
-    mut on_entry: impl FnMut(Entry) -> Result<(), LdapError>,
+    mut on_entry: impl FnMut(Entry<'_>) -> Result<(), LdapError>,
 ) -> Result<(), LdapError> {
     let search_err = |reason: String| LdapError::Search {
         url: config.url.clone(),
@@ -410,31 +384,18 @@ async fn search(
         reason,
     };
     let doing = format!("searching {what} under `{base}`");
-    // Paging by hand rather than with ldap3's `PagedResults` and `EntriesOnly` adapters: they
-    // lock a mutex per adapter and entry, a fifth of the pull at 100,000 entries.
-    //
-    // Each page is read off the connection whole, the next page asked for, and only then are
-    // its entries taken apart: the server builds the next page while idfed works on this one,
-    // instead of each waiting for the other at every page boundary. A page is at most
-    // `page_size` entries, so this holds one page more than reading entry by entry would.
-    let mut stream = start_page(config, &mut ldap, base, filter, attrs, Vec::new(), &doing)
-        .await?
-        .map_err(|e| search_err(e.to_string()))?;
-    let mut page = Vec::new();
+    let failed = |e: ConnError| match e {
+        ConnError::Timeout => timeout(config, &doing),
+        e => search_err(e.to_string()),
+    };
+    let page_size = i32::try_from(config.page_size).unwrap_or(i32::MAX);
+    let mut id = conn
+        .search_page(base, filter, attrs, page_size, &[])
+        .await
+        .map_err(failed)?;
     let mut count = 0usize;
     loop {
-        loop {
-            let next = bounded_unless_ready(config, &doing, stream.next())
-                .await?
-                .map_err(|e| search_err(e.to_string()))?;
-            let Some(entry) = next else { break };
-            // Referrals (search references) are ignored, not fatal.
-            if entry.is_ref() || entry.is_intermediate() {
-                continue;
-            }
-            page.push(entry.0);
-        }
-        let result = bounded(config, &doing, stream.finish()).await?;
+        let (len, result, cookie) = conn.read_page(id).await.map_err(failed)?;
         // 10 is a referral: ignored, not fatal. Any other failure, on any page, fails the search.
         if result.rc != 0 && result.rc != 10 {
             let mut reason = result_code(result.rc, &result.text);
@@ -446,15 +407,21 @@ async fn search(
             }
             return Err(search_err(reason));
         }
-        let cookie = next_cookie(&result.ctrls);
         let last = cookie.is_empty();
         if !last {
-            stream = start_page(config, &mut ldap, base, filter, attrs, cookie, &doing)
-                .await?
-                .map_err(|e| search_err(e.to_string()))?;
+            id = conn
+                .search_page(base, filter, attrs, page_size, &cookie)
+                .await
+                .map_err(failed)?;
         }
-        for tag in page.drain(..) {
-            let entry = Entry::from_tag(tag).map_err(|e| search_err(e.to_string()))?;
+        for message in conn.page(len) {
+            let message = message.map_err(|e| search_err(e.to_string()))?;
+            // Search references (referrals) and intermediate responses are ignored, not fatal;
+            // the page ends with its SearchResultDone, read above.
+            if message.op.number != message::SEARCH_RESULT_ENTRY {
+                continue;
+            }
+            let entry = Entry::from_ber(&message.op).map_err(|e| search_err(e.to_string()))?;
             on_entry(entry)?;
             count += 1;
             if let Some(bar) = progress
@@ -463,47 +430,11 @@ async fn search(
                 bar.set_message(format!("reading {what} from `{}`: {count}", config.url));
             }
         }
+        conn.consume(len);
         if last {
             return Ok(());
         }
     }
-}
-
-/// Asks for one page of a paged search (the request is on the wire when this returns).
-async fn start_page<'a>(
-    config: &LdapConfig,
-    ldap: &mut ldap3::Ldap,
-    base: &str,
-    filter: &str,
-    attrs: &'a [String],
-    cookie: Vec<u8>,
-    doing: &str,
-) -> Result<ldap3::result::Result<ldap3::SearchStream<'a, String, &'a [String]>>, LdapError> {
-    let paged = PagedResults {
-        size: i32::try_from(config.page_size).unwrap_or(i32::MAX),
-        cookie,
-    };
-    bounded(
-        config,
-        doing,
-        ldap.with_controls(paged)
-            .streaming_search(base, Scope::Subtree, filter, attrs),
-    )
-    .await
-}
-
-/// The cookie for the next page, from a page's result controls: empty after the last page
-/// (or from a server that does not page).
-fn next_cookie(controls: &[Control]) -> Vec<u8> {
-    controls
-        .iter()
-        .find_map(|c| match c {
-            Control(Some(ControlType::PagedResults), raw) => {
-                Some(raw.parse::<PagedResults>().cookie)
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
 }
 
 /// An LDAP result code with its RFC 4511 name, and the server's text when it gave one.
@@ -534,7 +465,7 @@ fn result_code(rc: u32, text: &str) -> String {
 }
 
 /// A required attribute: its value, or a warning naming the entry and `None`.
-fn required<'e>(entry: &'e Entry, name: &str, warnings: &mut Vec<String>) -> Option<&'e str> {
+fn required<'e>(entry: &Entry<'e>, name: &str, warnings: &mut Vec<String>) -> Option<&'e str> {
     let value = entry.first(name);
     if value.is_none() {
         warnings.push(format!("entry `{}` has no `{name}`: skipped", entry.dn));
@@ -542,7 +473,7 @@ fn required<'e>(entry: &'e Entry, name: &str, warnings: &mut Vec<String>) -> Opt
     value
 }
 
-fn number(entry: &Entry, name: &str, warnings: &mut Vec<String>) -> Option<u32> {
+fn number(entry: &Entry<'_>, name: &str, warnings: &mut Vec<String>) -> Option<u32> {
     let value = required(entry, name, warnings)?;
     match value.parse::<u32>() {
         Ok(id) if id < u32::MAX => Some(id),
@@ -556,41 +487,37 @@ fn number(entry: &Entry, name: &str, warnings: &mut Vec<String>) -> Option<u32> 
     }
 }
 
-fn user_from(config: &LdapConfig, mut entry: Entry, warnings: &mut Vec<String>) -> Option<User> {
+fn user_from(config: &LdapConfig, entry: &Entry<'_>, warnings: &mut Vec<String>) -> Option<User> {
     let s = &config.schema;
-    required(&entry, &s.user_name_attr, warnings)?;
-    let uid = number(&entry, &s.uid_number_attr, warnings)?;
-    let gid = number(&entry, &s.gid_number_attr, warnings)?;
-    // Moved out, not copied: `required` saw it there. Taken last, so that the same attribute
-    // named twice in the schema (`uid` for the name and the number, say) is still read.
-    let name = entry.take_first(&s.user_name_attr)?;
+    let name = required(entry, &s.user_name_attr, warnings)?;
+    let uid = number(entry, &s.uid_number_attr, warnings)?;
+    let gid = number(entry, &s.gid_number_attr, warnings)?;
     Some(User {
-        name,
+        name: name.to_string(),
         uid,
         gid,
-        dn: Some(entry.dn),
+        dn: Some(entry.dn.to_string()),
     })
 }
 
-fn group_from(config: &LdapConfig, mut entry: Entry, warnings: &mut Vec<String>) -> Option<Group> {
+fn group_from(config: &LdapConfig, entry: &Entry<'_>, warnings: &mut Vec<String>) -> Option<Group> {
     let s = &config.schema;
-    let name = required(&entry, &s.group_name_attr, warnings)?.to_string();
-    let gid = number(&entry, &s.gid_number_attr, warnings)?;
+    let name = required(entry, &s.group_name_attr, warnings)?.to_string();
+    let gid = number(entry, &s.gid_number_attr, warnings)?;
     let member = if s.members_are_names() {
         Member::Name
     } else {
         Member::Dn
     };
     let members = entry
-        .take_values(&s.member_attr)
-        .into_iter()
-        .map(member)
+        .values(&s.member_attr)
+        .map(|v| member(v.to_string()))
         .collect();
     Some(Group {
         name,
         gid,
         members,
-        dn: Some(entry.dn),
+        dn: Some(entry.dn.to_string()),
     })
 }
 
@@ -631,34 +558,6 @@ mod tests {
                 assert!(!err.contains("s3cret"), "{err}");
             }
         }
-    }
-
-    #[test]
-    fn next_cookie_comes_from_the_paged_results_control_only() {
-        let paged = |cookie: &[u8]| {
-            let raw: ldap3::controls::RawControl = PagedResults {
-                size: 30_000,
-                cookie: cookie.to_vec(),
-            }
-            .into();
-            Control(Some(ControlType::PagedResults), raw)
-        };
-        let other = Control(
-            None,
-            ldap3::controls::RawControl {
-                ctype: "1.2.3.4".into(),
-                crit: false,
-                val: Some(b"not a cookie".to_vec()),
-            },
-        );
-        assert_eq!(
-            next_cookie(&[other.clone(), paged(b"\x01page")]),
-            b"\x01page"
-        );
-        // The last page: an empty cookie; a server that does not page: no control at all.
-        assert!(next_cookie(&[paged(b"")]).is_empty());
-        assert!(next_cookie(&[other]).is_empty());
-        assert!(next_cookie(&[]).is_empty());
     }
 
     #[test]

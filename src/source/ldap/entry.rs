@@ -1,31 +1,16 @@
-//! A search result entry taken apart from the BER structure ldap3 hands over, without copying
-//! its values. ldap3's `SearchEntry::construct` copies every value into a `String` and builds two
-//! `HashMap`s per entry, then panics on a malformed one; at 100,000 entries that was a tenth of
-//! the pull. This module owns only the shape of an entry; what the values mean is `ldap`'s job.
+//! A search result entry read in place from the bytes of its message: the DN, attribute types
+//! and values are views into the connection's buffer, nothing is copied until the caller keeps
+//! a value. This module owns only the shape of an entry; what the values mean is `ldap`'s job.
 
-use ldap3::asn1::{PL, StructureTag, TagClass};
+use super::ber::{Class, Malformed, Reader, Tlv, malformed};
+use super::message::SEARCH_RESULT_ENTRY;
 
-/// The tag of a SearchResultEntry: `[APPLICATION 4]` (RFC 4511 section 4.5.2).
-const SEARCH_RESULT_ENTRY: u64 = 4;
-
-/// An entry that is not a SearchResultEntry of RFC 4511's shape.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("malformed search result entry from the server: {what}")]
-pub struct MalformedEntry {
-    what: &'static str,
-}
-
-fn malformed(what: &'static str) -> MalformedEntry {
-    MalformedEntry { what }
-}
-
-/// One attribute: its type as the server spelled it and its values, the tags as parsed (checked
-/// to be primitive: OCTET STRINGs), not copied into a list of their own.
+/// One attribute: its type as the server spelled it and the contents of its `SET OF` values.
 #[derive(Debug)]
-struct Attribute {
-    name: String,
-    values: Vec<StructureTag>,
-    /// Every value is UTF-8: checked once here, not on each lookup.
+struct Attribute<'a> {
+    name: &'a str,
+    values: &'a [u8],
+    /// Every value is UTF-8: checked once, when the entry is read.
     utf8: bool,
 }
 
@@ -34,85 +19,70 @@ struct Attribute {
 /// An attribute with a value that is not UTF-8 counts as absent, as it did with ldap3's
 /// `SearchEntry` (which moves such attributes to `bin_attrs`, where idfed never looked).
 #[derive(Debug)]
-pub struct Entry {
-    pub dn: String,
-    attrs: Vec<Attribute>,
+pub struct Entry<'a> {
+    pub dn: &'a str,
+    attrs: Vec<Attribute<'a>>,
 }
 
-impl Entry {
-    /// Takes apart the tag of a SearchResultEntry.
+impl<'a> Entry<'a> {
+    /// Reads a SearchResultEntry (`[APPLICATION 4] SEQUENCE { objectName, attributes }`),
+    /// checking its whole shape: every value is an OCTET STRING.
     ///
     /// # Errors
-    /// [`MalformedEntry`] when the tag does not have the shape of one, or the DN is not UTF-8.
-    pub fn from_tag(tag: StructureTag) -> Result<Entry, MalformedEntry> {
-        if tag.class != TagClass::Application || tag.id != SEARCH_RESULT_ENTRY {
+    /// [`Malformed`] when the operation does not have the shape of one, or the DN or an
+    /// attribute type is not UTF-8.
+    pub fn from_ber(op: &Tlv<'a>) -> Result<Entry<'a>, Malformed> {
+        if op.class != Class::Application || op.number != SEARCH_RESULT_ENTRY {
             return Err(malformed("not a SearchResultEntry"));
         }
-        let mut parts = constructed(tag, "entry")?.into_iter();
-        let dn = parts.next().ok_or_else(|| malformed("no DN"))?;
-        let dn = String::from_utf8(primitive(dn, "DN")?).map_err(|_| malformed("DN not UTF-8"))?;
-        let list = parts.next().ok_or_else(|| malformed("no attribute list"))?;
-        let list = constructed(list, "attribute list")?;
-        let mut attrs = Vec::with_capacity(list.len());
-        for attr in list {
-            let mut attr = constructed(attr, "attribute")?.into_iter();
-            let name = attr.next().ok_or_else(|| malformed("no attribute type"))?;
-            let name = String::from_utf8(primitive(name, "attribute type")?)
-                .map_err(|_| malformed("attribute type not UTF-8"))?;
-            let values = attr
-                .next()
-                .ok_or_else(|| malformed("no attribute values"))?;
-            let values = constructed(values, "attribute values")?;
-            if values.iter().any(|v| matches!(v.payload, PL::C(_))) {
-                return Err(malformed("attribute value"));
+        let mut parts = op.parts("entry")?;
+        let dn = parts.expect("no DN")?;
+        let dn = dn.text("DN not UTF-8")?;
+        let list = parts.expect("no attribute list")?;
+        let mut list = list.parts("attribute list")?;
+        let mut attrs = Vec::with_capacity(4);
+        while let Some(attr) = list.next()? {
+            let mut attr = attr.parts("attribute")?;
+            let name = attr.expect("no attribute type")?;
+            let name = name.text("attribute type not UTF-8")?;
+            let values = attr.expect("no attribute values")?;
+            let values = values.parts("attribute values")?;
+            let mut utf8 = true;
+            let mut each = values.clone();
+            while let Some(value) = each.next()? {
+                let value = value.bytes("attribute value")?;
+                utf8 &= std::str::from_utf8(value).is_ok();
             }
-            let utf8 = values.iter().all(|v| std::str::from_utf8(bytes(v)).is_ok());
-            attrs.push(Attribute { name, values, utf8 });
+            attrs.push(Attribute {
+                name,
+                values: values.rest(),
+                utf8,
+            });
         }
         Ok(Entry { dn, attrs })
     }
 
     /// The attribute named `name` (ASCII case-insensitive), when all its values are UTF-8.
-    fn find(&self, name: &str) -> Option<usize> {
+    fn find(&self, name: &str) -> Option<&Attribute<'a>> {
         self.attrs
             .iter()
-            .position(|a| a.name.eq_ignore_ascii_case(name))
-            .filter(|&i| self.attrs[i].utf8)
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+            .filter(|a| a.utf8)
     }
 
     /// The first value of `name`.
-    pub fn first(&self, name: &str) -> Option<&str> {
-        let value = self.attrs[self.find(name)?].values.first()?;
-        std::str::from_utf8(bytes(value)).ok()
+    pub fn first(&self, name: &str) -> Option<&'a str> {
+        self.values(name).next()
     }
 
-    /// Takes the first value of `name` out of the entry (its other values may change order).
-    pub fn take_first(&mut self, name: &str) -> Option<String> {
-        let i = self.find(name)?;
-        let values = &mut self.attrs[i].values;
-        if values.is_empty() {
-            return None;
-        }
-        // `from_tag` checked that every value is primitive, `find` that it is UTF-8.
-        match values.swap_remove(0).payload {
-            PL::P(v) => String::from_utf8(v).ok(),
-            PL::C(_) => None,
-        }
-    }
-
-    /// Takes every value of `name` out of the entry (none when it is absent).
-    pub fn take_values(&mut self, name: &str) -> Vec<String> {
-        let Some(i) = self.find(name) else {
-            return Vec::new();
-        };
-        std::mem::take(&mut self.attrs[i].values)
-            .into_iter()
-            // `from_tag` checked that every value is primitive, `find` that it is UTF-8.
-            .filter_map(|v| match v.payload {
-                PL::P(v) => String::from_utf8(v).ok(),
-                PL::C(_) => None,
-            })
-            .collect()
+    /// Every value of `name` (none when it is absent).
+    pub fn values(&self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
+        let mut values = Reader::new(self.find(name).map_or(&[][..], |a| a.values));
+        // `from_ber` checked that every value is a primitive and UTF-8.
+        std::iter::from_fn(move || {
+            let value = values.next().ok()??;
+            std::str::from_utf8(value.contents).ok()
+        })
     }
 
     /// Is there an attribute whose type starts with `prefix` (ASCII case-insensitive)?
@@ -126,70 +96,16 @@ impl Entry {
     }
 }
 
-/// The bytes of a value (`from_tag` checked it is primitive).
-fn bytes(tag: &StructureTag) -> &[u8] {
-    match &tag.payload {
-        PL::P(bytes) => bytes,
-        PL::C(_) => &[],
-    }
-}
-
-fn constructed(tag: StructureTag, what: &'static str) -> Result<Vec<StructureTag>, MalformedEntry> {
-    match tag.payload {
-        PL::C(tags) => Ok(tags),
-        PL::P(_) => Err(malformed(what)),
-    }
-}
-
-fn primitive(tag: StructureTag, what: &'static str) -> Result<Vec<u8>, MalformedEntry> {
-    match tag.payload {
-        PL::P(bytes) => Ok(bytes),
-        PL::C(_) => Err(malformed(what)),
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::testutil::{encode, entry_tag};
     use super::*;
     use ldap3::SearchEntry;
-    use ldap3::asn1::{ASNTag, OctetString, Sequence, Set, Tag};
+    use ldap3::asn1::PL;
 
-    fn octets(bytes: &[u8]) -> Tag {
-        Tag::OctetString(OctetString {
-            inner: bytes.to_vec(),
-            ..Default::default()
-        })
-    }
-
-    /// The tag a server's SearchResultEntry parses to, built the way ldap3 builds requests.
-    fn entry_tag(dn: &[u8], attrs: &[(&[u8], &[&[u8]])]) -> StructureTag {
-        let attrs = attrs
-            .iter()
-            .map(|(name, values)| {
-                Tag::Sequence(Sequence {
-                    inner: vec![
-                        octets(name),
-                        Tag::Set(Set {
-                            inner: values.iter().map(|v| octets(v)).collect(),
-                            ..Default::default()
-                        }),
-                    ],
-                    ..Default::default()
-                })
-            })
-            .collect();
-        Tag::Sequence(Sequence {
-            class: TagClass::Application,
-            id: SEARCH_RESULT_ENTRY,
-            inner: vec![
-                octets(dn),
-                Tag::Sequence(Sequence {
-                    inner: attrs,
-                    ..Default::default()
-                }),
-            ],
-        })
-        .into_structure()
+    fn read(bytes: &[u8]) -> Result<Entry<'_>, Malformed> {
+        let op = Reader::new(bytes).expect("op")?;
+        Entry::from_ber(&op)
     }
 
     #[test]
@@ -202,10 +118,12 @@ mod tests {
                 (b"memberUid", &[b"bob", b"carol"]),
                 (b"jpegPhoto", &[b"\xff\xd8", b"ok"]),
                 (b"member;range=0-1499", &[b"cn=a"]),
+                (b"empty", &[]),
             ],
         );
-        let reference = SearchEntry::construct(ldap3::ResultEntry::new(tag.clone()));
-        let mut entry = Entry::from_tag(tag).unwrap();
+        let bytes = encode(tag.clone());
+        let reference = SearchEntry::construct(ldap3::ResultEntry::new(tag));
+        let entry = read(&bytes).unwrap();
         assert_eq!(entry.dn, reference.dn);
         let expected = |name: &str| {
             reference
@@ -222,17 +140,18 @@ mod tests {
             "memberUid",
             "jpegPhoto",
             "cn",
+            "empty",
         ] {
             assert_eq!(
                 entry.first(name),
                 expected(name).first().map(String::as_str),
                 "{name}"
             );
-        }
-        // Taking the values leaves none behind.
-        for name in ["uid", "UIDNUMBER", "memberUid", "jpegPhoto", "cn"] {
-            assert_eq!(entry.take_values(name), expected(name), "{name}");
-            assert_eq!(entry.take_values(name), Vec::<String>::new(), "{name}");
+            assert_eq!(
+                entry.values(name).collect::<Vec<_>>(),
+                expected(name),
+                "{name}"
+            );
         }
         assert!(entry.has_attr_starting_with("MEMBER;range="));
         assert!(!entry.has_attr_starting_with("memberUid;"));
@@ -247,21 +166,44 @@ mod tests {
         let mut primitive_payload = good.clone();
         primitive_payload.payload = PL::P(b"x".to_vec());
         let bad_dn = entry_tag(b"cn=\xff", &[]);
+        let bad_type = entry_tag(b"cn=x", &[(b"c\xffn", &[b"x"])]);
         let mut no_attrs = good.clone();
         if let PL::C(parts) = &mut no_attrs.payload {
             parts.truncate(1);
+        }
+        let mut constructed_value = good.clone();
+        if let PL::C(parts) = &mut constructed_value.payload
+            && let PL::C(attrs) = &mut parts[1].payload
+            && let PL::C(attr) = &mut attrs[0].payload
+            && let PL::C(values) = &mut attr[1].payload
+        {
+            values[0].payload = PL::C(vec![]);
         }
         for (tag, what) in [
             (not_entry, "not a SearchResultEntry"),
             (primitive_payload, "entry"),
             (bad_dn, "DN not UTF-8"),
+            (bad_type, "attribute type not UTF-8"),
             (no_attrs, "no attribute list"),
+            (constructed_value, "attribute value"),
         ] {
-            assert_eq!(Entry::from_tag(tag).unwrap_err(), malformed(what));
+            assert_eq!(read(&encode(tag)).unwrap_err(), malformed(what));
         }
         assert_eq!(
             malformed("no DN").to_string(),
-            "malformed search result entry from the server: no DN"
+            "malformed LDAP message from the server: no DN"
         );
+    }
+
+    proptest::proptest! {
+        /// Whatever the bytes, reading an entry and its values never panics.
+        #[test]
+        fn never_panics(bytes: Vec<u8>) {
+            if let Ok(entry) = read(&bytes) {
+                for name in ["cn", "uid"] {
+                    let _ = entry.values(name).count();
+                }
+            }
+        }
     }
 }

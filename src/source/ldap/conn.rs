@@ -1,0 +1,516 @@
+//! One LDAP connection: TCP, TLS (`ldaps://` or StartTLS), a simple bind, paged searches read
+//! a page at a time into one buffer, unbind. Every read and write is bounded by the source's
+//! timeout. Requests are numbered from 1; a message with another id, or the server's notice of
+//! disconnection, ends the connection with an error.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::ber::{self, Malformed};
+use super::message::{self, LdapResult, Message};
+
+/// No message idfed reads is anywhere near this; a length beyond it is a broken or hostile
+/// server, refused before the buffer grows to it.
+const MAX_MESSAGE: usize = 1 << 30;
+/// Bytes read at a time, at least.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Why a connection failed, before it is put in words with what was being done.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("timed out")]
+    Timeout,
+    #[error("the server closed the connection")]
+    Closed,
+    #[error(transparent)]
+    Malformed(#[from] Malformed),
+    #[error("{0}")]
+    Protocol(String),
+    #[error("{0}")]
+    BadFilter(#[from] message::BadFilter),
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// Where to connect, from the source's `url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+    pub tls: bool,
+}
+
+impl Target {
+    /// `ldap://HOST[:PORT][/...]` or `ldaps://HOST[:PORT][/...]`; IPv6 hosts in brackets.
+    ///
+    /// # Errors
+    /// A text saying what is wrong with the url.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("ldaps://") {
+            (rest, true, 636)
+        } else if let Some(rest) = url.strip_prefix("ldap://") {
+            (rest, false, 389)
+        } else {
+            return Err("expected `ldap://` or `ldaps://`".to_string());
+        };
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+            let (host, after) = v6
+                .split_once(']')
+                .ok_or_else(|| "unclosed `[` in the host".to_string())?;
+            (host, after.strip_prefix(':'))
+        } else {
+            match authority.rsplit_once(':') {
+                Some((host, port)) => (host, Some(port)),
+                None => (authority, None),
+            }
+        };
+        if host.is_empty() {
+            return Err("no host".to_string());
+        }
+        let port = match port {
+            None => default_port,
+            Some(port) => port
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p != 0)
+                .ok_or_else(|| format!("`{port}` is not a port"))?,
+        };
+        Ok(Target {
+            host: host.to_string(),
+            port,
+            tls,
+        })
+    }
+}
+
+/// A connection and its read buffer.
+pub struct Conn {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+    last_id: i32,
+    timeout: Duration,
+}
+
+impl Conn {
+    /// Connects (TCP, then TLS for `ldaps://` or after StartTLS when `starttls`).
+    ///
+    /// # Errors
+    /// [`ConnError`] when the host cannot be reached or TLS fails.
+    pub async fn connect(
+        target: &Target,
+        starttls: bool,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        timeout: Duration,
+    ) -> Result<Conn, ConnError> {
+        let tcp = bounded(
+            timeout,
+            TcpStream::connect((target.host.as_str(), target.port)),
+        )
+        .await??;
+        // Requests are single writes; a page request should not wait for an ACK.
+        tcp.set_nodelay(true)?;
+        let mut conn = Conn {
+            io: Box::new(tcp),
+            buf: Vec::new(),
+            last_id: 0,
+            timeout,
+        };
+        if target.tls || starttls {
+            let Some(tls) = tls else {
+                return Err(ConnError::Protocol("TLS without a configuration".into()));
+            };
+            if starttls {
+                let id = conn.next_id();
+                conn.send(&message::starttls(id)).await?;
+                let result = conn.read_result(id, message::EXTENDED_RESPONSE).await?;
+                if result.rc != 0 {
+                    return Err(ConnError::Protocol(format!(
+                        "the server refused StartTLS: {}",
+                        describe(&result)
+                    )));
+                }
+                if !conn.buf.is_empty() {
+                    return Err(ConnError::Protocol(
+                        "the server sent data before the TLS handshake".into(),
+                    ));
+                }
+            }
+            let name = ServerName::try_from(target.host.clone())
+                .map_err(|e| ConnError::Protocol(format!("`{}`: {e}", target.host)))?;
+            let connector = tokio_rustls::TlsConnector::from(tls);
+            let Conn {
+                io, buf, last_id, ..
+            } = conn;
+            let stream = bounded(timeout, connector.connect(name, io)).await??;
+            conn = Conn {
+                io: Box::new(stream),
+                buf,
+                last_id,
+                timeout,
+            };
+        }
+        Ok(conn)
+    }
+
+    fn next_id(&mut self) -> i32 {
+        self.last_id += 1;
+        self.last_id
+    }
+
+    /// Writes one request, whole.
+    async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
+        bounded(self.timeout, async {
+            self.io.write_all(bytes).await?;
+            self.io.flush().await
+        })
+        .await??;
+        Ok(())
+    }
+
+    /// A simple bind; its result (the caller judges the result code).
+    ///
+    /// # Errors
+    /// [`ConnError`] when the exchange fails.
+    pub async fn bind(&mut self, dn: &str, password: &str) -> Result<LdapResult, ConnError> {
+        let id = self.next_id();
+        self.send(&message::bind(id, dn, password)).await?;
+        self.read_result(id, message::BIND_RESPONSE).await
+    }
+
+    /// Sends an unbind and closes the connection, ignoring errors: the pull is over.
+    pub async fn unbind(mut self) {
+        let id = self.next_id();
+        let _ = self.send(&message::unbind(id)).await;
+        let _ = bounded(self.timeout, self.io.shutdown()).await;
+    }
+
+    /// Asks for one page of a search; returns the request's id, to read the page with.
+    ///
+    /// # Errors
+    /// [`ConnError`] when the filter is bad or the request cannot be written.
+    pub async fn search_page(
+        &mut self,
+        base: &str,
+        filter: &str,
+        attrs: &[String],
+        page_size: i32,
+        cookie: &[u8],
+    ) -> Result<i32, ConnError> {
+        let id = self.next_id();
+        let request = message::search_page(id, base, filter, attrs, page_size, cookie)?;
+        self.send(&request).await?;
+        Ok(id)
+    }
+
+    /// Reads the whole answer to search request `id` into the buffer, up to and including its
+    /// SearchResultDone, without taking the entries apart. Returns the number of buffered
+    /// bytes the page takes, its result and the cookie for the next page.
+    ///
+    /// # Errors
+    /// [`ConnError`] when the connection fails or a message is not part of this search.
+    pub async fn read_page(&mut self, id: i32) -> Result<(usize, LdapResult, Vec<u8>), ConnError> {
+        let mut at = 0;
+        loop {
+            let end = self.fill(at).await?;
+            let message = message::parse(&self.buf[at..end])?;
+            check_id(&message, id)?;
+            match message.op.number {
+                message::SEARCH_RESULT_ENTRY
+                | message::SEARCH_RESULT_REFERENCE
+                | message::INTERMEDIATE_RESPONSE => at = end,
+                message::SEARCH_RESULT_DONE => {
+                    let result = message::result(&message.op)?;
+                    let cookie = message::paged_cookie(message.controls.as_ref())?;
+                    return Ok((end, result, cookie));
+                }
+                other => return Err(unexpected(other)),
+            }
+        }
+    }
+
+    /// The messages of a page [`Conn::read_page`] read: the first `len` bytes of the buffer.
+    pub fn page(&self, len: usize) -> PageMessages<'_> {
+        PageMessages {
+            rest: &self.buf[..len],
+        }
+    }
+
+    /// Drops the first `len` bytes of the buffer (a page that has been taken apart).
+    pub fn consume(&mut self, len: usize) {
+        self.buf.drain(..len);
+    }
+
+    /// Reads the response to request `id`, which must be operation `op`, and its result.
+    async fn read_result(&mut self, id: i32, op: u32) -> Result<LdapResult, ConnError> {
+        let end = self.fill(0).await?;
+        let message = message::parse(&self.buf[..end])?;
+        check_id(&message, id)?;
+        if message.op.number != op {
+            return Err(unexpected(message.op.number));
+        }
+        let result = message::result(&message.op)?;
+        self.consume(end);
+        Ok(result)
+    }
+
+    /// Makes sure a whole message starts at `at` in the buffer, reading as needed; returns
+    /// where it ends.
+    async fn fill(&mut self, at: usize) -> Result<usize, ConnError> {
+        loop {
+            let want = match ber::header(&self.buf[at..])? {
+                Some(ber::Header { end, .. }) => {
+                    if end > MAX_MESSAGE {
+                        return Err(ConnError::Protocol(format!(
+                            "a message of {end} bytes: more than idfed reads ({MAX_MESSAGE})"
+                        )));
+                    }
+                    if at + end <= self.buf.len() {
+                        return Ok(at + end);
+                    }
+                    at + end - self.buf.len()
+                }
+                None => 1,
+            };
+            self.buf.reserve(want.max(READ_CHUNK));
+            let read = bounded(self.timeout, self.io.read_buf(&mut self.buf)).await??;
+            if read == 0 {
+                return Err(ConnError::Closed);
+            }
+        }
+    }
+}
+
+/// The messages of one page, in order, read in place.
+pub struct PageMessages<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for PageMessages<'a> {
+    type Item = Result<Message<'a>, Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // `read_page` framed these bytes already.
+        let end = match ber::header(self.rest) {
+            Ok(Some(h)) if h.end <= self.rest.len() => h.end,
+            _ => return Some(Err(ber::malformed("truncated message"))),
+        };
+        let (message, rest) = self.rest.split_at(end);
+        self.rest = rest;
+        Some(message::parse(message))
+    }
+}
+
+/// A message for another request: the notice of disconnection (id 0), or a broken server.
+fn check_id(message: &Message<'_>, id: i32) -> Result<(), ConnError> {
+    if message.id == id {
+        return Ok(());
+    }
+    if message.id == 0 {
+        let why = message::result(&message.op)
+            .map(|r| describe(&r))
+            .unwrap_or_else(|_| "no reason given".to_string());
+        return Err(ConnError::Protocol(format!(
+            "the server ended the connection: {why}"
+        )));
+    }
+    Err(ConnError::Protocol(format!(
+        "an answer to request {} while waiting for request {id}",
+        message.id
+    )))
+}
+
+fn unexpected(op: u32) -> ConnError {
+    ConnError::Protocol(format!("unexpected operation [APPLICATION {op}]"))
+}
+
+/// A result code with the server's text: `rc 52: shutting down`.
+fn describe(result: &LdapResult) -> String {
+    if result.text.is_empty() {
+        format!("rc {}", result.rc)
+    } else {
+        format!("rc {}: `{}`", result.rc, result.text)
+    }
+}
+
+async fn bounded<T>(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = T>,
+) -> Result<T, ConnError> {
+    tokio::time::timeout(timeout, fut)
+        .await
+        .map_err(|_| ConnError::Timeout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::{entry_tag, message, result_op};
+    use super::*;
+    use ldap3::asn1::Tag;
+    use std::io::{Read, Write};
+
+    fn entry(id: i32, uid: &str) -> Vec<u8> {
+        message(
+            id,
+            Tag::StructureTag(entry_tag(
+                format!("uid={uid},dc=x").as_bytes(),
+                &[(b"uid", &[uid.as_bytes()])],
+            )),
+        )
+    }
+
+    fn result(id: i32, op: u32, rc: i64, text: &str) -> Vec<u8> {
+        message(id, result_op(op, rc, "", text))
+    }
+
+    /// A server on 127.0.0.1 that reads one request, answers `reply`, `chunk` bytes at a
+    /// time, and closes the connection.
+    fn server(reply: Vec<u8>, chunk: usize) -> (Target, std::thread::JoinHandle<()>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            stream.set_nodelay(true).unwrap();
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).unwrap();
+            for part in reply.chunks(chunk) {
+                if stream.write_all(part).is_err() {
+                    return;
+                }
+                stream.flush().unwrap();
+            }
+        });
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port,
+            tls: false,
+        };
+        (target, handle)
+    }
+
+    /// Reads one page of a search against a server answering `reply`: the uids of its
+    /// entries and the cookie, or the error in words.
+    fn read_one_page(reply: Vec<u8>, chunk: usize) -> Result<(Vec<String>, Vec<u8>), String> {
+        let (target, server) = server(reply, chunk);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let got = runtime.block_on(async {
+            let mut conn = Conn::connect(&target, false, None, Duration::from_secs(5))
+                .await
+                .map_err(|e| e.to_string())?;
+            let id = conn
+                .search_page("dc=x", "(uid=*)", &["uid".into()], 10, b"")
+                .await
+                .map_err(|e| e.to_string())?;
+            let (len, result, cookie) = conn.read_page(id).await.map_err(|e| e.to_string())?;
+            assert_eq!(result.rc, 0);
+            let mut uids = Vec::new();
+            for message in conn.page(len) {
+                let message = message.map_err(|e| e.to_string())?;
+                if message.op.number == message::SEARCH_RESULT_ENTRY {
+                    let entry = super::super::entry::Entry::from_ber(&message.op)
+                        .map_err(|e| e.to_string())?;
+                    uids.extend(entry.first("uid").map(str::to_string));
+                }
+            }
+            conn.consume(len);
+            Ok((uids, cookie))
+        });
+        drop(runtime);
+        server.join().unwrap();
+        got
+    }
+
+    #[test]
+    fn a_page_arriving_a_byte_at_a_time_reads_whole() {
+        let mut reply = Vec::new();
+        for uid in ["alice", "bob", "carol"] {
+            reply.extend(entry(1, uid));
+        }
+        reply.extend(result(1, message::SEARCH_RESULT_DONE, 0, ""));
+        for chunk in [1, 2, 7, 4096] {
+            assert_eq!(
+                read_one_page(reply.clone(), chunk),
+                Ok((
+                    vec!["alice".into(), "bob".into(), "carol".into()],
+                    Vec::new()
+                )),
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_page_cut_short_or_mixed_up_is_an_error() {
+        let mut cut = entry(1, "alice");
+        cut.extend(&result(1, message::SEARCH_RESULT_DONE, 0, "")[..4]);
+        let mut notice = entry(1, "alice");
+        notice.extend(result(0, message::EXTENDED_RESPONSE, 52, "shutting down"));
+        let mut other_id = entry(1, "alice");
+        other_id.extend(entry(5, "mallory"));
+        let mut bind_response = entry(1, "alice");
+        bind_response.extend(result(1, message::BIND_RESPONSE, 0, ""));
+        // A length of 2 GiB announced: refused before reading (or allocating) it.
+        let huge = vec![0x30, 0x84, 0x80, 0x00, 0x00, 0x00];
+        for (reply, want) in [
+            (cut, "the server closed the connection"),
+            (
+                notice,
+                "the server ended the connection: rc 52: `shutting down`",
+            ),
+            (
+                other_id,
+                "an answer to request 5 while waiting for request 1",
+            ),
+            (bind_response, "unexpected operation [APPLICATION 1]"),
+            (
+                huge,
+                "a message of 2147483654 bytes: more than idfed reads (1073741824)",
+            ),
+        ] {
+            assert_eq!(read_one_page(reply, 4096), Err(want.to_string()));
+        }
+    }
+
+    #[test]
+    fn targets_from_urls() {
+        let t = |host: &str, port, tls| Target {
+            host: host.into(),
+            port,
+            tls,
+        };
+        for (url, want) in [
+            ("ldap://ldap.example.org", t("ldap.example.org", 389, false)),
+            ("ldaps://ldap.example.org", t("ldap.example.org", 636, true)),
+            ("ldap://127.0.0.1:3890/", t("127.0.0.1", 3890, false)),
+            ("ldaps://h:1/dc=x??sub", t("h", 1, true)),
+            ("ldap://[::1]:65535", t("::1", 65535, false)),
+            ("ldaps://[fe80::1]", t("fe80::1", 636, true)),
+        ] {
+            assert_eq!(Target::parse(url), Ok(want), "{url}");
+        }
+        for (url, why) in [
+            ("http://x", "expected `ldap://` or `ldaps://`"),
+            ("ldap://", "no host"),
+            ("ldap://:389", "no host"),
+            ("ldap://h:0", "`0` is not a port"),
+            ("ldap://h:65536", "`65536` is not a port"),
+            ("ldap://h:x", "`x` is not a port"),
+            ("ldap://[::1", "unclosed `[` in the host"),
+        ] {
+            assert_eq!(Target::parse(url), Err(why.to_string()), "{url}");
+        }
+    }
+}
