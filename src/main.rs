@@ -2,8 +2,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-// mimalloc rather than glibc's malloc: an LDAP pull allocates and frees a dozen small buffers per
-// entry (ldap3's BER tree), and glibc's allocator was a sixth of the client's time at 100,000
+// mimalloc rather than glibc's malloc: idfed allocates many small strings (names, DNs, ranges,
+// config lines), and glibc's allocator was a sixth of an LDAP pull's client time at 100,000
 // users (benches/LDAP.md).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -15,6 +15,7 @@ pub mod map;
 pub mod plan;
 pub mod report;
 pub mod resolve;
+mod resolve_json;
 
 /// What a successful command says about the state it found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -197,18 +197,10 @@ pub fn resolve_shares(
 fn write_json(shares: &[ResolvedShare]) -> anyhow::Result<()> {
     use anyhow::Context as _;
     use std::io::Write as _;
-    #[derive(serde::Serialize)]
-    struct Doc<'a> {
-        shares: BTreeMap<&'a str, &'a ResolvedShare>,
-    }
-    let doc = Doc {
-        shares: shares.iter().map(|s| (s.name.as_str(), s)).collect(),
-    };
+    let mut sorted: Vec<&ResolvedShare> = shares.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = serde_json::to_writer_pretty(&mut out, &doc)
-        .map_err(std::io::Error::from)
-        .and_then(|()| out.write_all(b"\n"))
-        .and_then(|()| out.flush());
+    let written = super::resolve_json::write(&mut out, &sorted).and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
