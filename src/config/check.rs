@@ -338,7 +338,20 @@ impl Checker<'_> {
         ];
         for (key, value, slot) in overrides {
             if let Some(value) = value {
+                let span = value.span();
                 *slot = self.non_empty(&format!("{table}.{key}"), value)?;
+                // A filter is checked here, where the error can name the line, not at the
+                // first search.
+                if key.ends_with("_filter") && ldap3::parse_filter(slot.as_str()).is_err() {
+                    return Err(self.err(
+                        format!("{table}.{key}"),
+                        Some(span),
+                        format!(
+                            "`{slot}` is not an LDAP filter: expected RFC 4515 syntax, such as \
+                             `(&(objectClass=posixAccount)(uidNumber=*))`"
+                        ),
+                    ));
+                }
             }
         }
         let page_size = match raw.page_size {

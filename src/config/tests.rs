@@ -225,6 +225,14 @@ fn errors_name_file_key_and_line() {
             "`/etc/idfed/idfed.toml` line 4, column 1: `source.x.bind_password`: unknown field `bind_password`, expected one of `type`, `url`, `starttls`, `ca_file`, `bind_dn`, `bind_password_file`, `user_base`, `group_base`, `schema`, `user_filter`, `group_filter`, `user_name_attr`, `group_name_attr`, `member_attr`, `uid_number_attr`, `gid_number_attr`, `page_size`, `timeout_secs`, `passwd`, `group`",
         ),
         (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\ngroup_filter = \"(objectClass=posixGroup\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 6, column 16: `source.x.group_filter`: `(objectClass=posixGroup` is not an LDAP filter: expected RFC 4515 syntax, such as `(&(objectClass=posixAccount)(uidNumber=*))`",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\nuser_filter = \"objectClass=posixAccount)\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 6, column 15: `source.x.user_filter`: `objectClass=posixAccount)` is not an LDAP filter: expected RFC 4515 syntax, such as `(&(objectClass=posixAccount)(uidNumber=*))`",
+        ),
+        (
             "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\npage_size = 0\n".to_string(),
             "`/etc/idfed/idfed.toml` line 6, column 13: `source.x.page_size`: `0` is out of range: expected 1 or more entries per page",
         ),
