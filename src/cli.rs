@@ -41,7 +41,7 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Say more about what is done (repeat for more)
+    /// Say what was read (each source, the cluster) with counts and times, on stderr
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 

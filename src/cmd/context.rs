@@ -101,14 +101,21 @@ impl Context {
             min_id: c.min_id,
             max_extents: c.max_extents,
         };
-        let cluster = Cluster::discover(&globals.root, &c.pve_root).with_context(|| {
-            format!(
-                "cannot read the cluster under `{}`",
-                globals.root.join(&c.pve_root).display()
-            )
-        })?;
-        let (shares, warnings) =
-            super::resolve::resolve_shares(&config, share_filter, !globals.quiet)?;
+        let started = std::time::Instant::now();
+        let pve_root = globals.root.join(&c.pve_root);
+        let cluster = Cluster::discover(&globals.root, &c.pve_root)
+            .with_context(|| format!("cannot read the cluster under `{}`", pve_root.display()))?;
+        if globals.verbose > 0 {
+            eprintln!(
+                "idfed: cluster under `{}`: {} nodes, {} CTs ({} unreadable) in {:.2} s",
+                pve_root.display(),
+                cluster.nodes.len(),
+                cluster.cts.len(),
+                cluster.errors.len(),
+                started.elapsed().as_secs_f64()
+            );
+        }
+        let (shares, warnings) = super::resolve::resolve_shares(&config, share_filter, globals)?;
         for w in &warnings {
             eprintln!("idfed: warning: {w}");
         }

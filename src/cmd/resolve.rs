@@ -21,15 +21,7 @@ pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let resolution = resolve_each(&config, &args.shares, !globals.quiet)?;
     if globals.verbose > 0 {
-        for s in &resolution.sources {
-            eprintln!(
-                "idfed: source `{}`: {} users, {} groups in {:.2} s",
-                s.name,
-                s.users,
-                s.groups,
-                s.elapsed.as_secs_f64()
-            );
-        }
+        print_sources(&resolution.sources);
     }
     for warning in &resolution.warnings {
         eprintln!("idfed: warning: {warning}");
@@ -57,6 +49,19 @@ pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
     // back at once.
     std::mem::forget(resolution);
     outcome
+}
+
+/// For `-v`: what each source returned and how long it took, on stderr.
+fn print_sources(sources: &[SourceSummary]) {
+    for s in sources {
+        eprintln!(
+            "idfed: source `{}`: {} users, {} groups in {:.2} s",
+            s.name,
+            s.users,
+            s.groups,
+            s.elapsed.as_secs_f64()
+        );
+    }
 }
 
 /// The outcome of resolving several shares, each on its own.
@@ -182,9 +187,12 @@ pub fn resolve_each(
 pub fn resolve_shares(
     config: &Config,
     filter: &[String],
-    progress: bool,
+    globals: &Globals,
 ) -> anyhow::Result<(Vec<ResolvedShare>, Vec<String>)> {
-    let resolution = resolve_each(config, filter, progress)?;
+    let resolution = resolve_each(config, filter, !globals.quiet)?;
+    if globals.verbose > 0 {
+        print_sources(&resolution.sources);
+    }
     match resolution.errors.as_slice() {
         [] => Ok((resolution.shares, resolution.warnings)),
         [first] => Err(anyhow::anyhow!("{first}")),

@@ -49,6 +49,22 @@ fn plan_text_snapshot() {
 }
 
 #[test]
+fn verbose_says_what_was_read_and_the_output_is_unchanged() {
+    let quiet = on(sync(), "pve1", &["plan"]).success();
+    let run = on(sync(), "pve1", &["-v", "plan"])
+        .success()
+        .stderr_has("idfed: cluster under `")
+        .stderr_has("/pve1/etc/pve`: 2 nodes, ")
+        .stderr_has("idfed: source `");
+    assert_eq!(run.stdout(), quiet.stdout());
+    assert!(
+        !quiet.stderr().contains("idfed: source `"),
+        "{}",
+        quiet.stderr()
+    );
+}
+
+#[test]
 fn plan_json_snapshot_and_shape() {
     let run = on(sync(), "pve1", &["--format", "json", "plan"]).success();
     let json = run.json();
