@@ -18,17 +18,8 @@ use crate::userns::{EINVAL, MapFile, kernel_accepts};
 fn check(fixture: &str, format: &str) -> Run {
     Test::new()
         .fixture(fixture)
-        .args([
-            "-c",
-            "{root}/idfed.toml",
-            "--root",
-            "{root}",
-            "--node",
-            "pve1",
-            "--format",
-            format,
-            "check",
-        ])
+        .at_root("pve1")
+        .args(["--format", format, "check"])
         .run()
 }
 
@@ -171,25 +162,25 @@ fn every_warning_kind_alone_exits_0() {
 #[test]
 fn after_apply_on_pve1_pve2_lacks_the_subids() {
     // pve1's own check is clean of problems; pve2 lacks the subids pve1's converged CTs need.
-    let dir = tempfile::tempdir().unwrap();
-    crate::harness::copy_tree(&fixture("report-cluster"), dir.path());
-    let run_on = |node: &str, args: &[&str]| {
-        let root = dir.path().to_str().unwrap();
-        std::process::Command::new(env!("CARGO_BIN_EXE_idfed"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .args(["-c", &format!("{root}/idfed.toml")])
-            .args(["--root", &format!("{root}/{node}"), "--node", node])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    assert_eq!(run_on("pve1", &["apply", "--force"]).status.code(), Some(0));
-    let pve1 = run_on("pve1", &["--format", "json", "check"]);
-    assert_eq!(pve1.status.code(), Some(0));
-    let pve2 = run_on("pve2", &["--format", "json", "check"]);
-    assert_eq!(pve2.status.code(), Some(2));
-    let json: Value = serde_json::from_slice(&pve2.stdout).unwrap();
+    let applied = Test::new()
+        .fixture("report-cluster")
+        .on_node("pve1")
+        .args(["apply", "--force"])
+        .run()
+        .success();
+    let pve1 = applied
+        .again()
+        .on_node("pve1")
+        .args(["--format", "json", "check"])
+        .run()
+        .success();
+    let pve2 = pve1
+        .again()
+        .on_node("pve2")
+        .args(["--format", "json", "check"])
+        .run()
+        .code(2);
+    let json = pve2.json();
     let want: BTreeSet<(Option<u64>, String)> = [
         (101, "subuid-missing"),
         (101, "subgid-missing"),
@@ -210,48 +201,50 @@ fn after_apply_on_pve1_pve2_lacks_the_subids() {
 #[test]
 fn newuidmap_agrees_with_check_on_coverage() {
     require_root("starting LXC containers");
-    let dir = tempfile::tempdir().unwrap();
-    crate::harness::copy_tree(&fixture("report-cluster"), dir.path());
-    let root = dir.path().to_str().unwrap().to_string();
-    let run_on = |node: &str, args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_idfed"))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .args(["-c", &format!("{root}/idfed.toml")])
-            .args(["--root", &format!("{root}/{node}"), "--node", node])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    assert_eq!(run_on("pve1", &["apply", "--force"]).status.code(), Some(0));
-    let conf =
-        std::fs::read_to_string(dir.path().join("cluster/pve/nodes/pve1/lxc/101.conf")).unwrap();
+    let applied = Test::new()
+        .fixture("report-cluster")
+        .on_node("pve1")
+        .args(["apply", "--force"])
+        .run()
+        .success();
+    let conf = applied.read("cluster/pve/nodes/pve1/lxc/101.conf");
     let idmap: Vec<&str> = conf
         .lines()
         .filter(|l| l.starts_with("lxc.idmap"))
         .collect();
     assert!(idmap.contains(&"lxc.idmap: u 1005 1005 1"), "{conf}");
-    let files = |node: &str| {
-        let read = |f: &str| std::fs::read_to_string(dir.path().join(node).join(f)).unwrap();
-        (read("etc/subuid"), read("etc/subgid"))
+    let files = |run: &Run, node: &str| {
+        (
+            run.read(&format!("{node}/etc/subuid")),
+            run.read(&format!("{node}/etc/subgid")),
+        )
     };
 
-    assert_eq!(run_on("pve1", &["check"]).status.code(), Some(0));
-    let (subuid, subgid) = files("pve1");
+    let pve1 = applied
+        .again()
+        .on_node("pve1")
+        .args(["check"])
+        .run()
+        .success();
+    let (subuid, subgid) = files(&pve1, "pve1");
     let started = run_container(&Container::new(&idmap).subids(&subuid, &subgid));
     assert!(
         started.is_ok(),
         "check passes on pve1, LXC did not start:\n{started:?}"
     );
 
-    let pve2 = run_on("pve2", &["--format", "json", "check"]);
-    assert_eq!(pve2.status.code(), Some(2));
-    let json: Value = serde_json::from_slice(&pve2.stdout).unwrap();
+    let pve2 = pve1
+        .again()
+        .on_node("pve2")
+        .args(["--format", "json", "check"])
+        .run()
+        .code(2);
+    let json = pve2.json();
     assert!(
         codes(&json, "problems").contains(&(Some(101), "subuid-missing".to_string())),
         "{json}"
     );
-    let (subuid, subgid) = files("pve2");
+    let (subuid, subgid) = files(&pve2, "pve2");
     let err = run_container(&Container::new(&idmap).subids(&subuid, &subgid))
         .expect_err("check fails on pve2, LXC started");
     assert!(
@@ -277,15 +270,8 @@ fn cannot_run_exits_1() {
              timeout_secs = 2\n\n[share.projects]\nsource = \"corp\"\npath = \"/mnt/pve/projects\"\n\
              users = [\"alice\"]\n",
         )
-        .args([
-            "-c",
-            "{root}/idfed.toml",
-            "--root",
-            "{root}",
-            "--node",
-            "pve1",
-            "check",
-        ])
+        .at_root("pve1")
+        .args(["check"])
         .run()
         .failure()
         .stderr_has("cannot read source `corp`");

@@ -69,6 +69,29 @@ impl Test {
         self
     }
 
+    /// `-c {root}/idfed.toml --root {root}/NODE --node NODE`: idfed run as `node` of a fixture
+    /// whose nodes are roots under the temp dir sharing one `etc/pve` (`sync`, `rollout`,
+    /// `report-cluster`).
+    pub fn on_node(self, node: &str) -> Test {
+        self.args(["-c", "{root}/idfed.toml", "--root"]).args([
+            format!("{{root}}/{node}"),
+            "--node".into(),
+            node.into(),
+        ])
+    }
+
+    /// `-c {root}/idfed.toml --root {root} --node NODE`: a fixture that is one root.
+    pub fn at_root(self, node: &str) -> Test {
+        self.args([
+            "-c",
+            "{root}/idfed.toml",
+            "--root",
+            "{root}",
+            "--node",
+            node,
+        ])
+    }
+
     /// Appends arguments; `{root}` in an argument is replaced by the temp dir.
     pub fn args<I, S>(mut self, args: I) -> Test
     where

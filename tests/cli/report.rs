@@ -2,57 +2,22 @@
 //! `cluster/pve`): the grid, the `--owner` list, CSV and JSON, the filters, and the report after
 //! `apply` on one node only (one CT converged, one stale, one privileged, one read-only mount).
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use serde_json::Value;
 
-use crate::harness::{Test, copy_tree, fixture};
+use crate::harness::{Run, Test, copy_tree, fixture};
 
 const FIXTURE: &str = "report-cluster";
 
-/// `-c {root}/idfed.toml --root {root}/<node> --node <node>`, then `args`.
-fn on(node: &str, args: &[&str]) -> Vec<String> {
-    let mut out: Vec<String> = [
-        "-c",
-        "{root}/idfed.toml",
-        "--root",
-        &format!("{{root}}/{node}"),
-        "--node",
-        node,
-    ]
-    .iter()
-    .map(ToString::to_string)
-    .collect();
-    out.extend(args.iter().map(ToString::to_string));
-    out
-}
-
-/// Runs `idfed` in `dir` (several steps over one tree, which the one-shot harness does not do).
-fn idfed(dir: &Path, node: &str, args: &[&str]) -> Output {
-    let root = dir.to_str().unwrap();
-    let args: Vec<String> = on(node, args)
-        .into_iter()
-        .map(|a| a.replace("{root}", root))
-        .collect();
-    Command::new(env!("CARGO_BIN_EXE_idfed"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(dir)
-        .args(&args)
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+/// `idfed` as `node` of the report-cluster fixture, after the runs of `run` (a fresh copy of
+/// the fixture when `None`); the run must succeed.
+fn step(run: Option<Run>, node: &str, args: &[&str]) -> Run {
+    let t = match run {
+        Some(run) => run.again(),
+        None => Test::new().fixture(FIXTURE),
+    };
+    t.on_node(node).args(args).run().success()
 }
 
 /// The access of every (owner kind, name, ct) row of a JSON report.
@@ -77,7 +42,8 @@ fn cells(report: &Value) -> Vec<(String, String, String, u64, String)> {
 fn grid_before_apply() {
     let run = Test::new()
         .fixture(FIXTURE)
-        .args(on("pve1", &["report"]))
+        .on_node("pve1")
+        .args(["report"])
         .run()
         .success();
     insta::assert_snapshot!(run.stdout());
@@ -85,22 +51,18 @@ fn grid_before_apply() {
 
 #[test]
 fn report_after_apply_on_one_of_two_nodes() {
-    let dir = tempfile::tempdir().unwrap();
-    copy_tree(&fixture(FIXTURE), dir.path());
     // `--force`: the other node has not published its subid coverage (it has not run apply).
-    ok(&idfed(dir.path(), "pve1", &["apply", "--force"]));
+    let applied = step(None, "pve1", &["apply", "--force"]);
 
-    let grid = ok(&idfed(dir.path(), "pve1", &["report"]));
+    let run = step(Some(applied), "pve1", &["report"]);
+    let grid = run.stdout();
     insta::assert_snapshot!("grid_after_apply_on_pve1", grid);
     // The report reads the shared /etc/pve: pve2 sees the same grid.
-    assert_eq!(ok(&idfed(dir.path(), "pve2", &["report"])), grid);
+    let run = step(Some(run), "pve2", &["report"]);
+    assert_eq!(run.stdout(), grid);
 
-    let json: Value = serde_json::from_str(&ok(&idfed(
-        dir.path(),
-        "pve1",
-        &["--format", "json", "report"],
-    )))
-    .unwrap();
+    let run = step(Some(run), "pve1", &["--format", "json", "report"]);
+    let json = run.json();
     let rows = cells(&json);
     let access = |share: &str, kind: &str, name: &str, ct: u64| -> String {
         rows.iter()
@@ -139,18 +101,19 @@ fn report_after_apply_on_one_of_two_nodes() {
     // The converged maps reach no host id beyond their owners.
     assert_eq!(json["exposure"], serde_json::json!([]));
 
-    let owner = ok(&idfed(dir.path(), "pve1", &["report", "--owner", "alice"]));
-    insta::assert_snapshot!("owner_alice_after_apply_on_pve1", owner);
+    let run = step(Some(run), "pve1", &["report", "--owner", "alice"]);
+    insta::assert_snapshot!("owner_alice_after_apply_on_pve1", run.stdout());
     // By id: the group research.
-    let by_id = ok(&idfed(dir.path(), "pve1", &["report", "--owner", "3000"]));
+    let run = step(Some(run), "pve1", &["report", "--owner", "3000"]);
     assert_eq!(
-        by_id,
+        run.stdout(),
         "group research (3000), share projects:\n  writes as research: CT 101 on pve1\n  \
          privileged, writes as anyone: CT 103 on pve1\n  mapped, read-only mount: CT 102 on pve1\n  \
          unmapped, sees nobody: CT 201 on pve2\n"
     );
 
-    let csv = ok(&idfed(dir.path(), "pve1", &["--format", "csv", "report"]));
+    let run = step(Some(run), "pve1", &["--format", "csv", "report"]);
+    let csv = run.stdout();
     let mut lines = csv.lines();
     assert_eq!(lines.next(), Some("share,kind,name,id,ct,node,access"));
     let body: Vec<&str> = lines.collect();
@@ -177,7 +140,8 @@ fn report_after_apply_on_one_of_two_nodes() {
 fn filters_by_ct_and_share() {
     let run = Test::new()
         .fixture(FIXTURE)
-        .args(on("pve1", &["--format", "json", "report", "--ct", "203"]))
+        .on_node("pve1")
+        .args(["--format", "json", "report", "--ct", "203"])
         .run()
         .success();
     let rows = cells(&run.json());
@@ -194,10 +158,8 @@ fn filters_by_ct_and_share() {
 
     let run = Test::new()
         .fixture(FIXTURE)
-        .args(on(
-            "pve1",
-            &["--format", "json", "report", "--share", "media"],
-        ))
+        .on_node("pve1")
+        .args(["--format", "json", "report", "--share", "media"])
         .run()
         .success();
     let rows = cells(&run.json());
@@ -213,7 +175,8 @@ fn filters_by_ct_and_share() {
 fn a_ct_without_shares_gives_no_rows() {
     Test::new()
         .fixture(FIXTURE)
-        .args(on("pve1", &["report", "--ct", "202"]))
+        .on_node("pve1")
+        .args(["report", "--ct", "202"])
         .run()
         .success()
         .stdout_is("no container uses a share (or nothing matches the filter)\n");
@@ -223,20 +186,23 @@ fn a_ct_without_shares_gives_no_rows() {
 fn unknown_share_or_ct_is_an_error() {
     Test::new()
         .fixture(FIXTURE)
-        .args(on("pve1", &["report", "--share", "medai"]))
+        .on_node("pve1")
+        .args(["report", "--share", "medai"])
         .run()
         .failure()
         .stderr_has("unknown share `medai`")
         .stderr_has("expected one of `media`, `projects`");
     Test::new()
         .fixture(FIXTURE)
-        .args(on("pve1", &["report", "--ct", "999"]))
+        .on_node("pve1")
+        .args(["report", "--ct", "999"])
         .run()
         .failure()
         .stderr_has("CT 999 is not a container of the cluster");
     Test::new()
         .fixture(FIXTURE)
-        .args(on("pve1", &["--format", "csv", "check"]))
+        .on_node("pve1")
+        .args(["--format", "csv", "check"])
         .run()
         .failure()
         .stderr_has("`check` does not write `--format csv`");
@@ -246,15 +212,8 @@ fn unknown_share_or_ct_is_an_error() {
 fn unreadable_cts_are_named_on_stderr() {
     Test::new()
         .fixture("check-problems")
-        .args([
-            "-c",
-            "{root}/idfed.toml",
-            "--root",
-            "{root}",
-            "--node",
-            "pve1",
-            "report",
-        ])
+        .at_root("pve1")
+        .args(["report"])
         .run()
         .success()
         .stderr_has("idfed: warning: CT 307 on pve2: left out of the report")
@@ -266,7 +225,8 @@ fn unreadable_cts_are_named_on_stderr() {
 fn an_unknown_owner_says_so() {
     Test::new()
         .fixture(FIXTURE)
-        .args(on("pve1", &["report", "--owner", "alise"]))
+        .on_node("pve1")
+        .args(["report", "--owner", "alise"])
         .run()
         .success()
         .stdout_is(
@@ -280,31 +240,15 @@ fn an_unknown_owner_says_so() {
 fn exposure_beyond_the_owners() {
     let run = Test::new()
         .fixture("check-warnings")
-        .args([
-            "-c",
-            "{root}/idfed.toml",
-            "--root",
-            "{root}",
-            "--node",
-            "pve1",
-            "report",
-        ])
+        .at_root("pve1")
+        .args(["report"])
         .run()
         .success();
     insta::assert_snapshot!(run.stdout());
     let json = Test::new()
         .fixture("check-warnings")
-        .args([
-            "-c",
-            "{root}/idfed.toml",
-            "--root",
-            "{root}",
-            "--node",
-            "pve1",
-            "--format",
-            "json",
-            "report",
-        ])
+        .at_root("pve1")
+        .args(["--format", "json", "report"])
         .run()
         .success()
         .json();

@@ -7,10 +7,7 @@ use crate::harness::{Run, Test};
 
 /// `idfed -c idfed.toml --root NODE --node NODE ARGS...` in the fixture.
 fn on(t: Test, node: &str, args: &[&str]) -> Run {
-    t.args(["-c", "{root}/idfed.toml", "--root"])
-        .args([format!("{{root}}/{node}"), "--node".into(), node.into()])
-        .args(args)
-        .run()
+    t.on_node(node).args(args).run()
 }
 
 fn sync() -> Test {
