@@ -645,14 +645,9 @@ mod tests {
     }
 
     fn coverage(uids: &[(u32, u32)], gids: &[(u32, u32)]) -> NodeCoverage {
-        let set = |r: &[(u32, u32)]| -> IdSet {
-            r.iter()
-                .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
-                .collect()
-        };
         NodeCoverage {
-            uids: set(uids),
-            gids: set(gids),
+            uids: IdSet::of_counts(uids),
+            gids: IdSet::of_counts(gids),
         }
     }
 

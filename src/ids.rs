@@ -279,6 +279,17 @@ fn coalesce_sorted(ranges: Vec<IdRange>) -> Vec<IdRange> {
     out
 }
 
+#[cfg(test)]
+impl IdSet {
+    /// A set from `(start, count)` pairs: the tests' shorthand.
+    pub fn of_counts(ranges: &[(u32, u32)]) -> IdSet {
+        ranges
+            .iter()
+            .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
+            .collect()
+    }
+}
+
 impl IdSet {
     /// The empty set.
     pub fn new() -> IdSet {

@@ -358,15 +358,11 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
 mod tests {
     use super::*;
     use crate::idmap::Extent;
-    use crate::ids::IdRange;
     use crate::plan::ShareUse;
     use crate::resolve::Owner;
 
     fn set(ranges: &[(u32, u32)]) -> IdSet {
-        ranges
-            .iter()
-            .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
-            .collect()
+        IdSet::of_counts(ranges)
     }
 
     fn share() -> ResolvedShare {

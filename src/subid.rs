@@ -229,10 +229,7 @@ mod tests {
     use super::*;
 
     fn set(ranges: &[(u32, u32)]) -> IdSet {
-        ranges
-            .iter()
-            .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
-            .collect()
+        IdSet::of_counts(ranges)
     }
 
     #[test]
@@ -444,10 +441,7 @@ mod proptests {
             }
             let covered = f.covered("root", Some(0));
             prop_assert_eq!(covered.ids().collect::<std::collections::BTreeSet<_>>(), model.clone());
-            let needs: IdSet = needs
-                .iter()
-                .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
-                .collect();
+            let needs = IdSet::of_counts(&needs);
             let missing = f.missing("root", Some(0), &needs);
             for id in needs.ids() {
                 prop_assert_eq!(missing.contains(id), !model.contains(&id));

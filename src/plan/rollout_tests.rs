@@ -33,10 +33,7 @@ fn ct(idmap: Vec<Extent>, lock: Option<&str>) -> CtIn {
 }
 
 fn covering(ids: &[(u32, u32)]) -> NodeCoverage {
-    let set: IdSet = ids
-        .iter()
-        .map(|&(s, c)| IdRange::with_count(u64::from(s), u64::from(c)).unwrap())
-        .collect();
+    let set = IdSet::of_counts(ids);
     NodeCoverage {
         uids: set.clone(),
         gids: set,
