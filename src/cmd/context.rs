@@ -43,6 +43,8 @@ pub struct Context {
     pub subgid: LocalSubid,
     /// Every node's published state (this node's own too; its files are what counts for it).
     pub published: BTreeMap<String, Published>,
+    /// The subid owner's uid on this node (`/etc/passwd` under `--root`), when it has one.
+    pub owner_uid: Option<u32>,
 }
 
 /// This node's name: `--node`, else the short hostname.
@@ -55,6 +57,27 @@ pub fn node_name(globals: &Globals) -> String {
             host.split('.').next().unwrap_or_default().to_string()
         }
     }
+}
+
+/// The uid of `owner` on this node: 0 for root, else from `/etc/passwd` under `--root` (no
+/// uid when the file or the user is missing: then only lines naming it count).
+fn owner_uid(globals: &Globals, owner: &str) -> anyhow::Result<Option<u32>> {
+    if owner == "root" {
+        return Ok(Some(0));
+    }
+    let path = globals.root.join("etc/passwd");
+    let text = fsutil::read_optional(&path)?.unwrap_or_default();
+    Ok(uid_in_passwd(&text, owner))
+}
+
+/// The uid of `name` in the text of a passwd file; lines that are not `name:x:uid:...` are
+/// skipped (this is the node's own file, not one idfed reads owners from).
+fn uid_in_passwd(text: &str, name: &str) -> Option<u32> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        (fields.next()? == name).then_some(())?;
+        fields.nth(1)?.trim_end_matches('\r').parse().ok()
+    })
 }
 
 fn read_subid(globals: &Globals, host_path: &str) -> anyhow::Result<LocalSubid> {
@@ -186,7 +209,9 @@ impl Context {
                 cluster.nodes.join(", ")
             );
         }
+        let owner_uid = owner_uid(globals, &c.subid_owner)?;
         Ok(Context {
+            owner_uid,
             subuid: read_subid(globals, "/etc/subuid")?,
             subgid: read_subid(globals, "/etc/subgid")?,
             config,
@@ -201,10 +226,9 @@ impl Context {
         })
     }
 
-    /// The subid owner, and its numeric uid when it is root (newuidmap matches either).
+    /// The subid owner, and its uid when known: newuidmap takes the lines of either.
     pub fn owner(&self) -> (&str, Option<u32>) {
-        let owner = self.config.cluster.subid_owner.as_str();
-        (owner, (owner == "root").then_some(0))
+        (self.config.cluster.subid_owner.as_str(), self.owner_uid)
     }
 
     /// This node's current coverage, from its files.
@@ -312,5 +336,21 @@ impl Context {
                 )
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::uid_in_passwd;
+
+    #[test]
+    fn uid_of_a_user_in_passwd() {
+        let text = "root:x:0:0:root:/root:/bin/bash\n# comment\nbroken\nlxcadm:x:2000:2000::/home/lxcadm:/bin/sh\r\nbad:x:nope:1::/:/bin/sh\n";
+        assert_eq!(uid_in_passwd(text, "root"), Some(0));
+        assert_eq!(uid_in_passwd(text, "lxcadm"), Some(2000));
+        assert_eq!(uid_in_passwd(text, "lxc"), None);
+        assert_eq!(uid_in_passwd(text, "bad"), None);
+        assert_eq!(uid_in_passwd(text, "broken"), None);
+        assert_eq!(uid_in_passwd("", "root"), None);
     }
 }

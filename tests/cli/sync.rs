@@ -92,6 +92,47 @@ fn plan_json_snapshot_and_shape() {
     insta::assert_json_snapshot!(json);
 }
 
+/// A subid owner other than root: its lines count by name or by its uid on the node (what
+/// newuidmap accepts), so numeric lines written by hand are not added again by name.
+#[test]
+fn a_non_root_subid_owner_is_matched_by_name_or_uid() {
+    let config = fixture_text("idfed.toml") + "\n[cluster]\nsubid_owner = \"lxcadm\"\n";
+    let t = sync()
+        .write("idfed.toml", &config)
+        .write(
+            "pve1/etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\nlxcadm:x:2000:2000::/home/lxcadm:/bin/sh\n",
+        )
+        .write(
+            "pve1/etc/subuid",
+            "2000:100000:65536\n2000:33:1\nlxcadm:1005:2\n",
+        )
+        .write(
+            "pve1/etc/subgid",
+            "lxcadm:100000:65536\n2000:33:1\n2000:1005:2\n2000:3000:1\n",
+        );
+    let run = on(t, "pve1", &["--format", "json", "plan"]).success();
+    let json = run.json();
+    assert_eq!(json["nodes"]["pve1"]["subuid_add"], serde_json::json!([]));
+    assert_eq!(json["nodes"]["pve1"]["subgid_add"], serde_json::json!([]));
+    // Without the uid (no passwd entry), the numeric lines do not count: lines by name.
+    let run = on(
+        run.again()
+            .write("pve1/etc/passwd", "root:x:0:0::/root:/bin/sh\n"),
+        "pve1",
+        &["--format", "json", "plan"],
+    )
+    .success();
+    assert_eq!(
+        run.json()["nodes"]["pve1"]["subuid_add"],
+        serde_json::json!([
+            {"owner": "lxcadm", "start": 33, "count": 1},
+            {"owner": "lxcadm", "start": 100000, "count": 1005},
+            {"owner": "lxcadm", "start": 101007, "count": 64529}
+        ])
+    );
+}
+
 #[test]
 fn detailed_exitcode_is_2_with_changes() {
     on(sync(), "pve1", &["plan", "--detailed-exitcode"]).code(2);
