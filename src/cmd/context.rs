@@ -231,6 +231,56 @@ impl Context {
         (self.config.cluster.subid_owner.as_str(), self.owner_uid)
     }
 
+    /// Checks a command's `--share` and `--ct` filters against the configuration and the
+    /// cluster: a typo is an error, not an empty result.
+    ///
+    /// # Errors
+    /// An unknown share (with the closest name), a CT the cluster does not have, or one whose
+    /// config cannot be read.
+    pub fn check_filters(&self, share: Option<&str>, ct: Option<u32>) -> anyhow::Result<()> {
+        if let Some(share) = share
+            && !self.config.shares.contains_key(share)
+        {
+            let names = self.config.shares.keys().map(String::as_str);
+            let hint = match crate::resolve::closest(share, names) {
+                Some(close) => format!(" (did you mean `{close}`?)"),
+                None => String::new(),
+            };
+            let known: Vec<String> = self
+                .config
+                .shares
+                .keys()
+                .map(|k| format!("`{k}`"))
+                .collect();
+            anyhow::bail!(
+                "unknown share `{share}` in `{}`{hint}: expected one of {}",
+                self.config.path.display(),
+                known.join(", ")
+            );
+        }
+        if let Some(vmid) = ct
+            && !self.cts.iter().any(|c| c.vmid == vmid)
+        {
+            if self.ct_errors.iter().any(|e| e.vmid == Some(vmid)) {
+                anyhow::bail!("CT {vmid}: its config cannot be read (run `idfed check`)");
+            }
+            let range = match (self.cts.first(), self.cts.last()) {
+                (Some(first), Some(last)) => format!(
+                    "it has {} CTs, from {} to {}",
+                    self.cts.len(),
+                    first.vmid,
+                    last.vmid
+                ),
+                _ => "it has no CTs".to_string(),
+            };
+            anyhow::bail!(
+                "CT {vmid} is not a container of the cluster under `{}` ({range})",
+                self.pve_root().display()
+            );
+        }
+        Ok(())
+    }
+
     /// This node's current coverage, from its files.
     pub fn local_coverage(&self) -> NodeCoverage {
         let (owner, uid) = self.owner();

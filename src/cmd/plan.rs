@@ -35,22 +35,21 @@ pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
 pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "plan")?;
     let ctx = Context::load(globals, &[])?;
-    if let Some(s) = &args.share
-        && !ctx.config.shares.contains_key(s)
-    {
-        anyhow::bail!(
-            "unknown share `{s}`: expected one of {}",
-            ctx.config
-                .shares
-                .keys()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    ctx.check_filters(args.share.as_deref(), args.ct)?;
     let plan = ctx.plan(false);
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let plan = filter(plan, args.share.as_deref(), args.ct);
+    if let Some(vmid) = args.ct
+        && plan.containers.is_empty()
+    {
+        eprintln!(
+            "idfed: note: CT {vmid} uses no share of the configuration{}: idfed leaves its map alone",
+            args.share
+                .as_deref()
+                .map(|s| format!(" (or not `{s}`)"))
+                .unwrap_or_default()
+        );
+    }
     use std::io::Write as _;
     let written = match globals.format {
         Format::Json => {

@@ -20,25 +20,7 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
         "report",
     )?;
     let ctx = Context::load(globals, &[])?;
-    if let Some(share) = &args.share
-        && !ctx.config.shares.contains_key(share)
-    {
-        let known: Vec<String> = ctx.config.shares.keys().map(|k| format!("`{k}`")).collect();
-        anyhow::bail!(
-            "unknown share `{share}` in `{}`: expected one of {}",
-            ctx.config.path.display(),
-            known.join(", ")
-        );
-    }
-    if let Some(vmid) = args.ct
-        && !ctx.cts.iter().any(|c| c.vmid == vmid)
-    {
-        let broken = ctx.ct_errors.iter().any(|e| e.vmid == Some(vmid));
-        if broken {
-            anyhow::bail!("CT {vmid}: its config cannot be read (run `idfed check`)");
-        }
-        anyhow::bail!("CT {vmid} is not a container of the cluster");
-    }
+    ctx.check_filters(args.share.as_deref(), args.ct)?;
     for e in &ctx.ct_errors {
         eprintln!(
             "idfed: warning: {}: left out of the report (`idfed check` says why)",

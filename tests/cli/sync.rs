@@ -133,6 +133,25 @@ fn a_non_root_subid_owner_is_matched_by_name_or_uid() {
     );
 }
 
+/// A mistyped filter is an error, not an empty plan; a CT without a share is said to be left
+/// alone.
+#[test]
+fn plan_filters_that_match_nothing_say_so() {
+    on(sync(), "pve1", &["plan", "--ct", "999"])
+        .failure()
+        .stderr_has("idfed: error: CT 999 is not a container of the cluster under `/etc/pve` (it has 5 CTs, from 101 to 201)");
+    on(sync(), "pve1", &["plan", "--share", "project"])
+        .failure()
+        .stderr_has("unknown share `project` in `")
+        .stderr_has("(did you mean `projects`?): expected one of `projects`");
+    let run = on(sync(), "pve1", &["plan", "--ct", "104"])
+        .success()
+        .stderr_has(
+            "idfed: note: CT 104 uses no share of the configuration: idfed leaves its map alone",
+        );
+    assert!(!run.stdout().contains("CT 104"), "{}", run.stdout());
+}
+
 #[test]
 fn detailed_exitcode_is_2_with_changes() {
     on(sync(), "pve1", &["plan", "--detailed-exitcode"]).code(2);
