@@ -408,6 +408,36 @@ mod tests {
         );
     }
 
+    /// Active Directory's notice of disconnection puts the response name `[10]` after the
+    /// ExtendedResponse, where the controls belong: still read, with its result, and no controls.
+    #[test]
+    fn active_directory_notice_of_disconnection() {
+        let op = result_op(
+            EXTENDED_RESPONSE,
+            52,
+            "",
+            "00002024: the server is shutting down",
+        );
+        let oid = Tag::OctetString(OctetString {
+            class: TagClass::Context,
+            id: 10,
+            inner: b"1.3.6.1.4.1.1466.20036".to_vec(),
+        });
+        let message: StructureTag = Tag::Sequence(Sequence {
+            inner: vec![integer(0), op, oid],
+            ..Default::default()
+        })
+        .into_structure();
+        let mut bytes = BytesMut::new();
+        write::encode_into(&mut bytes, message).unwrap();
+        let message = parse(&bytes).unwrap();
+        assert_eq!((message.id, message.op.number), (0, EXTENDED_RESPONSE));
+        assert!(message.controls.is_none());
+        let result = result(&message.op).unwrap();
+        assert_eq!(result.rc, 52);
+        assert_eq!(result.text, "00002024: the server is shutting down");
+    }
+
     #[test]
     fn malformed_messages_are_errors() {
         // Not a SEQUENCE; a SEQUENCE without an id; an id that is not an INTEGER; trailing bytes.
