@@ -115,11 +115,25 @@ run_ldapsearch() {
   } > "$dir/ldapsearch.out"
 }
 
-# Seconds taken by a function, to the microsecond.
+# Seconds taken by a function, to the microsecond. Also appends to $dir/cpu.<label> the CPU
+# seconds the function's processes used (user + system) and the CPU seconds slapd used meanwhile.
+clk_tck=$(getconf CLK_TCK)
+slapd_cpu() { awk -v t="$clk_tck" '{print ($14 + $15) / t}' "/proc/$pid/stat"; }
+# The children's user + system seconds in the output of the builtin `times` (written to a file
+# by the shell itself: `times` in a pipe or `$(...)` runs in a subshell with no children yet).
+cpu_of() {
+  sed -n 2p "$1" | awk '{n = 0; for (i = 1; i <= 2; i++) {split($i, p, "m"); n += p[1] * 60 + p[2]}; print n}'
+}
 timed() {
-  local start=$EPOCHREALTIME
+  local label=$1; shift
+  local cpu0 cpu1 slapd0 start end
+  times > "$dir/times"; cpu0=$(cpu_of "$dir/times"); slapd0=$(slapd_cpu)
+  start=$EPOCHREALTIME
   "$@"
-  echo "$EPOCHREALTIME - $start" | bc -l
+  end=$EPOCHREALTIME
+  times > "$dir/times"; cpu1=$(cpu_of "$dir/times")
+  echo "$(echo "$cpu1 - $cpu0" | bc -l) $(echo "$(slapd_cpu) - $slapd0" | bc -l)" >> "$dir/cpu.$label"
+  echo "$end - $start" | bc -l
 }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
@@ -138,9 +152,9 @@ echo "bench: both read $entries entries ($N users + 1 group); $RUNS runs each" >
 
 idfed_times=(); ldap_times=(); baseline_times=()
 for _ in $(seq "$RUNS"); do
-  idfed_times+=("$(timed run_idfed)")
-  ldap_times+=("$(timed run_ldapsearch)")
-  if [ -n "$BASELINE" ]; then baseline_times+=("$(timed run_idfed "$BASELINE")"); fi
+  idfed_times+=("$(timed idfed run_idfed)")
+  ldap_times+=("$(timed ldapsearch run_ldapsearch)")
+  if [ -n "$BASELINE" ]; then baseline_times+=("$(timed baseline run_idfed "$BASELINE")"); fi
 done
 idfed_median=$(printf '%s\n' "${idfed_times[@]}" | median)
 ldap_median=$(printf '%s\n' "${ldap_times[@]}" | median)
@@ -152,3 +166,9 @@ if [ -n "$BASELINE" ]; then
   printf 'baseline resolve:            median %.3f s  (runs: %s)\n' "$baseline_median" "${baseline_times[*]}"
   printf 'ratio baseline/ldapsearch:   %.2f  (binary: %s)\n' "$(echo "$baseline_median / $ldap_median" | bc -l)" "$BASELINE"
 fi
+# CPU: what the client's processes used, and what slapd used while they ran (medians).
+for label in idfed ldapsearch ${BASELINE:+baseline}; do
+  client=$(cut -d' ' -f1 "$dir/cpu.$label" | median)
+  server=$(cut -d' ' -f2 "$dir/cpu.$label" | median)
+  printf 'cpu %-11s client %.3f s, slapd %.3f s (medians)\n' "$label:" "$client" "$server"
+done
