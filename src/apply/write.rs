@@ -63,11 +63,7 @@ pub fn replace_file(
     };
 
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.idfed-{}.tmp", std::process::id()));
+    let tmp = temporary(path);
     let result = (|| {
         let mode = meta
             .as_ref()
@@ -120,22 +116,139 @@ fn keep_mode_and_owner(file: &File, meta: &fs::Metadata, tmp: &Path) -> Result<(
     Ok(())
 }
 
-/// Writes a new file (used for backups): create, write, fsync.
+/// Writes a new file (used for backups) whole or not at all: a temporary, fsync, rename. A run
+/// killed midway leaves no half backup under the backup's name.
 fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), FsError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(fs_err("create", path))?;
-    file.write_all(contents).map_err(fs_err("write", path))?;
-    file.sync_all().map_err(fs_err("sync", path))
+    let tmp = temporary(path);
+    let result = (|| {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(&tmp)
+            .map_err(fs_err("create", &tmp))?;
+        file.write_all(contents).map_err(fs_err("write", &tmp))?;
+        file.sync_all().map_err(fs_err("sync", &tmp))?;
+        fs::rename(&tmp, path).map_err(fs_err("create", path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// The temporary written beside `path` before it is renamed over it:
+/// `.NAME.idfed-PID.tmp`, the PID of this run.
+fn temporary(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    dir.join(format!(".{name}.idfed-{}.tmp", std::process::id()))
+}
+
+/// The PID in the name of a temporary idfed writes (`.NAME.idfed-PID.tmp`), if it is one.
+fn temporary_pid(file_name: &str) -> Option<i32> {
+    let rest = file_name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (name, pid) = rest.rsplit_once(".idfed-")?;
+    if name.is_empty() || pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok().filter(|&p| p > 0)
+}
+
+/// Removes from `dir` the temporaries of idfed runs that were killed between writing a
+/// temporary and renaming it: files named `.NAME.idfed-PID.tmp` whose process is gone. Nothing
+/// else is touched; a missing directory has none. Returns what was removed.
+///
+/// # Errors
+/// An [`FsError`] when the directory cannot be listed or a stale temporary cannot be removed.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>, FsError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(fs_err("list", dir)(e)),
+    };
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(fs_err("list", dir))?;
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(temporary_pid) else {
+            continue;
+        };
+        let gone = matches!(
+            rustix::process::test_kill_process(
+                rustix::process::Pid::from_raw(pid).expect("pid > 0")
+            ),
+            Err(rustix::io::Errno::SRCH)
+        );
+        if gone && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let path = entry.path();
+            fs::remove_file(&path).map_err(fs_err("remove", &path))?;
+            removed.push(path);
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names() {
+        assert_eq!(temporary_pid(".101.conf.idfed-4242.tmp"), Some(4242));
+        assert_eq!(temporary_pid(".subuid.idfed-1.tmp"), Some(1));
+        assert_eq!(temporary_pid(".a.idfed-b.idfed-7.tmp"), Some(7));
+        for not in [
+            "101.conf",
+            ".101.conf.idfed-.tmp",
+            ".101.conf.idfed-12x.tmp",
+            ".101.conf.idfed-0.tmp",
+            "101.conf.idfed-12.tmp",
+            "..idfed-12.tmp",
+            ".101.conf.idfed-12.tmp~",
+            ".101.conf.idfed-99999999999.tmp",
+        ] {
+            assert_eq!(temporary_pid(not), None, "{not}");
+        }
+        let t = temporary(Path::new("/etc/subuid"));
+        assert_eq!(
+            temporary_pid(t.file_name().unwrap().to_str().unwrap()),
+            Some(std::process::id() as i32)
+        );
+    }
+
+    #[test]
+    fn only_stale_temporaries_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        // A process that has ended: its PID is free (for now).
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let live = std::process::id();
+        let names = [
+            format!(".101.conf.idfed-{dead}.tmp"),
+            format!(".102.conf.idfed-{live}.tmp"),
+            "101.conf".to_string(),
+            format!(".101.conf.other-{dead}.tmp"),
+        ];
+        for n in &names {
+            fs::write(dir.path().join(n), "x").unwrap();
+        }
+        let removed = remove_stale_temporaries(dir.path()).unwrap();
+        assert_eq!(removed, [dir.path().join(&names[0])]);
+        for n in &names[1..] {
+            assert!(dir.path().join(n).exists(), "{n}");
+        }
+        assert_eq!(
+            remove_stale_temporaries(&dir.path().join("missing")).unwrap(),
+            Vec::<PathBuf>::new()
+        );
+    }
 
     #[test]
     fn unchanged_content_is_not_written() {

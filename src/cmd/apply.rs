@@ -480,6 +480,32 @@ fn render_text(out: &Applied) -> String {
 /// # Errors
 /// Loading errors, the shrink guard, subid files that cannot be written, or any CT that could not
 /// be handled (the others are still handled first).
+/// Removes what an earlier run killed midway left in the directories apply writes to (its own
+/// temporaries only), and says so.
+fn remove_stale_temporaries(globals: &Globals, ctx: &Context) -> anyhow::Result<()> {
+    let dirs = [
+        globals.root.join("/etc"),
+        globals
+            .root
+            .join(ctx.pve_root())
+            .join("nodes")
+            .join(&ctx.node)
+            .join("lxc"),
+        state::managed_dir(&globals.root, ctx.pve_root()),
+        publish::nodes_dir(&globals.root, ctx.pve_root()),
+        globals.root.join("/var/lib/idfed"),
+    ];
+    for dir in dirs {
+        for path in crate::apply::write::remove_stale_temporaries(&dir)? {
+            eprintln!(
+                "idfed: note: removed `{}`, left by an idfed run that did not finish",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "apply")?;
     let ctx = Context::load(globals, &[])?;
@@ -489,6 +515,9 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
         ..Applied::default()
     };
+    if !args.dry_run {
+        remove_stale_temporaries(globals, &ctx)?;
+    }
     apply_plan(globals, &ctx, args, &mut out)?;
     if !args.dry_run && out.errors.is_empty() {
         let run = state::RunState {

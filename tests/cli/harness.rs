@@ -38,6 +38,8 @@ pub struct Test {
     args: Vec<String>,
     env: Vec<(String, String)>,
     stdin: Option<String>,
+    /// A command the binary runs under (its path and args appended), e.g. strace.
+    wrapper: Vec<String>,
 }
 
 impl Test {
@@ -47,6 +49,7 @@ impl Test {
             args: Vec::new(),
             env: Vec::new(),
             stdin: None,
+            wrapper: Vec::new(),
         }
     }
 
@@ -113,6 +116,13 @@ impl Test {
         self
     }
 
+    /// Runs the binary under `wrapper` (the binary's path and arguments follow it): `strace`
+    /// injecting a SIGKILL at an exact system call, say.
+    pub fn under<S: AsRef<str>>(mut self, wrapper: &[S]) -> Test {
+        self.wrapper = wrapper.iter().map(|w| w.as_ref().to_string()).collect();
+        self
+    }
+
     pub fn stdin(mut self, text: &str) -> Test {
         self.stdin = Some(text.to_string());
         self
@@ -120,7 +130,15 @@ impl Test {
 
     /// Runs the binary and returns what it did, for the checks of [`Run`].
     pub fn run(self) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_idfed"));
+        let bin = env!("CARGO_BIN_EXE_idfed");
+        let mut cmd = match self.wrapper.split_first() {
+            None => Command::new(bin),
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(bin);
+                cmd
+            }
+        };
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("NO_COLOR", "1")
@@ -169,6 +187,7 @@ impl Run {
             args: Vec::new(),
             env: Vec::new(),
             stdin: None,
+            wrapper: Vec::new(),
         }
     }
 
@@ -213,6 +232,13 @@ impl Run {
 
     pub fn success(self) -> Run {
         self.code(0)
+    }
+
+    /// Ended by SIGKILL.
+    pub fn killed(self) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(self.output.status.signal(), Some(9), "{}", self.describe());
+        self
     }
 
     pub fn failure(self) -> Run {

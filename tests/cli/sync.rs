@@ -1,6 +1,7 @@
 //! plan, apply and emit over the `sync` fixture: two nodes (`pve1`, `pve2`) as two roots sharing
 //! one `etc/pve`; share `projects` owned by alice (1005) and group research (3000: alice, bob).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::harness::{Run, Test};
@@ -356,6 +357,126 @@ fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
         .success()
         .stdout_has("CT 102: got its new map");
     assert!(conf(&run, "pve1", 102).contains("lxc.idmap: u 1005 1005 2\n"));
+}
+
+/// Every file of a tree by path, but the backups and the nodes' published states (which hold
+/// times); and the idfed temporaries (`.NAME.idfed-PID.tmp`) outside the backups.
+fn files_of(dir: &Path) -> (BTreeMap<String, String>, Vec<String>) {
+    fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<String, String>, tmps: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if rel.contains("var/lib/idfed/backup") {
+                continue;
+            }
+            let ty = entry.file_type().unwrap();
+            if ty.is_dir() {
+                walk(root, &path, files, tmps);
+            } else if ty.is_file() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && name.contains(".idfed-") && name.ends_with(".tmp") {
+                    tmps.push(rel);
+                } else if !rel.contains("idfed/nodes/") {
+                    files.insert(rel, std::fs::read_to_string(&path).unwrap());
+                }
+            }
+        }
+    }
+    let (mut files, mut tmps) = (BTreeMap::new(), Vec::new());
+    walk(dir, dir, &mut files, &mut tmps);
+    (files, tmps)
+}
+
+/// A real SIGKILL at every rename, write and fsync of an apply that switches two CTs (strace
+/// injects it at the Nth such system call): each CT config and subid file is then its old or
+/// its new self, and the next run ends where an uninterrupted run ends, leaving no temporary.
+#[test]
+fn killed_at_any_step_the_next_run_converges() {
+    assert!(
+        std::process::Command::new("strace")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test kills idfed with strace's fault injection: install strace (as .ci/run does)"
+    );
+    let steps = ["rename,renameat,renameat2", "write", "fsync,fdatasync"];
+    let reference = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
+    let (want, _) = files_of(reference.path());
+    let before_run = after(sync(), "pve2");
+    let (before, _) = files_of(before_run.path());
+    let watched = [
+        "pve1/etc/subuid",
+        "pve1/etc/subgid",
+        "cluster/pve/nodes/pve1/lxc/101.conf",
+        "cluster/pve/nodes/pve1/lxc/102.conf",
+    ];
+    for w in watched {
+        assert_ne!(before.get(w), want.get(w), "{w}: the run must change it");
+    }
+    // How many of each system call an uninterrupted run makes.
+    let counted = tempfile::NamedTempFile::new().unwrap();
+    let trace = counted.path().to_str().unwrap();
+    on(
+        before_run.under(&[
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            trace,
+            "-e",
+            "trace=rename,renameat,renameat2,write,fsync,fdatasync",
+        ]),
+        "pve1",
+        &["apply"],
+    )
+    .success();
+    let log = std::fs::read_to_string(counted.path()).unwrap();
+    let mut tried = 0;
+    for calls in steps {
+        let count = log
+            .lines()
+            .filter(|l| calls.split(',').any(|c| l.contains(&format!(" {c}("))))
+            .count();
+        assert!(count > 0, "no {calls} in:\n{log}");
+        for n in 1..=count {
+            let inject = format!("inject={calls}:signal=KILL:when={n}");
+            let killed = on(
+                after(sync(), "pve2").under(&[
+                    "strace",
+                    "-f",
+                    "-qq",
+                    "-o",
+                    "/dev/null",
+                    "-e",
+                    &format!("trace={calls}"),
+                    "-e",
+                    &inject,
+                ]),
+                "pve1",
+                &["apply"],
+            )
+            .killed();
+            let (now, _) = files_of(killed.path());
+            for w in watched {
+                assert!(
+                    now.get(w) == before.get(w) || now.get(w) == want.get(w),
+                    "killed at {calls} #{n}: {w} is neither old nor new:\n{:?}",
+                    now.get(w)
+                );
+            }
+            let recovered = on(killed.again(), "pve1", &["apply"]).success();
+            let (now, tmps) = files_of(recovered.path());
+            assert_eq!(now, want, "killed at {calls} #{n}, then one more run");
+            assert_eq!(tmps, Vec::<String>::new(), "killed at {calls} #{n}");
+            tried += 1;
+        }
+    }
+    assert!(tried >= 30, "only {tried} kill points");
 }
 
 #[test]
