@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::config::ShareConfig;
 use crate::ids::{IdKind, IdRange, IdSet};
-use crate::source::{Directory, User};
+use crate::source::{Directory, Member, User};
 
 /// Whether an owner is a user or a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -169,21 +169,40 @@ pub fn resolve_share(
         }
         r.owners.reserve(group.members.len());
         r.uids.reserve(group.members.len());
-        for member in &group.members {
-            match directory.member(member) {
-                Some(user) => {
-                    if r.derived(OwnerKind::User, &user.name, user.uid, || {
-                        format!("member of group `{}`", group.name)
-                    }) && share.primary_gids
-                    {
+        // The members, and the members of member groups (nested groups, given by DN), each
+        // group once whatever the cycles: a user of a nested group is a member too (as sssd
+        // and Active Directory count it). The nested groups' own gids do not own the share.
+        let mut pending = vec![group];
+        let mut seen = vec![group.name.as_str()];
+        while let Some(at) = pending.pop() {
+            let why = || {
+                if std::ptr::eq(at, group) {
+                    format!("member of group `{}`", group.name)
+                } else {
+                    format!("member of group `{}` through `{}`", group.name, at.name)
+                }
+            };
+            for member in &at.members {
+                if let Some(user) = directory.member(member) {
+                    if r.derived(OwnerKind::User, &user.name, user.uid, why) && share.primary_gids {
                         r.primary_gid(user, directory);
                     }
+                } else if let Some(inner) = directory.member_group(member) {
+                    if !seen.contains(&inner.name.as_str()) {
+                        seen.push(&inner.name);
+                        pending.push(inner);
+                    }
+                } else {
+                    let what = match member {
+                        Member::Name(_) => "a user",
+                        Member::Dn(_) => "a user or a group",
+                    };
+                    r.warnings.push(format!(
+                        "share `{name}`: group `{}`: member `{member}` is not {what} with POSIX \
+                         attributes in source `{}`: skipped",
+                        at.name, share.source
+                    ));
                 }
-                None => r.warnings.push(format!(
-                    "share `{name}`: group `{}`: member `{member}` is not a user with POSIX \
-                     attributes in source `{}`: skipped",
-                    group.name, share.source
-                )),
             }
         }
     }
@@ -414,7 +433,81 @@ mod tests {
             [
                 "share `projects`: group `research`: member `ghost` is not a user with POSIX attributes in source `corp`: skipped",
                 "share `projects`: group `users` (primary group of user `bob`) has gid 100, below `cluster.min_id` (1000): skipped",
-                "share `projects`: group `staff`: member `cn=printer,dc=x` is not a user with POSIX attributes in source `corp`: skipped",
+                "share `projects`: group `staff`: member `cn=printer,dc=x` is not a user or a group with POSIX attributes in source `corp`: skipped",
+            ]
+        );
+    }
+
+    /// rfc2307bis and AD list member groups by DN: their users are members too, through any
+    /// depth and around cycles; the nested groups' gids are not owners.
+    #[test]
+    fn nested_groups_are_expanded_once() {
+        let mut d = directory();
+        let dn = |cn: &str| format!("cn={cn},ou=groups,dc=x");
+        for (name, gid, members) in [
+            (
+                "outer",
+                4000,
+                vec![dn("inner"), "uid=alice,ou=people,dc=x".into()],
+            ),
+            (
+                "inner",
+                4001,
+                vec![dn("deeper"), dn("outer"), "uid=bob,ou=people,dc=x".into()],
+            ),
+            (
+                "deeper",
+                4002,
+                vec![
+                    dn("inner"),
+                    "uid=carol,ou=people,dc=x".into(),
+                    "uid=root,ou=people,dc=x".into(),
+                ],
+            ),
+        ] {
+            d.add_group(Group {
+                name: name.into(),
+                gid,
+                members: members.into_iter().map(Member::Dn).collect(),
+                dn: Some(dn(name)),
+            })
+            .unwrap();
+        }
+        let mut s = share(&[], &["outer"]);
+        s.primary_gids = false;
+        let (r, warnings) = resolve_share("p", &s, &d, 1000).unwrap();
+        assert_eq!(ids(&r.uids), "1005-1007");
+        assert_eq!(ids(&r.gids), "4000");
+        let owners: Vec<_> = r
+            .owners
+            .iter()
+            .map(|o| format!("{} {}", o.kind, o.name))
+            .collect();
+        assert_eq!(
+            owners,
+            ["user alice", "user bob", "user carol", "group outer"]
+        );
+        assert_eq!(
+            warnings,
+            [
+                "share `p`: user `root` (member of group `outer` through `deeper`) has uid 0, below `cluster.min_id` (1000): skipped"
+            ]
+        );
+        // `memberUid` names are users only: a group's name there is not expanded.
+        let mut d = directory();
+        d.add_group(Group {
+            name: "named".into(),
+            gid: 4003,
+            members: vec![Member::Name("research".into())],
+            dn: None,
+        })
+        .unwrap();
+        let (r, warnings) = resolve_share("p", &share(&[], &["named"]), &d, 1000).unwrap();
+        assert!(r.uids.is_empty(), "{}", ids(&r.uids));
+        assert_eq!(
+            warnings,
+            [
+                "share `p`: group `named`: member `research` is not a user with POSIX attributes in source `corp`: skipped"
             ]
         );
     }

@@ -69,6 +69,8 @@ pub struct Directory {
     /// Built on the first DN lookup: only `member` DNs need it, and normalizing 100,000 DNs up
     /// front cost more than the rest of building the directory.
     user_by_dn: OnceLock<HashMap<String, usize>>,
+    /// Likewise, for member DNs that name groups (nested groups).
+    group_by_dn: OnceLock<HashMap<String, usize>>,
     user_by_uid: HashMap<u32, usize>,
     group_by_gid: HashMap<u32, usize>,
 }
@@ -163,6 +165,7 @@ impl Directory {
         self.group_by_name.insert(group.name.clone(), i);
         self.group_by_gid.entry(group.gid).or_insert(i);
         self.groups.push(group);
+        self.group_by_dn.take();
         Ok(())
     }
 
@@ -211,11 +214,34 @@ impl Directory {
         index.get(&normalize_dn(dn)).map(|&i| &self.users[i])
     }
 
+    /// The group whose DN is `dn` (compared as [`Directory::user_by_dn`] compares).
+    pub fn group_by_dn(&self, dn: &str) -> Option<&Group> {
+        let index = self.group_by_dn.get_or_init(|| {
+            let mut index = HashMap::default();
+            for (i, group) in self.groups.iter().enumerate() {
+                if let Some(dn) = &group.dn {
+                    index.insert(normalize_dn(dn), i);
+                }
+            }
+            index
+        });
+        index.get(&normalize_dn(dn)).map(|&i| &self.groups[i])
+    }
+
     /// The user a group member stands for.
     pub fn member(&self, member: &Member) -> Option<&User> {
         match member {
             Member::Name(name) => self.user(name),
             Member::Dn(dn) => self.user_by_dn(dn),
+        }
+    }
+
+    /// The group a group member stands for (a nested group): only members given by DN
+    /// (rfc2307bis, Active Directory) can be groups; a `memberUid` names a user.
+    pub fn member_group(&self, member: &Member) -> Option<&Group> {
+        match member {
+            Member::Name(_) => None,
+            Member::Dn(dn) => self.group_by_dn(dn),
         }
     }
 }

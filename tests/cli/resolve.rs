@@ -356,11 +356,50 @@ fn ldap_rfc2307bis_member_dns_and_entries_without_posix_attributes() {
     assert!(
         stderr.contains(&format!(
             "idfed: warning: share `projects`: group `research`: member `uid=nopo,{}` is not a \
-             user with POSIX attributes in source `corp`: skipped\n",
+             user or a group with POSIX attributes in source `corp`: skipped\n",
             slapd::PEOPLE
         )),
         "{stderr}"
     );
+}
+
+/// rfc2307bis nested groups from a real slapd: `outer` lists `inner` by DN, `inner` lists
+/// `outer` back (a cycle) and bob; alice and bob are members of `outer`, `inner`'s gid is not
+/// an owner of the share.
+#[test]
+fn ldap_rfc2307bis_nested_groups() {
+    let (users, groups) = (slapd::PEOPLE, slapd::GROUPS);
+    let group = |name: &str, gid: u32, members: &[String]| {
+        let mut text = format!(
+            "dn: cn={name},{groups}\nobjectClass: groupOfNames\nobjectClass: extensibleObject\n\
+             cn: {name}\ngidNumber: {gid}\n"
+        );
+        for m in members {
+            text.push_str(&format!("member: {m}\n"));
+        }
+        text + "\n"
+    };
+    let ldif = people()
+        .raw(&group(
+            "outer",
+            4000,
+            &[format!("cn=inner,{groups}"), format!("uid=alice,{users}")],
+        ))
+        .raw(&group(
+            "inner",
+            4001,
+            &[format!("CN=outer, {groups}"), format!("uid=bob,{users}")],
+        ));
+    let slapd = Slapd::start(&ldif);
+    let run = resolve_json(&ldap_config(
+        &slapd.url(),
+        "schema = \"rfc2307bis\"",
+        "groups = [\"outer\"]\nprimary_gids = false",
+    ))
+    .success();
+    assert_eq!(ranges(&run, "uids"), [(1005, 2)]);
+    assert_eq!(ranges(&run, "gids"), [(4000, 1)]);
+    assert_eq!(run.stderr(), "");
 }
 
 #[test]
