@@ -80,12 +80,6 @@ pub enum LdapError {
         filter: String,
         reason: String,
     },
-    #[error(
-        "group `{dn}` has more `{attr}` values than the server returns at once (ranged \
-         retrieval, `{attr};range=...`), which idfed does not read: its members would be \
-         incomplete"
-    )]
-    RangedMembers { dn: String, attr: String },
     #[error("{duplicate} (entry `{dn}`)")]
     Duplicate {
         dn: String,
@@ -323,7 +317,9 @@ async fn pull(
         schema.member_attr.clone(),
     ];
     let mut group_warnings = Vec::new();
-    let mut groups = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
+    // Groups whose members come in ranges: their index in `groups`, the next range's start.
+    let mut ranged_groups: Vec<(usize, u64)> = Vec::new();
     let group_search = search(
         config,
         &mut group_conn,
@@ -333,13 +329,26 @@ async fn pull(
         progress,
         "groups",
         |entry| {
-            if entry.has_attr_starting_with(&ranged) {
-                return Err(LdapError::RangedMembers {
-                    dn: entry.dn.to_string(),
-                    attr: config.schema.member_attr.clone(),
-                });
+            let Some(mut group) = group_from(config, &entry, &mut group_warnings) else {
+                return Ok(());
+            };
+            // Active Directory hands out a large group's members a range at a time
+            // (`member;range=0-1499`): the first range here, the rest once the search is done.
+            if let Some((attr, values)) = entry.starting_with(&ranged) {
+                let next = next_range(attr, &ranged).map_err(|reason| LdapError::Search {
+                    url: config.url.clone(),
+                    base: entry.dn.to_string(),
+                    filter: schema.group_filter.clone(),
+                    reason,
+                })?;
+                group
+                    .members
+                    .extend(values.into_iter().map(|v| member(config, v)));
+                if let Some(next) = next {
+                    ranged_groups.push((groups.len(), next));
+                }
             }
-            groups.extend(group_from(config, &entry, &mut group_warnings));
+            groups.push(group);
             Ok(())
         },
     );
@@ -348,6 +357,9 @@ async fn pull(
     let (users, group_search) = tokio::join!(users, group_search);
     users?;
     group_search?;
+    for (i, start) in ranged_groups {
+        read_ranges(config, &mut group_conn, &ranged, &mut groups[i], start).await?;
+    }
     warnings.append(&mut group_warnings);
     for group in groups {
         directory.try_add_group(group).map_err(|rejected| {
@@ -360,6 +372,89 @@ async fn pull(
     }
     tokio::join!(user_conn.unbind(), group_conn.unbind());
     Ok((directory, warnings))
+}
+
+/// The start of the range after the one an attribute type like `member;range=0-1499` holds:
+/// `None` after the last range (`member;range=1500-*`).
+///
+/// # Errors
+/// A text saying what is wrong with the range.
+fn next_range(attr: &str, prefix: &str) -> Result<Option<u64>, String> {
+    let range = attr.get(prefix.len()..).unwrap_or_default();
+    let bad =
+        || format!("ranged attribute `{attr}`: expected `{prefix}LOW-HIGH` or `{prefix}LOW-*`");
+    let (low, high) = range.split_once('-').ok_or_else(bad)?;
+    let low: u64 = low.parse().map_err(|_| bad())?;
+    if high == "*" {
+        return Ok(None);
+    }
+    let high: u64 = high.parse().map_err(|_| bad())?;
+    if high < low {
+        return Err(bad());
+    }
+    Ok(Some(high + 1))
+}
+
+/// Reads the rest of a group's members range by range (`member;range=START-*` of its entry),
+/// after the group search, on the same connection.
+async fn read_ranges(
+    config: &LdapConfig,
+    conn: &mut Conn,
+    prefix: &str,
+    group: &mut Group,
+    mut start: u64,
+) -> Result<(), LdapError> {
+    let dn = group.dn.clone().unwrap_or_default();
+    let search_err = |reason: String| LdapError::Search {
+        url: config.url.clone(),
+        base: dn.clone(),
+        filter: "(objectClass=*)".to_string(),
+        reason,
+    };
+    let doing = format!("reading the members of `{dn}` by range");
+    let failed = |e: ConnError| match e {
+        ConnError::Timeout => timeout(config, &doing),
+        e => search_err(e.to_string()),
+    };
+    loop {
+        let attrs = [format!("{prefix}{start}-*")];
+        let id = conn.search_entry(&dn, &attrs).await.map_err(failed)?;
+        let (len, result, _) = conn.read_page(id).await.map_err(failed)?;
+        if result.rc != 0 {
+            return Err(search_err(result_code(result.rc, &result.text)));
+        }
+        let mut next = None;
+        let mut found = false;
+        for message in conn.page(len) {
+            let message = message.map_err(|e| search_err(e.to_string()))?;
+            if message.op.number != message::SEARCH_RESULT_ENTRY {
+                continue;
+            }
+            let entry = Entry::from_ber(&message.op).map_err(|e| search_err(e.to_string()))?;
+            if let Some((attr, values)) = entry.starting_with(prefix) {
+                found = true;
+                next = next_range(attr, prefix).map_err(&search_err)?;
+                group
+                    .members
+                    .extend(values.into_iter().map(|v| member(config, v)));
+            }
+        }
+        conn.consume(len);
+        match next {
+            _ if !found => {
+                return Err(search_err(format!(
+                    "no `{prefix}{start}-*` values in the answer: the members would be incomplete"
+                )));
+            }
+            None => return Ok(()),
+            Some(after) if after <= start => {
+                return Err(search_err(format!(
+                    "the range after `{start}` does not advance: the members would be incomplete"
+                )));
+            }
+            Some(after) => start = after,
+        }
+    }
 }
 
 /// One paged subtree search, each entry handed to `on_entry`; all of it or an error (the
@@ -503,18 +598,22 @@ fn user_from(config: &LdapConfig, entry: &Entry<'_>, warnings: &mut Vec<String>)
     })
 }
 
+/// A member value as the schema reads it: a user name (`memberUid`) or a DN.
+fn member(config: &LdapConfig, value: &str) -> Member {
+    if config.schema.members_are_names() {
+        Member::Name(value.to_string())
+    } else {
+        Member::Dn(value.to_string())
+    }
+}
+
 fn group_from(config: &LdapConfig, entry: &Entry<'_>, warnings: &mut Vec<String>) -> Option<Group> {
     let s = &config.schema;
     let name = required(entry, &s.group_name_attr, warnings)?.to_string();
     let gid = number(entry, &s.gid_number_attr, warnings)?;
-    let member = if s.members_are_names() {
-        Member::Name
-    } else {
-        Member::Dn
-    };
     let members = entry
         .values(&s.member_attr)
-        .map(|v| member(v.to_string()))
+        .map(|v| member(config, v))
         .collect();
     Some(Group {
         name,
@@ -541,6 +640,171 @@ mod tests {
             schema: crate::config::SchemaPreset::Rfc2307.schema(),
             page_size: 500,
             timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// A scripted LDAP server on 127.0.0.1: each connection in its own thread, each request
+    /// answered with what `answer` gives for (operation, base, requested attributes); an
+    /// unbind closes the connection.
+    fn fake_server(answer: fn(u32, &str, &[String], i32) -> Vec<u8>) -> u16 {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    loop {
+                        let end = match ber::header(&buf).unwrap() {
+                            Some(h) if h.end <= buf.len() => h.end,
+                            _ => {
+                                let n = stream.read(&mut chunk).unwrap_or(0);
+                                if n == 0 {
+                                    return;
+                                }
+                                buf.extend_from_slice(&chunk[..n]);
+                                continue;
+                            }
+                        };
+                        let request: Vec<u8> = buf.drain(..end).collect();
+                        let message = message::parse(&request).unwrap();
+                        if message.op.number == message::UNBIND_REQUEST {
+                            return;
+                        }
+                        let mut parts = message.op.parts("request").unwrap();
+                        let base = parts.next().unwrap().unwrap().text("base").unwrap_or("");
+                        let mut attrs = Vec::new();
+                        while let Ok(Some(part)) = parts.next() {
+                            if part.is_universal(ber::SEQUENCE) {
+                                let mut list = part.parts("attrs").unwrap();
+                                while let Ok(Some(a)) = list.next() {
+                                    attrs.push(a.text("attr").unwrap().to_string());
+                                }
+                            }
+                        }
+                        let reply = answer(message.op.number, base, &attrs, message.id);
+                        if stream.write_all(&reply).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        port
+    }
+
+    fn ad_config(port: u16) -> LdapConfig {
+        LdapConfig {
+            url: format!("ldap://127.0.0.1:{port}"),
+            bind_dn: None,
+            user_base: "ou=people,dc=x".into(),
+            group_base: "ou=groups,dc=x".into(),
+            schema: crate::config::SchemaPreset::Ad.schema(),
+            ..config(None)
+        }
+    }
+
+    fn group_entry(id: i32, attrs: &[(&str, &[&str])]) -> Vec<u8> {
+        let attrs: Vec<(&[u8], Vec<&[u8]>)> = attrs
+            .iter()
+            .map(|(n, vs)| (n.as_bytes(), vs.iter().map(|v| v.as_bytes()).collect()))
+            .collect();
+        let attrs: Vec<(&[u8], &[&[u8]])> = attrs.iter().map(|(n, v)| (*n, &v[..])).collect();
+        testutil::message(
+            id,
+            ldap3::asn1::Tag::StructureTag(testutil::entry_tag(b"cn=big,ou=groups,dc=x", &attrs)),
+        )
+    }
+
+    fn done(id: i32) -> Vec<u8> {
+        testutil::message(
+            id,
+            testutil::result_op(message::SEARCH_RESULT_DONE, 0, "", ""),
+        )
+    }
+
+    /// Active Directory's ranged retrieval: a group of five members handed out two at a time.
+    #[test]
+    fn ranged_members_are_read_range_by_range() {
+        let port = fake_server(|_, base, attrs, id| {
+            let dn = |u: &str| format!("cn={u},ou=people,dc=x");
+            let (a, b, c, d, e) = (dn("a"), dn("b"), dn("c"), dn("d"), dn("e"));
+            let mut out = match (base, attrs.first().map(String::as_str)) {
+                ("ou=groups,dc=x", _) => group_entry(
+                    id,
+                    &[
+                        ("sAMAccountName", &["big"]),
+                        ("gidNumber", &["4000"]),
+                        ("member;range=0-1", &[&a, &b]),
+                    ],
+                ),
+                ("cn=big,ou=groups,dc=x", Some("member;range=2-*")) => {
+                    group_entry(id, &[("member;range=2-3", &[&c, &d])])
+                }
+                ("cn=big,ou=groups,dc=x", Some("member;range=4-*")) => {
+                    group_entry(id, &[("member;range=4-*", &[&e])])
+                }
+                _ => Vec::new(),
+            };
+            out.extend(done(id));
+            out
+        });
+        let (directory, warnings) = load(&ad_config(port), false).unwrap();
+        assert_eq!(warnings, Vec::<String>::new());
+        let members: Vec<String> = directory
+            .group("big")
+            .unwrap()
+            .members
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            members,
+            ["a", "b", "c", "d", "e"].map(|u| format!("cn={u},ou=people,dc=x"))
+        );
+    }
+
+    /// A server whose ranges do not advance would loop forever: it is an error instead.
+    #[test]
+    fn ranges_that_do_not_advance_are_an_error() {
+        let port = fake_server(|_, base, _, id| {
+            let mut out = if base == "ou=people,dc=x" {
+                Vec::new()
+            } else {
+                group_entry(
+                    id,
+                    &[
+                        ("sAMAccountName", &["big"]),
+                        ("gidNumber", &["4000"]),
+                        ("member;range=0-1", &["cn=a,dc=x", "cn=b,dc=x"]),
+                    ],
+                )
+            };
+            out.extend(done(id));
+            out
+        });
+        let err = load(&ad_config(port), false).unwrap_err().to_string();
+        assert!(
+            err.contains("search of `cn=big,ou=groups,dc=x`")
+                && err.contains("the range after `2` does not advance"),
+            "{err}"
+        );
+        for (attr, want) in [
+            ("member;range=0-1499", Ok(Some(1500))),
+            ("member;range=1500-*", Ok(None)),
+            ("MEMBER;range=0-0", Ok(Some(1))),
+        ] {
+            assert_eq!(next_range(attr, "member;range="), want, "{attr}");
+        }
+        for attr in [
+            "member;range=5-4",
+            "member;range=x-1",
+            "member;range=0",
+            "member;range=",
+        ] {
+            assert!(next_range(attr, "member;range=").is_err(), "{attr}");
         }
     }
 

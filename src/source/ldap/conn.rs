@@ -210,6 +210,25 @@ impl Conn {
         Ok(id)
     }
 
+    /// Asks for `attrs` of the one entry `dn` (no paging); returns the request's id, to read the
+    /// answer with [`Conn::read_page`].
+    ///
+    /// # Errors
+    /// [`ConnError`] when the request cannot be written.
+    pub async fn search_entry(&mut self, dn: &str, attrs: &[String]) -> Result<i32, ConnError> {
+        let id = self.next_id();
+        let request = message::search(
+            id,
+            dn,
+            message::Scope::Base,
+            "(objectClass=*)",
+            attrs,
+            Vec::new(),
+        )?;
+        self.send(&request).await?;
+        Ok(id)
+    }
+
     /// Reads the whole answer to search request `id` into the buffer, up to and including its
     /// SearchResultDone, without taking the entries apart. Returns the number of buffered
     /// bytes the page takes, its result and the cookie for the next page.

@@ -85,14 +85,25 @@ impl<'a> Entry<'a> {
         })
     }
 
-    /// Is there an attribute whose type starts with `prefix` (ASCII case-insensitive)?
-    pub fn has_attr_starting_with(&self, prefix: &str) -> bool {
-        self.attrs.iter().any(|a| {
+    /// The first attribute whose type starts with `prefix` (ASCII case-insensitive) and whose
+    /// values are all UTF-8: its type as sent, and its values. Active Directory's ranged
+    /// values come this way: `member;range=0-1499`.
+    pub fn starting_with(&self, prefix: &str) -> Option<(&'a str, Vec<&'a str>)> {
+        let attr = self.attrs.iter().find(|a| {
             a.name
                 .as_bytes()
                 .get(..prefix.len())
                 .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
-        })
+        })?;
+        if !attr.utf8 {
+            return None;
+        }
+        let mut values = Reader::new(attr.values);
+        let mut out = Vec::new();
+        while let Ok(Some(value)) = values.next() {
+            out.extend(std::str::from_utf8(value.contents).ok());
+        }
+        Some((attr.name, out))
     }
 }
 
@@ -153,9 +164,16 @@ mod tests {
                 "{name}"
             );
         }
-        assert!(entry.has_attr_starting_with("MEMBER;range="));
-        assert!(!entry.has_attr_starting_with("memberUid;"));
-        assert!(!entry.has_attr_starting_with("a-very-long-prefix-beyond-any-name"));
+        assert_eq!(
+            entry.starting_with("MEMBER;range="),
+            Some(("member;range=0-1499", vec!["cn=a"]))
+        );
+        assert_eq!(entry.starting_with("memberUid;"), None);
+        assert_eq!(entry.starting_with("jpeg"), None, "not UTF-8");
+        assert_eq!(
+            entry.starting_with("a-very-long-prefix-beyond-any-name"),
+            None
+        );
     }
 
     #[test]

@@ -116,6 +116,15 @@ pub fn starttls(id: i32) -> Vec<u8> {
     envelope(id, op, Vec::new())
 }
 
+/// A search scope (RFC 4511 section 4.5.1.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The base entry only.
+    Base = 0,
+    /// The base and everything below it.
+    Subtree = 2,
+}
+
 /// One page of a subtree search for `attrs` (aliases never dereferenced, no size or time
 /// limit of the client's own), with the paged results control asking for `page_size` entries
 /// after `cookie` (empty for the first page).
@@ -130,13 +139,41 @@ pub fn search_page(
     page_size: i32,
     cookie: &[u8],
 ) -> Result<Vec<u8>, BadFilter> {
+    let mut value = BytesMut::new();
+    let paged: StructureTag = Tag::Sequence(Sequence {
+        inner: vec![integer(i64::from(page_size)), octets(cookie)],
+        ..Default::default()
+    })
+    .into_structure();
+    write::encode_into(&mut value, paged).expect("BER into memory");
+    // Not critical: a server without paging answers with everything (or its size limit).
+    let control = Tag::Sequence(Sequence {
+        inner: vec![octets(PAGED_RESULTS_OID.as_bytes()), octets(&value)],
+        ..Default::default()
+    });
+    search(id, base, Scope::Subtree, filter, attrs, vec![control])
+}
+
+/// A search request without paging: `attrs` of `base` (or below it), aliases never
+/// dereferenced, no size or time limit of the client's own.
+///
+/// # Errors
+/// [`BadFilter`] when `filter` is not a filter.
+pub fn search(
+    id: i32,
+    base: &str,
+    scope: Scope,
+    filter: &str,
+    attrs: &[String],
+    controls: Vec<Tag>,
+) -> Result<Vec<u8>, BadFilter> {
     let filter_tag = ldap3::parse_filter(filter).map_err(|()| BadFilter(filter.to_string()))?;
     let op = Tag::Sequence(Sequence {
         class: TagClass::Application,
         id: u64::from(SEARCH_REQUEST),
         inner: vec![
             octets(base.as_bytes()),
-            enumerated(2), // wholeSubtree
+            enumerated(scope as i64),
             enumerated(0), // neverDerefAliases
             integer(0),    // sizeLimit
             integer(0),    // timeLimit
@@ -151,19 +188,7 @@ pub fn search_page(
             }),
         ],
     });
-    let mut value = BytesMut::new();
-    let paged: StructureTag = Tag::Sequence(Sequence {
-        inner: vec![integer(i64::from(page_size)), octets(cookie)],
-        ..Default::default()
-    })
-    .into_structure();
-    write::encode_into(&mut value, paged).expect("BER into memory");
-    // Not critical: a server without paging answers with everything (or its size limit).
-    let control = Tag::Sequence(Sequence {
-        inner: vec![octets(PAGED_RESULTS_OID.as_bytes()), octets(&value)],
-        ..Default::default()
-    });
-    Ok(envelope(id, op, vec![control]))
+    Ok(envelope(id, op, controls))
 }
 
 /// A message as read: its id, its operation (`[APPLICATION n]`) and the controls, if any.
