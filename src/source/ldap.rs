@@ -277,9 +277,9 @@ async fn pull(
     // entries (one with 100,000 members, say) while idfed reads the pages of users. One
     // connection will not do: OpenLDAP keeps one paged search per connection.
     // The second connects only once the first has bound: a wrong password is one failed bind,
-    // not two (account lockout policies count them).
+    // not two (account lockout policies count them). It connects while the first already reads
+    // users: its round trips (TCP, TLS, bind) are not added to the pull's.
     let mut user_conn = connect(config, &target, password, tls.clone()).await?;
-    let mut group_conn = connect(config, &target, password, tls).await?;
 
     let schema = &config.schema;
     let mut warnings = Vec::new();
@@ -320,46 +320,52 @@ async fn pull(
     let mut groups: Vec<Group> = Vec::new();
     // Groups whose members come in ranges: their index in `groups`, the next range's start.
     let mut ranged_groups: Vec<(usize, u64)> = Vec::new();
-    let group_search = search(
-        config,
-        &mut group_conn,
-        &config.group_base,
-        &schema.group_filter,
-        &group_attrs,
-        progress,
-        "groups",
-        |entry| {
-            let Some(mut group) = group_from(config, &entry, &mut group_warnings) else {
-                return Ok(());
-            };
-            // Active Directory hands out a large group's members a range at a time
-            // (`member;range=0-1499`): the first range here, the rest once the search is done.
-            if let Some((attr, values)) = entry.starting_with(&ranged) {
-                let next = next_range(attr, &ranged).map_err(|reason| LdapError::Search {
-                    url: config.url.clone(),
-                    base: entry.dn.to_string(),
-                    filter: schema.group_filter.clone(),
-                    reason,
-                })?;
-                group
-                    .members
-                    .extend(values.into_iter().map(|v| member(config, v)));
-                if let Some(next) = next {
-                    ranged_groups.push((groups.len(), next));
+    let group_search = async {
+        let mut group_conn = connect(config, &target, password, tls).await?;
+        search(
+            config,
+            &mut group_conn,
+            &config.group_base,
+            &schema.group_filter,
+            &group_attrs,
+            progress,
+            "groups",
+            |entry| {
+                let Some(mut group) = group_from(config, &entry, &mut group_warnings) else {
+                    return Ok(());
+                };
+                // Active Directory hands out a large group's members a range at a time
+                // (`member;range=0-1499`): the first range here, the rest once the search is done.
+                if let Some((attr, values)) = entry.starting_with(&ranged) {
+                    let next = next_range(attr, &ranged).map_err(|reason| LdapError::Search {
+                        url: config.url.clone(),
+                        base: entry.dn.to_string(),
+                        filter: schema.group_filter.clone(),
+                        reason,
+                    })?;
+                    group
+                        .members
+                        .extend(values.into_iter().map(|v| member(config, v)));
+                    if let Some(next) = next {
+                        ranged_groups.push((groups.len(), next));
+                    }
                 }
-            }
-            groups.push(group);
-            Ok(())
-        },
-    );
+                groups.push(group);
+                Ok(())
+            },
+        )
+        .await?;
+        // The rest of the ranged groups' members, now that this connection is free.
+        for &(i, start) in &ranged_groups {
+            read_ranges(config, &mut group_conn, &ranged, &mut groups[i], start).await?;
+        }
+        Ok::<_, LdapError>(group_conn)
+    };
     // Both searches at once, one per connection. The users' error, when both fail, is the one
     // reported, as when they ran one after the other.
     let (users, group_search) = tokio::join!(users, group_search);
     users?;
-    group_search?;
-    for (i, start) in ranged_groups {
-        read_ranges(config, &mut group_conn, &ranged, &mut groups[i], start).await?;
-    }
+    let group_conn = group_search?;
     warnings.append(&mut group_warnings);
     for group in groups {
         directory.try_add_group(group).map_err(|rejected| {
