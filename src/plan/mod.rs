@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::idmap::{self, Extent, MapParams, Subid, outside_ranges, passthroughs, subids};
+use crate::idmap::{
+    self, Extent, MapError, MapParams, Subid, outside_ranges, passthroughs, subids,
+};
 use crate::ids::{IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
 
@@ -25,7 +27,9 @@ pub struct CtIn {
     pub unprivileged: bool,
     /// The `lock:` value, when the CT is locked.
     pub lock: Option<String>,
-    /// The main section's `lxc.idmap` entries as written; empty means Proxmox's default map.
+    /// The map PVE applies when the CT starts (`CtConfig::effective_idmap`): the main section's
+    /// `lxc.idmap` entries, or PVE's default map when there are none. Empty for a privileged CT:
+    /// it has no map at all.
     pub idmap: Vec<Extent>,
     /// The shares it uses (by bind mount or by a share's `containers`), one entry per mount.
     pub uses: Vec<ShareUse>,
@@ -57,6 +61,16 @@ impl CtIn {
 pub struct Managed {
     pub uids: IdSet,
     pub gids: IdSet,
+}
+
+impl Managed {
+    /// The passthroughs of one kind.
+    pub fn ids(&self, kind: IdKind) -> &IdSet {
+        match kind {
+            IdKind::Uid => &self.uids,
+            IdKind::Gid => &self.gids,
+        }
+    }
 }
 
 /// What one node's subid files give the subid owner, when known.
@@ -202,7 +216,7 @@ pub fn current_map(idmap: &[Extent], kind: IdKind, params: &MapParams) -> Vec<Ex
 }
 
 /// Why idfed cannot take over a current map: an extent that is neither a passthrough nor part of
-/// the base range (`outside = base + inside`), or a passthrough of id 0.
+/// the base range (`outside = base + inside`, ending within `size`), or a passthrough of id 0.
 fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<String> {
     for e in map {
         if e.is_passthrough() && e.inside == 0 {
@@ -210,7 +224,9 @@ fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<String> {
                 "its map passes host id 0 through (`lxc.idmap: {e}`); idfed never does"
             ));
         }
-        let base_shaped = u64::from(e.outside) == u64::from(params.base) + u64::from(e.inside);
+        // A base extent widened past `size` maps inside ids the rebuilt map would cut off.
+        let base_shaped = u64::from(e.outside) == u64::from(params.base) + u64::from(e.inside)
+            && u64::from(e.inside) + u64::from(e.count) <= u64::from(params.size);
         if !e.is_passthrough() && !base_shaped {
             return Some(format!(
                 "its map has a custom extent `lxc.idmap: {e}` that is neither a passthrough nor \
@@ -233,7 +249,9 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     let table = Arc::new(OwnerTable::from_shares(input.shares));
     let mut out = Plan::default();
     let mut memo = RolloutMemo {
-        base: IdRange::with_count(u64::from(input.params.base), u64::from(input.params.size))
+        base: input
+            .params
+            .base_range()
             .map(IdSet::from)
             .unwrap_or_default(),
         ..RolloutMemo::default()
@@ -300,14 +318,6 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
     out
 }
 
-/// The rollout state of a planned container: its new map needs every node of the cluster to
-/// cover all of its outside ids (the whole new map, not only what it adds: a node that lacks the
-/// base range cannot start it either). Nodes without known coverage are waited for.
-///
-/// A map that only removes passthroughs is never held back: its outside ids lie in the current
-/// map's and the base range (a removed id maps to `base + id` again), which every node that can
-/// start the CT now already has, so switching never makes a node unable to start it, and revoking
-/// access must not wait for a lagging node.
 /// What [`rollout`] computes once for all CTs: most CTs have one of a few current maps (the
 /// default map, before idfed manages them).
 #[derive(Default)]
@@ -320,6 +330,14 @@ struct RolloutMemo<'a> {
     waiting: BTreeMap<Vec<&'a str>, Arc<[String]>>,
 }
 
+/// The rollout state of a planned container: its new map needs every node of the cluster to
+/// cover all of its outside ids (the whole new map, not only what it adds: a node that lacks the
+/// base range cannot start it either). Nodes without known coverage are waited for.
+///
+/// A map that only removes passthroughs is never held back: its outside ids lie in the current
+/// map's and the base range (a removed id maps to `base + id` again), which every node that can
+/// start the CT now already has, so switching never makes a node unable to start it, and revoking
+/// access must not wait for a lagging node.
 fn rollout<'a>(input: &PlanInput<'a>, cp: &CtPlan, memo: &mut RolloutMemo<'a>) -> Rollout {
     if !cp.planned {
         return Rollout::Blocked;
@@ -365,9 +383,73 @@ fn rollout<'a>(input: &PlanInput<'a>, cp: &CtPlan, memo: &mut RolloutMemo<'a>) -
     Rollout::Waiting { nodes }
 }
 
+/// The plan of one kind for one container.
+struct KindPlan {
+    /// The desired map.
+    map: Vec<Extent>,
+    /// The passthroughs of the current map.
+    current_pass: IdSet,
+    foreign: IdSet,
+    removed: IdSet,
+    exposed: IdSet,
+    managed_after: IdSet,
+    /// The builder's warnings, each prefixed with the kind (`uids: ...`).
+    warnings: Vec<String>,
+}
+
+/// The desired map of `kind` for a CT with map `current`, of which idfed put `owned` there, that
+/// uses `used`.
+///
+/// # Errors
+/// The map cannot be built: a wanted id the policy refuses, or no fit in the kernel's budget.
+fn plan_kind(
+    input: &PlanInput<'_>,
+    kind: IdKind,
+    current: &[Extent],
+    owned: &IdSet,
+    used: &[&ResolvedShare],
+) -> Result<KindPlan, MapError> {
+    let current_pass = passthroughs(current);
+    let foreign = current_pass.difference(owned);
+    let wanted = used
+        .iter()
+        .fold(IdSet::new(), |acc, s| acc.union(s.ids(kind)));
+    // Foreign passthroughs may lie below min_id (an admin's uid 33): they are kept as they are.
+    // The ids idfed adds itself get the real policy.
+    let mut params = input.params;
+    if let Some(low) = foreign.first().filter(|&low| low < params.min_id) {
+        idmap::check_passthrough(kind, &wanted.difference(&foreign), &params)?;
+        params.min_id = low.max(1);
+    }
+    let map = idmap::build(kind, &wanted.union(&foreign), &params)?;
+    let removed = owned
+        .intersection(&current_pass)
+        .difference(&map.passthrough);
+    let managed_after = if input.adopt {
+        map.passthrough
+    } else {
+        map.passthrough.difference(&foreign)
+    };
+    Ok(KindPlan {
+        map: map.extents,
+        current_pass,
+        foreign,
+        removed,
+        exposed: map.exposed,
+        managed_after,
+        warnings: map
+            .warnings
+            .iter()
+            .map(|w| format!("{kind}s: {w}"))
+            .collect(),
+    })
+}
+
 fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used_ix: &[usize], table: &Arc<OwnerTable>) -> CtPlan {
     let params = &input.params;
     let used: Vec<&ResolvedShare> = used_ix.iter().map(|&i| &input.shares[i]).collect();
+    let unmanaged = Managed::default();
+    let managed = input.managed.get(&ct.vmid).unwrap_or(&unmanaged);
     // A privileged CT has no map at all: it runs with the host's ids.
     let (current_uid_map, current_gid_map) = if ct.unprivileged {
         (
@@ -397,7 +479,7 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used_ix: &[usize], table: &Arc<Owne
         gains: Gains::new(table.clone()),
         warnings: Vec::new(),
         rollout: Rollout::Blocked,
-        managed_after: input.managed.get(&ct.vmid).cloned().unwrap_or_default(),
+        managed_after: managed.clone(),
         planned: false,
     };
     if !ct.unprivileged {
@@ -408,82 +490,45 @@ fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used_ix: &[usize], table: &Arc<Owne
         cp.skipped = Some(reason);
         return cp;
     }
-    let managed = input.managed.get(&ct.vmid).cloned().unwrap_or_default();
-    let mut built = Vec::new();
-    for kind in IdKind::ALL {
-        let (current, owned) = match kind {
-            IdKind::Uid => (&cp.current_uid_map, &managed.uids),
-            IdKind::Gid => (&cp.current_gid_map, &managed.gids),
-        };
-        let current_pass = passthroughs(current);
-        let foreign = current_pass.difference(owned);
-        let wanted = used.iter().fold(IdSet::new(), |acc, s| {
-            acc.union(match kind {
-                IdKind::Uid => &s.uids,
-                IdKind::Gid => &s.gids,
-            })
-        });
-        let all = wanted.union(&foreign);
-        // Foreign passthroughs may lie below min_id (an admin's uid 33): they are kept as they are.
-        let mut p = *params;
-        if let Some(low) = foreign.first() {
-            p.min_id = p.min_id.min(low).max(1);
+    let plan_of = |kind, current: &[Extent]| {
+        plan_kind(input, kind, current, managed.ids(kind), &used)
+            .map_err(|e| format!("its {kind} map cannot be built: {e}"))
+    };
+    let uid = match plan_of(IdKind::Uid, &cp.current_uid_map) {
+        Ok(uid) => uid,
+        Err(reason) => {
+            cp.skipped = Some(reason);
+            return cp;
         }
-        match idmap::build(kind, &all, &p) {
-            Ok(map) => {
-                let effective = passthroughs(&map.extents);
-                let removed = owned.intersection(&current_pass).difference(&effective);
-                let managed_after = if input.adopt {
-                    effective.clone()
-                } else {
-                    effective.difference(&foreign)
-                };
-                for w in &map.warnings {
-                    cp.warnings.push(format!("{kind}s: {w}"));
-                }
-                built.push((
-                    kind,
-                    map.extents,
-                    foreign,
-                    removed,
-                    map.exposed,
-                    managed_after,
-                ));
-            }
-            Err(e) => {
-                cp.skipped = Some(format!("its {kind} map cannot be built: {e}"));
-                return cp;
-            }
+    };
+    // The uid map's warnings stay on a CT whose gid map cannot be built.
+    cp.warnings.extend(uid.warnings);
+    let gid = match plan_of(IdKind::Gid, &cp.current_gid_map) {
+        Ok(gid) => gid,
+        Err(reason) => {
+            cp.skipped = Some(reason);
+            return cp;
         }
-    }
-    for (kind, extents, foreign, removed, exposed, managed_after) in built {
-        match kind {
-            IdKind::Uid => {
-                cp.uid_map = extents;
-                cp.foreign_uids = foreign;
-                cp.removed_uids = removed;
-                cp.exposed_uids = exposed;
-                cp.managed_after.uids = managed_after;
-            }
-            IdKind::Gid => {
-                cp.gid_map = extents;
-                cp.foreign_gids = foreign;
-                cp.removed_gids = removed;
-                cp.exposed_gids = exposed;
-                cp.managed_after.gids = managed_after;
-            }
-        }
-    }
-    let (cur_u, cur_g) = (
-        passthroughs(&cp.current_uid_map),
-        passthroughs(&cp.current_gid_map),
-    );
+    };
+    cp.warnings.extend(gid.warnings);
     for &s in used_ix {
         cp.gains.add_share(s, |kind, id| match kind {
-            OwnerKind::User => !cur_u.contains(id),
-            OwnerKind::Group => !cur_g.contains(id),
+            OwnerKind::User => !uid.current_pass.contains(id),
+            OwnerKind::Group => !gid.current_pass.contains(id),
         });
     }
+    cp.uid_map = uid.map;
+    cp.gid_map = gid.map;
+    cp.foreign_uids = uid.foreign;
+    cp.foreign_gids = gid.foreign;
+    cp.removed_uids = uid.removed;
+    cp.removed_gids = gid.removed;
+    cp.exposed_uids = uid.exposed;
+    cp.exposed_gids = gid.exposed;
+    cp.managed_after = Managed {
+        uids: uid.managed_after,
+        gids: gid.managed_after,
+    };
     cp.planned = true;
     cp.changed = cp.uid_map != cp.current_uid_map || cp.gid_map != cp.current_gid_map;
     cp.restart_required = cp.changed;

@@ -157,9 +157,17 @@ fn skip_reasons() {
         &["u 0 0 1", "u 1 100001 65535", "g 0 100000 65536"],
         &["s"],
     );
+    // Regression: a base extent widened past `size` counted as base-shaped and was cut back to
+    // `size`, unmapping inside ids 65536 and up. One past `size` is the boundary.
+    let widened = ct(105, &["u 0 100000 200000", "g 0 100000 65536"], &["s"]);
+    let one_past = ct(
+        106,
+        &["u 0 100000 1005", "u 1005 101005 64532", "g 0 100000 65536"],
+        &["s"],
+    );
     let p = run(
         &[share("s", &[1005], &[])],
-        &[privileged, locked, custom, root],
+        &[privileged, locked, custom, root, widened, one_past],
         &BTreeMap::new(),
     );
     let reason = |v| p.container(v).unwrap().skipped.clone().unwrap();
@@ -171,6 +179,14 @@ fn skip_reasons() {
         reason(103)
     );
     assert!(reason(104).contains("host id 0"), "{}", reason(104));
+    for (vmid, extent) in [(105, "u 0 100000 200000"), (106, "u 1005 101005 64532")] {
+        let r = reason(vmid);
+        assert!(
+            r.contains(&format!("custom extent `lxc.idmap: {extent}`")) && r.contains("by hand"),
+            "{r}"
+        );
+        assert!(!p.container(vmid).unwrap().planned);
+    }
     // The locked CT still has a desired map: it is pending, and its needs are counted.
     let locked = p.container(102).unwrap();
     assert!(locked.planned && locked.changed);
@@ -194,4 +210,39 @@ fn identical_maps_group_together() {
     );
     let groups: Vec<Vec<u32>> = p.groups.iter().map(|g| g.cts.clone()).collect();
     assert_eq!(groups, vec![vec![101, 102], vec![103]]);
+}
+
+#[test]
+fn wanted_ids_below_min_id_are_refused_beside_foreign_ones() {
+    // 33 is hand-written (foreign): it lies below min_id and is kept. That must not let a share
+    // pass 500 through, which is below min_id too.
+    let current = [
+        "u 0 100000 33",
+        "u 33 33 1",
+        "u 34 100034 65502",
+        "g 0 100000 65536",
+    ];
+    let p = run(
+        &[share("s", &[500, 1005], &[])],
+        &[ct(101, &current, &["s"])],
+        &BTreeMap::new(),
+    );
+    let c = p.container(101).unwrap();
+    let reason = c.skipped.as_deref().unwrap_or_default();
+    assert!(
+        !c.planned && reason.contains("uid map cannot be built") && reason.contains("`500`"),
+        "{c:?}"
+    );
+    assert!(reason.contains("from 1000"), "{reason}");
+    // A wanted id that is the foreign one itself is already passed through: it is kept.
+    let p = run(
+        &[share("s", &[33, 1005], &[])],
+        &[ct(101, &current, &["s"])],
+        &BTreeMap::new(),
+    );
+    let c = p.container(101).unwrap();
+    assert!(c.planned && c.skipped.is_none(), "{c:?}");
+    assert_eq!(passthroughs(&c.uid_map), set(&[33, 1005]));
+    assert_eq!(c.foreign_uids, set(&[33]));
+    assert_eq!(c.managed_after.uids, set(&[1005]));
 }

@@ -8,7 +8,6 @@ use std::hash::{Hash, Hasher};
 
 use crate::idmap::Extent;
 use crate::ids::IdSet;
-use crate::resolve::OwnerKind;
 
 use super::gains::GainIter;
 use super::{CtPlan, Gain, Gains, Plan, Rollout};
@@ -23,11 +22,7 @@ pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
 }
 
 fn write_gain(out: &mut String, g: &Gain<'_>, with_share: bool) {
-    let kind = match g.kind {
-        OwnerKind::User => "user",
-        OwnerKind::Group => "group",
-    };
-    let _ = write!(out, "{kind} {} ({}", g.name, g.id);
+    let _ = write!(out, "{} {} ({}", g.kind, g.name, g.id);
     if with_share {
         let _ = write!(out, ", share {}", g.share);
     }
@@ -332,7 +327,7 @@ pub fn write_text(
             }
             let _ = writeln!(out, "node {node}: add to {file}:");
             for s in lines {
-                let _ = writeln!(out, "  {}:{}:{}", s.owner, s.start, s.count);
+                let _ = writeln!(out, "  {s}");
             }
         }
     }
@@ -396,8 +391,19 @@ pub fn write_text(
     let waiting = plan
         .containers
         .iter()
-        .filter(|c| c.changed && c.rollout != Rollout::Ready)
+        .filter(|c| matches!(c.rollout, Rollout::Waiting { .. }))
         .count();
+    // Locked CTs: changed, but not switched until the lock is gone.
+    let blocked = plan
+        .containers
+        .iter()
+        .filter(|c| c.changed && c.rollout == Rollout::Blocked)
+        .count();
+    let blocked = if blocked > 0 {
+        format!(", {blocked} blocked")
+    } else {
+        String::new()
+    };
     let nodes = plan
         .nodes
         .values()
@@ -407,7 +413,7 @@ pub fn write_text(
     if plan.has_changes() {
         let _ = writeln!(
             out,
-            "{changing} container map(s) to change, {waiting} waiting, {nodes} node(s) lacking subid lines"
+            "{changing} container map(s) to change, {waiting} waiting{blocked}, {nodes} node(s) lacking subid lines"
         );
     } else {
         let _ = writeln!(
@@ -475,7 +481,7 @@ mod tests {
         use crate::idmap::MapParams;
         use crate::ids::IdSet;
         use crate::plan::{CtIn, Managed, NodeCoverage, PlanInput, ShareUse, plan};
-        use crate::resolve::{Owner, ResolvedShare};
+        use crate::resolve::{Owner, OwnerKind, ResolvedShare};
 
         let ids: IdSet = [1005, 1006].into_iter().fold(IdSet::new(), |mut s, id| {
             s.insert_id(id);
@@ -577,5 +583,56 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("    - lxc.idmap: u 1005 1005 1\n"), "{text}");
+    }
+
+    /// Regression: the summary counted locked CTs as waiting for nodes.
+    #[test]
+    fn summary_counts_locked_cts_apart_from_waiting_ones() {
+        use crate::idmap::MapParams;
+        use crate::plan::testutil::share;
+        use crate::plan::{CtIn, NodeCoverage, PlanInput, ShareUse, plan};
+
+        let share = share("a", &[1005], &[]);
+        let ct = |vmid, lock: Option<&str>| CtIn {
+            vmid,
+            node: "pve1".into(),
+            unprivileged: true,
+            lock: lock.map(Into::into),
+            idmap: ["u 0 100000 65536", "g 0 100000 65536"]
+                .iter()
+                .map(|l| l.parse().unwrap())
+                .collect(),
+            uses: vec![ShareUse {
+                share: "a".into(),
+                key: Some("mp0".into()),
+                read_only: false,
+                shared: true,
+            }],
+        };
+        let coverage = BTreeMap::from([("pve1".to_string(), NodeCoverage::default())]);
+        let nodes = ["pve1".to_string(), "pve2".to_string()];
+        let managed = BTreeMap::new();
+        let summary = |cts: &[CtIn]| {
+            let text = render_text(&plan(&PlanInput {
+                params: MapParams::default(),
+                subid_owner: "root".into(),
+                shares: std::slice::from_ref(&share),
+                cts,
+                managed: &managed,
+                coverage: &coverage,
+                nodes: &nodes,
+                adopt: false,
+            }));
+            text.lines().last().unwrap().to_string()
+        };
+        assert_eq!(
+            summary(&[ct(101, None), ct(102, Some("backup")), ct(103, None)]),
+            "0 container map(s) to change, 2 waiting, 1 blocked, 1 node(s) lacking subid lines"
+        );
+        // No locked CT: the summary says nothing about blocked ones.
+        assert_eq!(
+            summary(&[ct(101, None)]),
+            "0 container map(s) to change, 1 waiting, 1 node(s) lacking subid lines"
+        );
     }
 }
