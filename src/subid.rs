@@ -13,6 +13,7 @@ use crate::ids::{ID_LIMIT, IdRange, IdSet};
 use crate::lines::{self, Eol, RawLine};
 
 pub use crate::idmap::Subid;
+use crate::idmap::subids;
 
 /// A line shadow-utils would ignore: kept as it is, reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,17 +35,15 @@ impl fmt::Display for SubidWarning {
 
 /// A parsed entry line. Numbers are kept as read (up to `u64`); coverage clips them to ids.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SubidEntry {
-    /// 1-based line number.
-    pub line: usize,
-    pub owner: String,
-    pub start: u64,
-    pub count: u64,
+struct SubidEntry {
+    owner: String,
+    start: u64,
+    count: u64,
 }
 
 impl SubidEntry {
     /// The ids the line grants, clipped to valid ids; `None` when it grants none.
-    pub fn range(&self) -> Option<IdRange> {
+    fn range(&self) -> Option<IdRange> {
         let limit = u64::from(ID_LIMIT);
         let end = self.start.saturating_add(self.count).min(limit);
         let start = self.start.min(limit);
@@ -72,7 +71,7 @@ fn parse_number(field: &str) -> Option<u64> {
         .flatten()
 }
 
-fn parse_entry(line: usize, text: &str) -> Option<SubidEntry> {
+fn parse_entry(text: &str) -> Option<SubidEntry> {
     let mut fields = text.split(':');
     let (Some(owner), Some(start), Some(count), None) =
         (fields.next(), fields.next(), fields.next(), fields.next())
@@ -83,7 +82,6 @@ fn parse_entry(line: usize, text: &str) -> Option<SubidEntry> {
         return None;
     }
     Some(SubidEntry {
-        line,
         owner: owner.to_string(),
         start: parse_number(start)?,
         count: parse_number(count)?,
@@ -96,14 +94,13 @@ impl SubidFile {
     pub fn parse(text: &str) -> SubidFile {
         let lines = lines::split(text)
             .into_iter()
-            .enumerate()
-            .map(|(i, raw)| {
+            .map(|raw| {
                 let kind = if raw.text.trim().is_empty() {
                     Kind::Blank
                 } else if raw.text.trim_start().starts_with('#') {
                     Kind::Comment
                 } else {
-                    parse_entry(i + 1, &raw.text).map_or(Kind::Malformed, Kind::Entry)
+                    parse_entry(&raw.text).map_or(Kind::Malformed, Kind::Entry)
                 };
                 (raw, kind)
             })
@@ -117,7 +114,7 @@ impl SubidFile {
     }
 
     /// Every entry line, in file order.
-    pub fn entries(&self) -> impl Iterator<Item = &SubidEntry> {
+    fn entries(&self) -> impl Iterator<Item = &SubidEntry> {
         self.lines.iter().filter_map(|(_, k)| match k {
             Kind::Entry(e) => Some(e),
             _ => None,
@@ -156,7 +153,7 @@ impl SubidFile {
     /// file's line ending, after a newline when the file lacks a final one. Returns the entries
     /// added; nothing changes when `ids` is empty.
     pub fn append(&mut self, owner: &str, ids: &IdSet) -> Vec<Subid> {
-        let added: Vec<Subid> = ids.ranges().iter().map(|&r| Subid::new(owner, r)).collect();
+        let added = subids(ids, owner);
         if added.is_empty() {
             return added;
         }
@@ -167,9 +164,7 @@ impl SubidFile {
             last.eol = eol;
         }
         for s in &added {
-            let number = self.lines.len() + 1;
             let entry = SubidEntry {
-                line: number,
                 owner: s.owner.clone(),
                 start: u64::from(s.start),
                 count: u64::from(s.count),
@@ -207,11 +202,6 @@ impl SubidFile {
         {
             // The removed line was the unterminated last one: the file keeps ending as it did.
             last.eol = Eol::None;
-        }
-        for (n, (_, k)) in self.lines.iter_mut().enumerate() {
-            if let Kind::Entry(e) = k {
-                e.line = n + 1;
-            }
         }
         true
     }
@@ -322,7 +312,7 @@ mod tests {
             assert_eq!(f.has_line(&remove), removed, "{before:?}");
             assert_eq!(f.remove_line(&remove), removed, "{before:?}");
             assert_eq!(f.render(), after, "{before:?}");
-            // Parsing the result gives the same file: line numbers were renumbered.
+            // Parsing the result gives the same file.
             assert_eq!(f, SubidFile::parse(after), "{before:?}");
         }
     }

@@ -25,7 +25,7 @@ use super::extent::Extent;
 pub const KERNEL_MAX_EXTENTS: u32 = 340;
 
 /// The kernel takes the map text only in one write shorter than this (one page).
-pub const KERNEL_MAX_BYTES: usize = 4096;
+pub(crate) const KERNEL_MAX_BYTES: usize = 4096;
 
 /// The map text must be shorter than this for LXC to start the CT: LXC builds the command
 /// `newuidmap PID` + `" {inside} {outside} {count}"` per extent in a buffer of 4096 bytes
@@ -41,9 +41,9 @@ const SEARCH_LIMIT: usize = 1024;
 /// A budget: at most `max_extents` extents and a text shorter than `max_bytes`. The default is
 /// what both the kernel and LXC take: 340 extents, under [`LXC_MAX_BYTES`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Budget {
-    pub max_extents: usize,
-    pub max_bytes: usize,
+pub(crate) struct Budget {
+    pub(crate) max_extents: usize,
+    pub(crate) max_bytes: usize,
 }
 
 impl Default for Budget {
@@ -57,7 +57,7 @@ impl Default for Budget {
 
 impl Budget {
     /// Does the map fit?
-    pub fn admits(&self, extents: &[Extent]) -> bool {
+    pub(crate) fn admits(&self, extents: &[Extent]) -> bool {
         extents.len() <= self.max_extents && text_len(extents) < self.max_bytes
     }
 }
@@ -74,16 +74,16 @@ pub fn kernel_text(extents: &[Extent]) -> String {
 
 /// The passthrough set a map is built from once it fits.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fit {
+pub(crate) struct Fit {
     /// `passthrough` plus the closed gaps.
-    pub effective: IdSet,
+    pub(crate) effective: IdSet,
     /// Is the merge proven to expose the fewest ids? False only when the search was cut short.
-    pub minimal: bool,
+    pub(crate) minimal: bool,
 }
 
 /// The gaps between neighbouring passthrough ranges that may be closed: never one holding the
 /// base id (the CT's root would lose its mapping).
-pub fn gaps(passthrough: &IdSet, base: u32) -> Vec<IdRange> {
+pub(crate) fn gaps(passthrough: &IdSet, base: u32) -> Vec<IdRange> {
     passthrough
         .ranges()
         .windows(2)
@@ -96,7 +96,7 @@ pub fn gaps(passthrough: &IdSet, base: u32) -> Vec<IdRange> {
 ///
 /// # Errors
 /// [`MapError::OverBudget`] when even closing every closable gap does not fit.
-pub fn fit(
+pub(crate) fn fit(
     kind: IdKind,
     passthrough: &IdSet,
     params: &MapParams,
@@ -330,6 +330,42 @@ mod tests {
             "{err}"
         );
         assert!(build(IdKind::Gid, &p, &params(4)).is_ok());
+    }
+
+    /// The pass after a cut-short search that reopens closures smallest-first did not need:
+    /// twenty 1-id gaps above the base range save one extent each, and the 2-id gap between two
+    /// passthroughs in the base range's host ids saves two (its holes join as well), so once that
+    /// one is closed, one of the twenty is not needed.
+    #[test]
+    fn cut_short_merge_reopens_closures_it_does_not_need() {
+        let mut p = IdSet::new();
+        for i in 0..21 {
+            p.insert_id(200_000 + 2 * i);
+        }
+        p.insert_id(100_010);
+        p.insert_id(100_013);
+        let base_range = params(5).base_range().unwrap();
+        let extents = |set: &IdSet| layout(IdKind::Uid, set, base_range).0;
+        // Base extents around the holes 10 and 13, then 2 + 21 passthroughs.
+        assert_eq!(extents(&p).len(), 26);
+        let budget = Budget {
+            max_extents: 5,
+            max_bytes: LXC_MAX_BYTES,
+        };
+        let f = fit(IdKind::Uid, &p, &params(5), &budget).unwrap();
+        // Over a million subsets cost less than smallest-first's 22 ids.
+        assert!(!f.minimal);
+        let exposed = f.effective.difference(&p);
+        assert!(exposed.contains(100_011) && exposed.contains(100_012));
+        assert_eq!(exposed.len(), 21, "{exposed}");
+        assert!(budget.admits(&extents(&f.effective)));
+        for &gap in exposed.ranges() {
+            let reopened = f.effective.difference(&IdSet::from(gap));
+            assert!(
+                !budget.admits(&extents(&reopened)),
+                "{gap} need not be closed"
+            );
+        }
     }
 
     /// The cheapest fitting subset by trying them all.

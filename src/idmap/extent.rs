@@ -6,7 +6,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::ids::{IdKind, IdRange};
 
@@ -143,21 +143,6 @@ impl Serialize for Extent {
         s.serialize_field("outside", &self.outside)?;
         s.serialize_field("count", &self.count)?;
         s.end()
-    }
-}
-
-/// The JSON form without a kind; the reader sets it from context.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ExtentJson {
-    pub inside: u32,
-    pub outside: u32,
-    pub count: u32,
-}
-
-impl ExtentJson {
-    /// The extent of kind `kind`.
-    pub fn with_kind(self, kind: IdKind) -> Extent {
-        Extent::new(kind, self.inside, self.outside, self.count)
     }
 }
 

@@ -8,12 +8,9 @@ mod idspec;
 mod needs;
 mod validate;
 
-pub use budget::{
-    Budget, Fit, KERNEL_MAX_BYTES, KERNEL_MAX_EXTENTS, LXC_MAX_BYTES, fit, gaps, kernel_text,
-    text_len,
-};
-pub use build::{BuiltMap, MapError, MapParams, build, check_passthrough, join, layout};
-pub use extent::{Extent, ExtentJson, ExtentParseError};
+pub use budget::{KERNEL_MAX_EXTENTS, LXC_MAX_BYTES, kernel_text, text_len};
+pub use build::{BuiltMap, MapError, MapParams, build, check_passthrough};
+pub use extent::{Extent, ExtentParseError};
 pub use idspec::{IdSpec, IdSpecError};
-pub use needs::{Subid, host_id, maps_to_self, outside_ranges, passthroughs, subid_lines, subids};
+pub use needs::{Subid, outside_ranges, passthroughs, subids};
 pub use validate::{MapProblem, validate};

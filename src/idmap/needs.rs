@@ -52,15 +52,9 @@ pub fn passthroughs(extents: &[Extent]) -> IdSet {
         .collect()
 }
 
-/// Does the map pass `id` through (map it to itself)?
-pub fn maps_to_self(extents: &[Extent], id: u32) -> bool {
-    extents
-        .iter()
-        .any(|e| e.is_passthrough() && e.outside_range().is_some_and(|r| r.contains(id)))
-}
-
 /// The host id inside id `inside` maps to, if any.
-pub fn host_id(extents: &[Extent], inside: u32) -> Option<u32> {
+#[cfg(test)]
+pub(crate) fn host_id(extents: &[Extent], inside: u32) -> Option<u32> {
     extents.iter().find_map(|e| {
         e.inside_range()
             .filter(|r| r.contains(inside))
@@ -72,12 +66,6 @@ pub fn host_id(extents: &[Extent], inside: u32) -> Option<u32> {
 /// to accept it.
 pub fn outside_ranges(extents: &[Extent]) -> IdSet {
     extents.iter().filter_map(Extent::outside_range).collect()
-}
-
-/// The subid entries for the map's passthroughs, coalesced, one per range: what a node needs
-/// beside the base range (`root:100000:65536`, which Proxmox installs).
-pub fn subid_lines(extents: &[Extent], owner: &str) -> Vec<Subid> {
-    subids(&passthroughs(extents), owner)
 }
 
 /// One entry per range of `ids`, for `owner`.
@@ -101,8 +89,6 @@ mod tests {
     fn seed_needs() {
         let m = seed();
         assert_eq!(passthroughs(&m).to_string(), "1005");
-        assert!(maps_to_self(&m, 1005));
-        assert!(!maps_to_self(&m, 1004) && !maps_to_self(&m, 1006));
         assert_eq!(
             outside_ranges(&m).to_string(),
             "1005,100000-101004,101006-165535"
@@ -112,7 +98,7 @@ mod tests {
         assert_eq!(host_id(&m, 1006), Some(101006));
         assert_eq!(host_id(&m, 65535), Some(165535));
         assert_eq!(host_id(&m, 65536), None);
-        let lines = subid_lines(&m, "root");
+        let lines = subids(&passthroughs(&m), "root");
         assert_eq!(lines, [Subid::new("root", IdRange::single(1005).unwrap())]);
         assert_eq!(lines[0].to_string(), "root:1005:1");
         assert_eq!(
@@ -122,7 +108,7 @@ mod tests {
     }
 
     #[test]
-    fn subid_lines_coalesce_across_extents() {
+    fn subids_of_passthroughs_coalesce_across_extents() {
         // Two passthrough extents that touch on the host side but not inside cannot exist in a
         // valid map, but neighbouring passthroughs split by nothing still print as one line.
         let k = IdKind::Gid;
@@ -132,7 +118,7 @@ mod tests {
             Extent::new(k, 2011, 2011, 4),
             Extent::new(k, 3000, 3000, 1),
         ];
-        let lines: Vec<String> = subid_lines(&m, "idfed")
+        let lines: Vec<String> = subids(&passthroughs(&m), "idfed")
             .iter()
             .map(ToString::to_string)
             .collect();
