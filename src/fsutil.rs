@@ -41,13 +41,28 @@ impl Root {
     }
 
     /// The host path `path` (absolute, like `/etc/subuid`) under this root.
+    ///
+    /// A `..` that would climb above the root is dropped, as the kernel treats `/..` as `/`: the
+    /// path stays under the root (symbolic links aside). Other `..` are kept, for the kernel to
+    /// resolve as it would on the host.
     pub fn join(&self, path: impl AsRef<Path>) -> PathBuf {
         let mut out = self.dir.clone();
+        // Components below the root, net of the `..` kept.
+        let mut depth = 0usize;
         for c in path.as_ref().components() {
             match c {
-                Component::Normal(part) => out.push(part),
-                Component::ParentDir => out.push(".."),
-                Component::RootDir | Component::Prefix(_) | Component::CurDir => {}
+                Component::Normal(part) => {
+                    out.push(part);
+                    depth += 1;
+                }
+                Component::ParentDir if depth > 0 => {
+                    out.push("..");
+                    depth -= 1;
+                }
+                Component::ParentDir
+                | Component::RootDir
+                | Component::Prefix(_)
+                | Component::CurDir => {}
             }
         }
         out
@@ -114,6 +129,18 @@ mod tests {
             Root::new("/").join("/etc/subuid"),
             PathBuf::from("/etc/subuid")
         );
+        // Regression: a `pve_root` of `/../x` escaped the root as `/tmp/fixture/../x`.
+        for (path, want) in [
+            ("/../x", "/tmp/fixture/x"),
+            ("/../../etc/subuid", "/tmp/fixture/etc/subuid"),
+            ("..", "/tmp/fixture"),
+            ("/a/../x", "/tmp/fixture/a/../x"),
+            ("/a/../../x", "/tmp/fixture/a/../x"),
+            ("/a/b/../../..", "/tmp/fixture/a/b/../.."),
+            ("/a/./../x/..", "/tmp/fixture/a/../x/.."),
+        ] {
+            assert_eq!(root.join(path), PathBuf::from(want), "{path}");
+        }
     }
 
     #[test]

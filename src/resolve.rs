@@ -25,12 +25,20 @@ pub enum OwnerKind {
     Group,
 }
 
-impl std::fmt::Display for OwnerKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl OwnerKind {
+    /// `user` or `group`, as messages, the text output and the JSON output spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
             OwnerKind::User => "user",
             OwnerKind::Group => "group",
-        })
+        }
+    }
+}
+
+impl std::fmt::Display for OwnerKind {
+    /// Honours width and alignment (`{:<5}`), for columns.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
     }
 }
 
@@ -126,8 +134,7 @@ pub fn resolve_share(
 ) -> Result<(ResolvedShare, Vec<String>), ResolveError> {
     let mut r = Resolver {
         share: name,
-        source: &share.source,
-        source_name: Arc::from(share.source.as_str()),
+        source: Arc::from(share.source.as_str()),
         min_id,
         owners: Vec::new(),
         uids: Vec::new(),
@@ -136,33 +143,26 @@ pub fn resolve_share(
         last_primary_gid: None,
     };
     for user_name in &share.users {
-        let user = directory
-            .user(user_name)
-            .ok_or_else(|| ResolveError::UnknownName {
-                share: name.to_string(),
-                source_name: share.source.clone(),
-                kind: OwnerKind::User,
-                name: user_name.clone(),
-                hint: closest(user_name, directory.users().iter().map(|u| u.name.as_str())),
-            })?;
+        let user = directory.user(user_name).ok_or_else(|| {
+            r.unknown(
+                OwnerKind::User,
+                user_name,
+                directory.users().iter().map(|u| u.name.as_str()),
+            )
+        })?;
         r.named(OwnerKind::User, &user.name, user.uid)?;
         if share.primary_gids {
             r.primary_gid(user, directory);
         }
     }
     for group_name in &share.groups {
-        let group = directory
-            .group(group_name)
-            .ok_or_else(|| ResolveError::UnknownName {
-                share: name.to_string(),
-                source_name: share.source.clone(),
-                kind: OwnerKind::Group,
-                name: group_name.clone(),
-                hint: closest(
-                    group_name,
-                    directory.groups().iter().map(|g| g.name.as_str()),
-                ),
-            })?;
+        let group = directory.group(group_name).ok_or_else(|| {
+            r.unknown(
+                OwnerKind::Group,
+                group_name,
+                directory.groups().iter().map(|g| g.name.as_str()),
+            )
+        })?;
         r.named(OwnerKind::Group, &group.name, group.gid)?;
         if !share.members {
             continue;
@@ -232,9 +232,8 @@ fn with_ids(set: &IdSet, ids: Vec<u32>) -> IdSet {
 
 struct Resolver<'a> {
     share: &'a str,
-    source: &'a str,
-    /// `source`, shared by every owner.
-    source_name: Arc<str>,
+    /// The source's name, shared by every owner.
+    source: Arc<str>,
     min_id: u32,
     /// In any order, repeats allowed (sorted and deduplicated at the end: cheaper than a set of
     /// 100,000 names hashed one by one).
@@ -258,13 +257,34 @@ impl<'a> Resolver<'a> {
             kind,
             name: name.to_string(),
             id,
-            source: Arc::clone(&self.source_name),
+            source: Arc::clone(&self.source),
         });
+    }
+
+    /// Is `id` too low to pass through (below `min_id`, or 0 whatever `min_id` says)?
+    fn too_low(&self, id: u32) -> bool {
+        id < self.min_id || id == 0
+    }
+
+    /// A name the configuration gives that the directory lacks, with the closest of `known`.
+    fn unknown<'n>(
+        &self,
+        kind: OwnerKind,
+        name: &str,
+        known: impl Iterator<Item = &'n str>,
+    ) -> ResolveError {
+        ResolveError::UnknownName {
+            share: self.share.to_string(),
+            source_name: self.source.to_string(),
+            kind,
+            name: name.to_string(),
+            hint: closest(name, known),
+        }
     }
 
     /// An owner the configuration names: a low id is an error.
     fn named(&mut self, kind: OwnerKind, name: &'a str, id: u32) -> Result<(), ResolveError> {
-        if id < self.min_id || id == 0 {
+        if self.too_low(id) {
             return Err(ResolveError::BelowMinId {
                 share: self.share.to_string(),
                 source_name: self.source.to_string(),
@@ -288,7 +308,7 @@ impl<'a> Resolver<'a> {
         id: u32,
         why: impl FnOnce() -> String,
     ) -> bool {
-        if id < self.min_id || id == 0 {
+        if self.too_low(id) {
             self.warnings.push(format!(
                 "share `{}`: {kind} `{name}` ({}) has {} {id}, below `cluster.min_id` ({}): \
                  skipped",
@@ -315,7 +335,7 @@ impl<'a> Resolver<'a> {
                     self.last_primary_gid = Some(user.gid);
                 }
             }
-            None if user.gid < self.min_id || user.gid == 0 => self.warnings.push(format!(
+            None if self.too_low(user.gid) => self.warnings.push(format!(
                 "share `{}`: gid {} ({}) is below `cluster.min_id` ({}): skipped",
                 self.share,
                 user.gid,
@@ -402,6 +422,21 @@ mod tests {
 
     fn ids(s: &IdSet) -> String {
         s.to_string()
+    }
+
+    #[test]
+    fn owner_kinds_pad_like_strings() {
+        assert_eq!(OwnerKind::User.as_str(), "user");
+        assert_eq!(OwnerKind::Group.as_str(), "group");
+        assert_eq!(
+            format!(
+                "[{:<5}][{:<5}][{}]",
+                OwnerKind::User,
+                OwnerKind::Group,
+                OwnerKind::User
+            ),
+            "[user ][group][user]"
+        );
     }
 
     #[test]

@@ -103,22 +103,7 @@ pub fn resolve_each(
     progress: bool,
 ) -> anyhow::Result<Resolution> {
     for name in filter {
-        if !config.shares.contains_key(name) {
-            let known = config
-                .shares
-                .keys()
-                .map(|k| format!("`{k}`"))
-                .collect::<Vec<_>>();
-            let hint = match resolve::closest(name, config.shares.keys().map(String::as_str)) {
-                Some(h) => format!(" (did you mean `{h}`?)"),
-                None if known.is_empty() => " (the configuration defines no share)".to_string(),
-                None => format!(": expected one of {}", known.join(", ")),
-            };
-            anyhow::bail!(
-                "unknown share `{name}` in `{}`{hint}",
-                config.path.display()
-            );
-        }
+        config.share(name)?;
     }
     let selected: Vec<_> = config
         .shares
@@ -233,10 +218,7 @@ fn render_text(shares: &[ResolvedShare]) -> String {
             let _ = writeln!(
                 out,
                 "  {:<5}  {:<name_width$}  {:>id_width$}  {}",
-                owner.kind.to_string(),
-                owner.name,
-                owner.id,
-                owner.source
+                owner.kind, owner.name, owner.id, owner.source
             );
         }
         let _ = writeln!(out, "  uids: {}", share.uids);

@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use crate::resolve::{Owner, OwnerKind, ResolvedShare};
+use crate::resolve::{Owner, ResolvedShare};
 
 /// Writes `{"shares": {...}}` for `shares` (in name order) and a final newline.
 ///
@@ -43,10 +43,7 @@ fn owners(out: &mut impl Write, owners: &[Owner]) -> io::Result<()> {
         } else {
             b",\n        {\n          \"kind\": \""
         })?;
-        out.write_all(match owner.kind {
-            OwnerKind::User => b"user",
-            OwnerKind::Group => b"group",
-        })?;
+        out.write_all(owner.kind.as_str().as_bytes())?;
         out.write_all(b"\",\n          \"name\": ")?;
         string(out, &owner.name)?;
         out.write_all(b",\n          \"id\": ")?;
@@ -81,6 +78,7 @@ fn nested(out: &mut impl Write, value: &impl serde::Serialize, indent: &str) -> 
 mod tests {
     use super::*;
     use crate::ids::{IdRange, IdSet};
+    use crate::resolve::OwnerKind;
     use proptest::prelude::*;
     use std::collections::BTreeMap;
     use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use toml::Spanned;
@@ -12,7 +12,7 @@ use crate::ids::{IdRange, IdSet};
 
 use super::raw::{RawCluster, RawConfig, RawIds, RawShare, RawSource};
 use super::{
-    ClusterConfig, Config, ConfigError, FilesConfig, Invalid, LdapConfig, SchemaPreset,
+    ClusterConfig, Config, ConfigError, FilesConfig, Invalid, LdapConfig, LdapTarget, SchemaPreset,
     ShareConfig, ShareLocation, SourceConfig,
 };
 
@@ -139,18 +139,22 @@ impl Checker<'_> {
         }
     }
 
+    /// A host path (`pve_root`, a share's `path`): absolute, and without `..`, which could
+    /// climb out of `--root`.
     fn absolute(&self, key: &str, value: Spanned<String>) -> Checked<PathBuf> {
-        if !value.get_ref().starts_with('/') {
-            return Err(self.err(
-                key,
-                Some(value.span()),
-                format!(
-                    "`{}` is not an absolute path: expected one starting with `/`",
-                    value.get_ref()
-                ),
-            ));
-        }
-        Ok(PathBuf::from(value.into_inner()))
+        let path = Path::new(value.get_ref());
+        let problem = if !value.get_ref().starts_with('/') {
+            "is not an absolute path: expected one starting with `/`"
+        } else if path.components().any(|c| c == Component::ParentDir) {
+            "goes up with `..`: expected an absolute path without `..`"
+        } else {
+            return Ok(PathBuf::from(value.into_inner()));
+        };
+        Err(self.err(
+            key,
+            Some(value.span()),
+            format!("`{}` {problem}", value.get_ref()),
+        ))
     }
 
     fn required(
@@ -248,21 +252,17 @@ impl Checker<'_> {
             ],
         )?;
         let url = self.required(table, "url", raw.url, "`ldap://HOST` or `ldaps://HOST`")?;
-        let url_span = url.span();
-        let url = url.into_inner();
-        let ldaps = url.starts_with("ldaps://");
-        let host = url
-            .strip_prefix("ldaps://")
-            .or_else(|| url.strip_prefix("ldap://"));
-        if host.is_none_or(|h| h.trim_end_matches('/').is_empty()) {
-            return Err(self.err(
+        // Read here, as the connection will read it, so that a bad url names its line.
+        let target = LdapTarget::parse(url.get_ref()).map_err(|e| {
+            self.err(
                 format!("{table}.url"),
-                Some(url_span),
-                format!("`{url}` is not an LDAP url: expected `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`"),
-            ));
-        }
+                Some(url.span()),
+                format!("`{}` is not an LDAP url: {e}", url.get_ref()),
+            )
+        })?;
+        let url = url.into_inner();
         let starttls = raw.starttls.as_ref().is_some_and(|s| *s.get_ref());
-        if starttls && ldaps {
+        if starttls && target.tls {
             return Err(self.err(
                 format!("{table}.starttls"),
                 raw.starttls.as_ref().map(Spanned::span),
@@ -354,19 +354,23 @@ impl Checker<'_> {
                 }
             }
         }
+        // The paged results control's size is an `INTEGER (0..maxInt)` (RFC 2696).
         let page_size = match raw.page_size {
             None => 500,
-            Some(v) if (1..=i32::MAX as u32).contains(v.get_ref()) => *v.get_ref(),
-            Some(v) => {
-                return Err(self.err(
-                    format!("{table}.page_size"),
-                    Some(v.span()),
-                    format!(
-                        "`{}` is out of range: expected 1 or more entries per page",
-                        v.get_ref()
-                    ),
-                ));
-            }
+            Some(v) => match i32::try_from(*v.get_ref()) {
+                Ok(size) if size >= 1 => size,
+                _ => {
+                    return Err(self.err(
+                        format!("{table}.page_size"),
+                        Some(v.span()),
+                        format!(
+                            "`{}` is out of range: expected 1 to {} entries per page",
+                            v.get_ref(),
+                            i32::MAX
+                        ),
+                    ));
+                }
+            },
         };
         let timeout_secs = match raw.timeout_secs {
             None => 10,
@@ -384,6 +388,7 @@ impl Checker<'_> {
         };
         Ok(LdapConfig {
             url,
+            target,
             starttls,
             ca_file,
             bind_dn,

@@ -1,5 +1,6 @@
 //! Configuration errors: each names the file, the key path (`share.projects.uids[2]`) and, where
-//! the TOML parser gives one, the line and column. Loading the file and the model live in `mod.rs`.
+//! the TOML parser gives one, the line and column; and a share name the configuration lacks.
+//! Loading the file and the model live in `mod.rs`.
 
 use std::fmt;
 use std::ops::Range;
@@ -73,6 +74,41 @@ impl fmt::Display for Invalid {
 impl From<Invalid> for ConfigError {
     fn from(invalid: Invalid) -> ConfigError {
         ConfigError::Invalid(Box::new(invalid))
+    }
+}
+
+/// A share name (from the command line) the configuration does not define.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct UnknownShare {
+    pub name: String,
+    /// The configuration file.
+    pub path: PathBuf,
+    /// The closest share name, when one is close.
+    pub hint: Option<String>,
+    /// Every share name, in order.
+    pub known: Vec<String>,
+}
+
+impl fmt::Display for UnknownShare {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown share `{}` in `{}`",
+            self.name,
+            self.path.display()
+        )?;
+        if self.known.is_empty() {
+            return f.write_str(" (the configuration defines no share)");
+        }
+        if let Some(hint) = &self.hint {
+            write!(f, " (did you mean `{hint}`?)")?;
+        }
+        f.write_str(": expected one of ")?;
+        for (i, name) in self.known.iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            write!(f, "{sep}`{name}`")?;
+        }
+        Ok(())
     }
 }
 

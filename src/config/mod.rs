@@ -4,12 +4,15 @@
 //!
 //! Where the file is: `-c PATH` / `IDFED_CONFIG` as written (relative to the working directory);
 //! otherwise the host path `/etc/idfed/idfed.toml` under `--root`, like every other host path
-//! (so it is `/etc/idfed/idfed.toml` itself on a real node). Paths written *inside* the file
-//! (`passwd`, `ca_file`, `bind_password_file`, `path`) are taken as written; `pve_root` is a host
-//! path and is resolved under `--root` by whoever reads the cluster.
+//! (so it is `/etc/idfed/idfed.toml` itself on a real node). Paths of idfed's own files written
+//! *inside* the file (`passwd`, `group`, `ca_file`, `bind_password_file`) are not under
+//! `--root`: taken as written when absolute, else relative to the configuration file's
+//! directory. A share's `path` is taken as written; `pve_root` is a host path and is resolved
+//! under `--root` by whoever reads the cluster. Neither may contain `..`.
 
 mod check;
 mod error;
+mod ldap_target;
 mod raw;
 
 use std::collections::BTreeMap;
@@ -19,7 +22,8 @@ use std::time::Duration;
 use crate::fsutil::{self, Root};
 use crate::ids::IdSet;
 
-pub use error::{ConfigError, Invalid};
+pub use error::{ConfigError, Invalid, UnknownShare};
+pub use ldap_target::{BadLdapUrl, LdapTarget};
 use raw::RawConfig;
 
 /// The configuration file read when neither `-c` nor `IDFED_CONFIG` names one (a host path).
@@ -87,8 +91,10 @@ pub struct FilesConfig {
 /// `type = "ldap"`, with the schema preset already applied under the overrides.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LdapConfig {
-    /// `ldap://host[:port]` or `ldaps://host[:port]`.
+    /// `ldap://host[:port]` or `ldaps://host[:port]`, as written (for messages).
     pub url: String,
+    /// `url`, read.
+    pub target: LdapTarget,
     pub starttls: bool,
     pub ca_file: Option<PathBuf>,
     pub bind_dn: Option<String>,
@@ -96,7 +102,8 @@ pub struct LdapConfig {
     pub user_base: String,
     pub group_base: String,
     pub schema: LdapSchema,
-    pub page_size: u32,
+    /// Entries per page: 1 to `i32::MAX`, the most RFC 2696's `INTEGER (0..maxInt)` holds.
+    pub page_size: i32,
     pub timeout: Duration,
 }
 
@@ -126,7 +133,6 @@ impl SchemaPreset {
         let s = |v: &str| v.to_string();
         match self {
             SchemaPreset::Rfc2307 => LdapSchema {
-                preset: self,
                 user_filter: s("(objectClass=posixAccount)"),
                 group_filter: s("(objectClass=posixGroup)"),
                 user_name_attr: s("uid"),
@@ -136,7 +142,6 @@ impl SchemaPreset {
                 gid_number_attr: s("gidNumber"),
             },
             SchemaPreset::Rfc2307bis => LdapSchema {
-                preset: self,
                 user_filter: s("(objectClass=posixAccount)"),
                 group_filter: s(
                     "(&(gidNumber=*)(|(objectClass=posixGroup)(objectClass=groupOfNames)))",
@@ -148,7 +153,6 @@ impl SchemaPreset {
                 gid_number_attr: s("gidNumber"),
             },
             SchemaPreset::Ad => LdapSchema {
-                preset: self,
                 user_filter: s("(&(objectClass=user)(uidNumber=*))"),
                 group_filter: s("(&(objectClass=group)(gidNumber=*))"),
                 user_name_attr: s("sAMAccountName"),
@@ -164,7 +168,6 @@ impl SchemaPreset {
 /// The filters and attribute names an LDAP source reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LdapSchema {
-    pub preset: SchemaPreset,
     pub user_filter: String,
     pub group_filter: String,
     pub user_name_attr: String,
@@ -280,6 +283,19 @@ impl Config {
                 Invalid::new(path, text, key, inner.span(), message)
             })?;
         check::Checker { text, path }.config(raw)
+    }
+
+    /// The share named `name`, for a name given on the command line.
+    ///
+    /// # Errors
+    /// [`UnknownShare`] (with the closest name and the known ones) when there is no such share.
+    pub fn share(&self, name: &str) -> Result<&ShareConfig, UnknownShare> {
+        self.shares.get(name).ok_or_else(|| UnknownShare {
+            name: name.to_string(),
+            path: self.path.clone(),
+            hint: crate::resolve::closest(name, self.shares.keys().map(String::as_str)),
+            known: self.shares.keys().cloned().collect(),
+        })
     }
 }
 

@@ -1,5 +1,5 @@
 //! The configuration file as TOML gives it: serde structs that keep each value's byte span, so
-//! that the checks in `mod.rs` can name the line of a bad value. No defaults and no rules here
+//! that the checks in `check.rs` can name the line of a bad value. No defaults and no rules here
 //! beyond types and unknown keys.
 
 use std::collections::BTreeMap;

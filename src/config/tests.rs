@@ -80,8 +80,18 @@ fn full_share_and_schema_overrides() {
     let SourceConfig::Ldap(ldap) = &c.sources["corp"] else {
         panic!()
     };
-    assert_eq!(ldap.schema.preset, SchemaPreset::Rfc2307bis);
-    assert_eq!(ldap.schema.member_attr, "uniqueMember");
+    // The rfc2307bis preset, with one attribute overridden.
+    assert_eq!(
+        ldap.schema,
+        LdapSchema {
+            member_attr: "uniqueMember".into(),
+            ..SchemaPreset::Rfc2307bis.schema()
+        }
+    );
+    assert_eq!(
+        ldap.schema.group_filter,
+        "(&(gidNumber=*)(|(objectClass=posixGroup)(objectClass=groupOfNames)))"
+    );
     assert!(!ldap.schema.members_are_names());
     assert_eq!(ldap.schema.user_name_attr, "uid");
     assert_eq!(
@@ -234,7 +244,39 @@ fn errors_name_file_key_and_line() {
         ),
         (
             "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\npage_size = 0\n".to_string(),
-            "`/etc/idfed/idfed.toml` line 6, column 13: `source.x.page_size`: `0` is out of range: expected 1 or more entries per page",
+            "`/etc/idfed/idfed.toml` line 6, column 13: `source.x.page_size`: `0` is out of range: expected 1 to 2147483647 entries per page",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\npage_size = 2147483648\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 6, column 13: `source.x.page_size`: `2147483648` is out of range: expected 1 to 2147483647 entries per page",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\npage_size = 3000000000\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 6, column 13: `source.x.page_size`: `3000000000` is out of range: expected 1 to 2147483647 entries per page",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://h:x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 3, column 7: `source.x.url`: `ldap://h:x` is not an LDAP url: `x` is not a port: expected 1 to 65535",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://h:0\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 3, column 7: `source.x.url`: `ldap://h:0` is not an LDAP url: `0` is not a port: expected 1 to 65535",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldap://[::1\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 3, column 7: `source.x.url`: `ldap://[::1` is not an LDAP url: unclosed `[` in the host: expected an IPv6 address as `[ADDRESS]`",
+        ),
+        (
+            "[source.x]\ntype = \"ldap\"\nurl = \"ldaps:///dc=x\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 3, column 7: `source.x.url`: `ldaps:///dc=x` is not an LDAP url: no host: expected `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`",
+        ),
+        (
+            "[cluster]\npve_root = \"/../x\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 12: `cluster.pve_root`: `/../x` goes up with `..`: expected an absolute path without `..`",
+        ),
+        (
+            with_share("source = \"nas\"\npath = \"/mnt/pve/../../etc\"\nusers = [\"a\"]\n"),
+            "`/etc/idfed/idfed.toml` line 15, column 8: `share.projects.path`: `/mnt/pve/../../etc` goes up with `..`: expected an absolute path without `..`",
         ),
         (
             "[share.p\n".to_string(),
@@ -247,6 +289,67 @@ fn errors_name_file_key_and_line() {
         .map(|(text, want)| format!("{text}\n  want: {want}\n   got: {}", err(text)))
         .collect();
     assert!(mismatches.is_empty(), "{}", mismatches.join("\n\n"));
+}
+
+#[test]
+fn boundaries_that_are_accepted() {
+    let ldap = |extra: &str| {
+        let text = format!(
+            "[source.x]\ntype = \"ldap\"\nuser_base = \"dc=x\"\ngroup_base = \"dc=x\"\n{extra}"
+        );
+        let c = parse(&text).unwrap();
+        let SourceConfig::Ldap(ldap) = &c.sources["x"] else {
+            panic!("not an ldap source")
+        };
+        (**ldap).clone()
+    };
+    let c = ldap("url = \"ldap://h\"\npage_size = 1\n");
+    assert_eq!(c.page_size, 1);
+    let c = ldap("url = \"ldap://h\"\npage_size = 2147483647\n");
+    assert_eq!(c.page_size, i32::MAX);
+    let c = ldap("url = \"ldaps://[::1]:65535/\"\n");
+    assert_eq!(
+        c.target,
+        LdapTarget {
+            host: "::1".into(),
+            port: 65535,
+            tls: true
+        }
+    );
+    let c = ldap("url = \"ldap://h:1\"\nstarttls = true\n");
+    assert_eq!((c.target.port, c.target.tls, c.starttls), (1, false, true));
+    // A `..` inside a name is not a parent directory.
+    let text = "[cluster]\npve_root = \"/etc/pve..old/x..\"\n";
+    assert_eq!(
+        parse(text).unwrap().cluster.pve_root,
+        Path::new("/etc/pve..old/x..")
+    );
+}
+
+#[test]
+fn unknown_shares_name_the_closest_and_the_known() {
+    let c = parse(&with_share(
+        "source = \"nas\"\npath = \"/mnt/pve/projects\"\nusers = [\"alice\"]\n",
+    ))
+    .unwrap();
+    assert_eq!(c.share("projects").unwrap().users, ["alice"]);
+    for (name, want) in [
+        (
+            "projcts",
+            "unknown share `projcts` in `/etc/idfed/idfed.toml` (did you mean `projects`?): expected one of `projects`",
+        ),
+        (
+            "zzz",
+            "unknown share `zzz` in `/etc/idfed/idfed.toml`: expected one of `projects`",
+        ),
+    ] {
+        assert_eq!(c.share(name).unwrap_err().to_string(), want, "{name}");
+    }
+    let none = parse(BASE).unwrap();
+    assert_eq!(
+        none.share("projects").unwrap_err().to_string(),
+        "unknown share `projects` in `/etc/idfed/idfed.toml` (the configuration defines no share)"
+    );
 }
 
 #[test]
@@ -312,8 +415,18 @@ fn schema_presets() {
     let SourceConfig::Ldap(ldap) = &c.sources["x"] else {
         panic!()
     };
-    assert_eq!(ldap.schema.preset, SchemaPreset::Ad);
+    assert_eq!(
+        ldap.schema,
+        LdapSchema {
+            group_filter: "(cn=nas-*)".into(),
+            ..SchemaPreset::Ad.schema()
+        }
+    );
     assert_eq!(ldap.schema.group_filter, "(cn=nas-*)");
+    assert_eq!(
+        ldap.schema.user_filter,
+        "(&(objectClass=user)(uidNumber=*))"
+    );
     assert_eq!(ldap.schema.user_name_attr, "sAMAccountName");
 }
 

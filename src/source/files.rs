@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::config::FilesConfig;
 use crate::fsutil::{self, FsError};
 
-use super::directory::{Directory, Group, Member, User};
+use super::directory::{Directory, Duplicate, Group, Member, User};
 
 /// Why one line of a passwd or group file was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,13 +36,9 @@ pub enum LineErrorKind {
         field: &'static str,
         value: String,
     },
-    Duplicate {
-        kind: &'static str,
-        id_kind: &'static str,
-        name: String,
-        first: u32,
-        second: u32,
-    },
+    /// A name defined again with another id (said differently from [`Duplicate`]'s own
+    /// message: here the line is the second definition).
+    Duplicate(Duplicate),
 }
 
 impl fmt::Display for LineError {
@@ -69,15 +65,10 @@ impl fmt::Display for LineError {
                     "{field} `{value}` is out of range: expected 0 to 4294967294"
                 )
             }
-            LineErrorKind::Duplicate {
-                kind,
-                id_kind,
-                name,
-                first,
-                second,
-            } => write!(
+            LineErrorKind::Duplicate(d) => write!(
                 f,
-                "{kind} `{name}` is defined again with {id_kind} {second}, before with {first}"
+                "{} `{}` is defined again with {} {}, before with {}",
+                d.kind, d.name, d.id_kind, d.second, d.first
             ),
         }
     }
@@ -135,7 +126,7 @@ pub fn load(config: &FilesConfig) -> Result<Directory, FilesError> {
 fn add_all<T>(
     path: &Path,
     parsed: Result<Vec<(usize, T)>, Vec<LineError>>,
-    mut add: impl FnMut((usize, T)) -> Result<(), (usize, super::directory::Duplicate)>,
+    mut add: impl FnMut((usize, T)) -> Result<(), (usize, Duplicate)>,
 ) -> Result<(), FilesError> {
     let malformed = |errors| FilesError::Malformed {
         path: path.to_path_buf(),
@@ -146,13 +137,7 @@ fn add_all<T>(
         if let Err((line, d)) = add(item) {
             errors.push(LineError {
                 line,
-                kind: LineErrorKind::Duplicate {
-                    kind: d.kind,
-                    id_kind: d.id_kind,
-                    name: d.name,
-                    first: d.first,
-                    second: d.second,
-                },
+                kind: LineErrorKind::Duplicate(d),
             });
         }
     }

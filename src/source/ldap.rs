@@ -14,7 +14,7 @@ mod message;
 #[cfg(test)]
 mod testutil;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,10 +24,10 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::config::LdapConfig;
-use crate::fsutil::{self, FsError};
+use crate::fsutil::FsError;
 
-use super::directory::{Directory, Group, Member, User};
-use conn::{Conn, ConnError, Target};
+use super::directory::{Directory, Duplicate, Group, Member, User};
+use conn::{Conn, ConnError, Security};
 use entry::Entry;
 
 /// The environment variable a bind password may come from instead of `bind_password_file`.
@@ -81,10 +81,7 @@ pub enum LdapError {
         reason: String,
     },
     #[error("{duplicate} (entry `{dn}`)")]
-    Duplicate {
-        dn: String,
-        duplicate: super::directory::Duplicate,
-    },
+    Duplicate { dn: String, duplicate: Duplicate },
 }
 
 /// Reads the users and groups of an LDAP source. `progress` shows a spinner on stderr while it
@@ -94,11 +91,7 @@ pub enum LdapError {
 /// [`LdapError`] for anything that fails; nothing partial is returned.
 pub fn load(config: &LdapConfig, progress: bool) -> Result<(Directory, Vec<String>), LdapError> {
     let password = password(config)?;
-    let tls = if config.url.starts_with("ldaps://") || config.starttls {
-        Some(tls_config(config.ca_file.as_deref())?)
-    } else {
-        None
-    };
+    let security = security(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -113,7 +106,12 @@ pub fn load(config: &LdapConfig, progress: bool) -> Result<(Directory, Vec<Strin
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
-    let result = runtime.block_on(pull(config, password.as_deref(), tls, progress.as_ref()));
+    let result = runtime.block_on(pull(
+        config,
+        password.as_deref(),
+        security,
+        progress.as_ref(),
+    ));
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
@@ -139,25 +137,48 @@ fn password(config: &LdapConfig) -> Result<Option<String>, LdapError> {
     Ok(Some(password))
 }
 
+/// Reads the password file, once its mode says only its owner may read it. The mode is that
+/// of the file opened, not of whatever the path names by the time it is read.
 fn read_password_file(path: &Path) -> Result<String, LdapError> {
-    let meta = std::fs::metadata(path).map_err(|source| {
-        LdapError::PasswordRead(FsError {
-            action: "read",
-            path: path.to_path_buf(),
-            source,
-        })
-    })?;
-    let mode = meta.permissions().mode() & 0o7777;
+    let failed = |action: &'static str| {
+        move |source| {
+            LdapError::PasswordRead(FsError {
+                action,
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mut file = std::fs::File::open(path).map_err(failed("read"))?;
+    let mode = file
+        .metadata()
+        .map_err(failed("inspect"))?
+        .permissions()
+        .mode()
+        & 0o7777;
     if mode & 0o077 != 0 {
         return Err(LdapError::PasswordMode {
             path: path.to_path_buf(),
             mode,
         });
     }
-    let text = fsutil::read_to_string(path).map_err(LdapError::PasswordRead)?;
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(failed("read"))?;
     // Only the line end goes: spaces may be part of a password.
     let text = text.strip_suffix('\n').unwrap_or(&text);
     Ok(text.strip_suffix('\r').unwrap_or(text).to_string())
+}
+
+/// How the source's connections are secured: TLS for `ldaps://` and for StartTLS, trusting
+/// `ca_file` (else the system roots), or plain.
+fn security(config: &LdapConfig) -> Result<Security, LdapError> {
+    Ok(if config.target.tls {
+        Security::Tls(tls_config(config.ca_file.as_deref())?)
+    } else if config.starttls {
+        Security::StartTls(tls_config(config.ca_file.as_deref())?)
+    } else {
+        Security::Plain
+    })
 }
 
 /// A rustls client configuration (ring) trusting `ca_file`, or the system roots without one.
@@ -210,12 +231,11 @@ fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, LdapE
 /// A connection, bound when there is a bind DN.
 async fn connect(
     config: &LdapConfig,
-    target: &Target,
     password: Option<&str>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    security: Security,
 ) -> Result<Conn, LdapError> {
     let url = &config.url;
-    let mut conn = Conn::connect(target, config.starttls, tls, config.timeout)
+    let mut conn = Conn::connect(&config.target, security, config.timeout)
         .await
         .map_err(|e| match e {
             ConnError::Timeout => timeout(config, "connecting"),
@@ -266,20 +286,16 @@ fn timeout(config: &LdapConfig, doing: &str) -> LdapError {
 async fn pull(
     config: &LdapConfig,
     password: Option<&str>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    security: Security,
     progress: Option<&indicatif::ProgressBar>,
 ) -> Result<(Directory, Vec<String>), LdapError> {
-    let target = Target::parse(&config.url).map_err(|reason| LdapError::Connect {
-        url: config.url.clone(),
-        reason,
-    })?;
     // Two connections, one per search, so that both run at once: the server builds the group
     // entries (one with 100,000 members, say) while idfed reads the pages of users. One
     // connection will not do: OpenLDAP keeps one paged search per connection.
     // The second connects only once the first has bound: a wrong password is one failed bind,
     // not two (account lockout policies count them). It connects while the first already reads
     // users: its round trips (TCP, TLS, bind) are not added to the pull's.
-    let mut user_conn = connect(config, &target, password, tls.clone()).await?;
+    let mut user_conn = connect(config, password, security.clone()).await?;
 
     let schema = &config.schema;
     let mut warnings = Vec::new();
@@ -301,13 +317,9 @@ async fn pull(
             let Some(user) = user_from(config, &entry, &mut warnings) else {
                 return Ok(());
             };
-            directory.try_add_user(user).map_err(|rejected| {
-                let (user, duplicate) = *rejected;
-                LdapError::Duplicate {
-                    dn: user.dn.unwrap_or_default(),
-                    duplicate,
-                }
-            })
+            directory
+                .try_add_user(user)
+                .map_err(|rejected| duplicate(rejected.0.dn, rejected.1))
         },
     );
     let ranged = format!("{};range=", schema.member_attr);
@@ -321,7 +333,7 @@ async fn pull(
     // Groups whose members come in ranges: their index in `groups`, the next range's start.
     let mut ranged_groups: Vec<(usize, u64)> = Vec::new();
     let group_search = async {
-        let mut group_conn = connect(config, &target, password, tls).await?;
+        let mut group_conn = connect(config, password, security).await?;
         search(
             config,
             &mut group_conn,
@@ -337,15 +349,16 @@ async fn pull(
                 // Active Directory hands out a large group's members a range at a time
                 // (`member;range=0-1499`): the first range here, the rest once the search is done.
                 if let Some((attr, values)) = entry.starting_with(&ranged) {
-                    let next = next_range(attr, &ranged).map_err(|reason| LdapError::Search {
-                        url: config.url.clone(),
-                        base: entry.dn.to_string(),
-                        filter: schema.group_filter.clone(),
-                        reason,
+                    let next = next_range(attr, &ranged).map_err(|reason| {
+                        let ctx = SearchCtx {
+                            config,
+                            base: entry.dn,
+                            filter: &schema.group_filter,
+                            doing: "searching groups",
+                        };
+                        ctx.err(reason)
                     })?;
-                    group
-                        .members
-                        .extend(values.into_iter().map(|v| member(config, v)));
+                    group.members.extend(values.map(|v| member(config, v)));
                     if let Some(next) = next {
                         ranged_groups.push((groups.len(), next));
                     }
@@ -368,16 +381,49 @@ async fn pull(
     let group_conn = group_search?;
     warnings.append(&mut group_warnings);
     for group in groups {
-        directory.try_add_group(group).map_err(|rejected| {
-            let (group, duplicate) = *rejected;
-            LdapError::Duplicate {
-                dn: group.dn.unwrap_or_default(),
-                duplicate,
-            }
-        })?;
+        directory
+            .try_add_group(group)
+            .map_err(|rejected| duplicate(rejected.0.dn, rejected.1))?;
     }
     tokio::join!(user_conn.unbind(), group_conn.unbind());
     Ok((directory, warnings))
+}
+
+/// A name the directory has with another id; `dn` is the entry that came second.
+fn duplicate(dn: Option<String>, duplicate: Duplicate) -> LdapError {
+    LdapError::Duplicate {
+        dn: dn.unwrap_or_default(),
+        duplicate,
+    }
+}
+
+/// What a search is, for its errors: the base and filter searched, and what was being done
+/// (said when the server does not answer in time).
+struct SearchCtx<'a> {
+    config: &'a LdapConfig,
+    base: &'a str,
+    filter: &'a str,
+    doing: &'a str,
+}
+
+impl SearchCtx<'_> {
+    /// The search failed for `reason`.
+    fn err(&self, reason: impl Into<String>) -> LdapError {
+        LdapError::Search {
+            url: self.config.url.clone(),
+            base: self.base.to_string(),
+            filter: self.filter.to_string(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The connection failed during the search: a timeout, or another failure of the search.
+    fn conn(&self, e: ConnError) -> LdapError {
+        match e {
+            ConnError::Timeout => timeout(self.config, self.doing),
+            e => self.err(e.to_string()),
+        }
+    }
 }
 
 /// The start of the range after the one an attribute type like `member;range=0-1499` holds:
@@ -411,50 +457,47 @@ async fn read_ranges(
     mut start: u64,
 ) -> Result<(), LdapError> {
     let dn = group.dn.clone().unwrap_or_default();
-    let search_err = |reason: String| LdapError::Search {
-        url: config.url.clone(),
-        base: dn.clone(),
-        filter: "(objectClass=*)".to_string(),
-        reason,
-    };
     let doing = format!("reading the members of `{dn}` by range");
-    let failed = |e: ConnError| match e {
-        ConnError::Timeout => timeout(config, &doing),
-        e => search_err(e.to_string()),
+    let ctx = SearchCtx {
+        config,
+        base: &dn,
+        filter: "(objectClass=*)",
+        doing: &doing,
     };
     loop {
         let attrs = [format!("{prefix}{start}-*")];
-        let id = conn.search_entry(&dn, &attrs).await.map_err(failed)?;
-        let (len, result, _) = conn.read_page(id).await.map_err(failed)?;
+        let id = conn
+            .search_entry(&dn, &attrs)
+            .await
+            .map_err(|e| ctx.conn(e))?;
+        let (len, result, _) = conn.read_page(id).await.map_err(|e| ctx.conn(e))?;
         if result.rc != 0 {
-            return Err(search_err(result_code(result.rc, &result.text)));
+            return Err(ctx.err(result_code(result.rc, &result.text)));
         }
         let mut next = None;
         let mut found = false;
         for message in conn.page(len) {
-            let message = message.map_err(|e| search_err(e.to_string()))?;
+            let message = message.map_err(|e| ctx.err(e.to_string()))?;
             if message.op.number != message::SEARCH_RESULT_ENTRY {
                 continue;
             }
-            let entry = Entry::from_ber(&message.op).map_err(|e| search_err(e.to_string()))?;
+            let entry = Entry::from_ber(&message.op).map_err(|e| ctx.err(e.to_string()))?;
             if let Some((attr, values)) = entry.starting_with(prefix) {
                 found = true;
-                next = next_range(attr, prefix).map_err(&search_err)?;
-                group
-                    .members
-                    .extend(values.into_iter().map(|v| member(config, v)));
+                next = next_range(attr, prefix).map_err(|reason| ctx.err(reason))?;
+                group.members.extend(values.map(|v| member(config, v)));
             }
         }
         conn.consume(len);
         match next {
             _ if !found => {
-                return Err(search_err(format!(
+                return Err(ctx.err(format!(
                     "no `{prefix}{start}-*` values in the answer: the members would be incomplete"
                 )));
             }
             None => return Ok(()),
             Some(after) if after <= start => {
-                return Err(search_err(format!(
+                return Err(ctx.err(format!(
                     "the range after `{start}` does not advance: the members would be incomplete"
                 )));
             }
@@ -481,25 +524,20 @@ async fn search(
     what: &str,
     mut on_entry: impl FnMut(Entry<'_>) -> Result<(), LdapError>,
 ) -> Result<(), LdapError> {
-    let search_err = |reason: String| LdapError::Search {
-        url: config.url.clone(),
-        base: base.to_string(),
-        filter: filter.to_string(),
-        reason,
-    };
     let doing = format!("searching {what} under `{base}`");
-    let failed = |e: ConnError| match e {
-        ConnError::Timeout => timeout(config, &doing),
-        e => search_err(e.to_string()),
+    let ctx = SearchCtx {
+        config,
+        base,
+        filter,
+        doing: &doing,
     };
-    let page_size = i32::try_from(config.page_size).unwrap_or(i32::MAX);
     let mut id = conn
-        .search_page(base, filter, attrs, page_size, &[])
+        .search_page(base, filter, attrs, config.page_size, &[])
         .await
-        .map_err(failed)?;
+        .map_err(|e| ctx.conn(e))?;
     let mut count = 0usize;
     loop {
-        let (len, result, cookie) = conn.read_page(id).await.map_err(failed)?;
+        let (len, result, cookie) = conn.read_page(id).await.map_err(|e| ctx.conn(e))?;
         // 10 is a referral: ignored, not fatal. Any other failure, on any page, fails the search.
         if result.rc != 0 && result.rc != 10 {
             let mut reason = result_code(result.rc, &result.text);
@@ -509,23 +547,23 @@ async fn search(
                      (OpenLDAP: `limits ... size.prtotal=unlimited`)",
                 );
             }
-            return Err(search_err(reason));
+            return Err(ctx.err(reason));
         }
         let last = cookie.is_empty();
         if !last {
             id = conn
-                .search_page(base, filter, attrs, page_size, &cookie)
+                .search_page(base, filter, attrs, config.page_size, &cookie)
                 .await
-                .map_err(failed)?;
+                .map_err(|e| ctx.conn(e))?;
         }
         for message in conn.page(len) {
-            let message = message.map_err(|e| search_err(e.to_string()))?;
+            let message = message.map_err(|e| ctx.err(e.to_string()))?;
             // Search references (referrals) and intermediate responses are ignored, not fatal;
             // the page ends with its SearchResultDone, read above.
             if message.op.number != message::SEARCH_RESULT_ENTRY {
                 continue;
             }
-            let entry = Entry::from_ber(&message.op).map_err(|e| search_err(e.to_string()))?;
+            let entry = Entry::from_ber(&message.op).map_err(|e| ctx.err(e.to_string()))?;
             on_entry(entry)?;
             count += 1;
             if let Some(bar) = progress
@@ -632,11 +670,19 @@ fn group_from(config: &LdapConfig, entry: &Entry<'_>, warnings: &mut Vec<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LdapTarget;
     use std::io::Write;
+    use testutil::{done, entry, fake_server, result};
 
-    fn config(file: Option<PathBuf>) -> LdapConfig {
+    /// A source with a bind DN, at port `port` of 127.0.0.1.
+    fn config_at(port: u16, file: Option<PathBuf>) -> LdapConfig {
         LdapConfig {
-            url: "ldap://127.0.0.1:1".into(),
+            url: format!("ldap://127.0.0.1:{port}"),
+            target: LdapTarget {
+                host: "127.0.0.1".into(),
+                port,
+                tls: false,
+            },
             starttls: false,
             ca_file: None,
             bind_dn: Some("cn=reader,dc=example,dc=org".into()),
@@ -649,86 +695,23 @@ mod tests {
         }
     }
 
-    /// A scripted LDAP server on 127.0.0.1: each connection in its own thread, each request
-    /// answered with what `answer` gives for (operation, base, requested attributes); an
-    /// unbind closes the connection.
-    fn fake_server(answer: fn(u32, &str, &[String], i32) -> Vec<u8>) -> u16 {
-        use std::io::{Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let mut stream = stream.unwrap();
-                std::thread::spawn(move || {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    loop {
-                        let end = match ber::header(&buf).unwrap() {
-                            Some(h) if h.end <= buf.len() => h.end,
-                            _ => {
-                                let n = stream.read(&mut chunk).unwrap_or(0);
-                                if n == 0 {
-                                    return;
-                                }
-                                buf.extend_from_slice(&chunk[..n]);
-                                continue;
-                            }
-                        };
-                        let request: Vec<u8> = buf.drain(..end).collect();
-                        let message = message::parse(&request).unwrap();
-                        if message.op.number == message::UNBIND_REQUEST {
-                            return;
-                        }
-                        let mut parts = message.op.parts("request").unwrap();
-                        let base = parts.next().unwrap().unwrap().text("base").unwrap_or("");
-                        let mut attrs = Vec::new();
-                        while let Ok(Some(part)) = parts.next() {
-                            if part.is_universal(ber::SEQUENCE) {
-                                let mut list = part.parts("attrs").unwrap();
-                                while let Ok(Some(a)) = list.next() {
-                                    attrs.push(a.text("attr").unwrap().to_string());
-                                }
-                            }
-                        }
-                        let reply = answer(message.op.number, base, &attrs, message.id);
-                        if stream.write_all(&reply).is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        port
+    fn config(file: Option<PathBuf>) -> LdapConfig {
+        config_at(1, file)
     }
 
+    /// An Active Directory source, bound anonymously.
     fn ad_config(port: u16) -> LdapConfig {
         LdapConfig {
-            url: format!("ldap://127.0.0.1:{port}"),
             bind_dn: None,
             user_base: "ou=people,dc=x".into(),
             group_base: "ou=groups,dc=x".into(),
             schema: crate::config::SchemaPreset::Ad.schema(),
-            ..config(None)
+            ..config_at(port, None)
         }
     }
 
     fn group_entry(id: i32, attrs: &[(&str, &[&str])]) -> Vec<u8> {
-        let attrs: Vec<(&[u8], Vec<&[u8]>)> = attrs
-            .iter()
-            .map(|(n, vs)| (n.as_bytes(), vs.iter().map(|v| v.as_bytes()).collect()))
-            .collect();
-        let attrs: Vec<(&[u8], &[&[u8]])> = attrs.iter().map(|(n, v)| (*n, &v[..])).collect();
-        testutil::message(
-            id,
-            ldap3::asn1::Tag::StructureTag(testutil::entry_tag(b"cn=big,ou=groups,dc=x", &attrs)),
-        )
-    }
-
-    fn done(id: i32) -> Vec<u8> {
-        testutil::message(
-            id,
-            testutil::result_op(message::SEARCH_RESULT_DONE, 0, "", ""),
-        )
+        entry(id, "cn=big,ou=groups,dc=x", attrs)
     }
 
     /// Active Directory's ranged retrieval: a group of five members handed out two at a time.
@@ -831,6 +814,36 @@ mod tests {
                 assert!(!err.contains("s3cret"), "{err}");
             }
         }
+    }
+
+    /// The promise of `pull`: the group connection binds only after the user connection's bind
+    /// succeeded, so a wrong password is one failed bind on the server, not two (account
+    /// lockout policies count them).
+    #[test]
+    fn a_wrong_password_is_one_failed_bind() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static BINDS: AtomicUsize = AtomicUsize::new(0);
+        let port = fake_server(|op, _, _, id| {
+            if op == message::BIND_REQUEST {
+                BINDS.fetch_add(1, Ordering::SeqCst);
+                result(id, message::BIND_RESPONSE, 49, "")
+            } else {
+                done(id)
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("secret");
+        std::fs::write(&path, "wrong\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = load(&config_at(port, Some(path)), false).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "bind as `cn=reader,dc=example,dc=org` to `ldap://127.0.0.1:{port}` failed: \
+                 invalid credentials (rc 49): check `bind_dn` and the password"
+            )
+        );
+        assert_eq!(BINDS.load(Ordering::SeqCst), 1);
     }
 
     #[test]

@@ -10,6 +10,8 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::config::LdapTarget;
+
 use super::ber::{self, Malformed};
 use super::message::{self, LdapResult, Message};
 
@@ -39,56 +41,16 @@ pub enum ConnError {
 trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-/// Where to connect, from the source's `url`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    pub host: String,
-    pub port: u16,
-    pub tls: bool,
-}
-
-impl Target {
-    /// `ldap://HOST[:PORT][/...]` or `ldaps://HOST[:PORT][/...]`; IPv6 hosts in brackets.
-    ///
-    /// # Errors
-    /// A text saying what is wrong with the url.
-    pub fn parse(url: &str) -> Result<Target, String> {
-        let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("ldaps://") {
-            (rest, true, 636)
-        } else if let Some(rest) = url.strip_prefix("ldap://") {
-            (rest, false, 389)
-        } else {
-            return Err("expected `ldap://` or `ldaps://`".to_string());
-        };
-        let authority = rest.split(['/', '?']).next().unwrap_or_default();
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (host, after) = v6
-                .split_once(']')
-                .ok_or_else(|| "unclosed `[` in the host".to_string())?;
-            (host, after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((host, port)) => (host, Some(port)),
-                None => (authority, None),
-            }
-        };
-        if host.is_empty() {
-            return Err("no host".to_string());
-        }
-        let port = match port {
-            None => default_port,
-            Some(port) => port
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| format!("`{port}` is not a port"))?,
-        };
-        Ok(Target {
-            host: host.to_string(),
-            port,
-            tls,
-        })
-    }
+/// How a connection is secured, with the TLS configuration wherever there is TLS: a
+/// connection cannot be asked for TLS without one.
+#[derive(Clone)]
+pub enum Security {
+    /// Plain LDAP (`ldap://` without `starttls`).
+    Plain,
+    /// TLS from the first byte (`ldaps://`).
+    Tls(Arc<rustls::ClientConfig>),
+    /// Plain LDAP, then StartTLS before anything else (`ldap://` with `starttls`).
+    StartTls(Arc<rustls::ClientConfig>),
 }
 
 /// A connection and its read buffer.
@@ -100,14 +62,13 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Connects (TCP, then TLS for `ldaps://` or after StartTLS when `starttls`).
+    /// Connects to `target`'s host and port (TCP, then TLS as `security` says).
     ///
     /// # Errors
     /// [`ConnError`] when the host cannot be reached or TLS fails.
     pub async fn connect(
-        target: &Target,
-        starttls: bool,
-        tls: Option<Arc<rustls::ClientConfig>>,
+        target: &LdapTarget,
+        security: Security,
         timeout: Duration,
     ) -> Result<Conn, ConnError> {
         let tcp = bounded(
@@ -123,11 +84,10 @@ impl Conn {
             last_id: 0,
             timeout,
         };
-        if target.tls || starttls {
-            let Some(tls) = tls else {
-                return Err(ConnError::Protocol("TLS without a configuration".into()));
-            };
-            if starttls {
+        let tls = match security {
+            Security::Plain => return Ok(conn),
+            Security::Tls(tls) => tls,
+            Security::StartTls(tls) => {
                 let id = conn.next_id();
                 conn.send(&message::starttls(id)).await?;
                 let result = conn.read_result(id, message::EXTENDED_RESPONSE).await?;
@@ -142,22 +102,22 @@ impl Conn {
                         "the server sent data before the TLS handshake".into(),
                     ));
                 }
+                tls
             }
-            let name = ServerName::try_from(target.host.clone())
-                .map_err(|e| ConnError::Protocol(format!("`{}`: {e}", target.host)))?;
-            let connector = tokio_rustls::TlsConnector::from(tls);
-            let Conn {
-                io, buf, last_id, ..
-            } = conn;
-            let stream = bounded(timeout, connector.connect(name, io)).await??;
-            conn = Conn {
-                io: Box::new(stream),
-                buf,
-                last_id,
-                timeout,
-            };
-        }
-        Ok(conn)
+        };
+        let name = ServerName::try_from(target.host.clone())
+            .map_err(|e| ConnError::Protocol(format!("`{}`: {e}", target.host)))?;
+        let connector = tokio_rustls::TlsConnector::from(tls);
+        let Conn {
+            io, buf, last_id, ..
+        } = conn;
+        let stream = bounded(timeout, connector.connect(name, io)).await??;
+        Ok(Conn {
+            io: Box::new(stream),
+            buf,
+            last_id,
+            timeout,
+        })
     }
 
     fn next_id(&mut self) -> i32 {
@@ -373,28 +333,18 @@ async fn bounded<T>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{entry_tag, message, result_op};
+    use super::super::testutil::{done, entry, result};
     use super::*;
-    use ldap3::asn1::Tag;
     use std::io::{Read, Write};
 
-    fn entry(id: i32, uid: &str) -> Vec<u8> {
-        message(
-            id,
-            Tag::StructureTag(entry_tag(
-                format!("uid={uid},dc=x").as_bytes(),
-                &[(b"uid", &[uid.as_bytes()])],
-            )),
-        )
-    }
-
-    fn result(id: i32, op: u32, rc: i64, text: &str) -> Vec<u8> {
-        message(id, result_op(op, rc, "", text))
+    /// A user's entry: `uid=UID,dc=x` with its `uid`.
+    fn user(id: i32, uid: &str) -> Vec<u8> {
+        entry(id, &format!("uid={uid},dc=x"), &[("uid", &[uid])])
     }
 
     /// A server on 127.0.0.1 that reads one request, answers `reply`, `chunk` bytes at a
     /// time, and closes the connection.
-    fn server(reply: Vec<u8>, chunk: usize) -> (Target, std::thread::JoinHandle<()>) {
+    fn server(reply: Vec<u8>, chunk: usize) -> (LdapTarget, std::thread::JoinHandle<()>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let handle = std::thread::spawn(move || {
@@ -409,7 +359,7 @@ mod tests {
                 stream.flush().unwrap();
             }
         });
-        let target = Target {
+        let target = LdapTarget {
             host: "127.0.0.1".into(),
             port,
             tls: false,
@@ -426,7 +376,7 @@ mod tests {
             .build()
             .unwrap();
         let got = runtime.block_on(async {
-            let mut conn = Conn::connect(&target, false, None, Duration::from_secs(5))
+            let mut conn = Conn::connect(&target, Security::Plain, Duration::from_secs(5))
                 .await
                 .map_err(|e| e.to_string())?;
             let id = conn
@@ -456,9 +406,9 @@ mod tests {
     fn a_page_arriving_a_byte_at_a_time_reads_whole() {
         let mut reply = Vec::new();
         for uid in ["alice", "bob", "carol"] {
-            reply.extend(entry(1, uid));
+            reply.extend(user(1, uid));
         }
-        reply.extend(result(1, message::SEARCH_RESULT_DONE, 0, ""));
+        reply.extend(done(1));
         for chunk in [1, 2, 7, 4096] {
             assert_eq!(
                 read_one_page(reply.clone(), chunk),
@@ -473,13 +423,13 @@ mod tests {
 
     #[test]
     fn a_page_cut_short_or_mixed_up_is_an_error() {
-        let mut cut = entry(1, "alice");
-        cut.extend(&result(1, message::SEARCH_RESULT_DONE, 0, "")[..4]);
-        let mut notice = entry(1, "alice");
+        let mut cut = user(1, "alice");
+        cut.extend(&done(1)[..4]);
+        let mut notice = user(1, "alice");
         notice.extend(result(0, message::EXTENDED_RESPONSE, 52, "shutting down"));
-        let mut other_id = entry(1, "alice");
-        other_id.extend(entry(5, "mallory"));
-        let mut bind_response = entry(1, "alice");
+        let mut other_id = user(1, "alice");
+        other_id.extend(user(5, "mallory"));
+        let mut bind_response = user(1, "alice");
         bind_response.extend(result(1, message::BIND_RESPONSE, 0, ""));
         // A length of 2 GiB announced: refused before reading (or allocating) it.
         let huge = vec![0x30, 0x84, 0x80, 0x00, 0x00, 0x00];
@@ -500,36 +450,6 @@ mod tests {
             ),
         ] {
             assert_eq!(read_one_page(reply, 4096), Err(want.to_string()));
-        }
-    }
-
-    #[test]
-    fn targets_from_urls() {
-        let t = |host: &str, port, tls| Target {
-            host: host.into(),
-            port,
-            tls,
-        };
-        for (url, want) in [
-            ("ldap://ldap.example.org", t("ldap.example.org", 389, false)),
-            ("ldaps://ldap.example.org", t("ldap.example.org", 636, true)),
-            ("ldap://127.0.0.1:3890/", t("127.0.0.1", 3890, false)),
-            ("ldaps://h:1/dc=x??sub", t("h", 1, true)),
-            ("ldap://[::1]:65535", t("::1", 65535, false)),
-            ("ldaps://[fe80::1]", t("fe80::1", 636, true)),
-        ] {
-            assert_eq!(Target::parse(url), Ok(want), "{url}");
-        }
-        for (url, why) in [
-            ("http://x", "expected `ldap://` or `ldaps://`"),
-            ("ldap://", "no host"),
-            ("ldap://:389", "no host"),
-            ("ldap://h:0", "`0` is not a port"),
-            ("ldap://h:65536", "`65536` is not a port"),
-            ("ldap://h:x", "`x` is not a port"),
-            ("ldap://[::1", "unclosed `[` in the host"),
-        ] {
-            assert_eq!(Target::parse(url), Err(why.to_string()), "{url}");
         }
     }
 }

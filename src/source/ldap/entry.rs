@@ -10,7 +10,9 @@ use super::message::SEARCH_RESULT_ENTRY;
 struct Attribute<'a> {
     name: &'a str,
     values: &'a [u8],
-    /// Every value is UTF-8: checked once, when the entry is read.
+    /// Every value is UTF-8: checked when the entry is read, so that the attribute counts as
+    /// absent when one is not. The values are decoded again when taken ([`strings`]): the
+    /// same check, cheap next to reading the entry.
     utf8: bool,
 }
 
@@ -77,34 +79,34 @@ impl<'a> Entry<'a> {
 
     /// Every value of `name` (none when it is absent).
     pub fn values(&self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
-        let mut values = Reader::new(self.find(name).map_or(&[][..], |a| a.values));
-        // `from_ber` checked that every value is a primitive and UTF-8.
-        std::iter::from_fn(move || {
-            let value = values.next().ok()??;
-            std::str::from_utf8(value.contents).ok()
-        })
+        strings(self.find(name).map_or(&[][..], |a| a.values))
     }
 
     /// The first attribute whose type starts with `prefix` (ASCII case-insensitive) and whose
     /// values are all UTF-8: its type as sent, and its values. Active Directory's ranged
     /// values come this way: `member;range=0-1499`.
-    pub fn starting_with(&self, prefix: &str) -> Option<(&'a str, Vec<&'a str>)> {
+    pub fn starting_with(
+        &self,
+        prefix: &str,
+    ) -> Option<(&'a str, impl Iterator<Item = &'a str> + use<'a>)> {
         let attr = self.attrs.iter().find(|a| {
             a.name
                 .as_bytes()
                 .get(..prefix.len())
                 .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
         })?;
-        if !attr.utf8 {
-            return None;
-        }
-        let mut values = Reader::new(attr.values);
-        let mut out = Vec::new();
-        while let Ok(Some(value)) = values.next() {
-            out.extend(std::str::from_utf8(value.contents).ok());
-        }
-        Some((attr.name, out))
+        attr.utf8.then(|| (attr.name, strings(attr.values)))
     }
+}
+
+/// The values of an attribute (the contents of its `SET OF`), as text. `from_ber` checked that
+/// each is a primitive and, for an attribute that is taken, UTF-8: nothing is skipped.
+fn strings(values: &[u8]) -> impl Iterator<Item = &str> {
+    let mut values = Reader::new(values);
+    std::iter::from_fn(move || {
+        let value = values.next().ok()??;
+        std::str::from_utf8(value.contents).ok()
+    })
 }
 
 #[cfg(test)]
@@ -164,16 +166,18 @@ mod tests {
                 "{name}"
             );
         }
+        let starting_with = |prefix: &str| {
+            entry
+                .starting_with(prefix)
+                .map(|(name, values)| (name, values.collect::<Vec<_>>()))
+        };
         assert_eq!(
-            entry.starting_with("MEMBER;range="),
+            starting_with("MEMBER;range="),
             Some(("member;range=0-1499", vec!["cn=a"]))
         );
-        assert_eq!(entry.starting_with("memberUid;"), None);
-        assert_eq!(entry.starting_with("jpeg"), None, "not UTF-8");
-        assert_eq!(
-            entry.starting_with("a-very-long-prefix-beyond-any-name"),
-            None
-        );
+        assert_eq!(starting_with("memberUid;"), None);
+        assert_eq!(starting_with("jpeg"), None, "not UTF-8");
+        assert_eq!(starting_with("a-very-long-prefix-beyond-any-name"), None);
     }
 
     #[test]

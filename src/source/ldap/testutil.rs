@@ -1,19 +1,12 @@
-//! What the LDAP tests build their server messages with: lber's structures, as ldap3 builds
-//! requests, so that idfed's reader is checked against another BER writer.
+//! What the LDAP tests build their server messages with, and a scripted server to answer them:
+//! lber's structures, written by the same lber writer the requests go through
+//! ([`message::envelope`]), while idfed reads them with its own reader ([`ber`]).
 
 use bytes::BytesMut;
-use ldap3::asn1::{
-    ASNTag, Enumerated, Integer, OctetString, Sequence, Set, StructureTag, Tag, TagClass, write,
-};
+use ldap3::asn1::{ASNTag, Enumerated, Sequence, Set, StructureTag, Tag, TagClass, write};
 
-use super::message::SEARCH_RESULT_ENTRY;
-
-pub fn octets(bytes: &[u8]) -> Tag {
-    Tag::OctetString(OctetString {
-        inner: bytes.to_vec(),
-        ..Default::default()
-    })
-}
+use super::ber;
+use super::message::{self, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY, envelope, octets};
 
 pub fn encode(tag: StructureTag) -> Vec<u8> {
     let mut buf = BytesMut::new();
@@ -21,7 +14,8 @@ pub fn encode(tag: StructureTag) -> Vec<u8> {
     buf.to_vec()
 }
 
-/// A SearchResultEntry operation: the DN and `(type, values)` attributes.
+/// A SearchResultEntry operation: the DN and `(type, values)` attributes, as bytes (which
+/// need not be UTF-8).
 pub fn entry_tag(dn: &[u8], attrs: &[(&[u8], &[&[u8]])]) -> StructureTag {
     let attrs = attrs
         .iter()
@@ -52,6 +46,17 @@ pub fn entry_tag(dn: &[u8], attrs: &[(&[u8], &[&[u8]])]) -> StructureTag {
     .into_structure()
 }
 
+/// A whole SearchResultEntry message: the DN and `(type, values)` attributes.
+pub fn entry(id: i32, dn: &str, attrs: &[(&str, &[&str])]) -> Vec<u8> {
+    let attrs: Vec<(&[u8], Vec<&[u8]>)> = attrs
+        .iter()
+        .map(|(n, vs)| (n.as_bytes(), vs.iter().map(|v| v.as_bytes()).collect()))
+        .collect();
+    let attrs: Vec<(&[u8], &[&[u8]])> = attrs.iter().map(|(n, v)| (*n, &v[..])).collect();
+    let op = Tag::StructureTag(entry_tag(dn.as_bytes(), &attrs));
+    envelope(id, op, Vec::new())
+}
+
 /// An operation carrying an LDAPResult (`[APPLICATION op] { rc, matchedDN, text }`).
 pub fn result_op(op: u32, rc: i64, matched: &str, text: &str) -> Tag {
     Tag::Sequence(Sequence {
@@ -68,17 +73,64 @@ pub fn result_op(op: u32, rc: i64, matched: &str, text: &str) -> Tag {
     })
 }
 
-/// A whole LDAPMessage without controls.
-pub fn message(id: i32, op: Tag) -> Vec<u8> {
-    let tag = Tag::Sequence(Sequence {
-        inner: vec![
-            Tag::Integer(Integer {
-                inner: i64::from(id),
-                ..Default::default()
-            }),
-            op,
-        ],
-        ..Default::default()
+/// A whole response message with an LDAPResult and no controls.
+pub fn result(id: i32, op: u32, rc: i64, text: &str) -> Vec<u8> {
+    envelope(id, result_op(op, rc, "", text), Vec::new())
+}
+
+/// A successful SearchResultDone without controls: the last (or only) page.
+pub fn done(id: i32) -> Vec<u8> {
+    result(id, SEARCH_RESULT_DONE, 0, "")
+}
+
+/// A scripted LDAP server on 127.0.0.1; returns its port. Each connection is served in its own
+/// thread, each request answered with what `answer` gives for (operation, a search's base,
+/// a search's requested attributes, message id); an unbind closes the connection.
+pub fn fake_server(answer: fn(u32, &str, &[String], i32) -> Vec<u8>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.unwrap();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let end = match ber::header(&buf).unwrap() {
+                        Some(h) if h.end <= buf.len() => h.end,
+                        _ => {
+                            let n = stream.read(&mut chunk).unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            buf.extend_from_slice(&chunk[..n]);
+                            continue;
+                        }
+                    };
+                    let request: Vec<u8> = buf.drain(..end).collect();
+                    let message = message::parse(&request).unwrap();
+                    if message.op.number == message::UNBIND_REQUEST {
+                        return;
+                    }
+                    let mut parts = message.op.parts("request").unwrap();
+                    let base = parts.next().unwrap().unwrap().text("base").unwrap_or("");
+                    let mut attrs = Vec::new();
+                    while let Ok(Some(part)) = parts.next() {
+                        if part.is_universal(ber::SEQUENCE) {
+                            let mut list = part.parts("attrs").unwrap();
+                            while let Ok(Some(a)) = list.next() {
+                                attrs.push(a.text("attr").unwrap().to_string());
+                            }
+                        }
+                    }
+                    let reply = answer(message.op.number, base, &attrs, message.id);
+                    if stream.write_all(&reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
     });
-    encode(tag.into_structure())
+    port
 }
