@@ -111,11 +111,11 @@ fn share_path(config: &Config, cluster: &Cluster, name: &str) -> anyhow::Result<
 }
 
 impl Context {
-    /// Loads everything; `share_filter` limits which shares are resolved (all when empty).
+    /// Loads everything.
     ///
     /// # Errors
     /// A configuration, source, cluster or state error.
-    pub fn load(globals: &Globals, share_filter: &[String]) -> anyhow::Result<Context> {
+    pub fn load(globals: &Globals) -> anyhow::Result<Context> {
         let config = config::load_from(globals.config.as_deref(), &globals.root)?;
         let c = &config.cluster;
         let params = MapParams {
@@ -138,7 +138,7 @@ impl Context {
                 started.elapsed().as_secs_f64()
             );
         }
-        let (shares, warnings) = super::resolve::resolve_shares(&config, share_filter, globals)?;
+        let (shares, warnings) = super::resolve::resolve_shares(&config, &[], globals)?;
         for w in &warnings {
             eprintln!("idfed: warning: {w}");
         }
@@ -190,11 +190,7 @@ impl Context {
                 uses: uses.remove(&ct.vmid).unwrap_or_default(),
             })
             .collect();
-        let ct_errors = cluster
-            .errors
-            .iter()
-            .map(|e| CtError::from_load(e, &c.pve_root))
-            .collect();
+        let ct_errors = cluster.errors.iter().map(CtError::from_load).collect();
         let managed = state::load_managed(&globals.root, &c.pve_root)?;
         let (published, publish_warnings) =
             publish::load_all(&globals.root, &c.pve_root, &c.subid_owner)?;
@@ -283,10 +279,16 @@ impl Context {
 
     /// This node's current coverage, from its files.
     pub fn local_coverage(&self) -> NodeCoverage {
+        self.coverage_of(&self.subuid.file, &self.subgid.file)
+    }
+
+    /// What `subuid` and `subgid` give the subid owner (this node's files as read, or as
+    /// `apply` leaves them).
+    pub fn coverage_of(&self, subuid: &SubidFile, subgid: &SubidFile) -> NodeCoverage {
         let (owner, uid) = self.owner();
         NodeCoverage {
-            uids: self.subuid.file.covered(owner, uid),
-            gids: self.subgid.file.covered(owner, uid),
+            uids: subuid.covered(owner, uid),
+            gids: subgid.covered(owner, uid),
         }
     }
 

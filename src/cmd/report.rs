@@ -19,7 +19,7 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
         &[Format::Text, Format::Json, Format::Csv],
         "report",
     )?;
-    let ctx = Context::load(globals, &[])?;
+    let ctx = Context::load(globals)?;
     ctx.check_filters(args.share.as_deref(), args.ct)?;
     for e in &ctx.ct_errors {
         eprintln!(
