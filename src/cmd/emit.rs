@@ -60,12 +60,20 @@ pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
     let json = serde_json::to_string_pretty(&plan)? + "\n";
     write(&args.out.join("plan.json"), &json, &mut written)?;
     if !globals.quiet {
-        if written.is_empty() {
-            println!("{}: every bundle file is up to date", args.out.display());
-        }
-        for w in written {
-            println!("wrote {w}");
-        }
+        // `idfed emit --out DIR | head -1`: a closed pipe is not a panic.
+        super::write_stdout(|out| {
+            if written.is_empty() {
+                writeln!(
+                    out,
+                    "{}: every bundle file is up to date",
+                    args.out.display()
+                )?;
+            }
+            for w in &written {
+                writeln!(out, "wrote {w}")?;
+            }
+            Ok(())
+        })?;
     }
     Ok(Outcome::Ok)
 }
