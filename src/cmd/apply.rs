@@ -490,11 +490,12 @@ fn remove_stale_temporaries(globals: &Globals, ctx: &Context) -> anyhow::Result<
 /// Runs `idfed apply`.
 ///
 /// # Errors
-/// Loading errors, the shrink guard, subid files that cannot be written, or any CT that could not
-/// be handled (the others are still handled first).
+/// Loading errors (a `--node` that is not a node of the cluster among them), the shrink guard,
+/// subid files that cannot be written, or any CT of this node that could not be read or handled
+/// (the others are still handled first).
 pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "apply")?;
-    let ctx = Context::load(globals)?;
+    let ctx = Context::load_for_apply(globals)?;
     let plan = ctx.plan(args.adopt);
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let mut out = Applied {
@@ -502,6 +503,16 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
         ..Applied::default()
     };
+    // This node's configs are this run's to apply: one that cannot be read fails the run (its map
+    // is left as it is, and the run is not recorded as successful). The others' are warnings.
+    ctx.warn_unreadable_cts("left out of the plan", Some(&ctx.node));
+    for e in ctx.ct_errors.iter().filter(|e| e.node == ctx.node) {
+        out.errors.push(format!(
+            "{}: {} (`idfed check` says more)",
+            e.who(),
+            e.unreadable()
+        ));
+    }
     if !args.dry_run {
         remove_stale_temporaries(globals, &ctx)?;
     }

@@ -37,6 +37,7 @@ fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String 
 pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text], "emit")?;
     let ctx = Context::load(globals)?;
+    ctx.warn_unreadable_cts("left out of the bundles", None);
     let plan = ctx.plan(false);
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let base = ctx.params.base_range()?;

@@ -33,6 +33,7 @@ pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
 pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "plan")?;
     let ctx = Context::load(globals)?;
+    ctx.warn_unreadable_cts("left out of the plan", None);
     ctx.check_filters(args.share.as_deref(), args.ct)?;
     let plan = ctx.plan(false);
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
