@@ -8,6 +8,7 @@
 //! Warnings are what is wrong but runs: privileged CTs on shares, bind mounts that block
 //! migration, drift from the desired map, exposure beyond the owners, unreadable subid lines.
 
+use std::collections::HashSet;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +18,7 @@ use crate::idmap::{self, Extent, KERNEL_MAX_EXTENTS, MapParams, MapProblem, outs
 use crate::ids::{IdKind, IdRange, IdSet};
 use crate::plan::{CtIn, CtPlan, NodeCoverage, Plan, current_map};
 use crate::pve::ctconf::CtConfigErrorKind;
-use crate::pve::{CtLoadCause, CtLoadError};
+use crate::pve::{CtLoadCause, CtLoadError, ct_conf_path};
 use crate::report::Report;
 use crate::subid::SubidWarning;
 
@@ -64,13 +65,8 @@ pub struct CtError {
 }
 
 impl CtError {
-    /// From a discovery error; `pve_root` is the host path of `/etc/pve`.
-    pub fn from_load(e: &CtLoadError, pve_root: &Path) -> CtError {
-        let path = pve_root
-            .join("nodes")
-            .join(&e.node)
-            .join("lxc")
-            .join(format!("{}.conf", e.vmid));
+    /// From a discovery error.
+    pub fn from_load(e: &CtLoadError) -> CtError {
         let (kind, message) = match &e.cause {
             CtLoadCause::Read(err) => (CtErrorKind::Unreadable, format!("{err}: {}", err.source)),
             CtLoadCause::Parse(err) => {
@@ -90,8 +86,33 @@ impl CtError {
             node: e.node.clone(),
             vmid: Some(e.vmid),
             message,
-            path,
+            path: e.host_path.clone(),
             kind,
+        }
+    }
+
+    /// `CT 307 on pve2`.
+    pub fn who(&self) -> String {
+        match self.vmid {
+            Some(vmid) => format!("CT {vmid} on {}", self.node),
+            None => format!("a CT on {}", self.node),
+        }
+    }
+
+    /// `its config cannot be read: line 6 of /etc/pve/...: ...`, on one line (without
+    /// [`CtError::who`]).
+    pub fn unreadable(&self) -> String {
+        let path = self.path.display();
+        match &self.kind {
+            CtErrorKind::Unreadable => format!("its config cannot be read: {}", self.message),
+            CtErrorKind::MalformedIdmap { line, .. } => format!(
+                "its config cannot be read: line {line} of {path} is a malformed idmap entry: {}",
+                self.message
+            ),
+            CtErrorKind::Malformed { line, .. } => format!(
+                "its config cannot be read: line {line} of {path} is a malformed mount point: {}",
+                self.message
+            ),
         }
     }
 }
@@ -169,11 +190,7 @@ fn idmap_lines(extents: &[Extent]) -> String {
 
 impl CheckInput<'_> {
     fn conf(&self, node: &str, vmid: u32) -> String {
-        self.pve_root
-            .join("nodes")
-            .join(node)
-            .join("lxc")
-            .join(format!("{vmid}.conf"))
+        ct_conf_path(self.pve_root, node, vmid)
             .display()
             .to_string()
     }
@@ -258,11 +275,15 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
         });
     }
     if let Some(plan) = input.plan {
+        // Looked up per planned CT: a scan of all CTs each was quadratic at cluster scale.
+        let unprivileged: HashSet<u32> = input
+            .cts
+            .iter()
+            .filter(|ct| ct.unprivileged)
+            .map(|ct| ct.vmid)
+            .collect();
         for c in &plan.containers {
-            let unprivileged = input
-                .cts
-                .iter()
-                .any(|ct| ct.vmid == c.ct && ct.unprivileged);
+            let unprivileged = unprivileged.contains(&c.ct);
             match &c.skipped {
                 Some(reason) if !c.planned && unprivileged => {
                     out.warnings.push(unmanaged(input, c, reason));
@@ -286,10 +307,7 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
 
 fn ct_error(e: &CtError) -> Finding {
     let path = e.path.display();
-    let who = match e.vmid {
-        Some(vmid) => format!("CT {vmid} on {}", e.node),
-        None => format!("a CT on {}", e.node),
-    };
+    let who = e.who();
     let (code, message, fix) = match &e.kind {
         CtErrorKind::Unreadable => (
             "config-unreadable",
@@ -397,12 +415,15 @@ fn check_ct(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
         }
     };
     let mut valid = true;
+    // The host ids each kind's current map uses, for the coverage check.
+    let mut outside = [IdSet::default(), IdSet::default()];
     let own_kinds: Vec<IdKind> = IdKind::ALL
         .into_iter()
         .filter(|&k| ct.idmap.iter().any(|e| e.kind == k))
         .collect();
-    for kind in IdKind::ALL {
+    for (i, kind) in IdKind::ALL.into_iter().enumerate() {
         let map = current_map(&ct.idmap, kind, &input.params);
+        outside[i] = outside_ranges(&map);
         for p in idmap::validate(kind, &map, KERNEL_MAX_EXTENTS) {
             valid = false;
             if map.is_empty() && matches!(p, MapProblem::InsideZeroUnmapped { .. }) {
@@ -432,7 +453,7 @@ fn check_ct(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
         }
     }
     if valid {
-        check_coverage(input, ct, out);
+        check_coverage(input, ct, &outside, out);
     }
 }
 
@@ -444,15 +465,16 @@ fn quoted(names: &[String]) -> String {
         .join(", ")
 }
 
-fn check_coverage(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
+/// Does every node give the subid owner the host ids of `outside` (by kind: uids, gids), what
+/// `ct`'s current maps use?
+fn check_coverage(input: &CheckInput<'_>, ct: &CtIn, outside: &[IdSet; 2], out: &mut CheckReport) {
     for node in input.nodes {
-        for kind in IdKind::ALL {
-            let map = current_map(&ct.idmap, kind, &input.params);
+        for (kind, outside) in IdKind::ALL.into_iter().zip(outside) {
             let (covered, file, code) = match kind {
                 IdKind::Uid => (&node.coverage.uids, "/etc/subuid", "subuid-missing"),
                 IdKind::Gid => (&node.coverage.gids, "/etc/subgid", "subgid-missing"),
             };
-            let missing: IdSet = outside_ranges(&map).difference(covered);
+            let missing: IdSet = outside.difference(covered);
             if missing.is_empty() {
                 continue;
             }

@@ -11,10 +11,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::apply::write::replace_file;
+use crate::apply::write::write_json;
 use crate::check::Finding;
 use crate::fsutil::{self, Root};
 use crate::ids::IdSet;
@@ -100,12 +99,8 @@ pub fn nodes_dir(root: &Root, pve_root: &Path) -> PathBuf {
 /// # Errors
 /// When the directory or the file cannot be written.
 pub fn save(root: &Root, pve_root: &Path, state: &Published) -> anyhow::Result<PathBuf> {
-    let dir = nodes_dir(root, pve_root);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    let path = dir.join(format!("{}.json", state.node));
-    let text = serde_json::to_string_pretty(state)? + "\n";
-    replace_file(&path, text.as_bytes(), 0o644, None)?;
+    let path = nodes_dir(root, pve_root).join(format!("{}.json", state.node));
+    write_json(&path, state)?;
     Ok(path)
 }
 

@@ -193,7 +193,7 @@ pub fn render_csv(report: &Report) -> String {
             out,
             "{},{},{},{},{},{},{}",
             field(&r.share),
-            kind_word(r.kind),
+            r.kind,
             field(&r.name),
             r.id,
             r.ct,
@@ -202,13 +202,6 @@ pub fn render_csv(report: &Report) -> String {
         );
     }
     out
-}
-
-fn kind_word(kind: OwnerKind) -> &'static str {
-    match kind {
-        OwnerKind::User => "user",
-        OwnerKind::Group => "group",
-    }
 }
 
 /// Lays out rows of cells in left-aligned columns two spaces apart, without trailing spaces.
@@ -332,7 +325,7 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
             .push(r);
     }
     for ((name, kind, id, share), rows) in by_owner {
-        let _ = writeln!(out, "{} {name} ({id}), share {share}:", kind_word(kind));
+        let _ = writeln!(out, "{kind} {name} ({id}), share {share}:");
         for access in [Access::Rw, Access::Privileged, Access::Ro, Access::Unmapped] {
             let list: Vec<String> = rows
                 .iter()

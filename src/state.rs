@@ -15,9 +15,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::apply::write::{Written, replace_file};
+use crate::apply::write::{Written, write_json};
 use crate::fsutil::{self, Root};
 use crate::plan::Managed;
 
@@ -63,16 +64,8 @@ pub fn save_managed(
     vmid: u32,
     record: &Managed,
 ) -> anyhow::Result<Written> {
-    let dir = managed_dir(root, pve_root);
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    let text = serde_json::to_string_pretty(record)? + "\n";
-    Ok(replace_file(
-        &dir.join(format!("{vmid}.json")),
-        text.as_bytes(),
-        0o644,
-        None,
-    )?)
+    let path = managed_dir(root, pve_root).join(format!("{vmid}.json"));
+    Ok(write_json(&path, record)?)
 }
 
 /// The counts one share had at the last successful run.
@@ -88,9 +81,29 @@ pub struct RunState {
     pub shares: BTreeMap<String, ShareCount>,
 }
 
-/// The path of the run state under `root`.
-pub fn run_state_path(root: &Root) -> PathBuf {
-    root.join("/var/lib/idfed/state.json")
+/// This node's own state directory under `root`: `/var/lib/idfed` (the run state, the record
+/// of appended subid lines, the backups of `apply`).
+pub fn dir(root: &Root) -> PathBuf {
+    root.join("/var/lib/idfed")
+}
+
+fn run_state_path(root: &Root) -> PathBuf {
+    dir(root).join("state.json")
+}
+
+/// Reads the JSON record at `path`; none yet is `T::default()`.
+///
+/// # Errors
+/// When the file exists but cannot be read, or is not `what` (named with its path).
+pub fn read_json_or_default<T: DeserializeOwned + Default>(
+    path: &Path,
+    what: &str,
+) -> anyhow::Result<T> {
+    match fsutil::read_optional(path)? {
+        None => Ok(T::default()),
+        Some(text) => serde_json::from_str(&text)
+            .with_context(|| format!("`{}` is not {what}", path.display())),
+    }
 }
 
 /// Reads the run state; none yet is the empty state.
@@ -98,12 +111,7 @@ pub fn run_state_path(root: &Root) -> PathBuf {
 /// # Errors
 /// When the file exists but cannot be read or parsed.
 pub fn load_run_state(root: &Root) -> anyhow::Result<RunState> {
-    let path = run_state_path(root);
-    match fsutil::read_optional(&path)? {
-        None => Ok(RunState::default()),
-        Some(text) => serde_json::from_str(&text)
-            .with_context(|| format!("`{}` is not an idfed run state", path.display())),
-    }
+    read_json_or_default(&run_state_path(root), "an idfed run state")
 }
 
 /// Records a successful run.
@@ -111,13 +119,7 @@ pub fn load_run_state(root: &Root) -> anyhow::Result<RunState> {
 /// # Errors
 /// When the file cannot be written.
 pub fn save_run_state(root: &Root, state: &RunState) -> anyhow::Result<()> {
-    let path = run_state_path(root);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    }
-    let text = serde_json::to_string_pretty(state)? + "\n";
-    replace_file(&path, text.as_bytes(), 0o644, None)?;
+    write_json(&run_state_path(root), state)?;
     Ok(())
 }
 
@@ -128,9 +130,8 @@ pub struct AddedLines {
     pub subgid: Vec<crate::idmap::Subid>,
 }
 
-/// The path of the record of appended lines under `root`.
-pub fn added_lines_path(root: &Root) -> PathBuf {
-    root.join("/var/lib/idfed/subids.json")
+fn added_lines_path(root: &Root) -> PathBuf {
+    dir(root).join("subids.json")
 }
 
 /// Reads the record of appended lines; none yet is the empty record.
@@ -138,12 +139,7 @@ pub fn added_lines_path(root: &Root) -> PathBuf {
 /// # Errors
 /// When the file exists but cannot be read or parsed.
 pub fn load_added_lines(root: &Root) -> anyhow::Result<AddedLines> {
-    let path = added_lines_path(root);
-    match fsutil::read_optional(&path)? {
-        None => Ok(AddedLines::default()),
-        Some(text) => serde_json::from_str(&text)
-            .with_context(|| format!("`{}` is not idfed's record of subid lines", path.display())),
-    }
+    read_json_or_default(&added_lines_path(root), "idfed's record of subid lines")
 }
 
 /// Writes the record of appended lines (atomically; unchanged records are not rewritten).
@@ -151,13 +147,7 @@ pub fn load_added_lines(root: &Root) -> anyhow::Result<AddedLines> {
 /// # Errors
 /// When the file cannot be written.
 pub fn save_added_lines(root: &Root, record: &AddedLines) -> anyhow::Result<()> {
-    let path = added_lines_path(root);
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    }
-    let text = serde_json::to_string_pretty(record)? + "\n";
-    replace_file(&path, text.as_bytes(), 0o644, None)?;
+    write_json(&added_lines_path(root), record)?;
     Ok(())
 }
 

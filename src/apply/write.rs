@@ -93,6 +93,33 @@ pub fn replace_file(
     result.map(|()| Written::Replaced { backup })
 }
 
+/// [`replace_file`] without a backup, creating the parent directories first.
+///
+/// # Errors
+/// An [`FsError`] naming the directory or file that failed.
+pub fn create_or_replace(path: &Path, contents: &[u8], new_mode: u32) -> Result<Written, FsError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(fs_err("create", dir))?;
+    }
+    replace_file(path, contents, new_mode, None)
+}
+
+/// Writes `value` as pretty JSON with a final newline to `path` (mode 0644 when new), creating
+/// its directory first; an unchanged file is not rewritten.
+///
+/// # Errors
+/// An [`FsError`] naming the directory or file that failed, or `path` when `value` cannot be
+/// serialized.
+pub fn write_json<T: serde::Serialize + ?Sized>(
+    path: &Path,
+    value: &T,
+) -> Result<Written, FsError> {
+    let mut text = serde_json::to_vec_pretty(value)
+        .map_err(|e| fs_err("serialize into", path)(io::Error::from(e)))?;
+    text.push(b'\n');
+    create_or_replace(path, &text, 0o644)
+}
+
 /// Gives the temporary file the target's mode and owner. A filesystem that has no such notion
 /// (Proxmox's pmxcfs under /etc/pve refuses chmod and chown) is not an error.
 fn keep_mode_and_owner(file: &File, meta: &fs::Metadata, tmp: &Path) -> Result<(), FsError> {

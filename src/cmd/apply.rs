@@ -17,8 +17,8 @@ use crate::idmap::{Subid, outside_ranges};
 use crate::ids::{IdKind, IdSet};
 use crate::plan::{CtPlan, Managed, NodeCoverage, Plan, Rollout, current_map};
 use crate::publish::{self, Published};
-use crate::pve::CtConfig;
 use crate::pve::lock::{ConfigLock, PVE_LOCK_TIMEOUT};
+use crate::pve::{CtConfig, lxc_dir};
 use crate::state;
 use crate::subid::SubidFile;
 
@@ -80,7 +80,7 @@ impl Backups {
             std::process::id()
         );
         Backups {
-            dir: globals.root.join("/var/lib/idfed/backup").join(stamp),
+            dir: state::dir(&globals.root).join("backup").join(stamp),
         }
     }
 
@@ -126,11 +126,7 @@ struct Subids {
 
 impl Subids {
     fn coverage(&self, ctx: &Context) -> NodeCoverage {
-        let (owner, uid) = ctx.owner();
-        NodeCoverage {
-            uids: self.subuid.covered(owner, uid),
-            gids: self.subgid.covered(owner, uid),
-        }
+        ctx.coverage_of(&self.subuid, &self.subgid)
     }
 }
 
@@ -212,20 +208,13 @@ fn prune(
         return Ok(());
     }
     let mut needed = [plan.needed_uids.clone(), plan.needed_gids.clone()];
-    for ct in &ctx.cts {
+    // A privileged CT has no user namespace: it needs no subid lines.
+    for ct in ctx.cts.iter().filter(|ct| ct.unprivileged) {
         if out.restart_required.contains(&ct.vmid) {
             continue; // switched by this run (or would be): its new map is in the plan's needs
         }
         for (i, kind) in IdKind::ALL.into_iter().enumerate() {
-            let map = if ct.unprivileged {
-                current_map(&ct.idmap, kind, &ctx.params)
-            } else {
-                ct.idmap
-                    .iter()
-                    .filter(|e| e.kind == kind)
-                    .copied()
-                    .collect()
-            };
+            let map = current_map(&ct.idmap, kind, &ctx.params);
             needed[i] = needed[i].union(&outside_ranges(&map));
         }
     }
@@ -326,16 +315,18 @@ fn apply_ct(
     Ok(())
 }
 
+/// Carries out `first`, the plan with this node's coverage as its files were read: the subid
+/// lines first, then the CTs by the plan with the coverage that gives.
 fn apply_plan(
     globals: &Globals,
     ctx: &Context,
     args: &ApplyArgs,
+    first: &Plan,
     out: &mut Applied,
 ) -> anyhow::Result<()> {
     let dry_run = args.dry_run;
     let backups = Backups::new(globals);
-    let first = ctx.plan(args.adopt);
-    let mut subids = apply_subids(globals, &backups, ctx, &first, dry_run, out)?;
+    let mut subids = apply_subids(globals, &backups, ctx, first, dry_run, out)?;
     // This node counts with the coverage its files have now; the others with what they published.
     let plan = ctx.plan_with(args.adopt, subids.coverage(ctx));
 
@@ -475,25 +466,15 @@ fn render_text(out: &Applied) -> String {
     s
 }
 
-/// Runs `idfed apply`.
-///
-/// # Errors
-/// Loading errors, the shrink guard, subid files that cannot be written, or any CT that could not
-/// be handled (the others are still handled first).
 /// Removes what an earlier run killed midway left in the directories apply writes to (its own
 /// temporaries only), and says so.
 fn remove_stale_temporaries(globals: &Globals, ctx: &Context) -> anyhow::Result<()> {
     let dirs = [
         globals.root.join("/etc"),
-        globals
-            .root
-            .join(ctx.pve_root())
-            .join("nodes")
-            .join(&ctx.node)
-            .join("lxc"),
+        globals.root.join(lxc_dir(ctx.pve_root(), &ctx.node)),
         state::managed_dir(&globals.root, ctx.pve_root()),
         publish::nodes_dir(&globals.root, ctx.pve_root()),
-        globals.root.join("/var/lib/idfed"),
+        state::dir(&globals.root),
     ];
     for dir in dirs {
         for path in crate::apply::write::remove_stale_temporaries(&dir)? {
@@ -506,19 +487,36 @@ fn remove_stale_temporaries(globals: &Globals, ctx: &Context) -> anyhow::Result<
     Ok(())
 }
 
+/// Runs `idfed apply`.
+///
+/// # Errors
+/// Loading errors (a `--node` that is not a node of the cluster among them), the shrink guard,
+/// subid files that cannot be written, or any CT of this node that could not be read or handled
+/// (the others are still handled first).
 pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "apply")?;
-    let ctx = Context::load(globals, &[])?;
-    ctx.shrink_guard(globals, &ctx.plan(args.adopt), args.allow_shrink)?;
+    let ctx = Context::load_for_apply(globals)?;
+    let plan = ctx.plan(args.adopt);
+    ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let mut out = Applied {
         node: ctx.node.clone(),
         dry_run: args.dry_run,
         ..Applied::default()
     };
+    // This node's configs are this run's to apply: one that cannot be read fails the run (its map
+    // is left as it is, and the run is not recorded as successful). The others' are warnings.
+    ctx.warn_unreadable_cts("left out of the plan", Some(&ctx.node));
+    for e in ctx.ct_errors.iter().filter(|e| e.node == ctx.node) {
+        out.errors.push(format!(
+            "{}: {} (`idfed check` says more)",
+            e.who(),
+            e.unreadable()
+        ));
+    }
     if !args.dry_run {
         remove_stale_temporaries(globals, &ctx)?;
     }
-    apply_plan(globals, &ctx, args, &mut out)?;
+    apply_plan(globals, &ctx, args, &plan, &mut out)?;
     if !args.dry_run && out.errors.is_empty() {
         let run = state::RunState {
             shares: ctx.share_counts(),

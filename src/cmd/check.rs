@@ -16,7 +16,7 @@ use super::{Globals, Outcome, require_format};
 /// When the configuration, the cluster or the sources cannot be read (exit 1).
 pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "check")?;
-    let ctx = Context::load(globals, &[])?;
+    let ctx = Context::load(globals)?;
     let plan = ctx.plan(false);
     let rep = report(&ctx.params, &ctx.shares, &ctx.cts, &Filter::default());
     let local = ctx.local_coverage();

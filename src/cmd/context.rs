@@ -111,11 +111,25 @@ fn share_path(config: &Config, cluster: &Cluster, name: &str) -> anyhow::Result<
 }
 
 impl Context {
-    /// Loads everything; `share_filter` limits which shares are resolved (all when empty).
+    /// Loads everything for a command that only reads: a `--node` (or host name) that is not a
+    /// node of the cluster is a warning.
     ///
     /// # Errors
     /// A configuration, source, cluster or state error.
-    pub fn load(globals: &Globals, share_filter: &[String]) -> anyhow::Result<Context> {
+    pub fn load(globals: &Globals) -> anyhow::Result<Context> {
+        Context::load_as(globals, false)
+    }
+
+    /// Loads everything for `apply`, which writes as this node: a `--node` (or host name) that is
+    /// not a node of the cluster is an error, before anything is resolved or written.
+    ///
+    /// # Errors
+    /// As [`Context::load`], and a node that is not one of the cluster's.
+    pub fn load_for_apply(globals: &Globals) -> anyhow::Result<Context> {
+        Context::load_as(globals, true)
+    }
+
+    fn load_as(globals: &Globals, applies: bool) -> anyhow::Result<Context> {
         let config = config::load_from(globals.config.as_deref(), &globals.root)?;
         let c = &config.cluster;
         let params = MapParams {
@@ -138,7 +152,34 @@ impl Context {
                 started.elapsed().as_secs_f64()
             );
         }
-        let (shares, warnings) = super::resolve::resolve_shares(&config, share_filter, globals)?;
+        let node = node_name(globals);
+        if !cluster.nodes.contains(&node) {
+            let nodes = cluster.nodes.join(", ");
+            if applies {
+                anyhow::bail!(
+                    "this node `{node}` is not a node of the cluster under `{}`: `apply` would \
+                     write and publish as it; use --node NAME with one of: {nodes}",
+                    pve_root.display()
+                );
+            }
+            eprintln!(
+                "idfed: warning: this node `{node}` is not a node of the cluster under `{}` (nodes: {nodes}); use --node",
+                pve_root.display()
+            );
+        }
+        // Lines PVE ignores, once per file (`idfed check` does not repeat them).
+        for w in cluster.storage.warnings() {
+            eprintln!(
+                "idfed: warning: {}: {w}",
+                c.pve_root.join("storage.cfg").display()
+            );
+        }
+        for ct in &cluster.cts {
+            for w in ct.config.warnings() {
+                eprintln!("idfed: warning: {}: {w}", ct.host_path.display());
+            }
+        }
+        let (shares, warnings) = super::resolve::resolve_shares(&config, &[], globals)?;
         for w in &warnings {
             eprintln!("idfed: warning: {w}");
         }
@@ -190,24 +231,12 @@ impl Context {
                 uses: uses.remove(&ct.vmid).unwrap_or_default(),
             })
             .collect();
-        let ct_errors = cluster
-            .errors
-            .iter()
-            .map(|e| CtError::from_load(e, &c.pve_root))
-            .collect();
+        let ct_errors = cluster.errors.iter().map(CtError::from_load).collect();
         let managed = state::load_managed(&globals.root, &c.pve_root)?;
         let (published, publish_warnings) =
             publish::load_all(&globals.root, &c.pve_root, &c.subid_owner)?;
         for w in &publish_warnings {
             eprintln!("idfed: warning: {w}");
-        }
-        let node = node_name(globals);
-        if !cluster.nodes.contains(&node) {
-            eprintln!(
-                "idfed: warning: this node `{node}` is not a node of the cluster under `{}` (nodes: {}); use --node",
-                globals.root.join(&c.pve_root).display(),
-                cluster.nodes.join(", ")
-            );
         }
         let owner_uid = owner_uid(globals, &c.subid_owner)?;
         Ok(Context {
@@ -283,10 +312,32 @@ impl Context {
 
     /// This node's current coverage, from its files.
     pub fn local_coverage(&self) -> NodeCoverage {
+        self.coverage_of(&self.subuid.file, &self.subgid.file)
+    }
+
+    /// What `subuid` and `subgid` give the subid owner (this node's files as read, or as
+    /// `apply` leaves them).
+    pub fn coverage_of(&self, subuid: &SubidFile, subgid: &SubidFile) -> NodeCoverage {
         let (owner, uid) = self.owner();
         NodeCoverage {
-            uids: self.subuid.file.covered(owner, uid),
-            gids: self.subgid.file.covered(owner, uid),
+            uids: subuid.covered(owner, uid),
+            gids: subgid.covered(owner, uid),
+        }
+    }
+
+    /// Says on stderr, for each CT config that cannot be read (on every node but `except`), what
+    /// that means for this command (`consequence`: "left out of the plan"); `idfed check` gives
+    /// the fix.
+    pub fn warn_unreadable_cts(&self, consequence: &str, except: Option<&str>) {
+        for e in &self.ct_errors {
+            if except.is_some_and(|node| node == e.node) {
+                continue;
+            }
+            eprintln!(
+                "idfed: warning: {}: {consequence}: {} (`idfed check` says more)",
+                e.who(),
+                e.unreadable()
+            );
         }
     }
 

@@ -5,9 +5,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
-
-use crate::apply::write::{Written, replace_file};
+use crate::apply::write::{Written, create_or_replace};
 use crate::cli::{EmitArgs, Format};
 use crate::idmap::subids;
 use crate::ids::IdSet;
@@ -17,11 +15,7 @@ use super::context::Context;
 use super::{Globals, Outcome, require_format};
 
 fn write(path: &Path, text: &str, written: &mut Vec<String>) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create `{}`", dir.display()))?;
-    }
-    if let Written::Replaced { .. } = replace_file(path, text.as_bytes(), 0o644, None)? {
+    if let Written::Replaced { .. } = create_or_replace(path, text.as_bytes(), 0o644)? {
         written.push(path.display().to_string());
     }
     Ok(())
@@ -31,7 +25,7 @@ fn write(path: &Path, text: &str, written: &mut Vec<String>) -> anyhow::Result<(
 fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String {
     let mut out = String::new();
     for s in subids(&needed.difference(&base.into()), owner) {
-        let _ = writeln!(out, "{}:{}:{}", s.owner, s.start, s.count);
+        let _ = writeln!(out, "{s}");
     }
     out
 }
@@ -42,7 +36,8 @@ fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String 
 /// Loading errors, the shrink guard, or a file that cannot be written.
 pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text], "emit")?;
-    let ctx = Context::load(globals, &[])?;
+    let ctx = Context::load(globals)?;
+    ctx.warn_unreadable_cts("left out of the bundles", None);
     let plan = ctx.plan(false);
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let base = ctx.params.base_range()?;
@@ -66,12 +61,20 @@ pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
     let json = serde_json::to_string_pretty(&plan)? + "\n";
     write(&args.out.join("plan.json"), &json, &mut written)?;
     if !globals.quiet {
-        if written.is_empty() {
-            println!("{}: every bundle file is up to date", args.out.display());
-        }
-        for w in written {
-            println!("wrote {w}");
-        }
+        // `idfed emit --out DIR | head -1`: a closed pipe is not a panic.
+        super::write_stdout(|out| {
+            if written.is_empty() {
+                writeln!(
+                    out,
+                    "{}: every bundle file is up to date",
+                    args.out.display()
+                )?;
+            }
+            for w in &written {
+                writeln!(out, "wrote {w}")?;
+            }
+            Ok(())
+        })?;
     }
     Ok(Outcome::Ok)
 }

@@ -1,6 +1,7 @@
 //! Command implementations: each file turns its arguments into calls of the library and writes the
 //! result. `anyhow` with context lives here, typed errors below.
 
+use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::cli::Format;
@@ -62,17 +63,24 @@ fn format_name(f: Format) -> &'static str {
     }
 }
 
-/// Writes `text` to stdout; a reader that stops early (`idfed report | head`) ends the output
-/// quietly instead of a panic.
+/// Writes to stdout through a buffer with `write`; a reader that stops early (`idfed report |
+/// head`) ends the output quietly instead of a panic or an error.
 ///
 /// # Errors
 /// Any other write error.
-pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> anyhow::Result<()> {
     use anyhow::Context as _;
-    use std::io::Write as _;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+    let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
     }
+}
+
+/// Writes `text` to stdout (see [`write_stdout`]).
+///
+/// # Errors
+/// Any write error but a closed pipe.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    write_stdout(|out| out.write_all(text.as_bytes()))
 }

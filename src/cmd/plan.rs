@@ -1,7 +1,5 @@
 //! `idfed plan`: desired vs current, per node and per group of containers with the same map.
 
-use anyhow::Context as _;
-
 use crate::cli::{Format, PlanArgs};
 use crate::plan::Plan;
 use crate::plan::text::write_text;
@@ -34,7 +32,8 @@ pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
 /// Loading errors, an unknown `--share`, or the shrink guard.
 pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "plan")?;
-    let ctx = Context::load(globals, &[])?;
+    let ctx = Context::load(globals)?;
+    ctx.warn_unreadable_cts("left out of the plan", None);
     ctx.check_filters(args.share.as_deref(), args.ct)?;
     let plan = ctx.plan(false);
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
@@ -50,28 +49,14 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
                 .unwrap_or_default()
         );
     }
-    use std::io::Write as _;
-    let written = match globals.format {
+    // Written as it is serialized: at cluster scale the JSON is a hundred megabytes, the text tens.
+    super::write_stdout(|out| match globals.format {
         Format::Json => {
-            // Serialized as it is written: at cluster scale the JSON is a hundred megabytes.
-            let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            serde_json::to_writer_pretty(&mut stdout, &plan)
-                .map_err(std::io::Error::from)
-                .and_then(|()| stdout.write_all(b"\n"))
-                .and_then(|()| stdout.flush())
+            serde_json::to_writer_pretty(&mut *out, &plan)?;
+            out.write_all(b"\n")
         }
-        _ => {
-            let mut stdout = std::io::stdout().lock();
-            // The text in chunks: at cluster scale it is tens of megabytes.
-            write_text(&plan, &mut |chunk| stdout.write_all(chunk.as_bytes()))
-                .and_then(|()| stdout.flush())
-        }
-    };
-    match written {
-        // `idfed plan | head`: the reader has all it wants (as `print_stdout`).
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        result => result.context("cannot write to stdout")?,
-    }
+        _ => write_text(&plan, &mut |chunk| out.write_all(chunk.as_bytes())),
+    })?;
     let outcome = if args.detailed_exitcode && plan.has_changes() {
         Outcome::NotDesired
     } else {

@@ -19,17 +19,9 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
         &[Format::Text, Format::Json, Format::Csv],
         "report",
     )?;
-    let ctx = Context::load(globals, &[])?;
+    let ctx = Context::load(globals)?;
     ctx.check_filters(args.share.as_deref(), args.ct)?;
-    for e in &ctx.ct_errors {
-        eprintln!(
-            "idfed: warning: {}: left out of the report (`idfed check` says why)",
-            e.vmid.map_or_else(
-                || format!("a CT on {}", e.node),
-                |v| format!("CT {v} on {}", e.node)
-            )
-        );
-    }
+    ctx.warn_unreadable_cts("left out of the report", None);
     let filter = Filter {
         owner: args.owner.clone(),
         ct: args.ct,

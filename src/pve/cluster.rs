@@ -39,7 +39,10 @@ pub enum CtLoadCause {
 pub struct CtLoadError {
     pub vmid: u32,
     pub node: String,
+    /// The config file's path on disk, under `--root`.
     pub path: PathBuf,
+    /// The same file as a host path, for messages.
+    pub host_path: PathBuf,
     #[source]
     pub cause: CtLoadCause,
 }
@@ -82,6 +85,16 @@ pub struct ShareUser<'a> {
     pub privileged: bool,
 }
 
+/// The host path of `node`'s CT configs: `<pve_root>/nodes/<node>/lxc`.
+pub fn lxc_dir(pve_root: &Path, node: &str) -> PathBuf {
+    pve_root.join("nodes").join(node).join("lxc")
+}
+
+/// The host path of CT `vmid`'s config on `node`: `<pve_root>/nodes/<node>/lxc/<vmid>.conf`.
+pub fn ct_conf_path(pve_root: &Path, node: &str, vmid: u32) -> PathBuf {
+    lxc_dir(pve_root, node).join(format!("{vmid}.conf"))
+}
+
 /// A vmid as PVE names config files: a number without sign or leading zero.
 fn parse_vmid(stem: &str) -> Option<u32> {
     let valid = !stem.is_empty()
@@ -119,8 +132,7 @@ impl Cluster {
                 continue;
             };
             cluster.nodes.push(node.clone());
-            let lxc = path.join("lxc");
-            let host_lxc = pve_root.join("nodes").join(&node).join("lxc");
+            let lxc = root.join(lxc_dir(pve_root, &node));
             if !lxc.is_dir() {
                 continue;
             }
@@ -134,6 +146,8 @@ impl Cluster {
                     continue;
                 };
                 let path = conf.path();
+                // `parse_vmid` took only the canonical spelling: this is the file's own name.
+                let host_path = ct_conf_path(pve_root, &node, vmid);
                 let loaded = fsutil::read_to_string(&path)
                     .map_err(CtLoadCause::from)
                     .and_then(|text| CtConfig::parse(&text).map_err(CtLoadCause::from));
@@ -141,7 +155,7 @@ impl Cluster {
                     Ok(config) => cluster.cts.push(Ct {
                         vmid,
                         node: node.clone(),
-                        host_path: host_lxc.join(&name),
+                        host_path,
                         path,
                         config,
                     }),
@@ -149,6 +163,7 @@ impl Cluster {
                         vmid,
                         node: node.clone(),
                         path,
+                        host_path,
                         cause,
                     }),
                 }
@@ -163,14 +178,11 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// The CT with `vmid`, if loaded.
+    /// The CT with `vmid`, if loaded (the first, should two nodes claim it): a binary search,
+    /// [`Cluster::cts`] being sorted by vmid.
     pub fn ct(&self, vmid: u32) -> Option<&Ct> {
-        self.cts.iter().find(|c| c.vmid == vmid)
-    }
-
-    /// The CTs on `node`.
-    pub fn cts_on<'a>(&'a self, node: &'a str) -> impl Iterator<Item = &'a Ct> + 'a {
-        self.cts.iter().filter(move |c| c.node == node)
+        let i = self.cts.partition_point(|c| c.vmid < vmid);
+        self.cts.get(i).filter(|c| c.vmid == vmid)
     }
 
     /// The CTs that use the share at `share_path`: those with a bind mount at or below it, and
@@ -236,6 +248,30 @@ impl fmt::Display for Ct {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ct_by_vmid_is_the_first_of_the_sorted_list() {
+        let ct = |vmid: u32, node: &str| Ct {
+            vmid,
+            node: node.into(),
+            path: PathBuf::new(),
+            host_path: ct_conf_path(Path::new("/etc/pve"), node, vmid),
+            config: CtConfig::parse("arch: amd64\n").unwrap(),
+        };
+        let cluster = Cluster {
+            cts: vec![ct(101, "a"), ct(105, "a"), ct(105, "b"), ct(300, "b")],
+            ..Cluster::default()
+        };
+        assert_eq!(cluster.ct(105).map(|c| c.node.as_str()), Some("a"));
+        assert_eq!(cluster.ct(300).map(|c| c.node.as_str()), Some("b"));
+        for absent in [0, 100, 104, 106, 301, u32::MAX] {
+            assert!(cluster.ct(absent).is_none(), "{absent}");
+        }
+        assert_eq!(
+            cluster.ct(101).unwrap().host_path,
+            Path::new("/etc/pve/nodes/a/lxc/101.conf")
+        );
+    }
 
     #[test]
     fn vmid_names() {

@@ -314,16 +314,6 @@ impl CtConfig {
             .last()
     }
 
-    /// The raw `lxc.*` entries of the main section, `(key, value)` in file order.
-    pub fn raw_keys(&self) -> Vec<(&str, &str)> {
-        self.main_lines()
-            .filter_map(|l| match &l.kind {
-                LineKind::Raw { key, value } => Some((key.as_str(), value.as_str())),
-                _ => None,
-            })
-            .collect()
-    }
-
     /// Is the CT unprivileged (`unprivileged: 1`, or any PVE true value)?
     ///
     /// A missing or unreadable value means privileged, the safe reading: idfed never edits a

@@ -45,8 +45,6 @@ pub enum LockError {
 #[derive(Debug)]
 pub struct ConfigLock {
     _file: File,
-    path: PathBuf,
-    vmid: u32,
 }
 
 impl ConfigLock {
@@ -76,11 +74,7 @@ impl ConfigLock {
         loop {
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
                 Ok(()) => {
-                    return Ok(ConfigLock {
-                        _file: file,
-                        path,
-                        vmid,
-                    });
+                    return Ok(ConfigLock { _file: file });
                 }
                 Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
                     let waited = started.elapsed();
@@ -98,16 +92,6 @@ impl ConfigLock {
                 }
             }
         }
-    }
-
-    /// The lock file's path (under the root).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The CT it locks.
-    pub fn vmid(&self) -> u32 {
-        self.vmid
     }
 }
 
@@ -128,7 +112,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = Root::new(dir.path());
         let held = ConfigLock::acquire(&root, 101, Duration::ZERO).unwrap();
-        assert!(held.path().ends_with("run/lock/lxc/pve-config-101.lock"));
+        assert!(
+            dir.path()
+                .join("run/lock/lxc/pve-config-101.lock")
+                .is_file()
+        );
         let err = ConfigLock::acquire(&root, 101, Duration::from_millis(120)).unwrap_err();
         let msg = err.to_string();
         assert!(

@@ -11,7 +11,9 @@ pub mod mountpoint;
 pub mod share;
 pub mod storage;
 
-pub use cluster::{Cluster, Ct, CtLoadCause, CtLoadError, DiscoverError, ShareUser};
+pub use cluster::{
+    Cluster, Ct, CtLoadCause, CtLoadError, DiscoverError, ShareUser, ct_conf_path, lxc_dir,
+};
 pub use ctconf::{CtConfig, CtConfigError, CtConfigErrorKind, CtConfigWarning, Section};
 pub use lock::{ConfigLock, LockError, config_lock_path};
 pub use mountpoint::{MountKind, MountPoint, MountPointError};

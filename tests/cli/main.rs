@@ -14,3 +14,4 @@ mod rollout;
 mod slapd;
 mod sync;
 mod userns;
+mod warnings;

@@ -329,6 +329,7 @@ fn a_map_that_drops_and_adds_waits_for_what_it_adds_then_prune_removes_only_idfe
         "arch: amd64\nunprivileged: 1\nlxc.idmap: u 0 100000\n",
     );
     let run = on(t, "pve2", &["apply", "--prune"])
+        .failure()
         .stderr_has("--prune: not pruning: 1 container config(s) could not be read")
         .stdout_lacks("removed");
     assert!(run.read("pve2/etc/subuid").contains("root:1005:1\n"));
