@@ -315,7 +315,8 @@ fn kernel_accepts_emitted_maps_for_hard_cases() {
 #[test]
 fn kernel_refuses_what_validate_refuses() {
     require_root("the kernel map test");
-    // Both sides overlap; the outside only; 341 extents; 4096 bytes (REAL-STACK.md).
+    // Both sides overlap; the outside only; 341 extents; 4096 bytes (../shared/REAL-STACK.md,
+    // outside the repository).
     assert_eq!(
         kernel_accepts(MapFile::Uid, "0 100000 10\n5 100005 1\n"),
         Err(EINVAL)

@@ -437,6 +437,9 @@ fn killed_at_any_step_the_next_run_converges() {
     .success();
     let log = std::fs::read_to_string(counted.path()).unwrap();
     let mut tried = 0;
+    // Kill points after which a `.NAME.idfed-PID.tmp` was left: the next run must remove them,
+    // so some kill point has to leave one for that to be tested at all.
+    let mut left_temporaries = 0;
     for calls in steps {
         let count = log
             .lines()
@@ -461,7 +464,10 @@ fn killed_at_any_step_the_next_run_converges() {
                 &["apply"],
             )
             .killed();
-            let (now, _) = files_of(killed.path());
+            let (now, left) = files_of(killed.path());
+            if !left.is_empty() {
+                left_temporaries += 1;
+            }
             for w in watched {
                 assert!(
                     now.get(w) == before.get(w) || now.get(w) == want.get(w),
@@ -477,6 +483,10 @@ fn killed_at_any_step_the_next_run_converges() {
         }
     }
     assert!(tried >= 30, "only {tried} kill points");
+    assert!(
+        left_temporaries > 0,
+        "none of the {tried} kill points left a temporary file for the next run to remove"
+    );
 }
 
 #[test]
