@@ -17,7 +17,8 @@ bin="$target/release/idfed"
 assets="$target/release/assets"
 rm -rf "$assets"
 mkdir -p "$assets/completions"
-"$bin" man --out "$assets/man" 2>/dev/null
+# Its "wrote" lines and any error go to stderr; stdout stays the package's path.
+"$bin" man --out "$assets/man"
 # Debian policy: man pages compressed, reproducibly (no name, no time stamp).
 gzip -9n "$assets"/man/*.1
 "$bin" completions bash >"$assets/completions/idfed.bash"

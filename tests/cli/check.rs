@@ -11,8 +11,8 @@ use idfed::ids::IdKind;
 use idfed::pve::CtConfig;
 use serde_json::Value;
 
-use crate::harness::{Run, Test, fixture, require_root};
-use crate::lxc::{Container, run_container};
+use crate::harness::{Run, Test, finding, fixture, require_root};
+use crate::lxc::{Container, idmap_lines, run_container};
 use crate::userns::{EINVAL, MapFile, kernel_accepts};
 
 fn check(fixture: &str, format: &str) -> Run {
@@ -93,12 +93,7 @@ fn every_problem_kind_exits_2() {
 fn missing_subids_name_the_ranges_and_the_lines() {
     let run = check("check-problems", "json").code(2);
     let json = run.json();
-    let f = json["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["code"] == "subuid-missing")
-        .unwrap();
+    let f = finding(&json, "problems", |f| f["code"] == "subuid-missing");
     assert_eq!(f["node"], "pve1");
     assert_eq!(f["ct"], 309);
     assert!(
@@ -118,12 +113,7 @@ fn missing_subids_name_the_ranges_and_the_lines() {
 fn a_custom_map_of_one_kind_leaves_the_other_unmapped() {
     let run = check("check-problems", "json").code(2);
     let json = run.json();
-    let f = json["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["ct"] == 306)
-        .unwrap();
+    let f = finding(&json, "problems", |f| f["ct"] == 306);
     assert_eq!(f["code"], "map-root-unmapped");
     assert!(
         f["message"].as_str().unwrap().contains("map only gids"),
@@ -208,11 +198,11 @@ fn newuidmap_agrees_with_check_on_coverage() {
         .run()
         .success();
     let conf = applied.read("cluster/pve/nodes/pve1/lxc/101.conf");
-    let idmap: Vec<&str> = conf
-        .lines()
-        .filter(|l| l.starts_with("lxc.idmap"))
-        .collect();
-    assert!(idmap.contains(&"lxc.idmap: u 1005 1005 1"), "{conf}");
+    let idmap = idmap_lines(&conf);
+    assert!(
+        idmap.iter().any(|l| l == "lxc.idmap: u 1005 1005 1"),
+        "{conf}"
+    );
     let files = |run: &Run, node: &str| {
         (
             run.read(&format!("{node}/etc/subuid")),

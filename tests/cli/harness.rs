@@ -15,6 +15,33 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// The text of `tests/fixtures/NAME/REL`.
+pub fn fixture_text(name: &str, rel: &str) -> String {
+    let path = fixture(name).join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `idfed -c idfed.toml --root NODE --node NODE ARGS...` in a fixture of nodes (`sync`,
+/// `rollout`): see [`Test::on_node`].
+pub fn on(t: Test, node: &str, args: &[&str]) -> Run {
+    t.on_node(node).args(args).run()
+}
+
+/// Sets (`on`) or clears the immutable attribute of `path` with `chattr`: the tests' failure
+/// injection (a write or rename there fails with EPERM, even for root).
+pub fn immutable(path: &Path, on: bool) {
+    let status = Command::new("chattr")
+        .arg(if on { "+i" } else { "-i" })
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "chattr failed on `{}`: the test needs a filesystem with attributes",
+        path.display()
+    );
+}
+
 /// Copies a directory tree (files, directories and symlinks as they are).
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -250,6 +277,11 @@ impl Run {
         self
     }
 
+    pub fn stderr_is(self, want: &str) -> Run {
+        assert_eq!(self.stderr(), want, "{}", self.describe());
+        self
+    }
+
     pub fn stdout_has(self, want: &str) -> Run {
         assert!(
             self.stdout().contains(want),
@@ -285,6 +317,21 @@ impl Run {
         );
         self
     }
+}
+
+/// The first element of the array `json[list]` that `pred` accepts (a finding, a container, a
+/// warning); panics showing the whole JSON when `list` is not an array or nothing matches.
+pub fn finding<'a>(
+    json: &'a serde_json::Value,
+    list: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> &'a serde_json::Value {
+    json[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("`{list}` is not an array: {json:#}"))
+        .iter()
+        .find(|v| pred(v))
+        .unwrap_or_else(|| panic!("no element of `{list}` matches: {json:#}"))
 }
 
 /// Fails loudly (never skips) when the test cannot run as root: CI runs as root.

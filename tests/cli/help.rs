@@ -1,5 +1,7 @@
 //! The command line itself: usage errors exit 1, not clap's 2 (2 means "not in the desired state").
 
+use std::path::Path;
+
 use crate::harness::Test;
 
 #[test]
@@ -17,7 +19,9 @@ fn help_exits_0() {
         .args(["--help"])
         .run()
         .success()
-        .stdout_has("map");
+        // The command list's entry and the examples' line, not just any "map".
+        .stdout_has("\n  map ")
+        .stdout_has("\n  idfed map ");
 }
 
 #[test]
@@ -37,8 +41,9 @@ fn every_command_shows_an_example() {
             .args([cmd, "--help"])
             .run()
             .success()
-            .stdout_has("Example")
-            .stdout_has(&format!("idfed {cmd}"));
+            .stdout_has("\nExample")
+            // An indented example line, not clap's `Usage: idfed {cmd}`.
+            .stdout_has(&format!("\n  idfed {cmd}"));
     }
     Test::new()
         .args(["--help"])
@@ -85,4 +90,35 @@ fn man_pages_from_the_clap_definitions() {
         );
     }
     assert!(!run.path().join("pages/idfed-man.1").exists());
+}
+
+/// The README's quick start: `plan` and `check` on the demo cluster in `config/demo/` (read
+/// only: the temp dir is just the working directory).
+#[test]
+fn readme_demo_plan_and_check() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/demo");
+    let demo_args = |cmd: &str| {
+        [
+            "-c".to_string(),
+            demo.join("idfed.toml").to_str().unwrap().to_string(),
+            "--root".to_string(),
+            demo.join("pve1").to_str().unwrap().to_string(),
+            "--node".to_string(),
+            "pve1".to_string(),
+            cmd.to_string(),
+        ]
+    };
+    Test::new()
+        .args(demo_args("plan"))
+        .run()
+        .success()
+        .stdout_has("node pve1: add to /etc/subuid:\n  root:1005:3\n")
+        .stdout_has("\nmap for CT 101:\n  lxc.idmap: u 0 100000 1005\n")
+        .stdout_has("\n0 container map(s) to change, 4 waiting, 1 node(s) lacking subid lines\n");
+    Test::new()
+        .args(demo_args("check"))
+        .run()
+        .success()
+        .stdout_has("warning [privileged-share] CT 103 on pve1 is privileged")
+        .stdout_has("\n0 problem(s), ");
 }

@@ -109,6 +109,26 @@ impl Container {
     }
 }
 
+/// Every `lxc.idmap` line of a CT config (`lxc.idmap:` or `lxc.idmap =`, any section), as
+/// written: the map to start a container with.
+pub fn idmap_lines(conf: &str) -> Vec<String> {
+    conf.lines()
+        .filter(|l| {
+            l.strip_prefix("lxc.idmap")
+                .is_some_and(|rest| rest.starts_with([':', ' ', '=']))
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// A temporary directory anyone may write to (mode 0777), to bind-mount into a container as a
+/// share: the container's users are unprivileged on the host.
+pub fn shared_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
 /// `su -s /bin/sh USER -c 'CMD'` (busybox has no `setuidgid`); `CMD` must not hold `'`.
 pub fn as_user(user: &str, cmd: &str) -> String {
     assert!(!cmd.contains('\''), "as_user: {cmd:?} holds a single quote");

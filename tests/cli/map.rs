@@ -1,12 +1,10 @@
 //! `idfed map`: exact output, JSON shape, refused IDSPECs, and the emitted maps run through the
 //! real kernel (`userns`) and a real LXC container (`lxc`).
 
-use std::os::unix::fs::PermissionsExt;
-
 use serde_json::{Value, json};
 
 use crate::harness::{Test, require_root};
-use crate::lxc::{Container, as_user, owner, run_container};
+use crate::lxc::{Container, as_user, owner, run_container, shared_dir};
 use crate::userns::{EINVAL, MapFile, UserNs, kernel_accepts};
 
 const SEED: &str = "\
@@ -315,7 +313,8 @@ fn kernel_accepts_emitted_maps_for_hard_cases() {
 #[test]
 fn kernel_refuses_what_validate_refuses() {
     require_root("the kernel map test");
-    // Both sides overlap; the outside only; 341 extents; 4096 bytes (REAL-STACK.md).
+    // Both sides overlap; the outside only; 341 extents; 4096 bytes (../shared/REAL-STACK.md,
+    // outside the repository).
     assert_eq!(
         kernel_accepts(MapFile::Uid, "0 100000 10\n5 100005 1\n"),
         Err(EINVAL)
@@ -395,8 +394,7 @@ fn lxc_container_writes_as_the_passthrough() {
     let (idmap, subuid, subgid) = parse_text(&run.stdout());
     assert_eq!(subuid, "root:1005:1\n");
     assert_eq!(subgid, "root:1005:1\n");
-    let host = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(host.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let host = shared_dir();
     let base = "root:100000:65536\n";
     let spec = Container::new(&idmap)
         .subids(&format!("{base}{subuid}"), &format!("{base}{subgid}"))
@@ -473,8 +471,7 @@ fn lxc_collision_needs_only_the_base_subid_line() {
     let run = Test::new().args(["map", "100005"]).run().success();
     let (idmap, subuid, subgid) = parse_text(&run.stdout());
     assert_eq!((subuid.as_str(), subgid.as_str()), ("", ""));
-    let host = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(host.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let host = shared_dir();
     let base = "root:100000:65536\n";
     let spec = Container::new(&idmap)
         .subids(base, base)

@@ -1,6 +1,7 @@
 //! The `pve` and `subid` readers over the fixture clusters (`tests/fixtures/pve-*`): discovery,
 //! golden parses, idmap edits as diffs, share matching and subid merges. These call the library
-//! directly: no command drives them yet.
+//! directly, to test the readers on their own; the commands drive the same readers (`plan`,
+//! `apply`, `check` and the others, in their own modules).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -84,7 +84,7 @@ fn report_after_apply_on_one_of_two_nodes() {
     assert_eq!(access("media", "group", "media", 203), "unmapped");
     // CT 202 uses no share: no rows at all.
     assert!(rows.iter().all(|r| r.3 != 202), "{rows:?}");
-    // The DESIGN.md `report` row shape, exactly.
+    // The `report` row shape of ../shared/DESIGN.md (outside the repository), exactly.
     for row in json["rows"].as_array().unwrap() {
         let mut keys: Vec<&str> = row
             .as_object()

@@ -43,10 +43,9 @@ fn files_text_output() {
       uids: 1005,1007-1008,2000-2010
       gids: 1005,3000,4000,5000
     ");
-    assert_eq!(
-        run.stderr(),
+    run.stderr_is(
         "idfed: warning: share `projects`: group `research`: member `ghost` is not a user with \
-         POSIX attributes in source `nas`: skipped\n"
+         POSIX attributes in source `nas`: skipped\n",
     );
 }
 
@@ -174,7 +173,7 @@ fn missing_config_is_a_clear_error() {
          `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`\n",
         run.path().display()
     );
-    assert_eq!(run.stderr(), want);
+    run.stderr_is(&want);
 }
 
 #[test]
@@ -241,7 +240,7 @@ fn malformed_passwd_names_file_and_line() {
          number: expected 0 to 4294967294\n",
         run.path().display()
     );
-    assert_eq!(run.stderr(), want);
+    run.stderr_is(&want);
 }
 
 #[test]
@@ -323,10 +322,9 @@ fn ldap_rfc2307_member_uid_groups() {
         serde_json::json!({"kind": "user", "name": "alice", "id": 1005, "source": "corp"})
     );
     assert_eq!(owners.as_array().unwrap().len(), 6);
-    assert_eq!(
-        run.stderr(),
+    run.stderr_is(
         "idfed: warning: share `projects`: group `research`: member `ghost` is not a user with \
-         POSIX attributes in source `corp`: skipped\n"
+         POSIX attributes in source `corp`: skipped\n",
     );
 }
 
@@ -399,7 +397,7 @@ fn ldap_rfc2307bis_nested_groups() {
     .success();
     assert_eq!(ranges(&run, "uids"), [(1005, 2)]);
     assert_eq!(ranges(&run, "gids"), [(4000, 1)]);
-    assert_eq!(run.stderr(), "");
+    run.stderr_is("");
 }
 
 #[test]
@@ -455,7 +453,7 @@ fn ldap_paging_past_the_size_limit_as_a_non_root_reader() {
         .success();
     assert_eq!(ranges(&run, "uids"), [(10_000, u64::from(N))]);
     assert_eq!(ranges(&run, "gids"), [(9000, 1)]);
-    assert_eq!(run.stderr(), "");
+    run.stderr_is("");
 }
 
 #[test]

@@ -2,19 +2,10 @@
 //! sharing one `etc/pve`; share `projects` owned by alice (1005), used by CT 101 on pve1. A CT's
 //! new map is written only once every node has published subid coverage of it.
 
-use crate::harness::{Run, Test};
-
-/// `idfed -c idfed.toml --root NODE --node NODE ARGS...` in the fixture.
-fn on(t: Test, node: &str, args: &[&str]) -> Run {
-    t.on_node(node).args(args).run()
-}
+use crate::harness::{Run, Test, finding, fixture_text, immutable, on};
 
 fn rollout() -> Test {
     Test::new().fixture("rollout")
-}
-
-fn fixture_text(rel: &str) -> String {
-    std::fs::read_to_string(crate::harness::fixture("rollout").join(rel)).unwrap()
 }
 
 fn conf_101(run: &Run) -> String {
@@ -33,19 +24,13 @@ lxc.idmap: g 1006 101006 64530
 fn rollout_of(run: Run, node: &str, ct: u64) -> (Run, serde_json::Value) {
     let run = on(run.again(), node, &["--format", "json", "plan"]).success();
     let json = run.json();
-    let c = json["containers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["ct"].as_u64() == Some(ct))
-        .unwrap_or_else(|| panic!("CT {ct} not in the plan: {json:#}"))
-        .clone();
+    let c = finding(&json, "containers", |c| c["ct"].as_u64() == Some(ct));
     (run, c["rollout"].clone())
 }
 
 /// `idfed.toml` with the share owned by bob (1006) instead of alice.
 fn bob_config() -> String {
-    fixture_text("idfed.toml").replace("users = [\"alice\"]", "users = [\"bob\"]")
+    fixture_text("rollout", "idfed.toml").replace("users = [\"alice\"]", "users = [\"bob\"]")
 }
 
 #[test]
@@ -58,7 +43,7 @@ fn apply_waits_for_every_node_then_switches() {
         .stdout_lacks("got its new map");
     assert_eq!(
         conf_101(&run),
-        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf")
+        fixture_text("rollout", "cluster/pve/nodes/pve1/lxc/101.conf")
     );
     let published: serde_json::Value =
         serde_json::from_str(&run.read("cluster/pve/idfed/nodes/pve1.json")).unwrap();
@@ -117,7 +102,7 @@ fn apply_waits_for_every_node_then_switches() {
         .stdout_has("CT 101: got its new map");
     assert_eq!(
         conf_101(&run),
-        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf") + MAP_101
+        fixture_text("rollout", "cluster/pve/nodes/pve1/lxc/101.conf") + MAP_101
     );
     let (run, state) = rollout_of(run, "pve1", 101);
     assert_eq!(state, serde_json::json!({"state": "applied"}));
@@ -140,13 +125,9 @@ fn a_node_that_never_runs_blocks_and_force_switches_loudly() {
     // check warns that pve3 never published: idfed may not run there.
     let run = on(run.again(), "pve1", &["--format", "json", "check"]).success();
     let json = run.json();
-    let warnings = json["warnings"].as_array().unwrap();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w["code"] == "node-unpublished" && w["node"] == "pve3"),
-        "{json:#}"
-    );
+    finding(&json, "warnings", |w| {
+        w["code"] == "node-unpublished" && w["node"] == "pve3"
+    });
 
     let run = on(run.again(), "pve1", &["apply", "--force"])
         .success()
@@ -158,7 +139,7 @@ fn a_node_that_never_runs_blocks_and_force_switches_loudly() {
     // Removing a passthrough (alice's primary gid) waits for nobody, not even pve3.
     let t = run.again().write(
         "idfed.toml",
-        &(fixture_text("idfed.toml") + "primary_gids = false\n"),
+        &(fixture_text("rollout", "idfed.toml") + "primary_gids = false\n"),
     );
     let run = on(t, "pve1", &["apply"])
         .success()
@@ -175,7 +156,9 @@ fn force_then_check_names_the_node_that_would_fail() {
     let run = on(t, "pve3", &["apply"])
         .success()
         .stdout_has("pve3: /etc/subuid: added root:1006:1");
-    let t = run.again().write("idfed.toml", &fixture_text("idfed.toml"));
+    let t = run
+        .again()
+        .write("idfed.toml", &fixture_text("rollout", "idfed.toml"));
     let run = on(t, "pve2", &["apply"]).success();
     let run = on(run.again(), "pve1", &["apply"])
         .success()
@@ -211,7 +194,7 @@ fn check_warns_about_a_stale_node_after_the_configured_age() {
         "idfed.toml",
         &format!(
             "[cluster]\npublish_max_age_secs = 600\n\n{}",
-            fixture_text("idfed.toml")
+            fixture_text("rollout", "idfed.toml")
         ),
     );
     let mut run = on(t, "pve2", &["apply"]).success();
@@ -340,20 +323,6 @@ fn a_map_that_drops_and_adds_waits_for_what_it_adds_then_prune_removes_only_idfe
         .stdout_has("pve2: /etc/subuid: removed root:1005:1");
 }
 
-/// Sets or clears the immutable attribute (the failure injection of `sync`).
-fn immutable(path: &std::path::Path, on: bool) {
-    let status = std::process::Command::new("chattr")
-        .arg(if on { "+i" } else { "-i" })
-        .arg(path)
-        .status()
-        .unwrap();
-    assert!(
-        status.success(),
-        "chattr failed on `{}`: the test needs a filesystem with attributes",
-        path.display()
-    );
-}
-
 #[test]
 fn a_crash_at_each_step_leaves_a_state_the_next_run_converges_from() {
     crate::harness::require_root("the failure-injection test (chattr +i)");
@@ -413,7 +382,7 @@ fn a_crash_at_each_step_leaves_a_state_the_next_run_converges_from() {
     let run = run.failure().stdout_has("error: CT 101");
     assert_eq!(
         conf_101(&run),
-        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf")
+        fixture_text("rollout", "cluster/pve/nodes/pve1/lxc/101.conf")
     );
     // The node still published: its files are what they are.
     assert!(
@@ -451,19 +420,13 @@ fn a_crash_at_each_step_leaves_a_state_the_next_run_converges_from() {
 /// start it, as `check` said after `--force`.
 #[test]
 fn a_switched_map_starts_where_subids_exist_and_fails_where_check_said() {
-    use crate::lxc::{Container, as_user, owner, run_container};
-    use std::os::unix::fs::PermissionsExt;
+    use crate::lxc::{Container, as_user, idmap_lines, owner, run_container, shared_dir};
 
     crate::harness::require_root("the LXC test");
     let run = all_applied(rollout());
-    let idmap: Vec<String> = conf_101(&run)
-        .lines()
-        .filter(|l| l.starts_with("lxc.idmap:"))
-        .map(str::to_string)
-        .collect();
+    let idmap = idmap_lines(&conf_101(&run));
     assert_eq!(idmap.join("\n") + "\n", MAP_101);
-    let share = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(share.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let share = shared_dir();
     let spec = Container::new(&idmap)
         .subids(&run.read("pve1/etc/subuid"), &run.read("pve1/etc/subgid"))
         .user("alice", 1005, 1005)
@@ -484,17 +447,15 @@ fn a_switched_map_starts_where_subids_exist_and_fails_where_check_said() {
     );
     let t = t.write("idfed.toml", &bob_config());
     let run = on(t, "pve3", &["apply"]).success();
-    let t = run.again().write("idfed.toml", &fixture_text("idfed.toml"));
+    let t = run
+        .again()
+        .write("idfed.toml", &fixture_text("rollout", "idfed.toml"));
     let run = on(t, "pve2", &["apply"]).success();
     let run = on(run.again(), "pve1", &["apply", "--force"]).success();
     let run = on(run.again(), "pve1", &["check"])
         .code(2)
         .stdout_has("cannot start on pve3");
-    let forced: Vec<String> = conf_101(&run)
-        .lines()
-        .filter(|l| l.starts_with("lxc.idmap:"))
-        .map(str::to_string)
-        .collect();
+    let forced = idmap_lines(&conf_101(&run));
     assert_eq!(forced, idmap);
     // pve3's files as they are (bob's line, not alice's), and as they were before idfed: refused.
     for (subuid, subgid) in [

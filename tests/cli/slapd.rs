@@ -316,10 +316,10 @@ impl Slapd {
     /// Freezes the server (SIGSTOP): connections are still accepted by the kernel but nothing
     /// answers, like a hung server. Dropping it kills it all the same.
     pub fn pause(&self) {
-        run(
-            Command::new("kill").args(["-STOP", &self.pid().to_string()]),
-            "kill -STOP",
-        );
+        use rustix::process::{Pid, Signal, kill_process};
+        let raw = i32::try_from(self.pid()).expect("a pid fits in an i32");
+        let pid = Pid::from_raw(raw).expect("slapd's pid is positive");
+        kill_process(pid, Signal::STOP).unwrap_or_else(|e| panic!("SIGSTOP to slapd {raw}: {e}"));
     }
 
     /// Runs `ldapsearch` against this server with `args` after `-H URL`; returns its exit code

@@ -4,12 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::harness::{Run, Test};
-
-/// `idfed -c idfed.toml --root NODE --node NODE ARGS...` in the fixture.
-fn on(t: Test, node: &str, args: &[&str]) -> Run {
-    t.on_node(node).args(args).run()
-}
+use crate::harness::{Run, Test, fixture_text, immutable, on};
 
 fn sync() -> Test {
     Test::new().fixture("sync")
@@ -23,10 +18,6 @@ fn after(t: Test, node: &str) -> Test {
 
 fn conf(run: &Run, node: &str, vmid: u32) -> String {
     run.read(&format!("cluster/pve/nodes/{node}/lxc/{vmid}.conf"))
-}
-
-fn fixture_text(rel: &str) -> String {
-    std::fs::read_to_string(crate::harness::fixture("sync").join(rel)).unwrap()
 }
 
 const WANT_101: &str = "\
@@ -97,7 +88,7 @@ fn plan_json_snapshot_and_shape() {
 /// newuidmap accepts), so numeric lines written by hand are not added again by name.
 #[test]
 fn a_non_root_subid_owner_is_matched_by_name_or_uid() {
-    let config = fixture_text("idfed.toml") + "\n[cluster]\nsubid_owner = \"lxcadm\"\n";
+    let config = fixture_text("sync", "idfed.toml") + "\n[cluster]\nsubid_owner = \"lxcadm\"\n";
     let t = sync()
         .write("idfed.toml", &config)
         .write(
@@ -166,7 +157,7 @@ fn apply_on_both_nodes_converges_and_is_idempotent() {
         .stdout_has("CT 101: waiting for pve2");
     assert_eq!(
         conf(&run, "pve1", 101),
-        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf")
+        fixture_text("sync", "cluster/pve/nodes/pve1/lxc/101.conf")
     );
     // pve2 adds its lines, and switches 201: pve1 published coverage of its map.
     let run = on(run.again(), "pve2", &["apply"])
@@ -180,7 +171,7 @@ fn apply_on_both_nodes_converges_and_is_idempotent() {
     // CT 101: the map replaces nothing (it had none) and goes at the end of the main section.
     assert_eq!(
         conf(&run, "pve1", 101),
-        fixture_text("cluster/pve/nodes/pve1/lxc/101.conf") + WANT_101
+        fixture_text("sync", "cluster/pve/nodes/pve1/lxc/101.conf") + WANT_101
     );
     // Other users' subid lines and comments are untouched; root's are appended, for every CT
     // of the cluster (CTs migrate): 201's foreign 33 too.
@@ -251,7 +242,7 @@ fn tree_state(dir: &Path) -> Vec<(String, Vec<u8>, std::time::SystemTime)> {
 fn untouched_cts_stay_byte_identical() {
     let t = sync().write(
         "cluster/pve/nodes/pve1/lxc/102.conf",
-        &(fixture_text("cluster/pve/nodes/pve1/lxc/102.conf").replacen(
+        &(fixture_text("sync", "cluster/pve/nodes/pve1/lxc/102.conf").replacen(
             "arch: amd64\n",
             "arch: amd64\nlock: backup\n",
             1,
@@ -265,7 +256,7 @@ fn untouched_cts_stay_byte_identical() {
     for vmid in [103, 104] {
         assert_eq!(
             conf(&run, "pve1", vmid),
-            fixture_text(&format!("cluster/pve/nodes/pve1/lxc/{vmid}.conf"))
+            fixture_text("sync", &format!("cluster/pve/nodes/pve1/lxc/{vmid}.conf"))
         );
     }
     // A locked CT keeps the plan pending.
@@ -280,7 +271,7 @@ fn apply_rewrites_only_the_main_section() {
     assert!(main.contains("lxc.idmap: u 1005 1005 2\n"), "{main}");
     // The old lines' place is kept: the map is where the old lines were, before the blank line.
     assert!(main.ends_with("lxc.idmap: g 3001 103001 62535\n"), "{main}");
-    let fixture = fixture_text("cluster/pve/nodes/pve1/lxc/102.conf");
+    let fixture = fixture_text("sync", "cluster/pve/nodes/pve1/lxc/102.conf");
     assert_eq!(
         snapshot,
         fixture.split_once("\n[before-upgrade]\n").unwrap().1
@@ -324,20 +315,9 @@ fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
     let t = after(sync(), "pve2");
     let blocked = t.path().join("cluster/pve/nodes/pve1/lxc/102.conf");
     crate::harness::require_root("the failure-injection test (chattr +i)");
-    let immutable = |on: bool| {
-        let status = std::process::Command::new("chattr")
-            .arg(if on { "+i" } else { "-i" })
-            .arg(&blocked)
-            .status()
-            .unwrap();
-        assert!(
-            status.success(),
-            "chattr failed: the test needs a filesystem with attributes"
-        );
-    };
-    immutable(true);
+    immutable(&blocked, true);
     let run = on(t, "pve1", &["apply"]);
-    immutable(false);
+    immutable(&blocked, false);
     let run = run
         .failure()
         .stdout_has("error: CT 102")
@@ -346,7 +326,7 @@ fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
     assert!(conf(&run, "pve1", 101).ends_with(WANT_101));
     assert_eq!(
         conf(&run, "pve1", 102),
-        fixture_text("cluster/pve/nodes/pve1/lxc/102.conf")
+        fixture_text("sync", "cluster/pve/nodes/pve1/lxc/102.conf")
     );
     let names: Vec<String> = std::fs::read_dir(run.path().join("cluster/pve/nodes/pve1/lxc"))
         .unwrap()
@@ -437,6 +417,9 @@ fn killed_at_any_step_the_next_run_converges() {
     .success();
     let log = std::fs::read_to_string(counted.path()).unwrap();
     let mut tried = 0;
+    // Kill points after which a `.NAME.idfed-PID.tmp` was left: the next run must remove them,
+    // so some kill point has to leave one for that to be tested at all.
+    let mut left_temporaries = 0;
     for calls in steps {
         let count = log
             .lines()
@@ -461,7 +444,10 @@ fn killed_at_any_step_the_next_run_converges() {
                 &["apply"],
             )
             .killed();
-            let (now, _) = files_of(killed.path());
+            let (now, left) = files_of(killed.path());
+            if !left.is_empty() {
+                left_temporaries += 1;
+            }
             for w in watched {
                 assert!(
                     now.get(w) == before.get(w) || now.get(w) == want.get(w),
@@ -477,6 +463,10 @@ fn killed_at_any_step_the_next_run_converges() {
         }
     }
     assert!(tried >= 30, "only {tried} kill points");
+    assert!(
+        left_temporaries > 0,
+        "none of the {tried} kill points left a temporary file for the next run to remove"
+    );
 }
 
 #[test]
@@ -487,9 +477,9 @@ fn shrink_guard_refuses_then_allows() {
         .again()
         .write(
             "group",
-            &fixture_text("group").replace("research:x:3000:alice,bob", "research:x:3000:"),
+            &fixture_text("sync", "group").replace("research:x:3000:alice,bob", "research:x:3000:"),
         )
-        .write("passwd", &fixture_text("passwd"));
+        .write("passwd", &fixture_text("sync", "passwd"));
     let run = on(t, "pve1", &["plan"])
         .failure()
         .stderr_has("share `projects` shrank from 5 to 3 ids")
@@ -581,19 +571,13 @@ fn emit_writes_bundles_and_keeps_other_files() {
 /// system's in a private mount namespace) writes as the share's owners.
 #[test]
 fn applied_map_starts_a_real_container_that_writes_as_the_owners() {
-    use crate::lxc::{Container, as_user, owner, run_container};
-    use std::os::unix::fs::PermissionsExt;
+    use crate::lxc::{Container, as_user, idmap_lines, owner, run_container, shared_dir};
 
     crate::harness::require_root("the LXC test");
     let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
-    let idmap: Vec<String> = conf(&run, "pve1", 101)
-        .lines()
-        .filter(|l| l.starts_with("lxc.idmap:"))
-        .map(str::to_string)
-        .collect();
+    let idmap = idmap_lines(&conf(&run, "pve1", 101));
     assert_eq!(idmap.join("\n") + "\n", WANT_101);
-    let share = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(share.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let share = shared_dir();
     let spec = Container::new(&idmap)
         .subids(&run.read("pve1/etc/subuid"), &run.read("pve1/etc/subgid"))
         .user("alice", 1005, 1005)
@@ -684,7 +668,7 @@ fn share_by_storage_plans_like_share_by_path() {
     let by_path = on(sync(), "pve1", &["--format", "json", "plan"])
         .success()
         .json();
-    let config = fixture_text("idfed.toml")
+    let config = fixture_text("sync", "idfed.toml")
         .replace("path = \"/mnt/pve/projects\"", "storage = \"projects\"");
     assert!(config.contains("storage = \"projects\""));
     let run = on(
