@@ -267,25 +267,8 @@ impl Context {
     /// An unknown share (with the closest name), a CT the cluster does not have, or one whose
     /// config cannot be read.
     pub fn check_filters(&self, share: Option<&str>, ct: Option<u32>) -> anyhow::Result<()> {
-        if let Some(share) = share
-            && !self.config.shares.contains_key(share)
-        {
-            let names = self.config.shares.keys().map(String::as_str);
-            let hint = match crate::resolve::closest(share, names) {
-                Some(close) => format!(" (did you mean `{close}`?)"),
-                None => String::new(),
-            };
-            let known: Vec<String> = self
-                .config
-                .shares
-                .keys()
-                .map(|k| format!("`{k}`"))
-                .collect();
-            anyhow::bail!(
-                "unknown share `{share}` in `{}`{hint}: expected one of {}",
-                self.config.path.display(),
-                known.join(", ")
-            );
+        if let Some(share) = share {
+            self.config.share(share)?;
         }
         if let Some(vmid) = ct
             && !self.cts.iter().any(|c| c.vmid == vmid)

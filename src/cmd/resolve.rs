@@ -188,16 +188,9 @@ pub fn resolve_shares(
 /// Writes the shares as pretty JSON to stdout as it renders them: no 13 MB string first for
 /// 100,000 owners. A closed pipe (`| head`) is not an error.
 fn write_json(shares: &[ResolvedShare]) -> anyhow::Result<()> {
-    use anyhow::Context as _;
-    use std::io::Write as _;
     let mut sorted: Vec<&ResolvedShare> = shares.iter().collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = super::resolve_json::write(&mut out, &sorted).and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.context("cannot write to stdout"),
-    }
+    super::write_stdout(|mut out| super::resolve_json::write(&mut out, &sorted))
 }
 
 fn render_text(shares: &[ResolvedShare]) -> String {

@@ -114,7 +114,9 @@ fn readme_demo_plan_and_check() {
         .success()
         .stdout_has("node pve1: add to /etc/subuid:\n  root:1005:3\n")
         .stdout_has("\nmap for CT 101:\n  lxc.idmap: u 0 100000 1005\n")
-        .stdout_has("\n0 container map(s) to change, 4 waiting, 1 node(s) lacking subid lines\n");
+        .stdout_has(
+            "\n0 container map(s) to change, 3 waiting, 1 blocked, 1 node(s) lacking subid lines\n",
+        );
     Test::new()
         .args(demo_args("check"))
         .run()

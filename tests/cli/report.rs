@@ -264,18 +264,21 @@ fn exposure_beyond_the_owners() {
     );
 }
 
-/// Regression: `idfed report | head` panicked with "failed printing to stdout: Broken pipe".
+/// Regression: `idfed report | head` panicked with "failed printing to stdout: Broken pipe"
+/// (and `emit`, which printed with `println!`).
 #[test]
 fn a_reader_that_stops_early_is_no_panic() {
     let dir = tempfile::tempdir().unwrap();
     copy_tree(&fixture(FIXTURE), dir.path());
     let root = dir.path().to_str().unwrap();
+    let bundles = format!("{root}/bundles");
     for args in [
         &["report"][..],
         &["--format", "json", "check"][..],
         &["plan"][..],
         &["--format", "json", "plan"][..],
         &["resolve"][..],
+        &["emit", "--out", &bundles][..],
     ] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_idfed"))
             .env_clear()
@@ -293,4 +296,6 @@ fn a_reader_that_stops_early_is_no_panic() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
         assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
     }
+    // emit writes its bundles all the same.
+    assert!(dir.path().join("bundles/plan.json").is_file());
 }
