@@ -46,6 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => cmd::report::run(&globals, &args),
         Command::Check(args) => cmd::check::run(&globals, &args),
         Command::Completions(args) => cmd::docs::completions(&args),
-        Command::Man(args) => cmd::docs::man(&args),
+        Command::Man(args) => cmd::docs::man(&globals, &args),
     }
 }

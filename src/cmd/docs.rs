@@ -99,16 +99,19 @@ fn write_pages(dir: &Path) -> anyhow::Result<Vec<String>> {
     Ok(written)
 }
 
-/// Runs `idfed man`: `idfed.1` on stdout, or every page into `--out DIR`.
+/// Runs `idfed man`: `idfed.1` on stdout, or every page into `--out DIR` (each named on stderr
+/// unless `-q`).
 ///
 /// # Errors
 /// When a page cannot be written.
-pub fn man(args: &ManArgs) -> anyhow::Result<Outcome> {
+pub fn man(globals: &super::Globals, args: &ManArgs) -> anyhow::Result<Outcome> {
     match &args.out {
         None => super::print_stdout(&String::from_utf8_lossy(&main_page()?))?,
         Some(dir) => {
             for name in write_pages(dir)? {
-                eprintln!("idfed: wrote `{}`", dir.join(name).display());
+                if !globals.quiet {
+                    eprintln!("idfed: wrote `{}`", dir.join(name).display());
+                }
             }
         }
     }

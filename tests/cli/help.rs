@@ -82,7 +82,17 @@ fn man_pages_from_the_clap_definitions() {
         .stdout_has(".TH idfed 1")
         .stdout_has("EXIT STATUS")
         .stdout_has("idfed\\-plan(1)");
-    let run = Test::new().args(["man", "--out", "pages"]).run().success();
+    let run = Test::new()
+        .args(["man", "--out", "pages"])
+        .run()
+        .success()
+        .stderr_has("idfed: wrote `pages/idfed-plan.1`");
+    // `-q`: errors and warnings only.
+    Test::new()
+        .args(["-q", "man", "--out", "pages"])
+        .run()
+        .success()
+        .stderr_is("");
     for page in ["idfed.1", "idfed-plan.1", "idfed-completions.1"] {
         assert!(
             run.read(&format!("pages/{page}")).starts_with(".ie"),
