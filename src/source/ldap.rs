@@ -1,34 +1,30 @@
 //! The `ldap` source: a simple bind (or anonymous), then two paged subtree searches (users,
 //! groups), at once on two connections, read into a [`Directory`]. The connections
-//! ([`conn`]) run on a current-thread tokio runtime created here; the rest of idfed is
-//! synchronous. ldap3 builds the requests ([`message`]); the responses are read in place
-//! ([`ber`], [`entry`]), because ldap3's decoder copied every message twice, most of the time
-//! of a pull of 100,000 users (benches/LDAP.md). Certificates are always verified (`ca_file`, else the system
-//! roots); the bind password is read here and appears in no message. Any failure fails the whole
-//! pull: partial results are never returned.
+//! ([`wire`]) run on a current-thread tokio runtime created here; the rest of idfed is
+//! synchronous. Connecting and binding are [`connect`]'s, the searches [`search`]'s, what an
+//! entry means under the schema [`schema`]'s. ldap3 builds the requests; the responses are read
+//! in place, because ldap3's decoder copied every message twice, most of the time of a pull of
+//! 100,000 users (benches/LDAP.md). Certificates are always verified (`ca_file`, else the
+//! system roots); the bind password is read here and appears in no message. Any failure fails
+//! the whole pull: partial results are never returned.
 
-mod ber;
-mod conn;
-mod entry;
-mod message;
-#[cfg(test)]
-mod testutil;
+mod connect;
+mod schema;
+mod search;
+mod wire;
 
-use std::io::{IsTerminal, Read};
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::time::Duration;
-
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 
 use crate::config::LdapConfig;
 use crate::fsutil::FsError;
 
-use super::directory::{Directory, Duplicate, Group, Member, User};
-use conn::{Conn, ConnError, Security};
-use entry::Entry;
+use super::directory::{Directory, Duplicate, Group};
+use connect::{connect, password, security};
+use schema::{group_from, member, user_from};
+use search::{SearchCtx, next_range, read_ranges, search};
+use wire::conn::Security;
 
 /// The environment variable a bind password may come from instead of `bind_password_file`.
 pub const PASSWORD_ENV: &str = "IDFED_LDAP_PASSWORD";
@@ -116,171 +112,6 @@ pub fn load(config: &LdapConfig, progress: bool) -> Result<(Directory, Vec<Strin
         bar.finish_and_clear();
     }
     result
-}
-
-/// The bind password, when there is a bind DN: from the file (owner-only) or the environment.
-fn password(config: &LdapConfig) -> Result<Option<String>, LdapError> {
-    let Some(bind_dn) = &config.bind_dn else {
-        return Ok(None);
-    };
-    let password = match &config.bind_password_file {
-        Some(path) => read_password_file(path)?,
-        None => std::env::var(PASSWORD_ENV).map_err(|_| LdapError::NoPassword {
-            bind_dn: bind_dn.clone(),
-        })?,
-    };
-    if password.is_empty() {
-        return Err(LdapError::EmptyPassword {
-            bind_dn: bind_dn.clone(),
-        });
-    }
-    Ok(Some(password))
-}
-
-/// Reads the password file, once its mode says only its owner may read it. The mode is that
-/// of the file opened, not of whatever the path names by the time it is read.
-fn read_password_file(path: &Path) -> Result<String, LdapError> {
-    let failed = |action: &'static str| {
-        move |source| {
-            LdapError::PasswordRead(FsError {
-                action,
-                path: path.to_path_buf(),
-                source,
-            })
-        }
-    };
-    let mut file = std::fs::File::open(path).map_err(failed("read"))?;
-    let mode = file
-        .metadata()
-        .map_err(failed("inspect"))?
-        .permissions()
-        .mode()
-        & 0o7777;
-    if mode & 0o077 != 0 {
-        return Err(LdapError::PasswordMode {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    let mut text = String::new();
-    file.read_to_string(&mut text).map_err(failed("read"))?;
-    // Only the line end goes: spaces may be part of a password.
-    let text = text.strip_suffix('\n').unwrap_or(&text);
-    Ok(text.strip_suffix('\r').unwrap_or(text).to_string())
-}
-
-/// How the source's connections are secured: TLS for `ldaps://` and for StartTLS, trusting
-/// `ca_file` (else the system roots), or plain.
-fn security(config: &LdapConfig) -> Result<Security, LdapError> {
-    Ok(if config.target.tls {
-        Security::Tls(tls_config(config.ca_file.as_deref())?)
-    } else if config.starttls {
-        Security::StartTls(tls_config(config.ca_file.as_deref())?)
-    } else {
-        Security::Plain
-    })
-}
-
-/// A rustls client configuration (ring) trusting `ca_file`, or the system roots without one.
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, LdapError> {
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(path) => {
-            let ca_err = |reason: String| LdapError::CaFile {
-                path: path.to_path_buf(),
-                reason,
-            };
-            let pem = std::fs::read(path).map_err(|e| ca_err(e.to_string()))?;
-            let certs = CertificateDer::pem_slice_iter(&pem)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| ca_err(format!("not PEM: {e}")))?;
-            if certs.is_empty() {
-                return Err(ca_err(
-                    "no certificate in it: expected PEM `BEGIN CERTIFICATE` blocks".to_string(),
-                ));
-            }
-            for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| ca_err(format!("unusable certificate: {e}")))?;
-            }
-        }
-        None => {
-            let native = rustls_native_certs::load_native_certs();
-            let (added, _) = roots.add_parsable_certificates(native.certs);
-            if added == 0 {
-                return Err(LdapError::Tls {
-                    reason: "no system CA certificates found: install `ca-certificates` or set \
-                             `ca_file`"
-                        .to_string(),
-                });
-            }
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| LdapError::Tls {
-            reason: e.to_string(),
-        })?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
-}
-
-/// A connection, bound when there is a bind DN.
-async fn connect(
-    config: &LdapConfig,
-    password: Option<&str>,
-    security: Security,
-) -> Result<Conn, LdapError> {
-    let url = &config.url;
-    let mut conn = Conn::connect(&config.target, security, config.timeout)
-        .await
-        .map_err(|e| match e {
-            ConnError::Timeout => timeout(config, "connecting"),
-            e => {
-                let mut reason = e.to_string();
-                if reason.contains("certificate") && config.ca_file.is_none() {
-                    reason.push_str(
-                        " (the server's certificate is not trusted by the system roots: set \
-                         `ca_file` to the CA that signed it)",
-                    );
-                }
-                LdapError::Connect {
-                    url: url.clone(),
-                    reason,
-                }
-            }
-        })?;
-    if let (Some(bind_dn), Some(password)) = (&config.bind_dn, password) {
-        let bind_err = |reason: String| LdapError::Bind {
-            url: url.clone(),
-            bind_dn: bind_dn.clone(),
-            reason,
-        };
-        let result = conn.bind(bind_dn, password).await.map_err(|e| match e {
-            ConnError::Timeout => timeout(config, "binding"),
-            e => bind_err(e.to_string()),
-        })?;
-        if result.rc != 0 {
-            let reason = if result.rc == 49 {
-                "invalid credentials (rc 49): check `bind_dn` and the password".to_string()
-            } else {
-                result_code(result.rc, &result.text)
-            };
-            return Err(bind_err(reason));
-        }
-    }
-    Ok(conn)
-}
-
-fn timeout(config: &LdapConfig, doing: &str) -> LdapError {
-    LdapError::Timeout {
-        url: config.url.clone(),
-        doing: doing.to_string(),
-        timeout: config.timeout,
-    }
 }
 
 async fn pull(
@@ -397,282 +228,15 @@ fn duplicate(dn: Option<String>, duplicate: Duplicate) -> LdapError {
     }
 }
 
-/// What a search is, for its errors: the base and filter searched, and what was being done
-/// (said when the server does not answer in time).
-struct SearchCtx<'a> {
-    config: &'a LdapConfig,
-    base: &'a str,
-    filter: &'a str,
-    doing: &'a str,
-}
-
-impl SearchCtx<'_> {
-    /// The search failed for `reason`.
-    fn err(&self, reason: impl Into<String>) -> LdapError {
-        LdapError::Search {
-            url: self.config.url.clone(),
-            base: self.base.to_string(),
-            filter: self.filter.to_string(),
-            reason: reason.into(),
-        }
-    }
-
-    /// The connection failed during the search: a timeout, or another failure of the search.
-    fn conn(&self, e: ConnError) -> LdapError {
-        match e {
-            ConnError::Timeout => timeout(self.config, self.doing),
-            e => self.err(e.to_string()),
-        }
-    }
-}
-
-/// The start of the range after the one an attribute type like `member;range=0-1499` holds:
-/// `None` after the last range (`member;range=1500-*`).
-///
-/// # Errors
-/// A text saying what is wrong with the range.
-fn next_range(attr: &str, prefix: &str) -> Result<Option<u64>, String> {
-    let range = attr.get(prefix.len()..).unwrap_or_default();
-    let bad =
-        || format!("ranged attribute `{attr}`: expected `{prefix}LOW-HIGH` or `{prefix}LOW-*`");
-    let (low, high) = range.split_once('-').ok_or_else(bad)?;
-    let low: u64 = low.parse().map_err(|_| bad())?;
-    if high == "*" {
-        return Ok(None);
-    }
-    let high: u64 = high.parse().map_err(|_| bad())?;
-    if high < low {
-        return Err(bad());
-    }
-    Ok(Some(high + 1))
-}
-
-/// Reads the rest of a group's members range by range (`member;range=START-*` of its entry),
-/// after the group search, on the same connection.
-async fn read_ranges(
-    config: &LdapConfig,
-    conn: &mut Conn,
-    prefix: &str,
-    group: &mut Group,
-    mut start: u64,
-) -> Result<(), LdapError> {
-    let dn = group.dn.clone().unwrap_or_default();
-    let doing = format!("reading the members of `{dn}` by range");
-    let ctx = SearchCtx {
-        config,
-        base: &dn,
-        filter: "(objectClass=*)",
-        doing: &doing,
-    };
-    loop {
-        let attrs = [format!("{prefix}{start}-*")];
-        let id = conn
-            .search_entry(&dn, &attrs)
-            .await
-            .map_err(|e| ctx.conn(e))?;
-        let (len, result, _) = conn.read_page(id).await.map_err(|e| ctx.conn(e))?;
-        if result.rc != 0 {
-            return Err(ctx.err(result_code(result.rc, &result.text)));
-        }
-        let mut next = None;
-        let mut found = false;
-        for message in conn.page(len) {
-            let message = message.map_err(|e| ctx.err(e.to_string()))?;
-            if message.op.number != message::SEARCH_RESULT_ENTRY {
-                continue;
-            }
-            let entry = Entry::from_ber(&message.op).map_err(|e| ctx.err(e.to_string()))?;
-            if let Some((attr, values)) = entry.starting_with(prefix) {
-                found = true;
-                next = next_range(attr, prefix).map_err(|reason| ctx.err(reason))?;
-                group.members.extend(values.map(|v| member(config, v)));
-            }
-        }
-        conn.consume(len);
-        match next {
-            _ if !found => {
-                return Err(ctx.err(format!(
-                    "no `{prefix}{start}-*` values in the answer: the members would be incomplete"
-                )));
-            }
-            None => return Ok(()),
-            Some(after) if after <= start => {
-                return Err(ctx.err(format!(
-                    "the range after `{start}` does not advance: the members would be incomplete"
-                )));
-            }
-            Some(after) => start = after,
-        }
-    }
-}
-
-/// One paged subtree search, each entry handed to `on_entry`; all of it or an error (the
-/// caller throws away what it collected).
-///
-/// Each page is read off the connection whole, the next page asked for, and only then are its
-/// entries taken apart: the server builds the next page while idfed works on this one, instead
-/// of each waiting for the other at every page boundary. A page is at most `page_size` entries,
-/// held as the bytes the server sent.
-#[allow(clippy::too_many_arguments)] // one call per kind of entry; a struct would only rename them
-async fn search(
-    config: &LdapConfig,
-    conn: &mut Conn,
-    base: &str,
-    filter: &str,
-    attrs: &[String],
-    progress: Option<&indicatif::ProgressBar>,
-    what: &str,
-    mut on_entry: impl FnMut(Entry<'_>) -> Result<(), LdapError>,
-) -> Result<(), LdapError> {
-    let doing = format!("searching {what} under `{base}`");
-    let ctx = SearchCtx {
-        config,
-        base,
-        filter,
-        doing: &doing,
-    };
-    let mut id = conn
-        .search_page(base, filter, attrs, config.page_size, &[])
-        .await
-        .map_err(|e| ctx.conn(e))?;
-    let mut count = 0usize;
-    loop {
-        let (len, result, cookie) = conn.read_page(id).await.map_err(|e| ctx.conn(e))?;
-        // 10 is a referral: ignored, not fatal. Any other failure, on any page, fails the search.
-        if result.rc != 0 && result.rc != 10 {
-            let mut reason = result_code(result.rc, &result.text);
-            if result.rc == 4 {
-                reason.push_str(
-                    ": the server's size limit for this bind DN stopped the paged search \
-                     (OpenLDAP: `limits ... size.prtotal=unlimited`)",
-                );
-            }
-            return Err(ctx.err(reason));
-        }
-        let last = cookie.is_empty();
-        if !last {
-            id = conn
-                .search_page(base, filter, attrs, config.page_size, &cookie)
-                .await
-                .map_err(|e| ctx.conn(e))?;
-        }
-        for message in conn.page(len) {
-            let message = message.map_err(|e| ctx.err(e.to_string()))?;
-            // Search references (referrals) and intermediate responses are ignored, not fatal;
-            // the page ends with its SearchResultDone, read above.
-            if message.op.number != message::SEARCH_RESULT_ENTRY {
-                continue;
-            }
-            let entry = Entry::from_ber(&message.op).map_err(|e| ctx.err(e.to_string()))?;
-            on_entry(entry)?;
-            count += 1;
-            if let Some(bar) = progress
-                && count.is_multiple_of(100)
-            {
-                bar.set_message(format!("reading {what} from `{}`: {count}", config.url));
-            }
-        }
-        conn.consume(len);
-        if last {
-            return Ok(());
-        }
-    }
-}
-
-/// An LDAP result code with its RFC 4511 name, and the server's text when it gave one.
-fn result_code(rc: u32, text: &str) -> String {
-    let name = match rc {
-        1 => "operationsError",
-        2 => "protocolError",
-        3 => "timeLimitExceeded",
-        4 => "sizeLimitExceeded",
-        11 => "adminLimitExceeded",
-        12 => "unavailableCriticalExtension",
-        32 => "noSuchObject",
-        34 => "invalidDNSyntax",
-        48 => "inappropriateAuthentication",
-        49 => "invalidCredentials",
-        50 => "insufficientAccessRights",
-        51 => "busy",
-        52 => "unavailable",
-        53 => "unwillingToPerform",
-        80 => "other",
-        _ => "error",
-    };
-    if text.is_empty() {
-        format!("{name} (rc {rc})")
-    } else {
-        format!("{name} (rc {rc}): `{text}`")
-    }
-}
-
-/// A required attribute: its value, or a warning naming the entry and `None`.
-fn required<'e>(entry: &Entry<'e>, name: &str, warnings: &mut Vec<String>) -> Option<&'e str> {
-    let value = entry.first(name);
-    if value.is_none() {
-        warnings.push(format!("entry `{}` has no `{name}`: skipped", entry.dn));
-    }
-    value
-}
-
-fn number(entry: &Entry<'_>, name: &str, warnings: &mut Vec<String>) -> Option<u32> {
-    let value = required(entry, name, warnings)?;
-    match value.parse::<u32>() {
-        Ok(id) if id < u32::MAX => Some(id),
-        _ => {
-            warnings.push(format!(
-                "entry `{}` has `{name}` `{value}`, not an id (0 to 4294967294): skipped",
-                entry.dn
-            ));
-            None
-        }
-    }
-}
-
-fn user_from(config: &LdapConfig, entry: &Entry<'_>, warnings: &mut Vec<String>) -> Option<User> {
-    let s = &config.schema;
-    let name = required(entry, &s.user_name_attr, warnings)?;
-    let uid = number(entry, &s.uid_number_attr, warnings)?;
-    let gid = number(entry, &s.gid_number_attr, warnings)?;
-    Some(User {
-        name: name.to_string(),
-        uid,
-        gid,
-        dn: Some(entry.dn.to_string()),
-    })
-}
-
-/// A member value as the schema reads it: a user name (`memberUid`) or a DN.
-fn member(config: &LdapConfig, value: &str) -> Member {
-    if config.schema.members_are_names() {
-        Member::Name(value.to_string())
-    } else {
-        Member::Dn(value.to_string())
-    }
-}
-
-fn group_from(config: &LdapConfig, entry: &Entry<'_>, warnings: &mut Vec<String>) -> Option<Group> {
-    let s = &config.schema;
-    let name = required(entry, &s.group_name_attr, warnings)?.to_string();
-    let gid = number(entry, &s.gid_number_attr, warnings)?;
-    let members = entry
-        .values(&s.member_attr)
-        .map(|v| member(config, v))
-        .collect();
-    Some(Group {
-        name,
-        gid,
-        members,
-        dn: Some(entry.dn.to_string()),
-    })
-}
-
 #[cfg(test)]
 mod tests {
+    use super::connect::tls_config;
+    use super::wire::message;
     use super::*;
     use crate::config::LdapTarget;
     use std::io::Write;
-    use testutil::{done, entry, fake_server, result};
+    use std::os::unix::fs::PermissionsExt;
+    use wire::testutil::{done, entry, fake_server, result};
 
     /// A source with a bind DN, at port `port` of 127.0.0.1.
     fn config_at(port: u16, file: Option<PathBuf>) -> LdapConfig {

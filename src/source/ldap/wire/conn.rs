@@ -13,13 +13,8 @@ use tokio::net::TcpStream;
 use crate::config::LdapTarget;
 
 use super::ber::{self, Malformed};
+use super::limits::Limits;
 use super::message::{self, LdapResult, Message};
-
-/// No message idfed reads is anywhere near this; a length beyond it is a broken or hostile
-/// server, refused before the buffer grows to it.
-const MAX_MESSAGE: usize = 1 << 30;
-/// Bytes read at a time, at least.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// Why a connection failed, before it is put in words with what was being done.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +54,7 @@ pub struct Conn {
     buf: Vec<u8>,
     last_id: i32,
     timeout: Duration,
+    limits: Limits,
 }
 
 impl Conn {
@@ -70,6 +66,7 @@ impl Conn {
         target: &LdapTarget,
         security: Security,
         timeout: Duration,
+        limits: Limits,
     ) -> Result<Conn, ConnError> {
         let tcp = bounded(
             timeout,
@@ -83,6 +80,7 @@ impl Conn {
             buf: Vec::new(),
             last_id: 0,
             timeout,
+            limits,
         };
         let tls = match security {
             Security::Plain => return Ok(conn),
@@ -117,6 +115,7 @@ impl Conn {
             buf,
             last_id,
             timeout,
+            limits,
         })
     }
 
@@ -246,9 +245,10 @@ impl Conn {
         loop {
             let want = match ber::header(&self.buf[at..])? {
                 Some(ber::Header { end, .. }) => {
-                    if end > MAX_MESSAGE {
+                    let max = self.limits.max_message;
+                    if end > max {
                         return Err(ConnError::Protocol(format!(
-                            "a message of {end} bytes: more than idfed reads ({MAX_MESSAGE})"
+                            "a message of {end} bytes: more than idfed reads ({max})"
                         )));
                     }
                     if at + end <= self.buf.len() {
@@ -258,7 +258,7 @@ impl Conn {
                 }
                 None => 1,
             };
-            self.buf.reserve(want.max(READ_CHUNK));
+            self.buf.reserve(want.max(self.limits.read_chunk));
             let read = bounded(self.timeout, self.io.read_buf(&mut self.buf)).await??;
             if read == 0 {
                 return Err(ConnError::Closed);
@@ -376,9 +376,14 @@ mod tests {
             .build()
             .unwrap();
         let got = runtime.block_on(async {
-            let mut conn = Conn::connect(&target, Security::Plain, Duration::from_secs(5))
-                .await
-                .map_err(|e| e.to_string())?;
+            let mut conn = Conn::connect(
+                &target,
+                Security::Plain,
+                Duration::from_secs(5),
+                Limits::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             let id = conn
                 .search_page("dc=x", "(uid=*)", &["uid".into()], 10, b"")
                 .await
