@@ -232,18 +232,12 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
         check_ct(input, ct, &mut out);
     }
     for w in input.subid_warnings {
-        out.warnings.push(Finding {
+        out.problems.push(Finding {
             node: w.node.clone(),
             ct: None,
             code: "subid-malformed",
-            message: format!(
-                "{} on {}: line {}: `{}` is not an `owner:start:count` entry: newuidmap ignores it",
-                w.file, w.node, w.warning.line, w.warning.text
-            ),
-            fix: format!(
-                "correct or delete line {} of {} on {} (idfed never edits lines it did not add)",
-                w.warning.line, w.file, w.node
-            ),
+            message: format!("{} on {}: {}", w.file, w.node, w.warning),
+            fix: format!("on {}: {}", w.node, w.warning.fix(&w.file)),
         });
     }
     for d in input.deprecated {

@@ -11,6 +11,7 @@ mod pve;
 mod report;
 mod resolve;
 mod rollout;
+mod shadow;
 mod slapd;
 mod sync;
 mod userns;
