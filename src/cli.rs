@@ -73,6 +73,8 @@ pub enum Command {
     Report(ReportArgs),
     /// Check every container map and this node's subid files against the kernel's rules
     Check(CheckArgs),
+    /// Move a stopped container's files to the ids its new map gives their owners
+    Shift(ShiftArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell
     Completions(CompletionsArgs),
     /// Write idfed's man pages: idfed.1 to stdout, or every page into a directory
@@ -184,6 +186,25 @@ pub struct ReportArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  idfed check\n  idfed check --format json")]
 pub struct CheckArgs {}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  idfed shift 101 --dry-run\n  idfed shift 101\n  pct mount 102 && idfed shift 102 --rootfs /var/lib/lxc/102/rootfs; pct unmount 102"
+)]
+pub struct ShiftArgs {
+    /// The container (stopped, on this node)
+    #[arg(value_name = "VMID")]
+    pub vmid: u32,
+    /// Count what would move; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The container's root filesystem directory [default: from its `rootfs:` volume and storage.cfg]
+    #[arg(long, value_name = "DIR")]
+    pub rootfs: Option<PathBuf>,
+    /// Threads walking the tree [default: the number of CPUs, at least 2]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub threads: Option<u16>,
+}
 
 #[derive(Debug, Args)]
 #[command(

@@ -17,6 +17,7 @@ pub mod publish;
 pub mod pve;
 pub mod report;
 pub mod resolve;
+pub mod shift;
 pub mod source;
 pub mod state;
 pub mod subid;
@@ -45,6 +46,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Apply(args) => cmd::apply::run(&globals, &args),
         Command::Report(args) => cmd::report::run(&globals, &args),
         Command::Check(args) => cmd::check::run(&globals, &args),
+        Command::Shift(args) => cmd::shift::run(&globals, &args),
         Command::Completions(args) => cmd::docs::completions(&args),
         Command::Man(args) => cmd::docs::man(&globals, &args),
     }

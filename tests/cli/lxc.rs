@@ -36,6 +36,8 @@ pub struct Container {
     pub host_dir: Option<PathBuf>,
     /// Run by the container's root with `/bin/sh -c`.
     pub script: String,
+    /// An existing root filesystem (a CT's own) instead of a fresh one.
+    pub rootfs: Option<PathBuf>,
 }
 
 impl Container {
@@ -58,7 +60,17 @@ impl Container {
             groups: Vec::new(),
             host_dir: None,
             script: "true".to_string(),
+            rootfs: None,
         }
+    }
+
+    /// Starts on `dir` as root filesystem (a CT's own tree): what the container needs is added
+    /// (busybox and its links, `etc/passwd`, `etc/group`, the mount point directories), owned by
+    /// the container's root; nothing already there changes owner. Its parents get search
+    /// permission for others where they lack it (LXC opens the rootfs as the container's root).
+    pub fn rootfs(mut self, dir: &Path) -> Container {
+        self.rootfs = Some(dir.to_path_buf());
+        self
     }
 
     pub fn subids(mut self, subuid: &str, subgid: &str) -> Container {
@@ -152,14 +164,39 @@ pub fn run_container(spec: &Container) -> Result<Output, String> {
     let top = dir.path();
     // LXC opens the rootfs as the container's root: every parent must be traversable.
     std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let rootfs = top.join("rootfs");
+    let (uid0, gid0) = (spec.root_host_id('u'), spec.root_host_id('g'));
+    let rootfs = match &spec.rootfs {
+        Some(dir) => {
+            let mut up = dir.parent();
+            while let Some(p) = up {
+                let mode = std::fs::metadata(p).unwrap().permissions().mode();
+                if mode & 0o001 == 0 {
+                    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode | 0o011))
+                        .unwrap();
+                }
+                up = p.parent();
+            }
+            dir.clone()
+        }
+        None => top.join("rootfs"),
+    };
+    // What is added to an existing rootfs is chowned to the container's root one by one.
+    let mut added = Vec::new();
     for d in ["bin", "etc", "proc", "sys", "dev", "tmp", "shared"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
+        if !rootfs.join(d).exists() {
+            std::fs::create_dir_all(rootfs.join(d)).unwrap();
+            added.push(rootfs.join(d));
+        }
     }
     std::fs::copy("/bin/busybox", rootfs.join("bin/busybox"))
         .map_err(|e| format!("busybox-static must be installed (/bin/busybox): {e}"))?;
+    added.push(rootfs.join("bin/busybox"));
     for applet in APPLETS {
-        symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        let link = rootfs.join("bin").join(applet);
+        if link.symlink_metadata().is_err() {
+            symlink("busybox", &link).unwrap();
+            added.push(link);
+        }
     }
     let mut passwd = String::from("root:x:0:0:root:/:/bin/sh\n");
     for (name, uid, gid) in &spec.users {
@@ -171,9 +208,16 @@ pub fn run_container(spec: &Container) -> Result<Output, String> {
     }
     std::fs::write(rootfs.join("etc/passwd"), passwd).unwrap();
     std::fs::write(rootfs.join("etc/group"), group).unwrap();
-    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let (uid0, gid0) = (spec.root_host_id('u'), spec.root_host_id('g'));
-    chown_tree(&rootfs, uid0, gid0);
+    added.extend([rootfs.join("etc/passwd"), rootfs.join("etc/group")]);
+    if spec.rootfs.is_none() {
+        std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777))
+            .unwrap();
+        chown_tree(&rootfs, uid0, gid0);
+    } else {
+        for path in &added {
+            std::os::unix::fs::lchown(path, Some(uid0), Some(gid0)).unwrap();
+        }
+    }
 
     let name = top
         .file_name()

@@ -12,6 +12,7 @@ mod report;
 mod resolve;
 mod rollout;
 mod shadow;
+mod shift;
 mod slapd;
 mod sync;
 mod userns;

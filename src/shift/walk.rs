@@ -1,0 +1,513 @@
+//! The walk over a root filesystem: every entry owned by a host id that moves gets the host id
+//! it moves to, and every ACL entry naming one is rewritten, in one parallel pass for all ids.
+//!
+//! Directories are opened relative to the root with `openat2` (`RESOLVE_BENEATH`,
+//! `RESOLVE_NO_SYMLINKS`, `RESOLVE_NO_XDEV`): a symbolic link is never followed and the walk never
+//! leaves the root's filesystem (a directory on another device, a bind mount or a `/proc`-like
+//! mount inside, is counted and not entered). Entries are examined with `fstatat`
+//! (`AT_SYMLINK_NOFOLLOW`) and changed with `fchownat` on the entry itself, never through a link.
+//! A file with several hard links is handled once. Worker threads share a stack of directories
+//! still to read.
+
+use std::collections::{BTreeMap, HashSet};
+use std::ffi::{CStr, OsStr};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use rustix::fs::{AtFlags, CWD, FileType, Gid, Mode, OFlags, ResolveFlags, Stat, Uid, XattrFlags};
+
+use super::journal::{Journal, Record};
+use super::moves::MoveTable;
+use super::{acl, caps};
+use crate::ids::IdKind;
+
+/// How to walk.
+#[derive(Clone, Copy, Debug)]
+pub struct WalkOptions {
+    /// Count only; change nothing.
+    pub dry_run: bool,
+    /// Worker threads (at least one).
+    pub threads: usize,
+}
+
+/// Entries and bytes (of regular files) owned by one host id.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.entries += other.entries;
+        self.bytes += other.bytes;
+    }
+}
+
+/// An entry the walk could not read or change (the others still are).
+#[derive(Debug)]
+pub struct EntryProblem {
+    /// Below the root filesystem.
+    pub path: PathBuf,
+    pub action: &'static str,
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for EntryProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot {} `/{}`: {}",
+            self.action,
+            self.path.display(),
+            self.error
+        )
+    }
+}
+
+/// What a walk found and did.
+#[derive(Debug, Default)]
+pub struct WalkOutcome {
+    /// Per moving host id (kind, old host id): what it owned (before the change).
+    pub owned: BTreeMap<(IdKind, u32), Tally>,
+    /// ACL entries that named a moving id (rewritten unless a dry run).
+    pub acl_entries: u64,
+    /// Entries whose owner changed (or would).
+    pub changed: u64,
+    /// Entries examined.
+    pub entries: u64,
+    /// Directories on another filesystem, not entered (below the root).
+    pub other_filesystems: Vec<PathBuf>,
+    /// Entries that could not be read or changed.
+    pub problems: Vec<EntryProblem>,
+}
+
+/// Why the walk could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the root filesystem `{path}`", path = path.display())]
+pub struct WalkError {
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+/// What every worker shares.
+struct Shared<'a> {
+    rootfs: &'a Path,
+    root_fd: OwnedFd,
+    dev: u64,
+    table: &'a MoveTable,
+    journal: Option<&'a Journal>,
+    dry_run: bool,
+    /// Hard-linked inodes already handled.
+    seen: Mutex<HashSet<u64>>,
+    /// Set when the filesystem answers that it has no ACLs: no more ACL reads.
+    no_acls: AtomicBool,
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    entries: AtomicU64,
+}
+
+struct Queue {
+    /// Directories to read, below the root.
+    dirs: Vec<PathBuf>,
+    /// Workers reading a directory now (each may push more).
+    busy: usize,
+}
+
+/// Per-worker results, merged at the end.
+#[derive(Default)]
+struct Local {
+    owned: BTreeMap<(IdKind, u32), Tally>,
+    acl_entries: u64,
+    changed: u64,
+    other_filesystems: Vec<PathBuf>,
+    problems: Vec<EntryProblem>,
+}
+
+/// Walks `rootfs` and moves what `table` moves.
+///
+/// # Errors
+/// A [`WalkError`] when the root itself cannot be opened; failures on single entries are
+/// [`WalkOutcome::problems`].
+pub fn walk(
+    rootfs: &Path,
+    table: &MoveTable,
+    journal: Option<&Journal>,
+    opts: WalkOptions,
+) -> Result<WalkOutcome, WalkError> {
+    let err = |source: io::Error| WalkError {
+        path: rootfs.to_path_buf(),
+        source,
+    };
+    let root_fd = rustix::fs::open(
+        rootfs,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| err(e.into()))?;
+    let st = rustix::fs::fstat(&root_fd).map_err(|e| err(e.into()))?;
+    let shared = Shared {
+        rootfs,
+        dev: st.st_dev,
+        root_fd,
+        table,
+        journal,
+        dry_run: opts.dry_run,
+        seen: Mutex::new(HashSet::new()),
+        no_acls: AtomicBool::new(false),
+        queue: Mutex::new(Queue {
+            dirs: vec![PathBuf::new()],
+            busy: 0,
+        }),
+        wake: Condvar::new(),
+        entries: AtomicU64::new(0),
+    };
+    // The root directory itself is an entry of the CT's tree too.
+    let mut first = Local::default();
+    shared.entry(shared.root_fd.as_fd(), c"", Path::new(""), &st, &mut first);
+    // One thread walks in the caller's (a fault-injection test counts system calls per thread).
+    let locals: Vec<Local> = if opts.threads <= 1 {
+        vec![shared.work()]
+    } else {
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..opts.threads)
+                .map(|_| s.spawn(|| shared.work()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a walk worker panicked"))
+                .collect()
+        })
+    };
+    let mut out = WalkOutcome {
+        entries: shared.entries.load(Ordering::Relaxed) + 1,
+        ..WalkOutcome::default()
+    };
+    for local in std::iter::once(first).chain(locals) {
+        for (k, t) in local.owned {
+            out.owned.entry(k).or_default().add(t);
+        }
+        out.acl_entries += local.acl_entries;
+        out.changed += local.changed;
+        out.other_filesystems.extend(local.other_filesystems);
+        out.problems.extend(local.problems);
+    }
+    out.other_filesystems.sort();
+    out.problems.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn problem(local: &mut Local, path: &Path, action: &'static str, e: impl Into<io::Error>) {
+    local.problems.push(EntryProblem {
+        path: path.to_path_buf(),
+        action,
+        error: e.into(),
+    });
+}
+
+impl Shared<'_> {
+    fn work(&self) -> Local {
+        let mut local = Local::default();
+        loop {
+            let dir = {
+                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if let Some(d) = q.dirs.pop() {
+                        q.busy += 1;
+                        break Some(d);
+                    }
+                    if q.busy == 0 {
+                        break None;
+                    }
+                    q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            let Some(dir) = dir else {
+                self.wake.notify_all();
+                return local;
+            };
+            let children = self.read_dir(&dir, &mut local);
+            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            q.busy -= 1;
+            let more = !children.is_empty();
+            q.dirs.extend(children);
+            let done = q.busy == 0 && q.dirs.is_empty();
+            drop(q);
+            if more || done {
+                self.wake.notify_all();
+            }
+        }
+    }
+
+    /// Reads one directory: handles its entries and returns its subdirectories on this
+    /// filesystem.
+    fn read_dir(&self, rel: &Path, local: &mut Local) -> Vec<PathBuf> {
+        let path: &Path = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        let fd = match rustix::fs::openat2(
+            &self.root_fd,
+            path,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
+        ) {
+            Ok(fd) => fd,
+            Err(e) => {
+                problem(local, rel, "open the directory", e);
+                return Vec::new();
+            }
+        };
+        let mut dir = match rustix::fs::Dir::new(fd) {
+            Ok(d) => d,
+            Err(e) => {
+                problem(local, rel, "read the directory", e);
+                return Vec::new();
+            }
+        };
+        let mut children = Vec::new();
+        let mut names = Vec::new();
+        while let Some(entry) = dir.read() {
+            match entry {
+                Ok(entry) => {
+                    let name = entry.file_name();
+                    if name != c"." && name != c".." {
+                        names.push(name.to_owned());
+                    }
+                }
+                Err(e) => {
+                    problem(local, rel, "read the directory", e);
+                    break;
+                }
+            }
+        }
+        let dirfd = match dir.fd() {
+            Ok(fd) => fd,
+            Err(e) => {
+                problem(local, rel, "read the directory", e);
+                return Vec::new();
+            }
+        };
+        self.entries
+            .fetch_add(names.len() as u64, Ordering::Relaxed);
+        for name in names {
+            let child = rel.join(OsStr::from_bytes(name.to_bytes()));
+            let st = match rustix::fs::statat(dirfd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+                Ok(st) => st,
+                Err(e) => {
+                    problem(local, &child, "stat", e);
+                    continue;
+                }
+            };
+            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
+                if st.st_dev != self.dev {
+                    local.other_filesystems.push(child);
+                    continue;
+                }
+                self.entry(dirfd, &name, &child, &st, local);
+                children.push(child);
+            } else {
+                self.entry(dirfd, &name, &child, &st, local);
+            }
+        }
+        children
+    }
+
+    /// Handles one entry: counts, rewrites ACLs, changes the owner.
+    fn entry(&self, dirfd: BorrowedFd<'_>, name: &CStr, rel: &Path, st: &Stat, local: &mut Local) {
+        let ty = FileType::from_raw_mode(st.st_mode);
+        let uid = self.table.lookup(IdKind::Uid, st.st_uid);
+        let gid = self.table.lookup(IdKind::Gid, st.st_gid);
+        let is_dir = ty == FileType::Directory;
+        let is_link = ty == FileType::Symlink;
+        let acls = !is_link && !self.no_acls.load(Ordering::Relaxed);
+        if uid.is_none() && gid.is_none() && !acls {
+            return;
+        }
+        if !is_dir && st.st_nlink > 1 {
+            let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+            if !seen.insert(st.st_ino) {
+                return;
+            }
+        }
+        let size = if ty == FileType::RegularFile {
+            u64::try_from(st.st_size).unwrap_or(0)
+        } else {
+            0
+        };
+        let tally = Tally {
+            entries: 1,
+            bytes: size,
+        };
+        if uid.is_some() {
+            local
+                .owned
+                .entry((IdKind::Uid, st.st_uid))
+                .or_default()
+                .add(tally);
+        }
+        if gid.is_some() {
+            local
+                .owned
+                .entry((IdKind::Gid, st.st_gid))
+                .or_default()
+                .add(tally);
+        }
+        let full = self.rootfs.join(rel);
+        if acls {
+            self.shift_acl(&full, rel, acl::ACCESS, local);
+            if is_dir {
+                self.shift_acl(&full, rel, acl::DEFAULT, local);
+            }
+        }
+        if uid.is_none() && gid.is_none() {
+            return;
+        }
+        local.changed += 1;
+        if self.dry_run {
+            return;
+        }
+        self.chown(dirfd, name, rel, &full, st, uid, gid, local);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn chown(
+        &self,
+        dirfd: BorrowedFd<'_>,
+        name: &CStr,
+        rel: &Path,
+        full: &Path,
+        st: &Stat,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        local: &mut Local,
+    ) {
+        let ty = FileType::from_raw_mode(st.st_mode);
+        // What the kernel clears on a chown: setuid/setgid of non-directories, and capabilities.
+        let caps = if ty == FileType::RegularFile {
+            match read_xattr(full, caps::NAME) {
+                Ok(v) => v.map(|v| caps::after_chown(&v, |k, id| self.table.lookup(k, id))),
+                Err(e) => {
+                    problem(local, rel, "read the capabilities of", e);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        let keep_mode =
+            ty != FileType::Directory && ty != FileType::Symlink && st.st_mode & 0o6000 != 0;
+        let privileged = keep_mode || caps.is_some();
+        let (new_uid, new_gid) = (uid.unwrap_or(st.st_uid), gid.unwrap_or(st.st_gid));
+        if privileged && let Some(journal) = self.journal {
+            let record = Record {
+                path: rel.as_os_str().as_bytes().to_vec(),
+                ino: st.st_ino,
+                uid: new_uid,
+                gid: new_gid,
+                mode: st.st_mode & 0o7777,
+                caps: caps.clone(),
+            };
+            if let Err(e) = journal.append(&record) {
+                problem(
+                    local,
+                    rel,
+                    "journal the mode of",
+                    io::Error::other(e.to_string()),
+                );
+                return;
+            }
+        }
+        let flags = if name.is_empty() {
+            AtFlags::EMPTY_PATH
+        } else {
+            AtFlags::SYMLINK_NOFOLLOW
+        };
+        if let Err(e) = rustix::fs::chownat(
+            dirfd,
+            name,
+            uid.map(Uid::from_raw),
+            gid.map(Gid::from_raw),
+            flags,
+        ) {
+            local.changed -= 1;
+            problem(local, rel, "change the owner of", e);
+            return;
+        }
+        if keep_mode
+            && let Err(e) = rustix::fs::chmodat(
+                CWD,
+                full,
+                Mode::from_raw_mode(st.st_mode & 0o7777),
+                AtFlags::empty(),
+            )
+        {
+            problem(local, rel, "restore the mode of", e);
+        }
+        if let Some(value) = caps
+            && let Err(e) = rustix::fs::lsetxattr(full, caps::NAME, &value, XattrFlags::empty())
+        {
+            problem(local, rel, "restore the capabilities of", e);
+        }
+    }
+
+    fn shift_acl(&self, full: &Path, rel: &Path, name: &'static str, local: &mut Local) {
+        let value = match read_xattr(full, name) {
+            Ok(Some(v)) => v,
+            Ok(None) => return,
+            Err(e) if e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) => {
+                self.no_acls.store(true, Ordering::Relaxed);
+                return;
+            }
+            Err(e) => return problem(local, rel, "read the ACL of", e),
+        };
+        match acl::shift(&value, |k, id| self.table.lookup(k, id)) {
+            Ok(None) => {}
+            Ok(Some((new, n))) => {
+                local.acl_entries += n;
+                if !self.dry_run
+                    && let Err(e) = rustix::fs::lsetxattr(full, name, &new, XattrFlags::empty())
+                {
+                    problem(local, rel, "rewrite the ACL of", e);
+                }
+            }
+            Err(e) => problem(
+                local,
+                rel,
+                "read the ACL of",
+                io::Error::other(e.to_string()),
+            ),
+        }
+    }
+}
+
+/// An extended attribute of `path` (not following a final symlink); `None` when absent.
+fn read_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = [0u8; 256];
+    match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
+        Ok(n) => return Ok(Some(buf[..n].to_vec())),
+        Err(rustix::io::Errno::NODATA) => return Ok(None),
+        Err(rustix::io::Errno::RANGE) => {}
+        Err(e) => return Err(e.into()),
+    }
+    loop {
+        let len = rustix::fs::lgetxattr_query(path, name)?;
+        let mut big = vec![0u8; len];
+        match rustix::fs::lgetxattr(path, name, &mut big[..]) {
+            Ok(n) => {
+                big.truncate(n);
+                return Ok(Some(big));
+            }
+            Err(rustix::io::Errno::RANGE) => continue,
+            Err(rustix::io::Errno::NODATA) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
