@@ -34,6 +34,7 @@ fn every_command_shows_an_example() {
         "apply",
         "report",
         "check",
+        "shift",
         "completions",
         "man",
     ] {
