@@ -19,7 +19,11 @@ pub enum Written {
     Replaced { backup: Option<PathBuf> },
 }
 
-fn fs_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> FsError + 'a {
+/// An [`FsError`] maker for `map_err`: what was done, to which path.
+pub(crate) fn fs_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> FsError + 'a {
     move |source| FsError {
         action,
         path: path.to_path_buf(),

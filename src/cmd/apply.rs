@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::apply::node_lock::NodeLock;
+use crate::apply::shadow_lock::{SHADOW_LOCK_TIMEOUT, ShadowLocks};
 use crate::apply::write::{Written, replace_file};
 use crate::cli::{ApplyArgs, Format};
 use crate::idmap::{Subid, outside_ranges};
@@ -139,28 +141,30 @@ fn apply_subids(
     backups: &Backups,
     ctx: &Context,
     plan: &Plan,
-    dry_run: bool,
+    args: &ApplyArgs,
     out: &mut Applied,
 ) -> anyhow::Result<Subids> {
     let (owner, uid) = ctx.owner();
+    // Under shadow's locks the files are read again: a line useradd wrote since loading stays.
+    let (_locks, local_uid, local_gid) = lock_subids(globals, ctx, args)?;
     let old = state::load_added_lines(&globals.root)?;
     let mut record = old.clone();
-    let mut subuid = ctx.subuid.file.clone();
-    let mut subgid = ctx.subgid.file.clone();
+    let mut subuid = local_uid.file.clone();
+    let mut subgid = local_gid.file.clone();
     record.subuid.retain(|l| subuid.has_line(l));
     record.subgid.retain(|l| subgid.has_line(l));
     out.subuid_added = subuid.merge(owner, uid, &plan.needed_uids);
     out.subgid_added = subgid.merge(owner, uid, &plan.needed_gids);
     record.subuid.extend(out.subuid_added.iter().cloned());
     record.subgid.extend(out.subgid_added.iter().cloned());
-    if !dry_run {
+    if !args.dry_run {
         if record != old {
             state::save_added_lines(&globals.root, &record)
                 .context("cannot record the subid lines idfed adds")?;
         }
-        write_subids(globals, backups, &ctx.subuid, &subuid, out)
+        write_subids(globals, backups, &local_uid, &subuid, out)
             .context("cannot update this node's subuid")?;
-        write_subids(globals, backups, &ctx.subgid, &subgid, out)
+        write_subids(globals, backups, &local_gid, &subgid, out)
             .context("cannot update this node's subgid")?;
     }
     Ok(Subids {
@@ -168,6 +172,33 @@ fn apply_subids(
         subgid,
         record,
     })
+}
+
+/// Takes shadow's locks on this node's subuid and subgid (none for a dry run) and reads both
+/// files again under them.
+fn lock_subids(
+    globals: &Globals,
+    ctx: &Context,
+    args: &ApplyArgs,
+) -> anyhow::Result<(Option<ShadowLocks>, LocalSubid, LocalSubid)> {
+    let locks = if args.dry_run {
+        None
+    } else {
+        let files = [ctx.subuid.path.as_path(), ctx.subgid.path.as_path()];
+        let wait = SHADOW_LOCK_TIMEOUT.min(std::time::Duration::from_secs(args.wait));
+        Some(
+            ShadowLocks::acquire(&globals.root.join("/etc"), &files, wait)
+                .context("cannot take shadow's locks on this node's subuid and subgid")?,
+        )
+    };
+    let reread = |local: &LocalSubid| -> anyhow::Result<LocalSubid> {
+        let text = crate::fsutil::read_optional(&local.path)?.unwrap_or_default();
+        Ok(LocalSubid {
+            path: local.path.clone(),
+            file: SubidFile::parse(&text),
+        })
+    };
+    Ok((locks, reread(&ctx.subuid)?, reread(&ctx.subgid)?))
 }
 
 /// Writes `file` to `local.path` when it differs from what was read.
@@ -195,7 +226,7 @@ fn prune(
     ctx: &Context,
     plan: &Plan,
     subids: &mut Subids,
-    dry_run: bool,
+    args: &ApplyArgs,
     out: &mut Applied,
 ) -> anyhow::Result<()> {
     if !ctx.ct_errors.is_empty() {
@@ -234,7 +265,10 @@ fn prune(
     if out.subuid_pruned.is_empty() && out.subgid_pruned.is_empty() {
         return Ok(());
     }
-    let before = (subids.subuid.clone(), subids.subgid.clone());
+    // Under shadow's locks, from the files as they are now.
+    let (_locks, local_uid, local_gid) = lock_subids(globals, ctx, args)?;
+    subids.subuid = local_uid.file.clone();
+    subids.subgid = local_gid.file.clone();
     for l in &out.subuid_pruned {
         subids.subuid.remove_line(l);
     }
@@ -249,17 +283,9 @@ fn prune(
         .record
         .subgid
         .retain(|l| !out.subgid_pruned.contains(l));
-    if dry_run {
+    if args.dry_run {
         return Ok(());
     }
-    let local_uid = LocalSubid {
-        path: ctx.subuid.path.clone(),
-        file: before.0,
-    };
-    let local_gid = LocalSubid {
-        path: ctx.subgid.path.clone(),
-        file: before.1,
-    };
     write_subids(globals, backups, &local_uid, &subids.subuid, out)
         .context("cannot prune this node's subuid")?;
     write_subids(globals, backups, &local_gid, &subids.subgid, out)
@@ -326,7 +352,7 @@ fn apply_plan(
 ) -> anyhow::Result<()> {
     let dry_run = args.dry_run;
     let backups = Backups::new(globals);
-    let mut subids = apply_subids(globals, &backups, ctx, first, dry_run, out)?;
+    let mut subids = apply_subids(globals, &backups, ctx, first, args, out)?;
     // This node counts with the coverage its files have now; the others with what they published.
     let plan = ctx.plan_with(args.adopt, subids.coverage(ctx));
 
@@ -373,7 +399,7 @@ fn apply_plan(
         }
     }
     if args.prune {
-        prune(globals, &backups, ctx, &plan, &mut subids, dry_run, out)?;
+        prune(globals, &backups, ctx, &plan, &mut subids, args, out)?;
     }
     if !dry_run {
         let (owner, _) = ctx.owner();
@@ -495,6 +521,13 @@ fn remove_stale_temporaries(globals: &Globals, ctx: &Context) -> anyhow::Result<
 /// (the others are still handled first).
 pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "apply")?;
+    // One run at a time on this node, from loading to publishing (a dry run writes nothing).
+    let _node_lock = if args.dry_run {
+        None
+    } else {
+        let wait = std::time::Duration::from_secs(args.wait);
+        Some(NodeLock::acquire(&globals.root, wait)?)
+    };
     let ctx = Context::load_for_apply(globals)?;
     let plan = ctx.plan(args.adopt);
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;

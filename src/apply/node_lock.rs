@@ -1,0 +1,123 @@
+//! One apply at a time per node: an exclusive `flock` on `/run/lock/idfed.lock` (under
+//! `--root`), held for the whole run. The holder writes its pid into the file so a run that gives
+//! up can name it. The lock goes with the file descriptor: a killed run never leaves it taken.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{FlockOperation, flock};
+
+use super::write::fs_err;
+use crate::fsutil::{FsError, Root};
+
+/// The host path of the node lock.
+pub const NODE_LOCK: &str = "/run/lock/idfed.lock";
+
+/// How long a run waits for another by default.
+pub const NODE_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why the node lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeLockError {
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    #[error(
+        "another idfed apply{holder} holds the node lock `{path}` (waited {secs:.1} s): try again when it is done",
+        path = path.display(),
+        holder = holder.map(|p| format!(" (PID {p})")).unwrap_or_default(),
+        secs = waited.as_secs_f32()
+    )]
+    Busy {
+        path: PathBuf,
+        holder: Option<u32>,
+        waited: Duration,
+    },
+}
+
+/// The held node lock; dropping it releases the lock.
+#[derive(Debug)]
+pub struct NodeLock {
+    _file: File,
+}
+
+impl NodeLock {
+    /// Takes the node lock under `root`, waiting up to `timeout` for a run that holds it.
+    ///
+    /// # Errors
+    /// [`NodeLockError::Fs`] when the lock file cannot be created, [`NodeLockError::Busy`]
+    /// naming the holder's pid when another run keeps it past `timeout`.
+    pub fn acquire(root: &Root, timeout: Duration) -> Result<NodeLock, NodeLockError> {
+        let path = root.join(NODE_LOCK);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(fs_err("create", dir))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(fs_err("open", &path))?;
+        let started = Instant::now();
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => break,
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
+                    if started.elapsed() >= timeout {
+                        let mut text = String::new();
+                        let _ = file.read_to_string(&mut text);
+                        return Err(NodeLockError::Busy {
+                            path,
+                            holder: text.trim().parse().ok(),
+                            waited: started.elapsed(),
+                        });
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(e) => return Err(fs_err("lock", &path)(e.into()).into()),
+            }
+        }
+        // Ours: say who holds it (best effort: the lock works without it).
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = writeln!(file, "{}", std::process::id());
+        Ok(NodeLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_holder_waits_then_is_told_who_holds_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::new(dir.path());
+        let held = NodeLock::acquire(&root, Duration::ZERO).unwrap();
+        let path = dir.path().join("run/lock/idfed.lock");
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            format!("{}\n", std::process::id())
+        );
+        // flock locks belong to open files: a second open in this process conflicts too.
+        let started = Instant::now();
+        let err = NodeLock::acquire(&root, Duration::from_millis(100)).unwrap_err();
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "another idfed apply (PID {}) holds the node lock `{}` (waited {:.1} s): try again when it is done",
+                std::process::id(),
+                path.display(),
+                match &err {
+                    NodeLockError::Busy { waited, .. } => waited.as_secs_f32(),
+                    NodeLockError::Fs(_) => unreachable!(),
+                }
+            )
+        );
+        drop(held);
+        NodeLock::acquire(&root, Duration::ZERO).unwrap();
+    }
+}
