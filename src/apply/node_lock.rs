@@ -1,9 +1,10 @@
 //! One apply at a time per node: an exclusive `flock` on `/run/lock/idfed.lock` (under
-//! `--root`), held for the whole run. The holder writes its pid into the file so a run that gives
-//! up can name it. The lock goes with the file descriptor: a killed run never leaves it taken.
+//! `--root`), held for the whole run. A run that gives up names the holder from the kernel's
+//! list of locks (`/proc/locks`); the file itself is never written, so a run that changes nothing
+//! changes no file. The lock goes with the file descriptor: a killed run never leaves it taken.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -53,7 +54,7 @@ impl NodeLock {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(fs_err("create", dir))?;
         }
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
@@ -66,11 +67,9 @@ impl NodeLock {
                 Ok(()) => break,
                 Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
                     if started.elapsed() >= timeout {
-                        let mut text = String::new();
-                        let _ = file.read_to_string(&mut text);
                         return Err(NodeLockError::Busy {
+                            holder: flock_holder(&file),
                             path,
-                            holder: text.trim().parse().ok(),
                             waited: started.elapsed(),
                         });
                     }
@@ -79,12 +78,27 @@ impl NodeLock {
                 Err(e) => return Err(fs_err("lock", &path)(e.into()).into()),
             }
         }
-        // Ours: say who holds it (best effort: the lock works without it).
-        let _ = file.set_len(0);
-        let _ = file.rewind();
-        let _ = writeln!(file, "{}", std::process::id());
         Ok(NodeLock { _file: file })
     }
+}
+
+/// The pid `/proc/locks` gives for the `flock` write lock on `file` (lines like
+/// `1: FLOCK  ADVISORY  WRITE 4242 fe:00:5506682 0 EOF`: major and minor in hex, then the inode).
+fn flock_holder(file: &File) -> Option<u32> {
+    let meta = file.metadata().ok()?;
+    let dev = format!(
+        "{:02x}:{:02x}:{}",
+        rustix::fs::major(meta.dev()),
+        rustix::fs::minor(meta.dev()),
+        meta.ino()
+    );
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks.lines().find_map(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        (f.len() >= 6 && f[1] == "FLOCK" && f[3] == "WRITE" && f[5] == dev)
+            .then(|| f[4].parse().ok())
+            .flatten()
+    })
 }
 
 #[cfg(test)]
@@ -97,10 +111,7 @@ mod tests {
         let root = Root::new(dir.path());
         let held = NodeLock::acquire(&root, Duration::ZERO).unwrap();
         let path = dir.path().join("run/lock/idfed.lock");
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            format!("{}\n", std::process::id())
-        );
+        assert_eq!(std::fs::read(&path).unwrap(), b"");
         // flock locks belong to open files: a second open in this process conflicts too.
         let started = Instant::now();
         let err = NodeLock::acquire(&root, Duration::from_millis(100)).unwrap_err();

@@ -131,6 +131,9 @@ impl PwdLock {
 #[derive(Debug)]
 pub struct ShadowLock {
     lock: PathBuf,
+    /// The `<file>.<pid>` files of dead processes (killed while locking) removed once the lock
+    /// was ours.
+    pub removed: Vec<PathBuf>,
 }
 
 impl ShadowLock {
@@ -144,7 +147,12 @@ impl ShadowLock {
         let started = Instant::now();
         loop {
             match try_lock(file, &lock)? {
-                None => return Ok(ShadowLock { lock }),
+                None => {
+                    return Ok(ShadowLock {
+                        removed: remove_dead_pid_files(file),
+                        lock,
+                    });
+                }
                 Some(holder) => {
                     if started.elapsed() >= timeout {
                         return Err(ShadowLockError::Held {
@@ -170,7 +178,7 @@ impl Drop for ShadowLock {
 /// `<file>.lock`. Dropping releases the file locks first, then `.pwd.lock`.
 #[derive(Debug)]
 pub struct ShadowLocks {
-    _files: Vec<ShadowLock>,
+    files: Vec<ShadowLock>,
     _pwd: PwdLock,
 }
 
@@ -189,11 +197,45 @@ impl ShadowLocks {
             .iter()
             .map(|f| ShadowLock::acquire(f, timeout))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(ShadowLocks {
-            _files: files,
-            _pwd: pwd,
-        })
+        Ok(ShadowLocks { files, _pwd: pwd })
     }
+
+    /// The pid files of dead lockers removed (see [`ShadowLock::removed`]).
+    pub fn removed(&self) -> impl Iterator<Item = &Path> {
+        self.files
+            .iter()
+            .flat_map(|f| f.removed.iter().map(PathBuf::as_path))
+    }
+}
+
+/// Removes the `<file>.<pid>` files beside `file` whose process is gone: what a locker killed
+/// between writing its pid file and unlinking it leaves (shadow leaves them for good). Best
+/// effort: returns what it removed.
+fn remove_dead_pid_files(file: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return Vec::new();
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let entry_name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = entry_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if pid.parse::<i32>().is_ok_and(|p| p > 0 && !alive(p))
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed.push(entry.path());
+        }
+    }
+    removed.sort();
+    removed
 }
 
 /// `path` with `suffix` appended to its file name.
@@ -218,7 +260,8 @@ fn try_lock(file: &Path, lock: &Path) -> Result<Option<Holder>, ShadowLockError>
         // shadow writes the pid and its terminating NUL.
         f.write_all(format!("{pid}\0").as_bytes())
             .map_err(fs_err("write", &mine))?;
-        f.sync_data().map_err(fs_err("sync", &mine))?;
+        // (shadow fdatasyncs; fsync is no weaker.)
+        f.sync_all().map_err(fs_err("sync", &mine))?;
         drop(f);
         if std::fs::hard_link(&mine, lock).is_ok() {
             return link_count(&mine);
@@ -358,12 +401,20 @@ mod tests {
         let lock = dir.path().join("subuid.lock");
         // A pid that cannot be running (above pid_max).
         std::fs::write(&lock, "2147483647\0").unwrap();
+        // A dead locker's pid file goes; a live one's and other names stay.
+        for name in ["subuid.2147483646", "subuid.1", "subuid.x1", "subuid-"] {
+            std::fs::write(dir.path().join(name), "").unwrap();
+        }
         let held = ShadowLock::acquire(&file, Duration::ZERO).unwrap();
         assert_eq!(
             std::fs::read(&lock).unwrap(),
             format!("{}\0", std::process::id()).as_bytes()
         );
+        assert_eq!(held.removed, [dir.path().join("subuid.2147483646")]);
         drop(held);
+        for name in ["subuid.1", "subuid.x1", "subuid-"] {
+            std::fs::remove_file(dir.path().join(name)).unwrap();
+        }
         for (content, holder) in [("", Holder::NoPid), ("12x", Holder::BadPid("12x".into()))] {
             std::fs::write(&lock, content).unwrap();
             let err = ShadowLock::acquire(&file, Duration::ZERO).unwrap_err();

@@ -186,10 +186,15 @@ fn lock_subids(
     } else {
         let files = [ctx.subuid.path.as_path(), ctx.subgid.path.as_path()];
         let wait = SHADOW_LOCK_TIMEOUT.min(std::time::Duration::from_secs(args.wait));
-        Some(
-            ShadowLocks::acquire(&globals.root.join("/etc"), &files, wait)
-                .context("cannot take shadow's locks on this node's subuid and subgid")?,
-        )
+        let locks = ShadowLocks::acquire(&globals.root.join("/etc"), &files, wait)
+            .context("cannot take shadow's locks on this node's subuid and subgid")?;
+        for path in locks.removed() {
+            eprintln!(
+                "idfed: note: removed `{}`, left by a locker that did not finish",
+                path.display()
+            );
+        }
+        Some(locks)
     };
     let reread = |local: &LocalSubid| -> anyhow::Result<LocalSubid> {
         let text = crate::fsutil::read_optional(&local.path)?.unwrap_or_default();

@@ -249,11 +249,11 @@ fn a_held_node_lock_makes_a_second_apply_exit_1_naming_it() {
     let t = Test::new().fixture("check-healthy");
     let lock = t.path().join("run/lock/idfed.lock");
     std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
-    // A holder that wrote its pid, as apply does: util-linux flock(1) takes the same flock(2)
-    // (`-o`: its sleeping child does not inherit the lock; both are killed as a group).
+    // util-linux flock(1) takes the same flock(2) (`-o`: its sleeping child does not inherit the
+    // lock; both are killed as a group).
     let mut holder = Command::new("sh")
         .arg("-c")
-        .arg(r#"echo $$ > "$1" && exec flock -o "$1" sleep 60"#)
+        .arg(r#"exec flock -o "$1" sleep 60"#)
         .arg("sh")
         .arg(&lock)
         .process_group(0)
