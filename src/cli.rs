@@ -33,7 +33,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub node: Option<String>,
 
-    /// Output format (csv: `report` only)
+    /// Output format (csv: `report` and `scan` only)
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
@@ -75,6 +75,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Move a stopped container's files to the ids its new map gives their owners
     Shift(ShiftArgs),
+    /// Count an export's entries and bytes per uid and gid, and what each id is to the share
+    Scan(ScanArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell
     Completions(CompletionsArgs),
     /// Write idfed's man pages: idfed.1 to stdout, or every page into a directory
@@ -208,6 +210,29 @@ pub struct ShiftArgs {
     /// Threads walking the tree [default: the number of CPUs, at least 2]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     pub threads: Option<u16>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  idfed scan projects\n  idfed scan /mnt/pve/newexport --format csv > newexport-owners.csv\n  idfed scan projects --fix-container --dry-run"
+)]
+pub struct ScanArgs {
+    /// A share, or a path: part of a share, or an export no share holds yet
+    #[arg(value_name = "SHARE|PATH")]
+    pub target: String,
+    /// Where to name the ids of a path no share holds [default: the only source]
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+    /// Suggest the owners to add until the owners own this percentage of the bytes
+    #[arg(long, value_name = "PERCENT", default_value_t = 95,
+          value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub cover: u8,
+    /// Hand files of container ids (host base+N) back to N where N is an owner now
+    #[arg(long)]
+    pub fix_container: bool,
+    /// With --fix-container: count what would change, change nothing
+    #[arg(long, requires = "fix_container")]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -18,6 +18,7 @@ pub mod pve;
 pub mod report;
 pub mod resolve;
 pub mod shift;
+pub mod scan;
 pub mod source;
 pub mod state;
 pub mod subid;
@@ -47,6 +48,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Report(args) => cmd::report::run(&globals, &args),
         Command::Check(args) => cmd::check::run(&globals, &args),
         Command::Shift(args) => cmd::shift::run(&globals, &args),
+        Command::Scan(args) => cmd::scan::run(&globals, &args),
         Command::Completions(args) => cmd::docs::completions(&args),
         Command::Man(args) => cmd::docs::man(&globals, &args),
     }

@@ -181,13 +181,7 @@ pub fn report(
 /// The rows as CSV with a header (`share,kind,name,id,ct,node,access`).
 pub fn render_csv(report: &Report) -> String {
     let mut out = String::from("share,kind,name,id,ct,node,access\n");
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
+    let field = csv_field;
     for r in &report.rows {
         let _ = writeln!(
             out,
@@ -202,6 +196,15 @@ pub fn render_csv(report: &Report) -> String {
         );
     }
     out
+}
+
+/// One CSV field: quoted (its quotes doubled) when it holds a comma, a quote or a line break.
+pub(crate) fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// Lays out rows of cells in left-aligned columns two spaces apart, without trailing spaces.

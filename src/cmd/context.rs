@@ -90,7 +90,11 @@ fn read_subid(globals: &Globals, host_path: &str) -> anyhow::Result<LocalSubid> 
 }
 
 /// Where a share is mounted on every node: its `path`, or its storage's path in storage.cfg.
-fn share_path(config: &Config, cluster: &Cluster, name: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn share_path(
+    config: &Config,
+    cluster: &Cluster,
+    name: &str,
+) -> anyhow::Result<PathBuf> {
     let share = &config.shares[name];
     if let Some(path) = share.path() {
         return Ok(path.to_path_buf());

@@ -18,6 +18,7 @@ pub mod report;
 pub mod resolve;
 mod resolve_json;
 pub mod shift;
+pub mod scan;
 
 /// What a successful command says about the state it found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

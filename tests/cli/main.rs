@@ -12,6 +12,7 @@ mod pve;
 mod report;
 mod resolve;
 mod rollout;
+mod scan;
 mod shadow;
 mod shift;
 mod slapd;
