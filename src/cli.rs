@@ -76,6 +76,14 @@ pub enum Command {
     /// Move a stopped container's files to the ids its new map gives their owners
     Shift(ShiftArgs),
     /// Count an export's entries and bytes per uid and gid, and what each id is to the share
+    ///
+    /// Walks the share's path (or PATH) once, without following symbolic links or entering another
+    /// filesystem, and counts per uid and gid the entries and bytes, each id with its status:
+    /// owner, not-owner (a user or group of the source that is not an owner), unknown, system
+    /// (below min_id) or container (a host id of the base range, written by a CT: its CT-side id
+    /// and whether that id is an owner now). Then the users/groups lines that would cover
+    /// --cover percent of the bytes, and the container ids --fix-container hands back. An
+    /// unreadable directory is a warning; its entries are not counted.
     Scan(ScanArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell
     Completions(CompletionsArgs),

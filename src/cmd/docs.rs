@@ -51,7 +51,8 @@ the configuration file, as \fB\-c\fR
 the LDAP bind password, instead of \fBbind_password_file\fR
 .SH "SEE ALSO"
 \fBidfed\-map\fR(1), \fBidfed\-resolve\fR(1), \fBidfed\-plan\fR(1), \fBidfed\-emit\fR(1),
-\fBidfed\-apply\fR(1), \fBidfed\-report\fR(1), \fBidfed\-check\fR(1), \fBsubuid\fR(5),
+\fBidfed\-apply\fR(1), \fBidfed\-report\fR(1), \fBidfed\-check\fR(1), \fBidfed\-scan\fR(1),
+\fBsubuid\fR(5),
 \fBlxc.container.conf\fR(5), \fBpct\fR(1)
 "#;
 

@@ -333,9 +333,14 @@ fn table(kind: IdKind, rows: &[Row]) -> String {
             (Some(id), name, owner) => {
                 let mut s = id.to_string();
                 let mut notes: Vec<String> = name.iter().map(|n| printable(n)).collect();
-                if owner == Some(true) {
-                    notes.push("owner".into());
-                }
+                notes.push(
+                    if owner == Some(true) {
+                        "owner"
+                    } else {
+                        "not an owner"
+                    }
+                    .into(),
+                );
                 if !notes.is_empty() {
                     let _ = write!(s, " ({})", notes.join(", "));
                 }
@@ -418,10 +423,10 @@ fn render_text(
     if !found.unreadable.is_empty() {
         let _ = writeln!(
             out,
-            "\nnot counted: what is in {} (see the warnings)",
+            "\nnot counted: {} idfed could not read (see the warnings)",
             match found.unreadable.len() {
-                1 => "1 unreadable place".to_string(),
-                n => format!("{n} unreadable places"),
+                1 => "1 place".to_string(),
+                n => format!("{n} places"),
             }
         );
     }
@@ -539,10 +544,21 @@ fn render_text(
         .filter(|r| r.inside_owner == Some(false))
         .collect();
     if !left.is_empty() {
+        let ids: Vec<String> = left
+            .iter()
+            .map(|r| {
+                let kind = if found.uids.iter().any(|u| std::ptr::eq(u, *r)) {
+                    IdKind::Uid
+                } else {
+                    IdKind::Gid
+                };
+                format!("{kind} {}", r.id)
+            })
+            .collect();
         let _ = writeln!(
             out,
-            "{} container ids are left as they are: their CT-side id is not an owner",
-            left.len()
+            "left as they are (their CT-side id is not an owner): {}",
+            ids.join(", ")
         );
     }
     out

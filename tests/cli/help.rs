@@ -35,6 +35,7 @@ fn every_command_shows_an_example() {
         "report",
         "check",
         "shift",
+        "scan",
         "completions",
         "man",
     ] {

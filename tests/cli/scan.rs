@@ -166,6 +166,14 @@ fn counts_statuses_and_fix_on_an_export_with_a_loop_a_mount_and_an_unreadable_di
     );
     assert!(text.contains("`idfed scan projects --fix-container` can hand back:\n  uid 101005 -> 1005 (alice): 3 entries\n  gid 101005 -> 1005 (alice): 2 entries\n  gid 103000 -> 3000 (research): 2 entries\n"), "{text}");
     assert!(text.contains("  users = [\"alice\", \"bob\"]"), "{text}");
+    assert!(
+        text.contains("\nleft as they are (their CT-side id is not an owner): uid 103000\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nnot entered: `/mnt/pve/projects/scratch`"),
+        "{text}"
+    );
     let csv = run.read("csv.out");
     assert!(
         csv.starts_with("kind,id,name,status,inside,inside_owner,entries,bytes\n"),
