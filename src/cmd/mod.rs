@@ -17,8 +17,8 @@ pub mod plan;
 pub mod report;
 pub mod resolve;
 mod resolve_json;
-pub mod shift;
 pub mod scan;
+pub mod shift;
 
 /// What a successful command says about the state it found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
