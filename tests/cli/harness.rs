@@ -27,6 +27,17 @@ pub fn on(t: Test, node: &str, args: &[&str]) -> Run {
     t.on_node(node).args(args).run()
 }
 
+/// The `sources-files` fixture with its config at `etc/idfed/idfed.toml` (the default path
+/// under `--root`), `{root}` replaced by the temp dir.
+pub fn files_test() -> Test {
+    let t = Test::new().fixture("sources-files");
+    let root = t.path().display().to_string();
+    let config = std::fs::read_to_string(t.path().join("idfed.toml"))
+        .unwrap()
+        .replace("{root}", &root);
+    t.write("etc/idfed/idfed.toml", &config)
+}
+
 /// Sets (`on`) or clears the immutable attribute of `path` with `chattr`: the tests' failure
 /// injection (a write or rename there fails with EPERM, even for root).
 pub fn immutable(path: &Path, on: bool) {

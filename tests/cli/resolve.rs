@@ -6,19 +6,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Run, Test};
+use crate::harness::{Run, Test, files_test};
 use crate::slapd::{self, Ldif, Slapd};
-
-/// The `sources-files` fixture with its config at `etc/idfed/idfed.toml` (the default path
-/// under `--root`), `{root}` replaced by the temp dir.
-fn files_test() -> Test {
-    let t = Test::new().fixture("sources-files");
-    let root = t.path().display().to_string();
-    let config = std::fs::read_to_string(t.path().join("idfed.toml"))
-        .unwrap()
-        .replace("{root}", &root);
-    t.write("etc/idfed/idfed.toml", &config)
-}
 
 #[test]
 fn files_text_output() {

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::harness::{Run, Test, require_root};
+use crate::harness::{Run, files_test, require_root};
 
 /// Builds the export under `$ROOT/mnt/pve/projects` and runs the steps; `$1` is idfed.
 const SCRIPT: &str = r#"
@@ -80,12 +80,7 @@ owners squashed
 /// run in one private mount namespace.
 fn scanned() -> Run {
     require_root("scan's export (tmpfs mounts, dropped capabilities)");
-    let t = Test::new().fixture("sources-files");
-    let root = t.path().display().to_string();
-    let config = std::fs::read_to_string(t.path().join("idfed.toml"))
-        .unwrap()
-        .replace("{root}", &root);
-    t.write("etc/idfed/idfed.toml", &config)
+    files_test()
         .env("ROOT", "{root}")
         .under(&["unshare", "-m", "sh", "-c", SCRIPT, "sh"])
         .run()
@@ -255,14 +250,7 @@ fn counts_statuses_and_fix_on_an_export_with_a_loop_a_mount_and_an_unreadable_di
 
 #[test]
 fn a_path_in_no_share_is_named_from_the_only_source() {
-    let t = Test::new().fixture("sources-files");
-    let root = t.path().display().to_string();
-    let config = std::fs::read_to_string(t.path().join("idfed.toml"))
-        .unwrap()
-        .replace("{root}", &root);
-    let t = t
-        .write("etc/idfed/idfed.toml", &config)
-        .write("srv/new/a", "12345");
+    let t = files_test().write("srv/new/a", "12345");
     std::os::unix::fs::chown(t.path().join("srv/new/a"), Some(1006), Some(3001)).unwrap();
     let run = t
         .args(["--root", "{root}", "scan", "/srv/new/a", "--format", "json"])
@@ -283,13 +271,7 @@ fn a_path_in_no_share_is_named_from_the_only_source() {
 
 #[test]
 fn bad_targets_are_errors_that_say_what_was_expected() {
-    let t = Test::new().fixture("sources-files");
-    let root = t.path().display().to_string();
-    let config = std::fs::read_to_string(t.path().join("idfed.toml"))
-        .unwrap()
-        .replace("{root}", &root);
-    let run = t
-        .write("etc/idfed/idfed.toml", &config)
+    let run = files_test()
         .args(["--root", "{root}", "scan", "projcts"])
         .run()
         .failure()
