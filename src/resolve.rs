@@ -17,6 +17,8 @@ use crate::config::ShareConfig;
 use crate::ids::{IdKind, IdRange, IdSet};
 use crate::source::{Directory, Member, User};
 
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 /// Whether an owner is a user or a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,8 +174,11 @@ pub fn resolve_share(
         // The members, and the members of member groups (nested groups, given by DN), each
         // group once whatever the cycles: a user of a nested group is a member too (as sssd
         // and Active Directory count it). The nested groups' own gids do not own the share.
+        // `seen` is a set: each nested group is looked up once, so a directory of 100,000
+        // nested groups is expanded in time linear in its members, not in its groups squared.
         let mut pending = vec![group];
-        let mut seen = vec![group.name.as_str()];
+        let mut seen: HashSet<&str> = HashSet::default();
+        seen.insert(group.name.as_str());
         while let Some(at) = pending.pop() {
             let why = || {
                 if std::ptr::eq(at, group) {
@@ -188,8 +193,7 @@ pub fn resolve_share(
                         r.primary_gid(user, directory);
                     }
                 } else if let Some(inner) = directory.member_group(member) {
-                    if !seen.contains(&inner.name.as_str()) {
-                        seen.push(&inner.name);
+                    if seen.insert(inner.name.as_str()) {
                         pending.push(inner);
                     }
                 } else {
@@ -545,6 +549,70 @@ mod tests {
                 "share `p`: group `named`: member `research` is not a user with POSIX attributes in source `corp`: skipped"
             ]
         );
+    }
+
+    /// Nested groups as a chain 20,000 deep (each group one user and the next group; the last
+    /// lists the first again) and as a fan of 20,000 groups under one: every user once, each
+    /// group expanded once.
+    #[test]
+    fn deep_chains_and_wide_fans_of_nested_groups() {
+        const N: u32 = 20_000;
+        let user_dn = |i: u32| format!("uid=u{i},ou=people,dc=x");
+        let group_dn = |i: u32| format!("cn=g{i},ou=groups,dc=x");
+        let mut d = Directory::new();
+        for i in 0..N {
+            d.add_user(User {
+                name: format!("u{i}"),
+                uid: 10_000 + i,
+                gid: 100,
+                dn: Some(user_dn(i)),
+            })
+            .unwrap();
+        }
+        let group = |name: String, gid, members: Vec<String>, dn| Group {
+            name,
+            gid,
+            members: members.into_iter().map(Member::Dn).collect(),
+            dn: Some(dn),
+        };
+        for i in 0..N {
+            // The chain: g0 -> g1 -> ... -> g(N-1) -> g0.
+            let next = group_dn((i + 1) % N);
+            d.add_group(group(
+                format!("g{i}"),
+                200_000 + i,
+                vec![user_dn(i), next],
+                group_dn(i),
+            ))
+            .unwrap();
+            // The fan: every fI under `fan`, each with its user and `fan` again.
+            let fan_dn = "cn=fan,ou=groups,dc=x".to_string();
+            let dn = format!("cn=f{i},ou=groups,dc=x");
+            d.add_group(group(
+                format!("f{i}"),
+                300_000 + i,
+                vec![user_dn(i), fan_dn],
+                dn,
+            ))
+            .unwrap();
+        }
+        let fan = (0..N).map(|i| format!("cn=f{i},ou=groups,dc=x")).collect();
+        d.add_group(group(
+            "fan".into(),
+            400_000,
+            fan,
+            "cn=fan,ou=groups,dc=x".into(),
+        ))
+        .unwrap();
+        for name in ["g0", "g12345", "fan"] {
+            let mut s = share(&[], &[name]);
+            s.primary_gids = false;
+            let (r, warnings) = resolve_share("p", &s, &d, 1000).unwrap();
+            assert_eq!(ids(&r.uids), format!("10000-{}", 10_000 + N - 1), "{name}");
+            assert_eq!(r.owners.len(), N as usize + 1, "{name}");
+            assert_eq!(r.gids.len(), 1, "{name}");
+            assert_eq!(warnings, Vec::<String>::new(), "{name}");
+        }
     }
 
     #[test]

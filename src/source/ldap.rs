@@ -57,7 +57,10 @@ pub enum LdapError {
     Runtime { reason: String },
     #[error("cannot connect to `{url}`: {reason}")]
     Connect { url: String, reason: String },
-    #[error("`{url}` did not answer within {} s while {doing}", timeout.as_secs())]
+    #[error(
+        "`{url}` did not answer in full within {} s (`timeout_secs`) while {doing}",
+        timeout.as_secs()
+    )]
     Timeout {
         url: String,
         doing: String,
@@ -236,7 +239,7 @@ mod tests {
     use crate::config::LdapTarget;
     use std::io::Write;
     use std::os::unix::fs::PermissionsExt;
-    use wire::testutil::{done, entry, fake_server, result};
+    use wire::testutil::{done, entry, fake_server, paged_done, result};
 
     /// A source with a bind DN, at port `port` of 127.0.0.1.
     fn config_at(port: u16, file: Option<PathBuf>) -> LdapConfig {
@@ -420,5 +423,116 @@ mod tests {
             err.starts_with(&format!("cannot use CA file `{}`", path.display())),
             "{err}"
         );
+    }
+
+    /// Users of a search: `uid=NAME,dc=x` with uid and ids.
+    fn user_entry(id: i32, name: &str, uid: &str) -> Vec<u8> {
+        entry(
+            id,
+            &format!("uid={name},dc=x"),
+            &[
+                ("uid", &[name]),
+                ("uidNumber", &[uid]),
+                ("gidNumber", &[uid]),
+            ],
+        )
+    }
+
+    /// A server whose every page has the same user and a new cookie: the page bound stops it,
+    /// after one page per distinct entry and `extra_pages` more.
+    #[test]
+    fn a_cookie_that_never_ends_is_an_error() {
+        let port = fake_server(|op, _, _, id| {
+            if op != message::SEARCH_REQUEST {
+                return result(id, message::BIND_RESPONSE, 0, "");
+            }
+            let mut out = user_entry(id, "alice", "1005");
+            out.extend(paged_done(id, format!("page {id}").as_bytes()));
+            out
+        });
+        let config = LdapConfig {
+            timeout: Duration::from_secs(30),
+            ..config_at(port, None)
+        };
+        let err = load(
+            &LdapConfig {
+                bind_dn: None,
+                ..config
+            },
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("search of `dc=example,dc=org`")
+                && err.contains("the server sent 1002 pages for 1 distinct entries"),
+            "{err}"
+        );
+    }
+
+    /// A page cookie the server sent before: the search would go round for ever.
+    #[test]
+    fn a_repeated_cookie_is_an_error() {
+        let port = fake_server(|_, _, _, id| {
+            let mut out = user_entry(id, &format!("u{id}"), &format!("{}", 2000 + id));
+            out.extend(paged_done(id, if id % 2 == 0 { b"even" } else { b"odd" }));
+            out
+        });
+        let config = LdapConfig {
+            bind_dn: None,
+            ..config_at(port, None)
+        };
+        let err = load(&config, false).unwrap_err().to_string();
+        assert!(
+            err.contains("the server sent page 3 with a paging cookie it had sent before"),
+            "{err}"
+        );
+    }
+
+    /// A search that ends in anything but success fails, naming the result code and the
+    /// search; never "no entries". A referral only (rc 10), a size or time limit with some
+    /// entries, partial results, an administrative limit.
+    #[test]
+    fn a_search_that_does_not_end_in_success_is_an_error() {
+        fn answer(rc: i64) -> fn(u32, &str, &[String], i32) -> Vec<u8> {
+            match rc {
+                10 => |_, _, _, id| result(id, message::SEARCH_RESULT_DONE, 10, ""),
+                4 => |_, _, _, id| {
+                    let mut out = user_entry(id, "alice", "1005");
+                    out.extend(result(id, message::SEARCH_RESULT_DONE, 4, "size limit"));
+                    out
+                },
+                3 => |_, _, _, id| result(id, message::SEARCH_RESULT_DONE, 3, ""),
+                9 => |_, _, _, id| result(id, message::SEARCH_RESULT_DONE, 9, ""),
+                _ => |_, _, _, id| result(id, message::SEARCH_RESULT_DONE, 11, ""),
+            }
+        }
+        for (rc, want) in [
+            (
+                10,
+                "referral (rc 10): the server holds these entries elsewhere",
+            ),
+            (
+                4,
+                "sizeLimitExceeded (rc 4): `size limit`: the server's size limit",
+            ),
+            (3, "timeLimitExceeded (rc 3)"),
+            (9, "partialResults (rc 9)"),
+            (11, "adminLimitExceeded (rc 11)"),
+        ] {
+            let port = fake_server(answer(rc));
+            let config = LdapConfig {
+                bind_dn: None,
+                ..config_at(port, None)
+            };
+            let err = load(&config, false).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!(
+                    "search of `dc=example,dc=org` for `(objectClass=posixAccount)` on \
+                     `ldap://127.0.0.1:{port}` failed: {want}"
+                )),
+                "rc {rc}: {err}"
+            );
+        }
     }
 }

@@ -166,8 +166,8 @@ impl Test {
         self
     }
 
-    /// Runs the binary and returns what it did, for the checks of [`Run`].
-    pub fn run(self) -> Run {
+    /// The command [`Test::run`] runs.
+    fn command(&self) -> Command {
         let bin = env!("CARGO_BIN_EXE_idfed");
         let mut cmd = match self.wrapper.split_first() {
             None => Command::new(bin),
@@ -185,6 +185,57 @@ impl Test {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        cmd
+    }
+
+    /// Runs the binary (stdin empty) and returns what it did and its peak resident memory in
+    /// bytes: the `ru_maxrss` that `wait4` reports for this child alone (not the children of
+    /// other tests running at the same time, as `RUSAGE_CHILDREN` would).
+    pub fn run_with_peak_rss(self) -> (Run, u64) {
+        use std::io::Read;
+        use std::os::unix::process::ExitStatusExt;
+        use std::process::Stdio;
+        let mut child = self
+            .command()
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let drain = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                pipe.read_to_end(&mut bytes).unwrap();
+                bytes
+            })
+        };
+        let stdout = drain(Box::new(child.stdout.take().unwrap()));
+        let stderr = drain(Box::new(child.stderr.take().unwrap()));
+        let pid = libc::pid_t::try_from(child.id()).unwrap();
+        let mut status = 0;
+        // SAFETY: an all-zero `rusage` is valid; `wait4` fills it and `status` for this child,
+        // which `child` never waits for itself.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+        let output = std::process::Output {
+            status: std::process::ExitStatus::from_raw(status),
+            stdout: stdout.join().unwrap(),
+            stderr: stderr.join().unwrap(),
+        };
+        // Linux reports `ru_maxrss` in KiB.
+        let peak = u64::try_from(usage.ru_maxrss).unwrap() * 1024;
+        let run = Run {
+            dir: self.dir,
+            args: self.args,
+            output,
+        };
+        (run, peak)
+    }
+
+    /// Runs the binary and returns what it did, for the checks of [`Run`].
+    pub fn run(self) -> Run {
+        let mut cmd = self.command();
         let output = match &self.stdin {
             None => cmd.stdin(std::process::Stdio::null()).output().unwrap(),
             Some(text) => {

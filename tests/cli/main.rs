@@ -5,6 +5,7 @@
 mod check;
 mod harness;
 mod help;
+mod hostile;
 mod locks;
 mod lxc;
 mod map;

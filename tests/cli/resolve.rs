@@ -568,7 +568,7 @@ fn ldap_hung_server_times_out_within_timeout_secs() {
         "users = [\"alice\"]",
     ))
     .failure()
-    .stderr_has(&format!("`{}` did not answer within 2 s", slapd.url()));
+    .stderr_has(&format!("`{}` did not answer in full within 2 s (`timeout_secs`)", slapd.url()));
     let elapsed = started.elapsed();
     assert!(
         elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(4),
@@ -600,6 +600,33 @@ fn ldap_search_failing_midway_fails_the_run() {
         .failure()
         .stderr_has(&format!(
             "idfed: error: cannot read source `corp`: search of `{}` for `(objectClass=posixAccount)` on `{}` failed: sizeLimitExceeded (rc 4)",
+            slapd::PEOPLE,
+            slapd.url()
+        ));
+    assert_eq!(run.stdout(), "");
+}
+
+/// A size limit that stops the first page (the reader may page through 2 entries in all):
+/// the two users read are not taken as all of them; the search is an error naming rc 4.
+#[test]
+fn ldap_size_limit_on_the_first_page_is_an_error_not_fewer_users() {
+    let slapd = Slapd::start_with(
+        &people(),
+        &format!("limits dn.exact=\"{}\" size.prtotal=2", slapd::READER_DN),
+    );
+    let config = ldap_config(
+        &slapd.url(),
+        &format!("bind_dn = \"{}\"", slapd::READER_DN),
+        "users = [\"alice\"]",
+    );
+    let run = Test::new()
+        .write("idfed.toml", &config)
+        .env("IDFED_LDAP_PASSWORD", slapd::READER_PASSWORD)
+        .args(["-c", "{root}/idfed.toml", "resolve"])
+        .run()
+        .failure()
+        .stderr_has(&format!(
+            "search of `{}` for `(objectClass=posixAccount)` on `{}` failed: sizeLimitExceeded (rc 4)",
             slapd::PEOPLE,
             slapd.url()
         ));

@@ -1,6 +1,8 @@
 //! The searches of a pull: one paged subtree search handing each entry on, and Active
 //! Directory's ranged members read range by range; their errors name the search.
 
+use std::hash::BuildHasher;
+
 use crate::config::LdapConfig;
 
 use super::super::directory::Group;
@@ -9,7 +11,9 @@ use super::connect::timeout;
 use super::schema::member;
 use super::wire::conn::{Conn, ConnError};
 use super::wire::entry::Entry;
-use super::wire::message;
+use super::wire::message::{self, LdapResult};
+
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// What a search is, for its errors: the base and filter searched, and what was being done
 /// (said when the server does not answer in time).
@@ -68,7 +72,7 @@ pub(super) async fn read_ranges(
     conn: &mut Conn,
     prefix: &str,
     group: &mut Group,
-    mut start: u64,
+    start: u64,
 ) -> Result<(), LdapError> {
     let dn = group.dn.clone().unwrap_or_default();
     let doing = format!("reading the members of `{dn}` by range");
@@ -78,6 +82,23 @@ pub(super) async fn read_ranges(
         filter: "(objectClass=*)",
         doing: &doing,
     };
+    // The timeout bounds all of a group's ranges together, as it bounds a search's pages.
+    let ranges = ranges(&ctx, conn, prefix, group, start);
+    match tokio::time::timeout(config.timeout, ranges).await {
+        Ok(result) => result,
+        Err(_) => Err(timeout(config, &doing)),
+    }
+}
+
+/// The ranges of [`read_ranges`], without its time bound.
+async fn ranges(
+    ctx: &SearchCtx<'_>,
+    conn: &mut Conn,
+    prefix: &str,
+    group: &mut Group,
+    mut start: u64,
+) -> Result<(), LdapError> {
+    let (config, dn) = (ctx.config, ctx.base);
     loop {
         let attrs = [format!("{prefix}{start}-*")];
         let id = conn
@@ -121,12 +142,16 @@ pub(super) async fn read_ranges(
 }
 
 /// One paged subtree search, each entry handed to `on_entry`; all of it or an error (the
-/// caller throws away what it collected).
+/// caller throws away what it collected). The source's timeout bounds the whole search, all its
+/// pages together.
 ///
 /// Each page is read off the connection whole, the next page asked for, and only then are its
 /// entries taken apart: the server builds the next page while idfed works on this one, instead
 /// of each waiting for the other at every page boundary. A page is at most `page_size` entries,
-/// held as the bytes the server sent.
+/// held as the bytes the server sent (at most [`Limits::max_page`](super::wire::limits::Limits)).
+/// A page cookie seen before, or more pages than distinct entries plus
+/// [`Limits::extra_pages`](super::wire::limits::Limits), is an error: a server that pages
+/// forever.
 #[allow(clippy::too_many_arguments)] // one call per kind of entry; a struct would only rename them
 pub(super) async fn search(
     config: &LdapConfig,
@@ -136,7 +161,7 @@ pub(super) async fn search(
     attrs: &[String],
     progress: Option<&indicatif::ProgressBar>,
     what: &str,
-    mut on_entry: impl FnMut(Entry<'_>) -> Result<(), LdapError>,
+    on_entry: impl FnMut(Entry<'_>) -> Result<(), LdapError>,
 ) -> Result<(), LdapError> {
     let doing = format!("searching {what} under `{base}`");
     let ctx = SearchCtx {
@@ -145,6 +170,29 @@ pub(super) async fn search(
         filter,
         doing: &doing,
     };
+    let pages = pages(&ctx, conn, attrs, progress, what, on_entry);
+    match tokio::time::timeout(config.timeout, pages).await {
+        Ok(result) => result,
+        Err(_) => Err(timeout(config, &doing)),
+    }
+}
+
+/// The pages of [`search`], without its time bound.
+async fn pages(
+    ctx: &SearchCtx<'_>,
+    conn: &mut Conn,
+    attrs: &[String],
+    progress: Option<&indicatif::ProgressBar>,
+    what: &str,
+    mut on_entry: impl FnMut(Entry<'_>) -> Result<(), LdapError>,
+) -> Result<(), LdapError> {
+    let (config, base, filter) = (ctx.config, ctx.base, ctx.filter);
+    let limits = conn.limits();
+    let hasher = foldhash::fast::RandomState::default();
+    // Hashes of the DNs and cookies seen: 8 bytes each, whatever a server sends.
+    let mut dns: HashSet<u64> = HashSet::default();
+    let mut cookies: HashSet<u64> = HashSet::default();
+    let mut page_count = 0u64;
     let mut id = conn
         .search_page(base, filter, attrs, config.page_size, &[])
         .await
@@ -152,19 +200,20 @@ pub(super) async fn search(
     let mut count = 0usize;
     loop {
         let (len, result, cookie) = conn.read_page(id).await.map_err(|e| ctx.conn(e))?;
-        // 10 is a referral: ignored, not fatal. Any other failure, on any page, fails the search.
-        if result.rc != 0 && result.rc != 10 {
-            let mut reason = result_code(result.rc, &result.text);
-            if result.rc == 4 {
-                reason.push_str(
-                    ": the server's size limit for this bind DN stopped the paged search \
-                     (OpenLDAP: `limits ... size.prtotal=unlimited`)",
-                );
-            }
-            return Err(ctx.err(reason));
+        page_count += 1;
+        // Anything but success, on any page, fails the search: a referral (the entries are
+        // elsewhere), a size or time limit (some entries are missing), and the rest.
+        if result.rc != 0 {
+            return Err(ctx.err(search_failure(&result)));
         }
         let last = cookie.is_empty();
         if !last {
+            if !cookies.insert(hasher.hash_one(&cookie)) {
+                return Err(ctx.err(format!(
+                    "the server sent page {page_count} with a paging cookie it had sent \
+                     before: the search would never end"
+                )));
+            }
             id = conn
                 .search_page(base, filter, attrs, config.page_size, &cookie)
                 .await
@@ -178,6 +227,7 @@ pub(super) async fn search(
                 continue;
             }
             let entry = Entry::from_ber(&message.op).map_err(|e| ctx.err(e.to_string()))?;
+            dns.insert(hasher.hash_one(entry.dn));
             on_entry(entry)?;
             count += 1;
             if let Some(bar) = progress
@@ -190,7 +240,33 @@ pub(super) async fn search(
         if last {
             return Ok(());
         }
+        let distinct = dns.len() as u64;
+        if page_count > distinct + limits.extra_pages {
+            return Err(ctx.err(format!(
+                "the server sent {page_count} pages for {distinct} distinct entries: more than \
+                 one page per entry and {} more; a paging cookie that never ends",
+                limits.extra_pages
+            )));
+        }
     }
+}
+
+/// Why a search whose result is not success failed: the result code, and what to do about it
+/// when that is known.
+fn search_failure(result: &LdapResult) -> String {
+    let mut reason = result_code(result.rc, &result.text);
+    match result.rc {
+        4 => reason.push_str(
+            ": the server's size limit for this bind DN stopped the paged search \
+             (OpenLDAP: `limits ... size.prtotal=unlimited`)",
+        ),
+        10 => reason.push_str(
+            ": the server holds these entries elsewhere and idfed does not follow referrals: \
+             point `url` and the base at the server that holds them",
+        ),
+        _ => {}
+    }
+    reason
 }
 
 /// An LDAP result code with its RFC 4511 name, and the server's text when it gave one.
@@ -200,6 +276,8 @@ pub(super) fn result_code(rc: u32, text: &str) -> String {
         2 => "protocolError",
         3 => "timeLimitExceeded",
         4 => "sizeLimitExceeded",
+        9 => "partialResults",
+        10 => "referral",
         11 => "adminLimitExceeded",
         12 => "unavailableCriticalExtension",
         32 => "noSuchObject",

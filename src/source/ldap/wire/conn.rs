@@ -1,6 +1,7 @@
 //! One LDAP connection: TCP, TLS (`ldaps://` or StartTLS), a simple bind, paged searches read
-//! a page at a time into one buffer, unbind. Every read and write is bounded by the source's
-//! timeout. Requests are numbered from 1; a message with another id, or the server's notice of
+//! a page at a time into one buffer, unbind. Connecting and binding are each bounded, whole, by
+//! the source's timeout; a search is bounded by its caller, all its pages together. What is
+//! read is bounded by [`Limits`]. Requests are numbered from 1; a message with another id, or the server's notice of
 //! disconnection, ends the connection with an error.
 
 use std::sync::Arc;
@@ -29,6 +30,9 @@ pub enum ConnError {
     Malformed(#[from] Malformed),
     #[error("{0}")]
     Protocol(String),
+    /// A message or a page beyond [`Limits`].
+    #[error("{0}")]
+    TooLarge(String),
     #[error("{0}")]
     BadFilter(#[from] message::BadFilter),
 }
@@ -68,11 +72,21 @@ impl Conn {
         timeout: Duration,
         limits: Limits,
     ) -> Result<Conn, ConnError> {
-        let tcp = bounded(
+        // One bound for all of it: TCP, StartTLS and the TLS handshake.
+        bounded(
             timeout,
-            TcpStream::connect((target.host.as_str(), target.port)),
+            Conn::connect_unbounded(target, security, timeout, limits),
         )
-        .await??;
+        .await?
+    }
+
+    async fn connect_unbounded(
+        target: &LdapTarget,
+        security: Security,
+        timeout: Duration,
+        limits: Limits,
+    ) -> Result<Conn, ConnError> {
+        let tcp = TcpStream::connect((target.host.as_str(), target.port)).await?;
         // Requests are single writes; a page request should not wait for an ACK.
         tcp.set_nodelay(true)?;
         let mut conn = Conn {
@@ -109,7 +123,7 @@ impl Conn {
         let Conn {
             io, buf, last_id, ..
         } = conn;
-        let stream = bounded(timeout, connector.connect(name, io)).await??;
+        let stream = connector.connect(name, io).await?;
         Ok(Conn {
             io: Box::new(stream),
             buf,
@@ -119,6 +133,11 @@ impl Conn {
         })
     }
 
+    /// The bounds this connection reads within.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     fn next_id(&mut self) -> i32 {
         self.last_id += 1;
         self.last_id
@@ -126,11 +145,8 @@ impl Conn {
 
     /// Writes one request, whole.
     async fn send(&mut self, bytes: &[u8]) -> Result<(), ConnError> {
-        bounded(self.timeout, async {
-            self.io.write_all(bytes).await?;
-            self.io.flush().await
-        })
-        .await??;
+        self.io.write_all(bytes).await?;
+        self.io.flush().await?;
         Ok(())
     }
 
@@ -140,15 +156,21 @@ impl Conn {
     /// [`ConnError`] when the exchange fails.
     pub async fn bind(&mut self, dn: &str, password: &str) -> Result<LdapResult, ConnError> {
         let id = self.next_id();
-        self.send(&message::bind(id, dn, password)).await?;
-        self.read_result(id, message::BIND_RESPONSE).await
+        bounded(self.timeout, async {
+            self.send(&message::bind(id, dn, password)).await?;
+            self.read_result(id, message::BIND_RESPONSE).await
+        })
+        .await?
     }
 
     /// Sends an unbind and closes the connection, ignoring errors: the pull is over.
     pub async fn unbind(mut self) {
         let id = self.next_id();
-        let _ = self.send(&message::unbind(id)).await;
-        let _ = bounded(self.timeout, self.io.shutdown()).await;
+        let _ = bounded(self.timeout, async {
+            let _ = self.send(&message::unbind(id)).await;
+            self.io.shutdown().await
+        })
+        .await;
     }
 
     /// Asks for one page of a search; returns the request's id, to read the page with.
@@ -197,7 +219,7 @@ impl Conn {
     pub async fn read_page(&mut self, id: i32) -> Result<(usize, LdapResult, Vec<u8>), ConnError> {
         let mut at = 0;
         loop {
-            let end = self.fill(at).await?;
+            let end = self.fill(at, self.limits.max_page).await?;
             let message = message::parse(&self.buf[at..end])?;
             check_id(&message, id)?;
             match message.op.number {
@@ -228,7 +250,7 @@ impl Conn {
 
     /// Reads the response to request `id`, which must be operation `op`, and its result.
     async fn read_result(&mut self, id: i32, op: u32) -> Result<LdapResult, ConnError> {
-        let end = self.fill(0).await?;
+        let end = self.fill(0, self.limits.max_message).await?;
         let message = message::parse(&self.buf[..end])?;
         check_id(&message, id)?;
         if message.op.number != op {
@@ -240,15 +262,24 @@ impl Conn {
     }
 
     /// Makes sure a whole message starts at `at` in the buffer, reading as needed; returns
-    /// where it ends.
-    async fn fill(&mut self, at: usize) -> Result<usize, ConnError> {
+    /// where it ends. The message may be at most [`Limits::max_message`] bytes and end at most
+    /// `max_end` bytes into the buffer (a page's bound); both are checked on its header, before
+    /// it is read. The buffer grows as bytes arrive, never by what a header announces: each
+    /// read takes at most what the message still lacks, or [`Limits::read_chunk`].
+    async fn fill(&mut self, at: usize, max_end: usize) -> Result<usize, ConnError> {
         loop {
             let want = match ber::header(&self.buf[at..])? {
                 Some(ber::Header { end, .. }) => {
                     let max = self.limits.max_message;
                     if end > max {
-                        return Err(ConnError::Protocol(format!(
+                        return Err(ConnError::TooLarge(format!(
                             "a message of {end} bytes: more than idfed reads ({max})"
+                        )));
+                    }
+                    if at + end > max_end {
+                        return Err(ConnError::TooLarge(format!(
+                            "a page of more than {max_end} bytes: more than idfed reads in one \
+                             page (`page_size` entries)"
                         )));
                     }
                     if at + end <= self.buf.len() {
@@ -258,8 +289,10 @@ impl Conn {
                 }
                 None => 1,
             };
-            self.buf.reserve(want.max(self.limits.read_chunk));
-            let read = bounded(self.timeout, self.io.read_buf(&mut self.buf)).await??;
+            let chunk = want.max(self.limits.read_chunk);
+            self.buf.reserve(self.limits.read_chunk.min(chunk));
+            let limit = u64::try_from(chunk).unwrap_or(u64::MAX);
+            let read = (&mut self.io).take(limit).read_buf(&mut self.buf).await?;
             if read == 0 {
                 return Err(ConnError::Closed);
             }
@@ -370,20 +403,24 @@ mod tests {
     /// Reads one page of a search against a server answering `reply`: the uids of its
     /// entries and the cookie, or the error in words.
     fn read_one_page(reply: Vec<u8>, chunk: usize) -> Result<(Vec<String>, Vec<u8>), String> {
+        read_one_page_within(reply, chunk, Limits::default())
+    }
+
+    /// [`read_one_page`] within `limits`.
+    fn read_one_page_within(
+        reply: Vec<u8>,
+        chunk: usize,
+        limits: Limits,
+    ) -> Result<(Vec<String>, Vec<u8>), String> {
         let (target, server) = server(reply, chunk);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
         let got = runtime.block_on(async {
-            let mut conn = Conn::connect(
-                &target,
-                Security::Plain,
-                Duration::from_secs(5),
-                Limits::default(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let mut conn = Conn::connect(&target, Security::Plain, Duration::from_secs(5), limits)
+                .await
+                .map_err(|e| e.to_string())?;
             let id = conn
                 .search_page("dc=x", "(uid=*)", &["uid".into()], 10, b"")
                 .await
@@ -451,10 +488,85 @@ mod tests {
             (bind_response, "unexpected operation [APPLICATION 1]"),
             (
                 huge,
-                "a message of 2147483654 bytes: more than idfed reads (1073741824)",
+                "a message of 2147483654 bytes: more than idfed reads (33554432)",
             ),
         ] {
             assert_eq!(read_one_page(reply, 4096), Err(want.to_string()));
         }
+    }
+
+    /// A message up to `max_message` bytes and a page up to `max_page` bytes are read; one
+    /// byte more of either is refused.
+    #[test]
+    fn a_message_or_a_page_beyond_the_limits_is_an_error() {
+        let mut page = Vec::new();
+        for uid in ["alice", "bob", "carol"] {
+            page.extend(user(1, uid));
+        }
+        page.extend(done(1));
+        let message = user(1, "alice").len();
+        let uids = || {
+            Ok((
+                vec!["alice".into(), "bob".into(), "carol".into()],
+                Vec::new(),
+            ))
+        };
+        let within = |max_message, max_page| Limits {
+            max_message,
+            max_page,
+            ..Limits::default()
+        };
+        assert_eq!(
+            read_one_page_within(page.clone(), 4096, within(message, page.len())),
+            uids()
+        );
+        assert_eq!(
+            read_one_page_within(page.clone(), 4096, within(message - 1, page.len())),
+            Err(format!(
+                "a message of {message} bytes: more than idfed reads ({})",
+                message - 1
+            ))
+        );
+        assert_eq!(
+            read_one_page_within(page.clone(), 4096, within(message, page.len() - 1)),
+            Err(format!(
+                "a page of more than {} bytes: more than idfed reads in one page (`page_size` \
+                 entries)",
+                page.len() - 1
+            ))
+        );
+    }
+
+    /// The buffer grows as bytes arrive: a header announcing 30 MiB (within the limit) followed
+    /// by a few bytes and the end of the stream reserves nothing near 30 MiB.
+    #[test]
+    fn a_length_header_reserves_nothing() {
+        let mut reply = vec![0x30, 0x84, 0x01, 0xe0, 0x00, 0x00];
+        reply.extend([0u8; 100]);
+        let (target, server) = server(reply, 4096);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let limits = Limits::default();
+            let mut conn = Conn::connect(&target, Security::Plain, Duration::from_secs(5), limits)
+                .await
+                .unwrap();
+            let id = conn
+                .search_page("dc=x", "(uid=*)", &[], 10, b"")
+                .await
+                .unwrap();
+            let err = conn.read_page(id).await.unwrap_err();
+            assert_eq!(err.to_string(), "the server closed the connection");
+            assert_eq!(conn.buf.len(), 106);
+            assert!(
+                conn.buf.capacity() <= 2 * limits.read_chunk,
+                "{}",
+                conn.buf.capacity()
+            );
+        });
+        drop(runtime);
+        server.join().unwrap();
     }
 }

@@ -1,22 +1,34 @@
 //! Every bound on what a server may send, in one place, with defaults that no real directory
 //! meets: a broken or hostile server is refused with an error before it can hold idfed's
-//! memory without bound.
+//! memory without bound. (Time is bounded by the source's `timeout_secs`, per operation.)
 
-/// The bounds a connection reads within.
+/// The bounds a connection and a paged search read within.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// The largest message read, in bytes (its length header is refused beyond it, before
-    /// anything is read or reserved for it). Default 1 GiB.
+    /// The largest message read, in bytes: its length header is refused beyond it, before
+    /// anything is read for it. Default 32 MiB: a group of about a million `memberUid`
+    /// values, or 400,000 member DNs, in one entry.
     pub max_message: usize,
-    /// Bytes read from the socket at a time, at least. Default 64 KiB.
+    /// The most bytes one page of a search may take (all its messages up to its
+    /// SearchResultDone; the page is held whole while the next one is asked for). Default
+    /// 64 MiB: 500 entries (`page_size`) of 130 KiB each.
+    pub max_page: usize,
+    /// A paged search may have at most one page per distinct entry it returned, plus this
+    /// many: pages that bring no new entry. A paging cookie that never ends (or repeats
+    /// entries forever) is refused. Default 1,000.
+    pub extra_pages: u64,
+    /// Bytes read from the socket at a time, at least (a message's missing part, at most).
+    /// Default 64 KiB.
     pub read_chunk: usize,
 }
 
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_message: 1 << 30,
-            read_chunk: 64 * 1024,
+            max_message: 32 << 20,
+            max_page: 64 << 20,
+            extra_pages: 1_000,
+            read_chunk: 64 << 10,
         }
     }
 }

@@ -3,7 +3,7 @@
 //! ([`message::envelope`]), while idfed reads them with its own reader ([`ber`]).
 
 use bytes::BytesMut;
-use ldap3::asn1::{ASNTag, Enumerated, Sequence, Set, StructureTag, Tag, TagClass, write};
+use ldap3::asn1::{ASNTag, Enumerated, Integer, Sequence, Set, StructureTag, Tag, TagClass, write};
 
 use super::ber;
 use super::message::{self, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY, envelope, octets};
@@ -81,6 +81,32 @@ pub fn result(id: i32, op: u32, rc: i64, text: &str) -> Vec<u8> {
 /// A successful SearchResultDone without controls: the last (or only) page.
 pub fn done(id: i32) -> Vec<u8> {
     result(id, SEARCH_RESULT_DONE, 0, "")
+}
+
+/// A successful SearchResultDone with the paged results control carrying `cookie`: a page
+/// with more after it (an empty cookie: the last page).
+pub fn paged_done(id: i32, cookie: &[u8]) -> Vec<u8> {
+    let value = encode(
+        Tag::Sequence(Sequence {
+            inner: vec![
+                Tag::Integer(Integer {
+                    inner: 0,
+                    ..Default::default()
+                }),
+                octets(cookie),
+            ],
+            ..Default::default()
+        })
+        .into_structure(),
+    );
+    let control = Tag::Sequence(Sequence {
+        inner: vec![
+            octets(message::PAGED_RESULTS_OID.as_bytes()),
+            octets(&value),
+        ],
+        ..Default::default()
+    });
+    envelope(id, result_op(SEARCH_RESULT_DONE, 0, "", ""), vec![control])
 }
 
 /// A scripted LDAP server on 127.0.0.1; returns its port. Each connection is served in its own
