@@ -3,6 +3,10 @@
 # entries (every posixAccount and posixGroup, the same attributes, pages of 1000) from a throwaway
 # slapd loaded with N users (default 30000) and one group holding them all. Prints the median of
 # RUNS runs (default 5) of each, and their ratio.
+# SHAPE=nested instead loads N users and N rfc2307bis groups nested as one chain (group i lists
+# user i and group i+1 by DN; the last lists the first): idfed resolves the first, expanding all
+# N nested groups, against ldapsearch reading the same entries. Its time against N shows that
+# the expansion is linear in the directory.
 #
 #   benches/ldap-resolve.sh                  # builds and uses target/release/idfed
 #   IDFED=target/debug/idfed N=30000 RUNS=5 benches/ldap-resolve.sh
@@ -14,6 +18,12 @@ cd "$(dirname "$0")/.."
 
 N=${N:-30000}
 RUNS=${RUNS:-5}
+SHAPE=${SHAPE:-flat}
+case "$SHAPE" in
+  flat) schema=rfc2307; share_group=everyone; group_filter='(objectClass=posixGroup)'; member_attr=memberUid ;;
+  nested) schema=rfc2307bis; share_group=g0; group_filter='(&(gidNumber=*)(|(objectClass=posixGroup)(objectClass=groupOfNames)))'; member_attr=member ;;
+  *) echo "bench: SHAPE is flat or nested" >&2; exit 2 ;;
+esac
 if [ -z "${IDFED:-}" ]; then
   cargo build --release --quiet
   IDFED=target/release/idfed
@@ -57,9 +67,9 @@ access to * by * read
 CONF
 
 echo "bench: generating $N users" >&2
-python3 - "$N" "$suffix" "$password" > "$dir/data.ldif" <<'PY'
+python3 - "$N" "$suffix" "$password" "$SHAPE" > "$dir/data.ldif" <<'PY'
 import sys
-n, suffix, password = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, suffix, password, shape = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 out = sys.stdout
 out.write(f"dn: {suffix}\nobjectClass: dcObject\nobjectClass: organization\ndc: example\no: example\n\n")
 out.write(f"dn: ou=people,{suffix}\nobjectClass: organizationalUnit\nou: people\n\n")
@@ -70,10 +80,16 @@ for i in range(n):
     out.write(f"dn: uid={name},ou=people,{suffix}\nobjectClass: inetOrgPerson\nobjectClass: posixAccount\n"
               f"uid: {name}\ncn: {name}\nsn: {name}\nuidNumber: {100000 + i}\ngidNumber: 9000\n"
               f"homeDirectory: /home/{name}\n\n")
-out.write(f"dn: cn=everyone,ou=groups,{suffix}\nobjectClass: posixGroup\ncn: everyone\ngidNumber: 9000\n")
-for i in range(n):
-    out.write(f"memberUid: user{i:06d}\n")
-out.write("\n")
+if shape == "nested":
+    for i in range(n):
+        out.write(f"dn: cn=g{i},ou=groups,{suffix}\nobjectClass: groupOfNames\nobjectClass: extensibleObject\n"
+                  f"cn: g{i}\ngidNumber: {200000 + i}\nmember: uid=user{i:06d},ou=people,{suffix}\n"
+                  f"member: cn=g{(i + 1) % n},ou=groups,{suffix}\n\n")
+else:
+    out.write(f"dn: cn=everyone,ou=groups,{suffix}\nobjectClass: posixGroup\ncn: everyone\ngidNumber: 9000\n")
+    for i in range(n):
+        out.write(f"memberUid: user{i:06d}\n")
+    out.write("\n")
 PY
 echo "bench: slapadd" >&2
 slapadd -q -f "$dir/slapd.conf" -l "$dir/data.ldif"
@@ -94,13 +110,14 @@ bind_dn = "$reader"
 bind_password_file = "$dir/secret"
 user_base = "ou=people,$suffix"
 group_base = "ou=groups,$suffix"
+schema = "$schema"
 page_size = 1000
 timeout_secs = 60
 
 [share.everyone]
 source = "corp"
 path = "/mnt/pve/everyone"
-groups = ["everyone"]
+groups = ["$share_group"]
 TOML
 
 run_idfed() {
@@ -111,7 +128,7 @@ run_ldapsearch() {
     ldapsearch -x -LLL -H "$url" -D "$reader" -y "$dir/secret" -E pr=1000/noprompt \
       -b "ou=people,$suffix" '(objectClass=posixAccount)' uid uidNumber gidNumber
     ldapsearch -x -LLL -H "$url" -D "$reader" -y "$dir/secret" -E pr=1000/noprompt \
-      -b "ou=groups,$suffix" '(objectClass=posixGroup)' cn gidNumber memberUid
+      -b "ou=groups,$suffix" "$group_filter" cn gidNumber "$member_attr"
   } > "$dir/ldapsearch.out"
 }
 
@@ -148,7 +165,7 @@ uids = doc["shares"]["everyone"]["uids"]
 n = sum(r["count"] for r in uids)
 assert n == int(sys.argv[2]), f"idfed resolved {n} uids, expected {sys.argv[2]}"
 PY
-echo "bench: both read $entries entries ($N users + 1 group); $RUNS runs each" >&2
+echo "bench: both read $entries entries ($N users, $SHAPE groups); $RUNS runs each" >&2
 
 idfed_times=(); ldap_times=(); baseline_times=()
 for _ in $(seq "$RUNS"); do

@@ -195,6 +195,7 @@ impl Test {
         use std::io::Read;
         use std::os::unix::process::ExitStatusExt;
         use std::process::Stdio;
+        #[allow(clippy::zombie_processes)] // reaped by `wait4` below, with its usage
         let mut child = self
             .command()
             .stdin(Stdio::null())

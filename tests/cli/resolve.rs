@@ -568,7 +568,10 @@ fn ldap_hung_server_times_out_within_timeout_secs() {
         "users = [\"alice\"]",
     ))
     .failure()
-    .stderr_has(&format!("`{}` did not answer in full within 2 s (`timeout_secs`)", slapd.url()));
+    .stderr_has(&format!(
+        "`{}` did not answer in full within 2 s (`timeout_secs`)",
+        slapd.url()
+    ));
     let elapsed = started.elapsed();
     assert!(
         elapsed >= Duration::from_secs(2) && elapsed < Duration::from_secs(4),

@@ -102,12 +102,12 @@ async fn ranges(
     loop {
         let attrs = [format!("{prefix}{start}-*")];
         let id = conn
-            .search_entry(&dn, &attrs)
+            .search_entry(dn, &attrs)
             .await
             .map_err(|e| ctx.conn(e))?;
         let (len, result, _) = conn.read_page(id).await.map_err(|e| ctx.conn(e))?;
         if result.rc != 0 {
-            return Err(ctx.err(result_code(result.rc, &result.text)));
+            return Err(ctx.err(search_failure(&result)));
         }
         let mut next = None;
         let mut found = false;
