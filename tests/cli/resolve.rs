@@ -579,61 +579,47 @@ fn ldap_hung_server_times_out_within_timeout_secs() {
     );
 }
 
+/// A size limit fails the search on whichever page it stops: never fewer users than there
+/// are. The reader may page through 150 entries in all with pages of 100 (the second page
+/// fails), or through 2 with pages of 500 (the first page fails, after two users).
 #[test]
 fn ldap_search_failing_midway_fails_the_run() {
-    let mut ldif = Ldif::new();
+    let mut many = Ldif::new();
     for i in 0..300 {
-        ldif = ldif.user(&format!("u{i:03}"), 10_000 + i, 9000);
+        many = many.user(&format!("u{i:03}"), 10_000 + i, 9000);
     }
-    // The reader may page through 150 entries in all: the second page fails (sizeLimitExceeded).
-    let slapd = Slapd::start_with(
-        &ldif.posix_group("many", 9000, &["u000"]),
-        &format!("limits dn.exact=\"{}\" size.prtotal=150", slapd::READER_DN),
-    );
-    let config = ldap_config(
-        &slapd.url(),
-        &format!("bind_dn = \"{}\"\npage_size = 100", slapd::READER_DN),
-        "groups = [\"many\"]",
-    );
-    let run = Test::new()
-        .write("idfed.toml", &config)
-        .env("IDFED_LDAP_PASSWORD", slapd::READER_PASSWORD)
-        .args(["-c", "{root}/idfed.toml", "resolve"])
-        .run()
-        .failure()
-        .stderr_has(&format!(
-            "idfed: error: cannot read source `corp`: search of `{}` for `(objectClass=posixAccount)` on `{}` failed: sizeLimitExceeded (rc 4)",
-            slapd::PEOPLE,
-            slapd.url()
-        ));
-    assert_eq!(run.stdout(), "");
-}
-
-/// A size limit that stops the first page (the reader may page through 2 entries in all):
-/// the two users read are not taken as all of them; the search is an error naming rc 4.
-#[test]
-fn ldap_size_limit_on_the_first_page_is_an_error_not_fewer_users() {
-    let slapd = Slapd::start_with(
-        &people(),
-        &format!("limits dn.exact=\"{}\" size.prtotal=2", slapd::READER_DN),
-    );
-    let config = ldap_config(
-        &slapd.url(),
-        &format!("bind_dn = \"{}\"", slapd::READER_DN),
-        "users = [\"alice\"]",
-    );
-    let run = Test::new()
-        .write("idfed.toml", &config)
-        .env("IDFED_LDAP_PASSWORD", slapd::READER_PASSWORD)
-        .args(["-c", "{root}/idfed.toml", "resolve"])
-        .run()
-        .failure()
-        .stderr_has(&format!(
-            "search of `{}` for `(objectClass=posixAccount)` on `{}` failed: sizeLimitExceeded (rc 4)",
-            slapd::PEOPLE,
-            slapd.url()
-        ));
-    assert_eq!(run.stdout(), "");
+    for (ldif, total, page_size) in [
+        (many.posix_group("many", 9000, &["u000"]), 150, 100),
+        (people().posix_group("many", 9000, &["alice"]), 2, 500),
+    ] {
+        let slapd = Slapd::start_with(
+            &ldif,
+            &format!(
+                "limits dn.exact=\"{}\" size.prtotal={total}",
+                slapd::READER_DN
+            ),
+        );
+        let config = ldap_config(
+            &slapd.url(),
+            &format!(
+                "bind_dn = \"{}\"\npage_size = {page_size}",
+                slapd::READER_DN
+            ),
+            "groups = [\"many\"]",
+        );
+        let run = Test::new()
+            .write("idfed.toml", &config)
+            .env("IDFED_LDAP_PASSWORD", slapd::READER_PASSWORD)
+            .args(["-c", "{root}/idfed.toml", "resolve"])
+            .run()
+            .failure()
+            .stderr_has(&format!(
+                "idfed: error: cannot read source `corp`: search of `{}` for `(objectClass=posixAccount)` on `{}` failed: sizeLimitExceeded (rc 4)",
+                slapd::PEOPLE,
+                slapd.url()
+            ));
+        assert_eq!(run.stdout(), "");
+    }
 }
 
 #[test]

@@ -83,11 +83,18 @@ pub(super) async fn read_ranges(
         doing: &doing,
     };
     // The timeout bounds all of a group's ranges together, as it bounds a search's pages.
-    let ranges = ranges(&ctx, conn, prefix, group, start);
-    match tokio::time::timeout(config.timeout, ranges).await {
-        Ok(result) => result,
-        Err(_) => Err(timeout(config, &doing)),
-    }
+    within(config, &doing, ranges(&ctx, conn, prefix, group, start)).await
+}
+
+/// `work`, within the source's timeout; past it, the timeout error saying what was `doing`.
+async fn within(
+    config: &LdapConfig,
+    doing: &str,
+    work: impl Future<Output = Result<(), LdapError>>,
+) -> Result<(), LdapError> {
+    tokio::time::timeout(config.timeout, work)
+        .await
+        .unwrap_or_else(|_| Err(timeout(config, doing)))
 }
 
 /// The ranges of [`read_ranges`], without its time bound.
@@ -171,10 +178,7 @@ pub(super) async fn search(
         doing: &doing,
     };
     let pages = pages(&ctx, conn, attrs, progress, what, on_entry);
-    match tokio::time::timeout(config.timeout, pages).await {
-        Ok(result) => result,
-        Err(_) => Err(timeout(config, &doing)),
-    }
+    within(config, &doing, pages).await
 }
 
 /// The pages of [`search`], without its time bound.

@@ -444,13 +444,19 @@ mod tests {
         got
     }
 
+    /// A whole page of request 1: alice, bob and carol, then the SearchResultDone.
+    fn three_users() -> Vec<u8> {
+        let mut page = Vec::new();
+        for uid in ["alice", "bob", "carol"] {
+            page.extend(user(1, uid));
+        }
+        page.extend(done(1));
+        page
+    }
+
     #[test]
     fn a_page_arriving_a_byte_at_a_time_reads_whole() {
-        let mut reply = Vec::new();
-        for uid in ["alice", "bob", "carol"] {
-            reply.extend(user(1, uid));
-        }
-        reply.extend(done(1));
+        let reply = three_users();
         for chunk in [1, 2, 7, 4096] {
             assert_eq!(
                 read_one_page(reply.clone(), chunk),
@@ -499,11 +505,7 @@ mod tests {
     /// byte more of either is refused.
     #[test]
     fn a_message_or_a_page_beyond_the_limits_is_an_error() {
-        let mut page = Vec::new();
-        for uid in ["alice", "bob", "carol"] {
-            page.extend(user(1, uid));
-        }
-        page.extend(done(1));
+        let page = three_users();
         let message = user(1, "alice").len();
         let uids = || {
             Ok((
