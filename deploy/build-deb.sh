@@ -5,9 +5,14 @@
 #      definitions (`idfed man --out`, `idfed completions SHELL`) into target/release/assets/;
 #   3. `cargo deb --no-build --strip` (the release profile keeps line tables for profiling; the
 #      package does not), which packs them with the assets listed in Cargo.toml
-#      ([package.metadata.deb]): /usr/bin/idfed, /etc/idfed/idfed.toml (a conffile), the systemd
-#      units, the man pages and the completions.
-# Needs cargo-deb (`cargo install cargo-deb --locked`). Prints the package's path on stdout.
+#      ([package.metadata.deb]): /usr/bin/idfed, the systemd units, the man pages, the completions
+#      and the example configuration (under /usr/share/doc/idfed/examples/: the configuration
+#      itself is the cluster's, /etc/pve/idfed/idfed.toml, written once by the administrator).
+#      cargo-deb also adds the maintainer scripts (deploy/debian/postrm and the deb-systemd-helper
+#      snippets for the units) and deploy/debian/changelog as changelog.Debian.gz.
+# Arguments go to `cargo deb` (`--deb-revision 2`: the same build as a newer package, which is how
+# .ci/run tries an upgrade). Needs cargo-deb (`cargo install cargo-deb --locked`). Prints the
+# package's path on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +29,7 @@ gzip -9n "$assets"/man/*.1
 "$bin" completions bash >"$assets/completions/idfed.bash"
 "$bin" completions zsh >"$assets/completions/_idfed"
 "$bin" completions fish >"$assets/completions/idfed.fish"
-if ! cargo deb --no-build --strip >"$assets/cargo-deb.log" 2>&1; then
+if ! cargo deb --no-build --strip "$@" >"$assets/cargo-deb.log" 2>&1; then
   cat "$assets/cargo-deb.log" >&2
   echo "build-deb: cargo deb failed" >&2
   exit 1

@@ -12,10 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about,
     propagate_version = true,
-    after_help = "Examples:\n  idfed map 1005 g:2000-2010\n  idfed plan\n  idfed apply --dry-run\n  idfed report --owner alice\n\nConfiguration: /etc/idfed/idfed.toml (-c PATH, IDFED_CONFIG); `man idfed` for more."
+    after_help = "Examples:\n  idfed map 1005 g:2000-2010\n  idfed plan\n  idfed apply --dry-run\n  idfed report --owner alice\n\nConfiguration: /etc/pve/idfed/idfed.toml (the cluster's), else /etc/idfed/idfed.toml (-c PATH,\nIDFED_CONFIG); every key: `man idfed.toml`. Each command: `idfed COMMAND --help`."
 )]
 pub struct Cli {
-    /// Configuration file [default: /etc/idfed/idfed.toml]
+    /// Configuration file [default: /etc/pve/idfed/idfed.toml, else /etc/idfed/idfed.toml]
     #[arg(
         short = 'c',
         long,
@@ -87,7 +87,8 @@ pub enum Command {
     Scan(ScanArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or powershell
     Completions(CompletionsArgs),
-    /// Write idfed's man pages: idfed.1 to stdout, or every page into a directory
+    /// Write idfed's man pages: idfed.1 to stdout, or every page (idfed.toml.5 too) into a
+    /// directory
     #[command(hide = true)]
     Man(ManArgs),
 }
@@ -258,7 +259,8 @@ pub struct CompletionsArgs {
     after_help = "Examples:\n  idfed man | man -l -\n  idfed man --out /usr/local/share/man/man1"
 )]
 pub struct ManArgs {
-    /// Write idfed.1 and idfed-COMMAND.1 into this directory instead of idfed.1 to stdout
+    /// Write idfed.1, idfed-COMMAND.1 and idfed.toml.5 into this directory instead of idfed.1 to
+    /// stdout
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }

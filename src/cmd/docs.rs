@@ -14,8 +14,16 @@ use crate::cli::{Cli, CompletionsArgs, ManArgs};
 
 use super::Outcome;
 
-/// Sections the generated `idfed.1` lacks: exit codes, files, environment.
-const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
+/// Sections the generated `idfed.1` lacks: what idfed does, exit codes, files, environment.
+const MAN_EXTRA: &str = r#".SH "HOW IT WORKS"
+Every node runs \fBidfed apply\fR (the \fBidfed\-sync.timer\fR, every 15 minutes) from the same
+configuration, \fI/etc/pve/idfed/idfed.toml\fR, replicated by pmxcfs (see \fBidfed.toml\fR(5)).
+Each run resolves every share's owners in its source, computes the \fBlxc.idmap\fR of every
+unprivileged container that uses a share, and on its own node: adds the subid lines the maps
+need to \fI/etc/subuid\fR and \fI/etc/subgid\fR, publishes what it covers, then rewrites the maps
+of the containers it holds once every node the container may run on covers the new map. Only
+the \fBlxc.idmap\fR lines idfed manages change; passthroughs written by hand are kept.
+.SH "EXIT STATUS"
 .TP
 \fB0\fR
 success; for \fBplan \-\-detailed\-exitcode\fR: nothing to change
@@ -27,34 +35,203 @@ an error: bad input, an unreachable source, a refused change
 not in the desired or healthy state: \fBplan \-\-detailed\-exitcode\fR with changes pending,
 \fBcheck\fR with problems
 .SH FILES
+Host paths are read and written under \fB\-\-root\fR; \fIPVE\fR is the configuration's
+\fBpve_root\fR, \fI/etc/pve\fR by default.
+.TP
+\fI/etc/pve/idfed/idfed.toml\fR
+the configuration, one for the cluster; read first (\fB\-c\fR and \fBIDFED_CONFIG\fR name another)
 .TP
 \fI/etc/idfed/idfed.toml\fR
-the configuration (\fB\-c\fR, \fBIDFED_CONFIG\fR)
+this node's own configuration, read only when the cluster's does not exist
 .TP
-\fI/etc/pve/nodes/NODE/lxc/VMID.conf\fR
-container configs; only their \fBlxc.idmap\fR lines are edited
+\fI/etc/pve/priv/idfed/\fR
+secrets such as an LDAP bind password file: replicated, readable by root alone
+.TP
+\fIPVE/nodes/NODE/lxc/VMID.conf\fR
+container configurations; only their \fBlxc.idmap\fR lines are edited, under PVE's lock
+\fI/run/lock/lxc/pve\-config\-VMID.lock\fR
 .TP
 \fI/etc/subuid\fR, \fI/etc/subgid\fR
-subordinate ids; lines are only appended
+subordinate ids: idfed adds the lines the maps need, under shadow's locks; \fBapply \-\-prune\fR
+removes lines idfed added that no map needs any more; other lines are never touched
 .TP
-\fI/etc/pve/idfed/managed.json\fR
-the passthroughs idfed put in each container, cluster\-wide
+\fIPVE/idfed/managed/VMID.json\fR
+the passthroughs idfed put into a container, written by the node holding it
 .TP
-\fI/var/lib/idfed/backup/\fR
-the previous content of every file idfed rewrote
+\fIPVE/idfed/nodes/NODE.json\fR
+the subid coverage each node published at its last run, with the time of that run
+.TP
+\fI/var/lib/idfed/state.json\fR
+this node's owner counts at the last successful run, for the shrink guard
+.TP
+\fI/var/lib/idfed/subids.json\fR
+the subid lines idfed added on this node (what \fB\-\-prune\fR may remove)
+.TP
+\fI/var/lib/idfed/backup/TIME/\fR
+the previous content of every file a run rewrote, under its path
 .SH ENVIRONMENT
 .TP
 \fBIDFED_CONFIG\fR
 the configuration file, as \fB\-c\fR
 .TP
 \fBIDFED_LDAP_PASSWORD\fR
-the LDAP bind password, instead of \fBbind_password_file\fR
+the LDAP bind password, for a source without \fBbind_password_file\fR
 .SH "SEE ALSO"
-\fBidfed\-map\fR(1), \fBidfed\-resolve\fR(1), \fBidfed\-plan\fR(1), \fBidfed\-emit\fR(1),
-\fBidfed\-apply\fR(1), \fBidfed\-report\fR(1), \fBidfed\-check\fR(1), \fBidfed\-scan\fR(1),
-\fBsubuid\fR(5),
-\fBlxc.container.conf\fR(5), \fBpct\fR(1)
+\fBidfed.toml\fR(5), \fBidfed\-map\fR(1), \fBidfed\-resolve\fR(1), \fBidfed\-plan\fR(1),
+\fBidfed\-emit\fR(1), \fBidfed\-apply\fR(1), \fBidfed\-report\fR(1), \fBidfed\-check\fR(1),
+\fBidfed\-scan\fR(1), \fBsubuid\fR(5), \fBlxc.container.conf\fR(5), \fBpct\fR(1)
 "#;
+
+/// Text for roff: escapes, and `code` in bold.
+fn roff(text: &str) -> String {
+    let mut out = String::new();
+    let mut bold = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                out.push_str(if bold { "\\fR" } else { "\\fB" });
+                bold = !bold;
+            }
+            '\\' => out.push_str("\\e"),
+            '-' => out.push_str("\\-"),
+            '"' => out.push_str("\\(dq"),
+            _ => out.push(c),
+        }
+    }
+    if bold {
+        out.push_str("\\fR");
+    }
+    // A line starting with `.` or `'` would be a request.
+    if out.starts_with(['.', '\'']) {
+        out.insert_str(0, "\\&");
+    }
+    out
+}
+
+/// The text of `idfed.toml.5`: every key of [`config::keys::KEYS`], the schema presets from
+/// [`config::SchemaPreset`], so the page says what the code does.
+pub(crate) fn config_page() -> String {
+    use crate::config::SchemaPreset;
+    use crate::config::keys::{Absent, KEYS, Table};
+
+    let mut out = format!(
+        ".TH idfed.toml 5 \"\" \"idfed {}\"\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    out.push_str(
+        r#".SH NAME
+idfed.toml \- idfed's configuration
+.SH SYNOPSIS
+\fI/etc/pve/idfed/idfed.toml\fR (the cluster's), else \fI/etc/idfed/idfed.toml\fR (this node's)
+.SH DESCRIPTION
+One file for the whole cluster: \fI/etc/pve/idfed/idfed.toml\fR, which pmxcfs replicates, so
+every node plans from the same configuration. When it does not exist, \fBidfed\fR reads
+\fI/etc/idfed/idfed.toml\fR; \fB\-c PATH\fR or \fBIDFED_CONFIG\fR name another file. Both default
+paths are host paths, read under \fB\-\-root\fR.
+.PP
+The file is TOML: a \fB[cluster]\fR table, a \fB[source.NAME]\fR table for each source of users
+and groups, a \fB[share.NAME]\fR table for each share. An unknown key is an error; every error
+names the file, the key's path (\fBshare.projects.users[1]\fR) and its line and column.
+.PP
+Paths of idfed's own files (\fBpasswd\fR, \fBgroup\fR, \fBca_file\fR, \fBbind_password_file\fR)
+are taken as written when absolute, else relative to the configuration file's directory; they
+are not under \fB\-\-root\fR. \fBpve_root\fR and a share's \fBpath\fR are absolute host paths.
+.PP
+Secrets: keep an LDAP bind password in a file under \fI/etc/pve/priv/idfed/\fR (replicated to
+every node, readable by root alone) and name it with \fBbind_password_file\fR, or give it in
+\fBIDFED_LDAP_PASSWORD\fR. The password itself never goes into this file.
+"#,
+    );
+    let sections = [
+        (Table::Cluster, "[cluster]", "Cluster-wide parameters; the table may be left out."),
+        (
+            Table::Source,
+            "[source.NAME]",
+            "A source of users and groups, named by its key.",
+        ),
+        (Table::Ldap, "type = \"ldap\"", "An LDAP directory."),
+        (
+            Table::Files,
+            "type = \"files\"",
+            "A passwd and a group file (the NAS's own, or getent output).",
+        ),
+        (
+            Table::Share,
+            "[share.NAME]",
+            "A share: an export mounted at the same path on every node, and who owns its files.",
+        ),
+    ];
+    for (table, title, intro) in sections {
+        out.push_str(&format!(".SH \"{}\"\n{}\n", roff(title), roff(intro)));
+        for key in KEYS.iter().filter(|k| k.table == table) {
+            let absent = match key.absent {
+                Absent::Required => "Required.".to_string(),
+                Absent::Optional => String::new(),
+                Absent::Value(v) => format!("Default: `{v}`."),
+                Absent::Preset => "Default: the `schema` preset's.".to_string(),
+            };
+            out.push_str(&format!(
+                ".TP\n\\fB{}\\fR = \\fI{}\\fR\n{}",
+                roff(key.name),
+                roff(key.value),
+                roff(key.text)
+            ));
+            if !absent.is_empty() {
+                out.push(' ');
+                out.push_str(&roff(&absent));
+            }
+            out.push('\n');
+        }
+    }
+    out.push_str(".SH \"SCHEMA PRESETS\"\nWhat each \\fBschema\\fR gives the keys it presets:\n");
+    for (name, preset) in [
+        ("rfc2307", SchemaPreset::Rfc2307),
+        ("rfc2307bis", SchemaPreset::Rfc2307bis),
+        ("ad", SchemaPreset::Ad),
+    ] {
+        let s = preset.schema();
+        out.push_str(&format!(".TP\n\\fB{name}\\fR\n"));
+        let values = [
+            ("user_filter", &s.user_filter),
+            ("group_filter", &s.group_filter),
+            ("user_name_attr", &s.user_name_attr),
+            ("group_name_attr", &s.group_name_attr),
+            ("member_attr", &s.member_attr),
+            ("uid_number_attr", &s.uid_number_attr),
+            ("gid_number_attr", &s.gid_number_attr),
+        ];
+        let lines: Vec<String> = values
+            .iter()
+            .map(|(k, v)| roff(&format!("`{k}` = {v}")))
+            .collect();
+        out.push_str(&lines.join("\n.br\n"));
+        out.push('\n');
+    }
+    out.push_str(
+        r#".SH EXAMPLE
+A commented file showing every key: \fI/usr/share/doc/idfed/examples/idfed.toml\fR
+(\fIconfig/idfed.example.toml\fR in the source tree).
+.PP
+.nf
+[source.corp]
+type = "ldap"
+url = "ldaps://ldap.example.org"
+bind_dn = "cn=idfed,ou=services,dc=example,dc=org"
+bind_password_file = "/etc/pve/priv/idfed/corp.pw"
+user_base = "ou=people,dc=example,dc=org"
+group_base = "ou=groups,dc=example,dc=org"
+
+[share.projects]
+source = "corp"
+path = "/mnt/pve/projects"
+groups = ["research"]
+.fi
+.SH "SEE ALSO"
+\fBidfed\fR(1), \fBidfed\-plan\fR(1), \fBidfed\-apply\fR(1), \fBsubuid\fR(5)
+"#,
+    );
+    out
+}
 
 /// Runs `idfed completions SHELL`: the script on stdout.
 ///
@@ -81,13 +258,18 @@ pub fn main_page() -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `idfed.1` and an `idfed-COMMAND.1` for every visible command into `dir`.
+/// Writes `idfed.1`, `idfed.toml.5` and an `idfed-COMMAND.1` for every visible command into
+/// `dir`.
 fn write_pages(dir: &Path) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
     let main = dir.join("idfed.1");
     std::fs::write(&main, main_page()?)
         .with_context(|| format!("cannot write `{}`", main.display()))?;
     let mut written = vec!["idfed.1".to_string()];
+    let config = dir.join("idfed.toml.5");
+    std::fs::write(&config, config_page())
+        .with_context(|| format!("cannot write `{}`", config.display()))?;
+    written.push("idfed.toml.5".to_string());
     let mut cmd = Cli::command().disable_help_subcommand(true);
     cmd.build();
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {

@@ -11,14 +11,22 @@ use crate::fsutil::FsError;
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file does not exist.
+    /// The file named (by `-c` or `IDFED_CONFIG`) does not exist.
     #[error(
-        "configuration file `{}` not found: create it (the package installs a commented example as \
-         `/etc/idfed/idfed.toml`; in the source tree it is `config/idfed.example.toml`) or name \
-         another with `-c PATH` or `IDFED_CONFIG`",
+        "configuration file `{}` not found: name an existing file with `-c PATH` or `IDFED_CONFIG`, \
+         or drop both to read the cluster's `/etc/pve/idfed/idfed.toml`",
         path.display()
     )]
     NotFound { path: PathBuf },
+    /// Neither default file exists.
+    #[error(
+        "no configuration: neither `{}` (the cluster's, read first) nor `{}` (this node's) exists: \
+         create the first (an example is `/usr/share/doc/idfed/examples/idfed.toml`; in the source \
+         tree `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`",
+        cluster.display(),
+        node.display()
+    )]
+    NoneFound { cluster: PathBuf, node: PathBuf },
     /// The file exists but cannot be read.
     #[error(transparent)]
     Read(#[from] FsError),

@@ -2,9 +2,10 @@
 //! their defaults and every rule a value must follow, checked once at load time so the rest of
 //! idfed gets typed, valid values. Each error names the file, the key path and the line.
 //!
-//! Where the file is: `-c PATH` / `IDFED_CONFIG` as written (relative to the working directory);
-//! otherwise the host path `/etc/idfed/idfed.toml` under `--root`, like every other host path
-//! (so it is `/etc/idfed/idfed.toml` itself on a real node). Paths of idfed's own files written
+//! Where the file is ([`locate`]): `-c PATH` / `IDFED_CONFIG` as written (relative to the working
+//! directory); otherwise the cluster's [`CLUSTER_PATH`] (in pmxcfs, so every node plans from the
+//! same file) when it exists, else this node's [`NODE_PATH`]; both host paths under `--root`,
+//! like every other host path (so they are themselves on a real node). Paths of idfed's own files written
 //! *inside* the file (`passwd`, `group`, `ca_file`, `bind_password_file`) are not under
 //! `--root`: taken as written when absolute, else relative to the configuration file's
 //! directory. A share's `path` is taken as written; `pve_root` is a host path and is resolved
@@ -12,6 +13,7 @@
 
 mod check;
 mod error;
+pub(crate) mod keys;
 mod ldap_target;
 mod raw;
 
@@ -26,8 +28,12 @@ pub use error::{ConfigError, Invalid, UnknownShare};
 pub use ldap_target::{BadLdapUrl, LdapTarget};
 use raw::RawConfig;
 
-/// The configuration file read when neither `-c` nor `IDFED_CONFIG` names one (a host path).
-pub const DEFAULT_PATH: &str = "/etc/idfed/idfed.toml";
+/// The cluster's configuration file, read first when neither `-c` nor `IDFED_CONFIG` names one
+/// (a host path: `idfed/idfed.toml` under the default `pve_root`, replicated by pmxcfs).
+pub const CLUSTER_PATH: &str = "/etc/pve/idfed/idfed.toml";
+
+/// This node's configuration file, read when [`CLUSTER_PATH`] does not exist (a host path).
+pub const NODE_PATH: &str = "/etc/idfed/idfed.toml";
 
 /// A whole, valid configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -230,21 +236,36 @@ impl ShareConfig {
     }
 }
 
-/// The configuration file to read: `explicit` (from `-c` or `IDFED_CONFIG`) as written, else
-/// [`DEFAULT_PATH`] under `root`.
-pub fn locate(explicit: Option<&Path>, root: &Root) -> PathBuf {
-    match explicit {
-        Some(path) => path.to_path_buf(),
-        None => root.join(DEFAULT_PATH),
+/// The configuration file to read: `explicit` (from `-c` or `IDFED_CONFIG`) as written; else
+/// [`CLUSTER_PATH`] under `root` when anything is there (an unreadable file is then reported,
+/// not skipped), else [`NODE_PATH`] under `root` when it exists.
+///
+/// # Errors
+/// [`ConfigError::NoneFound`], naming both, when neither exists.
+pub fn locate(explicit: Option<&Path>, root: &Root) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = explicit {
+        return Ok(path.to_path_buf());
+    }
+    let cluster = root.join(CLUSTER_PATH);
+    let node = root.join(NODE_PATH);
+    let absent = |p: &Path| {
+        matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    };
+    if !absent(&cluster) {
+        Ok(cluster)
+    } else if !absent(&node) {
+        Ok(node)
+    } else {
+        Err(ConfigError::NoneFound { cluster, node })
     }
 }
 
 /// Finds ([`locate`]) and loads the configuration.
 ///
 /// # Errors
-/// As [`Config::load`].
+/// As [`locate`] and [`Config::load`].
 pub fn load_from(explicit: Option<&Path>, root: &Root) -> Result<Config, ConfigError> {
-    Config::load(&locate(explicit, root))
+    Config::load(&locate(explicit, root)?)
 }
 
 impl Config {

@@ -358,22 +358,48 @@ fn missing_file_is_a_clear_error() {
     assert!(matches!(err, ConfigError::NotFound { .. }));
     assert_eq!(
         err.to_string(),
-        "configuration file `/nonexistent/idfed.toml` not found: create it (the package installs a commented example as `/etc/idfed/idfed.toml`; in the source tree it is `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`"
+        "configuration file `/nonexistent/idfed.toml` not found: name an existing file with `-c PATH` or `IDFED_CONFIG`, or drop both to read the cluster's `/etc/pve/idfed/idfed.toml`"
     );
 }
 
 #[test]
-fn default_path_is_under_root() {
+fn locate_reads_the_clusters_file_first_then_the_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = Root::new(dir.path());
+    let cluster = dir.path().join("etc/pve/idfed/idfed.toml");
+    let node = dir.path().join("etc/idfed/idfed.toml");
+    // Neither: an error naming both, the cluster's first.
+    let err = locate(None, &root).unwrap_err();
     assert_eq!(
-        locate(None, &Root::new("/")),
-        Path::new("/etc/idfed/idfed.toml")
+        err.to_string(),
+        format!(
+            "no configuration: neither `{}` (the cluster's, read first) nor `{}` (this node's) \
+             exists: create the first (an example is `/usr/share/doc/idfed/examples/idfed.toml`; \
+             in the source tree `config/idfed.example.toml`) or name another with `-c PATH` or \
+             `IDFED_CONFIG`",
+            cluster.display(),
+            node.display()
+        )
     );
+    // Only the node's.
+    std::fs::create_dir_all(node.parent().unwrap()).unwrap();
+    std::fs::write(&node, "").unwrap();
+    assert_eq!(locate(None, &root).unwrap(), node);
+    // Both: the cluster's wins.
+    std::fs::create_dir_all(cluster.parent().unwrap()).unwrap();
+    std::fs::write(&cluster, "").unwrap();
+    assert_eq!(locate(None, &root).unwrap(), cluster);
+    // A dangling symlink is there: reported by the load, not skipped for the node's file.
+    std::fs::remove_file(&cluster).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/idfed.toml", &cluster).unwrap();
+    assert_eq!(locate(None, &root).unwrap(), cluster);
+    assert!(matches!(
+        load_from(None, &root),
+        Err(ConfigError::NotFound { path }) if path == cluster
+    ));
+    // -c / IDFED_CONFIG: as written, whatever exists.
     assert_eq!(
-        locate(None, &Root::new("/tmp/r")),
-        Path::new("/tmp/r/etc/idfed/idfed.toml")
-    );
-    assert_eq!(
-        locate(Some(Path::new("x.toml")), &Root::new("/tmp/r")),
+        locate(Some(Path::new("x.toml")), &root).unwrap(),
         Path::new("x.toml")
     );
 }

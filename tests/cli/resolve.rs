@@ -156,13 +156,42 @@ fn missing_config_is_a_clear_error() {
         .args(["--root", "{root}", "resolve"])
         .run()
         .failure();
+    let root = run.path().display();
     let want = format!(
-        "idfed: error: configuration file `{}/etc/idfed/idfed.toml` not found: create it (the package \
-         installs a commented example as `/etc/idfed/idfed.toml`; in the source tree it is \
-         `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`\n",
-        run.path().display()
+        "idfed: error: no configuration: neither `{root}/etc/pve/idfed/idfed.toml` (the cluster's, \
+         read first) nor `{root}/etc/idfed/idfed.toml` (this node's) exists: create the first (an \
+         example is `/usr/share/doc/idfed/examples/idfed.toml`; in the source tree \
+         `config/idfed.example.toml`) or name another with `-c PATH` or `IDFED_CONFIG`\n"
     );
     run.stderr_is(&want);
+}
+
+#[test]
+fn the_clusters_config_is_read_first_without_c() {
+    // The cluster's file in pmxcfs under --root; this node's file is not a configuration at all,
+    // so reading it instead would fail.
+    let t = files_test();
+    let config = std::fs::read_to_string(t.path().join("etc/idfed/idfed.toml")).unwrap();
+    let t = t
+        .write("etc/pve/idfed/idfed.toml", &config)
+        .write("etc/idfed/idfed.toml", "not a configuration\n");
+    t.args(["--root", "{root}", "resolve", "archive"])
+        .run()
+        .success()
+        .stdout_has("share archive\n");
+}
+
+#[test]
+fn a_named_config_that_is_missing_is_named() {
+    let run = files_test()
+        .args(["--root", "{root}", "-c", "{root}/nosuch.toml", "resolve"])
+        .run()
+        .failure();
+    run.stderr_is(&format!(
+        "idfed: error: configuration file `{}/nosuch.toml` not found: name an existing file with \
+         `-c PATH` or `IDFED_CONFIG`, or drop both to read the cluster's `/etc/pve/idfed/idfed.toml`\n",
+        run.path().display()
+    ));
 }
 
 #[test]
