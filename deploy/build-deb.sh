@@ -5,7 +5,7 @@
 #      definitions (`idfed man --out`, `idfed completions SHELL`) into target/release/assets/;
 #   3. `cargo deb --no-build --strip` (the release profile keeps line tables for profiling; the
 #      package does not), which packs them with the assets listed in Cargo.toml
-#      ([package.metadata.deb]): /usr/bin/idfed, the systemd units, the man pages, the completions
+#      ([package.metadata.deb]): /usr/bin/idfed, the systemd units, the man pages (idfed.1, idfed-COMMAND.1, idfed.toml.5), the completions
 #      and the example configuration (under /usr/share/doc/idfed/examples/: the configuration
 #      itself is the cluster's, /etc/pve/idfed/idfed.toml, written once by the administrator).
 #      cargo-deb also adds the maintainer scripts (deploy/debian/postrm and the deb-systemd-helper
@@ -25,7 +25,7 @@ mkdir -p "$assets/completions"
 # Its "wrote" lines and any error go to stderr; stdout stays the package's path.
 "$bin" man --out "$assets/man"
 # Debian policy: man pages compressed, reproducibly (no name, no time stamp).
-gzip -9n "$assets"/man/*.1
+gzip -9n "$assets"/man/*.1 "$assets"/man/*.5
 "$bin" completions bash >"$assets/completions/idfed.bash"
 "$bin" completions zsh >"$assets/completions/_idfed"
 "$bin" completions fish >"$assets/completions/idfed.fish"

@@ -14,8 +14,8 @@ use crate::cli::{Cli, CompletionsArgs, ManArgs};
 
 use super::Outcome;
 
-/// Sections the generated `idfed.1` lacks: what idfed does, exit codes, files, environment.
-const MAN_EXTRA: &str = r#".SH "HOW IT WORKS"
+/// What `idfed.1` says below the one-line description clap has.
+const MAN_DESCRIPTION: &str = r#".PP
 Every node runs \fBidfed apply\fR (the \fBidfed\-sync.timer\fR, every 15 minutes) from the same
 configuration, \fI/etc/pve/idfed/idfed.toml\fR, replicated by pmxcfs (see \fBidfed.toml\fR(5)).
 Each run resolves every share's owners in its source, computes the \fBlxc.idmap\fR of every
@@ -23,7 +23,15 @@ unprivileged container that uses a share, and on its own node: adds the subid li
 need to \fI/etc/subuid\fR and \fI/etc/subgid\fR, publishes what it covers, then rewrites the maps
 of the containers it holds once every node the container may run on covers the new map. Only
 the \fBlxc.idmap\fR lines idfed manages change; passthroughs written by hand are kept.
-.SH "EXIT STATUS"
+.PP
+\fBidfed plan\fR shows what a run would change, \fBidfed report\fR who can act as whom in
+which container, \fBidfed check\fR whether every map and every node's subid files follow the
+kernel's rules. Each command has its page, \fBidfed\-COMMAND\fR(1); every key of the
+configuration is in \fBidfed.toml\fR(5).
+"#;
+
+/// Sections the generated `idfed.1` lacks: exit codes, files, environment.
+const MAN_EXTRA: &str = r#".SH "EXIT STATUS"
 .TP
 \fB0\fR
 success; for \fBplan \-\-detailed\-exitcode\fR: nothing to change
@@ -102,10 +110,16 @@ fn roff(text: &str) -> String {
         out.push_str("\\fR");
     }
     // A line starting with `.` or `'` would be a request.
-    if out.starts_with(['.', '\'']) {
-        out.insert_str(0, "\\&");
-    }
-    out
+    out.split('\n')
+        .map(|line| {
+            if line.starts_with(['.', '\'']) {
+                format!("\\&{line}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The text of `idfed.toml.5`: every key of [`config::keys::KEYS`], the schema presets from
@@ -245,38 +259,76 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// A command's page as clap_mangen renders it, with three changes: `description` (roff) added
+/// to DESCRIPTION; the command's after-help (its examples) as an EXAMPLES section that keeps
+/// lines as they are (clap_mangen would fill them into one paragraph); `extra` (roff) at the end.
+fn page(cmd: clap::Command, description: &str, extra: &str) -> std::io::Result<Vec<u8>> {
+    let after = cmd.get_after_help().map(ToString::to_string);
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd.after_help(None::<&str>)).render(&mut out)?;
+    let mut text = String::from_utf8_lossy(&out).into_owned();
+    if !description.is_empty() {
+        // DESCRIPTION is followed by OPTIONS: every command has options (--help at least).
+        let at = text.find("\n.SH OPTIONS").map_or(text.len(), |i| i + 1);
+        text.insert_str(at, description);
+    }
+    if let Some(after) = after {
+        text.push_str(".SH EXAMPLES\n");
+        for (i, block) in after.trim().split("\n\n").enumerate() {
+            let block = ["Examples:\n", "Example:\n"]
+                .iter()
+                .find_map(|p| block.strip_prefix(p))
+                .unwrap_or(block);
+            if i == 0 {
+                text.push_str(".nf\n");
+                for line in block.lines() {
+                    text.push_str(&roff(line.trim_start()));
+                    text.push('\n');
+                }
+                text.push_str(".fi\n");
+            } else {
+                text.push_str(".PP\n");
+                text.push_str(&roff(block));
+                text.push('\n');
+            }
+        }
+    }
+    text.push_str(extra);
+    Ok(text.into_bytes())
+}
+
+/// The definitions pages are rendered from: built, without clap's `help` command (no page).
+fn command() -> clap::Command {
+    let mut cmd = Cli::command().disable_help_subcommand(true);
+    cmd.build();
+    cmd
+}
+
 /// The text of `idfed.1`.
 ///
 /// # Errors
 /// Only a write error of the renderer, which writes into memory.
 pub fn main_page() -> std::io::Result<Vec<u8>> {
-    let mut cmd = Cli::command();
-    cmd.build();
-    let mut out = Vec::new();
-    clap_mangen::Man::new(cmd).render(&mut out)?;
-    out.extend_from_slice(MAN_EXTRA.as_bytes());
-    Ok(out)
+    page(command(), MAN_DESCRIPTION, MAN_EXTRA)
 }
 
 /// Writes `idfed.1`, `idfed.toml.5` and an `idfed-COMMAND.1` for every visible command into
 /// `dir`.
 fn write_pages(dir: &Path) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
-    let main = dir.join("idfed.1");
-    std::fs::write(&main, main_page()?)
-        .with_context(|| format!("cannot write `{}`", main.display()))?;
-    let mut written = vec!["idfed.1".to_string()];
-    let config = dir.join("idfed.toml.5");
-    std::fs::write(&config, config_page())
-        .with_context(|| format!("cannot write `{}`", config.display()))?;
-    written.push("idfed.toml.5".to_string());
-    let mut cmd = Cli::command().disable_help_subcommand(true);
-    cmd.build();
-    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
-        let page = clap_mangen::Man::new(sub.clone());
-        let name = page.get_filename();
-        page.generate_to(dir)
-            .with_context(|| format!("cannot write `{}`", dir.join(&name).display()))?;
+    let mut pages = vec![
+        ("idfed.1".to_string(), main_page()?),
+        ("idfed.toml.5".to_string(), config_page().into_bytes()),
+    ];
+    for sub in command().get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = clap_mangen::Man::new(sub.clone()).get_filename();
+        let see_also = ".SH \"SEE ALSO\"\n\\fBidfed\\fR(1), \\fBidfed.toml\\fR(5)\n";
+        pages.push((name, page(sub.clone(), "", see_also)?));
+    }
+    let mut written = Vec::new();
+    for (name, text) in pages {
+        let path = dir.join(&name);
+        std::fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
         written.push(name);
     }
     Ok(written)
@@ -299,4 +351,36 @@ pub fn man(globals: &super::Globals, args: &ManArgs) -> anyhow::Result<Outcome> 
         }
     }
     Ok(Outcome::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::keys::{Absent, KEYS};
+
+    #[test]
+    fn the_config_page_gives_every_key_with_its_default() {
+        let page = config_page();
+        for key in KEYS {
+            let entry = format!(".TP\n\\fB{}\\fR = \\fI{}\\fR\n", roff(key.name), roff(key.value));
+            let at = page
+                .find(&entry)
+                .unwrap_or_else(|| panic!("no entry for `{}`", key.name));
+            let body = page[at + entry.len()..].lines().next().unwrap();
+            let absent = match key.absent {
+                Absent::Required => "Required.".to_string(),
+                Absent::Optional => String::new(),
+                Absent::Value(v) => roff(&format!("Default: `{v}`.")),
+                Absent::Preset => roff("Default: the `schema` preset's."),
+            };
+            assert!(body.ends_with(&absent), "`{}`: {body}", key.name);
+        }
+    }
+
+    #[test]
+    fn roff_escapes_requests_dashes_and_code() {
+        assert_eq!(roff("a-b `c` \"d\""), "a\\-b \\fBc\\fR \\(dqd\\(dq");
+        assert_eq!(roff(".x\n'y\nz.\\"), "\\&.x\n\\&'y\nz.\\e");
+        assert_eq!(roff("`open"), "\\fBopen\\fR");
+    }
 }

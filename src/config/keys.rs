@@ -72,8 +72,8 @@ pub(crate) const KEYS: &[Key] = &[
         "\"PATH\"",
         Value("\"/etc/pve\""),
         "Where the Proxmox cluster filesystem is: the nodes, their containers' configurations and \
-         `storage.cfg`, and idfed's own records under `idfed/`. An absolute host path (read under \
-         `--root`), without `..`.",
+         `storage.cfg`, and idfed's own records under `idfed/`. An absolute host path with no `..` \
+         in it (read under `--root`).",
     ),
     key(
         Cluster,

@@ -102,6 +102,66 @@ fn man_pages_from_the_clap_definitions() {
         );
     }
     assert!(!run.path().join("pages/idfed-man.1").exists());
+    assert!(run.read("pages/idfed.toml.5").starts_with(".TH idfed.toml 5"));
+}
+
+/// Every page renders without a single roff warning (groff, as man(1) runs it).
+#[test]
+fn man_pages_render_cleanly() {
+    let run = Test::new()
+        .args(["-q", "man", "--out", "pages"])
+        .run()
+        .success();
+    let mut pages: Vec<_> = std::fs::read_dir(run.path().join("pages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    pages.sort();
+    assert!(pages.len() > 3, "{pages:?}");
+    for page in pages {
+        let out = std::process::Command::new("groff")
+            .args(["-man", "-Tutf8", "-ww", "-z"])
+            .arg(&page)
+            .output()
+            .expect("groff (package groff-base) runs");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}: {}",
+            page.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// `idfed(1)` says what the code does: the records idfed keeps and where, that `--prune` removes
+/// lines, no page that is not shipped; `--help` leads to the pages, not back to itself.
+#[test]
+fn the_main_page_and_help_are_true() {
+    let run = Test::new().args(["man"]).run().success();
+    for want in [
+        "/etc/pve/idfed/idfed.toml",
+        "/etc/idfed/idfed.toml",
+        "/etc/pve/priv/idfed/",
+        "PVE/idfed/managed/VMID.json",
+        "PVE/idfed/nodes/NODE.json",
+        "/var/lib/idfed/state.json",
+        "/var/lib/idfed/subids.json",
+        "/var/lib/idfed/backup/TIME/",
+        "\\fBapply \\-\\-prune\\fR\nremoves lines idfed added",
+        "\\fBidfed.toml\\fR(5)",
+    ] {
+        assert!(run.stdout().contains(want), "idfed.1 lacks {want:?}");
+    }
+    for unwanted in ["managed.json", "idfed\\-help", "only appended", "man idfed`"] {
+        assert!(!run.stdout().contains(unwanted), "idfed.1 has {unwanted:?}");
+    }
+    Test::new()
+        .args(["--help"])
+        .run()
+        .success()
+        .stdout_has("`man idfed.toml`")
+        .stdout_has("/etc/pve/idfed/idfed.toml")
+        .stdout_lacks("`man idfed`");
 }
 
 /// The README's quick start: `plan` and `check` on the demo cluster in `config/demo/` (read

@@ -187,11 +187,12 @@ fn a_named_config_that_is_missing_is_named() {
         .args(["--root", "{root}", "-c", "{root}/nosuch.toml", "resolve"])
         .run()
         .failure();
-    run.stderr_is(&format!(
+    let want = format!(
         "idfed: error: configuration file `{}/nosuch.toml` not found: name an existing file with \
          `-c PATH` or `IDFED_CONFIG`, or drop both to read the cluster's `/etc/pve/idfed/idfed.toml`\n",
         run.path().display()
-    ));
+    );
+    run.stderr_is(&want);
 }
 
 #[test]
