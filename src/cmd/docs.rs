@@ -157,7 +157,11 @@ every node, readable by root alone) and name it with \fBbind_password_file\fR, o
 "#,
     );
     let sections = [
-        (Table::Cluster, "[cluster]", "Cluster-wide parameters; the table may be left out."),
+        (
+            Table::Cluster,
+            "[cluster]",
+            "Cluster-wide parameters; the table may be left out.",
+        ),
         (
             Table::Source,
             "[source.NAME]",
@@ -328,7 +332,8 @@ fn write_pages(dir: &Path) -> anyhow::Result<Vec<String>> {
     let mut written = Vec::new();
     for (name, text) in pages {
         let path = dir.join(&name);
-        std::fs::write(&path, text).with_context(|| format!("cannot write `{}`", path.display()))?;
+        std::fs::write(&path, text)
+            .with_context(|| format!("cannot write `{}`", path.display()))?;
         written.push(name);
     }
     Ok(written)
@@ -362,7 +367,11 @@ mod tests {
     fn the_config_page_gives_every_key_with_its_default() {
         let page = config_page();
         for key in KEYS {
-            let entry = format!(".TP\n\\fB{}\\fR = \\fI{}\\fR\n", roff(key.name), roff(key.value));
+            let entry = format!(
+                ".TP\n\\fB{}\\fR = \\fI{}\\fR\n",
+                roff(key.name),
+                roff(key.value)
+            );
             let at = page
                 .find(&entry)
                 .unwrap_or_else(|| panic!("no entry for `{}`", key.name));

@@ -456,7 +456,10 @@ mod tests {
             }
             out.push_str(line);
             out.push('\n');
-            if in_table && line.starts_with('[') && let Some(add) = add {
+            if in_table
+                && line.starts_with('[')
+                && let Some(add) = add
+            {
                 out.push_str(add);
                 out.push('\n');
             }
@@ -476,7 +479,11 @@ mod tests {
             let (with, _) = edit(MINIMAL, k, Some(&format!("{} = {value}", k.name)));
             let without = load(&without).unwrap_or_else(|e| panic!("{}: {e}", k.name));
             let with = load(&with).unwrap_or_else(|e| panic!("{}: {e}", k.name));
-            assert_eq!(with, without, "`{}` written as its default `{value}`", k.name);
+            assert_eq!(
+                with, without,
+                "`{}` written as its default `{value}`",
+                k.name
+            );
         }
     }
 

@@ -248,9 +248,7 @@ pub fn locate(explicit: Option<&Path>, root: &Root) -> Result<PathBuf, ConfigErr
     }
     let cluster = root.join(CLUSTER_PATH);
     let node = root.join(NODE_PATH);
-    let absent = |p: &Path| {
-        matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
-    };
+    let absent = |p: &Path| matches!(std::fs::symlink_metadata(p), Err(e) if e.kind() == std::io::ErrorKind::NotFound);
     if !absent(&cluster) {
         Ok(cluster)
     } else if !absent(&node) {

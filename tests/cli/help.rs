@@ -102,7 +102,10 @@ fn man_pages_from_the_clap_definitions() {
         );
     }
     assert!(!run.path().join("pages/idfed-man.1").exists());
-    assert!(run.read("pages/idfed.toml.5").starts_with(".TH idfed.toml 5"));
+    assert!(
+        run.read("pages/idfed.toml.5")
+            .starts_with(".TH idfed.toml 5")
+    );
 }
 
 /// Every page renders without a single roff warning (groff, as man(1) runs it).
@@ -152,7 +155,12 @@ fn the_main_page_and_help_are_true() {
     ] {
         assert!(run.stdout().contains(want), "idfed.1 lacks {want:?}");
     }
-    for unwanted in ["managed.json", "idfed\\-help", "only appended", "man idfed`"] {
+    for unwanted in [
+        "managed.json",
+        "idfed\\-help",
+        "only appended",
+        "man idfed`",
+    ] {
         assert!(!run.stdout().contains(unwanted), "idfed.1 has {unwanted:?}");
     }
     Test::new()
