@@ -513,10 +513,10 @@ mod tests {
             let line = line.trim_start_matches("# ").trim();
             if let Some(header) = line.strip_prefix('[') {
                 table = header.split(['.', ']']).next().unwrap();
-            } else if let Some((key, _)) = line.split_once(" = ") {
-                if !key.contains(' ') {
-                    shown.insert((table.to_string(), key.to_string()));
-                }
+            } else if let Some((key, _)) = line.split_once(" = ")
+                && !key.contains(' ')
+            {
+                shown.insert((table.to_string(), key.to_string()));
             }
         }
         let documented: BTreeSet<_> = KEYS
