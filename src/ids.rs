@@ -159,19 +159,64 @@ impl fmt::Display for IdRange {
     }
 }
 
-fn parse_id(part: &str, input: &str) -> Result<u32, IdError> {
-    let part = part.trim();
-    if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(IdError::NotANumber {
-            input: input.to_string(),
+/// Why a decimal number could not be read by [`parse_id`] or [`parse_u32`]; keeps the text.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ParseIdError {
+    #[error("`{input}` is not a decimal number: expected digits only, like `1005`")]
+    NotDecimal { input: String },
+    #[error("`{input}` is too large: expected at most {max}")]
+    TooLarge { input: String, max: u32 },
+}
+
+/// Reads an id written in decimal: `0` to `4294967294` (`u32::MAX` is the kernel's "no id").
+///
+/// The one reader of ids from text (passwd/group, LDAP attributes, config, `IDSPEC`). Digits only:
+/// no sign (`+1005`, `-1`), no whitespace, no base prefix. Leading zeros are decimal (`01005` is
+/// 1005), as glibc reads passwd (`strtoul` in base 10); `/etc/subuid` is not read with this (shadow
+/// auto-detects the base there, so `01005` is octal: see `subid`).
+///
+/// # Errors
+/// [`ParseIdError::NotDecimal`] for anything but ASCII digits (also the empty text),
+/// [`ParseIdError::TooLarge`] above `4294967294`.
+pub(crate) fn parse_id(text: &str) -> Result<u32, ParseIdError> {
+    parse_decimal(text, ID_LIMIT - 1)
+}
+
+/// Reads a decimal `u32` up to `u32::MAX` itself: a count or an `lxc.idmap` field, where
+/// `4294967295` is meaningful (`u 0 0 4294967295` maps every id). Same syntax as [`parse_id`].
+///
+/// # Errors
+/// As [`parse_id`], with `4294967295` as the largest value.
+pub(crate) fn parse_u32(text: &str) -> Result<u32, ParseIdError> {
+    parse_decimal(text, u32::MAX)
+}
+
+fn parse_decimal(text: &str, max: u32) -> Result<u32, ParseIdError> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseIdError::NotDecimal {
+            input: text.to_string(),
         });
     }
-    match part.parse::<u64>() {
-        Ok(id) if id < u64::from(ID_LIMIT) => Ok(id as u32),
-        _ => Err(IdError::TooLarge {
-            input: input.to_string(),
+    // Digits only, so the only way `parse` fails is overflow.
+    match text.parse::<u32>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(ParseIdError::TooLarge {
+            input: text.to_string(),
+            max,
         }),
     }
+}
+
+/// One end of a range: the error names the whole range text.
+fn range_end(part: &str, input: &str) -> Result<u32, IdError> {
+    parse_id(part).map_err(|e| match e {
+        ParseIdError::NotDecimal { .. } => IdError::NotANumber {
+            input: input.to_string(),
+        },
+        ParseIdError::TooLarge { .. } => IdError::TooLarge {
+            input: input.to_string(),
+        },
+    })
 }
 
 /// Parses `1005` or the inclusive range `2000-2010`.
@@ -180,9 +225,9 @@ impl FromStr for IdRange {
 
     fn from_str(input: &str) -> Result<IdRange, IdError> {
         let (lo, hi) = match input.split_once('-') {
-            Some((lo, hi)) => (parse_id(lo, input)?, parse_id(hi, input)?),
+            Some((lo, hi)) => (range_end(lo, input)?, range_end(hi, input)?),
             None => {
-                let id = parse_id(input, input)?;
+                let id = range_end(input, input)?;
                 (id, id)
             }
         };
@@ -482,6 +527,7 @@ mod tests {
             ("7-7", (7, 8)),
             ("4294967294", (4294967294, 4294967295)),
             ("4294967293-4294967294", (4294967293, 4294967295)),
+            ("01005", (1005, 1006)),
         ];
         for (input, (s, e)) in ok {
             assert_eq!(input.parse::<IdRange>(), Ok(r(s, e)), "{input}");
@@ -493,6 +539,8 @@ mod tests {
             ("5-", "not an id"),
             ("+5", "not an id"),
             ("1 2", "not an id"),
+            (" 1005", "not an id"),
+            ("2000 - 2010", "not an id"),
             ("4294967295", "too large"),
             ("1-4294967295", "too large"),
             ("99999999999999999999", "too large"),
@@ -504,6 +552,63 @@ mod tests {
             assert!(err.contains(want), "{input}: {err}");
             assert!(err.contains(&format!("`{input}`")), "{input}: {err}");
         }
+    }
+
+    #[test]
+    fn parse_id_boundaries() {
+        use ParseIdError::*;
+        let not = |s: &str| NotDecimal {
+            input: s.to_string(),
+        };
+        let big = |s: &str, max| TooLarge {
+            input: s.to_string(),
+            max,
+        };
+        let table: [(&str, Result<u32, ParseIdError>, Result<u32, ParseIdError>); 16] = [
+            ("1005", Ok(1005), Ok(1005)),
+            ("1006", Ok(1006), Ok(1006)),
+            ("0", Ok(0), Ok(0)),
+            // Leading zeros are decimal, never octal.
+            ("01005", Ok(1005), Ok(1005)),
+            ("010", Ok(10), Ok(10)),
+            ("00000000000000000001", Ok(1), Ok(1)),
+            ("4294967294", Ok(4294967294), Ok(4294967294)),
+            (
+                "4294967295",
+                Err(big("4294967295", 4294967294)),
+                Ok(u32::MAX),
+            ),
+            (
+                "4294967296",
+                Err(big("4294967296", 4294967294)),
+                Err(big("4294967296", u32::MAX)),
+            ),
+            (
+                "99999999999999999999",
+                Err(big("99999999999999999999", 4294967294)),
+                Err(big("99999999999999999999", u32::MAX)),
+            ),
+            ("+1005", Err(not("+1005")), Err(not("+1005"))),
+            ("-1", Err(not("-1")), Err(not("-1"))),
+            ("", Err(not("")), Err(not(""))),
+            (" 1005", Err(not(" 1005")), Err(not(" 1005"))),
+            ("1005\n", Err(not("1005\n")), Err(not("1005\n"))),
+            ("0x10", Err(not("0x10")), Err(not("0x10"))),
+        ];
+        for (input, id, n) in table {
+            assert_eq!(parse_id(input), id, "parse_id {input:?}");
+            assert_eq!(parse_u32(input), n, "parse_u32 {input:?}");
+        }
+        let err = parse_id("+1005").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`+1005` is not a decimal number: expected digits only, like `1005`"
+        );
+        let err = parse_id("4294967295").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "`4294967295` is too large: expected at most 4294967294"
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::idmap::MapParams;
 use crate::idmap::outside_ranges;
-use crate::ids::{IdKind, IdSet};
+use crate::ids::{self, IdKind, IdSet};
 use crate::plan::{CtIn, current_map};
 use crate::resolve::OwnerKind;
 use crate::resolve::ResolvedShare;
@@ -91,7 +91,7 @@ impl Filter {
     fn keeps(&self, row: &Row) -> bool {
         self.owner
             .as_ref()
-            .is_none_or(|o| *o == row.name || o.parse::<u32>().is_ok_and(|id| id == row.id))
+            .is_none_or(|o| *o == row.name || ids::parse_id(o).is_ok_and(|id| id == row.id))
             && self.ct.is_none_or(|ct| ct == row.ct)
             && self.share.as_ref().is_none_or(|s| *s == row.share)
     }

@@ -11,6 +11,7 @@ use crate::check::CtError;
 use crate::config::{self, Config};
 use crate::fsutil;
 use crate::idmap::MapParams;
+use crate::ids;
 use crate::plan::{CtIn, Managed, NodeCoverage, ShareUse};
 use crate::publish::{self, Published};
 use crate::pve::Cluster;
@@ -76,7 +77,7 @@ fn uid_in_passwd(text: &str, name: &str) -> Option<u32> {
     text.lines().find_map(|line| {
         let mut fields = line.split(':');
         (fields.next()? == name).then_some(())?;
-        fields.nth(1)?.trim_end_matches('\r').parse().ok()
+        ids::parse_id(fields.nth(1)?.trim_end_matches('\r')).ok()
     })
 }
 

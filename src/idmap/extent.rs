@@ -8,7 +8,7 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
-use crate::ids::{IdKind, IdRange};
+use crate::ids::{self, IdKind, IdRange};
 
 /// One extent of a map: inside ids `[inside, inside + count)` are host ids
 /// `[outside, outside + count)`.
@@ -112,13 +112,7 @@ impl FromStr for Extent {
             kind: kind.to_string(),
         })?;
         let num = |field: &str| {
-            if !field.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(ExtentParseError::Number {
-                    input: input.to_string(),
-                    field: field.to_string(),
-                });
-            }
-            field.parse::<u32>().map_err(|_| ExtentParseError::Number {
+            ids::parse_u32(field).map_err(|_| ExtentParseError::Number {
                 input: input.to_string(),
                 field: field.to_string(),
             })
@@ -173,6 +167,8 @@ mod tests {
             ("u -1 100000 1", "`-1`"),
             ("u 0 abc 1", "`abc`"),
             ("u 0 4294967296 1", "`4294967296`"),
+            ("u +0 100000 1", "`+0`"),
+            ("u 0 100000 +1005", "`+1005`"),
             ("u 0 100000 0", "count"),
             ("u 4294967295 0 1", "count"),
             ("u 0 4294967290 10", "count"),
@@ -180,8 +176,16 @@ mod tests {
             let err = input.parse::<Extent>().unwrap_err().to_string();
             assert!(err.contains(want), "{input}: {err}");
         }
-        // The last id fits exactly.
+        // The last id fits exactly; a count may be 4294967295 (every id); zeros are decimal.
         assert!("u 0 4294967294 1".parse::<Extent>().is_ok());
+        assert_eq!(
+            "u 0 0 4294967295".parse::<Extent>(),
+            Ok(Extent::new(IdKind::Uid, 0, 0, u32::MAX))
+        );
+        assert_eq!(
+            "u 01005 01005 01".parse::<Extent>(),
+            Ok(Extent::new(IdKind::Uid, 1005, 1005, 1))
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ mod tests {
             ("g:2000-2010", Some(IdKind::Gid), "2000-2010"),
             ("u:4294967294", Some(IdKind::Uid), "4294967294"),
         ];
+        // Leading zeros are decimal; the spec prints back without them.
+        assert_eq!("u:01005".parse::<IdSpec>().unwrap().to_string(), "u:1005");
         for (input, kind, range) in ok {
             let spec: IdSpec = input.parse().unwrap();
             assert_eq!(spec.kind, kind, "{input}");
@@ -91,6 +93,10 @@ mod tests {
             ("u:", "not an id"),
             ("u:g:5", "not an id"),
             ("4294967295", "too large"),
+            ("u:4294967295", "too large"),
+            ("+1005", "not an id"),
+            ("-1", "not an id"),
+            ("u: 1005", "not an id"),
             ("3000-2000", "reversed"),
         ];
         for (input, want) in bad {

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::FilesConfig;
 use crate::fsutil::{self, FsError};
+use crate::ids::{self, ParseIdError};
 
 use super::directory::{Directory, Duplicate, Group, Member, User};
 
@@ -162,19 +163,16 @@ fn entries(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
 }
 
 fn id(field: &'static str, value: &str) -> Result<u32, LineErrorKind> {
-    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(LineErrorKind::NotANumber {
+    ids::parse_id(value).map_err(|e| match e {
+        ParseIdError::NotDecimal { .. } => LineErrorKind::NotANumber {
             field,
             value: value.to_string(),
-        });
-    }
-    match value.parse::<u64>() {
-        Ok(id) if id < u64::from(u32::MAX) => Ok(id as u32),
-        _ => Err(LineErrorKind::OutOfRange {
+        },
+        ParseIdError::TooLarge { .. } => LineErrorKind::OutOfRange {
             field,
             value: value.to_string(),
-        }),
-    }
+        },
+    })
 }
 
 fn fields(fields: &[&str], expected: usize, layout: &'static str) -> Result<(), LineErrorKind> {
@@ -317,6 +315,10 @@ mod tests {
                 "line 1: uid `-1` is not a number: expected 0 to 4294967294",
             ),
             (
+                "alice:x:+1005:1005:::",
+                "line 1: uid `+1005` is not a number: expected 0 to 4294967294",
+            ),
+            (
                 "alice:x: 1005:1005:::",
                 "line 1: uid ` 1005` is not a number: expected 0 to 4294967294",
             ),
@@ -339,6 +341,19 @@ mod tests {
         ];
         for (line, want) in table {
             assert_eq!(passwd_err(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn passwd_ids_are_decimal_up_to_the_last_id() {
+        // Leading zeros are decimal (as glibc's strtoul in base 10), never octal.
+        for (text, uid, gid) in [
+            ("a:x:01005:010:::\n", 1005, 10),
+            ("a:x:4294967294:0:::\n", 4294967294, 0),
+            ("a:x:1005:1006:::\n", 1005, 1006),
+        ] {
+            let users = parse_passwd(text).unwrap();
+            assert_eq!((users[0].1.uid, users[0].1.gid), (uid, gid), "{text}");
         }
     }
 
