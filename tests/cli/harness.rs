@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -397,10 +398,28 @@ pub fn finding<'a>(
         .unwrap_or_else(|| panic!("no element of `{list}` matches: {json:#}"))
 }
 
-/// Fails loudly (never skips) when the test cannot run as root: CI runs as root.
-pub fn require_root(what: &str) {
+/// The variable `.ci/run` sets to `1`: a test that needs root then fails instead of skipping.
+pub const REQUIRE_ROOT_TESTS: &str = "IDFED_REQUIRE_ROOT_TESTS";
+
+/// Should a test that needs root (user namespaces, mounts, LXC, `chattr`) skip? True when not
+/// root: the test returns at once (`if skip_without_root("the LXC test") { return; }`) after a
+/// loud `SKIPPED` line naming what it needs, written past the test harness's capture so it shows
+/// in every run. With `IDFED_REQUIRE_ROOT_TESTS=1` (set by `.ci/run`) it fails instead, so CI can
+/// never skip such a test silently.
+#[must_use]
+pub fn skip_without_root(what: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return false;
+    }
+    let why = format!("{what} needs root (user namespaces, mounts)");
     assert!(
-        rustix::process::geteuid().is_root(),
-        "{what} needs root (user namespaces, mounts): run the tests as root, as CI does"
+        std::env::var_os(REQUIRE_ROOT_TESTS).is_none_or(|v| v != "1"),
+        "{why}, and {REQUIRE_ROOT_TESTS}=1 forbids skipping it: run the tests as root, as .ci/run does"
     );
+    // `std::io::stderr()` itself, not `eprintln!`: the test harness captures only the macros.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED: {why}: run the tests as root to run it ({REQUIRE_ROOT_TESTS}=1 makes this a failure)"
+    );
+    true
 }
