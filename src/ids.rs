@@ -564,7 +564,9 @@ mod tests {
             input: s.to_string(),
             max,
         };
-        let table: [(&str, Result<u32, ParseIdError>, Result<u32, ParseIdError>); 16] = [
+        type Parsed = Result<u32, ParseIdError>;
+        // The text, then what parse_id and parse_u32 make of it.
+        let table: [(&str, Parsed, Parsed); 16] = [
             ("1005", Ok(1005), Ok(1005)),
             ("1006", Ok(1006), Ok(1006)),
             ("0", Ok(0), Ok(0)),
