@@ -401,9 +401,9 @@ pub fn finding<'a>(
 /// The variable `.ci/run` sets to `1`: a test that needs root then fails instead of skipping.
 pub const REQUIRE_ROOT_TESTS: &str = "IDFED_REQUIRE_ROOT_TESTS";
 
-/// Should a test that needs root (user namespaces, mounts, LXC, `chattr`) skip? True when not
-/// root: the test returns at once (`if skip_without_root("the LXC test") { return; }`) after a
-/// loud `SKIPPED` line naming what it needs, written past the test harness's capture so it shows
+/// Should a test that needs root (user namespaces, mounts, LXC, `chattr`, `chown`) skip? True when
+/// not root: the test returns at once (`if skip_without_root("the LXC test") { return; }`) after
+/// a loud `SKIPPED` line naming what needs root, written past the test harness's capture so it shows
 /// in every run. With `IDFED_REQUIRE_ROOT_TESTS=1` (set by `.ci/run`) it fails instead, so CI can
 /// never skip such a test silently.
 #[must_use]
@@ -411,7 +411,7 @@ pub fn skip_without_root(what: &str) -> bool {
     if rustix::process::geteuid().is_root() {
         return false;
     }
-    let why = format!("{what} needs root (user namespaces, mounts)");
+    let why = format!("{what} needs root");
     assert!(
         std::env::var_os(REQUIRE_ROOT_TESTS).is_none_or(|v| v != "1"),
         "{why}, and {REQUIRE_ROOT_TESTS}=1 forbids skipping it: run the tests as root, as .ci/run does"

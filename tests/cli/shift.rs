@@ -10,7 +10,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::harness::{Run, Test, require_root};
+use crate::harness::{Run, Test, skip_without_root};
 use crate::lxc::{Container, as_user, run_container};
 
 const ROOTFS: &str = "var/lib/vz/images/101/subvol-101-disk-0.subvol";
@@ -79,9 +79,12 @@ fn v3_cap(rootid: u32) -> Vec<u8> {
     v
 }
 
+/// What the tests that build a rootfs need root for.
+const SHIFT_NEEDS: &str = "`idfed shift` tests (chown)";
+
 /// The cluster (one node, CT 101 with the map passing 1005 through) and the CT's rootfs.
+/// Callers skip first: `if skip_without_root(SHIFT_NEEDS) { return; }`.
 fn ct101(conf: &str) -> Test {
-    require_root("`idfed shift` tests (chown)");
     let t = Test::new()
         .write("idfed.toml", "[cluster]\npve_root = \"/etc/pve\"\n")
         .write(
@@ -233,6 +236,9 @@ fn moves(json: &serde_json::Value) -> Vec<(String, u64, u64, u64, u64)> {
 
 #[test]
 fn exactly_the_moving_ids_change_and_a_second_run_changes_nothing() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
     let t = ct101(CONF);
     let root = t.path().join(ROOTFS);
     let before = state(&root);
@@ -342,6 +348,9 @@ fn exactly_the_moving_ids_change_and_a_second_run_changes_nothing() {
 
 #[test]
 fn refused_with_a_reason_and_nothing_changed() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
     let cases: [(&str, String, Option<&str>, &str); 6] = [
         (
             "running (cgroup)",
@@ -410,6 +419,9 @@ fn refused_with_a_reason_and_nothing_changed() {
 
 #[test]
 fn rootfs_option_reaches_a_mounted_volume() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
     // `pct mount` leaves `lock: mounted`: allowed, with the directory given.
     let conf = CONF
         .replace(
@@ -432,6 +444,9 @@ fn rootfs_option_reaches_a_mounted_volume() {
 /// an uninterrupted run ends, setuid bits and capabilities included.
 #[test]
 fn killed_at_any_step_a_rerun_ends_the_same() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
     let reference = ct101(CONF).args(["shift", "101"]).run().success();
     let want = without_inodes(state(&rootfs(&reference)));
     let calls = ["fchownat", "fchmodat", "lsetxattr", "write", "fdatasync"];
@@ -502,6 +517,9 @@ fn killed_at_any_step_a_rerun_ends_the_same() {
 /// inside uid 1005 cannot write the files it owned under the old map; after, it can.
 #[test]
 fn the_container_writes_its_files_after_the_shift() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
     let t = ct101(CONF);
     let root = t.path().join(ROOTFS);
     let idmap: Vec<String> = CONF
