@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::harness::{Test, require_root};
+use crate::harness::{Test, skip_without_root};
 
 /// `idfed -c ROOT/idfed.toml --root ROOT --node pve1 ARGS...`, run directly (several at once).
 fn idfed(root: &Path, args: &[&str]) -> Output {
@@ -94,7 +94,9 @@ fn doubled(text: &str) -> Vec<&str> {
 
 #[test]
 fn useradd_and_usermod_racing_apply_lose_and_double_nothing() {
-    require_root("useradd --prefix");
+    if skip_without_root("useradd --prefix") {
+        return;
+    }
     let t = Test::new().fixture("check-healthy");
     let root = t.path().to_path_buf();
     shadow_etc(&root);
