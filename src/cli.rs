@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 /// Federate the owner ids of shared NFS exports into unprivileged Proxmox VE containers.
 #[derive(Debug, Parser)]
@@ -120,7 +120,7 @@ pub struct MapArgs {
 #[command(after_help = "Examples:\n  idfed resolve\n  idfed resolve projects --format json")]
 pub struct ResolveArgs {
     /// Shares to resolve [default: all]
-    #[arg(value_name = "SHARE")]
+    #[arg(value_name = "SHARE", value_hint = ValueHint::Other)]
     pub shares: Vec<String>,
 }
 
@@ -130,10 +130,10 @@ pub struct ResolveArgs {
 )]
 pub struct PlanArgs {
     /// Only this share: what onboarding it changes
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_hint = ValueHint::Other)]
     pub share: Option<String>,
     /// Only this container
-    #[arg(long, value_name = "VMID")]
+    #[arg(long, value_name = "VMID", value_hint = ValueHint::Other)]
     pub ct: Option<u32>,
     /// Exit 2 when changes are pending, 0 when there are none
     #[arg(long)]
@@ -188,13 +188,13 @@ pub struct ApplyArgs {
 )]
 pub struct ReportArgs {
     /// Only this owner (name or id)
-    #[arg(long, value_name = "NAME|ID")]
+    #[arg(long, value_name = "NAME|ID", value_hint = ValueHint::Other)]
     pub owner: Option<String>,
     /// Only this container
-    #[arg(long, value_name = "VMID")]
+    #[arg(long, value_name = "VMID", value_hint = ValueHint::Other)]
     pub ct: Option<u32>,
     /// Only this share
-    #[arg(long, value_name = "SHARE")]
+    #[arg(long, value_name = "SHARE", value_hint = ValueHint::Other)]
     pub share: Option<String>,
 }
 
@@ -208,7 +208,7 @@ pub struct CheckArgs {}
 )]
 pub struct ShiftArgs {
     /// The container (stopped, on this node)
-    #[arg(value_name = "VMID")]
+    #[arg(value_name = "VMID", value_hint = ValueHint::Other)]
     pub vmid: u32,
     /// Count what would move; change nothing
     #[arg(long)]

@@ -251,12 +251,28 @@ groups = ["research"]
     out
 }
 
+/// What completions are written from: the definitions without the hidden commands, which
+/// clap_complete would offer like any other.
+fn completion_command() -> clap::Command {
+    let full = Cli::command();
+    let visible: Vec<clap::Command> = full
+        .get_subcommands()
+        .filter(|s| !s.is_hide_set())
+        .cloned()
+        .collect();
+    clap::Command::new("idfed")
+        .version(env!("CARGO_PKG_VERSION"))
+        .propagate_version(true)
+        .args(full.get_arguments().cloned())
+        .subcommands(visible)
+}
+
 /// Runs `idfed completions SHELL`: the script on stdout.
 ///
 /// # Errors
 /// Only when stdout cannot be written (a closed pipe is not an error).
 pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
-    let mut cmd = Cli::command();
+    let mut cmd = completion_command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "idfed", &mut out);
     super::print_stdout(&String::from_utf8_lossy(&out))?;

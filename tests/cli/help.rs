@@ -204,3 +204,35 @@ fn readme_demo_plan_and_check() {
         .stdout_has("warning [privileged-share] CT 103 on pve1 is privileged")
         .stdout_has("\n0 problem(s), ");
 }
+
+/// Completions offer the commands `--help` lists, not the hidden `man`; a container, a share or
+/// an owner is never completed with file names.
+#[test]
+fn completions_offer_no_hidden_command_and_no_file_names() {
+    let bash = Test::new().args(["completions", "bash"]).run().success();
+    let script = bash.stdout();
+    assert!(script.contains("cmd=\"idfed__subcmd__plan\""), "{script}");
+    assert!(!script.contains("subcmd__man"), "bash offers `man`");
+    for opt in ["--ct", "--share", "--owner"] {
+        let case = format!("\n                {opt})\n");
+        let mut seen = 0;
+        for (at, _) in script.match_indices(&case) {
+            let body = &script[at..];
+            let body = &body[..body.find(";;").unwrap()];
+            assert!(
+                !body.contains("compgen -f"),
+                "{opt} completes file names: {body}"
+            );
+            seen += 1;
+        }
+        assert!(seen > 0, "no case for {opt}");
+    }
+    for shell in ["zsh", "fish"] {
+        Test::new()
+            .args(["completions", shell])
+            .run()
+            .success()
+            .stdout_has("plan")
+            .stdout_lacks("Write idfed's man pages");
+    }
+}
