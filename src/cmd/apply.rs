@@ -20,7 +20,7 @@ use crate::ids::{IdKind, IdSet};
 use crate::plan::{CtPlan, Managed, NodeCoverage, Plan, Rollout, current_map};
 use crate::publish::{self, Published};
 use crate::pve::lock::{ConfigLock, PVE_LOCK_TIMEOUT};
-use crate::pve::{CtConfig, lxc_dir};
+use crate::pve::{CtConfig, Section, lxc_dir};
 use crate::state;
 use crate::subid::SubidFile;
 
@@ -220,8 +220,30 @@ fn write_subids(
     Ok(())
 }
 
+/// The maps CT `vmid` may start with besides its current one: each snapshot's (a rollback
+/// restores it; no `lxc.idmap` line there means PVE's default map) and the `lxc.idmap` lines of
+/// `[pve:pending]` (applied at the next start), when it has any.
+fn other_section_maps(ctx: &Context, vmid: u32) -> Vec<Vec<crate::idmap::Extent>> {
+    let Some(ct) = ctx.cluster.ct(vmid) else {
+        return Vec::new();
+    };
+    ct.config
+        .sections()
+        .iter()
+        .filter_map(|section| {
+            let map = ct.config.section_idmap(section);
+            match section {
+                Section::Main => None,
+                Section::Pending if map.is_empty() => None,
+                Section::Pending | Section::Snapshot(_) => Some(map),
+            }
+        })
+        .collect()
+}
+
 /// `--prune`: removes the lines idfed appended (its record) whose ids no map of the cluster
-/// needs: neither a current map (of the CTs not switched by this run) nor a desired one. A line
+/// needs: neither a current map (of the CTs not switched by this run), nor a desired one, nor
+/// a snapshot's or `[pve:pending]`'s. A line
 /// that shares a single id with a needed range stays whole; lines idfed did not add are never
 /// looked at. The files are written first, then the record: a crash between the two leaves
 /// claims on lines that are gone, which the next run drops.
@@ -246,12 +268,19 @@ fn prune(
     let mut needed = [plan.needed_uids.clone(), plan.needed_gids.clone()];
     // A privileged CT has no user namespace: it needs no subid lines.
     for ct in ctx.cts.iter().filter(|ct| ct.unprivileged) {
-        if out.restart_required.contains(&ct.vmid) {
-            continue; // switched by this run (or would be): its new map is in the plan's needs
-        }
-        for (i, kind) in IdKind::ALL.into_iter().enumerate() {
-            let map = current_map(&ct.idmap, kind, &ctx.params);
-            needed[i] = needed[i].union(&outside_ranges(&map));
+        // Switched by this run (or would be): its new map is in the plan's needs.
+        let switched = out.restart_required.contains(&ct.vmid);
+        let mut maps = if switched {
+            Vec::new()
+        } else {
+            vec![ct.idmap.clone()]
+        };
+        maps.extend(other_section_maps(ctx, ct.vmid));
+        for map in &maps {
+            for (i, kind) in IdKind::ALL.into_iter().enumerate() {
+                let map = current_map(map, kind, &ctx.params);
+                needed[i] = needed[i].union(&outside_ranges(&map));
+            }
         }
     }
     let [needed_uids, needed_gids] = needed;

@@ -323,6 +323,54 @@ fn a_map_that_drops_and_adds_waits_for_what_it_adds_then_prune_removes_only_idfe
         .stdout_has("pve2: /etc/subuid: removed root:1005:1");
 }
 
+/// A snapshot (or `[pve:pending]`) that maps an id keeps the subid line for it through `--prune`:
+/// after `pct rollback` the CT must still start on every node.
+#[test]
+fn prune_keeps_the_lines_a_snapshot_or_pending_map_needs() {
+    let run = all_applied(rollout());
+    let conf = conf_101(&run);
+    // A snapshot taken with alice's map, then the share passes to bob.
+    let snapshot = format!("\n[before-bob]\n{}snaptime: 1764000000\n", MAP_101);
+    let t = run
+        .again()
+        .write(
+            "cluster/pve/nodes/pve1/lxc/101.conf",
+            &format!("{conf}{snapshot}"),
+        )
+        .write("idfed.toml", &bob_config());
+    let run = on(t, "pve2", &["apply"]).success();
+    let run = on(run.again(), "pve3", &["apply"]).success();
+    let run = on(run.again(), "pve1", &["apply", "--prune"])
+        .success()
+        .stdout_has("CT 101: got its new map")
+        .stdout_lacks("removed");
+    assert!(conf_101(&run).contains("lxc.idmap: u 1006 1006 1\n"));
+    assert!(conf_101(&run).contains(&snapshot));
+    for file in ["pve1/etc/subuid", "pve1/etc/subgid"] {
+        assert!(run.read(file).contains("root:1005:1\n"), "{file}");
+    }
+    // The snapshot is deleted, a pending change maps 1005 again: the line still stays.
+    let main = conf_101(&run).replace(&snapshot, "");
+    let pending = "\n[pve:pending]\nlxc.idmap: u 0 100000 1005\nlxc.idmap: u 1005 1005 1\n\
+                   lxc.idmap: u 1006 101006 64530\nlxc.idmap: g 0 100000 65536\n";
+    let t = run.again().write(
+        "cluster/pve/nodes/pve1/lxc/101.conf",
+        &format!("{main}{pending}"),
+    );
+    let run = on(t, "pve1", &["apply", "--prune"])
+        .success()
+        .stdout_lacks("/etc/subuid: removed")
+        .stdout_has("pve1: /etc/subgid: removed root:1005:1");
+    assert!(run.read("pve1/etc/subuid").contains("root:1005:1\n"));
+    // Neither any more: the line goes.
+    let t = run
+        .again()
+        .write("cluster/pve/nodes/pve1/lxc/101.conf", &main);
+    on(t, "pve1", &["apply", "--prune"])
+        .success()
+        .stdout_has("pve1: /etc/subuid: removed root:1005:1");
+}
+
 #[test]
 fn a_crash_at_each_step_leaves_a_state_the_next_run_converges_from() {
     if crate::harness::skip_without_root("the failure-injection test (chattr +i)") {
