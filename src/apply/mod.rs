@@ -2,5 +2,6 @@
 //! writes a file goes through here.
 
 pub mod node_lock;
+pub mod pve_writable;
 pub mod shadow_lock;
 pub mod write;

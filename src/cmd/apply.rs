@@ -385,6 +385,15 @@ fn apply_plan(
     out: &mut Applied,
 ) -> anyhow::Result<()> {
     let dry_run = args.dry_run;
+    if !dry_run {
+        // Before anything is written anywhere: pmxcfs without quorum refuses every write there.
+        let dirs = [
+            globals.root.join(lxc_dir(ctx.pve_root(), &ctx.node)),
+            state::managed_dir(&globals.root, ctx.pve_root()),
+            publish::nodes_dir(&globals.root, ctx.pve_root()),
+        ];
+        crate::apply::pve_writable::probe(&dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    }
     let backups = Backups::new(globals);
     let mut subids = apply_subids(globals, &backups, ctx, first, args, out)?;
     // This node counts with the coverage its files have now; the others with what they published.
@@ -583,7 +592,10 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     if !args.dry_run {
         remove_stale_temporaries(globals, &ctx)?;
     }
-    apply_plan(globals, &ctx, args, &plan, &mut out)?;
+    // A failure midway still shows what the run did before it: the report, then the failures.
+    if let Err(e) = apply_plan(globals, &ctx, args, &plan, &mut out) {
+        out.errors.push(format!("{e:#}"));
+    }
     if !args.dry_run && out.errors.is_empty() {
         let run = state::RunState {
             shares: ctx.share_counts(),
@@ -598,6 +610,10 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     if out.errors.is_empty() {
         Ok(Outcome::Ok)
     } else {
-        anyhow::bail!("{} container(s) could not be handled", out.errors.len())
+        anyhow::bail!(
+            "{} failure(s), after the report above:\n  {}",
+            out.errors.len(),
+            out.errors.join("\n  ")
+        )
     }
 }

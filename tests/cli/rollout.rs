@@ -397,12 +397,13 @@ fn a_crash_at_each_step_leaves_a_state_the_next_run_converges_from() {
         serde_json::json!([{"owner": "root", "start": 1005, "count": 1}])
     );
 
-    // Step 2: the subid files are written, but publishing fails (the nodes directory is frozen).
-    let t = run.again().write("cluster/pve/idfed/nodes/.keep", "");
-    let nodes = t.path().join("cluster/pve/idfed/nodes");
-    immutable(&nodes, true);
+    // Step 2: the subid files are written, but publishing fails (a directory where pve2's state
+    // goes; a frozen nodes directory is found before anything is written: see sync.rs).
+    let t = run.again();
+    let published = t.path().join("cluster/pve/idfed/nodes/pve2.json");
+    std::fs::create_dir_all(&published).unwrap();
     let run = on(t, "pve2", &["apply"]);
-    immutable(&nodes, false);
+    std::fs::remove_dir(&published).unwrap();
     let run = run
         .failure()
         .stderr_has("cannot publish this node's subid coverage");

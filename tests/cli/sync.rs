@@ -323,7 +323,7 @@ fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
     let run = run
         .failure()
         .stdout_has("error: CT 102")
-        .stderr_has("1 container(s) could not be handled");
+        .stderr_has("1 failure(s), after the report above:\n  CT 102: ");
     // 101 is new, 102 is old, and neither has a temporary file beside it.
     assert!(conf(&run, "pve1", 101).ends_with(WANT_101));
     assert_eq!(
@@ -339,6 +339,112 @@ fn failure_mid_apply_leaves_files_old_or_new_and_the_next_run_converges() {
         .success()
         .stdout_has("CT 102: got its new map");
     assert!(conf(&run, "pve1", 102).contains("lxc.idmap: u 1005 1005 2\n"));
+}
+
+/// Runs idfed inside a private mount namespace (`unshare -m`) after `script` (sh, with `$0` the
+/// temp dir) prepared its mounts: they vanish with the run.
+fn in_mount_ns(t: Test, script: &str) -> Test {
+    let dir = t.path().to_str().unwrap().to_string();
+    let script = format!("{script} && exec \"$@\"");
+    t.under(&[
+        "unshare",
+        "-m",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        &script,
+        &dir,
+    ])
+}
+
+/// pmxcfs without quorum: `/etc/pve` read-only (a read-only bind mount). apply says so before
+/// writing anything, anywhere, and still prints its report; exit 1.
+#[test]
+fn a_read_only_etc_pve_is_found_before_anything_is_written() {
+    crate::harness::require_root("mount namespaces");
+    let t = after(sync(), "pve2");
+    let before = files_of(t.path()).0;
+    let t = in_mount_ns(
+        t,
+        r#"mount --bind "$0/cluster/pve" "$0/cluster/pve" && mount -o remount,bind,ro "$0/cluster/pve""#,
+    );
+    let run = on(t, "pve1", &["--format", "json", "apply"])
+        .failure()
+        .stderr_has("is `/etc/pve` read-only (no quorum?); nothing was written there");
+    let json = run.json();
+    assert_eq!(json["node"], "pve1");
+    assert_eq!(json["errors"].as_array().unwrap().len(), 1, "{json}");
+    assert_eq!(json["published"], serde_json::Value::Null);
+    let unlocked = |mut files: BTreeMap<String, String>| {
+        files.retain(|path, _| !path.contains("run/lock"));
+        files
+    };
+    assert_eq!(unlocked(files_of(run.path()).0), unlocked(before));
+    // Text: the report (nothing done), then the failure.
+    let run = on(
+        in_mount_ns(
+            run.again(),
+            r#"mount --bind "$0/cluster/pve" "$0/cluster/pve" && mount -o remount,bind,ro "$0/cluster/pve""#,
+        ),
+        "pve1",
+        &["apply"],
+    )
+    .failure();
+    assert!(
+        run.stdout()
+            .ends_with("no quorum?); nothing was written there\n"),
+        "{}",
+        run.stdout()
+    );
+}
+
+/// A full disk under the CT configs (a tiny tmpfs, filled): the subid lines and the records are
+/// written, the configs stay old, and the whole report is printed before the failures; exit 1.
+/// The next run, with room again, converges.
+#[test]
+fn a_full_disk_keeps_the_report_and_old_files() {
+    crate::harness::require_root("mount namespaces");
+    let t = after(sync(), "pve2");
+    let lxc = "cluster/pve/nodes/pve1/lxc";
+    let old_101 = std::fs::read_to_string(t.path().join(lxc).join("101.conf")).unwrap();
+    let t = in_mount_ns(
+        t,
+        &format!(
+            // cd after mounting (a cwd stays on the directory under the mount); the fill is
+            // bounded and written only once the directory is the tmpfs.
+            r#"d="$0/{lxc}" && mkdir "$d.saved" && cp -a "$d/." "$d.saved" && mount -t tmpfs -o size=64k tmpfs "$d" && cd "$d" && [ "$(stat -f -c %T .)" = tmpfs ] && cp -a "$d.saved/." . && rm -r "$d.saved" && (dd if=/dev/zero of=fill bs=4k count=64 2>/dev/null; true)"#
+        ),
+    );
+    let run = on(t, "pve1", &["apply"]).failure();
+    let stdout = run.stdout();
+    assert!(
+        stdout.contains("pve1: /etc/subuid: added root:33:1, root:1005:2\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("published this node's subid coverage"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("error: CT 101: "), "{stdout}");
+    assert!(stdout.contains("No space left on device"), "{stdout}");
+    // The failures come last.
+    let first_error = stdout.find("error: ").unwrap();
+    assert!(
+        !stdout[first_error..]
+            .lines()
+            .any(|l| !l.starts_with("error: ")),
+        "{stdout}"
+    );
+    let run = run.stderr_has("failure(s), after the report above:");
+    // The tmpfs is gone with the namespace: the configs on disk are the old ones.
+    assert_eq!(conf(&run, "pve1", 101), old_101);
+    assert!(run.read("pve1/etc/subuid").contains("root:1005:2\n"));
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map");
+    assert!(conf(&run, "pve1", 101).ends_with(WANT_101));
 }
 
 /// Every file of a tree by path, but the backups and the nodes' published states (which hold

@@ -67,7 +67,7 @@ fn apply_fails_on_an_unreadable_config_of_its_own_node() {
         .stderr_has(&format!(
             "idfed: warning: CT 202 on pve2: left out of the plan: {CT_202}"
         ))
-        .stderr_has("idfed: error: 1 container(s) could not be handled")
+        .stderr_has("idfed: error: 1 failure(s), after the report above:")
         .stderr_lacks("CT 105 on pve1: left out");
     assert!(!run.path().join(state).exists());
     // The other CTs are still handled: the subid lines are added, the coverage published.
