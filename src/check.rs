@@ -211,12 +211,11 @@ fn suggested_map(ct: &CtIn, params: &MapParams) -> Option<Vec<Extent>> {
         let current = current_map(&ct.idmap, kind, params);
         let pass = idmap::passthroughs(&current).difference(&IdSet::from(IdRange::single(0).ok()?));
         // Hand-written passthroughs may lie below min_id (www-data's 33): keep them as they are.
-        let mut p = *params;
-        if let Some(low) = pass.first() {
-            p.min_id = p.min_id.min(low).max(1);
-        }
+        let low: IdSet = IdRange::new(1, params.min_id).into_iter().collect();
+        let mut p = params.clone();
         p.max_extents = p.max_extents.min(KERNEL_MAX_EXTENTS);
-        out.extend(idmap::build(kind, &pass, &p).ok()?.extents);
+        let map = idmap::build(kind, &pass.difference(&low), &pass.intersection(&low), &p);
+        out.extend(map.ok()?.extents);
     }
     out.sort_by_key(|e| (e.kind, e.inside));
     Some(out)

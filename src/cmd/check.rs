@@ -60,7 +60,7 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         })
         .collect();
     let mut found = check(&CheckInput {
-        params: ctx.params,
+        params: ctx.params.clone(),
         subid_owner: &ctx.config.cluster.subid_owner,
         pve_root: ctx.pve_root(),
         cts: &ctx.cts,

@@ -142,6 +142,7 @@ impl Context {
             size: c.size,
             min_id: c.min_id,
             max_extents: c.max_extents,
+            ..MapParams::default()
         };
         let started = std::time::Instant::now();
         let pve_root = globals.root.join(&c.pve_root);
@@ -361,7 +362,7 @@ impl Context {
         let coverage = self.coverage(local);
         crate::plan::plan(&crate::plan::PlanInput {
             nodes: &self.cluster.nodes,
-            params: self.params,
+            params: self.params.clone(),
             subid_owner: self.config.cluster.subid_owner.clone(),
             shares: &self.shares,
             cts: &self.cts,

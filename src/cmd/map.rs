@@ -38,6 +38,7 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
         size: args.size,
         min_id: args.min_id,
         max_extents: args.max_extents,
+        ..MapParams::default()
     };
     let specs = args
         .ids
@@ -58,8 +59,9 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
                 .with_context(|| format!("IDSPEC `{spec}`"))?;
         }
     }
-    let uid_map = idmap::build(IdKind::Uid, &uids, &params)?;
-    let gid_map = idmap::build(IdKind::Gid, &gids, &params)?;
+    let none = IdSet::new();
+    let uid_map = idmap::build(IdKind::Uid, &uids, &none, &params)?;
+    let gid_map = idmap::build(IdKind::Gid, &gids, &none, &params)?;
     let owner = args.subid_owner.as_str();
     // Passthroughs inside the base range are covered by its own line, which is not repeated.
     let base = IdSet::from(params.base_range()?);

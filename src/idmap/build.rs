@@ -2,15 +2,64 @@
 //!
 //! Owns the map rules and the parameters they take ([`MapParams`]): which ids may pass through,
 //! how the base range is laid around them, which inside ids stay unmapped (holes). Fitting the map
-//! into the kernel's budget is `budget`'s job; this module calls it and reports what it exposed.
+//! into the kernel's budget is `budget`'s job; this module calls it and reports what it exposed
+//! or left unmapped.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
 
 use crate::ids::{ID_LIMIT, IdKind, IdRange, IdSet};
 
 use super::budget::{self, Budget};
 use super::extent::Extent;
 
+/// What to do with a map over the kernel's budget (DESIGN.md section 6, rule 5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverBudget {
+    /// Leave inside ids between passthroughs unmapped (the fewest); grant nothing.
+    #[default]
+    Unmap,
+    /// Merge passthrough ranges across gaps (exposing the fewest ids).
+    Expose,
+}
+
+impl OverBudget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverBudget::Unmap => "unmap",
+            OverBudget::Expose => "expose",
+        }
+    }
+}
+
+impl fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A value that is neither `unmap` nor `expose`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not an over-budget policy: expected `unmap` or `expose`")]
+pub struct OverBudgetParseError(pub String);
+
+impl FromStr for OverBudget {
+    type Err = OverBudgetParseError;
+
+    fn from_str(s: &str) -> Result<OverBudget, OverBudgetParseError> {
+        match s {
+            "unmap" => Ok(OverBudget::Unmap),
+            "expose" => Ok(OverBudget::Expose),
+            _ => Err(OverBudgetParseError(s.to_string())),
+        }
+    }
+}
+
 /// The parameters of a map: base range and policy. `Default` is Proxmox VE's unprivileged CT.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapParams {
     /// Host id of the CT's id 0.
     pub base: u32,
@@ -20,6 +69,10 @@ pub struct MapParams {
     pub min_id: u32,
     /// Most extents in one map (the kernel takes at most 340).
     pub max_extents: u32,
+    /// Ids that never pass through, whatever a share or a merge says (`cluster.protected`).
+    pub protected: IdSet,
+    /// What to do when the map is over the kernel's budget (`cluster.over_budget`).
+    pub over_budget: OverBudget,
 }
 
 impl Default for MapParams {
@@ -29,6 +82,8 @@ impl Default for MapParams {
             size: 65_536,
             min_id: 1000,
             max_extents: budget::KERNEL_MAX_EXTENTS,
+            protected: IdSet::new(),
+            over_budget: OverBudget::default(),
         }
     }
 }
@@ -81,7 +136,7 @@ pub enum MapError {
     )]
     BadMaxExtents { max_extents: u32 },
     #[error(
-        "the {kind} map cannot fit the kernel's budget ({max_extents} extents, under {max_bytes} bytes) even with every passthrough range merged: it needs {extents} extents, {bytes} bytes"
+        "the {kind} map cannot fit the kernel's budget ({max_extents} extents, under {max_bytes} bytes) even with every passthrough range merged that may be: it needs {extents} extents, {bytes} bytes"
     )]
     OverBudget {
         kind: IdKind,
@@ -89,6 +144,18 @@ pub enum MapError {
         bytes: usize,
         max_extents: u32,
         max_bytes: usize,
+    },
+    #[error(
+        "the {kind} map does not fit the kernel's budget ({max_extents} extents, under {max_bytes} bytes) without exposing ids: its {ranges} passthrough ranges need {extents} extents, {bytes} bytes even with every inside id between them unmapped; about {fitting} such ranges would fit (`over_budget = \"expose\"` merges ranges instead)"
+    )]
+    DoesNotFit {
+        kind: IdKind,
+        ranges: usize,
+        extents: usize,
+        bytes: usize,
+        max_extents: u32,
+        max_bytes: usize,
+        fitting: usize,
     },
 }
 
@@ -98,15 +165,20 @@ pub struct BuiltMap {
     pub kind: IdKind,
     /// The extents, sorted by inside id, joined.
     pub extents: Vec<Extent>,
-    /// The passthroughs of the map: the ones asked for plus `exposed`.
+    /// The passthroughs of the map: the ones asked for and kept, plus `exposed`.
     pub passthrough: IdSet,
-    /// Ids identity-mapped that were not asked for (merged in to fit the budget).
+    /// Ids identity-mapped that were not asked for (merged in to fit the budget, `expose`).
     pub exposed: IdSet,
     /// Inside ids of the base range left unmapped because `base + id` is a passthrough.
     pub holes: IdSet,
-    /// Is `exposed` proven the fewest ids any merge that fits could expose?
+    /// Inside ids left unmapped to fit the budget (`unmap`).
+    pub unmapped: IdSet,
+    /// Ids asked for that are protected: not passed through.
+    pub withheld: IdSet,
+    /// Is `exposed` proven the fewest ids any merge that fits could expose? Always: the fit is
+    /// exact (the field stays for the JSON interface).
     pub minimal_merge: bool,
-    /// What a human should know: holes and exposures, one sentence each.
+    /// What a human should know: holes, exposures, unmapped and withheld ids, one sentence each.
     pub warnings: Vec<String>,
 }
 
@@ -119,13 +191,8 @@ pub fn check_passthrough(
     passthrough: &IdSet,
     params: &MapParams,
 ) -> Result<(), MapError> {
+    check_kept(kind, passthrough, params)?;
     for &r in passthrough.ranges() {
-        if r.start() == 0 {
-            return Err(MapError::Root {
-                kind,
-                min_id: params.min_id.max(1),
-            });
-        }
         if r.start() < params.min_id {
             let below = IdRange::new(r.start(), r.end().min(params.min_id)).unwrap_or(r);
             return Err(MapError::BelowMin {
@@ -135,7 +202,19 @@ pub fn check_passthrough(
             });
         }
     }
-    if passthrough.contains(params.base) {
+    Ok(())
+}
+
+/// Checks passthroughs kept as they are (foreign ones, which may lie below `min_id`): never id 0
+/// nor the base id.
+fn check_kept(kind: IdKind, kept: &IdSet, params: &MapParams) -> Result<(), MapError> {
+    if kept.first() == Some(0) {
+        return Err(MapError::Root {
+            kind,
+            min_id: params.min_id.max(1),
+        });
+    }
+    if kept.contains(params.base) {
         return Err(MapError::BaseRoot {
             kind,
             id: params.base,
@@ -144,32 +223,44 @@ pub fn check_passthrough(
     Ok(())
 }
 
-/// The map of `kind` that passes `passthrough` through, fitted into the kernel's budget.
+/// The map of `kind` that passes `wanted` and `kept` through, fitted into the kernel's budget.
 ///
-/// Every id of `passthrough` maps to itself; inside ids `[0, size)` not passed through map to
+/// `wanted` are the ids idfed grants (checked against `min_id`; protected ones are withheld);
+/// `kept` are passthroughs already in the CT's map that idfed did not write (foreign, maybe below
+/// `min_id`, like www-data's 33): kept exactly, never widened, never merged across when below
+/// `min_id`. Every passthrough maps to itself; inside ids `[0, size)` not passed through map to
 /// `base + id`, except those whose `base + id` is a passthrough (holes, reported). When the map is
-/// over budget, neighbouring passthrough ranges are merged across the gaps that expose the fewest
-/// ids (see `budget`); the exposed ids are reported.
+/// over budget it is fitted by `params.over_budget` (see `budget`), exactly.
 ///
 /// # Errors
 /// A refused passthrough ([`check_passthrough`]), a bad base range or `max_extents`, or a map that
-/// cannot fit even fully merged.
-pub fn build(kind: IdKind, passthrough: &IdSet, params: &MapParams) -> Result<BuiltMap, MapError> {
+/// cannot fit ([`MapError::OverBudget`], [`MapError::DoesNotFit`]).
+pub fn build(
+    kind: IdKind,
+    wanted: &IdSet,
+    kept: &IdSet,
+    params: &MapParams,
+) -> Result<BuiltMap, MapError> {
     let base_range = params.base_range()?;
     if params.max_extents == 0 || params.max_extents > budget::KERNEL_MAX_EXTENTS {
         return Err(MapError::BadMaxExtents {
             max_extents: params.max_extents,
         });
     }
-    check_passthrough(kind, passthrough, params)?;
+    let withheld = wanted.intersection(&params.protected).difference(kept);
+    let granted = wanted.difference(&withheld);
+    check_passthrough(kind, &granted, params)?;
+    check_kept(kind, kept, params)?;
+    let asked = granted.union(kept);
     let budget = Budget {
         max_extents: params.max_extents as usize,
         max_bytes: budget::LXC_MAX_BYTES,
     };
-    let fit = budget::fit(kind, passthrough, params, &budget)?;
-    let effective = fit.effective;
-    let (extents, holes) = layout(kind, &effective, base_range);
-    let exposed = effective.difference(passthrough);
+    let fit = budget::fit(kind, &asked, params, &budget)?;
+    let (extents, holes) = layout(kind, &fit.effective, base_range, &fit.unmapped);
+    debug_assert!(budget.admits(&extents));
+    let exposed = fit.effective.difference(&asked);
+    let count = |n: u64| format!("{n} {}", if n == 1 { "id" } else { "ids" });
     let mut warnings = Vec::new();
     // One warning per finding and kind, naming every range: maps can have hundreds.
     if !holes.is_empty() {
@@ -184,30 +275,41 @@ pub fn build(kind: IdKind, passthrough: &IdSet, params: &MapParams) -> Result<Bu
     }
     if !exposed.is_empty() {
         warnings.push(format!(
-            "{kind}s `{exposed}` ({} {}) are passed through too, not asked for: merged to fit the kernel's budget of {} extents under {} bytes",
-            exposed.len(),
-            if exposed.len() == 1 { "id" } else { "ids" },
+            "{kind}s `{exposed}` ({}) are passed through too, not asked for: merged to fit the kernel's budget of {} extents under {} bytes (the fewest ids that fit)",
+            count(exposed.len()),
             params.max_extents,
             budget::LXC_MAX_BYTES
         ));
     }
-    if !fit.minimal {
+    if !fit.unmapped.is_empty() {
         warnings.push(format!(
-            "the {kind} merge closes the smallest gaps first; a search for a merge exposing fewer ids was cut short"
+            "{kind}s `{}` ({}) inside the container stay unmapped: left out to fit the kernel's budget of {} extents under {} bytes (the fewest ids that fit)",
+            fit.unmapped,
+            count(fit.unmapped.len()),
+            params.max_extents,
+            budget::LXC_MAX_BYTES
+        ));
+    }
+    if !withheld.is_empty() {
+        warnings.push(format!(
+            "{kind}s `{withheld}` are protected: not passed through"
         ));
     }
     Ok(BuiltMap {
         kind,
         extents,
-        passthrough: effective,
+        passthrough: fit.effective,
         exposed,
         holes,
-        minimal_merge: fit.minimal,
+        unmapped: fit.unmapped,
+        withheld,
+        minimal_merge: true,
         warnings,
     })
 }
 
-/// The extents for a passthrough set taken as is (no budget), and the holes it leaves.
+/// The extents for a passthrough set taken as is (no budget) with the inside ids of `unmapped`
+/// left out, and the holes it leaves.
 ///
 /// `passthrough` must not contain id 0 or `base_range.start()`, and `base_range` must be a valid
 /// base range: [`build`] checks both.
@@ -215,6 +317,7 @@ pub(crate) fn layout(
     kind: IdKind,
     passthrough: &IdSet,
     base_range: IdRange,
+    unmapped: &IdSet,
 ) -> (Vec<Extent>, IdSet) {
     let base = base_range.start();
     let inside = IdRange::new(0, base_range.count()).expect("a base range is never empty");
@@ -228,7 +331,8 @@ pub(crate) fn layout(
     let holes = shadow.difference(passthrough);
     let based = IdSet::from(inside)
         .difference(passthrough)
-        .difference(&holes);
+        .difference(&holes)
+        .difference(unmapped);
     let mut extents: Vec<Extent> = based
         .ranges()
         .iter()
@@ -276,8 +380,13 @@ mod tests {
         map.extents.iter().map(|e| e.to_string()).collect()
     }
 
+    /// `build` with nothing kept.
+    fn b(kind: IdKind, p: &IdSet, params: &MapParams) -> Result<BuiltMap, MapError> {
+        build(kind, p, &IdSet::new(), params)
+    }
+
     fn built(ids: &[&str]) -> BuiltMap {
-        build(IdKind::Uid, &set(ids), &MapParams::default()).unwrap()
+        b(IdKind::Uid, &set(ids), &MapParams::default()).unwrap()
     }
 
     #[test]
@@ -288,7 +397,7 @@ mod tests {
             ["u 0 100000 1005", "u 1005 1005 1", "u 1006 101006 64530"]
         );
         assert!(m.exposed.is_empty() && m.holes.is_empty() && m.warnings.is_empty());
-        let g = build(IdKind::Gid, &set(&["1005"]), &MapParams::default()).unwrap();
+        let g = b(IdKind::Gid, &set(&["1005"]), &MapParams::default()).unwrap();
         assert_eq!(g.extents[1].to_string(), "g 1005 1005 1");
     }
 
@@ -387,23 +496,29 @@ mod tests {
     fn refusals() {
         let p = MapParams::default();
         let err =
-            |ids: &[&str], p: &MapParams| build(IdKind::Uid, &set(ids), p).unwrap_err().to_string();
+            |ids: &[&str], p: &MapParams| b(IdKind::Uid, &set(ids), p).unwrap_err().to_string();
         assert!(err(&["0"], &p).contains("`0`"));
         assert!(err(&["0-5000"], &p).contains("`0`"));
         let e = err(&["999"], &p);
         assert!(e.contains("`999`") && e.contains("from 1000"), "{e}");
         let e = err(&["990-1010"], &p);
         assert!(e.contains("`990-999`"), "{e}");
-        assert!(build(IdKind::Uid, &set(&["1000"]), &p).is_ok());
+        assert!(b(IdKind::Uid, &set(&["1000"]), &p).is_ok());
         let e = err(&["100000"], &p);
         assert!(e.contains("`100000`") && e.contains("root"), "{e}");
-        let e = err(&["1005"], &MapParams { base: 0, ..p });
+        let e = err(
+            &["1005"],
+            &MapParams {
+                base: 0,
+                ..p.clone()
+            },
+        );
         assert!(e.contains("base range"), "{e}");
         let e = err(
             &["1005"],
             &MapParams {
                 base: u32::MAX - 10,
-                ..p
+                ..p.clone()
             },
         );
         assert!(e.contains("base range"), "{e}");
@@ -411,13 +526,32 @@ mod tests {
             &["1005"],
             &MapParams {
                 max_extents: 341,
-                ..p
+                ..p.clone()
             },
         );
         assert!(e.contains("`341`"), "{e}");
         // min_id 0 still refuses id 0.
-        assert!(err(&["0"], &MapParams { min_id: 0, ..p }).contains("`0`"));
-        assert!(build(IdKind::Uid, &set(&["1"]), &MapParams { min_id: 0, ..p }).is_ok());
+        assert!(
+            err(
+                &["0"],
+                &MapParams {
+                    min_id: 0,
+                    ..p.clone()
+                }
+            )
+            .contains("`0`")
+        );
+        assert!(
+            b(
+                IdKind::Uid,
+                &set(&["1"]),
+                &MapParams {
+                    min_id: 0,
+                    ..p.clone()
+                }
+            )
+            .is_ok()
+        );
     }
 
     #[test]
@@ -428,7 +562,7 @@ mod tests {
             ..MapParams::default()
         };
         assert_eq!(top.base_range().unwrap().last(), u32::MAX - 1);
-        let m = build(IdKind::Gid, &set(&["4294967294"]), &top).unwrap();
+        let m = b(IdKind::Gid, &set(&["4294967294"]), &top).unwrap();
         assert_eq!(
             lines(&m),
             ["g 0 4294901759 65535", "g 4294967294 4294967294 1"]
@@ -439,7 +573,7 @@ mod tests {
             ..MapParams::default()
         };
         assert!(matches!(
-            build(IdKind::Gid, &set(&["1005"]), &past),
+            b(IdKind::Gid, &set(&["1005"]), &past),
             Err(MapError::BadBaseRange { .. })
         ));
     }
@@ -450,7 +584,11 @@ mod tests {
         let p: IdSet = (0..400u32)
             .map(|i| IdRange::single(4_000_000_000 + 7919 * i).unwrap())
             .collect();
-        let m = build(IdKind::Uid, &p, &MapParams::default()).unwrap();
+        let expose = MapParams {
+            over_budget: OverBudget::Expose,
+            ..MapParams::default()
+        };
+        let m = b(IdKind::Uid, &p, &expose).unwrap();
         let bytes = crate::idmap::budget::text_len(&m.extents);
         assert!(
             (4000..4079).contains(&bytes) && m.extents.len() < 200,
@@ -460,19 +598,20 @@ mod tests {
         assert!(m.passthrough.is_superset(&p));
         assert!(!m.exposed.is_empty());
         assert!(m.warnings.iter().any(|w| w.contains("passed through too")));
-        // Every gap is 7918 ids: hundreds of subsets are as cheap as any merge that fits, so the
-        // exact search is cut short and smallest-first stands, said so.
-        assert!(!m.minimal_merge);
-        assert!(m.warnings.iter().any(|w| w.contains("cut short")));
+        // Every gap is 7918 ids, so the fewest exposed ids is the fewest closed gaps.
+        assert!(m.minimal_merge);
+        assert_eq!(m.exposed.len() % 7918, 0);
         // No closure is unneeded: reopening any single closed gap is over budget again.
         let budget = Budget::default();
         let base_range = MapParams::default().base_range().unwrap();
-        assert!(!m.exposed.ranges().is_empty());
         for &gap in m.exposed.ranges() {
             let reopened = m.passthrough.difference(&IdSet::from(gap));
-            let (extents, _) = layout(IdKind::Uid, &reopened, base_range);
+            let (extents, _) = layout(IdKind::Uid, &reopened, base_range, &IdSet::new());
             assert!(!budget.admits(&extents), "{gap} need not be closed");
         }
+        // Unmap has nothing between them to unmap: the map does not fit, said so.
+        let e = b(IdKind::Uid, &p, &MapParams::default()).unwrap_err();
+        assert!(matches!(e, MapError::DoesNotFit { ranges: 400, .. }), "{e}");
     }
 
     #[test]
@@ -530,8 +669,11 @@ mod tests {
             #![proptest_config(ProptestConfig::with_cases(64))]
             #[test]
             fn every_map_is_kernel_proof(p in arb_set()) {
-                let params = MapParams::default();
-                let m = build(IdKind::Uid, &p, &params).unwrap();
+                let params = MapParams {
+                    over_budget: OverBudget::Expose,
+                    ..MapParams::default()
+                };
+                let m = b(IdKind::Uid, &p, &params).unwrap();
                 // Injective on both sides, inside 0 mapped, within both limits.
                 prop_assert_eq!(validate(IdKind::Uid, &m.extents, params.max_extents), vec![]);
                 prop_assert!(Budget::default().admits(&m.extents));

@@ -70,16 +70,18 @@ impl Extent {
 
     /// The length in bytes of [`Extent::kernel_line`], without building it.
     pub fn kernel_line_len(&self) -> usize {
-        fn digits(mut n: u32) -> usize {
-            let mut d = 1;
-            while n >= 10 {
-                n /= 10;
-                d += 1;
-            }
-            d
-        }
-        digits(self.inside) + digits(self.outside) + digits(self.count) + 3
+        line_len(self.inside, self.outside, self.count) as usize
     }
+}
+
+/// Decimal digits of `n`: `digits(0) == 1`, `digits(4294967295) == 10`.
+pub(crate) fn digits(n: u64) -> u32 {
+    n.checked_ilog10().unwrap_or(0) + 1
+}
+
+/// Bytes of the kernel line `"{inside} {outside} {count}\n"`.
+pub(crate) fn line_len(inside: u32, outside: u32, count: u32) -> u32 {
+    digits(inside.into()) + digits(outside.into()) + digits(count.into()) + 3
 }
 
 /// LXC syntax, as written after `lxc.idmap:`: `u 0 100000 1005`.

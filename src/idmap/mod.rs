@@ -3,13 +3,21 @@
 
 mod budget;
 mod build;
+mod expose;
 mod extent;
 mod idspec;
 mod needs;
+mod slots;
+mod unmap;
 mod validate;
 
+#[cfg(test)]
+mod fit_tests;
+
 pub use budget::{KERNEL_MAX_EXTENTS, LXC_MAX_BYTES, kernel_text, text_len};
-pub use build::{BuiltMap, MapError, MapParams, build, check_passthrough};
+pub use build::{
+    BuiltMap, MapError, MapParams, OverBudget, OverBudgetParseError, build, check_passthrough,
+};
 pub use extent::{Extent, ExtentParseError};
 pub use idspec::{IdSpec, IdSpecError};
 pub use needs::{Subid, outside_ranges, passthroughs, subids};

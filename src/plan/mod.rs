@@ -414,14 +414,9 @@ fn plan_kind(
     let wanted = used
         .iter()
         .fold(IdSet::new(), |acc, s| acc.union(s.ids(kind)));
-    // Foreign passthroughs may lie below min_id (an admin's uid 33): they are kept as they are.
-    // The ids idfed adds itself get the real policy.
-    let mut params = input.params;
-    if let Some(low) = foreign.first().filter(|&low| low < params.min_id) {
-        idmap::check_passthrough(kind, &wanted.difference(&foreign), &params)?;
-        params.min_id = low.max(1);
-    }
-    let map = idmap::build(kind, &wanted.union(&foreign), &params)?;
+    // Foreign passthroughs may lie below min_id (an admin's uid 33): they are kept exactly as
+    // they are, never widened. The ids idfed adds itself get the real policy.
+    let map = idmap::build(kind, &wanted.difference(&foreign), &foreign, &input.params)?;
     let removed = owned
         .intersection(&current_pass)
         .difference(&map.passthrough);

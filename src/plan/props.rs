@@ -66,7 +66,7 @@ proptest! {
         let params = MapParams::default();
         // The current map: built from foreign and previously owned passthroughs.
         let before_u = set(&foreign_u).union(&set(&owned_u));
-        let current_u = match crate::idmap::build(IdKind::Uid, &before_u, &params) {
+        let current_u = match crate::idmap::build(IdKind::Uid, &before_u, &IdSet::new(), &params) {
             Ok(m) => m.extents,
             Err(_) => return Ok(()), // e.g. the base id itself: not a map anyone could have
         };

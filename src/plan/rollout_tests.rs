@@ -9,6 +9,7 @@ fn params() -> MapParams {
         size: 65_536,
         min_id: 1000,
         max_extents: 340,
+        ..MapParams::default()
     }
 }
 
@@ -48,7 +49,11 @@ fn map_of(ids: &[u32]) -> Vec<Extent> {
     }
     IdKind::ALL
         .into_iter()
-        .flat_map(|k| idmap::build(k, &set, &params()).unwrap().extents)
+        .flat_map(|k| {
+            idmap::build(k, &set, &IdSet::new(), &params())
+                .unwrap()
+                .extents
+        })
         .collect()
 }
 
