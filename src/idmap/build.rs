@@ -666,7 +666,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(64))]
+            #![proptest_config(ProptestConfig::with_cases(32))]
             #[test]
             fn every_map_is_kernel_proof(p in arb_set()) {
                 let params = MapParams {

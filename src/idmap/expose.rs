@@ -380,7 +380,7 @@ impl Chains {
             return Some(all_closed);
         }
         let max_value = self.value.iter().copied().max().unwrap_or(0);
-        let mut incumbent = all_closed;
+        let mut incumbent = self.greedy();
         let (mut lam, mut z) = self.tune(true, 0, &mut incumbent, max_value);
         let mut mu = 0;
         if z >= SCALE * (i128::from(incumbent.value) + 1) {
@@ -398,6 +398,65 @@ impl Chains {
             return Some(incumbent);
         }
         Some(self.search(lam, mu, incumbent))
+    }
+
+    /// A good choice that fits, fast: close gaps smallest first until the map fits, then reopen
+    /// every closed gap (largest first) that still fits open. Only an incumbent for the bound.
+    fn greedy(&self) -> Choice {
+        let n = self.n();
+        let chain = |a: usize, b: usize| {
+            (self.start_bytes(a) + u64::from(digits(u64::from(self.ends[b] - self.starts[a]))))
+                as i64
+        };
+        let mut open = vec![true; n - 1];
+        let mut lines = n as i64;
+        let mut bytes: i64 = (0..n).map(|i| chain(i, i)).sum();
+        for j in 0..n - 1 {
+            lines += i64::from(self.lines[j]);
+            bytes += i64::from(self.bytes[j]);
+        }
+        // The start of the chain ending at range i, and the end of the chain starting at i
+        // (kept up to date at chain ends only).
+        let mut start_of: Vec<usize> = (0..n).collect();
+        let mut end_of: Vec<usize> = (0..n).collect();
+        let mut order: Vec<usize> = (0..n - 1).filter(|&j| !self.forced[j]).collect();
+        order.sort_unstable_by_key(|&j| (self.value[j], j));
+        let fits = |lines: i64, bytes: i64| {
+            lines <= self.max_lines as i64 && bytes <= self.max_bytes as i64
+        };
+        let mut closed = Vec::new();
+        for &j in &order {
+            if fits(lines, bytes) {
+                break;
+            }
+            let (a, b) = (start_of[j], end_of[j + 1]);
+            bytes += chain(a, b) - chain(a, j) - chain(j + 1, b) - i64::from(self.bytes[j]);
+            lines -= 1 + i64::from(self.lines[j]);
+            end_of[a] = b;
+            start_of[b] = a;
+            open[j] = false;
+            closed.push(j);
+        }
+        if !fits(lines, bytes) {
+            return self.evaluate(self.forced.clone());
+        }
+        let mut opened: std::collections::BTreeSet<usize> =
+            (0..n - 1).filter(|&j| open[j]).collect();
+        for &j in closed.iter().rev() {
+            let a = opened.range(..j).next_back().map_or(0, |&g| g + 1);
+            let b = opened.range(j..).next().copied().unwrap_or(n - 1);
+            let more_bytes = chain(a, j) + chain(j + 1, b) + i64::from(self.bytes[j]) - chain(a, b);
+            let more_lines = 1 + i64::from(self.lines[j]);
+            if fits(lines + more_lines, bytes + more_bytes) {
+                lines += more_lines;
+                bytes += more_bytes;
+                opened.insert(j);
+                open[j] = true;
+            }
+        }
+        let choice = self.evaluate(open);
+        debug_assert!(self.fits(&choice) && choice.lines as i64 == lines);
+        choice
     }
 
     /// The exact label search under the bound of `(λ, μ)`, starting from `incumbent`.

@@ -281,7 +281,7 @@ fn small_case() -> impl Strategy<Value = (IdSet, MapParams, Budget)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(3000))]
+    #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]
     fn fit_is_exact_against_brute_force((p, params, budget) in small_case()) {
         let want = brute_force(&p, &params, &budget);
@@ -422,12 +422,12 @@ fn expose_is_exact_against_a_plain_reference_on_large_sets() {
     let budget = Budget::default();
     let p = params(OverBudget::Expose, 340);
     let mut checked = 0;
-    for seed in 1..=6u64 {
+    for seed in 1..=4u64 {
         for (count, lo, spread) in [
             (200, 1000, 40),              // small ids, inside the CT's range
-            (600, 200_000, 3_000),        // medium
-            (400, 3_000_000_000, 90_000), // ten digits
-            (2000, 4_000_000_000, 200),   // ten digits, dense enough to cluster
+            (300, 200_000, 3_000),        // medium
+            (200, 3_000_000_000, 90_000), // ten digits
+            (400, 4_000_000_000, 200),    // ten digits, clustered
         ] {
             let asked = sparse(count, lo, spread, seed * 7919 + count as u64);
             let want = reference_expose(&asked, &p, &budget);
@@ -438,7 +438,7 @@ fn expose_is_exact_against_a_plain_reference_on_large_sets() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 24);
+    assert_eq!(checked, 16);
 }
 
 /// Random owners, foreign (kept) ids, protected ids and parameters.
@@ -456,7 +456,7 @@ fn any_case() -> impl Strategy<Value = (IdSet, IdSet, MapParams)> {
     (
         prop_oneof![
             prop::collection::vec(range.clone(), 0..40),
-            prop::collection::vec(range.clone(), 150..500),
+            prop::collection::vec(range.clone(), 100..400),
         ],
         prop::collection::vec((1u32..1000, 1u32..3), 0..3),
         prop::collection::vec(range, 0..6),
@@ -482,7 +482,7 @@ fn any_case() -> impl Strategy<Value = (IdSet, IdSet, MapParams)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(48))]
     #[test]
     fn never_grants_what_must_not_be_granted((wanted, kept, params) in any_case()) {
         let base_range = params.base_range().unwrap();
