@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
+use crate::idmap::OverBudget;
+use crate::ids::IdRange;
+
 /// Federate the owner ids of shared NFS exports into unprivileged Proxmox VE containers.
 #[derive(Debug, Parser)]
 #[command(
@@ -111,6 +114,13 @@ pub struct MapArgs {
     /// Owner of the printed subuid/subgid lines
     #[arg(long, default_value = "root")]
     pub subid_owner: String,
+    /// Over the kernel's budget: `unmap` leaves the fewest inside ids between passthroughs
+    /// unmapped (grants nothing), `expose` merges passthroughs exposing the fewest ids
+    #[arg(long, value_name = "POLICY", default_value = "unmap", value_parser = parse_over_budget)]
+    pub over_budget: OverBudget,
+    /// Ids never passed through nor merged across: 64045,3000-3010
+    #[arg(long, value_name = "IDS", value_delimiter = ',', value_parser = parse_id_range)]
+    pub protected: Vec<IdRange>,
     /// Ids to pass through: 1005, 2000-2010 (both kinds), u:1005, g:2000-2010 (one kind)
     #[arg(required = true, value_name = "IDSPEC")]
     pub ids: Vec<String>,
@@ -263,4 +273,14 @@ pub struct ManArgs {
     /// stdout
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+}
+
+fn parse_over_budget(s: &str) -> Result<OverBudget, String> {
+    s.parse()
+        .map_err(|e: crate::idmap::OverBudgetParseError| e.to_string())
+}
+
+fn parse_id_range(s: &str) -> Result<IdRange, String> {
+    s.parse()
+        .map_err(|e: <IdRange as std::str::FromStr>::Err| e.to_string())
 }

@@ -142,7 +142,8 @@ impl Context {
             size: c.size,
             min_id: c.min_id,
             max_extents: c.max_extents,
-            ..MapParams::default()
+            protected: c.protected.clone(),
+            over_budget: c.over_budget,
         };
         let started = std::time::Instant::now();
         let pve_root = globals.root.join(&c.pve_root);

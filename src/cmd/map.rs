@@ -27,6 +27,7 @@ struct MapJson {
     exposed_gids: IdSet,
     unmapped_uids: IdSet,
     unmapped_gids: IdSet,
+    minimal_merge: bool,
     warnings: Vec<String>,
 }
 
@@ -38,7 +39,8 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
         size: args.size,
         min_id: args.min_id,
         max_extents: args.max_extents,
-        ..MapParams::default()
+        protected: args.protected.iter().copied().collect(),
+        over_budget: args.over_budget,
     };
     let specs = args
         .ids
@@ -82,8 +84,9 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
                 subgid: needs(&gid_map),
                 exposed_uids: uid_map.exposed.clone(),
                 exposed_gids: gid_map.exposed.clone(),
-                unmapped_uids: uid_map.holes.clone(),
-                unmapped_gids: gid_map.holes.clone(),
+                unmapped_uids: uid_map.holes.union(&uid_map.unmapped),
+                unmapped_gids: gid_map.holes.union(&gid_map.unmapped),
+                minimal_merge: uid_map.minimal_merge && gid_map.minimal_merge,
                 uid_map: uid_map.extents,
                 gid_map: gid_map.extents,
                 warnings,

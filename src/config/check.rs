@@ -107,6 +107,16 @@ impl Checker<'_> {
             }
             Some(s) => s.into_inner(),
         };
+        let protected = self.ids("cluster.protected", raw.protected, 0)?;
+        let over_budget = match raw.over_budget {
+            None => d.over_budget,
+            Some(s) => s
+                .get_ref()
+                .parse()
+                .map_err(|e: crate::idmap::OverBudgetParseError| {
+                    self.err("cluster.over_budget", Some(s.span()), e.to_string())
+                })?,
+        };
         Ok(ClusterConfig {
             pve_root,
             base,
@@ -115,6 +125,8 @@ impl Checker<'_> {
             max_extents,
             subid_owner,
             publish_max_age_secs,
+            protected,
+            over_budget,
         })
     }
 

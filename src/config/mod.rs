@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fsutil::{self, Root};
+use crate::idmap::OverBudget;
 use crate::ids::IdSet;
 
 pub use error::{ConfigError, Invalid, UnknownShare};
@@ -64,6 +65,10 @@ pub struct ClusterConfig {
     pub subid_owner: String,
     /// `check` warns about a node whose published subid coverage is older than this (seconds).
     pub publish_max_age_secs: u64,
+    /// Ids never passed through nor merged across.
+    pub protected: IdSet,
+    /// What to do with a map over the kernel's budget.
+    pub over_budget: OverBudget,
 }
 
 impl Default for ClusterConfig {
@@ -76,6 +81,8 @@ impl Default for ClusterConfig {
             max_extents: 340,
             subid_owner: "root".to_string(),
             publish_max_age_secs: 3_600,
+            protected: IdSet::new(),
+            over_budget: OverBudget::default(),
         }
     }
 }

@@ -29,6 +29,9 @@ pub struct RawCluster {
     pub max_extents: Option<Spanned<u32>>,
     pub subid_owner: Option<Spanned<String>>,
     pub publish_max_age_secs: Option<Spanned<u64>>,
+    #[serde(default)]
+    pub protected: Vec<Spanned<RawIds>>,
+    pub over_budget: Option<Spanned<String>>,
 }
 
 /// Every key of every source type: which ones belong to the given `type` is checked afterwards,

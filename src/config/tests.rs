@@ -38,6 +38,15 @@ fn defaults() {
     ))
     .unwrap();
     assert_eq!(c.cluster, ClusterConfig::default());
+    assert_eq!(c.cluster.over_budget, crate::idmap::OverBudget::Unmap);
+    assert!(c.cluster.protected.is_empty());
+    let p = parse(&format!(
+        "[cluster]\nover_budget = \"expose\"\nprotected = [64045, \"3000-3010\"]\n{}",
+        with_share("source = \"nas\"\npath = \"/p\"\nusers = [\"alice\"]\n")
+    ))
+    .unwrap();
+    assert_eq!(p.cluster.over_budget, crate::idmap::OverBudget::Expose);
+    assert_eq!(p.cluster.protected.to_string(), "3000-3010,64045");
     assert_eq!(c.cluster.pve_root, Path::new("/etc/pve"));
     assert_eq!(
         (
@@ -185,6 +194,14 @@ fn errors_name_file_key_and_line() {
         (
             "[cluster]\nmax_extents = 341\n".to_string(),
             "`/etc/idfed/idfed.toml` line 2, column 15: `cluster.max_extents`: `341` is out of range: expected 1 to 340 (the kernel's limit)",
+        ),
+        (
+            "[cluster]\nover_budget = \"merge\"\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 15: `cluster.over_budget`: `merge` is not an over-budget policy: expected `unmap` or `expose`",
+        ),
+        (
+            "[cluster]\nprotected = [64045, \"3010-3000\"]\n".to_string(),
+            "`/etc/idfed/idfed.toml` line 2, column 22: `cluster.protected[1]`: `3010-3000` is reversed",
         ),
         (
             "[cluster]\npublish_max_age_secs = 0\n".to_string(),

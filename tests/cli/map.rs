@@ -126,6 +126,8 @@ fn merging_to_fit_reports_exposed_ids() {
             "map",
             "--max-extents",
             "2",
+            "--over-budget",
+            "expose",
             "u:200000",
             "u:200002",
         ])
@@ -185,8 +187,16 @@ fn refused_idspecs() {
             "`map` does not write `--format csv`",
         ),
         (
+            &["--max-extents", "2", "--over-budget", "expose", "1005"],
+            "the uid map cannot fit the kernel's budget (2 extents, under 4079 bytes) even with every passthrough range merged that may be: it needs 3 extents",
+        ),
+        (
             &["--max-extents", "2", "1005"],
-            "the uid map cannot fit the kernel's budget (2 extents, under 4079 bytes) even with every passthrough range merged: it needs 3 extents",
+            "the uid map does not fit the kernel's budget (2 extents, under 4079 bytes) without exposing ids: its 1 passthrough ranges need 3 extents",
+        ),
+        (
+            &["--over-budget", "merge", "1005"],
+            "`merge` is not an over-budget policy: expected `unmap` or `expose`",
         ),
     ];
     for (args, want) in table {
@@ -498,4 +508,60 @@ fn lxc_collision_needs_only_the_base_subid_line() {
     run_container(&spec).unwrap();
     assert_eq!(owner(&host.path().join("carol")), (100_005, 100_005));
     assert_eq!(owner(&host.path().join("dave")), (100_006, 100_006));
+}
+
+/// Over budget, `unmap` (the default) leaves the fewest inside ids between passthroughs
+/// unmapped and grants nothing; `expose` merges instead; a protected id never passes.
+#[test]
+fn over_budget_policies_and_protected_ids() {
+    let run = Test::new()
+        .args([
+            "--format",
+            "json",
+            "map",
+            "--max-extents",
+            "5",
+            "u:1005",
+            "u:1010",
+            "u:1100",
+        ])
+        .run()
+        .success()
+        .stderr_has("uids `1006-1009,1011-1099` (93 ids) inside the container stay unmapped");
+    let doc = run.json();
+    assert_eq!(doc["exposed_uids"], json!([]));
+    assert_eq!(
+        doc["unmapped_uids"],
+        json!([{"start": 1006, "count": 4}, {"start": 1011, "count": 89}])
+    );
+    assert_eq!(doc["minimal_merge"], json!(true));
+    let run = Test::new()
+        .args([
+            "--format",
+            "json",
+            "map",
+            "--max-extents",
+            "3",
+            "--over-budget",
+            "expose",
+            "u:1005",
+            "u:1010",
+            "u:1100",
+        ])
+        .run()
+        .success();
+    assert_eq!(
+        run.json()["uid_map"],
+        json!([
+            {"inside": 0, "outside": 100000, "count": 1005},
+            {"inside": 1005, "outside": 1005, "count": 96},
+            {"inside": 1101, "outside": 101101, "count": 64435}
+        ])
+    );
+    Test::new()
+        .args(["map", "--protected", "64045,3000-3010", "u:64045", "u:1005"])
+        .run()
+        .success()
+        .stderr_has("uids `64045` are protected: not passed through")
+        .stdout_has("lxc.idmap: u 1005 1005 1\n");
 }
