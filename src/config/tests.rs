@@ -201,7 +201,7 @@ fn errors_name_file_key_and_line() {
         ),
         (
             "[cluster]\nprotected = [64045, \"3010-3000\"]\n".to_string(),
-            "`/etc/idfed/idfed.toml` line 2, column 22: `cluster.protected[1]`: `3010-3000` is reversed",
+            "`/etc/idfed/idfed.toml` line 2, column 21: `cluster.protected[1]`: `3010-3000` is reversed: a range is written low-high, like `2000-2010`",
         ),
         (
             "[cluster]\npublish_max_age_secs = 0\n".to_string(),

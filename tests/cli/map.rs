@@ -92,6 +92,7 @@ fn json_shape() {
             "exposed_gids": [],
             "unmapped_uids": [],
             "unmapped_gids": [],
+            "minimal_merge": true,
             "warnings": []
         })
     );
@@ -194,10 +195,6 @@ fn refused_idspecs() {
             &["--max-extents", "2", "1005"],
             "the uid map does not fit the kernel's budget (2 extents, under 4079 bytes) without exposing ids: its 1 passthrough ranges need 3 extents",
         ),
-        (
-            &["--over-budget", "merge", "1005"],
-            "`merge` is not an over-budget policy: expected `unmap` or `expose`",
-        ),
     ];
     for (args, want) in table {
         let run = Test::new()
@@ -216,10 +213,10 @@ fn refused_idspecs() {
         .success();
 }
 
-/// The uid and gid maps `idfed map ARGS` prints, as kernel text.
-fn emitted(args: &[String]) -> (String, String, Value) {
+/// The uid and gid maps `idfed map --over-budget POLICY ARGS` prints, as kernel text.
+fn emitted(policy: &str, args: &[String]) -> (String, String, Value) {
     let run = Test::new()
-        .args(["--format", "json", "map"])
+        .args(["--format", "json", "map", "--over-budget", policy])
         .args(args)
         .run()
         .success();
@@ -248,27 +245,38 @@ fn kernel_accepts_emitted_maps_for_hard_cases() {
     if skip_without_root("the kernel map test") {
         return;
     }
-    let cases: Vec<(&str, Vec<String>)> = vec![
+    let cases: Vec<(&str, &str, Vec<String>)> = vec![
         (
-            "800 sparse ids inside the base range",
-            (0..800).map(|i| format!("{}", 100_001 + 79 * i)).collect(),
+            // Merging across base-range ids is never allowed: as many as fit unmerged.
+            "150 sparse ids inside the base range",
+            "expose",
+            (0..150).map(|i| format!("{}", 100_001 + 79 * i)).collect(),
         ),
         (
             "800 sparse ids inside the container's range",
+            "expose",
             (0..800).map(|i| format!("u:{}", 1000 + 81 * i)).collect(),
         ),
         (
+            "300 sparse ids inside the container's range, unmapped between",
+            "unmap",
+            (0..300).map(|i| format!("u:{}", 1000 + 7 * i)).collect(),
+        ),
+        (
             "400 ids above 65535",
+            "expose",
             (0..400).map(|i| format!("{}", 65_536 + 1013 * i)).collect(),
         ),
         (
             "400 ten-digit ids (the byte budget binds first)",
+            "expose",
             (0..400)
                 .map(|i| format!("{}", 4_000_000_000u32 + 7919 * i))
                 .collect(),
         ),
         (
             "collisions and boundaries",
+            "unmap",
             [
                 "1005",
                 "101005",
@@ -286,8 +294,8 @@ fn kernel_accepts_emitted_maps_for_hard_cases() {
             .to_vec(),
         ),
     ];
-    for (what, args) in cases {
-        let (uid, gid, doc) = emitted(&args);
+    for (what, policy, args) in cases {
+        let (uid, gid, doc) = emitted(policy, &args);
         assert!(uid.len() < 4079 && uid.lines().count() <= 340, "{what}");
         for (file, text) in [(MapFile::Uid, &uid), (MapFile::Gid, &gid)] {
             let ns = UserNs::new();
@@ -441,9 +449,13 @@ fn lxc_starts_the_longest_emitted_map() {
     let args: Vec<String> = (0..400)
         .map(|i| format!("{}", 4_000_000_000u32 + 7919 * i))
         .collect();
-    let run = Test::new().args(["map"]).args(&args).run().success();
+    let run = Test::new()
+        .args(["map", "--over-budget", "expose"])
+        .args(&args)
+        .run()
+        .success();
     let (idmap, subuid, subgid) = parse_text(&run.stdout());
-    let (uid_text, _, _) = emitted(&args);
+    let (uid_text, _, _) = emitted("expose", &args);
     assert!(
         (4000..4079).contains(&uid_text.len()),
         "{} bytes",
@@ -558,6 +570,11 @@ fn over_budget_policies_and_protected_ids() {
             {"inside": 1101, "outside": 101101, "count": 64435}
         ])
     );
+    Test::new()
+        .args(["map", "--over-budget", "merge", "1005"])
+        .run()
+        .failure()
+        .stderr_has("`merge` is not an over-budget policy: expected `unmap` or `expose`");
     Test::new()
         .args(["map", "--protected", "64045,3000-3010", "u:64045", "u:1005"])
         .run()
