@@ -657,7 +657,7 @@ mod tests {
         fn arb_set() -> impl Strategy<Value = IdSet> {
             prop_oneof![
                 prop::collection::vec(arb_range(), 0..40),
-                prop::collection::vec(arb_range(), 300..600),
+                prop::collection::vec(arb_range(), 200..450),
             ]
             .prop_map(|v| {
                 let s: IdSet = v.into_iter().collect();
@@ -666,7 +666,7 @@ mod tests {
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(32))]
+            #![proptest_config(ProptestConfig::with_cases(16))]
             #[test]
             fn every_map_is_kernel_proof(p in arb_set()) {
                 let params = MapParams {

@@ -422,12 +422,12 @@ fn expose_is_exact_against_a_plain_reference_on_large_sets() {
     let budget = Budget::default();
     let p = params(OverBudget::Expose, 340);
     let mut checked = 0;
-    for seed in 1..=4u64 {
+    for seed in 1..=2u64 {
         for (count, lo, spread) in [
             (200, 1000, 40),              // small ids, inside the CT's range
-            (300, 200_000, 3_000),        // medium
+            (200, 200_000, 3_000),        // medium
             (200, 3_000_000_000, 90_000), // ten digits
-            (400, 4_000_000_000, 200),    // ten digits, clustered
+            (300, 4_000_000_000, 200),    // ten digits, clustered
         ] {
             let asked = sparse(count, lo, spread, seed * 7919 + count as u64);
             let want = reference_expose(&asked, &p, &budget);
@@ -438,7 +438,7 @@ fn expose_is_exact_against_a_plain_reference_on_large_sets() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 16);
+    assert_eq!(checked, 8);
 }
 
 /// Random owners, foreign (kept) ids, protected ids and parameters.
