@@ -248,9 +248,9 @@ fn kernel_accepts_emitted_maps_for_hard_cases() {
     let cases: Vec<(&str, &str, Vec<String>)> = vec![
         (
             // Merging across base-range ids is never allowed: as many as fit unmerged.
-            "150 sparse ids inside the base range",
+            "100 sparse ids inside the base range",
             "expose",
-            (0..150).map(|i| format!("{}", 100_001 + 79 * i)).collect(),
+            (0..100).map(|i| format!("{}", 100_001 + 79 * i)).collect(),
         ),
         (
             "800 sparse ids inside the container's range",
