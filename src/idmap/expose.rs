@@ -28,28 +28,29 @@
 //!    tuned by cutting planes on the piecewise-linear dual (each relaxed optimum is a line; the
 //!    next point is where the two bracketing lines cross), and every relaxed optimum that fits is
 //!    an incumbent.
-//! 2. **Exact label search.** Nodes are visited in order; a label `(extents, bytes, value)` at a
-//!    chain start extends to every chain end `j` whose completion bound can still beat the
-//!    incumbent (enumerated by range-maximum queries over `h(j) = G(j + 1) + value_j - λ bytes_j
-//!    - μ lines_j` inside each `δ` window, so a label touches only the ends that can matter), and
-//!    labels dominated on all three coordinates at the same node are dropped. Nothing is cut
-//!    short: a partial path is dropped only when its upper bound is below the incumbent plus one
-//!    id, or when a label at the same node is at least as good in extents, bytes and ids.
+//!    The incumbent starts as smallest-first closing with a reopening pass ([`Chains::greedy`]).
+//! 2. **Exact label search.** Gaps are visited in order; a label is a partial path whose last
+//!    chain is still open, `(extents, bytes, ids, chain start)`. At each gap it either lets its
+//!    chain run on (when the gap may close) or ends the chain and opens the gap. Nothing is cut
+//!    short: a label is dropped only when its bound is below the incumbent plus one id, when its
+//!    chain can no longer end within the bytes, or when another label at the same gap has no
+//!    more extents, no more bytes, at least as many ids and a chain starting no earlier.
 //!
 //! # Why the result is exact (the exchange argument)
 //!
-//! Take an optimal path `P*` and a label `ℓ` at node `i` that is dominated by a kept label `ℓ'`
-//! at `i` (`k' <= k`, `b' <= b`, `v' >= v`). Replacing `P*`'s prefix up to `i` (if it is `ℓ`'s) by
-//! `ℓ'`'s keeps the suffix feasible (the suffix's extents and bytes depend only on `i` and the
-//! later gaps) and does not lower the value: an optimal path survives through `ℓ'`. A partial
+//! Take an optimal path `P*` and a label `ℓ` at gap `j` that is dominated by a kept label `ℓ'`
+//! at `j` (`k' <= k`, `b' <= b`, `v' >= v`, chain start `s' >= s`). Continue `ℓ'` exactly as
+//! `P*` continues `ℓ` (same later open gaps): every later chain is identical, and the chain in
+//! progress ends at the same range with a count `e - s' <= e - s`, so no more digits. Extents and
+//! bytes stay within the budget and the ids are no fewer: an optimal path survives through `ℓ'`. A partial
 //! path whose bound is below `incumbent + 1` cannot complete to a better path than the incumbent
 //! because the bound is valid for every `λ, μ >= 0` (weak duality) and values are integers.
 //! All arithmetic is exact: multipliers are fixed-point (`1/2^20` id per byte or extent) and the
 //! sums are `i128`, so no rounding can drop a path.
 //!
-//! The bound also explains the speed: on real sets the duality gap is a few ids, so only the gaps
-//! whose reduced value is within that gap of the relaxed optimum are ever branched on; the search
-//! usually ends at step 1, when the best relaxed solution that fits meets the bound.
+//! The bound also explains the speed: on real sets the duality gap is a few ids, so only paths
+//! within that gap of the relaxed optimum survive; the search ends at step 1 when the incumbent
+//! meets the bound. Many equal gaps (ties) are the slow case: every arrangement is as good.
 
 use super::extent::digits;
 
