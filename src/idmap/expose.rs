@@ -153,7 +153,7 @@ impl Chains {
         let (mut lines, mut bytes, mut value) = (0u64, 0u64, 0u64);
         let mut start = 0;
         for j in 0..n {
-            if j + 1 == n || open[j] {
+            if open.get(j).is_none_or(|&o| o) {
                 lines += 1;
                 bytes += self.start_bytes(start)
                     + u64::from(digits(u64::from(self.ends[j] - self.starts[start])));

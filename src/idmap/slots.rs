@@ -170,8 +170,10 @@ mod tests {
 
     #[test]
     fn closable_boundaries() {
-        let mut p = MapParams::default();
-        p.protected = set(&["64045"]);
+        let p = MapParams {
+            protected: set(&["64045"]),
+            ..MapParams::default()
+        };
         let br = p.base_range().unwrap();
         let gap = |ids: &[&str]| Slots::new(&set(ids), &p, br).gaps[0].closable;
         // A gap starting at min_id - 1 crosses an id below min_id; one starting at min_id not.

@@ -62,10 +62,10 @@ pub(crate) fn keep(sizes: &[u32], costs: &[u64], max_lines: u64, max_bytes: u64)
         }
         let mut next = vec![NONE; cells];
         let mut choice = vec![0u16; cells];
-        for k in 0..=max_k {
+        for (k, &at) in offset.iter().enumerate().take(max_k + 1) {
             let from = k as u64 * lo;
             for b in from..from + width(k) {
-                let here = offset[k] + (b - from) as usize;
+                let here = at + (b - from) as usize;
                 let old = table[here];
                 if old == NONE {
                     continue;
