@@ -124,6 +124,26 @@ pub(crate) const KEYS: &[Key] = &[
          timer runs every 15 minutes). Not 0.",
     ),
     key(
+        Cluster,
+        "over_budget",
+        "\"unmap\" | \"expose\"",
+        Value("\"unmap\""),
+        "What to do with a map over the kernel's budget (340 lines, under 4079 bytes): `unmap` \
+         leaves the fewest container ids between passthroughs unmapped and grants nothing (a \
+         container that cannot fit even so is not switched; plan and check name it); `expose` \
+         merges passthroughs across the gaps that expose the fewest ids (an exact minimum, \
+         reported by plan and apply). No merge ever crosses an id below min_id, a protected id \
+         or a host id of the base range.",
+    ),
+    key(
+        Cluster,
+        "protected",
+        "[ID | \"FIRST-LAST\", ...]",
+        Optional,
+        "Ids never passed through nor merged across, whatever a share or a merge says (ceph's \
+         64045, say).",
+    ),
+    key(
         Source,
         "type",
         "\"ldap\" | \"files\"",
