@@ -346,7 +346,7 @@ const TIMED_OUT: &str = "did not answer in full within 3 s (`timeout_secs`) whil
 fn endless_entries_without_search_result_done() {
     hostile(
         Mode::EndlessEntries,
-        &["a page of more than 67108864 bytes", TIMED_OUT],
+        &["a page of more than 50331648 bytes", TIMED_OUT],
     );
 }
 
@@ -375,7 +375,7 @@ fn a_header_announcing_a_gibibyte() {
 fn a_page_of_a_million_values() {
     hostile(
         Mode::MillionValues,
-        &["a page of more than 67108864 bytes", TIMED_OUT],
+        &["a page of more than 50331648 bytes", TIMED_OUT],
     );
 }
 

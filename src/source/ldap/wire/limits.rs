@@ -11,7 +11,8 @@ pub struct Limits {
     pub max_message: usize,
     /// The most bytes one page of a search may take (all its messages up to its
     /// SearchResultDone; the page is held whole while the next one is asked for). Default
-    /// 64 MiB: 500 entries (`page_size`) of 130 KiB each.
+    /// 48 MiB: 500 entries (`page_size`) of 98 KiB each. (Two connections each hold a page and
+    /// its buffer while it grows: about three times this at the peak, under 256 MB in all.)
     pub max_page: usize,
     /// A paged search may have at most one page per distinct entry it returned, plus this
     /// many: pages that bring no new entry. A paging cookie that never ends (or repeats
@@ -26,7 +27,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             max_message: 32 << 20,
-            max_page: 64 << 20,
+            max_page: 48 << 20,
             extra_pages: 1_000,
             read_chunk: 64 << 10,
         }
