@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use crate::cli::{Format, ShiftArgs};
 use crate::config;
 use crate::ids::IdSet;
+use crate::shift::preview::thousands;
 use crate::shift::{self, Params, Report, Request};
 
 use super::context::node_name;
@@ -61,19 +62,6 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
         );
     }
     Ok(Outcome::Ok)
-}
-
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn render_text(r: &Report) -> String {
@@ -130,23 +118,4 @@ fn render_text(r: &Report) -> String {
         let _ = writeln!(out, "  error: {p}");
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn thousands_boundaries() {
-        for (n, want) in [
-            (0, "0"),
-            (999, "999"),
-            (1000, "1,000"),
-            (1204, "1,204"),
-            (999_999, "999,999"),
-            (1_000_000, "1,000,000"),
-        ] {
-            assert_eq!(thousands(n), want);
-        }
-    }
 }

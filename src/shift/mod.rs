@@ -16,6 +16,7 @@ pub mod acl;
 pub mod caps;
 pub mod journal;
 pub mod moves;
+pub mod preview;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
