@@ -22,6 +22,7 @@ pub mod shift;
 pub mod source;
 pub mod state;
 pub mod subid;
+pub mod walk;
 
 use cli::{Cli, Command};
 use cmd::{Globals, Outcome};

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::{AtFlags, FileType, Gid, Mode as FileMode, Uid};
 use rustix::io::Errno;
 
-use super::walk::{self, Entry, Problem, Progress, Visitor, WalkError};
 use super::{Classifier, Fixed, HandBack, Tally, Target};
 use crate::ids::IdKind;
+use crate::walk::{self, Entry, Problem, Progress, Visitor, WalkError};
 
 /// How to fix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,24 +4,24 @@
 //! owner (`--fix-container`).
 //!
 //! The tally ([`tally`]), the classification ([`status`]) and the suggestion ([`cover`]) are pure;
-//! the walk ([`walk`]) and the fix ([`fix`]) touch the filesystem. Nothing here prints: the
+//! the walk ([`crate::walk`]) and the fix ([`fix`]) touch the filesystem. Nothing here prints: the
 //! command renders the [`Scan`] and its problems.
 
 pub mod cover;
 pub mod fix;
 pub mod status;
 pub mod tally;
-pub mod walk;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::ids::IdKind;
+use crate::walk;
+pub use crate::walk::{Problem, Progress, WalkError};
 pub use cover::{Cover, cover};
 pub use status::{Bounds, Classifier, Inside, Status};
 pub use tally::{Count, Tally};
-pub use walk::{Problem, Progress, WalkError};
 
 /// What to scan and how to classify what is found.
 #[derive(Clone, Debug)]

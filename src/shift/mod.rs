@@ -116,7 +116,7 @@ pub enum ShiftError {
     #[error("CT {vmid}: `{path}` is not a directory: expected the CT's root filesystem", path = path.display())]
     NotADirectory { vmid: u32, path: PathBuf },
     #[error(transparent)]
-    Walk(#[from] walk::WalkError),
+    Walk(#[from] crate::walk::WalkError),
 }
 
 /// One moving inside id and what its old host id owned.

@@ -1,29 +1,26 @@
-//! The walk over a root filesystem: every entry owned by a host id that moves gets the host id
-//! it moves to, and every ACL entry naming one is rewritten, in one parallel pass for all ids.
-//!
-//! Directories are opened relative to the root with `openat2` (`RESOLVE_BENEATH`,
-//! `RESOLVE_NO_SYMLINKS`, `RESOLVE_NO_XDEV`): a symbolic link is never followed and the walk never
-//! leaves the root's filesystem (a directory on another device, a bind mount or a `/proc`-like
-//! mount inside, is counted and not entered). Entries are examined with `fstatat`
-//! (`AT_SYMLINK_NOFOLLOW`) and changed with `fchownat` on the entry itself, never through a link.
-//! A file with several hard links is handled once. Worker threads share a stack of directories
-//! still to read.
+//! Shift's visit of a root filesystem (the tree walk is [`crate::walk`]): every entry owned by
+//! a host id that moves gets the host id it moves to, and every ACL entry naming one is
+//! rewritten, in one parallel pass for all ids. Entries are changed with `fchownat` on the entry
+//! itself, never through a link; a directory on another filesystem (a bind mount, a `/proc`-like
+//! mount inside) is not entered and its mount point is left alone; a file with several hard links
+//! is handled once.
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::{CStr, OsStr};
+use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{AtFlags, CWD, FileType, Gid, Mode, OFlags, ResolveFlags, Stat, Uid, XattrFlags};
+use rustix::fs::{AtFlags, CWD, FileType, Gid, Mode, Stat, Uid, XattrFlags};
 
 use super::journal::{Journal, Record};
 use super::moves::MoveTable;
 use super::{acl, caps};
 use crate::ids::IdKind;
+use crate::walk::{self as tree, Entry, Progress, Visitor, WalkError};
 
 /// How to walk.
 #[derive(Clone, Copy, Debug)]
@@ -86,19 +83,9 @@ pub struct WalkOutcome {
     pub problems: Vec<EntryProblem>,
 }
 
-/// Why the walk could not start.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot open the root filesystem `{path}`", path = path.display())]
-pub struct WalkError {
-    pub path: PathBuf,
-    #[source]
-    pub source: io::Error,
-}
-
-/// What every worker shares.
+/// What every thread's visitor shares.
 struct Shared<'a> {
     rootfs: &'a Path,
-    root_fd: OwnedFd,
     dev: u64,
     table: &'a MoveTable,
     journal: Option<&'a Journal>,
@@ -107,16 +94,24 @@ struct Shared<'a> {
     seen: Mutex<HashSet<u64>>,
     /// Set when the filesystem answers that it has no ACLs: no more ACL reads.
     no_acls: AtomicBool,
-    queue: Mutex<Queue>,
-    wake: Condvar,
-    entries: AtomicU64,
 }
 
-struct Queue {
-    /// Directories to read, below the root.
-    dirs: Vec<PathBuf>,
-    /// Workers reading a directory now (each may push more).
-    busy: usize,
+/// One thread's visitor.
+struct Shifter<'a> {
+    shared: &'a Shared<'a>,
+    local: Local,
+}
+
+impl Visitor for Shifter<'_> {
+    fn visit(&mut self, e: &Entry<'_>) {
+        // A mount point inside is another filesystem's root: the walk does not enter it, and
+        // its owner is not this filesystem's to change.
+        if e.stat.st_dev != self.shared.dev {
+            return;
+        }
+        self.shared
+            .entry(e.dir, e.name, e.rel, e.stat, &mut self.local);
+    }
 }
 
 /// Per-worker results, merged at the end.
@@ -125,14 +120,13 @@ struct Local {
     owned: BTreeMap<(IdKind, u32), Tally>,
     acl_entries: u64,
     changed: u64,
-    other_filesystems: Vec<PathBuf>,
     problems: Vec<EntryProblem>,
 }
 
 /// Walks `rootfs` and moves what `table` moves.
 ///
 /// # Errors
-/// A [`WalkError`] when the root itself cannot be opened; failures on single entries are
+/// A [`WalkError`] when the root itself cannot be looked at; failures on single entries are
 /// [`WalkOutcome::problems`].
 pub fn walk(
     rootfs: &Path,
@@ -140,64 +134,47 @@ pub fn walk(
     journal: Option<&Journal>,
     opts: WalkOptions,
 ) -> Result<WalkOutcome, WalkError> {
-    let err = |source: io::Error| WalkError {
+    let st = rustix::fs::stat(rootfs).map_err(|e| WalkError {
         path: rootfs.to_path_buf(),
-        source,
-    };
-    let root_fd = rustix::fs::open(
-        rootfs,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| err(e.into()))?;
-    let st = rustix::fs::fstat(&root_fd).map_err(|e| err(e.into()))?;
+        source: e.into(),
+    })?;
     let shared = Shared {
         rootfs,
         dev: st.st_dev,
-        root_fd,
         table,
         journal,
         dry_run: opts.dry_run,
         seen: Mutex::new(HashSet::new()),
         no_acls: AtomicBool::new(false),
-        queue: Mutex::new(Queue {
-            dirs: vec![PathBuf::new()],
-            busy: 0,
-        }),
-        wake: Condvar::new(),
-        entries: AtomicU64::new(0),
     };
-    // The root directory itself is an entry of the CT's tree too.
-    let mut first = Local::default();
-    shared.entry(shared.root_fd.as_fd(), c"", Path::new(""), &st, &mut first);
+    let progress = Progress::default();
     // One thread walks in the caller's (a fault-injection test counts system calls per thread).
-    let locals: Vec<Local> = if opts.threads <= 1 {
-        vec![shared.work()]
-    } else {
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..opts.threads)
-                .map(|_| s.spawn(|| shared.work()))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().expect("a walk worker panicked"))
-                .collect()
-        })
-    };
+    let walked = tree::walk(rootfs, opts.threads, &progress, || Shifter {
+        shared: &shared,
+        local: Local::default(),
+    })?;
     let mut out = WalkOutcome {
-        entries: shared.entries.load(Ordering::Relaxed) + 1,
+        entries: progress.entries.load(Ordering::Relaxed),
+        other_filesystems: walked.mounts,
         ..WalkOutcome::default()
     };
-    for local in std::iter::once(first).chain(locals) {
-        for (k, t) in local.owned {
+    out.problems = walked
+        .problems
+        .into_iter()
+        .map(|p| EntryProblem {
+            path: p.rel,
+            action: p.action,
+            error: p.errno.into(),
+        })
+        .collect();
+    for v in walked.visitors {
+        for (k, t) in v.local.owned {
             out.owned.entry(k).or_default().add(t);
         }
-        out.acl_entries += local.acl_entries;
-        out.changed += local.changed;
-        out.other_filesystems.extend(local.other_filesystems);
-        out.problems.extend(local.problems);
+        out.acl_entries += v.local.acl_entries;
+        out.changed += v.local.changed;
+        out.problems.extend(v.local.problems);
     }
-    out.other_filesystems.sort();
     out.problems.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
 }
@@ -211,115 +188,6 @@ fn problem(local: &mut Local, path: &Path, action: &'static str, e: impl Into<io
 }
 
 impl Shared<'_> {
-    fn work(&self) -> Local {
-        let mut local = Local::default();
-        loop {
-            let dir = {
-                let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    if let Some(d) = q.dirs.pop() {
-                        q.busy += 1;
-                        break Some(d);
-                    }
-                    if q.busy == 0 {
-                        break None;
-                    }
-                    q = self.wake.wait(q).unwrap_or_else(|e| e.into_inner());
-                }
-            };
-            let Some(dir) = dir else {
-                self.wake.notify_all();
-                return local;
-            };
-            let children = self.read_dir(&dir, &mut local);
-            let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            q.busy -= 1;
-            let more = !children.is_empty();
-            q.dirs.extend(children);
-            let done = q.busy == 0 && q.dirs.is_empty();
-            drop(q);
-            if more || done {
-                self.wake.notify_all();
-            }
-        }
-    }
-
-    /// Reads one directory: handles its entries and returns its subdirectories on this
-    /// filesystem.
-    fn read_dir(&self, rel: &Path, local: &mut Local) -> Vec<PathBuf> {
-        let path: &Path = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        let fd = match rustix::fs::openat2(
-            &self.root_fd,
-            path,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC | OFlags::NOFOLLOW,
-            Mode::empty(),
-            ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_XDEV,
-        ) {
-            Ok(fd) => fd,
-            Err(e) => {
-                problem(local, rel, "open the directory", e);
-                return Vec::new();
-            }
-        };
-        let mut dir = match rustix::fs::Dir::new(fd) {
-            Ok(d) => d,
-            Err(e) => {
-                problem(local, rel, "read the directory", e);
-                return Vec::new();
-            }
-        };
-        let mut children = Vec::new();
-        let mut names = Vec::new();
-        while let Some(entry) = dir.read() {
-            match entry {
-                Ok(entry) => {
-                    let name = entry.file_name();
-                    if name != c"." && name != c".." {
-                        names.push(name.to_owned());
-                    }
-                }
-                Err(e) => {
-                    problem(local, rel, "read the directory", e);
-                    break;
-                }
-            }
-        }
-        let dirfd = match dir.fd() {
-            Ok(fd) => fd,
-            Err(e) => {
-                problem(local, rel, "read the directory", e);
-                return Vec::new();
-            }
-        };
-        self.entries
-            .fetch_add(names.len() as u64, Ordering::Relaxed);
-        for name in names {
-            let child = rel.join(OsStr::from_bytes(name.to_bytes()));
-            let st = match rustix::fs::statat(dirfd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
-                Ok(st) => st,
-                Err(e) => {
-                    problem(local, &child, "stat", e);
-                    continue;
-                }
-            };
-            if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-                if st.st_dev != self.dev {
-                    local.other_filesystems.push(child);
-                    continue;
-                }
-                self.entry(dirfd, &name, &child, &st, local);
-                children.push(child);
-            } else {
-                self.entry(dirfd, &name, &child, &st, local);
-            }
-        }
-        children
-    }
-
     /// Handles one entry: counts, rewrites ACLs, changes the owner.
     fn entry(&self, dirfd: BorrowedFd<'_>, name: &CStr, rel: &Path, st: &Stat, local: &mut Local) {
         let ty = FileType::from_raw_mode(st.st_mode);

@@ -1,7 +1,8 @@
-//! The walk of an export: every entry below a path, once, without following symbolic links or
-//! crossing into another filesystem, with many `stat`s in flight (NFS is bound by latency, not by
-//! CPU). Threads share a stack of directories to read; each entry is handed to the thread's
-//! [`Visitor`], which counts it (the scan) or changes it (the fix). A directory that cannot be
+//! The walk of a tree (an export for `scan`, a CT's root filesystem for `shift`): every entry
+//! below a path, once, without following symbolic links or crossing into another filesystem,
+//! with many `stat`s in flight (NFS is bound by latency, not by CPU). Threads share a stack of
+//! directories to read; each entry is handed to the thread's [`Visitor`], which counts it (the
+//! scan) or changes it (scan's fix, shift). A directory that cannot be
 //! read is a [`Problem`], never the end of the walk.
 
 use std::ffi::{CStr, OsStr};
