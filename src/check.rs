@@ -8,18 +8,19 @@
 //! Warnings are what is wrong but runs: privileged CTs on shares, bind mounts that block
 //! migration, drift from the desired map, exposure beyond the owners, unreadable subid lines.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Serialize;
 
+use crate::cluster::{CtState, NodeCoverage, current_map};
 use crate::idmap::{self, Extent, KERNEL_MAX_EXTENTS, MapParams, MapProblem, outside_ranges};
 use crate::ids::{IdKind, IdRange, IdSet};
-use crate::plan::{CtIn, CtPlan, NodeCoverage, Plan, current_map};
-use crate::pve::ctconf::CtConfigErrorKind;
-use crate::pve::{CtLoadCause, CtLoadError, ct_conf_path};
+use crate::plan::{CtPlan, Plan};
+use crate::pve::{CtError, CtErrorKind, ct_conf_path};
 use crate::report::Report;
+use crate::store::Published;
 use crate::subid::SubidWarning;
 
 /// One problem or warning (JSON: the `check` shape of DESIGN.md section 5).
@@ -39,82 +40,6 @@ pub struct Finding {
 pub struct CheckReport {
     pub problems: Vec<Finding>,
     pub warnings: Vec<Finding>,
-}
-
-/// What was wrong with a CT config that could not be loaded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CtErrorKind {
-    /// The file could not be read.
-    Unreadable,
-    /// An `lxc.idmap` line of the main section is malformed: LXC refuses to start the CT.
-    MalformedIdmap { line: usize, text: String },
-    /// Another line (a mount point) is malformed: PVE cannot read the CT either.
-    Malformed { line: usize, text: String },
-}
-
-/// A CT config that could not be read or parsed.
-#[derive(Clone, Debug)]
-pub struct CtError {
-    pub node: String,
-    pub vmid: Option<u32>,
-    /// What is wrong, without the path.
-    pub message: String,
-    /// The config's host path (`/etc/pve/nodes/pve1/lxc/301.conf`).
-    pub path: PathBuf,
-    pub kind: CtErrorKind,
-}
-
-impl CtError {
-    /// From a discovery error.
-    pub fn from_load(e: &CtLoadError) -> CtError {
-        let (kind, message) = match &e.cause {
-            CtLoadCause::Read(err) => (CtErrorKind::Unreadable, format!("{err}: {}", err.source)),
-            CtLoadCause::Parse(err) => {
-                let (line, text) = (err.line, err.text.clone());
-                match &err.kind {
-                    CtConfigErrorKind::Idmap(inner) => (
-                        CtErrorKind::MalformedIdmap { line, text },
-                        inner.to_string(),
-                    ),
-                    CtConfigErrorKind::MountPoint(inner) => {
-                        (CtErrorKind::Malformed { line, text }, inner.to_string())
-                    }
-                }
-            }
-        };
-        CtError {
-            node: e.node.clone(),
-            vmid: Some(e.vmid),
-            message,
-            path: e.host_path.clone(),
-            kind,
-        }
-    }
-
-    /// `CT 307 on pve2`.
-    pub fn who(&self) -> String {
-        match self.vmid {
-            Some(vmid) => format!("CT {vmid} on {}", self.node),
-            None => format!("a CT on {}", self.node),
-        }
-    }
-
-    /// `its config cannot be read: line 6 of /etc/pve/...: ...`, on one line (without
-    /// [`CtError::who`]).
-    pub fn unreadable(&self) -> String {
-        let path = self.path.display();
-        match &self.kind {
-            CtErrorKind::Unreadable => format!("its config cannot be read: {}", self.message),
-            CtErrorKind::MalformedIdmap { line, .. } => format!(
-                "its config cannot be read: line {line} of {path} is a malformed idmap entry: {}",
-                self.message
-            ),
-            CtErrorKind::Malformed { line, .. } => format!(
-                "its config cannot be read: line {line} of {path} is a malformed mount point: {}",
-                self.message
-            ),
-        }
-    }
 }
 
 /// A node whose subid coverage is known, and whose files the fix names.
@@ -152,7 +77,7 @@ pub struct CheckInput<'a> {
     pub subid_owner: &'a str,
     /// The host path of `/etc/pve`, for the config paths fixes name.
     pub pve_root: &'a Path,
-    pub cts: &'a [CtIn],
+    pub cts: &'a [CtState],
     pub ct_errors: &'a [CtError],
     pub nodes: &'a [NodeFiles<'a>],
     /// Unreadable lines of the subid files of the nodes in `nodes`.
@@ -205,7 +130,7 @@ impl CheckInput<'_> {
 
 /// A valid map of both kinds with the current map's passthroughs (id 0 left out), when one can be
 /// built: the lines a fix tells the administrator to write.
-fn suggested_map(ct: &CtIn, params: &MapParams) -> Option<Vec<Extent>> {
+fn suggested_map(ct: &CtState, params: &MapParams) -> Option<Vec<Extent>> {
     let mut out = Vec::new();
     for kind in IdKind::ALL {
         let current = current_map(&ct.idmap, kind, params);
@@ -342,7 +267,7 @@ fn ct_error(e: &CtError) -> Finding {
     }
 }
 
-fn check_ct(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
+fn check_ct(input: &CheckInput<'_>, ct: &CtState, out: &mut CheckReport) {
     let conf = input.conf(&ct.node, ct.vmid);
     let finding = |code, message, fix| Finding {
         node: ct.node.clone(),
@@ -425,7 +350,7 @@ fn check_ct(input: &CheckInput<'_>, ct: &CtIn, out: &mut CheckReport) {
                     IdKind::Uid => "uids",
                     IdKind::Gid => "gids",
                 });
-                let default = crate::plan::default_map(kind, &input.params);
+                let default = crate::cluster::default_map(kind, &input.params);
                 out.problems.push(finding(
                     "map-root-unmapped",
                     format!(
@@ -460,7 +385,12 @@ fn quoted(names: &[String]) -> String {
 
 /// Does every node give the subid owner the host ids of `outside` (by kind: uids, gids), what
 /// `ct`'s current maps use?
-fn check_coverage(input: &CheckInput<'_>, ct: &CtIn, outside: &[IdSet; 2], out: &mut CheckReport) {
+fn check_coverage(
+    input: &CheckInput<'_>,
+    ct: &CtState,
+    outside: &[IdSet; 2],
+    out: &mut CheckReport,
+) {
     for node in input.nodes {
         for (kind, outside) in IdKind::ALL.into_iter().zip(outside) {
             let (covered, file, code) = match kind {
@@ -628,17 +558,63 @@ pub fn render_text(report: &CheckReport) -> String {
     out
 }
 
+/// Warnings about nodes of the cluster whose coverage is unknown or old: never published (idfed
+/// does not run there yet) or published more than `max_age` seconds before `now`. `this_node` is
+/// left out: its own files are read directly. Before any node has published (idfed's apply job
+/// runs nowhere yet: a cluster being looked at before the rollout), there is nothing to warn about.
+pub fn node_findings(
+    nodes: &[String],
+    this_node: &str,
+    published: &BTreeMap<String, Published>,
+    now: u64,
+    max_age: u64,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    if published.is_empty() {
+        return out;
+    }
+    for node in nodes.iter().filter(|n| n.as_str() != this_node) {
+        match published.get(node) {
+            None => out.push(Finding {
+                node: node.clone(),
+                ct: None,
+                code: "node-unpublished",
+                message: format!(
+                    "node {node} never published its subid coverage: idfed may not run there \
+                     yet, and no map that adds passthroughs is switched until it does"
+                ),
+                fix: format!("run `idfed apply` on {node} (and schedule it like on the others)"),
+            }),
+            Some(p) if now.saturating_sub(p.published_at) > max_age => out.push(Finding {
+                node: node.clone(),
+                ct: None,
+                code: "node-stale",
+                message: format!(
+                    "node {node} last published its subid coverage at {} ({}s ago, more than \
+                     `cluster.publish_max_age_secs` = {max_age}): idfed may have stopped \
+                     running there",
+                    p.published_at_utc,
+                    now.saturating_sub(p.published_at)
+                ),
+                fix: format!("check the `idfed apply` job on {node}"),
+            }),
+            Some(_) => {}
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::ShareUse;
+    use crate::cluster::ShareUse;
 
     fn map(lines: &[&str]) -> Vec<Extent> {
         lines.iter().map(|l| l.parse().unwrap()).collect()
     }
 
-    fn ct(vmid: u32, node: &str, unprivileged: bool, idmap: Vec<Extent>) -> CtIn {
-        CtIn {
+    fn ct(vmid: u32, node: &str, unprivileged: bool, idmap: Vec<Extent>) -> CtState {
+        CtState {
             vmid,
             node: node.into(),
             unprivileged,
@@ -666,7 +642,7 @@ mod tests {
         }
     }
 
-    fn run(cts: &[CtIn], nodes: &[NodeFiles<'_>]) -> CheckReport {
+    fn run(cts: &[CtState], nodes: &[NodeFiles<'_>]) -> CheckReport {
         check(&CheckInput {
             params: MapParams::default(),
             subid_owner: "root",
@@ -799,6 +775,31 @@ mod tests {
             render_text(&r),
             "problem [subuid-missing] CT 101 on pve1 cannot start\n  \
              fix: add to /etc/subuid on pve1:\n    root:1005:1\n1 problem(s), 0 warning(s)\n"
+        );
+    }
+
+    #[test]
+    fn node_findings_for_unpublished_and_stale_nodes() {
+        let mut p = Published::now("pve2", "root", &IdSet::new(), &IdSet::new());
+        p.published_at = 1000;
+        let all = BTreeMap::from([("pve2".to_string(), p)]);
+        let nodes: Vec<String> = ["pve1", "pve2", "pve3"].map(String::from).to_vec();
+        let codes = |now| {
+            node_findings(&nodes, "pve1", &all, now, 100)
+                .into_iter()
+                .map(|f| (f.node, f.code))
+                .collect::<Vec<_>>()
+        };
+        // Nobody published yet: no rollout has begun, nothing to warn about.
+        assert!(node_findings(&nodes, "pve1", &BTreeMap::new(), 5000, 100).is_empty());
+        // Exactly max_age old is still fresh; one second more is stale.
+        assert_eq!(codes(1100), [("pve3".into(), "node-unpublished")]);
+        assert_eq!(
+            codes(1101),
+            [
+                ("pve2".into(), "node-stale"),
+                ("pve3".into(), "node-unpublished")
+            ]
         );
     }
 }

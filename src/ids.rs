@@ -324,6 +324,43 @@ fn coalesce_sorted(ranges: Vec<IdRange>) -> Vec<IdRange> {
     out
 }
 
+/// One value per id kind (`uid`, `gid`), indexed by [`IdKind`]: instead of twin fields or a pair
+/// indexed by position.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ByKind<T> {
+    pub uid: T,
+    pub gid: T,
+}
+
+impl<T> ByKind<T> {
+    /// The value of each kind, from `f`.
+    pub fn from_fn(mut f: impl FnMut(IdKind) -> T) -> ByKind<T> {
+        ByKind {
+            uid: f(IdKind::Uid),
+            gid: f(IdKind::Gid),
+        }
+    }
+}
+
+impl<T> std::ops::Index<IdKind> for ByKind<T> {
+    type Output = T;
+    fn index(&self, kind: IdKind) -> &T {
+        match kind {
+            IdKind::Uid => &self.uid,
+            IdKind::Gid => &self.gid,
+        }
+    }
+}
+
+impl<T> std::ops::IndexMut<IdKind> for ByKind<T> {
+    fn index_mut(&mut self, kind: IdKind) -> &mut T {
+        match kind {
+            IdKind::Uid => &mut self.uid,
+            IdKind::Gid => &mut self.gid,
+        }
+    }
+}
+
 #[cfg(test)]
 impl IdSet {
     /// A set from `(start, count)` pairs: the tests' shorthand.

@@ -6,22 +6,23 @@
 pub mod apply;
 pub mod check;
 pub mod cli;
+pub mod cluster;
 pub mod cmd;
 pub mod config;
-pub mod fsutil;
+pub mod fs;
 pub mod idmap;
 pub mod ids;
 pub mod lines;
 pub mod plan;
-pub mod publish;
 pub mod pve;
 pub mod report;
 pub mod resolve;
 pub mod scan;
 pub mod shift;
 pub mod source;
-pub mod state;
+pub mod store;
 pub mod subid;
+pub mod suggest;
 pub mod walk;
 
 use cli::{Cli, Command};
@@ -34,7 +35,7 @@ use cmd::{Globals, Outcome};
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let globals = Globals {
         config: cli.config,
-        root: fsutil::Root::new(cli.root),
+        root: fs::Root::new(cli.root),
         node: cli.node,
         format: cli.format,
         quiet: cli.quiet,

@@ -7,10 +7,10 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::cluster::{CtState, current_map};
 use crate::idmap::MapParams;
 use crate::idmap::outside_ranges;
 use crate::ids::{self, IdKind, IdSet};
-use crate::plan::{CtIn, current_map};
 use crate::resolve::OwnerKind;
 use crate::resolve::ResolvedShare;
 
@@ -100,7 +100,7 @@ impl Filter {
 /// The host ids a container can act as through its current map, per kind: every outside id of
 /// the map (passthroughs, and host ids a hand-written extent maps some other inside id to). A
 /// privileged CT has no map: it acts as anyone, which [`Access::Privileged`] says instead.
-fn reachable(ct: &CtIn, params: &MapParams) -> [IdSet; 2] {
+fn reachable(ct: &CtState, params: &MapParams) -> [IdSet; 2] {
     IdKind::ALL.map(|kind| outside_ranges(&current_map(&ct.idmap, kind, params)))
 }
 
@@ -113,7 +113,7 @@ fn reachable(ct: &CtIn, params: &MapParams) -> [IdSet; 2] {
 pub fn report(
     params: &MapParams,
     shares: &[ResolvedShare],
-    cts: &[CtIn],
+    cts: &[CtState],
     filter: &Filter,
 ) -> Report {
     let mut out = Report::default();
@@ -353,8 +353,8 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cluster::ShareUse;
     use crate::idmap::Extent;
-    use crate::plan::ShareUse;
     use crate::resolve::Owner;
 
     fn set(ranges: &[(u32, u32)]) -> IdSet {
@@ -383,8 +383,8 @@ mod tests {
         lines.iter().map(|l| l.parse().unwrap()).collect()
     }
 
-    fn ct(vmid: u32, unprivileged: bool, read_only: bool, idmap: Vec<Extent>) -> CtIn {
-        CtIn {
+    fn ct(vmid: u32, unprivileged: bool, read_only: bool, idmap: Vec<Extent>) -> CtState {
+        CtState {
             vmid,
             node: "pve1".into(),
             unprivileged,
@@ -411,7 +411,7 @@ mod tests {
         ])
     }
 
-    fn access(c: CtIn) -> Vec<(OwnerKind, Access)> {
+    fn access(c: CtState) -> Vec<(OwnerKind, Access)> {
         report(&MapParams::default(), &[share()], &[c], &Filter::default())
             .rows
             .iter()

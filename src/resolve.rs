@@ -1,6 +1,6 @@
 //! Resolving a share: its configured users, groups and raw ids, looked up in its source's
 //! [`Directory`], become owners and the uid and gid sets to pass through. Pure: the directory is
-//! read by the caller (`cmd::resolve::resolve_shares` is the edge that loads sources).
+//! read by the caller; [`resolve_each`] reads each source a batch of shares needs once.
 //!
 //! Rules: users by name; groups by name, with their members' uids unless `members = false`;
 //! every passed-through user's primary gid unless `primary_gids = false`; raw `uids`/`gids`.
@@ -8,6 +8,8 @@
 //! `min_id` (or 0) is an error when the owner was named in the configuration, and a warning (the
 //! id is skipped) when it was only derived: a group member, or a primary group like Debian's
 //! `users` (100), which the administrator did not ask for by name.
+
+mod each;
 
 use std::sync::Arc;
 
@@ -18,6 +20,8 @@ use crate::ids::{IdKind, IdRange, IdSet};
 use crate::source::{Directory, Member, User};
 
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
+pub use each::{NotResolved, Resolution, SourceSummary, resolve_each};
 
 /// Whether an owner is a user or a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -109,16 +113,6 @@ fn hint_text(hint: &Option<String>) -> String {
     hint.as_ref()
         .map(|h| format!(" (did you mean `{h}`?)"))
         .unwrap_or_default()
-}
-
-/// The name among `candidates` closest to `name`, when it is close enough to be a typo.
-pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
-    let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min()
-        .map(|(_, c)| c.to_string())
 }
 
 /// Resolves one share against the directory of its source.
@@ -282,7 +276,7 @@ impl<'a> Resolver<'a> {
             source_name: self.source.to_string(),
             kind,
             name: name.to_string(),
-            hint: closest(name, known),
+            hint: crate::suggest::closest(name, known),
         }
     }
 
@@ -678,20 +672,6 @@ mod tests {
         );
         assert!(resolve_share("p", &share(&[], &["wheel"]), &directory(), 1000).is_err());
         assert!(resolve_share("p", &share(&[], &["wheel"]), &directory(), 10).is_ok());
-    }
-
-    #[test]
-    fn closest_name() {
-        let names = ["alice", "bob", "research"];
-        assert_eq!(
-            closest("alise", names.into_iter()).as_deref(),
-            Some("alice")
-        );
-        assert_eq!(
-            closest("reserch", names.into_iter()).as_deref(),
-            Some("research")
-        );
-        assert_eq!(closest("zed", names.into_iter()), None);
     }
 
     #[test]

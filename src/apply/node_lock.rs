@@ -10,8 +10,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{FlockOperation, flock};
 
-use super::write::fs_err;
-use crate::fsutil::{FsError, Root};
+use crate::fs::{FsError, Root, fs_err};
 
 /// The host path of the node lock.
 pub const NODE_LOCK: &str = "/run/lock/idfed.lock";

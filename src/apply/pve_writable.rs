@@ -7,8 +7,7 @@
 use std::fs::OpenOptions;
 use std::path::Path;
 
-use super::write::fs_err;
-use crate::fsutil::FsError;
+use crate::fs::{FsError, fs_err};
 
 /// Why `/etc/pve` cannot be written.
 #[derive(Debug, thiserror::Error)]

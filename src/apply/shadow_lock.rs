@@ -24,8 +24,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{FlockOperation, fcntl_lock};
 
-use super::write::fs_err;
-use crate::fsutil::FsError;
+use crate::fs::{FsError, fs_err};
 
 /// How long shadow itself tries (`LOCK_TRIES` 15 times, `LOCK_SLEEP` 1 s apart).
 pub const SHADOW_LOCK_TIMEOUT: Duration = Duration::from_secs(15);

@@ -7,7 +7,7 @@ use crate::check::{CheckInput, DeprecatedIdmap, NodeFiles, SubidLineWarning, che
 use crate::cli::{CheckArgs, Format};
 use crate::report::{Filter, report};
 
-use super::context::Context;
+use super::load::load;
 use super::{Globals, Outcome, require_format};
 
 /// Runs `idfed check`.
@@ -16,17 +16,23 @@ use super::{Globals, Outcome, require_format};
 /// When the configuration, the cluster or the sources cannot be read (exit 1).
 pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "check")?;
-    let ctx = Context::load(globals)?;
+    let ctx = load(globals, false)?;
     let plan = ctx.plan(false);
-    let rep = report(&ctx.params, &ctx.shares, &ctx.cts, &Filter::default());
-    let local = ctx.local_coverage();
-    let others: Vec<(String, crate::plan::NodeCoverage)> = ctx
+    let rep = report(
+        &ctx.params,
+        &ctx.shares,
+        &ctx.cluster.cts,
+        &Filter::default(),
+    );
+    let local = ctx.cluster.local_coverage();
+    let others: Vec<(String, crate::cluster::NodeCoverage)> = ctx
+        .cluster
         .coverage(local.clone())
         .into_iter()
-        .filter(|(node, _)| *node != ctx.node)
+        .filter(|(node, _)| *node != ctx.cluster.node)
         .collect();
     let mut nodes = vec![NodeFiles {
-        node: &ctx.node,
+        node: &ctx.cluster.node,
         coverage: &local,
         local: true,
     }];
@@ -36,10 +42,13 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         local: false,
     }));
     let mut subid_warnings = Vec::new();
-    for (file, sub) in [("/etc/subuid", &ctx.subuid), ("/etc/subgid", &ctx.subgid)] {
+    for (file, sub) in [
+        ("/etc/subuid", &ctx.cluster.subuid),
+        ("/etc/subgid", &ctx.cluster.subgid),
+    ] {
         for warning in sub.file.warnings() {
             subid_warnings.push(SubidLineWarning {
-                node: ctx.node.clone(),
+                node: ctx.cluster.node.clone(),
                 file: file.to_string(),
                 warning,
             });
@@ -47,6 +56,7 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     }
     let deprecated: Vec<DeprecatedIdmap> = ctx
         .cluster
+        .pve
         .cts
         .iter()
         .filter(|ct| ct.config.unprivileged())
@@ -61,21 +71,21 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         .collect();
     let mut found = check(&CheckInput {
         params: ctx.params.clone(),
-        subid_owner: &ctx.config.cluster.subid_owner,
-        pve_root: ctx.pve_root(),
-        cts: &ctx.cts,
-        ct_errors: &ctx.ct_errors,
+        subid_owner: &ctx.cluster.subid_owner,
+        pve_root: &ctx.cluster.pve_root,
+        cts: &ctx.cluster.cts,
+        ct_errors: &ctx.cluster.ct_errors,
         nodes: &nodes,
         subid_warnings: &subid_warnings,
         deprecated: &deprecated,
         plan: Some(&plan),
         report: Some(&rep),
     });
-    found.warnings.extend(crate::publish::node_findings(
+    found.warnings.extend(crate::check::node_findings(
         &ctx.cluster.nodes,
-        &ctx.node,
-        &ctx.published,
-        crate::publish::unix_now(),
+        &ctx.cluster.node,
+        &ctx.cluster.published,
+        crate::store::nodes::unix_now(),
         ctx.config.cluster.publish_max_age_secs,
     ));
     let text = match globals.format {

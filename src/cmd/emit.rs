@@ -5,13 +5,13 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::apply::write::{Written, create_or_replace};
 use crate::cli::{EmitArgs, Format};
+use crate::fs::{Written, create_or_replace};
 use crate::idmap::subids;
 use crate::ids::IdSet;
 use crate::plan::text::idmap_lines;
 
-use super::context::Context;
+use super::load::load;
 use super::{Globals, Outcome, require_format};
 
 fn write(path: &Path, text: &str, written: &mut Vec<String>) -> anyhow::Result<()> {
@@ -36,7 +36,7 @@ fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String 
 /// Loading errors, the shrink guard, or a file that cannot be written.
 pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text], "emit")?;
-    let ctx = Context::load(globals)?;
+    let ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the bundles", None);
     let plan = ctx.plan(false);
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;

@@ -5,13 +5,13 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use crate::cli::Format;
-use crate::fsutil::Root;
+use crate::fs::Root;
 
 pub mod apply;
 pub mod check;
-pub mod context;
 pub mod docs;
 pub mod emit;
+pub mod load;
 pub mod map;
 pub mod plan;
 pub mod report;

@@ -4,7 +4,7 @@ use crate::cli::{Format, PlanArgs};
 use crate::plan::Plan;
 use crate::plan::text::write_text;
 
-use super::context::Context;
+use super::load::load;
 use super::{Globals, Outcome, require_format};
 
 /// Narrows a plan to one share (what onboarding it changes) and/or one container.
@@ -32,7 +32,7 @@ pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
 /// Loading errors, an unknown `--share`, or the shrink guard.
 pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "plan")?;
-    let ctx = Context::load(globals)?;
+    let ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the plan", None);
     ctx.check_filters(args.share.as_deref(), args.ct)?;
     let plan = ctx.plan(false);

@@ -3,7 +3,7 @@
 use crate::cli::{Format, ReportArgs};
 use crate::report::{Filter, render_csv, render_grid, render_owner, report};
 
-use super::context::Context;
+use super::load::load;
 use super::{Globals, Outcome, require_format};
 
 /// Runs `idfed report`.
@@ -19,7 +19,7 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
         &[Format::Text, Format::Json, Format::Csv],
         "report",
     )?;
-    let ctx = Context::load(globals)?;
+    let ctx = load(globals, false)?;
     ctx.check_filters(args.share.as_deref(), args.ct)?;
     ctx.warn_unreadable_cts("left out of the report", None);
     let filter = Filter {
@@ -27,7 +27,7 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
         ct: args.ct,
         share: args.share.clone(),
     };
-    let rep = report(&ctx.params, &ctx.shares, &ctx.cts, &filter);
+    let rep = report(&ctx.params, &ctx.shares, &ctx.cluster.cts, &filter);
     let text = match globals.format {
         Format::Json => serde_json::to_string_pretty(&rep)? + "\n",
         Format::Csv => render_csv(&rep),

@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::cli::{Format, ScanArgs};
 use crate::config::{self, Config};
 use crate::ids::{IdKind, IdSet};
-use crate::pve::Cluster;
+use crate::pve::Discovery;
 use crate::scan::{self, Bounds, Classifier, Cover, Progress, Row, Scan, Target};
 use crate::source::{self, Directory};
 
@@ -186,7 +186,7 @@ fn subject(globals: &Globals, config: &Config, args: &ScanArgs) -> anyhow::Resul
         );
     }
     let mut resolution =
-        super::resolve::resolve_each(config, std::slice::from_ref(&name), !globals.quiet)?;
+        crate::resolve::resolve_each(config, std::slice::from_ref(&name), !globals.quiet)?;
     if let Some(error) = resolution.errors.first() {
         anyhow::bail!("{error}");
     }
@@ -216,16 +216,16 @@ fn subject(globals: &Globals, config: &Config, args: &ScanArgs) -> anyhow::Resul
 /// Where share `name` is mounted: its `path`, or its storage's in `storage.cfg`.
 fn share_path_of(globals: &Globals, config: &Config, name: &str) -> anyhow::Result<PathBuf> {
     let cluster = storage_cluster(globals, config)?;
-    super::context::share_path(config, &cluster, name)
+    Ok(crate::cluster::share_path(config, &cluster, name)?)
 }
 
 /// The cluster, read only when a share is given by storage (for `storage.cfg`).
-fn storage_cluster(globals: &Globals, config: &Config) -> anyhow::Result<Cluster> {
+fn storage_cluster(globals: &Globals, config: &Config) -> anyhow::Result<Discovery> {
     if config.shares.values().all(|s| s.storage().is_none()) {
-        return Ok(Cluster::default());
+        return Ok(Discovery::default());
     }
     let pve_root = &config.cluster.pve_root;
-    Cluster::discover(&globals.root, pve_root).with_context(|| {
+    Discovery::discover(&globals.root, pve_root).with_context(|| {
         format!(
             "cannot read the cluster under `{}`",
             globals.root.join(pve_root).display()
@@ -242,7 +242,7 @@ fn share_holding(
     let cluster = storage_cluster(globals, config)?;
     let mut best: Option<(String, PathBuf)> = None;
     for name in config.shares.keys() {
-        let Ok(share_path) = super::context::share_path(config, &cluster, name) else {
+        let Ok(share_path) = crate::cluster::share_path(config, &cluster, name) else {
             continue;
         };
         let deeper = best

@@ -11,8 +11,8 @@ use crate::ids::IdSet;
 use crate::shift::preview::thousands;
 use crate::shift::{self, Params, Report, Request};
 
-use super::context::node_name;
 use super::{Globals, Outcome, print_stdout, require_format};
+use crate::cluster::node_name;
 
 /// Runs `idfed shift`.
 ///
@@ -22,7 +22,7 @@ use super::{Globals, Outcome, print_stdout, require_format};
 pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "shift")?;
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
-    let node = node_name(globals);
+    let node = node_name(globals.node.as_deref());
     let c = &config.cluster;
     let params = Params {
         base: c.base,

@@ -6,7 +6,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::PathBuf;
 
-use crate::fsutil::FsError;
+use crate::fs::FsError;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]

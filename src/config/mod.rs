@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::fsutil::{self, Root};
+use crate::fs::{self, Root};
 use crate::idmap::OverBudget;
 use crate::ids::IdSet;
 
@@ -280,7 +280,7 @@ impl Config {
     /// [`ConfigError::NotFound`] when it does not exist, [`ConfigError::Read`] when it cannot be
     /// read, [`ConfigError::Invalid`] for the first invalid key or value.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = match fsutil::read_to_string(path) {
+        let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.is_not_found() => {
                 return Err(ConfigError::NotFound {
@@ -319,7 +319,7 @@ impl Config {
         self.shares.get(name).ok_or_else(|| UnknownShare {
             name: name.to_string(),
             path: self.path.clone(),
-            hint: crate::resolve::closest(name, self.shares.keys().map(String::as_str)),
+            hint: crate::suggest::closest(name, self.shares.keys().map(String::as_str)),
             known: self.shares.keys().cloned().collect(),
         })
     }

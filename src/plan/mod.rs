@@ -3,6 +3,7 @@
 //! is there now. Pure: values in, a [`Plan`] out; reading and writing happen in `cmd` and `apply`.
 
 pub mod gains;
+pub mod guard;
 pub mod text;
 
 use std::collections::{BTreeMap, HashMap};
@@ -10,75 +11,16 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::cluster::{ClusterState, CtState, NodeCoverage, current_map};
 use crate::idmap::{
     self, Extent, MapError, MapParams, Subid, outside_ranges, passthroughs, subids,
 };
 use crate::ids::{IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
+use crate::store::Managed;
 
 pub use gains::{Gain, Gains, OwnerTable};
 pub use text::render_text;
-
-/// One container as it is now.
-#[derive(Clone, Debug)]
-pub struct CtIn {
-    pub vmid: u32,
-    pub node: String,
-    pub unprivileged: bool,
-    /// The `lock:` value, when the CT is locked.
-    pub lock: Option<String>,
-    /// The map PVE applies when the CT starts (`CtConfig::effective_idmap`): the main section's
-    /// `lxc.idmap` entries, or PVE's default map when there are none. Empty for a privileged CT:
-    /// it has no map at all.
-    pub idmap: Vec<Extent>,
-    /// The shares it uses (by bind mount or by a share's `containers`), one entry per mount.
-    pub uses: Vec<ShareUse>,
-}
-
-/// How a container uses a share.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShareUse {
-    pub share: String,
-    /// The mount point key (`mp0`), or `None` when the share lists the CT in `containers`
-    /// without a bind mount of it.
-    pub key: Option<String>,
-    pub read_only: bool,
-    pub shared: bool,
-}
-
-impl CtIn {
-    /// The names of the shares it uses, each once, sorted.
-    pub fn share_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.uses.iter().map(|u| u.share.clone()).collect();
-        names.sort();
-        names.dedup();
-        names
-    }
-}
-
-/// The passthroughs idfed put into one container (its `managed` record).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Managed {
-    pub uids: IdSet,
-    pub gids: IdSet,
-}
-
-impl Managed {
-    /// The passthroughs of one kind.
-    pub fn ids(&self, kind: IdKind) -> &IdSet {
-        match kind {
-            IdKind::Uid => &self.uids,
-            IdKind::Gid => &self.gids,
-        }
-    }
-}
-
-/// What one node's subid files give the subid owner, when known.
-#[derive(Clone, Debug, Default)]
-pub struct NodeCoverage {
-    pub uids: IdSet,
-    pub gids: IdSet,
-}
 
 /// Everything the planner looks at.
 #[derive(Clone, Debug)]
@@ -86,7 +28,7 @@ pub struct PlanInput<'a> {
     pub params: MapParams,
     pub subid_owner: String,
     pub shares: &'a [ResolvedShare],
-    pub cts: &'a [CtIn],
+    pub cts: &'a [CtState],
     pub managed: &'a BTreeMap<u32, Managed>,
     /// Nodes whose subid coverage is known (this node's files; others' published states).
     pub coverage: &'a BTreeMap<String, NodeCoverage>,
@@ -199,20 +141,26 @@ impl Plan {
     }
 }
 
-/// Proxmox's map for a CT without `lxc.idmap` lines: `0 → base` for `size` ids.
-pub fn default_map(kind: IdKind, params: &MapParams) -> Vec<Extent> {
-    vec![Extent::new(kind, 0, params.base, params.size)]
-}
-
-/// The current map of one kind: the written entries, or the default map when there are none at
-/// all (a custom map of one kind leaves the other kind unmapped, as in LXC).
-pub fn current_map(idmap: &[Extent], kind: IdKind, params: &MapParams) -> Vec<Extent> {
-    if idmap.is_empty() {
-        return default_map(kind, params);
-    }
-    let mut map: Vec<Extent> = idmap.iter().filter(|e| e.kind == kind).copied().collect();
-    map.sort_by_key(|e| e.inside);
-    map
+/// The plan for the whole cluster, with `local` as this node's subid coverage (its files as read,
+/// or as `apply` leaves them) and the other nodes' from the states they published.
+pub fn plan_cluster(
+    cluster: &ClusterState,
+    params: &MapParams,
+    shares: &[ResolvedShare],
+    local: NodeCoverage,
+    adopt: bool,
+) -> Plan {
+    let coverage = cluster.coverage(local);
+    plan(&PlanInput {
+        nodes: &cluster.nodes,
+        params: params.clone(),
+        subid_owner: cluster.subid_owner.clone(),
+        shares,
+        cts: &cluster.cts,
+        managed: &cluster.managed,
+        coverage: &coverage,
+        adopt,
+    })
 }
 
 /// Why idfed cannot take over a current map: an extent that is neither a passthrough nor part of
@@ -440,7 +388,12 @@ fn plan_kind(
     })
 }
 
-fn plan_ct(input: &PlanInput<'_>, ct: &CtIn, used_ix: &[usize], table: &Arc<OwnerTable>) -> CtPlan {
+fn plan_ct(
+    input: &PlanInput<'_>,
+    ct: &CtState,
+    used_ix: &[usize],
+    table: &Arc<OwnerTable>,
+) -> CtPlan {
     let params = &input.params;
     let used: Vec<&ResolvedShare> = used_ix.iter().map(|&i| &input.shares[i]).collect();
     let unmanaged = Managed::default();
@@ -541,4 +494,4 @@ mod rollout_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod testutil;
+pub(crate) mod testutil;

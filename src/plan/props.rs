@@ -7,14 +7,15 @@ use proptest::prelude::*;
 
 use super::testutil::{self, set};
 use super::*;
+use crate::cluster::ShareUse;
 use crate::idmap::validate;
 
 fn share(uids: &[u32], gids: &[u32]) -> ResolvedShare {
     testutil::share("s", uids, gids)
 }
 
-fn ct(idmap: Vec<Extent>) -> CtIn {
-    CtIn {
+fn ct(idmap: Vec<Extent>) -> CtState {
+    CtState {
         vmid: 101,
         node: "pve1".into(),
         unprivileged: true,
@@ -29,7 +30,7 @@ fn ct(idmap: Vec<Extent>) -> CtIn {
     }
 }
 
-fn run(share: &ResolvedShare, ct: &CtIn, managed: &BTreeMap<u32, Managed>) -> Plan {
+fn run(share: &ResolvedShare, ct: &CtState, managed: &BTreeMap<u32, Managed>) -> Plan {
     let nodes = ["pve1".to_string()];
     let mut coverage = BTreeMap::new();
     coverage.insert("pve1".to_string(), NodeCoverage::default());

@@ -2,6 +2,7 @@
 
 use super::testutil;
 use super::*;
+use crate::cluster::ShareUse;
 
 fn params() -> MapParams {
     MapParams {
@@ -17,8 +18,8 @@ fn share(uids: &[u32]) -> ResolvedShare {
     testutil::share("projects", uids, uids)
 }
 
-fn ct(idmap: Vec<Extent>, lock: Option<&str>) -> CtIn {
-    CtIn {
+fn ct(idmap: Vec<Extent>, lock: Option<&str>) -> CtState {
+    CtState {
         vmid: 101,
         node: "pve1".into(),
         unprivileged: true,

@@ -2,9 +2,10 @@
 
 use super::testutil::{set, share};
 use super::*;
+use crate::cluster::ShareUse;
 
-fn ct(vmid: u32, idmap: &[&str], shares: &[&str]) -> CtIn {
-    CtIn {
+fn ct(vmid: u32, idmap: &[&str], shares: &[&str]) -> CtState {
+    CtState {
         vmid,
         node: "pve1".into(),
         unprivileged: true,
@@ -29,7 +30,7 @@ fn ct(vmid: u32, idmap: &[&str], shares: &[&str]) -> CtIn {
     }
 }
 
-fn run(shares: &[ResolvedShare], cts: &[CtIn], managed: &BTreeMap<u32, Managed>) -> Plan {
+fn run(shares: &[ResolvedShare], cts: &[CtState], managed: &BTreeMap<u32, Managed>) -> Plan {
     let mut coverage = BTreeMap::new();
     coverage.insert(
         "pve1".to_string(),

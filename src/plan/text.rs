@@ -478,10 +478,12 @@ mod tests {
 
     #[test]
     fn agreeing_cts_share_their_diff_and_partial_gains_are_listed() {
+        use crate::cluster::{CtState, NodeCoverage, ShareUse};
         use crate::idmap::MapParams;
         use crate::ids::IdSet;
-        use crate::plan::{CtIn, Managed, NodeCoverage, PlanInput, ShareUse, plan};
+        use crate::plan::{PlanInput, plan};
         use crate::resolve::{Owner, OwnerKind, ResolvedShare};
+        use crate::store::Managed;
 
         let ids: IdSet = [1005, 1006].into_iter().fold(IdSet::new(), |mut s, id| {
             s.insert_id(id);
@@ -500,7 +502,7 @@ mod tests {
                 })
                 .to_vec(),
         };
-        let ct = |vmid, node: &str, idmap: Vec<Extent>| CtIn {
+        let ct = |vmid, node: &str, idmap: Vec<Extent>| CtState {
             vmid,
             node: node.into(),
             unprivileged: true,
@@ -588,12 +590,13 @@ mod tests {
     /// Regression: the summary counted locked CTs as waiting for nodes.
     #[test]
     fn summary_counts_locked_cts_apart_from_waiting_ones() {
+        use crate::cluster::{CtState, NodeCoverage, ShareUse};
         use crate::idmap::MapParams;
         use crate::plan::testutil::share;
-        use crate::plan::{CtIn, NodeCoverage, PlanInput, ShareUse, plan};
+        use crate::plan::{PlanInput, plan};
 
         let share = share("a", &[1005], &[]);
-        let ct = |vmid, lock: Option<&str>| CtIn {
+        let ct = |vmid, lock: Option<&str>| CtState {
             vmid,
             node: "pve1".into(),
             unprivileged: true,
@@ -612,7 +615,7 @@ mod tests {
         let coverage = BTreeMap::from([("pve1".to_string(), NodeCoverage::default())]);
         let nodes = ["pve1".to_string(), "pve2".to_string()];
         let managed = BTreeMap::new();
-        let summary = |cts: &[CtIn]| {
+        let summary = |cts: &[CtState]| {
             let text = render_text(&plan(&PlanInput {
                 params: MapParams::default(),
                 subid_owner: "root".into(),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rustix::fs::{FlockOperation, flock};
 
-use crate::fsutil::{FsError, Root};
+use crate::fs::{FsError, Root};
 
 /// The directory PVE keeps CT config locks in (a host path).
 pub const LOCK_DIR: &str = "/run/lock/lxc";

@@ -2,11 +2,12 @@
 //! `storage.cfg` and where it puts a CT's root filesystem, node and CT discovery, whether a CT
 //! runs, and which CTs use a share.
 //!
-//! Everything but [`cluster`] (reads), [`lock`] (PVE's config flock) and [`running`] (reads) is
+//! Everything but [`discover`] (reads), [`lock`] (PVE's config flock) and [`running`] (reads) is
 //! pure: parsers take text and give values. Writes belong to `apply`; subordinate ids to `subid`.
 
-pub mod cluster;
+pub mod ct_error;
 pub mod ctconf;
+pub mod discover;
 pub mod lock;
 pub mod mountpoint;
 pub mod running;
@@ -14,10 +15,11 @@ pub mod share;
 pub mod storage;
 pub mod volume;
 
-pub use cluster::{
-    Cluster, Ct, CtLoadCause, CtLoadError, DiscoverError, ShareUser, ct_conf_path, lxc_dir,
-};
+pub use ct_error::{CtError, CtErrorKind};
 pub use ctconf::{CtConfig, CtConfigError, CtConfigErrorKind, CtConfigWarning, Section};
+pub use discover::{
+    Ct, CtLoadCause, CtLoadError, DiscoverError, Discovery, ShareUser, ct_conf_path, lxc_dir,
+};
 pub use lock::{ConfigLock, LockError, config_lock_path};
 pub use mountpoint::{MountKind, MountPoint, MountPointError};
 pub use share::{ShareMount, is_at_or_below, share_uses};

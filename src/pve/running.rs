@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{self, FsError, Root};
+use crate::fs::{self, FsError, Root};
 
 /// What shows that a CT runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub fn running(root: &Root, vmid: u32) -> Result<Option<Running>, FsError> {
         return Ok(Some(Running::Cgroup(cgroup)));
     }
     let socket = command_socket(vmid);
-    let unix = fsutil::read_optional(root.join(Path::new("/proc/net/unix")))?;
+    let unix = fs::read_optional(root.join(Path::new("/proc/net/unix")))?;
     Ok(unix
         .filter(|text| lists_socket(text, &socket))
         .map(|_| Running::CommandSocket(socket)))

@@ -20,7 +20,7 @@ use rustix::fs::{AtFlags, CWD, Mode, XattrFlags};
 use serde::{Deserialize, Serialize};
 
 use super::caps;
-use crate::fsutil::FsError;
+use crate::fs::FsError;
 
 /// One privileged entry about to be chowned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

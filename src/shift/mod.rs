@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::fsutil::{self, FsError, Root};
+use crate::fs::{self, FsError, Root};
 use crate::idmap::Extent;
 use crate::ids::{IdKind, IdSet};
 use crate::pve::lock::{ConfigLock, LockError, PVE_LOCK_TIMEOUT};
@@ -217,7 +217,7 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
     }
     // Held for the whole walk: PVE cannot start the CT meanwhile.
     let _lock = ConfigLock::acquire(req.root, vmid, PVE_LOCK_TIMEOUT)?;
-    let text = fsutil::read_to_string(&conf_path)?;
+    let text = fs::read_to_string(&conf_path)?;
     let conf = CtConfig::parse(&text).map_err(|source| ShiftError::Config {
         vmid,
         path: conf_path.clone(),
@@ -243,7 +243,7 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
         None => {
             let value = conf.get("rootfs").ok_or(VolumeError::NoRootfs { vmid })?;
             let cfg_path = req.root.join(req.pve_root.join("storage.cfg"));
-            let storage = match fsutil::read_optional(&cfg_path)? {
+            let storage = match fs::read_optional(&cfg_path)? {
                 Some(text) => StorageCfg::parse(&text).map_err(|source| ShiftError::Storage {
                     path: cfg_path.clone(),
                     source,

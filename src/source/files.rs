@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::config::FilesConfig;
-use crate::fsutil::{self, FsError};
+use crate::fs::{self, FsError};
 use crate::ids::{self, ParseIdError};
 
 use super::directory::{Directory, Duplicate, Group, Member, User};
@@ -113,11 +113,11 @@ const GROUP_LAYOUT: &str = "name:password:gid:members";
 /// [`FilesError`] naming the file (and the lines) that could not be read.
 pub fn load(config: &FilesConfig) -> Result<Directory, FilesError> {
     let mut directory = Directory::new();
-    let passwd = fsutil::read_to_string(&config.passwd)?;
+    let passwd = fs::read_to_string(&config.passwd)?;
     add_all(&config.passwd, parse_passwd(&passwd), |(line, user)| {
         directory.add_user(user).map_err(|d| (line, d))
     })?;
-    let group = fsutil::read_to_string(&config.group)?;
+    let group = fs::read_to_string(&config.group)?;
     add_all(&config.group, parse_group(&group), |(line, group)| {
         directory.add_group(group).map_err(|d| (line, d))
     })?;
@@ -194,7 +194,13 @@ fn fields(fields: &[&str], expected: usize, layout: &'static str) -> Result<(), 
 /// # Errors
 /// One [`LineError`] per malformed line.
 pub fn parse_passwd(text: &str) -> Result<Vec<(usize, User)>, Vec<LineError>> {
-    collect(entries(text).map(|(line, f)| {
+    collect(passwd_entries(text))
+}
+
+/// The entries of a passwd file one by one: each user with its line number, or why its line is
+/// malformed (comments and blank lines skipped).
+pub fn passwd_entries(text: &str) -> impl Iterator<Item = Result<(usize, User), LineError>> {
+    entries(text).map(|(line, f)| {
         let user = fields(&f, 7, PASSWD_LAYOUT).and_then(|()| {
             Ok(User {
                 name: f[0].trim().to_string(),
@@ -205,7 +211,7 @@ pub fn parse_passwd(text: &str) -> Result<Vec<(usize, User)>, Vec<LineError>> {
         });
         user.map(|u| (line, u))
             .map_err(|kind| LineError { line, kind })
-    }))
+    })
 }
 
 /// Parses a group file: the groups with their line numbers, or every malformed line.

@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::LdapConfig;
-use crate::fsutil::FsError;
+use crate::fs::FsError;
 
 use super::directory::{Directory, Duplicate, Group};
 use connect::{connect, password, security};

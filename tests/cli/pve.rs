@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use idfed::fsutil::Root;
+use idfed::fs::Root;
 use idfed::idmap::Extent;
 use idfed::ids::{IdKind, IdRange, IdSet};
-use idfed::pve::{Cluster, CtConfig};
+use idfed::pve::{CtConfig, Discovery};
 use idfed::subid::SubidFile;
 
 use crate::harness::fixture;
@@ -56,7 +56,7 @@ fn rel(root: &Path, path: &Path) -> String {
     path.strip_prefix(root).unwrap().display().to_string()
 }
 
-fn describe(cluster: &Cluster, root: &Path) -> String {
+fn describe(cluster: &Discovery, root: &Path) -> String {
     let mut s = String::new();
     writeln!(s, "nodes: {}", cluster.nodes.join(", ")).unwrap();
     for st in cluster.storage.storages() {
@@ -159,7 +159,7 @@ fn every_fixture_config_round_trips() {
 #[test]
 fn discover_basic() {
     let root = fixture("pve-basic");
-    let cluster = Cluster::discover(&Root::new(&root), Path::new(PVE_ROOT)).unwrap();
+    let cluster = Discovery::discover(&Root::new(&root), Path::new(PVE_ROOT)).unwrap();
     assert!(cluster.errors.is_empty(), "{:?}", cluster.errors);
     insta::assert_snapshot!(describe(&cluster, &root));
 }
@@ -167,7 +167,7 @@ fn discover_basic() {
 #[test]
 fn discover_broken_keeps_the_good_cts() {
     let root = fixture("pve-broken");
-    let cluster = Cluster::discover(&Root::new(&root), Path::new(PVE_ROOT)).unwrap();
+    let cluster = Discovery::discover(&Root::new(&root), Path::new(PVE_ROOT)).unwrap();
     let good: Vec<u32> = cluster.cts.iter().map(|c| c.vmid).collect();
     assert_eq!(good, [302, 305]);
     let bad: Vec<u32> = cluster.errors.iter().map(|e| e.vmid).collect();
@@ -179,12 +179,12 @@ fn discover_broken_keeps_the_good_cts() {
 fn discover_without_storage_cfg_or_nodes() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("etc/pve/nodes/pve1")).unwrap();
-    let cluster = Cluster::discover(&Root::new(dir.path()), Path::new(PVE_ROOT)).unwrap();
+    let cluster = Discovery::discover(&Root::new(dir.path()), Path::new(PVE_ROOT)).unwrap();
     assert_eq!(cluster.nodes, ["pve1"]);
     assert!(cluster.cts.is_empty() && cluster.storage.storages().is_empty());
     // No nodes directory at all: an error naming the path.
     let empty = tempfile::tempdir().unwrap();
-    let err = Cluster::discover(&Root::new(empty.path()), Path::new(PVE_ROOT)).unwrap_err();
+    let err = Discovery::discover(&Root::new(empty.path()), Path::new(PVE_ROOT)).unwrap_err();
     assert!(
         err.to_string().starts_with("failed to list `")
             && err.to_string().ends_with("etc/pve/nodes`"),
@@ -195,7 +195,7 @@ fn discover_without_storage_cfg_or_nodes() {
 #[test]
 fn share_users_at_component_boundaries() {
     let root = fixture("pve-basic");
-    let cluster = Cluster::discover(&Root::new(&root), Path::new(PVE_ROOT)).unwrap();
+    let cluster = Discovery::discover(&Root::new(&root), Path::new(PVE_ROOT)).unwrap();
     let mut s = String::new();
     for (share, containers) in [
         ("/mnt/pve/projects", Some(&[202u32, 999][..])),

@@ -10,7 +10,7 @@ use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 
 use crate::config::LdapConfig;
-use crate::fsutil::FsError;
+use crate::fs::FsError;
 
 use super::LdapError;
 use super::PASSWORD_ENV;

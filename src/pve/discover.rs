@@ -1,14 +1,14 @@
-//! The cluster as it is on disk: nodes, their CTs' configs, and `storage.cfg`.
+//! Discovery: the nodes of the cluster, their CTs' configs, and `storage.cfg`, as they are on disk.
 //!
-//! Discovery is the only I/O of the `pve` module and goes through `fsutil`, under `--root`: nodes
+//! Discovery is the only I/O of the `pve` module and goes through `fs`, under `--root`: nodes
 //! are the directories of `<pve_root>/nodes/`, CTs their `lxc/<vmid>.conf` files. One unreadable
 //! or unparsable CT config is recorded as a [`CtLoadError`] and the others still load. Which CTs
-//! use a share is answered by [`Cluster::share_users`].
+//! use a share is answered by [`Discovery::share_users`].
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::{self, FsError, Root};
+use crate::fs::{self, FsError, Root};
 use crate::pve::ctconf::{CtConfig, CtConfigError};
 use crate::pve::share::{self, ShareMount};
 use crate::pve::storage::{StorageCfg, StorageError};
@@ -60,9 +60,9 @@ pub enum DiscoverError {
     },
 }
 
-/// The nodes, CTs and storages of a cluster.
+/// The nodes, CTs and storages found under `/etc/pve`.
 #[derive(Debug, Default)]
-pub struct Cluster {
+pub struct Discovery {
     /// Node names, sorted.
     pub nodes: Vec<String>,
     /// CTs sorted by vmid (then node).
@@ -103,19 +103,19 @@ fn parse_vmid(stem: &str) -> Option<u32> {
     valid.then(|| stem.parse().ok()).flatten()
 }
 
-impl Cluster {
+impl Discovery {
     /// Reads the cluster under `root`: `pve_root` is the host path of `/etc/pve`.
     ///
     /// # Errors
     /// When `<pve_root>/nodes` or a node's existing `lxc` directory cannot be listed, or
     /// `storage.cfg` exists but cannot be read or defines a storage twice. A CT config that cannot
-    /// be read or parsed is not an error here: it lands in [`Cluster::errors`].
-    pub fn discover(root: &Root, pve_root: &Path) -> Result<Cluster, DiscoverError> {
+    /// be read or parsed is not an error here: it lands in [`Discovery::errors`].
+    pub fn discover(root: &Root, pve_root: &Path) -> Result<Discovery, DiscoverError> {
         let base = root.join(pve_root);
-        let mut cluster = Cluster::default();
+        let mut cluster = Discovery::default();
 
         let storage_path = base.join("storage.cfg");
-        if let Some(text) = fsutil::read_optional(&storage_path)? {
+        if let Some(text) = fs::read_optional(&storage_path)? {
             cluster.storage =
                 StorageCfg::parse(&text).map_err(|source| DiscoverError::Storage {
                     path: storage_path.clone(),
@@ -123,7 +123,7 @@ impl Cluster {
                 })?;
         }
 
-        for entry in fsutil::read_dir_sorted(base.join("nodes"))? {
+        for entry in fs::read_dir_sorted(base.join("nodes"))? {
             let path = entry.path();
             if !path.is_dir() {
                 continue;
@@ -136,7 +136,7 @@ impl Cluster {
             if !lxc.is_dir() {
                 continue;
             }
-            for conf in fsutil::read_dir_sorted(&lxc)? {
+            for conf in fs::read_dir_sorted(&lxc)? {
                 let name = conf.file_name();
                 let Some(vmid) = name
                     .to_str()
@@ -148,7 +148,7 @@ impl Cluster {
                 let path = conf.path();
                 // `parse_vmid` took only the canonical spelling: this is the file's own name.
                 let host_path = ct_conf_path(pve_root, &node, vmid);
-                let loaded = fsutil::read_to_string(&path)
+                let loaded = fs::read_to_string(&path)
                     .map_err(CtLoadCause::from)
                     .and_then(|text| CtConfig::parse(&text).map_err(CtLoadCause::from));
                 match loaded {
@@ -179,7 +179,7 @@ impl Cluster {
     }
 
     /// The CT with `vmid`, if loaded (the first, should two nodes claim it): a binary search,
-    /// [`Cluster::cts`] being sorted by vmid.
+    /// [`Discovery::cts`] being sorted by vmid.
     pub fn ct(&self, vmid: u32) -> Option<&Ct> {
         let i = self.cts.partition_point(|c| c.vmid < vmid);
         self.cts.get(i).filter(|c| c.vmid == vmid)
@@ -189,14 +189,14 @@ impl Cluster {
     /// those in `containers` when the share lists them. Sorted by vmid.
     ///
     /// A listed vmid that no loaded CT has is simply absent (the caller compares against its list
-    /// and [`Cluster::errors`] to report it).
+    /// and [`Discovery::errors`] to report it).
     pub fn share_users(&self, share_path: &Path, containers: Option<&[u32]>) -> Vec<ShareUser<'_>> {
         self.share_users_of_all(&[(share_path, containers)])
             .pop()
             .unwrap_or_default()
     }
 
-    /// [`Cluster::share_users`] for several shares at once: one list per share, in order.
+    /// [`Discovery::share_users`] for several shares at once: one list per share, in order.
     ///
     /// One pass over the CTs, each checked against every share while its config is in the cache:
     /// at 20,000 CTs a pass per share spent more time in cache misses than in comparing paths.
@@ -258,9 +258,9 @@ mod tests {
             host_path: ct_conf_path(Path::new("/etc/pve"), node, vmid),
             config: CtConfig::parse("arch: amd64\n").unwrap(),
         };
-        let cluster = Cluster {
+        let cluster = Discovery {
             cts: vec![ct(101, "a"), ct(105, "a"), ct(105, "b"), ct(300, "b")],
-            ..Cluster::default()
+            ..Discovery::default()
         };
         assert_eq!(cluster.ct(105).map(|c| c.node.as_str()), Some("a"));
         assert_eq!(cluster.ct(300).map(|c| c.node.as_str()), Some("b"));

@@ -8,7 +8,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::fsutil::FsError;
+use crate::fs::FsError;
 
 /// What [`replace_file`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]

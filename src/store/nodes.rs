@@ -5,19 +5,17 @@
 //!
 //! One file per node, written only by that node: pmxcfs replicates it, no two nodes ever write the
 //! same file. The time is a heartbeat: `check` warns about nodes whose state is old (idfed stopped
-//! running there) or missing (it never ran there). Reading and writing live here; the freshness
-//! findings are computed by [`node_findings`] without I/O.
+//! running there) or missing (it never ran there).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::apply::write::write_json;
-use crate::check::Finding;
-use crate::fsutil::{self, Root};
+use crate::fs::{self, Root, write_json};
 use crate::ids::IdSet;
-use crate::plan::NodeCoverage;
+
+use super::StoreError;
 
 /// One node's published subid coverage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,8 +36,8 @@ pub struct Published {
 }
 
 impl Published {
-    /// The state of `node` with `coverage` now.
-    pub fn now(node: &str, subid_owner: &str, coverage: &NodeCoverage) -> Published {
+    /// The state of `node` whose files give `subid_owner` host `uids` and `gids`, now.
+    pub fn now(node: &str, subid_owner: &str, uids: &IdSet, gids: &IdSet) -> Published {
         let secs = unix_now();
         Published {
             node: node.to_string(),
@@ -47,16 +45,8 @@ impl Published {
             version: env!("CARGO_PKG_VERSION").to_string(),
             published_at: secs,
             published_at_utc: rfc3339(secs),
-            uids: coverage.uids.clone(),
-            gids: coverage.gids.clone(),
-        }
-    }
-
-    /// The coverage it publishes.
-    pub fn coverage(&self) -> NodeCoverage {
-        NodeCoverage {
-            uids: self.uids.clone(),
-            gids: self.gids.clone(),
+            uids: uids.clone(),
+            gids: gids.clone(),
         }
     }
 }
@@ -90,7 +80,7 @@ pub fn rfc3339(secs: u64) -> String {
 }
 
 /// Where the published states live.
-pub fn nodes_dir(root: &Root, pve_root: &Path) -> PathBuf {
+pub fn dir(root: &Root, pve_root: &Path) -> PathBuf {
     root.join(pve_root).join("idfed/nodes")
 }
 
@@ -98,8 +88,8 @@ pub fn nodes_dir(root: &Root, pve_root: &Path) -> PathBuf {
 ///
 /// # Errors
 /// When the directory or the file cannot be written.
-pub fn save(root: &Root, pve_root: &Path, state: &Published) -> anyhow::Result<PathBuf> {
-    let path = nodes_dir(root, pve_root).join(format!("{}.json", state.node));
+pub fn save(root: &Root, pve_root: &Path, state: &Published) -> Result<PathBuf, StoreError> {
+    let path = dir(root, pve_root).join(format!("{}.json", state.node));
     write_json(&path, state)?;
     Ok(path)
 }
@@ -114,20 +104,20 @@ pub fn load_all(
     root: &Root,
     pve_root: &Path,
     subid_owner: &str,
-) -> anyhow::Result<(BTreeMap<String, Published>, Vec<String>)> {
-    let dir = nodes_dir(root, pve_root);
+) -> Result<(BTreeMap<String, Published>, Vec<String>), StoreError> {
+    let dir = dir(root, pve_root);
     let mut out = BTreeMap::new();
     let mut warnings = Vec::new();
     if !dir.exists() {
         return Ok((out, warnings));
     }
-    for entry in fsutil::read_dir_sorted(&dir)? {
+    for entry in fs::read_dir_sorted(&dir)? {
         let name = entry.file_name().to_string_lossy().into_owned();
         let Some(node) = name.strip_suffix(".json") else {
             continue;
         };
         let path = entry.path();
-        let parsed = fsutil::read_to_string(&path)
+        let parsed = fs::read_to_string(&path)
             .map_err(anyhow::Error::from)
             .and_then(|text| serde_json::from_str::<Published>(&text).map_err(anyhow::Error::from));
         match parsed {
@@ -155,52 +145,6 @@ pub fn load_all(
     Ok((out, warnings))
 }
 
-/// Warnings about nodes of the cluster whose coverage is unknown or old: never published (idfed
-/// does not run there yet) or published more than `max_age` seconds before `now`. `this_node` is
-/// left out: its own files are read directly. Before any node has published (idfed's apply job
-/// runs nowhere yet: a cluster being looked at before the rollout), there is nothing to warn about.
-pub fn node_findings(
-    nodes: &[String],
-    this_node: &str,
-    published: &BTreeMap<String, Published>,
-    now: u64,
-    max_age: u64,
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    if published.is_empty() {
-        return out;
-    }
-    for node in nodes.iter().filter(|n| n.as_str() != this_node) {
-        match published.get(node) {
-            None => out.push(Finding {
-                node: node.clone(),
-                ct: None,
-                code: "node-unpublished",
-                message: format!(
-                    "node {node} never published its subid coverage: idfed may not run there \
-                     yet, and no map that adds passthroughs is switched until it does"
-                ),
-                fix: format!("run `idfed apply` on {node} (and schedule it like on the others)"),
-            }),
-            Some(p) if now.saturating_sub(p.published_at) > max_age => out.push(Finding {
-                node: node.clone(),
-                ct: None,
-                code: "node-stale",
-                message: format!(
-                    "node {node} last published its subid coverage at {} ({}s ago, more than \
-                     `cluster.publish_max_age_secs` = {max_age}): idfed may have stopped \
-                     running there",
-                    p.published_at_utc,
-                    now.saturating_sub(p.published_at)
-                ),
-                fix: format!("check the `idfed apply` job on {node}"),
-            }),
-            Some(_) => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,40 +165,21 @@ mod tests {
     }
 
     #[test]
-    fn round_trip_and_findings() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = Root::new(dir.path());
+    fn round_trip_and_ignored_states() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
         let pve = Path::new("/etc/pve");
-        let mut cov = NodeCoverage::default();
-        cov.uids.insert_id(1005);
-        let mut p = Published::now("pve2", "root", &cov);
+        let mut uids = IdSet::new();
+        uids.insert_id(1005);
+        let mut p = Published::now("pve2", "root", &uids, &IdSet::new());
         p.published_at = 1000;
         save(&root, pve, &p).unwrap();
-        std::fs::write(nodes_dir(&root, pve).join("pve9.json"), "{").unwrap();
+        std::fs::write(dir(&root, pve).join("pve9.json"), "{").unwrap();
         let (all, warnings) = load_all(&root, pve, "root").unwrap();
         assert_eq!(all.get("pve2"), Some(&p));
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("pve9.json"), "{warnings:?}");
         let (none, w) = load_all(&root, pve, "backup").unwrap();
         assert!(none.is_empty() && w.len() == 2, "{w:?}");
-
-        let nodes: Vec<String> = ["pve1", "pve2", "pve3"].map(String::from).to_vec();
-        let codes = |now| {
-            node_findings(&nodes, "pve1", &all, now, 100)
-                .into_iter()
-                .map(|f| (f.node, f.code))
-                .collect::<Vec<_>>()
-        };
-        // Nobody published yet: no rollout has begun, nothing to warn about.
-        assert!(node_findings(&nodes, "pve1", &BTreeMap::new(), 5000, 100).is_empty());
-        // Exactly max_age old is still fresh; one second more is stale.
-        assert_eq!(codes(1100), [("pve3".into(), "node-unpublished")]);
-        assert_eq!(
-            codes(1101),
-            [
-                ("pve2".into(), "node-stale"),
-                ("pve3".into(), "node-unpublished")
-            ]
-        );
     }
 }

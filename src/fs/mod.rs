@@ -1,9 +1,14 @@
-//! File access for the whole tool: every host path is resolved under `--root`, and every error
-//! names the path it is about (cargo-util's `paths::read`). Writing (atomic replace, backups) lives
-//! in `apply`; this module only reads and resolves.
+//! File access for the whole tool: every host path is resolved under `--root`, every error names
+//! the path it is about (cargo-util's `paths::read`), and every write goes through the one writer
+//! in [`write`] (atomic replace, backups, stale temporaries).
+
+mod write;
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
+
+pub(crate) use write::fs_err;
+pub use write::{Written, create_or_replace, remove_stale_temporaries, replace_file, write_json};
 
 /// A file operation that failed, with the path it was about.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,66 @@
+//! Rewriting one CT's map: under PVE's config lock, after checking that the config on disk is
+//! still the one the plan was made from, with the managed record claimed around the write so that
+//! a crash never turns idfed's own passthroughs into foreign ones.
+
+use crate::plan::CtPlan;
+use crate::pve::CtConfig;
+use crate::pve::lock::{ConfigLock, PVE_LOCK_TIMEOUT};
+use crate::store;
+
+use super::{Applied, ApplyError, Run};
+
+impl Run<'_> {
+    /// Carries out `c` (not skipped, not waiting): the new map when it changed, else only the
+    /// managed record when that changed.
+    pub(super) fn apply_ct(&self, c: &CtPlan, out: &mut Applied) -> Result<(), ApplyError> {
+        let cluster = self.cluster;
+        let before = cluster.managed.get(&c.ct).cloned().unwrap_or_default();
+        if c.changed {
+            self.rewrite_ct(c, &before, out)
+        } else if before != c.managed_after {
+            store::managed::save(self.root, &cluster.pve_root, c.ct, &c.managed_after)?;
+            Ok(())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn rewrite_ct(
+        &self,
+        c: &CtPlan,
+        before: &store::Managed,
+        out: &mut Applied,
+    ) -> Result<(), ApplyError> {
+        let cluster = self.cluster;
+        let ct = cluster.pve.ct(c.ct).ok_or(ApplyError::Vanished(c.ct))?;
+        let _lock = ConfigLock::acquire(self.root, c.ct, PVE_LOCK_TIMEOUT)?;
+        let text = crate::fs::read_to_string(&ct.path)?;
+        let mut config = CtConfig::parse(&text).map_err(|e| ApplyError::Unparsable {
+            path: ct.path.display().to_string(),
+            line: e.line,
+            message: e.to_string(),
+        })?;
+        if let Some(lock) = config.lock() {
+            return Err(ApplyError::Locked {
+                vmid: c.ct,
+                lock: lock.to_string(),
+            });
+        }
+        if config.effective_idmap() != ct.config.effective_idmap() {
+            return Err(ApplyError::Changed {
+                vmid: c.ct,
+                path: ct.path.display().to_string(),
+            });
+        }
+        let extents: Vec<_> = c.uid_map.iter().chain(&c.gid_map).copied().collect();
+        config.set_idmap(&extents);
+        // Claim the union first: a crash between the two record writes leaves idfed owning ids it
+        // may not have written yet, never the reverse (which would turn its own ids foreign).
+        let pve_root = &cluster.pve_root;
+        store::managed::save(self.root, pve_root, c.ct, &before.union(&c.managed_after))?;
+        self.backups.write(&ct.path, &config.render(), 0o640, out)?;
+        store::managed::save(self.root, pve_root, c.ct, &c.managed_after)?;
+        out.restart_required.push(c.ct);
+        Ok(())
+    }
+}

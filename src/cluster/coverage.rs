@@ -1,0 +1,56 @@
+//! Which host ids each node's subid files give the subid owner: this node's from its files, the
+//! others' from the states they published.
+
+use std::collections::BTreeMap;
+
+use crate::ids::IdSet;
+use crate::store::Published;
+use crate::subid::SubidFile;
+
+use super::ClusterState;
+
+/// What one node's subid files give the subid owner, when known.
+#[derive(Clone, Debug, Default)]
+pub struct NodeCoverage {
+    pub uids: IdSet,
+    pub gids: IdSet,
+}
+
+impl NodeCoverage {
+    /// What a node published.
+    pub fn published(p: &Published) -> NodeCoverage {
+        NodeCoverage {
+            uids: p.uids.clone(),
+            gids: p.gids.clone(),
+        }
+    }
+}
+
+impl ClusterState {
+    /// This node's current coverage, from its files.
+    pub fn local_coverage(&self) -> NodeCoverage {
+        self.coverage_of(&self.subuid.file, &self.subgid.file)
+    }
+
+    /// What `subuid` and `subgid` give the subid owner (this node's files as read, or as
+    /// `apply` leaves them).
+    pub fn coverage_of(&self, subuid: &SubidFile, subgid: &SubidFile) -> NodeCoverage {
+        NodeCoverage {
+            uids: subuid.covered(&self.subid_owner, self.owner_uid),
+            gids: subgid.covered(&self.subid_owner, self.owner_uid),
+        }
+    }
+
+    /// Every node's known coverage: `local` for this node, the published states for the other
+    /// nodes of the cluster (a state left behind by a node that left the cluster is ignored).
+    pub fn coverage(&self, local: NodeCoverage) -> BTreeMap<String, NodeCoverage> {
+        let mut coverage: BTreeMap<String, NodeCoverage> = self
+            .published
+            .iter()
+            .filter(|(node, _)| **node != self.node && self.nodes.contains(node))
+            .map(|(node, p)| (node.clone(), NodeCoverage::published(p)))
+            .collect();
+        coverage.insert(self.node.clone(), local);
+        coverage
+    }
+}

@@ -1,0 +1,146 @@
+//! What plan, emit, apply, report and check all start from, loaded once and in this order: the
+//! configuration, the cluster's nodes and CTs (`cluster::discover`), the resolved shares, then the
+//! rest of the as-is model (`cluster::load`). The library returns what it skipped; this is where
+//! it is said, on stderr, in the order it was found.
+
+use std::time::Instant;
+
+use crate::cluster::{self, ClusterState};
+use crate::config::{self, Config};
+use crate::idmap::MapParams;
+use crate::plan::{self, Plan};
+use crate::resolve::{ResolvedShare, resolve_each};
+use crate::store;
+
+use super::Globals;
+
+/// Everything loaded.
+pub struct Loaded {
+    pub config: Config,
+    pub params: MapParams,
+    pub shares: Vec<ResolvedShare>,
+    pub cluster: ClusterState,
+}
+
+fn warn(w: impl std::fmt::Display) {
+    eprintln!("idfed: warning: {w}");
+}
+
+/// Loads everything for a command. A `--node` (or host name) that is not a node of the cluster
+/// is a warning for a command that only reads, an error (before anything is resolved or
+/// written) for one that `applies`.
+///
+/// # Errors
+/// A configuration, source, cluster or record error.
+pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
+    let config = config::load_from(globals.config.as_deref(), &globals.root)?;
+    let c = &config.cluster;
+    let params = MapParams {
+        base: c.base,
+        size: c.size,
+        min_id: c.min_id,
+        max_extents: c.max_extents,
+        protected: c.protected.clone(),
+        over_budget: c.over_budget,
+    };
+    let started = Instant::now();
+    let node = cluster::node_name(globals.node.as_deref());
+    let found = cluster::discover(&globals.root, &config, node, applies)?;
+    if globals.verbose > 0 {
+        eprintln!(
+            "idfed: cluster under `{}`: {} nodes, {} CTs ({} unreadable) in {:.2} s",
+            found.pve_dir.display(),
+            found.pve.nodes.len(),
+            found.pve.cts.len(),
+            found.pve.errors.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    found.warnings.iter().for_each(warn);
+    let resolution = resolve_each(&config, &[], !globals.quiet)?;
+    if globals.verbose > 0 {
+        super::resolve::print_sources(&resolution.sources);
+    }
+    let (shares, warnings) = resolution.all()?;
+    warnings.iter().for_each(warn);
+    let (cluster, warnings) = cluster::load(&globals.root, &config, found, &shares)?;
+    warnings.iter().for_each(warn);
+    Ok(Loaded {
+        config,
+        params,
+        shares,
+        cluster,
+    })
+}
+
+impl Loaded {
+    /// The plan for the whole cluster, with this node's subid coverage from its files and the
+    /// other nodes' from their published states.
+    pub fn plan(&self, adopt: bool) -> Plan {
+        let local = self.cluster.local_coverage();
+        plan::plan_cluster(&self.cluster, &self.params, &self.shares, local, adopt)
+    }
+
+    /// Checks a command's `--share` and `--ct` filters against the configuration and the
+    /// cluster: a typo is an error, not an empty result.
+    ///
+    /// # Errors
+    /// An unknown share (with the closest name), a CT the cluster does not have, or one whose
+    /// config cannot be read.
+    pub fn check_filters(&self, share: Option<&str>, ct: Option<u32>) -> anyhow::Result<()> {
+        if let Some(share) = share {
+            self.config.share(share)?;
+        }
+        let cts = &self.cluster.cts;
+        if let Some(vmid) = ct
+            && !cts.iter().any(|c| c.vmid == vmid)
+        {
+            if self.cluster.ct_errors.iter().any(|e| e.vmid == Some(vmid)) {
+                anyhow::bail!("CT {vmid}: its config cannot be read (run `idfed check`)");
+            }
+            let range = match (cts.first(), cts.last()) {
+                (Some(first), Some(last)) => format!(
+                    "it has {} CTs, from {} to {}",
+                    cts.len(),
+                    first.vmid,
+                    last.vmid
+                ),
+                _ => "it has no CTs".to_string(),
+            };
+            anyhow::bail!(
+                "CT {vmid} is not a container of the cluster under `{}` ({range})",
+                self.cluster.pve_root.display()
+            );
+        }
+        Ok(())
+    }
+
+    /// Says on stderr, for each CT config that cannot be read (on every node but `except`), what
+    /// that means for this command (`consequence`: "left out of the plan"); `idfed check` gives
+    /// the fix.
+    pub fn warn_unreadable_cts(&self, consequence: &str, except: Option<&str>) {
+        for e in &self.cluster.ct_errors {
+            if except.is_some_and(|node| node == e.node) {
+                continue;
+            }
+            warn(format_args!(
+                "{}: {consequence}: {} (`idfed check` says more)",
+                e.who(),
+                e.unreadable()
+            ));
+        }
+    }
+
+    /// The shrink guard (`plan::guard`) against this node's last successful run; what
+    /// `--allow-shrink` lets through is said on stderr.
+    ///
+    /// # Errors
+    /// The run state cannot be read, or the guard refuses the plan.
+    pub fn shrink_guard(&self, globals: &Globals, plan: &Plan, allow: bool) -> anyhow::Result<()> {
+        let last = store::run::load(&globals.root)?;
+        plan::guard::shrink_guard(&last, &self.shares, plan, allow)?
+            .iter()
+            .for_each(warn);
+        Ok(())
+    }
+}
