@@ -2,6 +2,7 @@
 //! entries without them skipped with a warning, members as names or DNs.
 
 use crate::config::LdapConfig;
+use crate::ids;
 
 use super::super::directory::{Group, Member, User};
 use super::wire::entry::Entry;
@@ -15,11 +16,13 @@ fn required<'e>(entry: &Entry<'e>, name: &str, warnings: &mut Vec<String>) -> Op
     value
 }
 
+/// A required id attribute (`uidNumber`, `gidNumber`), read by [`ids::parse_id`] as passwd's ids
+/// are: a value passwd would refuse (`+1005`, ` 1005`) is not taken from a directory either.
 fn number(entry: &Entry<'_>, name: &str, warnings: &mut Vec<String>) -> Option<u32> {
     let value = required(entry, name, warnings)?;
-    match value.parse::<u32>() {
-        Ok(id) if id < u32::MAX => Some(id),
-        _ => {
+    match ids::parse_id(value) {
+        Ok(id) => Some(id),
+        Err(_) => {
             warnings.push(format!(
                 "entry `{}` has `{name}` `{value}`, not an id (0 to 4294967294): skipped",
                 entry.dn
@@ -73,4 +76,56 @@ pub(super) fn group_from(
         members,
         dn: Some(entry.dn.to_string()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::wire::ber::Reader;
+    use super::super::wire::testutil::{encode, entry_tag};
+    use super::*;
+
+    /// `uidNumber` values against what passwd's reader (`source::files`) takes: the same ids,
+    /// the same refusals, including the signed and padded forms `str::parse` would accept.
+    #[test]
+    fn id_attributes_are_read_as_passwd_reads_ids() {
+        let cases: &[(&str, Option<u32>)] = &[
+            ("0", Some(0)),
+            ("1005", Some(1005)),
+            ("01005", Some(1005)),
+            ("4294967294", Some(4_294_967_294)),
+            ("4294967295", None),
+            ("+1005", None),
+            ("-1", None),
+            (" 1005", None),
+            ("1005 ", None),
+            ("0x3ed", None),
+            ("", None),
+        ];
+        for &(value, expected) in cases {
+            let bytes = encode(entry_tag(
+                b"uid=alice,dc=x",
+                &[(b"uidNumber", &[value.as_bytes()])],
+            ));
+            let op = Reader::new(&bytes).expect("op").unwrap();
+            let entry = Entry::from_ber(&op).unwrap();
+            let mut warnings = Vec::new();
+            assert_eq!(
+                number(&entry, "uidNumber", &mut warnings),
+                expected,
+                "{value:?}"
+            );
+            assert_eq!(expected, ids::parse_id(value).ok(), "{value:?}");
+            if expected.is_none() {
+                assert_eq!(
+                    warnings,
+                    [format!(
+                        "entry `uid=alice,dc=x` has `uidNumber` `{value}`, \
+                         not an id (0 to 4294967294): skipped"
+                    )]
+                );
+            } else {
+                assert!(warnings.is_empty(), "{warnings:?}");
+            }
+        }
+    }
 }
