@@ -320,19 +320,8 @@ pub(crate) fn layout(
     unmapped: &IdSet,
 ) -> (Vec<Extent>, IdSet) {
     let base = base_range.start();
-    let inside = IdRange::new(0, base_range.count()).expect("a base range is never empty");
-    // Inside ids whose host id `base + i` is a passthrough: mapping them would map a host id twice.
-    let shadow: IdSet = passthrough
-        .clip(base_range)
-        .ranges()
-        .iter()
-        .filter_map(|r| IdRange::new(r.start() - base, r.end() - base))
-        .collect();
-    let holes = shadow.difference(passthrough);
-    let based = IdSet::from(inside)
-        .difference(passthrough)
-        .difference(&holes)
-        .difference(unmapped);
+    let (based, holes) = base_ids(passthrough, base_range);
+    let based = based.difference(unmapped);
     let mut extents: Vec<Extent> = based
         .ranges()
         .iter()
@@ -346,6 +335,25 @@ pub(crate) fn layout(
         .collect();
     extents.sort_unstable_by_key(|e| e.inside);
     (join(extents), holes)
+}
+
+/// What a passthrough set leaves of the base range: the inside ids mapped to `base + id` (neither
+/// a passthrough nor a hole), and the holes (inside ids not passed through whose host id
+/// `base + id` is a passthrough: mapping them would map a host id twice).
+pub(crate) fn base_ids(passthrough: &IdSet, base_range: IdRange) -> (IdSet, IdSet) {
+    let base = base_range.start();
+    let inside = IdRange::new(0, base_range.count()).expect("a base range is never empty");
+    let holes: IdSet = passthrough
+        .clip(base_range)
+        .ranges()
+        .iter()
+        .filter_map(|r| IdRange::new(r.start() - base, r.end() - base))
+        .collect::<IdSet>()
+        .difference(passthrough);
+    let based = IdSet::from(inside)
+        .difference(passthrough)
+        .difference(&holes);
+    (based, holes)
 }
 
 /// Joins neighbours that are contiguous on both sides (input sorted by inside id).
@@ -635,24 +643,10 @@ mod tests {
 
     mod props {
         use super::*;
+        use crate::idmap::fit_tests::arb_range;
         use crate::idmap::needs::{host_id, passthroughs};
         use crate::idmap::validate::validate;
         use proptest::prelude::*;
-
-        /// Ranges from one of several regions: the container's own ids, the base range (holes),
-        /// just around it, far above it, and the very top of the id space.
-        fn arb_range() -> impl Strategy<Value = IdRange> {
-            let region = prop_oneof![
-                (1000u32..65536),
-                (99_000u32..100_000),
-                (100_001u32..165_536),
-                (165_536u32..200_000),
-                (1_000_000u32..4_000_000_000),
-                (4_294_967_000u32..4_294_967_295),
-            ];
-            (region, prop_oneof![3 => Just(1u32), 1 => 1u32..50])
-                .prop_map(|(s, c)| IdRange::new(s, s.saturating_add(c)).unwrap())
-        }
 
         fn arb_set() -> impl Strategy<Value = IdSet> {
             prop_oneof![

@@ -441,8 +441,9 @@ fn expose_is_exact_against_a_plain_reference_on_large_sets() {
     assert_eq!(checked, 8);
 }
 
-/// Random owners, foreign (kept) ids, protected ids and parameters.
-fn any_case() -> impl Strategy<Value = (IdSet, IdSet, MapParams)> {
+/// Ranges from one of several regions: the container's own ids, the base range (holes), just
+/// around it, far above it, and the very top of the id space (for the default base range).
+pub(super) fn arb_range() -> impl Strategy<Value = IdRange> {
     let region = prop_oneof![
         (1000u32..65536),
         (99_000u32..100_000),
@@ -451,15 +452,19 @@ fn any_case() -> impl Strategy<Value = (IdSet, IdSet, MapParams)> {
         (1_000_000u32..4_000_000_000),
         (4_294_967_000u32..4_294_967_295),
     ];
-    let range = (region, prop_oneof![3 => Just(1u32), 1 => 1u32..50])
-        .prop_map(|(s, c)| IdRange::new(s, s.saturating_add(c)).unwrap());
+    (region, prop_oneof![3 => Just(1u32), 1 => 1u32..50])
+        .prop_map(|(s, c)| IdRange::new(s, s.saturating_add(c)).unwrap())
+}
+
+/// Random owners, foreign (kept) ids, protected ids and parameters.
+fn any_case() -> impl Strategy<Value = (IdSet, IdSet, MapParams)> {
     (
         prop_oneof![
-            prop::collection::vec(range.clone(), 0..40),
-            prop::collection::vec(range.clone(), 60..260),
+            prop::collection::vec(arb_range(), 0..40),
+            prop::collection::vec(arb_range(), 60..260),
         ],
         prop::collection::vec((1u32..1000, 1u32..3), 0..3),
-        prop::collection::vec(range, 0..6),
+        prop::collection::vec(arb_range(), 0..6),
         prop_oneof![Just(OverBudget::Expose), Just(OverBudget::Unmap)],
         prop_oneof![Just(340u32), 50u32..340],
     )

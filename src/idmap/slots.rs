@@ -13,7 +13,7 @@
 
 use crate::ids::{IdRange, IdSet};
 
-use super::build::MapParams;
+use super::build::{MapParams, base_ids};
 use super::extent::{digits, line_len};
 
 /// One gap between two neighbouring passthrough ranges.
@@ -45,17 +45,7 @@ impl Slots {
     /// Cuts `passthrough` (checked by `build`: no id 0, not the base id) for `params`, whose base
     /// range must be valid.
     pub(crate) fn new(passthrough: &IdSet, params: &MapParams, base_range: IdRange) -> Slots {
-        let base = base_range.start();
-        let inside = IdRange::new(0, base_range.count()).expect("a base range is never empty");
-        let shadow: IdSet = passthrough
-            .clip(base_range)
-            .ranges()
-            .iter()
-            .filter_map(|r| IdRange::new(r.start() - base, r.end() - base))
-            .collect();
-        let runs = IdSet::from(inside)
-            .difference(passthrough)
-            .difference(&shadow);
+        let (runs, _holes) = base_ids(passthrough, base_range);
         let ranges = passthrough.ranges().to_vec();
         let mut gaps: Vec<Gap> = ranges
             .windows(2)
@@ -82,7 +72,7 @@ impl Slots {
             }
         }
         Slots {
-            base,
+            base: base_range.start(),
             min_id: params.min_id,
             ranges,
             gaps,
