@@ -22,6 +22,15 @@ root:1005:1
 root:1005:1
 ";
 
+/// `idfed --format json map ARGS`, which must succeed.
+fn map_json(args: &[&str]) -> crate::harness::Run {
+    Test::new()
+        .args(["--format", "json", "map"])
+        .args(args)
+        .run()
+        .success()
+}
+
 #[test]
 fn seed_example_exact() {
     Test::new()
@@ -64,10 +73,7 @@ root:2000:11
 
 #[test]
 fn json_shape() {
-    let run = Test::new()
-        .args(["--format", "json", "map", "1005", "g:2000-2010"])
-        .run()
-        .success();
+    let run = map_json(&["1005", "g:2000-2010"]);
     assert_eq!(
         run.json(),
         json!({
@@ -100,10 +106,7 @@ fn json_shape() {
 
 #[test]
 fn collision_with_the_base_range_warns_on_stderr() {
-    let run = Test::new()
-        .args(["--format", "json", "map", "u:100005"])
-        .run()
-        .success()
+    let run = map_json(&["u:100005"])
         .stderr_has("idfed: warning: uids `5` inside the container stay unmapped: their base ids `100005` are passed through");
     let doc = run.json();
     assert_eq!(doc["unmapped_uids"], json!([{"start": 5, "count": 1}]));
@@ -120,21 +123,15 @@ fn collision_with_the_base_range_warns_on_stderr() {
 
 #[test]
 fn merging_to_fit_reports_exposed_ids() {
-    let run = Test::new()
-        .args([
-            "--format",
-            "json",
-            "map",
-            "--max-extents",
-            "2",
-            "--over-budget",
-            "expose",
-            "u:200000",
-            "u:200002",
-        ])
-        .run()
-        .success()
-        .stderr_has("uids `200001` (1 id) are passed through too, not asked for");
+    let run = map_json(&[
+        "--max-extents",
+        "2",
+        "--over-budget",
+        "expose",
+        "u:200000",
+        "u:200002",
+    ])
+    .stderr_has("uids `200001` (1 id) are passed through too, not asked for");
     let doc = run.json();
     assert_eq!(
         doc["uid_map"],
@@ -526,19 +523,7 @@ fn lxc_collision_needs_only_the_base_subid_line() {
 /// unmapped and grants nothing; `expose` merges instead; a protected id never passes.
 #[test]
 fn over_budget_policies_and_protected_ids() {
-    let run = Test::new()
-        .args([
-            "--format",
-            "json",
-            "map",
-            "--max-extents",
-            "5",
-            "u:1005",
-            "u:1010",
-            "u:1100",
-        ])
-        .run()
-        .success()
+    let run = map_json(&["--max-extents", "5", "u:1005", "u:1010", "u:1100"])
         .stderr_has("uids `1006-1009,1011-1099` (93 ids) inside the container stay unmapped");
     let doc = run.json();
     assert_eq!(doc["exposed_uids"], json!([]));
@@ -547,21 +532,15 @@ fn over_budget_policies_and_protected_ids() {
         json!([{"start": 1006, "count": 4}, {"start": 1011, "count": 89}])
     );
     assert_eq!(doc["minimal_merge"], json!(true));
-    let run = Test::new()
-        .args([
-            "--format",
-            "json",
-            "map",
-            "--max-extents",
-            "3",
-            "--over-budget",
-            "expose",
-            "u:1005",
-            "u:1010",
-            "u:1100",
-        ])
-        .run()
-        .success();
+    let run = map_json(&[
+        "--max-extents",
+        "3",
+        "--over-budget",
+        "expose",
+        "u:1005",
+        "u:1010",
+        "u:1100",
+    ]);
     assert_eq!(
         run.json()["uid_map"],
         json!([
