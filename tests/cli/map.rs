@@ -465,6 +465,52 @@ fn lxc_starts_the_longest_emitted_map() {
     run_container(&spec).unwrap();
 }
 
+/// The default policy's map of 300 sparse uids (fitted by leaving inside ids unmapped) starts a
+/// container: a passthrough lands as itself, and a host file owned by an unmapped inside id's
+/// base id shows as nobody (65534) inside, while a mapped neighbour's shows as itself.
+#[test]
+fn lxc_starts_an_unmap_fitted_map() {
+    if skip_without_root("the LXC test") {
+        return;
+    }
+    let args: Vec<String> = (0..300).map(|i| format!("u:{}", 1000 + 7 * i)).collect();
+    let run = Test::new().args(["map"]).args(&args).run().success();
+    let (idmap, subuid, subgid) = parse_text(&run.stdout());
+    let (_, _, doc) = emitted("unmap", &args);
+    assert_eq!(doc["exposed_uids"], json!([]));
+    let unmapped = doc["unmapped_uids"][0]["start"].as_u64().unwrap() as u32;
+    // The lowest unmapped run follows a passthrough; the id below that is mapped on the base range.
+    let mapped = unmapped - 2;
+    assert!(
+        unmapped > 1000 && !(mapped - 1000).is_multiple_of(7),
+        "{unmapped}"
+    );
+    let host = shared_dir();
+    for (file, uid) in [
+        ("unmapped", 100_000 + unmapped),
+        ("mapped", 100_000 + mapped),
+    ] {
+        let path = host.path().join(file);
+        std::fs::write(&path, "").unwrap();
+        std::os::unix::fs::chown(&path, Some(uid), Some(100_000)).unwrap();
+    }
+    let base = "root:100000:65536\n";
+    let spec = Container::new(&idmap)
+        .subids(&format!("{base}{subuid}"), &format!("{base}{subgid}"))
+        .user("erin", 1007, 0)
+        .host_dir(host.path())
+        .script(&format!(
+            "stat -c %u /shared/unmapped /shared/mapped && {}",
+            as_user("erin", "touch /shared/erin")
+        ));
+    let out = run_container(&spec).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("65534\n{mapped}\n")
+    );
+    assert_eq!(owner(&host.path().join("erin")), (1007, 100_000));
+}
+
 /// Regression: LXC refuses a map the kernel takes (4083 bytes): its newuidmap command buffer
 /// holds 4096 bytes including `newuidmap PID`. This is why the budget is 4079, not 4096.
 #[test]
