@@ -63,15 +63,16 @@ pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome> {
             directory: subject.directory.as_ref(),
         },
     };
-    let fix = args.fix_container.then_some(scan::fix::Mode {
+    let fix = args.fix_container.then(|| scan::fix::Mode {
         dry_run: args.dry_run,
+        journal: scan::fix::journal_path(&globals.root, &subject.path),
     });
     let progress = Progress::default();
     let show = !globals.quiet && std::io::stderr().is_terminal();
     let done = std::sync::atomic::AtomicBool::new(false);
     let result = std::thread::scope(|s| {
         let ticker = show.then(|| s.spawn(|| show_progress(&progress, &done)));
-        let result = scan::scan(&target, fix, &progress);
+        let result = scan::scan(&target, fix.as_ref(), &progress);
         done.store(true, Ordering::Relaxed);
         if let Some(t) = ticker {
             let _ = t.join();
@@ -504,6 +505,15 @@ fn render_text(
     }
     // Container ids.
     let fixed = found.fix.as_ref();
+    if let Some(f) = fixed
+        && f.restored > 0
+    {
+        let _ = writeln!(
+            out,
+            "\nput back the set-id bits and capabilities of {} entries from an interrupted fix",
+            f.restored
+        );
+    }
     match fixed {
         Some(f) if !f.changed.is_empty() => {
             let verb = if f.dry_run {

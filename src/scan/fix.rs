@@ -1,30 +1,49 @@
 //! `scan --fix-container`: hands the entries a CT wrote as host `base + i` back to `i`, for the
 //! CT-side ids `i` that are owners of the share now (uids and gids each on their own). Done in the
-//! same walk that counts, entry by entry with `lchown` (never through a symbolic link); a set-user
-//! or set-group id bit that `chown` cleared is put back (as LXC's `fuidshift` does).
+//! same walk that counts, entry by entry through shift's owner change
+//! ([`crate::shift::owner::change`]): never through a symbolic link, the set-user and set-group id
+//! bits and file capabilities that `chown` clears put back, after being journaled.
 //!
 //! Crash-safe by its shape: an entry is picked by its current owner, so a rerun after a kill
-//! hands back what is left, and a run after a complete one changes nothing. (A kill between an
-//! entry's `chown` and the `chmod` that restores its set-id bit loses that bit, as with
-//! `fuidshift`.) The first `EPERM` (an export that squashes root) ends the changes (the walk
-//! still counts): the command then says what to run on the file server.
+//! hands back what is left, and a run after a complete one changes nothing; the journal (one per
+//! scanned path, under `/var/lib/idfed/scan/`) keeps what ownership cannot, and a rerun replays it
+//! first. The first `EPERM` (an export that squashes root) ends the changes (the walk still
+//! counts): the command then says what to run on the file server.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{AtFlags, FileType, Gid, Mode as FileMode, Uid};
 use rustix::io::Errno;
 
-use super::{Classifier, Fixed, HandBack, Tally, Target};
+use super::{Classifier, Fixed, HandBack, ScanError, Tally, Target};
+use crate::fs::Root;
 use crate::ids::IdKind;
-use crate::walk::{self, Entry, Problem, Progress, Visitor, WalkError};
+use crate::shift::journal::Journal;
+use crate::shift::owner;
+use crate::walk::{self, Entry, Problem, Progress, Visitor};
 
 /// How to fix.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mode {
     /// Count what would change; change nothing.
     pub dry_run: bool,
+    /// The journal of set-id bits and capabilities ([`journal_path`]).
+    pub journal: PathBuf,
+}
+
+/// The journal of the fix of host path `path` (as scanned, before `--root`): named by a hash of
+/// the path (FNV-1a, stable across builds), so that each export has its own.
+pub fn journal_path(root: &Root, path: &Path) -> PathBuf {
+    let hash = path
+        .as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    root.join(format!("/var/lib/idfed/scan/{hash:016x}.journal"))
 }
 
 /// What the fixing walk found and did.
@@ -40,7 +59,9 @@ pub struct Outcome {
 struct Fixer<'a> {
     uids: &'a Classifier<'a>,
     gids: &'a Classifier<'a>,
-    dry_run: bool,
+    disk: &'a Path,
+    /// `None` in a dry run: nothing is changed.
+    journal: Option<&'a Journal>,
     /// Set at the first refusal: no more changes are tried.
     stop: &'a AtomicBool,
     tally: Tally,
@@ -48,20 +69,27 @@ struct Fixer<'a> {
     changed: BTreeMap<(IdKind, u32), (u32, u64)>,
     refused: Option<Problem>,
     failed: Vec<Problem>,
+    /// Entries changed whose mode or capabilities could not be put back: the journal stays.
+    unrestored: bool,
 }
 
 impl Fixer<'_> {
-    fn problem(&mut self, entry: &Entry<'_>, action: &'static str, errno: Errno) {
+    fn problem(&mut self, entry: &Entry<'_>, action: &'static str, error: &io::Error) {
         self.failed.push(Problem {
             rel: entry.rel.to_path_buf(),
             action,
-            errno,
+            errno: Errno::from_io_error(error).unwrap_or(Errno::IO),
         });
     }
-}
 
-/// Set-user-id and set-group-id: what `chown` clears and `fuidshift` restores.
-const SET_ID_BITS: u32 = 0o6000;
+    /// The hand-back of either kind (a capability's `rootid` is a uid).
+    fn hand_back(&self, kind: IdKind, id: u32) -> Option<u32> {
+        match kind {
+            IdKind::Uid => self.uids.hand_back(id),
+            IdKind::Gid => self.gids.hand_back(id),
+        }
+    }
+}
 
 impl Visitor for Fixer<'_> {
     fn visit(&mut self, entry: &Entry<'_>) {
@@ -73,37 +101,31 @@ impl Visitor for Fixer<'_> {
         if (to_uid.is_none() && to_gid.is_none()) || self.stop.load(Ordering::Relaxed) {
             return;
         }
-        if !self.dry_run {
-            let result = rustix::fs::chownat(
-                entry.dir,
-                entry.name,
-                to_uid.map(Uid::from_raw),
-                to_gid.map(Gid::from_raw),
-                AtFlags::SYMLINK_NOFOLLOW,
-            );
-            match result {
-                Ok(()) => {}
-                Err(Errno::PERM) => {
-                    self.refused = Some(Problem {
-                        rel: entry.rel.to_path_buf(),
-                        action: "change the owner of",
-                        errno: Errno::PERM,
-                    });
-                    self.stop.store(true, Ordering::Relaxed);
-                    return;
+        if let Some(journal) = self.journal {
+            let full = self.disk.join(entry.rel);
+            let map = |k, id| self.hand_back(k, id);
+            match owner::change(entry, &full, to_uid, to_gid, map, Some(journal)) {
+                Ok(after) => {
+                    self.unrestored |= !after.is_empty();
+                    for f in after {
+                        self.problem(entry, f.action, &f.error);
+                    }
                 }
-                // Removed since it was looked at.
-                Err(Errno::NOENT) => return,
-                Err(errno) => return self.problem(entry, "change the owner of", errno),
-            }
-            let ty = FileType::from_raw_mode(s.st_mode);
-            if ty != FileType::Symlink && s.st_mode & SET_ID_BITS != 0 {
-                let mode = FileMode::from_raw_mode(s.st_mode & 0o7777);
-                if let Err(errno) =
-                    rustix::fs::chmodat(entry.dir, entry.name, mode, AtFlags::empty())
-                {
-                    self.problem(entry, "restore the set-id bits of", errno);
-                }
+                Err(f) if f.action == owner::CHANGE_OWNER => match f.error.raw_os_error() {
+                    Some(code) if code == Errno::PERM.raw_os_error() => {
+                        self.refused = Some(Problem {
+                            rel: entry.rel.to_path_buf(),
+                            action: owner::CHANGE_OWNER,
+                            errno: Errno::PERM,
+                        });
+                        self.stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    // Removed since it was looked at.
+                    Some(code) if code == Errno::NOENT.raw_os_error() => return,
+                    _ => return self.problem(entry, f.action, &f.error),
+                },
+                Err(f) => return self.problem(entry, f.action, &f.error),
             }
         }
         for (kind, from, to) in [
@@ -117,27 +139,40 @@ impl Visitor for Fixer<'_> {
     }
 }
 
-/// Walks `target`, counting every entry as found and handing container ids back as it goes.
+/// Walks `target`, counting every entry as found and handing container ids back as it goes;
+/// first puts back what an interrupted fix's journal holds, and removes the journal after a fix
+/// that put back everything it journaled.
 ///
 /// # Errors
-/// [`WalkError`] when the path itself cannot be looked at.
-pub fn fix(target: &Target<'_>, mode: Mode, progress: &Progress) -> Result<Outcome, WalkError> {
+/// [`ScanError`] when the path itself cannot be looked at, or the journal cannot be replayed or
+/// removed.
+pub fn fix(target: &Target<'_>, mode: &Mode, progress: &Progress) -> Result<Outcome, ScanError> {
+    let journal = Journal::at(mode.journal.clone());
+    let restored = if mode.dry_run {
+        0
+    } else {
+        journal.replay(&target.disk)?
+    };
     let refused = AtomicBool::new(false);
     let walked = walk::walk(&target.disk, walk::THREADS, progress, || Fixer {
         uids: &target.uids,
         gids: &target.gids,
-        dry_run: mode.dry_run,
+        disk: &target.disk,
+        journal: (!mode.dry_run).then_some(&journal),
         stop: &refused,
         tally: Tally::default(),
         changed: BTreeMap::new(),
         refused: None,
         failed: Vec::new(),
+        unrestored: false,
     })?;
     let mut tally = Tally::default();
     let mut changed: BTreeMap<(IdKind, u32), (u32, u64)> = BTreeMap::new();
     let mut problems = walked.problems;
     let mut refused = None;
+    let mut unrestored = false;
     for v in walked.visitors {
+        unrestored |= v.unrestored;
         tally.merge(v.tally);
         for (key, (to, n)) in v.changed {
             changed.entry(key).or_insert((to, 0)).1 += n;
@@ -146,6 +181,11 @@ pub fn fix(target: &Target<'_>, mode: Mode, progress: &Progress) -> Result<Outco
         refused = refused.or(v.refused);
     }
     problems.sort_by(|a, b| a.rel.cmp(&b.rel));
+    // Every journaled entry was put back (a directory that could not be read is no reason to keep
+    // the journal: a stale one would put back a bit someone removed since).
+    if !mode.dry_run && !unrestored {
+        journal.remove()?;
+    }
     let changed = changed
         .into_iter()
         .map(|((kind, from), (to, entries))| {
@@ -169,6 +209,7 @@ pub fn fix(target: &Target<'_>, mode: Mode, progress: &Progress) -> Result<Outco
         fixed: Fixed {
             dry_run: mode.dry_run,
             changed,
+            restored,
             refused: None,
         },
         refused,

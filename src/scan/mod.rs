@@ -92,9 +92,22 @@ pub struct HandBack {
 pub struct Fixed {
     pub dry_run: bool,
     pub changed: Vec<HandBack>,
+    /// Entries whose set-id bits and capabilities were put back from an interrupted fix's
+    /// journal.
+    pub restored: usize,
     /// The first entry whose change the filesystem refused (EPERM: an export that squashes root);
     /// the fix stopped there.
     pub refused: Option<Unreadable>,
+}
+
+/// Why a scan could not be done.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    /// `--fix-container`'s journal could not be replayed or removed.
+    #[error(transparent)]
+    Journal(#[from] crate::fs::FsError),
 }
 
 /// What a scan found.
@@ -173,12 +186,13 @@ impl walk::Visitor for Counter {
 /// counts what was seen so far, for a display.
 ///
 /// # Errors
-/// [`WalkError`] when the path itself cannot be looked at.
+/// [`ScanError`] when the path itself cannot be looked at (or the fix's journal cannot be
+/// replayed or removed).
 pub fn scan(
     target: &Target<'_>,
-    fix: Option<fix::Mode>,
+    fix: Option<&fix::Mode>,
     progress: &Progress,
-) -> Result<Scan, WalkError> {
+) -> Result<Scan, ScanError> {
     let (tally, problems, mounts, fix) = match fix {
         None => {
             let walked = walk::walk(&target.disk, walk::THREADS, progress, || {

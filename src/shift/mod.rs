@@ -9,13 +9,15 @@
 //! that ownership cannot remember, setuid/setgid bits and file capabilities, goes through the
 //! `journal` first.
 //!
-//! [`moves`], [`acl`] and [`caps`] are pure; [`walk`] and [`journal`] touch the filesystem;
+//! [`moves`], [`acl`] and [`caps`] are pure; [`walk`], [`owner`] and [`journal`] touch the
+//! filesystem;
 //! [`shift`] is the whole operation under PVE's config lock.
 
 pub mod acl;
 pub mod caps;
 pub mod journal;
 pub mod moves;
+pub mod owner;
 pub mod preview;
 pub mod walk;
 

@@ -6,19 +6,16 @@
 //! is handled once.
 
 use std::collections::{BTreeMap, HashSet};
-use std::ffi::CStr;
 use std::io;
-use std::os::fd::BorrowedFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{AtFlags, CWD, FileType, Gid, Mode, Stat, Uid, XattrFlags};
+use rustix::fs::{FileType, XattrFlags};
 
-use super::journal::{Journal, Record};
+use super::journal::Journal;
 use super::moves::MoveTable;
-use super::{acl, caps};
+use super::{acl, owner};
 use crate::ids::IdKind;
 use crate::walk::{self as tree, Entry, Progress, Visitor, WalkError};
 
@@ -109,8 +106,7 @@ impl Visitor for Shifter<'_> {
         if e.stat.st_dev != self.shared.dev {
             return;
         }
-        self.shared
-            .entry(e.dir, e.name, e.rel, e.stat, &mut self.local);
+        self.shared.entry(e, &mut self.local);
     }
 }
 
@@ -189,7 +185,8 @@ fn problem(local: &mut Local, path: &Path, action: &'static str, e: impl Into<io
 
 impl Shared<'_> {
     /// Handles one entry: counts, rewrites ACLs, changes the owner.
-    fn entry(&self, dirfd: BorrowedFd<'_>, name: &CStr, rel: &Path, st: &Stat, local: &mut Local) {
+    fn entry(&self, e: &Entry<'_>, local: &mut Local) {
+        let (rel, st) = (e.rel, e.stat);
         let ty = FileType::from_raw_mode(st.st_mode);
         let uid = self.table.lookup(IdKind::Uid, st.st_uid);
         let gid = self.table.lookup(IdKind::Gid, st.st_gid);
@@ -242,92 +239,33 @@ impl Shared<'_> {
         if self.dry_run {
             return;
         }
-        self.chown(dirfd, name, rel, &full, st, uid, gid, local);
+        self.chown(e, &full, uid, gid, local);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn chown(
         &self,
-        dirfd: BorrowedFd<'_>,
-        name: &CStr,
-        rel: &Path,
+        e: &Entry<'_>,
         full: &Path,
-        st: &Stat,
         uid: Option<u32>,
         gid: Option<u32>,
         local: &mut Local,
     ) {
-        let ty = FileType::from_raw_mode(st.st_mode);
-        // What the kernel clears on a chown: setuid/setgid of non-directories, and capabilities.
-        let caps = if ty == FileType::RegularFile {
-            match read_xattr(full, caps::NAME) {
-                Ok(v) => v.map(|v| caps::after_chown(&v, |k, id| self.table.lookup(k, id))),
-                Err(e) => {
-                    problem(local, rel, "read the capabilities of", e);
-                    return;
+        let map = |k, id| self.table.lookup(k, id);
+        match owner::change(e, full, uid, gid, map, self.journal) {
+            Ok(after) => {
+                for f in after {
+                    problem(local, e.rel, f.action, f.error);
                 }
             }
-        } else {
-            None
-        };
-        let keep_mode =
-            ty != FileType::Directory && ty != FileType::Symlink && st.st_mode & 0o6000 != 0;
-        let privileged = keep_mode || caps.is_some();
-        let (new_uid, new_gid) = (uid.unwrap_or(st.st_uid), gid.unwrap_or(st.st_gid));
-        if privileged && let Some(journal) = self.journal {
-            let record = Record {
-                path: rel.as_os_str().as_bytes().to_vec(),
-                ino: st.st_ino,
-                uid: new_uid,
-                gid: new_gid,
-                mode: st.st_mode & 0o7777,
-                caps: caps.clone(),
-            };
-            if let Err(e) = journal.append(&record) {
-                problem(
-                    local,
-                    rel,
-                    "journal the mode of",
-                    io::Error::other(e.to_string()),
-                );
-                return;
+            Err(f) => {
+                local.changed -= 1;
+                problem(local, e.rel, f.action, f.error);
             }
-        }
-        let flags = if name.is_empty() {
-            AtFlags::EMPTY_PATH
-        } else {
-            AtFlags::SYMLINK_NOFOLLOW
-        };
-        if let Err(e) = rustix::fs::chownat(
-            dirfd,
-            name,
-            uid.map(Uid::from_raw),
-            gid.map(Gid::from_raw),
-            flags,
-        ) {
-            local.changed -= 1;
-            problem(local, rel, "change the owner of", e);
-            return;
-        }
-        if keep_mode
-            && let Err(e) = rustix::fs::chmodat(
-                CWD,
-                full,
-                Mode::from_raw_mode(st.st_mode & 0o7777),
-                AtFlags::empty(),
-            )
-        {
-            problem(local, rel, "restore the mode of", e);
-        }
-        if let Some(value) = caps
-            && let Err(e) = rustix::fs::lsetxattr(full, caps::NAME, &value, XattrFlags::empty())
-        {
-            problem(local, rel, "restore the capabilities of", e);
         }
     }
 
     fn shift_acl(&self, full: &Path, rel: &Path, name: &'static str, local: &mut Local) {
-        let value = match read_xattr(full, name) {
+        let value = match owner::read_xattr(full, name) {
             Ok(Some(v)) => v,
             Ok(None) => return,
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) => {
@@ -352,30 +290,6 @@ impl Shared<'_> {
                 "read the ACL of",
                 io::Error::other(e.to_string()),
             ),
-        }
-    }
-}
-
-/// An extended attribute of `path` (not following a final symlink); `None` when absent.
-fn read_xattr(path: &Path, name: &str) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = [0u8; 256];
-    match rustix::fs::lgetxattr(path, name, &mut buf[..]) {
-        Ok(n) => return Ok(Some(buf[..n].to_vec())),
-        Err(rustix::io::Errno::NODATA) => return Ok(None),
-        Err(rustix::io::Errno::RANGE) => {}
-        Err(e) => return Err(e.into()),
-    }
-    loop {
-        let len = rustix::fs::lgetxattr_query(path, name)?;
-        let mut big = vec![0u8; len];
-        match rustix::fs::lgetxattr(path, name, &mut big[..]) {
-            Ok(n) => {
-                big.truncate(n);
-                return Ok(Some(big));
-            }
-            Err(rustix::io::Errno::RANGE) => continue,
-            Err(rustix::io::Errno::NODATA) => return Ok(None),
-            Err(e) => return Err(e.into()),
         }
     }
 }

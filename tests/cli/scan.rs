@@ -74,6 +74,21 @@ chown -h 101005:101005 "$E/ct/link"
 idfed() { setpriv --bounding-set -dac_override,-dac_read_search,-chown -- "$BIN" --root "$ROOT" "$@"; }
 step squashed scan projects --fix-container --format json
 owners squashed
+# Back with CAP_CHOWN: a set-user-id file a CT wrote, and a fix killed (SIGKILL from strace) at
+# the first `fchmodat`, between that file's chown and putting its bit back; then a rerun.
+idfed() { setpriv --bounding-set -dac_override,-dac_read_search -- "$BIN" --root "$ROOT" "$@"; }
+printf '%08d' 0 > "$E/ct/tool"
+chown 101005:101005 "$E/ct/tool"
+chmod 4755 "$E/ct/tool"
+rc=0
+strace -f -qq -o /dev/null -e trace=fchmodat -e inject=fchmodat:signal=KILL:when=1 \
+    setpriv --bounding-set -dac_override,-dac_read_search -- "$BIN" --root "$ROOT" \
+    scan projects --fix-container > killed.out 2> killed.err || rc=$?
+echo $rc > killed.rc
+owners killed
+step rerun scan projects --fix-container --format json
+owners rerun
+ls "$ROOT/var/lib/idfed/scan" > journals.txt 2>/dev/null || true
 "#;
 
 /// What the export tests need root for.
@@ -251,6 +266,29 @@ fn counts_statuses_and_fix_on_an_export_with_a_loop_a_mount_and_an_unreadable_di
         changed(&run, "fixed", "squashed").1,
         ["ct/link 101005 101005 777 l"]
     );
+}
+
+/// The kill between a chown and putting the set-user-id bit back: the journal (written before the
+/// chown) puts the bit back on the rerun, which then removes it.
+#[test]
+fn a_fix_killed_between_chown_and_chmod_keeps_the_set_id_bit() {
+    if skip_without_root(SCAN_NEEDS) {
+        return;
+    }
+    let run = scanned();
+    assert_eq!(code(&run, "killed"), 128 + 9, "{}", run.read("killed.err"));
+    let listed = |step: &str| {
+        run.read(&format!("{step}.txt"))
+            .lines()
+            .find(|l| l.starts_with("ct/tool "))
+            .map(String::from)
+    };
+    // Killed after the chown, before the chmod: the bit is gone for now.
+    assert_eq!(listed("killed").as_deref(), Some("ct/tool 1005 1005 755 f"));
+    assert_eq!(code(&run, "rerun"), 0, "{}", run.read("rerun.err"));
+    assert_eq!(json(&run, "rerun")["fix"]["restored"], 1);
+    assert_eq!(listed("rerun").as_deref(), Some("ct/tool 1005 1005 4755 f"));
+    assert_eq!(run.read("journals.txt"), "");
 }
 
 #[test]
