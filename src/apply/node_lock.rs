@@ -6,11 +6,9 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::fs::{FlockOperation, flock};
-
-use crate::fs::{FsError, Root, fs_err};
+use crate::fs::{FsError, LockKind, LockWait, Root, fs_err, lock_exclusive};
 
 /// The host path of the node lock.
 pub const NODE_LOCK: &str = "/run/lock/idfed.lock";
@@ -60,23 +58,14 @@ impl NodeLock {
             .truncate(false)
             .open(&path)
             .map_err(fs_err("open", &path))?;
-        let started = Instant::now();
-        loop {
-            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => break,
-                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
-                    if started.elapsed() >= timeout {
-                        return Err(NodeLockError::Busy {
-                            holder: flock_holder(&file),
-                            path,
-                            waited: started.elapsed(),
-                        });
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-                Err(e) => return Err(fs_err("lock", &path)(e.into()).into()),
-            }
-        }
+        lock_exclusive(&file, LockKind::Flock, timeout).map_err(|e| match e {
+            LockWait::Held(waited) => NodeLockError::Busy {
+                holder: flock_holder(&file),
+                path: path.clone(),
+                waited,
+            },
+            LockWait::Io(e) => fs_err("lock", &path)(e).into(),
+        })?;
         Ok(NodeLock { _file: file })
     }
 }
@@ -103,6 +92,7 @@ fn flock_holder(file: &File) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Instant;
 
     #[test]
     fn a_second_holder_waits_then_is_told_who_holds_it() {

@@ -20,17 +20,12 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::fs::{FlockOperation, fcntl_lock};
-
-use crate::fs::{FsError, fs_err};
+use crate::fs::{FsError, LockKind, LockWait, fs_err, lock_exclusive, wait_for};
 
 /// How long shadow itself tries (`LOCK_TRIES` 15 times, `LOCK_SLEEP` 1 s apart).
 pub const SHADOW_LOCK_TIMEOUT: Duration = Duration::from_secs(15);
-
-/// The pause between tries.
-const RETRY: Duration = Duration::from_millis(20);
 
 /// Why a shadow lock could not be taken; nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -102,27 +97,15 @@ impl PwdLock {
             .mode(0o600)
             .open(&path)
             .map_err(fs_err("open", &path))?;
-        let started = Instant::now();
-        loop {
-            match fcntl_lock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(PwdLock { _file: file }),
-                Err(e)
-                    if e == rustix::io::Errno::AGAIN
-                        || e == rustix::io::Errno::ACCESS
-                        || e == rustix::io::Errno::INTR =>
-                {
-                    if started.elapsed() >= timeout {
-                        return Err(ShadowLockError::Held {
-                            lock: path,
-                            holder: Holder::PwdLock,
-                            waited: started.elapsed(),
-                        });
-                    }
-                    std::thread::sleep(RETRY);
-                }
-                Err(e) => return Err(fs_err("lock", &path)(e.into()).into()),
-            }
-        }
+        lock_exclusive(&file, LockKind::Posix, timeout).map_err(|e| match e {
+            LockWait::Held(waited) => ShadowLockError::Held {
+                lock: path.clone(),
+                holder: Holder::PwdLock,
+                waited,
+            },
+            LockWait::Io(e) => fs_err("lock", &path)(e).into(),
+        })?;
+        Ok(PwdLock { _file: file })
     }
 }
 
@@ -143,27 +126,19 @@ impl ShadowLock {
     /// [`ShadowLockError::Held`] naming the holder when the lock stays taken.
     pub fn acquire(file: &Path, timeout: Duration) -> Result<ShadowLock, ShadowLockError> {
         let lock = with_suffix(file, ".lock");
-        let started = Instant::now();
-        loop {
-            match try_lock(file, &lock)? {
-                None => {
-                    return Ok(ShadowLock {
-                        removed: remove_dead_pid_files(file),
-                        lock,
-                    });
-                }
-                Some(holder) => {
-                    if started.elapsed() >= timeout {
-                        return Err(ShadowLockError::Held {
-                            lock,
-                            holder,
-                            waited: started.elapsed(),
-                        });
-                    }
-                    std::thread::sleep(RETRY);
-                }
-            }
-        }
+        wait_for(
+            timeout,
+            || try_lock(file, &lock),
+            |holder, waited| ShadowLockError::Held {
+                lock: lock.clone(),
+                holder,
+                waited,
+            },
+        )?;
+        Ok(ShadowLock {
+            removed: remove_dead_pid_files(file),
+            lock,
+        })
     }
 }
 

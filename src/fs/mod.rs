@@ -1,12 +1,15 @@
 //! File access for the whole tool: every host path is resolved under `--root`, every error names
 //! the path it is about (cargo-util's `paths::read`), and every write goes through the one writer
-//! in [`write`] (atomic replace, backups, stale temporaries).
+//! in [`write`] (atomic replace, backups, stale temporaries); every lock waits through the one
+//! loop in [`lock`].
 
+mod lock;
 mod write;
 
 use std::io;
 use std::path::{Component, Path, PathBuf};
 
+pub(crate) use lock::{LockKind, LockWait, lock_exclusive, wait_for};
 pub(crate) use write::fs_err;
 pub use write::{Written, create_or_replace, remove_stale_temporaries, replace_file, write_json};
 

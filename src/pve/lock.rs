@@ -7,11 +7,9 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::fs::{FlockOperation, flock};
-
-use crate::fs::{FsError, Root};
+use crate::fs::{FsError, LockKind, LockWait, Root, fs_err, lock_exclusive};
 
 /// The directory PVE keeps CT config locks in (a host path).
 pub const LOCK_DIR: &str = "/run/lock/lxc";
@@ -56,42 +54,21 @@ impl ConfigLock {
     pub fn acquire(root: &Root, vmid: u32, timeout: Duration) -> Result<ConfigLock, LockError> {
         let path = root.join(config_lock_path(vmid));
         let dir = path.parent().unwrap_or(Path::new("/"));
-        std::fs::create_dir_all(dir).map_err(|source| FsError {
-            action: "create",
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(fs_err("create", dir))?;
         let file = OpenOptions::new()
             .append(true)
             .create(true)
             .open(&path)
-            .map_err(|source| FsError {
-                action: "open",
+            .map_err(fs_err("open", &path))?;
+        lock_exclusive(&file, LockKind::Flock, timeout).map_err(|e| match e {
+            LockWait::Held(waited) => LockError::Timeout {
+                vmid,
                 path: path.clone(),
-                source,
-            })?;
-        let started = Instant::now();
-        loop {
-            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => {
-                    return Ok(ConfigLock { _file: file });
-                }
-                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
-                    let waited = started.elapsed();
-                    if waited >= timeout {
-                        return Err(LockError::Timeout { vmid, path, waited });
-                    }
-                    std::thread::sleep(Duration::from_millis(50).min(timeout - waited));
-                }
-                Err(e) => {
-                    return Err(LockError::Fs(FsError {
-                        action: "lock",
-                        path,
-                        source: e.into(),
-                    }));
-                }
-            }
-        }
+                waited,
+            },
+            LockWait::Io(e) => fs_err("lock", &path)(e).into(),
+        })?;
+        Ok(ConfigLock { _file: file })
     }
 }
 
