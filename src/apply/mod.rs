@@ -211,9 +211,6 @@ pub fn apply(
         opts,
         backups: Backups::new(root),
     };
-    if !opts.dry_run {
-        run.remove_stale_temporaries(say)?;
-    }
     // A failure midway still shows what the run did before it: the report, then the failures.
     if let Err(e) = run.carry_out(first, &mut out, say) {
         out.errors.push(Chain(&e).to_string());
@@ -226,8 +223,8 @@ pub fn apply(
 }
 
 impl Run<'_> {
-    /// Everything after the stale temporaries: the probe of `/etc/pve`, the subid lines, the CTs,
-    /// `--prune`, the published state.
+    /// Everything but the run state: the probe of `/etc/pve`, the stale temporaries, the subid
+    /// lines, the CTs, `--prune`, the published state.
     fn carry_out(
         &self,
         first: &Plan,
@@ -244,6 +241,7 @@ impl Run<'_> {
                 store::nodes::dir(self.root, pve_root),
             ];
             pve_writable::probe(&dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+            self.remove_stale_temporaries(say)?;
         }
         let mut subids = self.add_subids(first, out, say)?;
         let local = subids.coverage(cluster);

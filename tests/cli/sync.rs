@@ -366,8 +366,11 @@ fn a_read_only_etc_pve_is_found_before_anything_is_written() {
     if crate::harness::skip_without_root("mount namespaces") {
         return;
     }
-    let t = after(sync(), "pve2");
-    let before = files_of(t.path()).0;
+    // A temporary a killed run left in pve1's writable /etc: removing it is a write too, so it
+    // waits for the probe.
+    let t = after(sync(), "pve2").write("pve1/etc/.subuid.idfed-2147483647.tmp", "");
+    let (before, stale) = files_of(t.path());
+    assert_eq!(stale, ["pve1/etc/.subuid.idfed-2147483647.tmp"]);
     let t = in_mount_ns(
         t,
         r#"mount --bind "$0/cluster/pve" "$0/cluster/pve" && mount -o remount,bind,ro "$0/cluster/pve""#,
@@ -383,7 +386,9 @@ fn a_read_only_etc_pve_is_found_before_anything_is_written() {
         files.retain(|path, _| !path.contains("run/lock"));
         files
     };
-    assert_eq!(unlocked(files_of(run.path()).0), unlocked(before));
+    let (files, tmps) = files_of(run.path());
+    assert_eq!(unlocked(files), unlocked(before));
+    assert_eq!(tmps, stale);
     // Text: the report (nothing done), then the failure.
     let run = on(
         in_mount_ns(
