@@ -67,16 +67,17 @@ impl Run<'_> {
         })
     }
 
-    /// Takes shadow's locks on this node's subuid and subgid (none for a dry run) and reads both
-    /// files again under them.
+    /// Takes shadow's locks on this node's subuid and subgid and reads both files again under
+    /// them; a dry run, which writes nothing, takes no lock and keeps the files as loaded.
     pub(super) fn lock_subids(
         &self,
         say: &mut dyn FnMut(Notice),
     ) -> Result<(Option<ShadowLocks>, LocalSubid, LocalSubid), ApplyError> {
         let cluster = self.cluster;
-        let locks = if self.opts.dry_run {
-            None
-        } else {
+        if self.opts.dry_run {
+            return Ok((None, cluster.subuid.clone(), cluster.subgid.clone()));
+        }
+        let locks = {
             let files = [cluster.subuid.path.as_path(), cluster.subgid.path.as_path()];
             let wait = SHADOW_LOCK_TIMEOUT.min(self.opts.wait);
             let locks = ShadowLocks::acquire(&self.root.join("/etc"), &files, wait)
@@ -90,7 +91,7 @@ impl Run<'_> {
                     path.display()
                 )));
             }
-            Some(locks)
+            locks
         };
         let reread = |local: &LocalSubid| -> Result<LocalSubid, ApplyError> {
             let text = fs::read_optional(&local.path)?.unwrap_or_default();
@@ -99,7 +100,11 @@ impl Run<'_> {
                 file: SubidFile::parse(&text),
             })
         };
-        Ok((locks, reread(&cluster.subuid)?, reread(&cluster.subgid)?))
+        Ok((
+            Some(locks),
+            reread(&cluster.subuid)?,
+            reread(&cluster.subgid)?,
+        ))
     }
 
     /// Writes `file` to `local.path` when it differs from what `local` holds.
