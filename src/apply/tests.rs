@@ -44,14 +44,7 @@ fn run(root: &Root, config: &Config, opts: Opts) -> (Result<Applied, ApplyError>
     let shares = shares();
     let found = cluster::discover(root, config, "pve1".into(), true).unwrap();
     let (state, _) = cluster::load(root, config, found, &shares).unwrap();
-    let params = MapParams {
-        base: config.cluster.base,
-        size: config.cluster.size,
-        min_id: config.cluster.min_id,
-        max_extents: config.cluster.max_extents,
-        protected: config.cluster.protected.clone(),
-        over_budget: config.cluster.over_budget,
-    };
+    let params = config.cluster.map_params();
     let first = plan::plan_cluster(&state, &params, &shares, state.local_coverage(), false);
     let input = Input {
         cluster: &state,

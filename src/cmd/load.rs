@@ -34,15 +34,7 @@ fn warn(w: impl std::fmt::Display) {
 /// A configuration, source, cluster or record error.
 pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
-    let c = &config.cluster;
-    let params = MapParams {
-        base: c.base,
-        size: c.size,
-        min_id: c.min_id,
-        max_extents: c.max_extents,
-        protected: c.protected.clone(),
-        over_budget: c.over_budget,
-    };
+    let params = config.cluster.map_params();
     let started = Instant::now();
     let node = cluster::node_name(globals.node.as_deref());
     let found = cluster::discover(&globals.root, &config, node, applies)?;

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fs::{self, Root};
-use crate::idmap::OverBudget;
+use crate::idmap::{MapParams, OverBudget};
 use crate::ids::IdSet;
 
 pub use error::{ConfigError, Invalid, UnknownShare};
@@ -69,6 +69,20 @@ pub struct ClusterConfig {
     pub protected: IdSet,
     /// What to do with a map over the kernel's budget.
     pub over_budget: OverBudget,
+}
+
+impl ClusterConfig {
+    /// What building a map takes from `[cluster]`.
+    pub fn map_params(&self) -> MapParams {
+        MapParams {
+            base: self.base,
+            size: self.size,
+            min_id: self.min_id,
+            max_extents: self.max_extents,
+            protected: self.protected.clone(),
+            over_budget: self.over_budget,
+        }
+    }
 }
 
 impl Default for ClusterConfig {
