@@ -60,8 +60,15 @@ container configurations; only their \fBlxc.idmap\fR lines are edited, under PVE
 \fI/run/lock/lxc/pve\-config\-VMID.lock\fR
 .TP
 \fI/etc/subuid\fR, \fI/etc/subgid\fR
-subordinate ids: idfed adds the lines the maps need, under shadow's locks; \fBapply \-\-prune\fR
-removes lines idfed added that no map needs any more; other lines are never touched
+subordinate ids: idfed adds the lines the maps need, under shadow's locks
+(\fI/etc/.pwd.lock\fR, then \fI/etc/subuid.lock\fR and \fI/etc/subgid.lock\fR, as \fBuseradd\fR
+takes them); \fBapply \-\-prune\fR
+removes lines idfed added that no map needs any more; other lines are never touched. A line newuidmap reads as no entry (CRLF, NIS, a number not read whole) is a
+\fBcheck\fR problem, \fBsubid\-malformed\fR
+.TP
+\fI/run/lock/idfed.lock\fR
+the node lock (an \fBflock\fR, the file is never written): one \fBapply\fR at a time on a node;
+another waits up to \fBapply \-\-wait\fR seconds, then exits 1 naming the holder's PID
 .TP
 \fIPVE/idfed/managed/VMID.json\fR
 the passthroughs idfed put into a container, written by the node holding it

@@ -151,6 +151,10 @@ fn the_main_page_and_help_are_true() {
         "/var/lib/idfed/subids.json",
         "/var/lib/idfed/backup/TIME/",
         "\\fBapply \\-\\-prune\\fR\nremoves lines idfed added",
+        "/etc/subuid.lock",
+        "subid\\-malformed",
+        "\\fI/run/lock/idfed.lock\\fR",
+        "\\fBapply \\-\\-wait\\fR",
         "\\fBidfed.toml\\fR(5)",
     ] {
         assert!(run.stdout().contains(want), "idfed.1 lacks {want:?}");
