@@ -7,7 +7,6 @@ use anyhow::Context as _;
 
 use crate::cli::{Format, ShiftArgs};
 use crate::config;
-use crate::ids::IdSet;
 use crate::shift::preview::thousands;
 use crate::shift::{self, Params, Report, Request};
 
@@ -28,7 +27,7 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
         base: c.base,
         size: c.size,
         min_id: c.min_id,
-        protected: [IdSet::new(), IdSet::new()],
+        protected: c.protected.clone(),
     };
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16)),

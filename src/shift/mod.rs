@@ -42,8 +42,8 @@ pub struct Params {
     pub base: u32,
     pub size: u32,
     pub min_id: u32,
-    /// Never inferred as former passthroughs, per kind (uids, gids).
-    pub protected: [IdSet; 2],
+    /// Never inferred as former passthroughs (`cluster.protected`: uids and gids alike).
+    pub protected: IdSet,
 }
 
 /// idfed's record of a map switch: the map it replaced and the one it wrote.
@@ -170,16 +170,12 @@ pub fn moves_for(current: &[Extent], switch: Option<&Switch>, params: &Params) -
     let mut out = Vec::new();
     for kind in IdKind::ALL {
         let of_kind: Vec<Extent> = current.iter().filter(|e| e.kind == kind).copied().collect();
-        let protected = &params.protected[match kind {
-            IdKind::Uid => 0,
-            IdKind::Gid => 1,
-        }];
         out.extend(moves::inferred(
             &of_kind,
             params.base,
             params.size,
             params.min_id,
-            protected,
+            &params.protected,
         ));
     }
     out
@@ -371,7 +367,7 @@ mod tests {
             base: 100000,
             size: 65536,
             min_id: 1000,
-            protected: [IdSet::new(), IdSet::new()],
+            protected: IdSet::new(),
         }
     }
 

@@ -346,6 +346,39 @@ fn exactly_the_moving_ids_change_and_a_second_run_changes_nothing() {
         .stdout_has("  0 of 24 entries changed owner, 0 ACL entries rewritten\n");
 }
 
+/// `cluster.protected` ids were never passed through: an entry of host 1007 (protected) is not
+/// taken for a former passthrough's, it and the default ACL entry naming it stay as they are.
+#[test]
+fn a_protected_id_is_never_taken_for_a_former_passthrough() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
+    let t = ct101(CONF).write(
+        "idfed.toml",
+        "[cluster]\npve_root = \"/etc/pve\"\nprotected = [\"1007\"]\n",
+    );
+    let root = t.path().join(ROOTFS);
+    let before = state(&root);
+    let run = t.args(["--format", "json", "shift", "101"]).run().success();
+    let rows = moves(&run.json());
+    assert!(rows.iter().all(|r| r.2 != 1007), "{rows:?}");
+    assert!(rows.iter().any(|r| r.2 == 101005), "{rows:?}");
+    let after = state(&rootfs(&run));
+    let legacy = Path::new("srv/legacy");
+    assert_eq!(after[legacy], before[legacy]);
+    let shared = Path::new("srv/shared");
+    assert!(
+        after[shared]
+            .acl
+            .iter()
+            .any(|l| l == "default:user:1007:r--"),
+        "{:?}",
+        after[shared].acl
+    );
+    // Without the protection the same file moves (as the first test proves in full).
+    assert_ne!(shifted(&before)[legacy], before[legacy]);
+}
+
 #[test]
 fn refused_with_a_reason_and_nothing_changed() {
     if skip_without_root(SHIFT_NEEDS) {
