@@ -33,3 +33,44 @@ impl Default for Limits {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Limits;
+    use std::path::Path;
+
+    /// The README's table of bounds and the example configuration state the defaults as they
+    /// are here (the page bound changed once, from 64 MiB to 48 MiB: its figures with it).
+    #[test]
+    fn the_documented_bounds_are_the_defaults() {
+        let Limits {
+            max_message,
+            max_page,
+            extra_pages,
+            ..
+        } = Limits::default();
+        let (message, page) = (max_message >> 20, max_page >> 20);
+        assert_eq!((message << 20, page << 20), (max_message, max_page));
+        let read = |file: &str| {
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(file)).unwrap()
+        };
+        let readme = read("README.md");
+        let extra = format!("{},{:03}", extra_pages / 1000, extra_pages % 1000);
+        for row in [
+            format!("| one message | {message} MiB |"),
+            format!(
+                "| one page | {page} MiB | `page_size` entries (500) of {} KiB each |",
+                (max_page >> 10) / 500
+            ),
+            format!("| pages of one search | distinct entries + {extra} |"),
+        ] {
+            assert!(readme.contains(&row), "README.md lacks `{row}`");
+        }
+        let example = read("config/idfed.example.toml");
+        let line = format!(
+            "# {message} MiB per message, {page} MiB per page, at most {extra} more pages than \
+             distinct entries"
+        );
+        assert!(example.contains(&line), "the example lacks `{line}`");
+    }
+}
