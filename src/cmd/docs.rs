@@ -208,6 +208,18 @@ every node, readable by root alone) and name it with \fBbind_password_file\fR, o
             out.push('\n');
         }
     }
+    // The fixed bounds are `source::ldap`'s `Limits::default()`; its tests hold this text to it.
+    out.push_str(
+        r#".SH "LDAP BOUNDS"
+An LDAP pull reads only what it can bound: a broken or hostile server ends the run with an error
+(exit 1, nothing written). Besides \fBtimeout_secs\fR (connecting, the bind, and each whole search
+with all its pages), fixed bounds which no real directory meets: 32 MiB per message,
+48 MiB per page, at most 1,000 more pages than distinct entries, and a paging cookie never repeated. Buffers grow
+as bytes arrive, never by what a length header announces. A search that ends in anything but
+success (a referral, a size or time limit, partial results) is an error naming the result code,
+never "no entries".
+"#,
+    );
     out.push_str(".SH \"SCHEMA PRESETS\"\nWhat each \\fBschema\\fR gives the keys it presets:\n");
     for (name, preset) in [
         ("rfc2307", SchemaPreset::Rfc2307),

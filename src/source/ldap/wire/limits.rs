@@ -39,8 +39,9 @@ mod tests {
     use super::Limits;
     use std::path::Path;
 
-    /// The README's table of bounds and the example configuration state the defaults as they
-    /// are here (the page bound changed once, from 64 MiB to 48 MiB: its figures with it).
+    /// The README's table of bounds, the example configuration and `idfed.toml(5)` state the
+    /// defaults as they are here (the page bound changed once, from 64 MiB to 48 MiB: its figures
+    /// with it).
     #[test]
     fn the_documented_bounds_are_the_defaults() {
         let Limits {
@@ -72,5 +73,11 @@ mod tests {
              distinct entries"
         );
         assert!(example.contains(&line), "the example lacks `{line}`");
+        let man = crate::cmd::docs::config_page().replace('\n', " ");
+        let line = format!(
+            "{message} MiB per message, {page} MiB per page, at most {extra} more pages than \
+             distinct entries"
+        );
+        assert!(man.contains(&line), "idfed.toml(5) lacks `{line}`");
     }
 }
