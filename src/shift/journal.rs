@@ -8,7 +8,7 @@
 //! and putting them back would lose them for good: before such an entry is chowned, its path,
 //! inode, target owner, mode and capabilities are appended here and synced. A rerun first
 //! replays the journal (for each entry that has its target owner, the mode and capabilities are
-//! put back: idempotent), and a run that finishes without failures removes it.
+//! put back: idempotent), and a run that put back everything it journaled removes it.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, Write};

@@ -279,7 +279,9 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
             threads: req.threads,
         },
     )?;
-    if !req.dry_run && outcome.problems.is_empty() {
+    // Every journaled entry was put back: the journal has done its work (kept after other
+    // problems, a stale one would put back a bit someone removed since).
+    if !req.dry_run && !outcome.unrestored {
         journal.remove()?;
     }
     Ok(report(

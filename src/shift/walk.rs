@@ -78,6 +78,9 @@ pub struct WalkOutcome {
     pub other_filesystems: Vec<PathBuf>,
     /// Entries that could not be read or changed.
     pub problems: Vec<EntryProblem>,
+    /// Some entry was changed but its mode or capabilities could not be put back: the journal
+    /// stays for the next run.
+    pub unrestored: bool,
 }
 
 /// What every thread's visitor shares.
@@ -117,6 +120,7 @@ struct Local {
     acl_entries: u64,
     changed: u64,
     problems: Vec<EntryProblem>,
+    unrestored: bool,
 }
 
 /// Walks `rootfs` and moves what `table` moves.
@@ -169,6 +173,7 @@ pub fn walk(
         }
         out.acl_entries += v.local.acl_entries;
         out.changed += v.local.changed;
+        out.unrestored |= v.local.unrestored;
         out.problems.extend(v.local.problems);
     }
     out.problems.sort_by(|a, b| a.path.cmp(&b.path));
@@ -253,6 +258,7 @@ impl Shared<'_> {
         let map = |k, id| self.table.lookup(k, id);
         match owner::change(e, full, uid, gid, map, self.journal) {
             Ok(after) => {
+                local.unrestored |= !after.is_empty();
                 for f in after {
                     problem(local, e.rel, f.action, f.error);
                 }

@@ -379,6 +379,27 @@ fn a_protected_id_is_never_taken_for_a_former_passthrough() {
     assert_ne!(shifted(&before)[legacy], before[legacy]);
 }
 
+/// An entry that cannot be changed (immutable) is a problem, exit 1; the setuid file journaled
+/// in the same run was put back, so the journal is removed all the same (a stale one would put
+/// back, at a later run, a bit someone removed since).
+#[test]
+fn a_failed_entry_keeps_no_journal_once_the_bits_are_back() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
+    let t = ct101(CONF);
+    let stuck = t.path().join(ROOTFS).join("srv/stuck");
+    std::fs::write(&stuck, "x").unwrap();
+    sh("chown 101005:101005 \"$1\" && chattr +i \"$1\"", &[&stuck]);
+    let run = t.args(["shift", "101"]).run();
+    sh("chattr -i \"$1\"", &[&stuck]);
+    let run = run.failure();
+    assert!(run.stdout().contains("srv/stuck"), "{}", run.stdout());
+    let tool = std::fs::metadata(rootfs(&run).join("usr/bin/alice-tool")).unwrap();
+    assert_eq!((tool.uid(), tool.mode() & 0o7777), (1005, 0o6755));
+    assert!(!run.path().join("var/lib/idfed/shift/101.journal").exists());
+}
+
 #[test]
 fn refused_with_a_reason_and_nothing_changed() {
     if skip_without_root(SHIFT_NEEDS) {
