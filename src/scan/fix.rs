@@ -59,7 +59,6 @@ pub struct Outcome {
 struct Fixer<'a> {
     uids: &'a Classifier<'a>,
     gids: &'a Classifier<'a>,
-    disk: &'a Path,
     /// `None` in a dry run: nothing is changed.
     journal: Option<&'a Journal>,
     /// Set at the first refusal: no more changes are tried.
@@ -102,9 +101,8 @@ impl Visitor for Fixer<'_> {
             return;
         }
         if let Some(journal) = self.journal {
-            let full = self.disk.join(entry.rel);
             let map = |k, id| self.hand_back(k, id);
-            match owner::change(entry, &full, to_uid, to_gid, map, Some(journal)) {
+            match owner::change(entry, to_uid, to_gid, map, Some(journal)) {
                 Ok(after) => {
                     self.unrestored |= !after.is_empty();
                     for f in after {
@@ -157,7 +155,6 @@ pub fn fix(target: &Target<'_>, mode: &Mode, progress: &Progress) -> Result<Outc
     let walked = walk::walk(&target.disk, walk::THREADS, progress, || Fixer {
         uids: &target.uids,
         gids: &target.gids,
-        disk: &target.disk,
         journal: (!mode.dry_run).then_some(&journal),
         stop: &refused,
         tally: Tally::default(),

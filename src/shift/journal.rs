@@ -16,10 +16,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use rustix::fs::{AtFlags, CWD, Mode, XattrFlags};
 use serde::{Deserialize, Serialize};
 
 use super::caps;
+use super::owner::Pinned;
 use crate::fs::FsError;
 
 /// One privileged entry about to be chowned.
@@ -121,17 +121,22 @@ impl Journal {
     pub fn replay(&self, rootfs: &Path) -> Result<usize, FsError> {
         let mut restored = 0;
         for r in self.read()? {
-            let path = rootfs.join(Path::new(std::ffi::OsStr::from_bytes(&r.path)));
-            let Ok(st) = rustix::fs::statat(CWD, &path, AtFlags::SYMLINK_NOFOLLOW) else {
+            let rel = Path::new(std::ffi::OsStr::from_bytes(&r.path));
+            let path = rootfs.join(rel);
+            let target = |st: &rustix::fs::Stat| {
+                st.st_ino == r.ino && st.st_uid == r.uid && st.st_gid == r.gid
+            };
+            let Some(pinned) =
+                Pinned::open_beneath(rootfs, rel, target).map_err(|e| fs_err("open", &path)(e))?
+            else {
                 continue;
             };
-            if st.st_ino != r.ino || st.st_uid != r.uid || st.st_gid != r.gid {
-                continue;
-            }
-            rustix::fs::chmodat(CWD, &path, Mode::from_raw_mode(r.mode), AtFlags::empty())
+            pinned
+                .chmod(r.mode)
                 .map_err(|e| fs_err("chmod", &path)(e.into()))?;
             if let Some(value) = &r.caps {
-                rustix::fs::lsetxattr(&path, caps::NAME, value, XattrFlags::empty())
+                pinned
+                    .set_xattr(caps::NAME, value)
                     .map_err(|e| fs_err("set the capabilities of", &path)(e.into()))?;
             }
             restored += 1;

@@ -244,19 +244,12 @@ impl Shared<'_> {
         if self.dry_run {
             return;
         }
-        self.chown(e, &full, uid, gid, local);
+        self.chown(e, uid, gid, local);
     }
 
-    fn chown(
-        &self,
-        e: &Entry<'_>,
-        full: &Path,
-        uid: Option<u32>,
-        gid: Option<u32>,
-        local: &mut Local,
-    ) {
+    fn chown(&self, e: &Entry<'_>, uid: Option<u32>, gid: Option<u32>, local: &mut Local) {
         let map = |k, id| self.table.lookup(k, id);
-        match owner::change(e, full, uid, gid, map, self.journal) {
+        match owner::change(e, uid, gid, map, self.journal) {
             Ok(after) => {
                 local.unrestored |= !after.is_empty();
                 for f in after {
@@ -271,7 +264,7 @@ impl Shared<'_> {
     }
 
     fn shift_acl(&self, full: &Path, rel: &Path, name: &'static str, local: &mut Local) {
-        let value = match owner::read_xattr(full, name) {
+        let value = match owner::read_xattr(full, name, false) {
             Ok(Some(v)) => v,
             Ok(None) => return,
             Err(e) if e.raw_os_error() == Some(rustix::io::Errno::OPNOTSUPP.raw_os_error()) => {
