@@ -257,6 +257,21 @@ fn ct_error(e: &CtError) -> Finding {
                 e.vmid.map_or_else(|| "VMID".to_string(), |v| v.to_string())
             ),
         ),
+        CtErrorKind::Duplicate { others } => (
+            "vmid-duplicate",
+            format!(
+                "{who}: {path} and {} configure the same VMID (a copy left behind?): idfed plans \
+                 and applies neither until one is gone",
+                others
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ),
+            "keep the config on the node that holds the CT (`pct status VMID` there) and move the \
+             stale copy out of /etc/pve/nodes, then run `idfed check` again"
+                .replace("VMID", &e.vmid.unwrap_or_default().to_string()),
+        ),
     };
     Finding {
         node: e.node.clone(),

@@ -87,8 +87,8 @@ impl Loaded {
         if let Some(vmid) = ct
             && !cts.iter().any(|c| c.vmid == vmid)
         {
-            if self.cluster.ct_errors.iter().any(|e| e.vmid == Some(vmid)) {
-                anyhow::bail!("CT {vmid}: its config cannot be read (run `idfed check`)");
+            if let Some(e) = self.cluster.ct_errors.iter().find(|e| e.vmid == Some(vmid)) {
+                anyhow::bail!("CT {vmid}: {} (run `idfed check`)", e.unreadable());
             }
             let range = match (cts.first(), cts.last()) {
                 (Some(first), Some(last)) => format!(

@@ -15,6 +15,8 @@ pub enum CtErrorKind {
     MalformedIdmap { line: usize, text: String },
     /// Another line (a mount point) is malformed: PVE cannot read the CT either.
     Malformed { line: usize, text: String },
+    /// Other nodes have a config with the same vmid (their host paths): idfed touches none.
+    Duplicate { others: Vec<PathBuf> },
 }
 
 /// A CT config that could not be read or parsed.
@@ -46,6 +48,12 @@ impl CtError {
                     }
                 }
             }
+            CtLoadCause::Duplicate { others, .. } => (
+                CtErrorKind::Duplicate {
+                    others: others.clone(),
+                },
+                e.cause.to_string(),
+            ),
         };
         CtError {
             node: e.node.clone(),
@@ -65,7 +73,7 @@ impl CtError {
     }
 
     /// `its config cannot be read: line 6 of /etc/pve/...: ...`, on one line (without
-    /// [`CtError::who`]).
+    /// [`CtError::who`]); for a duplicate vmid, `its VMID is also configured in ...`.
     pub fn unreadable(&self) -> String {
         let path = self.path.display();
         match &self.kind {
@@ -78,6 +86,18 @@ impl CtError {
                 "its config cannot be read: line {line} of {path} is a malformed mount point: {}",
                 self.message
             ),
+            CtErrorKind::Duplicate { others } => format!(
+                "{path}: its VMID is also configured in {}: idfed does not know which is the CT",
+                paths(others)
+            ),
         }
     }
+}
+
+/// `/a`, `/b`: host paths for a message.
+fn paths(list: &[PathBuf]) -> String {
+    list.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }

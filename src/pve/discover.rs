@@ -5,6 +5,7 @@
 //! or unparsable CT config is recorded as a [`CtLoadError`] and the others still load. Which CTs
 //! use a share is answered by [`Discovery::share_users`].
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -32,6 +33,14 @@ pub enum CtLoadCause {
     Read(#[from] FsError),
     #[error(transparent)]
     Parse(#[from] CtConfigError),
+    /// Another node has a config with the same vmid (a broken copy): which of them PVE starts
+    /// is not idfed's to guess, so neither is loaded.
+    #[error("VMID {vmid} is also configured in {}", others.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "))]
+    Duplicate {
+        vmid: u32,
+        /// The host paths of the other configs with this vmid.
+        others: Vec<PathBuf>,
+    },
 }
 
 /// A CT whose config could not be loaded; the rest of the cluster still is.
@@ -172,14 +181,69 @@ impl Discovery {
         cluster
             .cts
             .sort_by(|a, b| (a.vmid, &a.node).cmp(&(b.vmid, &b.node)));
+        cluster.set_duplicates_apart();
         cluster
             .errors
             .sort_by(|a, b| (a.vmid, &a.node).cmp(&(b.vmid, &b.node)));
         Ok(cluster)
     }
 
-    /// The CT with `vmid`, if loaded (the first, should two nodes claim it): a binary search,
-    /// [`Discovery::cts`] being sorted by vmid.
+    /// Moves every CT whose vmid another node's config also has (loaded or not) from
+    /// [`Discovery::cts`] to [`Discovery::errors`], each naming the other files: nothing plans,
+    /// reports or applies a map for a vmid that two configs claim.
+    fn set_duplicates_apart(&mut self) {
+        let mut paths: BTreeMap<u32, Vec<PathBuf>> = BTreeMap::new();
+        let all = self.cts.iter().map(|c| (c.vmid, &c.host_path));
+        for (vmid, path) in all.chain(self.errors.iter().map(|e| (e.vmid, &e.host_path))) {
+            paths.entry(vmid).or_default().push(path.clone());
+        }
+        paths.retain(|_, p| p.len() > 1);
+        if paths.is_empty() {
+            return;
+        }
+        let others = |vmid: u32, own: &Path| -> Vec<PathBuf> {
+            let mut o: Vec<PathBuf> = paths[&vmid].iter().filter(|p| *p != own).cloned().collect();
+            o.sort();
+            o
+        };
+        for e in self
+            .errors
+            .iter_mut()
+            .filter(|e| paths.contains_key(&e.vmid))
+        {
+            // One that cannot be read is a duplicate all the same: its own cause is secondary.
+            e.cause = CtLoadCause::Duplicate {
+                vmid: e.vmid,
+                others: others(e.vmid, &e.host_path),
+            };
+        }
+        let (dups, cts) = std::mem::take(&mut self.cts)
+            .into_iter()
+            .partition(|c| paths.contains_key(&c.vmid));
+        self.cts = cts;
+        for ct in dups {
+            let Ct {
+                vmid,
+                node,
+                path,
+                host_path,
+                ..
+            } = ct;
+            self.errors.push(CtLoadError {
+                vmid,
+                cause: CtLoadCause::Duplicate {
+                    vmid,
+                    others: others(vmid, &host_path),
+                },
+                node,
+                path,
+                host_path,
+            });
+        }
+    }
+
+    /// The CT with `vmid`, if loaded: a binary search, [`Discovery::cts`] being sorted by vmid
+    /// (a vmid that two nodes claim is never loaded).
     pub fn ct(&self, vmid: u32) -> Option<&Ct> {
         let i = self.cts.partition_point(|c| c.vmid < vmid);
         self.cts.get(i).filter(|c| c.vmid == vmid)
@@ -235,6 +299,9 @@ impl fmt::Display for CtLoadError {
         match &self.cause {
             CtLoadCause::Read(e) => write!(f, "{e}"),
             CtLoadCause::Parse(e) => write!(f, "`{}`: {e}", self.path.display()),
+            CtLoadCause::Duplicate { .. } => {
+                write!(f, "`{}`: {}", self.host_path.display(), self.cause)
+            }
         }
     }
 }
@@ -250,7 +317,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ct_by_vmid_is_the_first_of_the_sorted_list() {
+    fn ct_by_vmid() {
         let ct = |vmid: u32, node: &str| Ct {
             vmid,
             node: node.into(),
@@ -259,17 +326,60 @@ mod tests {
             config: CtConfig::parse("arch: amd64\n").unwrap(),
         };
         let cluster = Discovery {
-            cts: vec![ct(101, "a"), ct(105, "a"), ct(105, "b"), ct(300, "b")],
+            cts: vec![ct(101, "a"), ct(105, "a"), ct(106, "b"), ct(300, "b")],
             ..Discovery::default()
         };
         assert_eq!(cluster.ct(105).map(|c| c.node.as_str()), Some("a"));
+        assert_eq!(cluster.ct(106).map(|c| c.node.as_str()), Some("b"));
         assert_eq!(cluster.ct(300).map(|c| c.node.as_str()), Some("b"));
-        for absent in [0, 100, 104, 106, 301, u32::MAX] {
+        for absent in [0, 100, 104, 107, 301, u32::MAX] {
             assert!(cluster.ct(absent).is_none(), "{absent}");
         }
         assert_eq!(
             cluster.ct(101).unwrap().host_path,
             Path::new("/etc/pve/nodes/a/lxc/101.conf")
+        );
+    }
+
+    /// Issue 14: a vmid on two nodes (a broken copy) was taken from the first node and the shares
+    /// of both merged into it; now neither is loaded and each error names the other file.
+    #[test]
+    fn a_vmid_on_two_nodes_is_loaded_from_neither() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |rel: &str, text: &str| {
+            let path = dir.path().join("etc/pve/nodes").join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("a/lxc/101.conf", "arch: amd64\n");
+        write("a/lxc/105.conf", "arch: amd64\n");
+        write("b/lxc/105.conf", "arch: amd64\n");
+        write("b/lxc/106.conf", "arch: amd64\n");
+        // Three claims, one of them unreadable as a config: all three are duplicates.
+        write("a/lxc/106.conf", "arch: amd64\n");
+        write("c/lxc/106.conf", "mp0: \n");
+        let found = Discovery::discover(&Root::new(dir.path()), Path::new("/etc/pve")).unwrap();
+        let loaded: Vec<_> = found
+            .cts
+            .iter()
+            .map(|c| (c.vmid, c.node.as_str()))
+            .collect();
+        assert_eq!(loaded, [(101, "a")]);
+        let errors: Vec<String> = found.errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            errors,
+            [
+                "CT 105 on node `a`: `/etc/pve/nodes/a/lxc/105.conf`: VMID 105 is also configured \
+                 in `/etc/pve/nodes/b/lxc/105.conf`",
+                "CT 105 on node `b`: `/etc/pve/nodes/b/lxc/105.conf`: VMID 105 is also configured \
+                 in `/etc/pve/nodes/a/lxc/105.conf`",
+                "CT 106 on node `a`: `/etc/pve/nodes/a/lxc/106.conf`: VMID 106 is also configured \
+                 in `/etc/pve/nodes/b/lxc/106.conf`, `/etc/pve/nodes/c/lxc/106.conf`",
+                "CT 106 on node `b`: `/etc/pve/nodes/b/lxc/106.conf`: VMID 106 is also configured \
+                 in `/etc/pve/nodes/a/lxc/106.conf`, `/etc/pve/nodes/c/lxc/106.conf`",
+                "CT 106 on node `c`: `/etc/pve/nodes/c/lxc/106.conf`: VMID 106 is also configured \
+                 in `/etc/pve/nodes/a/lxc/106.conf`, `/etc/pve/nodes/b/lxc/106.conf`",
+            ]
         );
     }
 

@@ -804,3 +804,59 @@ fn share_by_storage_plans_like_share_by_path() {
         .stderr_has("share `projects`: storage `projets` is not in storage.cfg")
         .stderr_has("`local`, `projects`");
 }
+
+/// Issue 14: CT 101's config copied to pve2 as well (a broken copy). Its shares were merged into
+/// the first node's CT; now the vmid is an error naming both files, neither file is touched, and
+/// the other CTs are still applied.
+#[test]
+fn a_vmid_on_two_nodes_is_an_error_and_left_alone() {
+    let copy = fixture_text("sync", "cluster/pve/nodes/pve1/lxc/101.conf")
+        .replace("/mnt/pve/projects/data", "/mnt/pve/projects/other");
+    let t = sync().write("cluster/pve/nodes/pve2/lxc/101.conf", &copy);
+    let both = "/etc/pve/nodes/pve1/lxc/101.conf: its VMID is also configured in \
+                /etc/pve/nodes/pve2/lxc/101.conf";
+    let run = on(t, "pve2", &["apply"]).failure().stderr_has(both);
+    let run = on(run.again(), "pve1", &["apply"])
+        .failure()
+        .stderr_has("CT 101 on pve1: ")
+        .stderr_has(both)
+        .stdout_has("CT 102: got its new map");
+    let run = on(run.again(), "pve2", &["apply"])
+        .failure()
+        .stdout_has("CT 201: got its new map")
+        .stdout_lacks("CT 101:");
+    assert_eq!(
+        conf(&run, "pve1", 101),
+        fixture_text("sync", "cluster/pve/nodes/pve1/lxc/101.conf")
+    );
+    assert_eq!(conf(&run, "pve2", 101), copy);
+    // plan leaves it out and says why; check reports it with the fix.
+    let run = on(run.again(), "pve1", &["--format", "json", "plan"]).success();
+    let cts = run.json()["containers"].clone();
+    assert!(
+        cts.as_array().unwrap().iter().all(|c| c["ct"] != 101),
+        "{cts}"
+    );
+    let run = on(run.again(), "pve1", &["--format", "json", "check"]).code(2);
+    let json = run.json();
+    let found: Vec<_> = json["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "vmid-duplicate")
+        .map(|f| (f["node"].as_str().unwrap(), f["ct"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(found, [("pve1", 101), ("pve2", 101)], "{json}");
+    let f = crate::harness::finding(&json, "problems", |f| {
+        f["code"] == "vmid-duplicate" && f["node"] == "pve1"
+    });
+    assert_eq!(
+        f["message"],
+        "CT 101 on pve1: /etc/pve/nodes/pve1/lxc/101.conf and /etc/pve/nodes/pve2/lxc/101.conf \
+         configure the same VMID (a copy left behind?): idfed plans and applies neither until \
+         one is gone"
+    );
+    on(run.again(), "pve1", &["report", "--ct", "101"])
+        .failure()
+        .stderr_has(both);
+}
