@@ -530,6 +530,16 @@ impl IdSet {
 }
 
 /// `1005,2000-2010`; `-` for the empty set.
+/// `uids 1005, gids 3000`: the non-empty sets of a pair, for messages; `None` when both are empty.
+pub(crate) fn uids_gids(uids: &IdSet, gids: &IdSet) -> Option<String> {
+    let parts: Vec<String> = [("uids", uids), ("gids", gids)]
+        .into_iter()
+        .filter(|(_, set)| !set.is_empty())
+        .map(|(label, set)| format!("{label} {set}"))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
 impl fmt::Display for IdSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.ranges.is_empty() {

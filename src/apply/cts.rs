@@ -54,10 +54,11 @@ impl Run<'_> {
         }
         let extents: Vec<_> = c.uid_map.iter().chain(&c.gid_map).copied().collect();
         config.set_idmap(&extents);
-        // Claim the union first: a crash between the two record writes leaves idfed owning ids it
-        // may not have written yet, never the reverse (which would turn its own ids foreign).
+        // Claim first: a crash between the two record writes leaves a record that the CT's map
+        // holds whether or not the config was written, with the ids in question claimed, never
+        // idfed's own ids foreign nor the record stale.
         let pve_root = &cluster.pve_root;
-        store::managed::save(self.root, pve_root, c.ct, &before.union(&c.managed_after))?;
+        store::managed::save(self.root, pve_root, c.ct, &before.claim(&c.managed_after))?;
         self.backups.write(&ct.path, &config.render(), 0o640, out)?;
         store::managed::save(self.root, pve_root, c.ct, &c.managed_after)?;
         out.restart_required.push(c.ct);

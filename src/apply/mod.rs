@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cluster::ClusterState;
+use crate::cluster::{ClusterState, RecordWarning};
 use crate::fs::{self, FsError, Root};
 use crate::idmap::{MapParams, Subid};
 use crate::plan::{self, Plan, Rollout};
@@ -78,6 +78,8 @@ pub struct Applied {
     /// Lines idfed had added and no map needs any more (`--prune`).
     pub subuid_pruned: Vec<Subid>,
     pub subgid_pruned: Vec<Subid>,
+    /// idfed's records of CTs it no longer trusts, dropped (see `cluster::RecordWarning`).
+    pub records_dropped: Vec<DroppedRecord>,
     /// The published state this run wrote (none with `--dry-run`).
     pub published: Option<String>,
     pub errors: Vec<String>,
@@ -88,6 +90,32 @@ pub struct Applied {
 pub struct Waiting {
     pub ct: u32,
     pub nodes: Vec<String>,
+}
+
+/// A managed record removed, and why.
+#[derive(Debug, Serialize)]
+pub struct DroppedRecord {
+    pub ct: u32,
+    pub reason: DropReason,
+}
+
+/// Why a managed record was removed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DropReason {
+    /// The CT's map no longer holds what it lists.
+    Stale,
+    /// The CT exists on no node.
+    Orphaned,
+}
+
+impl fmt::Display for DropReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DropReason::Stale => "its map no longer holds what it lists",
+            DropReason::Orphaned => "the CT exists on no node",
+        })
+    }
 }
 
 /// A CT left as it is, and why.
@@ -243,6 +271,7 @@ impl Run<'_> {
             pve_writable::probe(&dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
             self.remove_stale_temporaries(say)?;
         }
+        self.drop_untrusted_records(out)?;
         let mut subids = self.add_subids(first, out, say)?;
         let local = subids.coverage(cluster);
         let plan = plan::plan_cluster(
@@ -310,6 +339,38 @@ impl Run<'_> {
 }
 
 impl Run<'_> {
+    /// Removes the records `cluster` does not trust: a stale one by the node that holds its CT
+    /// (the only writer of that record), an orphaned one by any node, once no node's directory
+    /// has the CT's config (checked again here, just before). A CT of this node gets its new
+    /// record when its map is written.
+    fn drop_untrusted_records(&self, out: &mut Applied) -> Result<(), ApplyError> {
+        let cluster = self.cluster;
+        let pve_root = &cluster.pve_root;
+        for w in &cluster.record_warnings {
+            let vmid = w.vmid();
+            let reason = match w {
+                RecordWarning::Stale { node, .. } if *node == cluster.node => DropReason::Stale,
+                RecordWarning::Stale { .. } => continue,
+                RecordWarning::Orphaned { .. } => {
+                    let conf = format!("{vmid}.conf");
+                    let exists = cluster
+                        .nodes
+                        .iter()
+                        .any(|n| self.root.join(lxc_dir(pve_root, n)).join(&conf).exists());
+                    if exists {
+                        continue;
+                    }
+                    DropReason::Orphaned
+                }
+            };
+            if !self.opts.dry_run {
+                store::managed::remove(self.root, pve_root, vmid).map_err(ApplyError::from)?;
+            }
+            out.records_dropped.push(DroppedRecord { ct: vmid, reason });
+        }
+        Ok(())
+    }
+
     /// Removes what an earlier run killed midway left in the directories apply writes to (its
     /// own temporaries only), and says so.
     fn remove_stale_temporaries(&self, say: &mut dyn FnMut(Notice)) -> Result<(), ApplyError> {

@@ -131,7 +131,7 @@ fn a_dry_run_writes_nothing() {
 }
 
 #[test]
-fn a_config_that_cannot_be_written_leaves_the_claimed_union_and_fails_only_that_ct() {
+fn a_config_that_cannot_be_written_leaves_the_claim_and_fails_only_that_ct() {
     let (dir, root, config) = tree();
     // The config itself, not its directory: the probe of `/etc/pve` must pass, the rename fail.
     let lxc = dir.path().join(CONF);
@@ -153,10 +153,12 @@ fn a_config_that_cannot_be_written_leaves_the_claimed_union_and_fails_only_that_
     assert_eq!(out.errors.len(), 1, "{:?}", out.errors);
     assert!(out.errors[0].starts_with("CT 101: "), "{:?}", out.errors);
     assert!(out.restart_required.is_empty());
-    // The record was claimed before the write: idfed owns 1005 although the config lacks it, so
-    // the next run never takes it for a foreign passthrough.
+    // The record was claimed before the write: 1005 is claimed (idfed's wherever the map holds
+    // it, so the next run never takes it for a foreign passthrough), not listed as managed (the
+    // config lacks it: a listed id would make the record stale).
     let rec = managed(&root).unwrap();
-    assert!(rec.uids.contains(1005), "{rec:?}");
+    assert!(rec.claimed_uids.contains(1005), "{rec:?}");
+    assert!(rec.uids.is_empty(), "{rec:?}");
     assert!(!read(&root, CONF).contains("lxc.idmap"));
     // A failed CT is not a successful run: no run state for the shrink guard.
     assert!(store::run::load(&root).unwrap().shares.is_empty());
@@ -166,6 +168,11 @@ fn a_config_that_cannot_be_written_leaves_the_claimed_union_and_fails_only_that_
     assert!(again.errors.is_empty(), "{:?}", again.errors);
     assert_eq!(again.restart_required, [101]);
     assert!(read(&root, CONF).contains("lxc.idmap: g 1005 1005 1\n"));
+    let rec = managed(&root).unwrap();
+    assert!(
+        rec.uids.contains(1005) && rec.claimed_uids.is_empty(),
+        "{rec:?}"
+    );
 }
 
 #[test]

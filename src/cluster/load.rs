@@ -14,7 +14,7 @@ use crate::source::files::passwd_entries;
 use crate::store::{self, StoreError};
 use crate::subid::SubidFile;
 
-use super::{ClusterState, CtState, LocalSubid, ShareUse};
+use super::{ClusterState, CtState, LocalSubid, ShareUse, records};
 
 /// Why the cluster could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +141,7 @@ pub fn load(
     let c = &config.cluster;
     let Found { pve, node, .. } = found;
     let mut uses = share_uses(config, &pve, shares)?;
-    let cts = pve
+    let cts: Vec<CtState> = pve
         .cts
         .iter()
         .map(|ct| CtState {
@@ -153,9 +153,16 @@ pub fn load(
             uses: uses.remove(&ct.vmid).unwrap_or_default(),
         })
         .collect();
-    let ct_errors = pve.errors.iter().map(CtError::from_load).collect();
-    let managed = store::managed::load(root, &c.pve_root)?;
-    let (published, warnings) = store::nodes::load_all(root, &c.pve_root, &c.subid_owner)?;
+    let ct_errors: Vec<CtError> = pve.errors.iter().map(CtError::from_load).collect();
+    let unreadable = ct_errors.iter().filter_map(|e| e.vmid).collect();
+    let (managed, record_warnings) = records::trusted(
+        store::managed::load(root, &c.pve_root)?,
+        &cts,
+        &unreadable,
+        &c.map_params(),
+    );
+    let (published, mut warnings) = store::nodes::load_all(root, &c.pve_root, &c.subid_owner)?;
+    warnings.extend(record_warnings.iter().map(ToString::to_string));
     let owner_uid = owner_uid(root, &c.subid_owner)?;
     let state = ClusterState {
         owner_uid,
@@ -168,6 +175,7 @@ pub fn load(
         cts,
         ct_errors,
         managed,
+        record_warnings,
         published,
         subid_owner: c.subid_owner.clone(),
     };

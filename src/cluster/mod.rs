@@ -6,6 +6,7 @@
 mod coverage;
 mod ct;
 mod load;
+mod records;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,6 +18,7 @@ use crate::subid::SubidFile;
 pub use coverage::NodeCoverage;
 pub use ct::{CtState, ShareUse, current_map, default_map};
 pub use load::{ClusterError, Found, discover, load, node_name, share_path};
+pub use records::RecordWarning;
 
 /// One of this node's subid files.
 #[derive(Clone, Debug)]
@@ -41,8 +43,11 @@ pub struct ClusterState {
     pub cts: Vec<CtState>,
     /// The CT configs that cannot be read.
     pub ct_errors: Vec<CtError>,
-    /// idfed's managed record of each CT that has one.
+    /// idfed's managed record of each CT that has a trusted one (see `records`).
     pub managed: BTreeMap<u32, Managed>,
+    /// The records not trusted: stale (the CT's map does not hold them) or orphaned (no such
+    /// CT). `apply` drops them.
+    pub record_warnings: Vec<RecordWarning>,
     pub subuid: LocalSubid,
     pub subgid: LocalSubid,
     /// Every node's published state (this node's own too; its files are what counts for it).

@@ -72,6 +72,10 @@ fn render_text(out: &Applied) -> String {
             );
         }
     }
+    for d in &out.records_dropped {
+        let verb = if out.dry_run { "would drop" } else { "dropped" };
+        let _ = writeln!(s, "CT {}: {verb} idfed's record of it: {}", d.ct, d.reason);
+    }
     if let Some(p) = &out.published {
         let _ = writeln!(s, "published this node's subid coverage to {p}");
     }
@@ -84,6 +88,7 @@ fn render_text(out: &Applied) -> String {
         && out.waiting.is_empty()
         && out.subuid_pruned.is_empty()
         && out.subgid_pruned.is_empty()
+        && out.records_dropped.is_empty()
         && out.errors.is_empty();
     if nothing {
         let _ = writeln!(s, "no changes: node {} is in the desired state", out.node);

@@ -71,7 +71,9 @@ the node lock (an \fBflock\fR, the file is never written): one \fBapply\fR at a 
 another waits up to \fBapply \-\-wait\fR seconds, then exits 1 naming the holder's PID
 .TP
 \fIPVE/idfed/managed/VMID.json\fR
-the passthroughs idfed put into a container, written by the node holding it
+the passthroughs idfed put into a container, written by the node holding it; trusted only while
+the container's map still passes them all through (a re-created VMID inherits nothing); a record
+of a container that exists on no node is removed by any node's \fBapply\fR
 .TP
 \fIPVE/idfed/nodes/NODE.json\fR
 the subid coverage each node published at its last run, with the time of that run

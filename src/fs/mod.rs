@@ -102,6 +102,23 @@ pub fn read_optional(path: impl AsRef<Path>) -> Result<Option<String>, FsError> 
     }
 }
 
+/// Removes a file that may be absent: `Ok(false)` when it did not exist.
+///
+/// # Errors
+/// An [`FsError`] naming `path` for any other failure.
+pub fn remove_optional(path: impl AsRef<Path>) -> Result<bool, FsError> {
+    let path = path.as_ref();
+    match std::fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(FsError {
+            action: "remove",
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
 /// The entries of a directory, sorted by name.
 ///
 /// # Errors

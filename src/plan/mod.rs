@@ -345,8 +345,8 @@ struct KindPlan {
     warnings: Vec<String>,
 }
 
-/// The desired map of `kind` for a CT with map `current`, of which idfed put `owned` there, that
-/// uses `used`.
+/// The desired map of `kind` for a CT with map `current` and idfed's (trusted) `record` of it,
+/// that uses `used`.
 ///
 /// # Errors
 /// The map cannot be built: a wanted id the policy refuses, or no fit in the kernel's budget.
@@ -354,11 +354,15 @@ fn plan_kind(
     input: &PlanInput<'_>,
     kind: IdKind,
     current: &[Extent],
-    owned: &IdSet,
+    record: &Managed,
     used: &[&ResolvedShare],
 ) -> Result<KindPlan, MapError> {
     let current_pass = passthroughs(current);
-    let foreign = current_pass.difference(owned);
+    // A write interrupted midway left a claim: idfed's where the map holds it.
+    let owned = record
+        .ids(kind)
+        .union(&record.claimed(kind).intersection(&current_pass));
+    let foreign = current_pass.difference(&owned);
     let wanted = used
         .iter()
         .fold(IdSet::new(), |acc, s| acc.union(s.ids(kind)));
@@ -439,7 +443,7 @@ fn plan_ct(
         return cp;
     }
     let plan_of = |kind, current: &[Extent]| {
-        plan_kind(input, kind, current, managed.ids(kind), &used)
+        plan_kind(input, kind, current, managed, &used)
             .map_err(|e| format!("its {kind} map cannot be built: {e}"))
     };
     let uid = match plan_of(IdKind::Uid, &cp.current_uid_map) {
@@ -476,6 +480,7 @@ fn plan_ct(
     cp.managed_after = Managed {
         uids: uid.managed_after,
         gids: gid.managed_after,
+        ..Managed::default()
     };
     cp.planned = true;
     cp.changed = cp.uid_map != cp.current_uid_map || cp.gid_map != cp.current_gid_map;

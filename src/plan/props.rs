@@ -74,7 +74,7 @@ proptest! {
         let mut idmap = current_u;
         idmap.push(Extent::new(IdKind::Gid, 0, 100_000, 65_536));
         let mut managed = BTreeMap::new();
-        managed.insert(101, Managed { uids: set(&owned_u).difference(&set(&foreign_u)), gids: IdSet::new() });
+        managed.insert(101, Managed { uids: set(&owned_u).difference(&set(&foreign_u)), gids: IdSet::new(), ..Managed::default() });
         let share = share(&wanted_u, &wanted_g);
         let p = run(&share, &ct(idmap), &managed);
         let c = p.container(101).unwrap();

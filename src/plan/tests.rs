@@ -105,6 +105,7 @@ fn foreign_passthroughs_are_kept_managed_ones_removed() {
         Managed {
             uids: set(&[1007]),
             gids: IdSet::new(),
+            ..Managed::default()
         },
     );
     let p = run(

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 
 use crate::idmap::Extent;
-use crate::ids::IdSet;
+use crate::ids::{IdSet, uids_gids};
 
 use super::gains::GainIter;
 use super::{CtPlan, Gain, Gains, Plan, Rollout};
@@ -53,14 +53,7 @@ fn write_owner_list(out: &mut String, c: &CtPlan) {
 }
 
 fn ids_note(label: &str, uids: &IdSet, gids: &IdSet) -> Option<String> {
-    let mut parts = Vec::new();
-    if !uids.is_empty() {
-        parts.push(format!("uids {uids}"));
-    }
-    if !gids.is_empty() {
-        parts.push(format!("gids {gids}"));
-    }
-    (!parts.is_empty()).then(|| format!("{label} {}", parts.join(", ")))
+    uids_gids(uids, gids).map(|ids| format!("{label} {ids}"))
 }
 
 /// Everything the text says about a CT besides its vmid and node: CTs that agree on it are
@@ -536,6 +529,7 @@ mod tests {
             Managed {
                 uids,
                 gids: IdSet::new(),
+                ..Managed::default()
             },
         );
         let coverage = std::collections::BTreeMap::from([(

@@ -1,4 +1,11 @@
 //! The passthroughs idfed put into each container: `<pve_root>/idfed/managed/<vmid>.json`.
+//!
+//! A record says nothing about which container it describes beyond its VMID, and a VMID outlives
+//! `pct destroy`: what ties a record to its container is the map, checked by `cluster` (a record
+//! is trusted only while the CT's map still passes through every id it lists). Two writes of a
+//! CT's map are bracketed by a claim (`claimed_*`): the ids a write in progress may have put in or
+//! taken out, owned only where the map holds them and never required to be there, so that a crash
+//! between the record and the config neither makes the record stale nor idfed's ids foreign.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,12 +20,25 @@ use super::StoreError;
 /// The passthroughs idfed put into one container (its `managed` record).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Managed {
+    /// The passthroughs idfed manages: the CT's map holds every one of them.
     pub uids: IdSet,
     pub gids: IdSet,
+    /// Of those, the ones adopted (`apply --adopt`): passed through whatever the shares say, until
+    /// released (`apply --release`).
+    #[serde(default, skip_serializing_if = "IdSet::is_empty")]
+    pub adopted_uids: IdSet,
+    #[serde(default, skip_serializing_if = "IdSet::is_empty")]
+    pub adopted_gids: IdSet,
+    /// Ids a write of the CT's map in progress may have added or removed: idfed's where the map
+    /// holds them, not required to be there. Empty once the write is done.
+    #[serde(default, skip_serializing_if = "IdSet::is_empty")]
+    pub claimed_uids: IdSet,
+    #[serde(default, skip_serializing_if = "IdSet::is_empty")]
+    pub claimed_gids: IdSet,
 }
 
 impl Managed {
-    /// The passthroughs of one kind.
+    /// The managed passthroughs of one kind.
     pub fn ids(&self, kind: IdKind) -> &IdSet {
         match kind {
             IdKind::Uid => &self.uids,
@@ -26,12 +46,44 @@ impl Managed {
         }
     }
 
-    /// Both records' passthroughs.
-    pub fn union(&self, other: &Managed) -> Managed {
-        Managed {
-            uids: self.uids.union(&other.uids),
-            gids: self.gids.union(&other.gids),
+    /// The adopted passthroughs of one kind.
+    pub fn adopted(&self, kind: IdKind) -> &IdSet {
+        match kind {
+            IdKind::Uid => &self.adopted_uids,
+            IdKind::Gid => &self.adopted_gids,
         }
+    }
+
+    /// The claimed ids of one kind (see [`Managed::claimed_uids`]).
+    pub fn claimed(&self, kind: IdKind) -> &IdSet {
+        match kind {
+            IdKind::Uid => &self.claimed_uids,
+            IdKind::Gid => &self.claimed_gids,
+        }
+    }
+
+    /// The record to write before a CT's map goes from `self` to `after`: what both maps hold is
+    /// managed (the CT's map holds it whether or not the write happens), the rest is claimed.
+    pub fn claim(&self, after: &Managed) -> Managed {
+        let both = |kind| self.ids(kind).intersection(after.ids(kind));
+        let either = |kind| {
+            let all = self.ids(kind).union(after.ids(kind));
+            all.union(self.claimed(kind)).difference(&both(kind))
+        };
+        Managed {
+            uids: both(IdKind::Uid),
+            gids: both(IdKind::Gid),
+            adopted_uids: self.adopted_uids.intersection(&after.adopted_uids),
+            adopted_gids: self.adopted_gids.intersection(&after.adopted_gids),
+            claimed_uids: either(IdKind::Uid),
+            claimed_gids: either(IdKind::Gid),
+        }
+    }
+
+    /// Does a map passing `uids` and `gids` through hold every managed id (is the record this
+    /// CT's)?
+    pub fn is_held_by(&self, uids: &IdSet, gids: &IdSet) -> bool {
+        uids.is_superset(&self.uids) && gids.is_superset(&self.gids)
     }
 }
 
@@ -65,6 +117,19 @@ pub fn load(root: &Root, pve_root: &Path) -> Result<BTreeMap<u32, Managed>, Stor
     Ok(out)
 }
 
+/// The record of container `vmid`.
+pub fn path(root: &Root, pve_root: &Path, vmid: u32) -> PathBuf {
+    dir(root, pve_root).join(format!("{vmid}.json"))
+}
+
+/// Removes container `vmid`'s record (none is fine).
+///
+/// # Errors
+/// When it exists and cannot be removed.
+pub fn remove(root: &Root, pve_root: &Path, vmid: u32) -> Result<bool, StoreError> {
+    Ok(fs::remove_optional(path(root, pve_root, vmid))?)
+}
+
 /// Writes container `vmid`'s managed record (atomically; unchanged records are not rewritten).
 ///
 /// # Errors
@@ -75,13 +140,50 @@ pub fn save(
     vmid: u32,
     record: &Managed,
 ) -> Result<Written, StoreError> {
-    let path = dir(root, pve_root).join(format!("{vmid}.json"));
-    Ok(write_json(&path, record)?)
+    Ok(write_json(&path(root, pve_root, vmid), record)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rec(uids: &[u32]) -> Managed {
+        let mut m = Managed::default();
+        for &id in uids {
+            m.uids.insert_id(id);
+        }
+        m
+    }
+
+    #[test]
+    fn a_claim_is_what_both_maps_hold_managed_and_the_rest_claimed() {
+        // 1005 stays, 1006 goes, 1007 comes.
+        let before = rec(&[1005, 1006]);
+        let after = rec(&[1005, 1007]);
+        let c = before.claim(&after);
+        assert_eq!(c.uids, rec(&[1005]).uids);
+        assert_eq!(c.claimed_uids, rec(&[1006, 1007]).uids);
+        // A claim left by an earlier crash is carried into the next one, not lost.
+        let mut crashed = before.clone();
+        crashed.claimed_uids.insert_id(2001);
+        assert!(crashed.claim(&after).claimed_uids.contains(2001));
+        // Both held by the old map and by the new one: neither is stale either way.
+        assert!(c.is_held_by(&before.uids, &IdSet::new()));
+        assert!(c.is_held_by(&after.uids, &IdSet::new()));
+        // Unchanged: nothing claimed.
+        assert_eq!(before.claim(&before), before);
+    }
+
+    #[test]
+    fn an_old_record_without_the_new_fields_reads() {
+        let m: Managed =
+            serde_json::from_str(r#"{"uids":[{"start":1005,"count":1}],"gids":[]}"#).unwrap();
+        assert_eq!(m, rec(&[1005]));
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"uids":[{"start":1005,"count":1}],"gids":[]}"#
+        );
+    }
 
     #[test]
     fn managed_records_round_trip() {

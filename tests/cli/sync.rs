@@ -860,3 +860,82 @@ fn a_vmid_on_two_nodes_is_an_error_and_left_alone() {
         .failure()
         .stderr_has(both);
 }
+
+/// Issue 15: `managed/<vmid>.json` outlived `pct destroy`, and a new CT under the same VMID lost
+/// a hand-written passthrough of an id the old CT had from idfed ("drops uids 2001").
+#[test]
+fn a_recreated_vmid_inherits_nothing_from_the_destroyed_ct() {
+    let config = fixture_text("sync", "idfed.toml");
+    let t = sync().write("idfed.toml", &format!("{config}uids = [2001]\n"));
+    let run = on(after(t, "pve2"), "pve1", &["apply"]).success();
+    assert!(conf(&run, "pve1", 101).contains("lxc.idmap: u 2001 2001 1\n"));
+    // `pct destroy 101`, the raw id leaves the share, `pct create 101` with a hand-written
+    // passthrough of 2001.
+    let reborn = "\
+arch: amd64
+hostname: reborn
+mp0: /mnt/pve/projects/data,mp=/data,shared=1
+rootfs: local-lvm:vm-101-disk-0,size=8G
+unprivileged: 1
+lxc.idmap: u 0 100000 2001
+lxc.idmap: u 2001 2001 1
+lxc.idmap: u 2002 102002 63534
+lxc.idmap: g 0 100000 65536
+";
+    let t = run
+        .again()
+        .write("idfed.toml", &config)
+        .write("cluster/pve/nodes/pve1/lxc/101.conf", reborn);
+    let run = on(t, "pve1", &["plan", "--ct", "101"])
+        .success()
+        .stderr_has("CT 101: idfed's record lists uids 1005-1006")
+        .stdout_has("keeps foreign uids 2001")
+        .stdout_lacks("drops");
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: dropped idfed's record of it: its map no longer holds what it lists");
+    let conf = conf(&run, "pve1", 101);
+    assert!(conf.contains("lxc.idmap: u 2001 2001 1\n"), "{conf}");
+    assert!(conf.contains("lxc.idmap: u 1005 1005 2\n"), "{conf}");
+    let record = run.read("cluster/pve/idfed/managed/101.json");
+    assert!(!record.contains("2001"), "{record}");
+    // The new record is the new CT's: the next run trusts it, keeps 2001, says nothing more.
+    on(run.again(), "pve1", &["apply"])
+        .success()
+        .stderr_lacks("record")
+        .stdout_has("no changes");
+}
+
+/// A record whose CT exists on no node is removed, by any node: here pve2, which never held it.
+#[test]
+fn a_record_of_a_ct_on_no_node_is_removed_by_any_node() {
+    let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
+    assert!(
+        run.path()
+            .join("cluster/pve/idfed/managed/101.json")
+            .exists()
+    );
+    std::fs::remove_file(run.path().join("cluster/pve/nodes/pve1/lxc/101.conf")).unwrap();
+    let run = on(run.again(), "pve2", &["apply", "--dry-run"])
+        .success()
+        .stderr_has("CT 101 exists on no node")
+        .stdout_has("CT 101: would drop idfed's record of it: the CT exists on no node");
+    assert!(
+        run.path()
+            .join("cluster/pve/idfed/managed/101.json")
+            .exists()
+    );
+    let run = on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_has("CT 101: dropped idfed's record of it");
+    assert!(
+        !run.path()
+            .join("cluster/pve/idfed/managed/101.json")
+            .exists()
+    );
+    assert!(
+        run.path()
+            .join("cluster/pve/idfed/managed/102.json")
+            .exists()
+    );
+}
