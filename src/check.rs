@@ -600,7 +600,7 @@ pub fn node_findings(
                 ),
                 fix: format!("run `idfed apply` on {node} (and schedule it like on the others)"),
             }),
-            Some(p) if now.saturating_sub(p.published_at) > max_age => out.push(Finding {
+            Some(p) if p.is_stale(now, max_age) => out.push(Finding {
                 node: node.clone(),
                 ct: None,
                 code: "node-stale",
@@ -609,7 +609,7 @@ pub fn node_findings(
                      `cluster.publish_max_age_secs` = {max_age}): idfed may have stopped \
                      running there",
                     p.published_at_utc,
-                    now.saturating_sub(p.published_at)
+                    p.age_secs(now)
                 ),
                 fix: format!("check the `idfed apply` job on {node}"),
             }),

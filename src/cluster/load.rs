@@ -178,6 +178,8 @@ pub fn load(
         record_warnings,
         published,
         subid_owner: c.subid_owner.clone(),
+        publish_max_age_secs: c.publish_max_age_secs,
+        now: store::nodes::unix_now(),
     };
     Ok((state, warnings))
 }

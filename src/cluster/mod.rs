@@ -15,7 +15,7 @@ use crate::pve::{CtError, Discovery};
 use crate::store::{Managed, Published};
 use crate::subid::SubidFile;
 
-pub use coverage::NodeCoverage;
+pub use coverage::{NodeCoverage, StaleNode};
 pub use ct::{CtState, ShareUse, current_map, default_map};
 pub use load::{ClusterError, Found, discover, load, node_name, share_path};
 pub use records::RecordWarning;
@@ -54,6 +54,10 @@ pub struct ClusterState {
     pub published: BTreeMap<String, Published>,
     /// The owner of the subid lines (`cluster.subid_owner`).
     pub subid_owner: String,
+    /// `cluster.publish_max_age_secs`: an older published state does not count.
+    pub publish_max_age_secs: u64,
+    /// When the model was loaded, in seconds since the epoch (the ages of published states).
+    pub now: u64,
     /// The subid owner's uid on this node (`/etc/passwd` under `--root`), when it has one.
     pub owner_uid: Option<u32>,
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::cluster::{ClusterState, CtState, NodeCoverage, current_map};
+use crate::cluster::{ClusterState, CtState, NodeCoverage, StaleNode, current_map};
 use crate::idmap::{
     self, Extent, MapError, MapParams, Subid, outside_ranges, passthroughs, subids,
 };
@@ -35,6 +35,8 @@ pub struct PlanInput<'a> {
     /// Every node of the cluster: a CT may run on any of them after a migration, so its new map
     /// is `ready` only when all of them cover it.
     pub nodes: &'a [String],
+    /// Nodes whose published state is too old to count: not in `coverage`, waited for.
+    pub stale: &'a [StaleNode],
     /// Take foreign passthroughs under management (`apply --adopt`).
     pub adopt: bool,
 }
@@ -114,6 +116,9 @@ pub struct Plan {
     pub groups: Vec<Group>,
     /// Nodes of the cluster whose subid coverage is unknown: they never published it.
     pub unpublished: Vec<String>,
+    /// Nodes whose published coverage is older than `cluster.publish_max_age_secs`: it does not
+    /// count, maps that add passthroughs wait for them.
+    pub stale: Vec<StaleNode>,
     /// Outside ids every node must give the subid owner (all managed maps), base range included.
     #[serde(skip)]
     pub needed_uids: IdSet,
@@ -151,7 +156,9 @@ pub fn plan_cluster(
     adopt: bool,
 ) -> Plan {
     let coverage = cluster.coverage(local);
+    let stale = cluster.stale_nodes();
     plan(&PlanInput {
+        stale: &stale,
         nodes: &cluster.nodes,
         params: params.clone(),
         subid_owner: cluster.subid_owner.clone(),
@@ -259,8 +266,10 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
         .nodes
         .iter()
         .filter(|n| !input.coverage.contains_key(*n))
+        .filter(|n| !input.stale.iter().any(|s| s.node == **n))
         .cloned()
         .collect();
+    out.stale = input.stale.to_vec();
     out.needed_uids = needed_uids;
     out.needed_gids = needed_gids;
     out

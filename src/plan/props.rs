@@ -42,6 +42,7 @@ fn run(share: &ResolvedShare, ct: &CtState, managed: &BTreeMap<u32, Managed>) ->
         managed,
         coverage: &coverage,
         nodes: &nodes,
+        stale: &[],
         adopt: false,
     })
 }

@@ -86,6 +86,7 @@ fn rollout_of(
         managed: &managed,
         coverage: &coverage,
         nodes: &nodes,
+        stale: &[],
         adopt: false,
     });
     (plan.containers[0].rollout.clone(), plan.unpublished)

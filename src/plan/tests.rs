@@ -47,6 +47,7 @@ fn run(shares: &[ResolvedShare], cts: &[CtState], managed: &BTreeMap<u32, Manage
         managed,
         coverage: &coverage,
         nodes: &[],
+        stale: &[],
         adopt: false,
     })
 }

@@ -330,6 +330,15 @@ pub fn write_text(
             "node {node}: never published its subid coverage (`idfed apply` has not run there): maps wait for it"
         );
     }
+    for s in &plan.stale {
+        let _ = writeln!(
+            out,
+            "node {}: its subid coverage was published at {} ({}s ago, more than \
+             `cluster.publish_max_age_secs`): it does not count, maps that add passthroughs wait \
+             for it (run `idfed apply` there)",
+            s.node, s.published_at_utc, s.age_secs
+        );
+    }
     // The owner lists that `every owner of share S` refers to.
     let mut every: BTreeMap<&str, GainIter<'_>> = BTreeMap::new();
     for c in &plan.containers {
@@ -547,6 +556,7 @@ mod tests {
             managed: &managed,
             coverage: &coverage,
             nodes: &["pve1".to_string(), "pve2".to_string()],
+            stale: &[],
             adopt: false,
         });
         assert_eq!(p.groups.len(), 1, "one map for all four");
@@ -618,6 +628,7 @@ mod tests {
                 managed: &managed,
                 coverage: &coverage,
                 nodes: &nodes,
+                stale: &[],
                 adopt: false,
             }));
             text.lines().last().unwrap().to_string()

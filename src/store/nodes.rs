@@ -51,6 +51,19 @@ impl Published {
     }
 }
 
+impl Published {
+    /// How old it is at `now` (seconds since the epoch); a time in the future is age 0.
+    pub fn age_secs(&self, now: u64) -> u64 {
+        now.saturating_sub(self.published_at)
+    }
+
+    /// Is it older than `max_age` seconds at `now` (`cluster.publish_max_age_secs`)? Exactly
+    /// `max_age` old still counts.
+    pub fn is_stale(&self, now: u64, max_age: u64) -> bool {
+        self.age_secs(now) > max_age
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     std::time::SystemTime::now()

@@ -230,6 +230,50 @@ fn check_warns_about_a_stale_node_after_the_configured_age() {
     assert!(run.json()["nodes"].get("pve9").is_none());
 }
 
+/// Issue 15: a node whose published state is 30 days old (its subid files reset since, by a
+/// reinstall) still counted as covering, and CT 101 was switched to a map that fails there after
+/// an HA failover. Now the gate counts a state only while it is younger than
+/// `cluster.publish_max_age_secs`, names the node in "waiting for", and `--force` still passes.
+#[test]
+fn a_30_day_old_state_claiming_coverage_does_not_count() {
+    let run = on(rollout(), "pve2", &["apply"]).success();
+    let run = on(run.again(), "pve3", &["apply"]).success();
+    let path = run.path().join("cluster/pve/idfed/nodes/pve2.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert!(state["uids"].to_string().contains("1005"), "{state}");
+    state["published_at"] =
+        serde_json::json!(state["published_at"].as_u64().unwrap() - 30 * 86_400);
+    std::fs::write(&path, state.to_string()).unwrap();
+    // pve2 was reinstalled since: its files have the base range only (what counts is what it
+    // published, and that is too old).
+    let t = run.again().write("pve2/etc/subuid", "root:100000:65536\n");
+    let run = on(t, "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: waiting for pve2: not switched")
+        .stdout_lacks("got its new map");
+    assert!(!conf_101(&run).contains("lxc.idmap"));
+    let (run, rollout) = rollout_of(run, "pve1", 101);
+    assert_eq!(
+        rollout,
+        serde_json::json!({"state": "waiting", "nodes": ["pve2"]})
+    );
+    let run = on(run.again(), "pve1", &["--format", "json", "plan"]).success();
+    let json = run.json();
+    assert_eq!(json["stale"][0]["node"], "pve2", "{json:#}");
+    assert!(json["stale"][0]["age_secs"].as_u64().unwrap() >= 30 * 86_400);
+    assert_eq!(json["unpublished"], serde_json::json!([]));
+    let run = on(run.again(), "pve1", &["plan"])
+        .success()
+        .stdout_has("node pve2: its subid coverage was published at")
+        .stdout_has("it does not count");
+    let run = on(run.again(), "pve1", &["apply", "--force"])
+        .success()
+        .stderr_has("--force: CT 101 gets a map that pve2 do(es) not cover")
+        .stdout_has("CT 101: got its new map");
+    assert!(conf_101(&run).ends_with(MAP_101));
+}
+
 /// Every node applies, and CT 101 gets alice's map.
 fn all_applied(t: Test) -> Run {
     let run = on(t, "pve2", &["apply"]).success();
