@@ -40,7 +40,7 @@ pub struct Cli {
     #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Print only errors and warnings
+    /// Print only errors, warnings and changes (a run that changes nothing prints nothing)
     #[arg(short, long, global = true)]
     pub quiet: bool,
 

@@ -2,6 +2,10 @@
 //! container's current map gives it. Pure: computed from the CT configs as they are (not from the
 //! desired state) and the resolved owners; rendered as a grid, a short list, JSON or CSV.
 
+mod acting;
+
+pub use acting::{Acting, How, acting_as};
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -76,6 +80,10 @@ pub struct Exposure {
 pub struct Report {
     pub rows: Vec<Row>,
     pub exposure: Vec<Exposure>,
+    /// With `--owner ID` of an id no share owner has: the containers that can act as it
+    /// ([`acting_as`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acting: Vec<Acting>,
 }
 
 /// Narrows a report.
@@ -313,6 +321,16 @@ fn render_exposure(out: &mut String, report: &Report) {
 /// The short answer for one owner: which CTs write as them, which only read, which cannot.
 pub fn render_owner(report: &Report, owner: &str) -> String {
     let mut out = String::new();
+    if report.rows.is_empty() && !report.acting.is_empty() {
+        let _ = writeln!(
+            out,
+            "`{owner}` is no owner of a share (or the filter leaves none); through their maps:"
+        );
+        for a in &report.acting {
+            let _ = writeln!(out, "  {a}");
+        }
+        return out;
+    }
     if report.rows.is_empty() {
         let _ = writeln!(
             out,

@@ -190,7 +190,7 @@ pub fn resolve_share(
                     if seen.insert(inner.name.as_str()) {
                         pending.push(inner);
                     }
-                } else {
+                } else if directory.was_skipped(member) {
                     let what = match member {
                         Member::Name(_) => "a user",
                         Member::Dn(_) => "a user or a group",
@@ -198,6 +198,18 @@ pub fn resolve_share(
                     r.warnings.push(format!(
                         "share `{name}`: group `{}`: member `{member}` is not {what} with POSIX \
                          attributes in source `{}`: skipped",
+                        at.name, share.source
+                    ));
+                } else {
+                    // No entry at all: most often a member deleted from the directory while
+                    // the group still lists it.
+                    let (what, why) = match member {
+                        Member::Name(_) => ("user", "deleted?"),
+                        Member::Dn(_) => ("entry", "deleted, or outside its bases and filters?"),
+                    };
+                    r.warnings.push(format!(
+                        "share `{name}`: group `{}`: member `{member}` names no {what} in source \
+                         `{}` ({why}): skipped",
                         at.name, share.source
                     ));
                 }
@@ -359,8 +371,12 @@ mod tests {
     use crate::config::ShareLocation;
     use crate::source::{Group, Member};
 
+    /// Users alice, bob, carol, root; groups alice, users, research (carol and `ghost`, whom
+    /// the source never saw), staff (bob, `printer`, an entry the source read without POSIX
+    /// attributes, and `gone`, a DN naming no entry), wheel.
     fn directory() -> Directory {
         let mut d = Directory::new();
+        d.add_skipped("CN=printer, dc=x", Some("printer"));
         for (name, uid, gid) in [
             ("alice", 1005, 1005),
             ("bob", 1006, 100),
@@ -389,6 +405,7 @@ mod tests {
                 vec![
                     Member::Dn("UID=bob,ou=people,dc=x".into()),
                     Member::Dn("cn=printer,dc=x".into()),
+                    Member::Dn("uid=gone,ou=people,dc=x".into()),
                 ],
             ),
             ("wheel", 10, vec![]),
@@ -464,9 +481,10 @@ mod tests {
         assert_eq!(
             warnings,
             [
-                "share `projects`: group `research`: member `ghost` is not a user with POSIX attributes in source `corp`: skipped",
+                "share `projects`: group `research`: member `ghost` names no user in source `corp` (deleted?): skipped",
                 "share `projects`: group `users` (primary group of user `bob`) has gid 100, below `cluster.min_id` (1000): skipped",
                 "share `projects`: group `staff`: member `cn=printer,dc=x` is not a user or a group with POSIX attributes in source `corp`: skipped",
+                "share `projects`: group `staff`: member `uid=gone,ou=people,dc=x` names no entry in source `corp` (deleted, or outside its bases and filters?): skipped",
             ]
         );
     }
@@ -540,7 +558,7 @@ mod tests {
         assert_eq!(
             warnings,
             [
-                "share `p`: group `named`: member `research` is not a user with POSIX attributes in source `corp`: skipped"
+                "share `p`: group `named`: member `research` names no user in source `corp` (deleted?): skipped"
             ]
         );
     }

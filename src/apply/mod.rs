@@ -134,7 +134,8 @@ pub enum Notice {
     Warning(String),
 }
 
-/// Why a step of `apply` failed.
+/// Why a step of `apply` failed. The per-CT errors do not name the CT: the engine says which CT
+/// once, before the error (`CT 102: config lock ... is held`).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// A step, and why it failed.
@@ -154,7 +155,7 @@ pub enum ApplyError {
     ShadowLock(#[from] shadow_lock::ShadowLockError),
     #[error(transparent)]
     PveReadOnly(#[from] pve_writable::PveReadOnly),
-    #[error("CT {0} vanished while planning")]
+    #[error("vanished while planning")]
     Vanished(u32),
     #[error("`{path}` line {line}: {message}")]
     Unparsable {
@@ -162,9 +163,9 @@ pub enum ApplyError {
         line: usize,
         message: String,
     },
-    #[error("CT {vmid} was locked (`lock: {lock}`) while planning: retried on the next run")]
+    #[error("locked (`lock: {lock}`) while planning: retried on the next run")]
     Locked { vmid: u32, lock: String },
-    #[error("CT {vmid}: `{path}` changed while planning: run `idfed apply` again")]
+    #[error("`{path}` changed while planning: run `idfed apply` again")]
     Changed { vmid: u32, path: String },
 }
 

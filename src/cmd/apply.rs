@@ -10,7 +10,9 @@ use crate::cli::{ApplyArgs, Format};
 use super::load::load;
 use super::{Globals, Outcome, require_format};
 
-fn render_text(out: &Applied) -> String {
+/// The text report; `quiet` (`-q`) keeps only changes, waits and failures: a steady-state run
+/// (a timer's) prints nothing.
+fn render_text(out: &Applied, quiet: bool) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let verb = if out.dry_run { "would add" } else { "added" };
@@ -33,7 +35,7 @@ fn render_text(out: &Applied) -> String {
             "CT {ct}: {verb} its new map: it takes effect at the next start (`pct reboot {ct}`)"
         );
     }
-    for k in &out.skipped {
+    for k in out.skipped.iter().filter(|_| !quiet) {
         let _ = writeln!(s, "CT {}: skipped: {}", k.ct, k.reason);
     }
     for w in &out.waiting {
@@ -76,7 +78,7 @@ fn render_text(out: &Applied) -> String {
         let verb = if out.dry_run { "would drop" } else { "dropped" };
         let _ = writeln!(s, "CT {}: {verb} idfed's record of it: {}", d.ct, d.reason);
     }
-    if let Some(p) = &out.published {
+    if let Some(p) = out.published.as_ref().filter(|_| !quiet) {
         let _ = writeln!(s, "published this node's subid coverage to {p}");
     }
     for e in &out.errors {
@@ -90,7 +92,7 @@ fn render_text(out: &Applied) -> String {
         && out.subgid_pruned.is_empty()
         && out.records_dropped.is_empty()
         && out.errors.is_empty();
-    if nothing {
+    if nothing && !quiet {
         let _ = writeln!(s, "no changes: node {} is in the desired state", out.node);
     }
     s
@@ -137,13 +139,13 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         &plan,
         opts,
         &mut |notice| match notice {
-            Notice::Note(n) => eprintln!("idfed: note: {n}"),
+            Notice::Note(n) => globals.note(n),
             Notice::Warning(w) => eprintln!("idfed: warning: {w}"),
         },
     )?;
     let text = match globals.format {
         Format::Json => serde_json::to_string_pretty(&out)? + "\n",
-        _ => render_text(&out),
+        _ => render_text(&out, globals.quiet),
     };
     super::print_stdout(&text)?;
     if out.errors.is_empty() {

@@ -90,6 +90,10 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     ));
     let text = match globals.format {
         Format::Json => serde_json::to_string_pretty(&found)? + "\n",
+        // `-q`: a healthy cluster says nothing.
+        _ if globals.quiet && found.problems.is_empty() && found.warnings.is_empty() => {
+            String::new()
+        }
         _ => render_text(&found),
     };
     super::print_stdout(&text)?;

@@ -20,6 +20,11 @@ pub struct Loaded {
     pub params: MapParams,
     pub shares: Vec<ResolvedShare>,
     pub cluster: ClusterState,
+    /// `pve_root` under `--root`, as given: what messages name.
+    pub pve_dir: std::path::PathBuf,
+    /// The directories the sources returned, when asked for ([`load_keeping`]): `report --owner`
+    /// tells a name no source has from one that owns no share.
+    pub directories: Vec<crate::source::Directory>,
 }
 
 fn warn(w: impl std::fmt::Display) {
@@ -33,6 +38,15 @@ fn warn(w: impl std::fmt::Display) {
 /// # Errors
 /// A configuration, source, cluster or record error.
 pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
+    load_keeping(globals, applies, false)
+}
+
+/// [`load`], keeping the sources' directories in [`Loaded::directories`] when `directories`
+/// (otherwise they are freed once the shares are resolved, before the cluster is read).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyhow::Result<Loaded> {
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let params = config.cluster.map_params();
     let started = Instant::now();
@@ -49,7 +63,13 @@ pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
         );
     }
     found.warnings.iter().for_each(warn);
-    let resolution = resolve_each(&config, &[], !globals.quiet)?;
+    let pve_dir = found.pve_dir.clone();
+    let mut resolution = resolve_each(&config, &[], !globals.quiet)?;
+    let directories = if directories {
+        std::mem::take(&mut resolution.directories)
+    } else {
+        Vec::new()
+    };
     if globals.verbose > 0 {
         super::resolve::print_sources(&resolution.sources);
     }
@@ -62,6 +82,8 @@ pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
         params,
         shares,
         cluster,
+        pve_dir,
+        directories,
     })
 }
 
@@ -101,7 +123,7 @@ impl Loaded {
             };
             anyhow::bail!(
                 "CT {vmid} is not a container of the cluster under `{}` ({range})",
-                self.cluster.pve_root.display()
+                self.pve_dir.display()
             );
         }
         Ok(())

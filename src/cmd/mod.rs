@@ -40,6 +40,16 @@ pub struct Globals {
     pub verbose: u8,
 }
 
+impl Globals {
+    /// Says `note` on stderr (`idfed: note: ...`), unless `-q` asked for errors, warnings and
+    /// changes only.
+    pub fn note(&self, note: impl std::fmt::Display) {
+        if !self.quiet {
+            eprintln!("idfed: note: {note}");
+        }
+    }
+}
+
 /// Refuses a format a command does not write.
 pub fn require_format(globals: &Globals, allowed: &[Format], command: &str) -> anyhow::Result<()> {
     if allowed.contains(&globals.format) {

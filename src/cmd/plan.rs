@@ -7,6 +7,10 @@ use crate::plan::text::write_text;
 use super::load::load;
 use super::{Globals, Outcome, require_format};
 
+/// What a plan without changes says in text (`-v` prints the whole plan instead).
+pub const NO_CHANGES: &str = "No changes: every managed container has its desired map and every \
+     node's subid files cover them (`idfed plan -v` shows the maps)\n";
+
 /// Narrows a plan to one share (what onboarding it changes) and/or one container.
 pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
     plan.containers.retain(|c| {
@@ -41,19 +45,27 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     if let Some(vmid) = args.ct
         && plan.containers.is_empty()
     {
-        eprintln!(
-            "idfed: note: CT {vmid} uses no share of the configuration{}: idfed leaves its map alone",
+        globals.note(format_args!(
+            "CT {vmid} uses no share of the configuration{}: idfed leaves its map alone",
             args.share
                 .as_deref()
                 .map(|s| format!(" (or not `{s}`)"))
                 .unwrap_or_default()
-        );
+        ));
     }
     // Written as it is serialized: at cluster scale the JSON is a hundred megabytes, the text tens.
     super::write_stdout(|out| match globals.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &plan)?;
             out.write_all(b"\n")
+        }
+        // Nothing to change: one line (none with `-q`), as terraform says it; `-v` shows the maps.
+        _ if !plan.has_changes() && globals.verbose == 0 => {
+            if globals.quiet {
+                Ok(())
+            } else {
+                out.write_all(NO_CHANGES.as_bytes())
+            }
         }
         _ => write_text(&plan, &mut |chunk| out.write_all(chunk.as_bytes())),
     })?;

@@ -28,7 +28,7 @@ pub enum LockError {
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(
-        "CT {vmid}: config lock `{path}` is held by another process (waited {secs} s)",
+        "config lock `{path}` is held by another process (waited {secs} s)",
         path = path.display(),
         secs = waited.as_secs_f32()
     )]
@@ -97,7 +97,10 @@ mod tests {
         let err = ConfigLock::acquire(&root, 101, Duration::from_millis(120)).unwrap_err();
         let msg = err.to_string();
         assert!(
-            msg.starts_with("CT 101: config lock `") && msg.contains("is held by another process"),
+            // The caller names the CT (the engine: `CT 101: config lock ...`), not the lock.
+            msg.starts_with("config lock `")
+                && msg.contains("pve-config-101.lock")
+                && msg.contains("is held by another process"),
             "{msg}"
         );
         // Another CT's lock is independent.

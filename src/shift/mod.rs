@@ -109,12 +109,9 @@ pub enum ShiftError {
         "CT {vmid}: its map has not been switched: `lxc.idmap` passes no id through and idfed has no record of a map it replaced; run `idfed apply` first"
     )]
     NotSwitched { vmid: u32 },
-    #[error("CT {vmid}: {source}")]
-    Chain {
-        vmid: u32,
-        #[source]
-        source: MovesError,
-    },
+    /// The command's context names the CT (`cannot shift CT 101: host uid ...`).
+    #[error(transparent)]
+    Chain(#[from] MovesError),
     #[error("CT {vmid}: `{path}` is not a directory: expected the CT's root filesystem", path = path.display())]
     NotADirectory { vmid: u32, path: PathBuf },
     #[error(transparent)]
@@ -263,7 +260,7 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
     if list.is_empty() {
         return Err(ShiftError::NotSwitched { vmid });
     }
-    let table = MoveTable::new(&list).map_err(|source| ShiftError::Chain { vmid, source })?;
+    let table = MoveTable::new(&list)?;
     let journal = Journal::at(journal_path(req.root, vmid));
     let restored = if req.dry_run {
         0

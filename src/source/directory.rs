@@ -73,6 +73,10 @@ pub struct Directory {
     group_by_dn: OnceLock<HashMap<String, usize>>,
     user_by_uid: HashMap<u32, usize>,
     group_by_gid: HashMap<u32, usize>,
+    /// Entries the source read but could not take (no `uidNumber`, say): their normalized DNs
+    /// and their names, so that a member naming one is told from a member naming no entry at
+    /// all (deleted).
+    skipped: HashSet<String>,
 }
 
 impl Directory {
@@ -226,6 +230,23 @@ impl Directory {
             index
         });
         index.get(&normalize_dn(dn)).map(|&i| &self.groups[i])
+    }
+
+    /// Notes an entry the source read and skipped (its DN, and its name when it had one).
+    pub fn add_skipped(&mut self, dn: &str, name: Option<&str>) {
+        self.skipped.insert(normalize_dn(dn));
+        if let Some(name) = name {
+            self.skipped.insert(name.to_string());
+        }
+    }
+
+    /// Is `member` an entry the source read and skipped ([`Directory::add_skipped`])? A member
+    /// that is neither a user, a group nor a skipped entry names nothing the source has.
+    pub fn was_skipped(&self, member: &Member) -> bool {
+        match member {
+            Member::Name(name) => self.skipped.contains(name),
+            Member::Dn(dn) => self.skipped.contains(&normalize_dn(dn)),
+        }
     }
 
     /// The user a group member stands for.

@@ -149,6 +149,7 @@ async fn pull(
         "users",
         |entry| {
             let Some(user) = user_from(config, &entry, &mut warnings) else {
+                directory.add_skipped(entry.dn, entry.first(&schema.user_name_attr));
                 return Ok(());
             };
             directory
@@ -164,6 +165,9 @@ async fn pull(
     ];
     let mut group_warnings = Vec::new();
     let mut groups: Vec<Group> = Vec::new();
+    // Group entries without POSIX attributes: noted in the directory once the users' search,
+    // which holds it, is done.
+    let mut skipped_groups: Vec<(String, Option<String>)> = Vec::new();
     // Groups whose members come in ranges: their index in `groups`, the next range's start.
     let mut ranged_groups: Vec<(usize, u64)> = Vec::new();
     let group_search = async {
@@ -178,6 +182,8 @@ async fn pull(
             "groups",
             |entry| {
                 let Some(mut group) = group_from(config, &entry, &mut group_warnings) else {
+                    let name = entry.first(&schema.group_name_attr).map(str::to_string);
+                    skipped_groups.push((entry.dn.to_string(), name));
                     return Ok(());
                 };
                 // Active Directory hands out a large group's members a range at a time
@@ -214,6 +220,9 @@ async fn pull(
     users?;
     let group_conn = group_search?;
     warnings.append(&mut group_warnings);
+    for (dn, name) in &skipped_groups {
+        directory.add_skipped(dn, name.as_deref());
+    }
     for group in groups {
         directory
             .try_add_group(group)

@@ -17,6 +17,7 @@ mod scan;
 mod shadow;
 mod shift;
 mod slapd;
+mod steady;
 mod sync;
 mod userns;
 mod warnings;

@@ -221,17 +221,92 @@ fn unreadable_cts_are_named_on_stderr() {
         .stdout_has("309");
 }
 
+/// An owner name no source has is an error (a typo, with the closest owner), not an empty
+/// answer; a user of the source who owns no share gets the answer.
 #[test]
-fn an_unknown_owner_says_so() {
-    Test::new()
+fn an_unknown_owner_is_an_error() {
+    let report = |owner: &str| {
+        Test::new()
+            .fixture(FIXTURE)
+            .on_node("pve1")
+            .args(["report", "--owner", owner])
+            .run()
+    };
+    report("alise").failure().stdout_is("").stderr_is(
+        "idfed: error: `--owner alise`: no source has a user or group `alise` (did you mean \
+             `alice`?): expected an owner's name or a numeric id\n",
+    );
+    report("nosuch")
+        .failure()
+        .stderr_has("no source has a user or group `nosuch`: expected");
+    let json = Test::new()
         .fixture(FIXTURE)
         .on_node("pve1")
-        .args(["report", "--owner", "alise"])
+        .args(["--format", "json", "report", "--owner", "nosuch"])
+        .run()
+        .failure();
+    assert!(json.stderr().contains("`nosuch`"), "{}", json.stderr());
+    // carol is a user of the sync fixture's source who owns no share.
+    Test::new()
+        .fixture("sync")
+        .on_node("pve1")
+        .args(["report", "--owner", "carol"])
         .run()
         .success()
         .stdout_is(
-            "`alise` owns no share, no container uses its shares, or the filter leaves none\n",
+            "`carol` owns no share, no container uses its shares, or the filter leaves none\n",
         );
+}
+
+/// `--owner 33`, an id no share owner has: the answer comes from the CTs' maps, each way a CT
+/// acts as it (CT 201 of the sync fixture passes 33 through by hand; 103 is privileged).
+#[test]
+fn an_id_no_owner_has_is_answered_from_the_maps() {
+    let run = Test::new()
+        .fixture("sync")
+        .on_node("pve1")
+        .args(["report", "--owner", "33"])
+        .run()
+        .success()
+        .stdout_is(
+            "`33` is no owner of a share (or the filter leaves none); through their maps:
+  CT 103 on pve1 can act as uid 33: privileged, acts as anyone
+  CT 201 on pve2 can act as uid 33: foreign passthrough (not written by idfed)
+  CT 103 on pve1 can act as gid 33: privileged, acts as anyone
+  CT 201 on pve2 can act as gid 33: foreign passthrough (not written by idfed)
+",
+        );
+    // Adopted, the passthrough is idfed's (once pve1 published, pve2's map is switched and
+    // the record written); `--ct` narrows; JSON names how.
+    let run = run.again().on_node("pve1").args(["apply"]).run().success();
+    let run = run
+        .again()
+        .on_node("pve2")
+        .args(["apply", "--adopt"])
+        .run()
+        .success();
+    let json = run
+        .again()
+        .on_node("pve1")
+        .args(["--format", "json", "report", "--owner", "33", "--ct", "201"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(
+        json["acting"],
+        serde_json::json!([
+            {"ct": 201, "node": "pve2", "kind": "uid", "id": 33, "how": "passthrough"},
+            {"ct": 201, "node": "pve2", "kind": "gid", "id": 33, "how": "passthrough"}
+        ])
+    );
+    // A CT's own base range: host 100033 is inside uid 33 of every CT on the default map.
+    Test::new()
+        .fixture("sync")
+        .on_node("pve1")
+        .args(["report", "--owner", "100033", "--ct", "104"])
+        .run()
+        .success()
+        .stdout_has("CT 104 on pve1 can act as uid 100033: mapped from its inside id 33\n");
 }
 
 /// Exposure: a hand-written passthrough of www-data (33) and a CT on its own base range reach host

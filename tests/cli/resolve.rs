@@ -33,8 +33,8 @@ fn files_text_output() {
       gids: 1005,3000,4000,5000
     ");
     run.stderr_is(
-        "idfed: warning: share `projects`: group `research`: member `ghost` is not a user with \
-         POSIX attributes in source `nas`: skipped\n",
+        "idfed: warning: share `projects`: group `research`: member `ghost` names no user in \
+         source `nas` (deleted?): skipped\n",
     );
 }
 
@@ -342,16 +342,18 @@ fn ldap_rfc2307_member_uid_groups() {
     );
     assert_eq!(owners.as_array().unwrap().len(), 6);
     run.stderr_is(
-        "idfed: warning: share `projects`: group `research`: member `ghost` is not a user with \
-         POSIX attributes in source `corp`: skipped\n",
+        "idfed: warning: share `projects`: group `research`: member `ghost` names no user in \
+         source `corp` (deleted?): skipped\n",
     );
 }
 
+/// `nopo` is an entry without POSIX attributes; `gone` names no entry at all (a member deleted
+/// from the directory while the group still lists it): each has its own warning.
 #[test]
 fn ldap_rfc2307bis_member_dns_and_entries_without_posix_attributes() {
     let ldif = people()
         .person("nopo")
-        .bis_group("research", 3000, &["bob", "nopo"]);
+        .bis_group("research", 3000, &["bob", "nopo", "gone"]);
     let slapd = Slapd::start(&ldif);
     // The user filter takes every person, so the source itself meets `nopo` without uidNumber.
     let run = resolve_json(&ldap_config(
@@ -374,6 +376,14 @@ fn ldap_rfc2307bis_member_dns_and_entries_without_posix_attributes() {
         stderr.contains(&format!(
             "idfed: warning: share `projects`: group `research`: member `uid=nopo,{}` is not a \
              user or a group with POSIX attributes in source `corp`: skipped\n",
+            slapd::PEOPLE
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "idfed: warning: share `projects`: group `research`: member `uid=gone,{}` names no \
+             entry in source `corp` (deleted, or outside its bases and filters?): skipped\n",
             slapd::PEOPLE
         )),
         "{stderr}"

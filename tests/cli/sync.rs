@@ -129,9 +129,14 @@ fn a_non_root_subid_owner_is_matched_by_name_or_uid() {
 /// alone.
 #[test]
 fn plan_filters_that_match_nothing_say_so() {
-    on(sync(), "pve1", &["plan", "--ct", "999"])
+    // The cluster's path as this run reads it: under `--root` as given (relative here), not
+    // `/etc/pve` of the host.
+    sync()
+        .args(["-c", "idfed.toml", "--root", "pve1", "--node", "pve1"])
+        .args(["plan", "--ct", "999"])
+        .run()
         .failure()
-        .stderr_has("idfed: error: CT 999 is not a container of the cluster under `/etc/pve` (it has 5 CTs, from 101 to 201)");
+        .stderr_is("idfed: error: CT 999 is not a container of the cluster under `pve1/etc/pve` (it has 5 CTs, from 101 to 201)\n");
     on(sync(), "pve1", &["plan", "--share", "project"])
         .failure()
         .stderr_has("unknown share `project` in `")
@@ -749,6 +754,29 @@ fn apply_waits_for_the_pve_config_lock() {
         "apply did not wait for the lock ({waited:?})"
     );
     assert!(conf(&run, "pve1", 101).ends_with(WANT_101));
+}
+
+/// A config lock held past PVE's 10 s: CT 101 fails, named once (regression: `error: CT 101:
+/// CT 101: config lock ...`, the engine and the lock error both naming it), and CT 102 is
+/// still switched.
+#[test]
+fn a_config_lock_held_too_long_fails_that_ct_named_once() {
+    use rustix::fs::{FlockOperation, flock};
+
+    let t = after(sync(), "pve2");
+    let lock_path = t.path().join("pve1/run/lock/lxc/pve-config-101.lock");
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&lock_path).unwrap();
+    flock(&file, FlockOperation::LockExclusive).unwrap();
+    let run = on(t, "pve1", &["apply"])
+        .failure()
+        .stdout_has("error: CT 101: config lock `")
+        .stderr_has("idfed: error: 1 failure(s), after the report above:\n  CT 101: config lock `")
+        .stdout_lacks("CT 101: CT 101")
+        .stderr_lacks("CT 101: CT 101");
+    drop(file);
+    assert!(conf(&run, "pve1", 102).contains("lxc.idmap: u 1005 1005 2\n"));
+    assert!(!conf(&run, "pve1", 101).contains("lxc.idmap: u 1005 1005 2\n"));
 }
 
 #[test]
