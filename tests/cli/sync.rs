@@ -731,16 +731,25 @@ fn applied_map_starts_a_real_container_that_writes_as_the_owners() {
     assert!(err.contains("not allowed"), "{err}");
 }
 
-/// apply takes PVE's config lock: while another process holds CT 101's lock, apply waits for it.
-#[test]
-fn apply_waits_for_the_pve_config_lock() {
+/// Takes PVE's config lock of CT `vmid` under `node`'s root, as another process would: held
+/// until the file is dropped.
+fn hold_config_lock(t: &Test, node: &str, vmid: u32) -> std::fs::File {
     use rustix::fs::{FlockOperation, flock};
 
-    let t = after(sync(), "pve2");
-    let lock_path = t.path().join("pve1/run/lock/lxc/pve-config-101.lock");
+    let lock_path = t
+        .path()
+        .join(format!("{node}/run/lock/lxc/pve-config-{vmid}.lock"));
     std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
     let file = std::fs::File::create(&lock_path).unwrap();
     flock(&file, FlockOperation::LockExclusive).unwrap();
+    file
+}
+
+/// apply takes PVE's config lock: while another process holds CT 101's lock, apply waits for it.
+#[test]
+fn apply_waits_for_the_pve_config_lock() {
+    let t = after(sync(), "pve2");
+    let file = hold_config_lock(&t, "pve1", 101);
     let holder = std::thread::spawn(move || {
         std::thread::sleep(std::time::Duration::from_millis(1500));
         drop(file);
@@ -761,13 +770,8 @@ fn apply_waits_for_the_pve_config_lock() {
 /// still switched.
 #[test]
 fn a_config_lock_held_too_long_fails_that_ct_named_once() {
-    use rustix::fs::{FlockOperation, flock};
-
     let t = after(sync(), "pve2");
-    let lock_path = t.path().join("pve1/run/lock/lxc/pve-config-101.lock");
-    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
-    let file = std::fs::File::create(&lock_path).unwrap();
-    flock(&file, FlockOperation::LockExclusive).unwrap();
+    let file = hold_config_lock(&t, "pve1", 101);
     let run = on(t, "pve1", &["apply"])
         .failure()
         .stdout_has("error: CT 101: config lock `")
