@@ -81,10 +81,10 @@ pub fn acting_as(
                 let inside = extent.inside.saturating_add(id - extent.outside);
                 if inside != id {
                     How::Mapped { inside }
-                } else if managed
-                    .get(&ct.vmid)
-                    .is_some_and(|m| m.ids(kind).contains(id))
-                {
+                } else if managed.get(&ct.vmid).is_some_and(|m| {
+                    // A claimed id is idfed's where the map holds it (a write in progress).
+                    m.ids(kind).contains(id) || m.claimed(kind).contains(id)
+                }) {
                     How::Passthrough
                 } else {
                     How::ForeignPassthrough
@@ -162,7 +162,7 @@ mod tests {
             202,
             Managed {
                 uids: IdSet::of_counts(&[(33, 1)]),
-                gids: IdSet::new(),
+                ..Managed::default()
             },
         );
         assert_eq!(
