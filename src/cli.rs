@@ -275,6 +275,29 @@ pub struct ManArgs {
     pub out: Option<PathBuf>,
 }
 
+/// Does a command line clap refused ask for `--format json` (`--format json`, `--format=json`)?
+/// Its usage error is then a JSON document on stdout too.
+pub fn asks_for_json(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let mut previous_was_format = false;
+    for arg in args {
+        if arg == "--" {
+            return false;
+        }
+        if (previous_was_format && arg == "json") || arg == "--format=json" {
+            return true;
+        }
+        previous_was_format = arg == "--format";
+    }
+    false
+}
+
+/// A usage error's message, one line, without clap's `error: ` and its usage and help lines.
+pub fn usage_message(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let first = text.lines().next().unwrap_or_default();
+    first.strip_prefix("error: ").unwrap_or(first).to_string()
+}
+
 fn parse_over_budget(s: &str) -> Result<OverBudget, String> {
     s.parse()
         .map_err(|e: crate::idmap::OverBudgetParseError| e.to_string())
@@ -283,4 +306,21 @@ fn parse_over_budget(s: &str) -> Result<OverBudget, String> {
 fn parse_id_range(s: &str) -> Result<IdRange, String> {
     s.parse()
         .map_err(|e: <IdRange as std::str::FromStr>::Err| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks_for_json;
+
+    #[test]
+    fn asks_for_json_reads_both_spellings_and_stops_at_the_separator() {
+        let asks = |args: &[&str]| asks_for_json(args.iter().map(Into::into));
+        assert!(asks(&["idfed", "--format", "json", "plan"]));
+        assert!(asks(&["idfed", "plan", "--format=json"]));
+        assert!(!asks(&["idfed", "--format", "text", "json"]));
+        assert!(!asks(&["idfed", "--format=jsonl"]));
+        assert!(!asks(&["idfed", "resolve", "json"]));
+        assert!(!asks(&["idfed", "--", "--format", "json"]));
+        assert!(!asks(&["idfed", "--format"]));
+    }
 }

@@ -14,18 +14,26 @@ fn main() -> ExitCode {
         // Usage errors exit 1, not clap's 2: exit 2 means "not in the desired state".
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            };
+            if !err.use_stderr() {
+                return ExitCode::SUCCESS;
+            }
+            if idfed::cli::asks_for_json(std::env::args_os()) {
+                let message = idfed::cli::usage_message(&err);
+                print!("{}", idfed::cmd::error_document(&message, &[]));
+            }
+            return ExitCode::from(1);
         }
     };
+    let json = cli.format == idfed::cli::Format::Json;
     match idfed::run(cli) {
         Ok(idfed::cmd::Outcome::Ok) => ExitCode::SUCCESS,
         Ok(idfed::cmd::Outcome::NotDesired) => ExitCode::from(2),
         Err(err) => {
             eprintln!("idfed: error: {err:#}");
+            // `--format json`: stdout holds one JSON document, an error's too.
+            if json && let Some(doc) = idfed::cmd::error_json(&err) {
+                print!("{doc}");
+            }
             ExitCode::from(1)
         }
     }

@@ -151,10 +151,11 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     if out.errors.is_empty() {
         Ok(Outcome::Ok)
     } else {
-        anyhow::bail!(
+        Err(super::AfterOutput(anyhow::anyhow!(
             "{} failure(s), after the report above:\n  {}",
             out.errors.len(),
             out.errors.join("\n  ")
-        )
+        ))
+        .into())
     }
 }

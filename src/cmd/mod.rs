@@ -50,6 +50,50 @@ impl Globals {
     }
 }
 
+/// A failure after the command wrote its document to stdout (`apply`'s report with its `errors`,
+/// `shift`'s with its `problems`, `resolve`'s shares that resolved): the exit code and stderr
+/// say it, and `--format json` adds no second document.
+#[derive(Debug)]
+pub struct AfterOutput(pub anyhow::Error);
+
+impl std::fmt::Display for AfterOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:#}", self.0)
+    }
+}
+
+impl std::error::Error for AfterOutput {}
+
+/// An error as `--format json` writes it to stdout: `{"error": {"message": "...", "causes":
+/// ["...", ...]}}`, the outermost message and each cause under it (anyhow's chain), or `None` when
+/// the command already wrote its document ([`AfterOutput`]).
+pub fn error_json(err: &anyhow::Error) -> Option<String> {
+    if err.downcast_ref::<AfterOutput>().is_some() {
+        return None;
+    }
+    let mut chain = err.chain().map(ToString::to_string);
+    let message = chain.next().unwrap_or_default();
+    Some(error_document(&message, &chain.collect::<Vec<_>>()))
+}
+
+/// The error document of [`error_json`] for `message` and its `causes`.
+pub fn error_document(message: &str, causes: &[String]) -> String {
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        error: Body<'a>,
+    }
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        message: &'a str,
+        causes: &'a [String],
+    }
+    let doc = Doc {
+        error: Body { message, causes },
+    };
+    // Serializing two strings cannot fail.
+    serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+}
+
 /// Refuses a format a command does not write.
 pub fn require_format(globals: &Globals, allowed: &[Format], command: &str) -> anyhow::Result<()> {
     if allowed.contains(&globals.format) {

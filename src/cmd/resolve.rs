@@ -27,18 +27,20 @@ pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
         Format::Json => write_json(&resolution.shares)?,
         _ => super::print_stdout(&render_text(&resolution.shares))?,
     }
+    // The shares that resolved are written: the failures are said after them.
     let outcome = match resolution.errors.as_slice() {
         [] => Ok(Outcome::Ok),
-        [only] => Err(anyhow::anyhow!("{only}")),
+        [only] => Err(super::AfterOutput(anyhow::anyhow!("{only}")).into()),
         errors => {
             for error in errors {
                 eprintln!("idfed: error: {error}");
             }
             let failed = resolution.failed.len();
             let total = failed + resolution.shares.len();
-            Err(anyhow::anyhow!(
+            Err(super::AfterOutput(anyhow::anyhow!(
                 "{failed} of {total} shares could not be resolved"
             ))
+            .into())
         }
     };
     // The process ends next: freeing the directory and the owners piece by piece was 4-5% of

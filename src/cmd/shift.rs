@@ -53,12 +53,13 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
         print_stdout(&text)?;
     }
     if !report.problems.is_empty() {
-        anyhow::bail!(
+        return Err(super::AfterOutput(anyhow::anyhow!(
             "CT {}: {} entries could not be read or changed (the others were); rerun `idfed shift {}` after fixing them",
             report.vmid,
             report.problems.len(),
             report.vmid
-        );
+        ))
+        .into());
     }
     Ok(Outcome::Ok)
 }

@@ -54,6 +54,20 @@ pub fn immutable(path: &Path, on: bool) {
     );
 }
 
+/// Takes PVE's config lock of CT `vmid` under `node`'s root, as another process would: held
+/// until the file is dropped.
+pub fn hold_config_lock(t: &Test, node: &str, vmid: u32) -> std::fs::File {
+    use rustix::fs::{FlockOperation, flock};
+
+    let lock_path = t
+        .path()
+        .join(format!("{node}/run/lock/lxc/pve-config-{vmid}.lock"));
+    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(&lock_path).unwrap();
+    flock(&file, FlockOperation::LockExclusive).unwrap();
+    file
+}
+
 /// Copies a directory tree (files, directories and symlinks as they are).
 pub fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();

@@ -3,6 +3,7 @@
 //! OpenLDAP server for the LDAP tests (other real services: user namespaces, LXC).
 
 mod check;
+mod errors;
 mod harness;
 mod help;
 mod hostile;

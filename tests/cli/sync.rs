@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::harness::{Run, Test, fixture_text, immutable, on};
+use crate::harness::{Run, Test, fixture_text, hold_config_lock, immutable, on};
 
 fn sync() -> Test {
     Test::new().fixture("sync")
@@ -729,20 +729,6 @@ fn applied_map_starts_a_real_container_that_writes_as_the_owners() {
         .host_dir(share.path());
     let err = run_container(&bare).unwrap_err();
     assert!(err.contains("not allowed"), "{err}");
-}
-
-/// Takes PVE's config lock of CT `vmid` under `node`'s root, as another process would: held
-/// until the file is dropped.
-fn hold_config_lock(t: &Test, node: &str, vmid: u32) -> std::fs::File {
-    use rustix::fs::{FlockOperation, flock};
-
-    let lock_path = t
-        .path()
-        .join(format!("{node}/run/lock/lxc/pve-config-{vmid}.lock"));
-    std::fs::create_dir_all(lock_path.parent().unwrap()).unwrap();
-    let file = std::fs::File::create(&lock_path).unwrap();
-    flock(&file, FlockOperation::LockExclusive).unwrap();
-    file
 }
 
 /// apply takes PVE's config lock: while another process holds CT 101's lock, apply waits for it.
