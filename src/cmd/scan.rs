@@ -106,11 +106,13 @@ pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome> {
     }
     if let Some(refused) = found.fix.as_ref().and_then(|f| f.refused.as_ref()) {
         eprint!("{}", server_commands(&found));
-        anyhow::bail!(
+        // The scan is written (its `fix` says what was refused): no second JSON document.
+        return Err(super::AfterOutput(anyhow::anyhow!(
             "{} (an export that squashes root?): nothing more was changed here; run the commands \
              above on the file server",
             printable(&refused.to_string())
-        );
+        ))
+        .into());
     }
     Ok(Outcome::Ok)
 }
