@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use crate::cluster::{CtState, NodeCoverage, current_map};
 use crate::idmap::{self, Extent, KERNEL_MAX_EXTENTS, MapParams, MapProblem, outside_ranges};
-use crate::ids::{IdKind, IdRange, IdSet};
+use crate::ids::{IdKind, IdRange, IdSet, uids_gids};
 use crate::plan::{CtPlan, Plan};
 use crate::pve::{CtError, CtErrorKind, ct_conf_path};
-use crate::report::Report;
+use crate::report::{Exposure, Report};
 use crate::store::Published;
 use crate::subid::SubidWarning;
 
@@ -213,8 +213,7 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
     }
     if let Some(report) = input.report {
         for e in &report.exposure {
-            out.warnings
-                .push(exposure(input, e.ct, &e.node, &e.extra_uids, &e.extra_gids));
+            out.warnings.push(exposure(input, e));
         }
     }
     // By CT (node-wide findings first); stable, so each CT's findings keep their order.
@@ -514,8 +513,10 @@ fn drift(c: &CtPlan) -> Finding {
     }
 }
 
-fn exposure(input: &CheckInput<'_>, vmid: u32, node: &str, uids: &IdSet, gids: &IdSet) -> Finding {
+fn exposure(input: &CheckInput<'_>, e: &Exposure) -> Finding {
+    let (vmid, node, uids, gids) = (e.ct, e.node.as_str(), &e.extra_uids, &e.extra_gids);
     let conf = input.conf(node, vmid);
+    let adopted = uids_gids(&e.adopted_uids, &e.adopted_gids);
     // Does the desired map still reach them (hand-written passthroughs kept, budget merges)?
     let kept = input.managed(vmid).is_some_and(|c| {
         !outside_ranges(&c.uid_map).intersection(uids).is_empty()
@@ -525,7 +526,12 @@ fn exposure(input: &CheckInput<'_>, vmid: u32, node: &str, uids: &IdSet, gids: &
         !c.exposed_uids.intersection(uids).is_empty()
             || !c.exposed_gids.intersection(gids).is_empty()
     });
-    let fix = if input.managed(vmid).is_some() && !kept {
+    let fix = if let Some(ids) = &adopted {
+        format!(
+            "{ids} are adopted (`idfed apply --adopt`): idfed keeps them whatever the shares say; \
+             `idfed apply --release {vmid}` on {node} when CT {vmid} no longer needs them"
+        )
+    } else if input.managed(vmid).is_some() && !kept {
         format!("run `idfed apply` on {node}: the desired map of CT {vmid} drops them")
     } else if merged {
         format!(
@@ -543,7 +549,11 @@ fn exposure(input: &CheckInput<'_>, vmid: u32, node: &str, uids: &IdSet, gids: &
         ct: Some(vmid),
         code: "exposure",
         message: format!(
-            "CT {vmid} on {node} can act as host ids no owner of its shares has: uids {uids}, gids {gids}"
+            "CT {vmid} on {node} can act as host ids no owner of its shares has: uids {uids}, gids \
+             {gids}{}",
+            adopted
+                .map(|a| format!(" (adopted: {a})"))
+                .unwrap_or_default()
         ),
         fix,
     }

@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
 use crate::idmap::OverBudget;
 use crate::ids::IdRange;
+use crate::plan::Release;
 
 /// Federate the owner ids of shared NFS exports into unprivileged Proxmox VE containers.
 #[derive(Debug, Parser)]
@@ -148,6 +149,12 @@ pub struct PlanArgs {
     /// Exit 2 when changes are pending, 0 when there are none
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Show what `apply --adopt` would do: which foreign passthroughs it adopts
+    #[arg(long)]
+    pub adopt: bool,
+    /// Show what `apply --release` would do (VMID, VMID:u|g, or VMID:u|g:IDS; repeatable)
+    #[arg(long, value_name = "VMID[:u|g[:IDS]]", value_parser = parse_release)]
+    pub release: Vec<Release>,
     /// Allow removing passthroughs even though a share's owners shrank markedly
     #[arg(long)]
     pub allow_shrink: bool,
@@ -168,15 +175,21 @@ pub struct EmitArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  idfed apply --dry-run\n  idfed apply\n  idfed apply --adopt    keep hand-written passthroughs, now managed"
+    after_help = "Examples:\n  idfed apply --dry-run\n  idfed apply\n  idfed plan --adopt     what adopting would do\n  idfed apply --adopt    keep hand-written passthroughs as adopted: kept until released\n  idfed apply --release 201:u:33    the shares decide about uid 33 of CT 201 again"
 )]
 pub struct ApplyArgs {
     /// Show what would change and write nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Take foreign (hand-written) passthroughs under management
+    /// Take foreign (hand-written) passthroughs under management as adopted: kept whatever the
+    /// shares say, until released
     #[arg(long)]
     pub adopt: bool,
+    /// Release adopted passthroughs: VMID (all of a CT's), VMID:u|g (one kind), VMID:u|g:IDS
+    /// (`201:u:33`, `201:g:2000-2010`); released, an id is kept while a share owns it and removed
+    /// when none does. Repeatable
+    #[arg(long, value_name = "VMID[:u|g[:IDS]]", value_parser = parse_release)]
+    pub release: Vec<Release>,
     /// Allow removing passthroughs even though a share's owners shrank markedly
     #[arg(long)]
     pub allow_shrink: bool,
@@ -301,6 +314,11 @@ pub fn usage_message(err: &clap::Error) -> String {
 fn parse_over_budget(s: &str) -> Result<OverBudget, String> {
     s.parse()
         .map_err(|e: crate::idmap::OverBudgetParseError| e.to_string())
+}
+
+fn parse_release(s: &str) -> Result<Release, String> {
+    s.parse()
+        .map_err(|e: <Release as std::str::FromStr>::Err| e.to_string())
 }
 
 fn parse_id_range(s: &str) -> Result<IdRange, String> {

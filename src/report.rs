@@ -17,6 +17,7 @@ use crate::idmap::outside_ranges;
 use crate::ids::{self, IdKind, IdSet};
 use crate::resolve::OwnerKind;
 use crate::resolve::ResolvedShare;
+use crate::store::Managed;
 
 /// What a container can do with an owner's files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -73,6 +74,11 @@ pub struct Exposure {
     pub node: String,
     pub extra_uids: IdSet,
     pub extra_gids: IdSet,
+    /// Of those, the ones adopted (`apply --adopt`): kept until `apply --release`.
+    #[serde(skip_serializing_if = "IdSet::is_empty")]
+    pub adopted_uids: IdSet,
+    #[serde(skip_serializing_if = "IdSet::is_empty")]
+    pub adopted_gids: IdSet,
 }
 
 /// The report.
@@ -84,6 +90,18 @@ pub struct Report {
     /// ([`acting_as`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub acting: Vec<Acting>,
+}
+
+impl Report {
+    /// Marks the exposure idfed keeps because it was adopted, from idfed's (trusted) records.
+    pub fn mark_adopted(&mut self, managed: &BTreeMap<u32, Managed>) {
+        for e in &mut self.exposure {
+            if let Some(record) = managed.get(&e.ct) {
+                e.adopted_uids = e.extra_uids.intersection(&record.adopted_uids);
+                e.adopted_gids = e.extra_gids.intersection(&record.adopted_gids);
+            }
+        }
+    }
 }
 
 /// Narrows a report.
@@ -175,6 +193,8 @@ pub fn report(
                     node: ct.node.clone(),
                     extra_uids,
                     extra_gids,
+                    adopted_uids: IdSet::new(),
+                    adopted_gids: IdSet::new(),
                 });
             }
         }
@@ -308,9 +328,17 @@ fn render_exposure(out: &mut String, report: &Report) {
                 parts.push(format!("{n} host {kind}{plural} ({set})"));
             }
         }
+        let adopted = ids::uids_gids(&e.adopted_uids, &e.adopted_gids)
+            .map(|ids| {
+                format!(
+                    "; adopted: {ids} (kept until `idfed apply --release {}`)",
+                    e.ct
+                )
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  CT {} on {} can act as {}",
+            "  CT {} on {} can act as {}{adopted}",
             e.ct,
             e.node,
             parts.join(" and ")
@@ -508,6 +536,8 @@ mod tests {
                 node: "pve1".into(),
                 extra_uids: set(&[(33, 1)]),
                 extra_gids: set(&[(3001, 1)]),
+                adopted_uids: IdSet::new(),
+                adopted_gids: IdSet::new(),
             }]
         );
         // A privileged CT has no map to measure.

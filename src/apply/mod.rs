@@ -42,6 +42,8 @@ pub struct Input<'a> {
     pub cluster: &'a ClusterState,
     pub params: &'a MapParams,
     pub shares: &'a [ResolvedShare],
+    /// Adopted passthroughs to release (`--release`), for planning again.
+    pub release: &'a [plan::Release],
 }
 
 /// How to apply.
@@ -280,7 +282,10 @@ impl Run<'_> {
             self.input.params,
             self.input.shares,
             local,
-            self.opts.adopt,
+            plan::Choices {
+                adopt: self.opts.adopt,
+                release: self.input.release,
+            },
         );
         for c in plan.containers.iter().filter(|c| c.node == cluster.node) {
             if let Some(reason) = &c.skipped {

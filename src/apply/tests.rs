@@ -45,11 +45,18 @@ fn run(root: &Root, config: &Config, opts: Opts) -> (Result<Applied, ApplyError>
     let found = cluster::discover(root, config, "pve1".into(), true).unwrap();
     let (state, _) = cluster::load(root, config, found, &shares).unwrap();
     let params = config.cluster.map_params();
-    let first = plan::plan_cluster(&state, &params, &shares, state.local_coverage(), false);
+    let first = plan::plan_cluster(
+        &state,
+        &params,
+        &shares,
+        state.local_coverage(),
+        plan::Choices::default(),
+    );
     let input = Input {
         cluster: &state,
         params: &params,
         shares: &shares,
+        release: &[],
     };
     let mut notices = Vec::new();
     let out = apply(root, input, &first, opts, &mut |n| notices.push(n));

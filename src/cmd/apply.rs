@@ -116,7 +116,11 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         )?)
     };
     let ctx = load(globals, true)?;
-    let plan = ctx.plan(args.adopt);
+    ctx.check_release(&args.release)?;
+    let plan = ctx.plan(crate::plan::Choices {
+        adopt: args.adopt,
+        release: &args.release,
+    });
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     // This node's unreadable configs fail the run (the engine counts them); the others' are
     // warnings.
@@ -125,6 +129,7 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         cluster: &ctx.cluster,
         params: &ctx.params,
         shares: &ctx.shares,
+        release: &args.release,
     };
     let opts = Opts {
         adopt: args.adopt,

@@ -17,13 +17,14 @@ use super::{Globals, Outcome, require_format};
 pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "check")?;
     let ctx = load(globals, false)?;
-    let plan = ctx.plan(false);
-    let rep = report(
+    let plan = ctx.plan(Default::default());
+    let mut rep = report(
         &ctx.params,
         &ctx.shares,
         &ctx.cluster.cts,
         &Filter::default(),
     );
+    rep.mark_adopted(&ctx.cluster.managed);
     let local = ctx.cluster.local_coverage();
     let others: Vec<(String, crate::cluster::NodeCoverage)> = ctx
         .cluster

@@ -38,7 +38,7 @@ pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text], "emit")?;
     let ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the bundles", None);
-    let plan = ctx.plan(false);
+    let plan = ctx.plan(Default::default());
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let base = ctx.params.base_range()?;
     let owner = &ctx.config.cluster.subid_owner;

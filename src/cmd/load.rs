@@ -90,9 +90,9 @@ pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyh
 impl Loaded {
     /// The plan for the whole cluster, with this node's subid coverage from its files and the
     /// other nodes' from their published states.
-    pub fn plan(&self, adopt: bool) -> Plan {
+    pub fn plan(&self, choices: plan::Choices<'_>) -> Plan {
         let local = self.cluster.local_coverage();
-        plan::plan_cluster(&self.cluster, &self.params, &self.shares, local, adopt)
+        plan::plan_cluster(&self.cluster, &self.params, &self.shares, local, choices)
     }
 
     /// Checks a command's `--share` and `--ct` filters against the configuration and the
@@ -125,6 +125,36 @@ impl Loaded {
                 "CT {vmid} is not a container of the cluster under `{}` ({range})",
                 self.pve_dir.display()
             );
+        }
+        Ok(())
+    }
+
+    /// Checks `--release` values against the records: releasing what is not adopted is an error
+    /// (a typo must not pass for a release), before anything is planned or written.
+    ///
+    /// # Errors
+    /// A value naming a CT without adopted ids, or ids it has not adopted.
+    pub fn check_release(&self, release: &[plan::Release]) -> anyhow::Result<()> {
+        use crate::ids::{IdKind, uids_gids};
+        for r in release {
+            let record = self
+                .cluster
+                .managed
+                .get(&r.vmid)
+                .cloned()
+                .unwrap_or_default();
+            let named = |kind| {
+                plan::release::released(std::slice::from_ref(r), r.vmid, kind, record.adopted(kind))
+            };
+            if named(IdKind::Uid).is_empty() && named(IdKind::Gid).is_empty() {
+                let has = uids_gids(&record.adopted_uids, &record.adopted_gids)
+                    .map_or_else(|| "none".to_string(), |ids| format!("adopted: {ids}"));
+                anyhow::bail!(
+                    "--release `{r}`: CT {} has no such adopted passthrough ({has}): expected \
+                     `VMID[:u|g[:IDS]]` naming ids that `idfed apply --adopt` took over",
+                    r.vmid
+                );
+            }
         }
         Ok(())
     }

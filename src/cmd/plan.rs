@@ -39,7 +39,11 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     let ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the plan", None);
     ctx.check_filters(args.share.as_deref(), args.ct)?;
-    let plan = ctx.plan(false);
+    ctx.check_release(&args.release)?;
+    let plan = ctx.plan(crate::plan::Choices {
+        adopt: args.adopt,
+        release: &args.release,
+    });
     ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let plan = filter(plan, args.share.as_deref(), args.ct);
     if let Some(vmid) = args.ct

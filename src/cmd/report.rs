@@ -44,6 +44,7 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
             Err(_) => known_name(&ctx, owner)?,
         }
     }
+    rep.mark_adopted(&ctx.cluster.managed);
     let text = match globals.format {
         Format::Json => serde_json::to_string_pretty(&rep)? + "\n",
         Format::Csv => render_csv(&rep),

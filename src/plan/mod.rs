@@ -4,6 +4,7 @@
 
 pub mod gains;
 pub mod guard;
+pub mod release;
 pub mod text;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,6 +21,7 @@ use crate::resolve::{OwnerKind, ResolvedShare};
 use crate::store::Managed;
 
 pub use gains::{Gain, Gains, OwnerTable};
+pub use release::Release;
 pub use text::render_text;
 
 /// Everything the planner looks at.
@@ -39,6 +41,8 @@ pub struct PlanInput<'a> {
     pub stale: &'a [StaleNode],
     /// Take foreign passthroughs under management (`apply --adopt`).
     pub adopt: bool,
+    /// Adopted passthroughs to release (`apply --release`).
+    pub release: &'a [Release],
 }
 
 /// Where a container stands in the rollout of its desired map across the cluster (JSON:
@@ -74,6 +78,15 @@ pub struct CtPlan {
     /// Passthroughs in the current map that idfed did not put there: kept.
     pub foreign_uids: IdSet,
     pub foreign_gids: IdSet,
+    /// Of those, the ones this plan adopts (`--adopt`).
+    pub adopting_uids: IdSet,
+    pub adopting_gids: IdSet,
+    /// Adopted passthroughs after this plan: kept whatever the shares say, until released.
+    pub adopted_uids: IdSet,
+    pub adopted_gids: IdSet,
+    /// Adopted passthroughs this plan releases (`--release`): the shares decide again.
+    pub released_uids: IdSet,
+    pub released_gids: IdSet,
     /// Passthroughs idfed put there that the new map drops.
     pub removed_uids: IdSet,
     pub removed_gids: IdSet,
@@ -146,6 +159,14 @@ impl Plan {
     }
 }
 
+/// What the administrator asked for beyond the shares: adopt foreign passthroughs, release
+/// adopted ones.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Choices<'a> {
+    pub adopt: bool,
+    pub release: &'a [Release],
+}
+
 /// The plan for the whole cluster, with `local` as this node's subid coverage (its files as read,
 /// or as `apply` leaves them) and the other nodes' from the states they published.
 pub fn plan_cluster(
@@ -153,7 +174,7 @@ pub fn plan_cluster(
     params: &MapParams,
     shares: &[ResolvedShare],
     local: NodeCoverage,
-    adopt: bool,
+    choices: Choices<'_>,
 ) -> Plan {
     let coverage = cluster.coverage(local);
     let stale = cluster.stale_nodes();
@@ -166,7 +187,8 @@ pub fn plan_cluster(
         cts: &cluster.cts,
         managed: &cluster.managed,
         coverage: &coverage,
-        adopt,
+        adopt: choices.adopt,
+        release: choices.release,
     })
 }
 
@@ -347,6 +369,9 @@ struct KindPlan {
     /// The passthroughs of the current map.
     current_pass: IdSet,
     foreign: IdSet,
+    adopting: IdSet,
+    adopted_after: IdSet,
+    released: IdSet,
     removed: IdSet,
     exposed: IdSet,
     managed_after: IdSet,
@@ -361,6 +386,7 @@ struct KindPlan {
 /// The map cannot be built: a wanted id the policy refuses, or no fit in the kernel's budget.
 fn plan_kind(
     input: &PlanInput<'_>,
+    vmid: u32,
     kind: IdKind,
     current: &[Extent],
     record: &Managed,
@@ -372,23 +398,31 @@ fn plan_kind(
         .ids(kind)
         .union(&record.claimed(kind).intersection(&current_pass));
     let foreign = current_pass.difference(&owned);
+    // Adopted ids are kept whatever the shares say, until released.
+    let adopted = record.adopted(kind).intersection(&owned);
+    let released = release::released(input.release, vmid, kind, &adopted);
+    let adopted = adopted.difference(&released);
+    let kept = foreign.union(&adopted);
     let wanted = used
         .iter()
         .fold(IdSet::new(), |acc, s| acc.union(s.ids(kind)));
-    // Foreign passthroughs may lie below min_id (an admin's uid 33): they are kept exactly as
-    // they are, never widened. The ids idfed adds itself get the real policy.
-    let map = idmap::build(kind, &wanted.difference(&foreign), &foreign, &input.params)?;
+    // Foreign and adopted passthroughs may lie below min_id (an admin's uid 33): they are kept
+    // exactly as they are, never widened. The ids idfed adds itself get the real policy.
+    let map = idmap::build(kind, &wanted.difference(&kept), &kept, &input.params)?;
     let removed = owned
         .intersection(&current_pass)
         .difference(&map.passthrough);
-    let managed_after = if input.adopt {
-        map.passthrough
+    let (managed_after, adopting) = if input.adopt {
+        (map.passthrough, foreign.clone())
     } else {
-        map.passthrough.difference(&foreign)
+        (map.passthrough.difference(&foreign), IdSet::new())
     };
     Ok(KindPlan {
         map: map.extents,
         current_pass,
+        adopted_after: adopted.union(&adopting),
+        adopting,
+        released,
         foreign,
         removed,
         exposed: map.exposed,
@@ -433,6 +467,12 @@ fn plan_ct(
         skipped: None,
         foreign_uids: IdSet::new(),
         foreign_gids: IdSet::new(),
+        adopting_uids: IdSet::new(),
+        adopting_gids: IdSet::new(),
+        adopted_uids: managed.adopted_uids.clone(),
+        adopted_gids: managed.adopted_gids.clone(),
+        released_uids: IdSet::new(),
+        released_gids: IdSet::new(),
         removed_uids: IdSet::new(),
         removed_gids: IdSet::new(),
         exposed_uids: IdSet::new(),
@@ -452,7 +492,7 @@ fn plan_ct(
         return cp;
     }
     let plan_of = |kind, current: &[Extent]| {
-        plan_kind(input, kind, current, managed, &used)
+        plan_kind(input, ct.vmid, kind, current, managed, &used)
             .map_err(|e| format!("its {kind} map cannot be built: {e}"))
     };
     let uid = match plan_of(IdKind::Uid, &cp.current_uid_map) {
@@ -482,6 +522,12 @@ fn plan_ct(
     cp.gid_map = gid.map;
     cp.foreign_uids = uid.foreign;
     cp.foreign_gids = gid.foreign;
+    cp.adopting_uids = uid.adopting;
+    cp.adopting_gids = gid.adopting;
+    cp.adopted_uids = uid.adopted_after.clone();
+    cp.adopted_gids = gid.adopted_after.clone();
+    cp.released_uids = uid.released;
+    cp.released_gids = gid.released;
     cp.removed_uids = uid.removed;
     cp.removed_gids = gid.removed;
     cp.exposed_uids = uid.exposed;
@@ -489,6 +535,8 @@ fn plan_ct(
     cp.managed_after = Managed {
         uids: uid.managed_after,
         gids: gid.managed_after,
+        adopted_uids: uid.adopted_after,
+        adopted_gids: gid.adopted_after,
         ..Managed::default()
     };
     cp.planned = true;

@@ -44,6 +44,7 @@ fn run(share: &ResolvedShare, ct: &CtState, managed: &BTreeMap<u32, Managed>) ->
         nodes: &nodes,
         stale: &[],
         adopt: false,
+        release: &[],
     })
 }
 

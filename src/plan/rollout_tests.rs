@@ -88,6 +88,7 @@ fn rollout_of(
         nodes: &nodes,
         stale: &[],
         adopt: false,
+        release: &[],
     });
     (plan.containers[0].rollout.clone(), plan.unpublished)
 }

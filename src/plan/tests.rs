@@ -31,6 +31,16 @@ fn ct(vmid: u32, idmap: &[&str], shares: &[&str]) -> CtState {
 }
 
 fn run(shares: &[ResolvedShare], cts: &[CtState], managed: &BTreeMap<u32, Managed>) -> Plan {
+    run_with(shares, cts, managed, false, &[])
+}
+
+fn run_with(
+    shares: &[ResolvedShare],
+    cts: &[CtState],
+    managed: &BTreeMap<u32, Managed>,
+    adopt: bool,
+    release: &[Release],
+) -> Plan {
     let mut coverage = BTreeMap::new();
     coverage.insert(
         "pve1".to_string(),
@@ -48,7 +58,8 @@ fn run(shares: &[ResolvedShare], cts: &[CtState], managed: &BTreeMap<u32, Manage
         coverage: &coverage,
         nodes: &[],
         stale: &[],
-        adopt: false,
+        adopt,
+        release,
     })
 }
 
@@ -123,6 +134,58 @@ fn foreign_passthroughs_are_kept_managed_ones_removed() {
         set(&[1005]),
         "foreign ids are not claimed"
     );
+}
+
+#[test]
+fn adopted_ids_are_kept_until_released_and_a_claim_is_owned_where_held() {
+    // 33 and 1007 hand-written (33 below min_id); the share wants 1005.
+    let current = [
+        "u 0 100000 33",
+        "u 33 33 1",
+        "u 34 100034 973",
+        "u 1007 1007 1",
+        "u 1008 101008 64528",
+        "g 0 100000 65536",
+    ];
+    let shares = [share("s", &[1005], &[])];
+    let cts = [ct(101, &current, &["s"])];
+    let none = BTreeMap::new();
+    let adopting = run_with(&shares, &cts, &none, true, &[]);
+    let c = adopting.container(101).unwrap();
+    assert_eq!(c.adopting_uids, set(&[33, 1007]));
+    assert_eq!(c.managed_after.adopted_uids, set(&[33, 1007]));
+    assert_eq!(c.managed_after.uids, set(&[33, 1005, 1007]));
+    // Applied: the map of the adopting plan, its record. A plain plan keeps both, removes none.
+    let after = [ct(101, &[], &["s"])].map(|mut ct| {
+        ct.idmap = c.uid_map.iter().chain(&c.gid_map).copied().collect();
+        ct
+    });
+    let records = BTreeMap::from([(101, c.managed_after.clone())]);
+    let plain = run(&shares, &after, &records);
+    let p = plain.container(101).unwrap();
+    assert!(!p.changed, "{p:?}");
+    assert!(
+        p.removed_uids.is_empty() && p.foreign_uids.is_empty(),
+        "{p:?}"
+    );
+    assert_eq!(p.adopted_uids, set(&[33, 1007]));
+    assert_eq!(p.managed_after, c.managed_after);
+    // Released: 1007 is up to the shares again (none owns it), 33 stays adopted.
+    let release = ["101:u:1007".parse().unwrap()];
+    let released = run_with(&shares, &after, &records, false, &release);
+    let r = released.container(101).unwrap();
+    assert_eq!(r.released_uids, set(&[1007]));
+    assert_eq!(r.removed_uids, set(&[1007]));
+    assert_eq!(passthroughs(&r.uid_map), set(&[33, 1005]));
+    assert_eq!(r.managed_after.adopted_uids, set(&[33]));
+    // A claim left by a crash (1007 being adopted) is idfed's while the map holds it: not
+    // foreign, and still adopted (a claim keeps adoption).
+    let mut crashed = Managed::default().claim(&c.managed_after);
+    crashed.uids = IdSet::new();
+    let p = run(&shares, &cts, &BTreeMap::from([(101, crashed)]));
+    let p = p.container(101).unwrap();
+    assert!(p.foreign_uids.is_empty(), "{p:?}");
+    assert_eq!(passthroughs(&p.uid_map), set(&[33, 1005, 1007]));
 }
 
 #[test]

@@ -71,6 +71,9 @@ struct Notes<'a> {
     gains: &'a Gains,
     removed: [&'a IdSet; 2],
     foreign: [&'a IdSet; 2],
+    adopting: [&'a IdSet; 2],
+    adopted: [&'a IdSet; 2],
+    released: [&'a IdSet; 2],
     exposed: [&'a IdSet; 2],
     warnings: &'a [String],
 }
@@ -100,6 +103,9 @@ impl<'a> Notes<'a> {
             gains: &c.gains,
             removed: [&c.removed_uids, &c.removed_gids],
             foreign: [&c.foreign_uids, &c.foreign_gids],
+            adopting: [&c.adopting_uids, &c.adopting_gids],
+            adopted: [&c.adopted_uids, &c.adopted_gids],
+            released: [&c.released_uids, &c.released_gids],
             exposed: [&c.exposed_uids, &c.exposed_gids],
             warnings: &c.warnings,
         }
@@ -257,10 +263,42 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
     if let Some(note) = ids_note("drops", &c.removed_uids, &c.removed_gids) {
         let _ = writeln!(out, "    {note} (no share owns them any more)");
     }
-    if let Some(note) = ids_note("keeps foreign", &c.foreign_uids, &c.foreign_gids) {
+    let vmid = if one {
+        c.ct.to_string()
+    } else {
+        "<vmid>".to_string()
+    };
+    let foreign = [
+        c.foreign_uids.difference(&c.adopting_uids),
+        c.foreign_gids.difference(&c.adopting_gids),
+    ];
+    if let Some(note) = ids_note("keeps foreign", &foreign[0], &foreign[1]) {
         let _ = writeln!(
             out,
-            "    {note} (not written by idfed; `idfed apply --adopt` manages them)"
+            "    {note} (not written by idfed; `idfed plan --adopt` shows adopting them)"
+        );
+    }
+    if let Some(note) = ids_note("adopts foreign", &c.adopting_uids, &c.adopting_gids) {
+        let _ = writeln!(
+            out,
+            "    {note}: idfed's from now on, kept whatever the shares say until released \
+             (`idfed apply --release {vmid}`)"
+        );
+    }
+    let adopted = [
+        c.adopted_uids.difference(&c.adopting_uids),
+        c.adopted_gids.difference(&c.adopting_gids),
+    ];
+    if let Some(note) = ids_note("keeps adopted", &adopted[0], &adopted[1]) {
+        let _ = writeln!(
+            out,
+            "    {note} (whatever the shares say, until `idfed apply --release {vmid}`)"
+        );
+    }
+    if let Some(note) = ids_note("releases adopted", &c.released_uids, &c.released_gids) {
+        let _ = writeln!(
+            out,
+            "    {note} (kept while a share owns them, removed when none does)"
         );
     }
     if let Some(note) = ids_note("exposes", &c.exposed_uids, &c.exposed_gids) {
@@ -558,6 +596,7 @@ mod tests {
             nodes: &["pve1".to_string(), "pve2".to_string()],
             stale: &[],
             adopt: false,
+            release: &[],
         });
         assert_eq!(p.groups.len(), 1, "one map for all four");
         let text = render_text(&p);
@@ -630,6 +669,7 @@ mod tests {
                 nodes: &nodes,
                 stale: &[],
                 adopt: false,
+                release: &[],
             }));
             text.lines().last().unwrap().to_string()
         };

@@ -18,6 +18,8 @@ use crate::store::Managed;
 pub enum How {
     /// A passthrough idfed wrote (its record holds the id).
     Passthrough,
+    /// A passthrough idfed adopted (`apply --adopt`): kept until `apply --release`.
+    AdoptedPassthrough,
     /// A passthrough idfed did not write: by hand, or by another tool.
     ForeignPassthrough,
     /// The id maps to another inside id (`inside`): a CT's own base range, or a hand-written
@@ -31,6 +33,9 @@ impl fmt::Display for How {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             How::Passthrough => f.write_str("passthrough written by idfed"),
+            How::AdoptedPassthrough => {
+                f.write_str("adopted passthrough (kept until `idfed apply --release`)")
+            }
             How::ForeignPassthrough => f.write_str("foreign passthrough (not written by idfed)"),
             How::Mapped { inside } => write!(f, "mapped from its inside id {inside}"),
             How::Privileged => f.write_str("privileged, acts as anyone"),
@@ -81,6 +86,11 @@ pub fn acting_as(
                 let inside = extent.inside.saturating_add(id - extent.outside);
                 if inside != id {
                     How::Mapped { inside }
+                } else if managed
+                    .get(&ct.vmid)
+                    .is_some_and(|m| m.adopted(kind).contains(id))
+                {
+                    How::AdoptedPassthrough
                 } else if managed.get(&ct.vmid).is_some_and(|m| {
                     // A claimed id is idfed's where the map holds it (a write in progress).
                     m.ids(kind).contains(id) || m.claimed(kind).contains(id)

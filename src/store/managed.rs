@@ -73,8 +73,10 @@ impl Managed {
         Managed {
             uids: both(IdKind::Uid),
             gids: both(IdKind::Gid),
-            adopted_uids: self.adopted_uids.intersection(&after.adopted_uids),
-            adopted_gids: self.adopted_gids.intersection(&after.adopted_gids),
+            // Adopted in either: a crash midway keeps what was or is being adopted (a release
+            // not carried out is the safe side: the id stays).
+            adopted_uids: self.adopted_uids.union(&after.adopted_uids),
+            adopted_gids: self.adopted_gids.union(&after.adopted_gids),
             claimed_uids: either(IdKind::Uid),
             claimed_gids: either(IdKind::Gid),
         }

@@ -276,8 +276,8 @@ fn an_id_no_owner_has_is_answered_from_the_maps() {
   CT 201 on pve2 can act as gid 33: foreign passthrough (not written by idfed)
 ",
         );
-    // Adopted, the passthrough is idfed's (once pve1 published, pve2's map is switched and
-    // the record written); `--ct` narrows; JSON names how.
+    // Adopted, the passthrough is idfed's, kept until released (once pve1 published, pve2's map
+    // is switched and the record written); `--ct` narrows; JSON names how.
     let run = run.again().on_node("pve1").args(["apply"]).run().success();
     let run = run
         .again()
@@ -295,8 +295,8 @@ fn an_id_no_owner_has_is_answered_from_the_maps() {
     assert_eq!(
         json["acting"],
         serde_json::json!([
-            {"ct": 201, "node": "pve2", "kind": "uid", "id": 33, "how": "passthrough"},
-            {"ct": 201, "node": "pve2", "kind": "gid", "id": 33, "how": "passthrough"}
+            {"ct": 201, "node": "pve2", "kind": "uid", "id": 33, "how": "adopted_passthrough"},
+            {"ct": 201, "node": "pve2", "kind": "gid", "id": 33, "how": "adopted_passthrough"}
         ])
     );
     // A CT's own base range: host 100033 is inside uid 33 of every CT on the default map.

@@ -615,21 +615,121 @@ fn shrink_guard_refuses_then_allows() {
     assert!(conf(&run, "pve1", 101).contains("lxc.idmap: u 1005 1005 1\n"));
 }
 
+/// Issue 15: `apply --adopt` recorded foreign ids as idfed's, and the next plain `apply` (the
+/// timer) removed them because no share owns them; `plan` never said so. Now adopted ids stay
+/// passed through, shown as adopted by plan, report and check, until `apply --release`.
 #[test]
-fn adopt_takes_foreign_passthroughs_under_management() {
+fn adopted_ids_stay_until_released() {
     let run = on(sync(), "pve2", &["plan"])
         .success()
-        .stdout_has("keeps foreign uids 33, gids 33");
-    let run = on(after(run.again(), "pve1"), "pve2", &["apply", "--adopt"]).success();
-    let managed = run.read("cluster/pve/idfed/managed/201.json");
-    let json: serde_json::Value = serde_json::from_str(&managed).unwrap();
-    assert_eq!(
-        json["uids"][0],
-        serde_json::json!({"start": 33, "count": 1})
+        .stdout_has("keeps foreign uids 33, gids 33")
+        .stdout_has("`idfed plan --adopt` shows adopting them");
+    // plan --adopt shows exactly what adopting does, and writes nothing.
+    let run = on(
+        after(run.again(), "pve1"),
+        "pve2",
+        &["plan", "--adopt", "--ct", "201"],
+    )
+    .success()
+    .stdout_has(
+        "adopts foreign uids 33, gids 33: idfed's from now on, kept whatever the shares say \
+             until released (`idfed apply --release 201`)",
+    )
+    .stdout_lacks("keeps foreign");
+    assert!(
+        !run.path()
+            .join("cluster/pve/idfed/managed/201.json")
+            .exists()
     );
-    on(run.again(), "pve2", &["plan"])
+    let run = on(
+        run.again(),
+        "pve2",
+        &["--format", "json", "plan", "--adopt"],
+    )
+    .success();
+    let json = run.json();
+    let c = crate::harness::finding(&json, "containers", |c| c["ct"] == 201);
+    assert_eq!(
+        c["adopting_uids"],
+        serde_json::json!([{"start": 33, "count": 1}])
+    );
+    assert_eq!(
+        c["adopted_gids"],
+        serde_json::json!([{"start": 33, "count": 1}])
+    );
+
+    let run = on(run.again(), "pve2", &["apply", "--adopt"]).success();
+    let record: serde_json::Value =
+        serde_json::from_str(&run.read("cluster/pve/idfed/managed/201.json")).unwrap();
+    let ids_33 = serde_json::json!([{"start": 33, "count": 1}]);
+    assert_eq!(record["adopted_uids"], ids_33, "{record}");
+    assert_eq!(record["adopted_gids"], ids_33, "{record}");
+    // The timer's plain apply keeps them.
+    let run = on(run.again(), "pve2", &["apply"])
         .success()
-        .stdout_lacks("foreign");
+        .stdout_has("no changes");
+    let map = conf(&run, "pve2", 201);
+    assert!(
+        map.contains("lxc.idmap: u 33 33 1\n") && map.contains("lxc.idmap: g 33 33 1\n"),
+        "{map}"
+    );
+    let run = on(run.again(), "pve2", &["plan", "-v", "--ct", "201"])
+        .success()
+        .stdout_has("keeps adopted uids 33, gids 33 (whatever the shares say, until `idfed apply --release 201`)")
+        .stdout_lacks("foreign")
+        .stdout_lacks("drops");
+    let run = on(run.again(), "pve2", &["report", "--ct", "201"])
+        .success()
+        .stdout_has("adopted: uids 33, gids 33 (kept until `idfed apply --release 201`)");
+    let run = on(run.again(), "pve2", &["report", "--owner", "33"])
+        .success()
+        .stdout_has("CT 201 on pve2 can act as uid 33: adopted passthrough");
+    let run = on(run.again(), "pve2", &["--format", "json", "check"]).success();
+    let json = run.json();
+    let f = crate::harness::finding(&json, "warnings", |f| {
+        f["code"] == "exposure" && f["ct"] == 201
+    });
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("(adopted: uids 33, gids 33)"),
+        "{f}"
+    );
+    assert!(
+        f["fix"]
+            .as_str()
+            .unwrap()
+            .contains("`idfed apply --release 201` on pve2"),
+        "{f}"
+    );
+
+    // Releasing what is not adopted is an error that changes nothing.
+    let run = on(run.again(), "pve2", &["apply", "--release", "201:u:34"])
+        .failure()
+        .stderr_has("--release `201:u:34`: CT 201 has no such adopted passthrough (adopted: uids 33, gids 33)");
+    let run = on(run.again(), "pve2", &["apply", "--release", "x"])
+        .failure()
+        .stderr_has("`x` is not a VMID");
+    // Released, uid 33 is up to the shares again (none owns it: removed); gid 33 stays adopted.
+    let run = on(
+        run.again(),
+        "pve2",
+        &["plan", "--release", "201:u:33", "--ct", "201"],
+    )
+    .success()
+    .stdout_has("releases adopted uids 33 (kept while a share owns them, removed when none does)")
+    .stdout_has("drops uids 33")
+    .stdout_has("keeps adopted gids 33");
+    let run = on(run.again(), "pve2", &["apply", "--release", "201:u:33"])
+        .success()
+        .stdout_has("CT 201: got its new map");
+    let map = conf(&run, "pve2", 201);
+    assert!(!map.contains("lxc.idmap: u 33 33 1\n"), "{map}");
+    assert!(map.contains("lxc.idmap: g 33 33 1\n"), "{map}");
+    on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_has("no changes");
 }
 
 #[test]
