@@ -593,6 +593,7 @@ pub fn node_findings(
     published: &BTreeMap<String, Published>,
     now: u64,
     max_age: u64,
+    config_sha256: &str,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     if published.is_empty() {
@@ -623,8 +624,52 @@ pub fn node_findings(
                 ),
                 fix: format!("check the `idfed apply` job on {node}"),
             }),
-            Some(_) => {}
+            Some(p) => out.extend(disagreement(node, p, config_sha256)),
         }
+    }
+    out
+}
+
+/// What a node's fresh published state disagrees with this node on: the configuration it
+/// planned from (`config-differs`: the nodes may want different maps, and a map another node
+/// does not want never gets its coverage) and the idfed version (`version-differs`).
+fn disagreement(node: &str, p: &Published, config_sha256: &str) -> Vec<Finding> {
+    let short = |h: &str| h.chars().take(12).collect::<String>();
+    let mut out = Vec::new();
+    if let Some(theirs) = p.config_sha256.as_deref()
+        && theirs != config_sha256
+    {
+        out.push(Finding {
+            node: node.to_string(),
+            ct: None,
+            code: "config-differs",
+            message: format!(
+                "node {node} planned from another configuration than this node's (sha256 {} \
+                 there, {} here): the nodes may want different maps, and a map waits until every \
+                 node covers it",
+                short(theirs),
+                short(config_sha256)
+            ),
+            fix: format!(
+                "keep one configuration for the cluster, `/etc/pve/idfed/idfed.toml` (no \
+                 `/etc/idfed/idfed.toml` nor `-c` on any node), then run `idfed apply` on {node}"
+            ),
+        });
+    }
+    if p.version != crate::store::nodes::VERSION {
+        out.push(Finding {
+            node: node.to_string(),
+            ct: None,
+            code: "version-differs",
+            message: format!(
+                "node {node} runs idfed {} and this node {}: they may plan differently",
+                p.version,
+                crate::store::nodes::VERSION
+            ),
+            fix: format!(
+                "install the same idfed version on every node, then run `idfed apply` on {node}"
+            ),
+        });
     }
     out
 }
@@ -805,18 +850,18 @@ mod tests {
 
     #[test]
     fn node_findings_for_unpublished_and_stale_nodes() {
-        let mut p = Published::now("pve2", "root", &IdSet::new(), &IdSet::new());
+        let mut p = Published::now("pve2", "root", "c0ffee", &IdSet::new(), &IdSet::new());
         p.published_at = 1000;
         let all = BTreeMap::from([("pve2".to_string(), p)]);
         let nodes: Vec<String> = ["pve1", "pve2", "pve3"].map(String::from).to_vec();
         let codes = |now| {
-            node_findings(&nodes, "pve1", &all, now, 100)
+            node_findings(&nodes, "pve1", &all, now, 100, "c0ffee")
                 .into_iter()
                 .map(|f| (f.node, f.code))
                 .collect::<Vec<_>>()
         };
         // Nobody published yet: no rollout has begun, nothing to warn about.
-        assert!(node_findings(&nodes, "pve1", &BTreeMap::new(), 5000, 100).is_empty());
+        assert!(node_findings(&nodes, "pve1", &BTreeMap::new(), 5000, 100, "c0ffee").is_empty());
         // Exactly max_age old is still fresh; one second more is stale.
         assert_eq!(codes(1100), [("pve3".into(), "node-unpublished")]);
         assert_eq!(
@@ -826,5 +871,34 @@ mod tests {
                 ("pve3".into(), "node-unpublished")
             ]
         );
+    }
+
+    /// A fresh state planned from another configuration, or by another version, is a warning
+    /// each; the same configuration and version, or a state without a digest (written before
+    /// idfed published one), none; a stale state is only stale.
+    #[test]
+    fn node_findings_for_nodes_that_disagree() {
+        let nodes: Vec<String> = ["pve1", "pve2"].map(String::from).to_vec();
+        let codes = |p: Published, now| {
+            let all = BTreeMap::from([("pve2".to_string(), p)]);
+            node_findings(&nodes, "pve1", &all, now, 100, "c0ffee")
+                .into_iter()
+                .map(|f| f.code)
+                .collect::<Vec<_>>()
+        };
+        let state = |digest: &str| {
+            let mut p = Published::now("pve2", "root", digest, &IdSet::new(), &IdSet::new());
+            p.published_at = 1000;
+            p
+        };
+        assert!(codes(state("c0ffee"), 1000).is_empty());
+        assert_eq!(codes(state("decaf"), 1000), ["config-differs"]);
+        let mut old = state("c0ffee");
+        old.config_sha256 = None;
+        assert!(codes(old, 1000).is_empty());
+        let mut other = state("decaf");
+        other.version = "0.0.1".into();
+        assert_eq!(codes(other, 1000), ["config-differs", "version-differs"]);
+        assert_eq!(codes(state("decaf"), 1101), ["node-stale"]);
     }
 }

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod cmd;
 pub mod config;
+pub mod digest;
 pub mod fs;
 pub mod idmap;
 pub mod ids;

@@ -44,6 +44,9 @@ pub struct Input<'a> {
     pub shares: &'a [ResolvedShare],
     /// Adopted passthroughs to release (`--release`), for planning again.
     pub release: &'a [plan::Release],
+    /// The digest of the configuration planned from (`Config::sha256`), published with this
+    /// node's coverage.
+    pub config_sha256: &'a str,
 }
 
 /// How to apply.
@@ -330,6 +333,7 @@ impl Run<'_> {
             let state = Published::now(
                 &cluster.node,
                 &cluster.subid_owner,
+                self.input.config_sha256,
                 &coverage.uids,
                 &coverage.gids,
             );

@@ -57,6 +57,7 @@ fn run(root: &Root, config: &Config, opts: Opts) -> (Result<Applied, ApplyError>
         params: &params,
         shares: &shares,
         release: &[],
+        config_sha256: &config.sha256,
     };
     let mut notices = Vec::new();
     let out = apply(root, input, &first, opts, &mut |n| notices.push(n));

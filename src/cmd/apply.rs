@@ -130,6 +130,7 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         params: &ctx.params,
         shares: &ctx.shares,
         release: &args.release,
+        config_sha256: &ctx.config.sha256,
     };
     let opts = Opts {
         adopt: args.adopt,

@@ -88,6 +88,7 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         &ctx.cluster.published,
         crate::store::nodes::unix_now(),
         ctx.config.cluster.publish_max_age_secs,
+        &ctx.config.sha256,
     ));
     let text = match globals.format {
         Format::Json => serde_json::to_string_pretty(&found)? + "\n",

@@ -48,6 +48,8 @@ impl Checker<'_> {
         }
         Ok(Config {
             path: self.path.to_path_buf(),
+            // Set by `Config::parse`, which has the text.
+            sha256: String::new(),
             cluster,
             sources,
             shares,

@@ -41,6 +41,9 @@ pub const NODE_PATH: &str = "/etc/idfed/idfed.toml";
 pub struct Config {
     /// The file it was read from.
     pub path: PathBuf,
+    /// The SHA-256 of the file's bytes ([`crate::digest::sha256_hex`]): what each node publishes
+    /// it planned from, and what a saved plan records.
+    pub sha256: String,
     pub cluster: ClusterConfig,
     /// Sources by name.
     pub sources: BTreeMap<String, SourceConfig>,
@@ -322,7 +325,9 @@ impl Config {
                 let message = inner.message().trim().replace('\n', ": ");
                 Invalid::new(path, text, key, inner.span(), message)
             })?;
-        check::Checker { text, path }.config(raw)
+        let mut config = check::Checker { text, path }.config(raw)?;
+        config.sha256 = crate::digest::sha256_hex(text.as_bytes());
+        Ok(config)
     }
 
     /// The share named `name`, for a name given on the command line.

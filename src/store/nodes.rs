@@ -25,6 +25,10 @@ pub struct Published {
     pub subid_owner: String,
     /// The idfed version that wrote it.
     pub version: String,
+    /// The SHA-256 of the configuration file it planned from (`Config::sha256`); absent in a
+    /// state written before idfed published it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_sha256: Option<String>,
     /// When, in seconds since the Unix epoch.
     pub published_at: u64,
     /// The same time, RFC 3339 in UTC, for people.
@@ -36,13 +40,21 @@ pub struct Published {
 }
 
 impl Published {
-    /// The state of `node` whose files give `subid_owner` host `uids` and `gids`, now.
-    pub fn now(node: &str, subid_owner: &str, uids: &IdSet, gids: &IdSet) -> Published {
+    /// The state of `node` whose files give `subid_owner` host `uids` and `gids`, now, planned
+    /// from the configuration whose digest is `config_sha256`.
+    pub fn now(
+        node: &str,
+        subid_owner: &str,
+        config_sha256: &str,
+        uids: &IdSet,
+        gids: &IdSet,
+    ) -> Published {
         let secs = unix_now();
         Published {
             node: node.to_string(),
             subid_owner: subid_owner.to_string(),
-            version: env!("CARGO_PKG_VERSION").to_string(),
+            version: VERSION.to_string(),
+            config_sha256: Some(config_sha256.to_string()),
             published_at: secs,
             published_at_utc: rfc3339(secs),
             uids: uids.clone(),
@@ -63,6 +75,9 @@ impl Published {
         self.age_secs(now) > max_age
     }
 }
+
+/// This idfed's version, as a published state records it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
@@ -184,7 +199,7 @@ mod tests {
         let pve = Path::new("/etc/pve");
         let mut uids = IdSet::new();
         uids.insert_id(1005);
-        let mut p = Published::now("pve2", "root", &uids, &IdSet::new());
+        let mut p = Published::now("pve2", "root", "c0ffee", &uids, &IdSet::new());
         p.published_at = 1000;
         save(&root, pve, &p).unwrap();
         std::fs::write(dir(&root, pve).join("pve9.json"), "{").unwrap();

@@ -370,3 +370,52 @@ fn the_kernel_agrees_with_check() {
     assert_eq!(refused, 4);
     assert!(accepted >= 16, "only {accepted} valid maps written");
 }
+
+/// Each node publishes the digest of the configuration it planned from and its version: a node
+/// that planned from another configuration is a `config-differs` warning on the others (the
+/// nodes of the `sync` fixture, pve2 with a configuration of its own).
+#[test]
+fn nodes_that_planned_from_different_configurations_are_a_warning() {
+    use crate::harness::on;
+
+    let t = Test::new().fixture("sync");
+    let t = on(t, "pve1", &["apply"]).success().again();
+    let t = on(t, "pve2", &["apply"]).success().again();
+    let run = on(t, "pve1", &["--format", "json", "check"]).success();
+    let same = run.json();
+    assert!(
+        !codes(&same, "warnings").contains(&(None, "config-differs".to_string())),
+        "{same:#}"
+    );
+    let published: Value =
+        serde_json::from_str(&run.read("cluster/pve/idfed/nodes/pve2.json")).unwrap();
+    let digest = published["config_sha256"].as_str().unwrap();
+    assert_eq!(digest.len(), 64, "{published:#}");
+    assert_eq!(published["version"], env!("CARGO_PKG_VERSION"));
+
+    // pve2 plans from a file of its own, with bob as an owner too.
+    let own = run
+        .read("idfed.toml")
+        .replace("users = [\"alice\"]", "users = [\"alice\", \"bob\"]");
+    let run = run
+        .again()
+        .write("idfed-pve2.toml", &own)
+        .args(["-c", "{root}/idfed-pve2.toml", "--root", "{root}/pve2"])
+        .args(["--node", "pve2", "apply"])
+        .run()
+        .success();
+    let run = on(run.again(), "pve1", &["--format", "json", "check"]).success();
+    let json = run.json();
+    let f = finding(&json, "warnings", |f| f["code"] == "config-differs");
+    assert_eq!(f["node"], "pve2");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("node pve2 planned from another configuration than this node's"),
+        "{f:#}"
+    );
+    on(run.again(), "pve1", &["check"])
+        .success()
+        .stdout_has("warning [config-differs] node pve2 planned from another configuration");
+}
