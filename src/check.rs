@@ -18,7 +18,7 @@ use crate::cluster::{CtState, NodeCoverage, current_map};
 use crate::idmap::{self, Extent, KERNEL_MAX_EXTENTS, MapParams, MapProblem, outside_ranges};
 use crate::ids::{IdKind, IdRange, IdSet, uids_gids};
 use crate::plan::{CtPlan, Plan};
-use crate::pve::{CtError, CtErrorKind, ct_conf_path};
+use crate::pve::{CtError, CtErrorKind, Section, ct_conf_path};
 use crate::report::{Exposure, Report};
 use crate::store::Published;
 use crate::subid::SubidWarning;
@@ -385,7 +385,21 @@ fn check_ct(input: &CheckInput<'_>, ct: &CtState, out: &mut CheckReport) {
         }
     }
     if valid {
-        check_coverage(input, ct, &outside, out);
+        check_coverage(input, ct, None, &outside, out);
+    }
+    for (section, map) in &ct.other_maps {
+        let maps = IdKind::ALL.map(|kind| current_map(map, kind, &input.params));
+        // A map the kernel refuses fails with or without subids: that is the section's own
+        // matter, not this node's (PVE does not start it either way).
+        if maps
+            .iter()
+            .zip(IdKind::ALL)
+            .any(|(m, kind)| !idmap::validate(kind, m, KERNEL_MAX_EXTENTS).is_empty())
+        {
+            continue;
+        }
+        let outside = maps.map(|m| outside_ranges(&m));
+        check_coverage(input, ct, Some(section), &outside, out);
     }
 }
 
@@ -398,18 +412,20 @@ fn quoted(names: &[String]) -> String {
 }
 
 /// Does every node give the subid owner the host ids of `outside` (by kind: uids, gids), what
-/// `ct`'s current maps use?
+/// `ct`'s current maps use, or, with `section`, the maps of that snapshot (a rollback would fail)
+/// or of `[pve:pending]` (the next start would)?
 fn check_coverage(
     input: &CheckInput<'_>,
     ct: &CtState,
+    section: Option<&Section>,
     outside: &[IdSet; 2],
     out: &mut CheckReport,
 ) {
     for node in input.nodes {
         for (kind, outside) in IdKind::ALL.into_iter().zip(outside) {
-            let (covered, file, code) = match kind {
-                IdKind::Uid => (&node.coverage.uids, "/etc/subuid", "subuid-missing"),
-                IdKind::Gid => (&node.coverage.gids, "/etc/subgid", "subgid-missing"),
+            let (covered, file) = match kind {
+                IdKind::Uid => (&node.coverage.uids, "/etc/subuid"),
+                IdKind::Gid => (&node.coverage.gids, "/etc/subgid"),
             };
             let missing: IdSet = outside.difference(covered);
             if missing.is_empty() {
@@ -424,25 +440,49 @@ fn check_coverage(
             } else {
                 ("its published", format!("on {}", node.node))
             };
-            let apply = if input.managed(ct.vmid).is_some() {
-                format!(" (or run `idfed apply` on {})", node.node)
-            } else {
-                String::new()
+            let code = match (section, kind) {
+                (None, IdKind::Uid) => "subuid-missing",
+                (None, IdKind::Gid) => "subgid-missing",
+                (Some(Section::Pending), IdKind::Uid) => "pending-subuid-missing",
+                (Some(Section::Pending), IdKind::Gid) => "pending-subgid-missing",
+                (Some(_), IdKind::Uid) => "snapshot-subuid-missing",
+                (Some(_), IdKind::Gid) => "snapshot-subgid-missing",
             };
+            // `apply` adds lines for current and desired maps only; `--prune` keeps a section's.
+            let (when, or) = match section {
+                None if input.managed(ct.vmid).is_some() => (
+                    String::new(),
+                    format!(" (or run `idfed apply` on {})", node.node),
+                ),
+                None => (String::new(), String::new()),
+                Some(Section::Pending) => (
+                    " with its pending map ([pve:pending]) at the next start".to_string(),
+                    format!(
+                        " (or remove the lxc.idmap lines of [pve:pending] from {})",
+                        input.conf(&ct.node, ct.vmid)
+                    ),
+                ),
+                Some(Section::Snapshot(name)) => (
+                    format!(" after a rollback to snapshot [{name}]"),
+                    format!(
+                        " (or `pct delsnapshot {} {name}` if the snapshot is not needed)",
+                        ct.vmid
+                    ),
+                ),
+                Some(Section::Main) => (String::new(), String::new()),
+            };
+            let message = format!(
+                "CT {} on {} cannot start {here}{when}: {whose} {file} does not give `{}` host \
+                 {kind}s {missing} (newuidmap: {kind} range not allowed)",
+                ct.vmid, ct.node, input.subid_owner
+            );
+            let fix = format!("add to {file} on {}{or}:\n{}", node.node, lines.join("\n"));
             out.problems.push(Finding {
                 node: node.node.to_string(),
                 ct: Some(ct.vmid),
                 code,
-                message: format!(
-                    "CT {} on {} cannot start {here}: {whose} {file} does not give `{}` host {kind}s \
-                     {missing} (newuidmap: {kind} range not allowed)",
-                    ct.vmid, ct.node, input.subid_owner
-                ),
-                fix: format!(
-                    "add to {file} on {}{apply}:\n{}",
-                    node.node,
-                    lines.join("\n")
-                ),
+                message,
+                fix,
             });
         }
     }
@@ -691,6 +731,7 @@ mod tests {
             lock: None,
             idmap,
             uses: Vec::new(),
+            other_maps: Vec::new(),
         }
     }
 
@@ -741,6 +782,84 @@ mod tests {
         }];
         let r = run(&[ct(101, "pve1", true, seed())], &nodes);
         assert_eq!(r, CheckReport::default());
+    }
+
+    /// Issue 14: a snapshot whose map a node does not cover cannot be rolled back to (the CT
+    /// does not start there after `pct rollback`); a pending map is the next start's.
+    #[test]
+    fn snapshot_and_pending_maps_must_be_covered_too() {
+        let base = coverage(&[(100000, 65536), (1005, 1)], &[(100000, 65536), (1005, 1)]);
+        // pve2 covers 2001 (n), not 2002 (n + 1).
+        let more = coverage(
+            &[(100000, 65536), (1005, 1), (2001, 1)],
+            &[(100000, 65536), (1005, 1), (2001, 1)],
+        );
+        let nodes = [
+            NodeFiles {
+                node: "pve1",
+                coverage: &base,
+                local: true,
+            },
+            NodeFiles {
+                node: "pve2",
+                coverage: &more,
+                local: false,
+            },
+        ];
+        let pass = |id: u32| {
+            map(&[
+                &format!("u 0 100000 {id}"),
+                &format!("u {id} {id} 1"),
+                &format!("u {} {} {}", id + 1, 100001 + id, 65535 - id),
+                "g 0 100000 65536",
+            ])
+        };
+        let mut c = ct(101, "pve1", true, seed());
+        c.other_maps = vec![
+            (Section::Snapshot("covered".into()), seed()),
+            (Section::Snapshot("before".into()), pass(2001)),
+            (Section::Pending, pass(2002)),
+            // Refused by the kernel whatever the subids: not a coverage finding.
+            (
+                Section::Snapshot("broken".into()),
+                map(&["u 0 100000 5", "u 3 1 1"]),
+            ),
+        ];
+        let r = run(&[c.clone()], &nodes);
+        let found: Vec<(&str, &str)> = r
+            .problems
+            .iter()
+            .map(|f| (f.node.as_str(), f.code))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("pve1", "snapshot-subuid-missing"),
+                ("pve1", "pending-subuid-missing"),
+                ("pve2", "pending-subuid-missing"),
+            ]
+        );
+        assert_eq!(
+            r.problems[0].message,
+            "CT 101 on pve1 cannot start here (pve1) after a rollback to snapshot [before]: this \
+             node's /etc/subuid does not give `root` host uids 2001 (newuidmap: uid range not \
+             allowed)"
+        );
+        assert_eq!(
+            r.problems[0].fix,
+            "add to /etc/subuid on pve1 (or `pct delsnapshot 101 before` if the snapshot is not \
+             needed):\nroot:2001:1"
+        );
+        assert!(
+            r.problems[2]
+                .message
+                .starts_with("CT 101 on pve1 cannot start on pve2 with its pending map"),
+            "{}",
+            r.problems[2].message
+        );
+        // Without the sections, the CT is healthy.
+        c.other_maps.clear();
+        assert_eq!(run(&[c], &nodes), CheckReport::default());
     }
 
     #[test]

@@ -442,6 +442,7 @@ mod tests {
                 read_only,
                 shared: true,
             }],
+            other_maps: Vec::new(),
         }
     }
 

@@ -5,36 +5,14 @@
 //! looked at. The files are written first, then the record: a crash between the two leaves claims
 //! on lines that are gone, which the next run drops.
 
-use crate::cluster::{ClusterState, current_map};
-use crate::idmap::{Extent, Subid, outside_ranges};
+use crate::cluster::current_map;
+use crate::idmap::{Subid, outside_ranges};
 use crate::ids::{ByKind, IdKind, IdRange, IdSet};
 use crate::plan::Plan;
-use crate::pve::Section;
 use crate::store;
 
 use super::subids::Subids;
 use super::{Applied, ApplyError, Notice, Run};
-
-/// The maps CT `vmid` may start with besides its current one: each snapshot's (a rollback
-/// restores it; no `lxc.idmap` line there means PVE's default map) and the `lxc.idmap` lines of
-/// `[pve:pending]` (applied at the next start), when it has any.
-fn other_section_maps(cluster: &ClusterState, vmid: u32) -> Vec<Vec<Extent>> {
-    let Some(ct) = cluster.pve.ct(vmid) else {
-        return Vec::new();
-    };
-    ct.config
-        .sections()
-        .iter()
-        .filter_map(|section| {
-            let map = ct.config.section_idmap(section);
-            match section {
-                Section::Main => None,
-                Section::Pending if map.is_empty() => None,
-                Section::Pending | Section::Snapshot(_) => Some(map),
-            }
-        })
-        .collect()
-}
 
 /// The claims of `claims` that no id of `needed` falls in.
 fn stale(claims: &[Subid], needed: &IdSet) -> Vec<Subid> {
@@ -79,7 +57,7 @@ impl Run<'_> {
             } else {
                 vec![ct.idmap.clone()]
             };
-            maps.extend(other_section_maps(cluster, ct.vmid));
+            maps.extend(ct.other_maps.iter().map(|(_, map)| map.clone()));
             for map in &maps {
                 for kind in IdKind::ALL {
                     let map = current_map(map, kind, self.input.params);

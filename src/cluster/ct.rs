@@ -3,6 +3,7 @@
 
 use crate::idmap::{Extent, MapParams};
 use crate::ids::IdKind;
+use crate::pve::Section;
 
 /// One container as it is now.
 #[derive(Clone, Debug)]
@@ -18,6 +19,9 @@ pub struct CtState {
     pub idmap: Vec<Extent>,
     /// The shares it uses (by bind mount or by a share's `containers`), one entry per mount.
     pub uses: Vec<ShareUse>,
+    /// The maps its snapshots and `[pve:pending]` would give it (`CtConfig::other_maps`): a
+    /// rollback or the next start needs them covered too.
+    pub other_maps: Vec<(Section, Vec<Extent>)>,
 }
 
 /// How a container uses a share.

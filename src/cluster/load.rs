@@ -151,6 +151,7 @@ pub fn load(
             lock: ct.config.lock().map(str::to_string),
             idmap: ct.config.effective_idmap(),
             uses: uses.remove(&ct.vmid).unwrap_or_default(),
+            other_maps: ct.config.other_maps(),
         })
         .collect();
     let ct_errors: Vec<CtError> = pve.errors.iter().map(CtError::from_load).collect();

@@ -112,6 +112,7 @@ mod tests {
             lock: None,
             idmap: idmap.iter().map(|l| l.parse().unwrap()).collect(),
             uses: Vec::new(),
+            other_maps: Vec::new(),
         }
     }
 

@@ -27,6 +27,7 @@ fn ct(idmap: Vec<Extent>) -> CtState {
             read_only: false,
             shared: true,
         }],
+        other_maps: Vec::new(),
     }
 }
 

@@ -31,6 +31,7 @@ fn ct(idmap: Vec<Extent>, lock: Option<&str>) -> CtState {
             read_only: false,
             shared: true,
         }],
+        other_maps: Vec::new(),
     }
 }
 

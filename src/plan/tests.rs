@@ -27,6 +27,7 @@ fn ct(vmid: u32, idmap: &[&str], shares: &[&str]) -> CtState {
                 shared: true,
             })
             .collect(),
+        other_maps: Vec::new(),
     }
 }
 

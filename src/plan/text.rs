@@ -554,6 +554,7 @@ mod tests {
                 read_only: false,
                 shared: true,
             }],
+            other_maps: Vec::new(),
         };
         // 103 already passes 1005 through (idfed's, by its managed record): it gains only 1006.
         let has_1005 = map(&[
@@ -654,6 +655,7 @@ mod tests {
                 read_only: false,
                 shared: true,
             }],
+            other_maps: Vec::new(),
         };
         let coverage = BTreeMap::from([("pve1".to_string(), NodeCoverage::default())]);
         let nodes = ["pve1".to_string(), "pve2".to_string()];

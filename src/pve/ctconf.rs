@@ -398,6 +398,49 @@ impl CtConfig {
             .collect()
     }
 
+    /// The maps the CT would start with from its other sections, in file order: each snapshot's
+    /// (a rollback makes it the CT's config: its `lxc.idmap` lines, which LXC applies whatever
+    /// `unprivileged` says, else PVE's default map when it is unprivileged), and `[pve:pending]`'s
+    /// when it has `lxc.idmap` lines (they replace the main section's at the next start). Lines
+    /// that cannot be read are skipped, as in [`CtConfig::section_idmap`].
+    pub fn other_maps(&self) -> Vec<(Section, Vec<Extent>)> {
+        let mut out = Vec::new();
+        for (index, section) in self.sections.iter().enumerate().skip(1) {
+            let lines = || self.lines.iter().filter(move |l| l.section == index);
+            let map: Vec<Extent> = lines()
+                .filter_map(|l| match &l.kind {
+                    LineKind::Raw { key, value } if key == IDMAP_KEY => value.parse().ok(),
+                    _ => None,
+                })
+                .collect();
+            match section {
+                Section::Main => {}
+                Section::Pending if map.is_empty() => {}
+                Section::Pending => out.push((section.clone(), map)),
+                // Raw `lxc.idmap` lines give LXC the map whatever `unprivileged` says.
+                Section::Snapshot(_) if !map.is_empty() => out.push((section.clone(), map)),
+                Section::Snapshot(_) => {
+                    let unprivileged = lines()
+                        .filter_map(|l| match &l.kind {
+                            LineKind::Key { key, value } if key == "unprivileged" => Some(value),
+                            _ => None,
+                        })
+                        .next_back()
+                        .and_then(|v| mountpoint::parse_bool(v))
+                        .unwrap_or(false);
+                    if unprivileged {
+                        let default = IdKind::ALL
+                            .iter()
+                            .map(|&kind| Extent::new(kind, 0, PVE_DEFAULT_BASE, PVE_DEFAULT_SIZE))
+                            .collect();
+                        out.push((section.clone(), default));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// The main section's mount points `mp0`..`mp255`, by index.
     pub fn mount_points(&self) -> &[MountPoint] {
         &self.mount_points
@@ -571,6 +614,50 @@ mod tests {
         ] {
             assert_eq!(classify(text), want, "{text:?}");
         }
+    }
+
+    /// The maps a rollback or the next start would give the CT (issue 14: prune and check keep
+    /// them covered).
+    #[test]
+    fn other_maps_of_snapshots_and_pending() {
+        let text = "unprivileged: 1\nlxc.idmap: u 0 100000 65536\nlxc.idmap: g 0 100000 65536\n\n\
+                    [pve:pending]\nmemory: 512\n\
+                    [plain]\nunprivileged: 1\n\
+                    [mapped]\nunprivileged: 1\nlxc.idmap: u 0 100000 2001\nlxc.idmap: u 2001 2001 1\n\
+                    lxc.idmap: bogus\nlxc.id_map: g 0 1 1\n\
+                    [privileged]\nunprivileged: 0\nmemory: 5\n\
+                    [unsaid]\nlxc.idmap: u 0 100000 5\n";
+        let c = CtConfig::parse(text).unwrap();
+        let ext = |kind, inside, outside, count| Extent::new(kind, inside, outside, count);
+        assert_eq!(
+            c.other_maps(),
+            vec![
+                (
+                    Section::Snapshot("plain".into()),
+                    vec![
+                        ext(IdKind::Uid, 0, 100000, 65536),
+                        ext(IdKind::Gid, 0, 100000, 65536)
+                    ]
+                ),
+                (
+                    Section::Snapshot("mapped".into()),
+                    vec![
+                        ext(IdKind::Uid, 0, 100000, 2001),
+                        ext(IdKind::Uid, 2001, 2001, 1)
+                    ]
+                ),
+                (
+                    Section::Snapshot("unsaid".into()),
+                    vec![ext(IdKind::Uid, 0, 100000, 5)]
+                ),
+            ]
+        );
+        // Pending with lxc.idmap lines: they are the next start's map.
+        let c = CtConfig::parse("unprivileged: 1\n[pve:pending]\nlxc.idmap = u 0 1 2\n").unwrap();
+        assert_eq!(
+            c.other_maps(),
+            vec![(Section::Pending, vec![ext(IdKind::Uid, 0, 1, 2)])]
+        );
     }
 
     #[test]

@@ -128,6 +128,7 @@ mod tests {
             lock: None,
             idmap: lines.iter().map(|l| l.parse::<Extent>().unwrap()).collect(),
             uses: Vec::new(),
+            other_maps: Vec::new(),
         }
     }
 

@@ -419,3 +419,61 @@ fn nodes_that_planned_from_different_configurations_are_a_warning() {
         .success()
         .stdout_has("warning [config-differs] node pve2 planned from another configuration");
 }
+
+/// Issue 14: a snapshot whose map this node's subids do not cover cannot be rolled back to (the
+/// CT would not start after `pct rollback`); once the lines are there, the cluster is healthy.
+#[test]
+fn a_snapshot_map_the_node_does_not_cover_is_a_problem() {
+    let conf = "etc/pve/nodes/pve1/lxc/101.conf";
+    let current = crate::harness::fixture_text("check-healthy", conf);
+    let with_snapshot = format!(
+        "{current}parent: before-switch\n\n[before-switch]\narch: amd64\nhostname: notebook\n\
+         memory: 512\nostype: debian\nrootfs: local-lvm:vm-101-disk-0,size=4G\nsnaptime: \
+         1764000000\nunprivileged: 1\nlxc.idmap: u 0 100000 2001\nlxc.idmap: g 0 100000 2001\n\
+         lxc.idmap: u 2001 2001 1\nlxc.idmap: g 2001 2001 1\nlxc.idmap: u 2002 102002 63534\n\
+         lxc.idmap: g 2002 102002 63534\n"
+    );
+    let run = Test::new()
+        .fixture("check-healthy")
+        .write(conf, &with_snapshot)
+        .at_root("pve1")
+        .args(["--format", "json", "check"])
+        .run()
+        .code(2);
+    let json = run.json();
+    assert_eq!(
+        codes(&json, "problems"),
+        [
+            (Some(101), "snapshot-subgid-missing".to_string()),
+            (Some(101), "snapshot-subuid-missing".to_string())
+        ]
+        .into_iter()
+        .collect()
+    );
+    let f = finding(&json, "problems", |f| {
+        f["code"] == "snapshot-subuid-missing"
+    });
+    assert_eq!(
+        f["message"],
+        "CT 101 on pve1 cannot start here (pve1) after a rollback to snapshot [before-switch]: \
+         this node's /etc/subuid does not give `root` host uids 2001 (newuidmap: uid range not \
+         allowed)"
+    );
+    assert_eq!(
+        f["fix"],
+        "add to /etc/subuid on pve1 (or `pct delsnapshot 101 before-switch` if the snapshot is \
+         not needed):\nroot:2001:1"
+    );
+    // With the lines added, nothing is left to say.
+    let subid = |file: &str| crate::harness::fixture_text("check-healthy", file);
+    Test::new()
+        .fixture("check-healthy")
+        .write(conf, &with_snapshot)
+        .write("etc/subuid", &(subid("etc/subuid") + "root:2001:1\n"))
+        .write("etc/subgid", &(subid("etc/subgid") + "root:2001:1\n"))
+        .at_root("pve1")
+        .args(["check"])
+        .run()
+        .success()
+        .stdout_is("0 problem(s), 0 warning(s)\n");
+}
