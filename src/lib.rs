@@ -24,6 +24,7 @@ pub mod source;
 pub mod store;
 pub mod subid;
 pub mod suggest;
+pub mod text;
 pub mod walk;
 
 use cli::{Cli, Command};

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         Ok(idfed::cmd::Outcome::Ok) => ExitCode::SUCCESS,
         Ok(idfed::cmd::Outcome::NotDesired) => ExitCode::from(2),
         Err(err) => {
-            eprintln!("idfed: error: {err:#}");
+            idfed::cmd::print_error(format_args!("{err:#}"));
             // `--format json`: stdout holds one JSON document, an error's too.
             if json && let Some(doc) = idfed::cmd::error_json(&err) {
                 print!("{doc}");

@@ -18,6 +18,7 @@ use crate::ids::{self, IdKind, IdSet};
 use crate::resolve::OwnerKind;
 use crate::resolve::ResolvedShare;
 use crate::store::Managed;
+use crate::text::{Esc, escape};
 
 /// What a container can do with an owner's files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -283,7 +284,7 @@ pub fn render_grid(report: &Report) -> String {
     header.extend(cts.iter().map(|(ct, _)| ct.to_string()));
     rows.push(header);
     let mut nodes = vec![String::new(), String::new(), String::new()];
-    nodes.extend(cts.iter().map(|(_, node)| node.to_string()));
+    nodes.extend(cts.iter().map(|(_, node)| escape(node).into_owned()));
     rows.push(nodes);
     let mut cells: BTreeMap<(&str, OwnerKind, u32, &str), BTreeMap<u32, Access>> = BTreeMap::new();
     for r in &report.rows {
@@ -294,10 +295,10 @@ pub fn render_grid(report: &Report) -> String {
     }
     for ((share, kind, id, name), by_ct) in cells {
         let owner = match kind {
-            OwnerKind::User => name.to_string(),
-            OwnerKind::Group => format!("@{name}"),
+            OwnerKind::User => escape(name).into_owned(),
+            OwnerKind::Group => format!("@{}", Esc(name)),
         };
-        let mut row = vec![share.to_string(), owner, id.to_string()];
+        let mut row = vec![escape(share).into_owned(), owner, id.to_string()];
         row.extend(
             cts.iter()
                 .map(|(ct, _)| by_ct.get(ct).map_or("", |a| a.mark()).to_string()),
@@ -362,7 +363,8 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
     if report.rows.is_empty() {
         let _ = writeln!(
             out,
-            "`{owner}` owns no share, no container uses its shares, or the filter leaves none"
+            "`{}` owns no share, no container uses its shares, or the filter leaves none",
+            Esc(owner)
         );
         return out;
     }
@@ -374,12 +376,13 @@ pub fn render_owner(report: &Report, owner: &str) -> String {
             .push(r);
     }
     for ((name, kind, id, share), rows) in by_owner {
+        let (name, share) = (Esc(name), Esc(share));
         let _ = writeln!(out, "{kind} {name} ({id}), share {share}:");
         for access in [Access::Rw, Access::Privileged, Access::Ro, Access::Unmapped] {
             let list: Vec<String> = rows
                 .iter()
                 .filter(|r| r.access == access)
-                .map(|r| format!("CT {} on {}", r.ct, r.node))
+                .map(|r| format!("CT {} on {}", r.ct, Esc(&r.node)))
                 .collect();
             if list.is_empty() {
                 continue;

@@ -146,14 +146,14 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         opts,
         &mut |notice| match notice {
             Notice::Note(n) => globals.note(n),
-            Notice::Warning(w) => eprintln!("idfed: warning: {w}"),
+            Notice::Warning(w) => super::warn(w),
         },
     )?;
     let text = match globals.format {
         Format::Json => serde_json::to_string_pretty(&out)? + "\n",
         _ => render_text(&out, globals.quiet),
     };
-    super::print_stdout(&text)?;
+    super::print_output(globals.format, &text)?;
     if out.errors.is_empty() {
         Ok(Outcome::Ok)
     } else {

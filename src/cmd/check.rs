@@ -98,7 +98,7 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         }
         _ => render_text(&found),
     };
-    super::print_stdout(&text)?;
+    super::print_output(globals.format, &text)?;
     Ok(if found.problems.is_empty() {
         Outcome::Ok
     } else {

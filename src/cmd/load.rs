@@ -12,7 +12,7 @@ use crate::plan::{self, Plan};
 use crate::resolve::{ResolvedShare, resolve_each};
 use crate::store;
 
-use super::Globals;
+use super::{Globals, warn};
 
 /// Everything loaded.
 pub struct Loaded {
@@ -25,10 +25,6 @@ pub struct Loaded {
     /// The directories the sources returned, when asked for ([`load_keeping`]): `report --owner`
     /// tells a name no source has from one that owns no share.
     pub directories: Vec<crate::source::Directory>,
-}
-
-fn warn(w: impl std::fmt::Display) {
-    eprintln!("idfed: warning: {w}");
 }
 
 /// Loads everything for a command. A `--node` (or host name) that is not a node of the cluster
@@ -55,7 +51,7 @@ pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyh
     if globals.verbose > 0 {
         eprintln!(
             "idfed: cluster under `{}`: {} nodes, {} CTs ({} unreadable) in {:.2} s",
-            found.pve_dir.display(),
+            crate::text::Esc(&found.pve_dir.to_string_lossy()),
             found.pve.nodes.len(),
             found.pve.cts.len(),
             found.pve.errors.len(),

@@ -75,7 +75,7 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
         .cloned()
         .collect();
     for w in &warnings {
-        eprintln!("idfed: warning: {w}");
+        super::warn(w);
     }
     match globals.format {
         Format::Json => {

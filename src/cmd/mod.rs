@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::cli::Format;
 use crate::fs::Root;
+use crate::text;
 
 pub mod apply;
 pub mod check;
@@ -45,7 +46,7 @@ impl Globals {
     /// changes only.
     pub fn note(&self, note: impl std::fmt::Display) {
         if !self.quiet {
-            eprintln!("idfed: note: {note}");
+            eprintln!("idfed: note: {}", text::escape(&note.to_string()));
         }
     }
 }
@@ -131,6 +132,29 @@ pub fn write_stdout(write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> any
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
         other => other.context("cannot write to stdout"),
     }
+}
+
+/// Writes a command's rendered output in `format` to stdout: text with every unsafe character
+/// but its line breaks escaped ([`text::escape_lines`]: directory data never reaches a terminal
+/// raw), JSON and CSV exactly as given.
+///
+/// # Errors
+/// Any write error but a closed pipe.
+pub fn print_output(format: Format, out: &str) -> anyhow::Result<()> {
+    match format {
+        Format::Text => print_stdout(&text::escape_lines(out)),
+        Format::Json | Format::Csv => print_stdout(out),
+    }
+}
+
+/// `idfed: warning: ...` on stderr, on one line: every unsafe character escaped.
+pub fn warn(w: impl std::fmt::Display) {
+    eprintln!("idfed: warning: {}", text::escape(&w.to_string()));
+}
+
+/// `idfed: error: ...` on stderr: every unsafe character but the message's line breaks escaped.
+pub fn print_error(e: impl std::fmt::Display) {
+    eprintln!("idfed: error: {}", text::escape_lines(&e.to_string()));
 }
 
 /// Writes `text` to stdout (see [`write_stdout`]).

@@ -71,7 +71,9 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
                 out.write_all(NO_CHANGES.as_bytes())
             }
         }
-        _ => write_text(&plan, &mut |chunk| out.write_all(chunk.as_bytes())),
+        _ => write_text(&plan, &mut |chunk| {
+            out.write_all(crate::text::escape_lines(chunk).as_bytes())
+        }),
     })?;
     let outcome = if args.detailed_exitcode && plan.has_changes() {
         Outcome::NotDesired

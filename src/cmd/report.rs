@@ -53,7 +53,7 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
             None => render_grid(&rep),
         },
     };
-    super::print_stdout(&text)?;
+    super::print_output(globals.format, &text)?;
     Ok(Outcome::Ok)
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use crate::cli::{Format, ResolveArgs};
 use crate::config;
 use crate::resolve::{ResolvedShare, SourceSummary, resolve_each};
+use crate::text::{Esc, escape};
 
 use super::{Globals, Outcome, require_format};
 
@@ -21,11 +22,11 @@ pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
         print_sources(&resolution.sources);
     }
     for warning in &resolution.warnings {
-        eprintln!("idfed: warning: {warning}");
+        super::warn(warning);
     }
     match globals.format {
         Format::Json => write_json(&resolution.shares)?,
-        _ => super::print_stdout(&render_text(&resolution.shares))?,
+        _ => super::print_output(globals.format, &render_text(&resolution.shares))?,
     }
     // The shares that resolved are written: the failures are said after them.
     let outcome = match resolution.errors.as_slice() {
@@ -33,7 +34,7 @@ pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
         [only] => Err(super::AfterOutput(anyhow::anyhow!("{only}")).into()),
         errors => {
             for error in errors {
-                eprintln!("idfed: error: {error}");
+                super::print_error(error);
             }
             let failed = resolution.failed.len();
             let total = failed + resolution.shares.len();
@@ -55,7 +56,7 @@ pub(crate) fn print_sources(sources: &[SourceSummary]) {
     for s in sources {
         eprintln!(
             "idfed: source `{}`: {} users, {} groups in {:.2} s",
-            s.name,
+            Esc(&s.name),
             s.users,
             s.groups,
             s.elapsed.as_secs_f64()
@@ -77,8 +78,13 @@ fn render_text(shares: &[ResolvedShare]) -> String {
         if i > 0 {
             out.push('\n');
         }
-        let _ = writeln!(out, "share {}", share.name);
-        let name_width = share.owners.iter().map(|o| o.name.len()).max().unwrap_or(0);
+        let _ = writeln!(out, "share {}", Esc(&share.name));
+        let name_width = share
+            .owners
+            .iter()
+            .map(|o| escape(&o.name).chars().count())
+            .max()
+            .unwrap_or(0);
         let id_width = share
             .owners
             .iter()
@@ -89,7 +95,10 @@ fn render_text(shares: &[ResolvedShare]) -> String {
             let _ = writeln!(
                 out,
                 "  {:<5}  {:<name_width$}  {:>id_width$}  {}",
-                owner.kind, owner.name, owner.id, owner.source
+                owner.kind,
+                Esc(&owner.name),
+                owner.id,
+                Esc(&owner.source)
             );
         }
         let _ = writeln!(out, "  uids: {}", share.uids);

@@ -17,6 +17,7 @@ use crate::ids::{IdKind, IdSet};
 use crate::pve::Discovery;
 use crate::scan::{self, Bounds, Classifier, Cover, Progress, Row, Scan, Target};
 use crate::source::{self, Directory};
+use crate::text::escape;
 
 use super::{Globals, Outcome, require_format};
 
@@ -81,7 +82,7 @@ pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome> {
     });
     let found = result.with_context(|| format!("cannot scan `{}`", subject.path.display()))?;
     for u in &found.unreadable {
-        eprintln!("idfed: warning: {}", printable(&u.to_string()));
+        super::warn(u);
     }
     let suggestion = Suggestion {
         percent: args.cover,
@@ -97,12 +98,10 @@ pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome> {
             super::print_stdout(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
         }
         Format::Csv => super::print_stdout(&render_csv(&found))?,
-        Format::Text => super::print_stdout(&render_text(
-            &found,
-            &suggestion,
-            subject.config.as_ref(),
-            &args.target,
-        ))?,
+        Format::Text => super::print_output(
+            globals.format,
+            &render_text(&found, &suggestion, subject.config.as_ref(), &args.target),
+        )?,
     }
     if let Some(refused) = found.fix.as_ref().and_then(|f| f.refused.as_ref()) {
         eprint!("{}", server_commands(&found));
@@ -110,7 +109,7 @@ pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome> {
         return Err(super::AfterOutput(anyhow::anyhow!(
             "{} (an export that squashes root?): nothing more was changed here; run the commands \
              above on the file server",
-            printable(&refused.to_string())
+            escape(&refused.to_string())
         ))
         .into());
     }
@@ -161,16 +160,16 @@ fn subject(globals: &Globals, config: &Config, args: &ScanArgs) -> anyhow::Resul
                 let loaded = source::load(source, !globals.quiet)
                     .with_context(|| format!("cannot read source `{name}`"))?;
                 for w in &loaded.warnings {
-                    eprintln!("idfed: warning: source `{name}`: {w}");
+                    super::warn(format_args!("source `{name}`: {w}"));
                 }
                 Some(loaded.directory)
             }
             None => {
-                eprintln!(
-                    "idfed: warning: `{}` is in no share and the configuration has several sources: \
-                     ids are not named (use --source NAME)",
+                super::warn(format_args!(
+                    "`{}` is in no share and the configuration has several sources: ids are not \
+                     named (use --source NAME)",
                     args.target
-                );
+                ));
                 None
             }
         };
@@ -194,7 +193,7 @@ fn subject(globals: &Globals, config: &Config, args: &ScanArgs) -> anyhow::Resul
         anyhow::bail!("{error}");
     }
     for w in &resolution.warnings {
-        eprintln!("idfed: warning: {w}");
+        super::warn(w);
     }
     let share = resolution
         .shares
@@ -291,20 +290,6 @@ struct Json<'a> {
     suggestion: &'a Suggestion,
 }
 
-/// Directory data and paths without control characters, for a terminal.
-fn printable(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let escaped: Vec<char> = if c.is_control() {
-                c.escape_default().collect()
-            } else {
-                vec![c]
-            };
-            escaped
-        })
-        .collect()
-}
-
 /// Bytes in binary units: `512 B`, `1.5 KiB`, `12.0 MiB`.
 fn human(bytes: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
@@ -335,7 +320,7 @@ fn table(kind: IdKind, rows: &[Row]) -> String {
         let inside = match (r.inside, &r.inside_name, r.inside_owner) {
             (Some(id), name, owner) => {
                 let mut s = id.to_string();
-                let mut notes: Vec<String> = name.iter().map(|n| printable(n)).collect();
+                let mut notes: Vec<String> = name.iter().map(|n| escape(n).into_owned()).collect();
                 notes.push(
                     if owner == Some(true) {
                         "owner"
@@ -353,7 +338,10 @@ fn table(kind: IdKind, rows: &[Row]) -> String {
         };
         t.add_row([
             r.id.to_string(),
-            r.name.as_deref().map(printable).unwrap_or_default(),
+            r.name
+                .as_deref()
+                .map(|n| escape(n).into_owned())
+                .unwrap_or_default(),
             r.status.to_string(),
             r.entries.to_string(),
             human(r.bytes),
@@ -395,7 +383,7 @@ fn toml_names(names: &[String]) -> String {
         .map(|n| {
             format!(
                 "\"{}\"",
-                printable(n).replace('\\', "\\\\").replace('"', "\\\"")
+                escape(n).replace('\\', "\\\\").replace('"', "\\\"")
             )
         })
         .collect();
@@ -416,7 +404,7 @@ fn render_text(
     let _ = writeln!(
         out,
         "{what}{}: {}, {}\n",
-        printable(&found.path.to_string_lossy()),
+        escape(&found.path.to_string_lossy()),
         entries(found.entries),
         human(found.bytes)
     );
@@ -437,7 +425,7 @@ fn render_text(
         let _ = writeln!(
             out,
             "not entered: `{}` (another filesystem; scan it on its own)",
-            printable(&m.to_string_lossy())
+            escape(&m.to_string_lossy())
         );
     }
     // The suggestion.
@@ -541,7 +529,7 @@ fn render_text(
             let _ = writeln!(
                 out,
                 "\n`idfed scan {} --fix-container` can hand back:",
-                printable(target)
+                escape(target)
             );
             for h in &found.hand_back {
                 let _ = writeln!(out, "  {}", hand_back_line(h));
@@ -580,7 +568,7 @@ fn hand_back_line(h: &scan::HandBack) -> String {
     let name = h
         .name
         .as_deref()
-        .map(|n| format!(" ({})", printable(n)))
+        .map(|n| format!(" ({})", escape(n)))
         .unwrap_or_default();
     format!(
         "{} {} -> {}{name}: {}",
@@ -654,12 +642,6 @@ mod tests {
         assert_eq!(human(1024 * 1024 - 1), "1024.0 KiB");
         assert_eq!(human(1024 * 1024), "1.0 MiB");
         assert_eq!(human(u64::MAX), "16.0 EiB");
-    }
-
-    #[test]
-    fn control_characters_are_escaped() {
-        assert_eq!(printable("a\u{1b}[2Jb\n"), "a\\u{1b}[2Jb\\n");
-        assert_eq!(printable("Zoë"), "Zoë");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::config;
 use crate::shift::preview::thousands;
 use crate::shift::{self, Params, Report, Request};
 
-use super::{Globals, Outcome, print_stdout, require_format};
+use super::{Globals, Outcome, require_format};
 use crate::cluster::node_name;
 
 /// Runs `idfed shift`.
@@ -50,7 +50,7 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
         _ => render_text(&report),
     };
     if !(globals.quiet && report.changed == 0 && report.acl_entries == 0) {
-        print_stdout(&text)?;
+        super::print_output(globals.format, &text)?;
     }
     if !report.problems.is_empty() {
         return Err(super::AfterOutput(anyhow::anyhow!(

@@ -8,6 +8,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::idmap::Extent;
 use crate::ids::{IdSet, uids_gids};
+use crate::text::Esc;
 
 use super::gains::GainIter;
 use super::{CtPlan, Gain, Gains, Plan, Rollout};
@@ -22,7 +23,7 @@ pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
 }
 
 fn write_gain(out: &mut String, g: &Gain<'_>, with_share: bool) {
-    let _ = write!(out, "{} {} ({}", g.kind, g.name, g.id);
+    let _ = write!(out, "{} {} ({}", g.kind, Esc(g.name), g.id);
     if with_share {
         let _ = write!(out, ", share {}", g.share);
     }

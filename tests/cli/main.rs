@@ -4,6 +4,7 @@
 
 mod check;
 mod errors;
+mod escape;
 mod harness;
 mod help;
 mod hostile;

@@ -1,0 +1,144 @@
+//! Text for a terminal. Names, DNs, paths and lines that came from a directory or a file may hold
+//! characters a terminal acts on instead of showing: an ESC sequence in a `uid` recolours the
+//! terminal or sets its title, a BEL rings, a newline forges a line of output, a bidi override
+//! reverses what follows. Every text renderer and every message printer passes such strings
+//! through this module: [`Esc`] for one value, [`escape_lines`] for a whole rendered text or
+//! message (its own line breaks kept). JSON stays exact (serde escapes what JSON must), CSV stays
+//! quoted. Nothing here does I/O.
+//!
+//! An escaped character is written as Rust writes it (`\n`, `\t`, `\r`, `\u{1b}`, `\u{202e}`);
+//! a backslash the string itself holds stays one (DNs escape with it: `cn=a\,b`).
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Does a terminal act on `c` rather than show it? C0 (newline and tab included), DEL, C1, and
+/// the bidirectional formatting characters (LRM, RLM, ALM, the embeddings, overrides and
+/// isolates).
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// Can `s` hold an unsafe character, judged by its bytes (every unsafe character's UTF-8 starts
+/// with a byte below 0x20, 0x7f, 0xc2, 0xd8 or 0xe2): a quick pass over text that is almost
+/// always clean.
+fn may_hold_unsafe(s: &str) -> bool {
+    s.bytes()
+        .any(|b| b < 0x20 || matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2))
+}
+
+/// Writes `s` with every unsafe character but those `keep` accepts escaped.
+fn write_escaped(out: &mut impl fmt::Write, s: &str, keep: fn(char) -> bool) -> fmt::Result {
+    let mut clean = 0;
+    for (i, c) in s.char_indices() {
+        if is_unsafe(c) && !keep(c) {
+            out.write_str(&s[clean..i])?;
+            write!(out, "{}", c.escape_default())?;
+            clean = i + c.len_utf8();
+        }
+    }
+    out.write_str(&s[clean..])
+}
+
+fn escaped(s: &str, keep: fn(char) -> bool) -> Cow<'_, str> {
+    if !may_hold_unsafe(s) || !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    let _ = write_escaped(&mut out, s, keep);
+    Cow::Owned(out)
+}
+
+/// `s` with every unsafe character escaped, its line breaks too: one value, or a message that
+/// must stay on one line (a warning).
+pub fn escape(s: &str) -> Cow<'_, str> {
+    escaped(s, |_| false)
+}
+
+/// `s` with every unsafe character but `\n` escaped: a whole rendered text or a message whose
+/// own line breaks are part of its layout. The values in it that may hold a line break are
+/// escaped by [`Esc`] as they are rendered.
+pub fn escape_lines(s: &str) -> Cow<'_, str> {
+    escaped(s, |c| c == '\n')
+}
+
+/// One value from a directory or a file, for a text renderer: `{}` writes it with every unsafe
+/// character escaped (see [`escape`]); width and alignment apply to the escaped text.
+#[derive(Clone, Copy, Debug)]
+pub struct Esc<'a>(pub &'a str);
+
+impl fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(&escape(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_what_a_terminal_acts_on() {
+        for (raw, want) in [
+            ("alice", "alice"),
+            ("Zoë Ünal", "Zoë Ünal"),
+            ("日本", "日本"),
+            ("a\u{1b}]0;owned\u{7}b", "a\\u{1b}]0;owned\\u{7}b"),
+            ("a\u{1b}[31mred", "a\\u{1b}[31mred"),
+            ("one\ntwo\r\tx", "one\\ntwo\\r\\tx"),
+            ("\0", "\\u{0}"),
+            // The C0 and C1 boundaries: 0x1f and 0x20, 0x7e and 0x7f, 0x9f and 0xa0.
+            ("\u{1f} ~\u{7f}", "\\u{1f} ~\\u{7f}"),
+            ("\u{80}\u{9f}\u{a0}", "\\u{80}\\u{9f}\u{a0}"),
+            // Bidi: the overrides and isolates, and their neighbours that are not.
+            ("\u{202e}cod.exe", "\\u{202e}cod.exe"),
+            ("\u{2029}\u{202a}\u{202f}", "\u{2029}\\u{202a}\u{202f}"),
+            (
+                "\u{2065}\u{2066}\u{2069}\u{206a}",
+                "\u{2065}\\u{2066}\\u{2069}\u{206a}",
+            ),
+            (
+                "\u{200d}\u{200e}\u{200f}\u{2010}",
+                "\u{200d}\\u{200e}\\u{200f}\u{2010}",
+            ),
+            ("\u{061c}\u{061b}", "\\u{61c}\u{061b}"),
+            // A DN's own backslashes stay single.
+            ("cn=a\\,b", "cn=a\\,b"),
+        ] {
+            assert_eq!(escape(raw), want, "{raw:?}");
+            assert_eq!(Esc(raw).to_string(), want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn escape_lines_keeps_line_breaks_only() {
+        assert_eq!(escape_lines("a\nb\n"), "a\nb\n");
+        assert_eq!(escape_lines("a\r\nb\t\u{1b}c\n"), "a\\r\nb\\t\\u{1b}c\n");
+        assert!(matches!(escape_lines("clean\ntext\n"), Cow::Borrowed(_)));
+        assert!(matches!(escape("é and ü"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn width_applies_to_the_escaped_value() {
+        assert_eq!(format!("[{:<6}]", Esc("a\u{7}")), "[a\\u{7}]");
+        assert_eq!(format!("[{:<9}]", Esc("a\u{7}")), "[a\\u{7}   ]");
+        assert_eq!(format!("[{:>4}]", Esc("ab")), "[  ab]");
+    }
+
+    proptest::proptest! {
+        /// Whatever the input, the escaped text holds no unsafe character, and escaping text
+        /// without one changes nothing.
+        #[test]
+        fn nothing_unsafe_gets_through(s in "\\PC*|[\\x00-\\x{a0}\\x{2000}-\\x{2070}]*") {
+            proptest::prop_assert!(!escape(&s).chars().any(is_unsafe));
+            proptest::prop_assert!(!escape_lines(&s).chars().any(|c| is_unsafe(c) && c != '\n'));
+            if !s.chars().any(is_unsafe) {
+                proptest::prop_assert_eq!(escape(&s), s.as_str());
+            }
+        }
+    }
+}
