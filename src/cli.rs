@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 use crate::idmap::OverBudget;
 use crate::ids::IdRange;
 use crate::plan::Release;
+use crate::plan::guard::AllowShrink;
 
 /// Federate the owner ids of shared NFS exports into unprivileged Proxmox VE containers.
 #[derive(Debug, Parser)]
@@ -155,9 +156,10 @@ pub struct PlanArgs {
     /// Show what `apply --release` would do (VMID, VMID:u|g, or VMID:u|g:IDS; repeatable)
     #[arg(long, value_name = "VMID[:u|g[:IDS]]", value_parser = parse_release)]
     pub release: Vec<Release>,
-    /// Allow removing passthroughs even though a share's owners shrank markedly
-    #[arg(long)]
-    pub allow_shrink: bool,
+    /// Accept that a share shrank markedly (owners or ids) since its last good resolution,
+    /// instead of holding it at its last good owners: SHARE (repeatable), or every share
+    #[arg(long, value_name = "SHARE", num_args = 0..=1, action = clap::ArgAction::Append)]
+    pub allow_shrink: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -168,9 +170,10 @@ pub struct EmitArgs {
     /// Directory to write the bundles into
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Allow removing passthroughs even though a share's owners shrank markedly
-    #[arg(long)]
-    pub allow_shrink: bool,
+    /// Accept that a share shrank markedly (owners or ids) since its last good resolution,
+    /// instead of holding it at its last good owners: SHARE (repeatable), or every share
+    #[arg(long, value_name = "SHARE", num_args = 0..=1, action = clap::ArgAction::Append)]
+    pub allow_shrink: Option<Vec<String>>,
 }
 
 #[derive(Debug, Args)]
@@ -190,9 +193,10 @@ pub struct ApplyArgs {
     /// when none does. Repeatable
     #[arg(long, value_name = "VMID[:u|g[:IDS]]", value_parser = parse_release)]
     pub release: Vec<Release>,
-    /// Allow removing passthroughs even though a share's owners shrank markedly
-    #[arg(long)]
-    pub allow_shrink: bool,
+    /// Accept that a share shrank markedly (owners or ids) since its last good resolution,
+    /// instead of holding it at its last good owners: SHARE (repeatable), or every share
+    #[arg(long, value_name = "SHARE", num_args = 0..=1, action = clap::ArgAction::Append)]
+    pub allow_shrink: Option<Vec<String>>,
     /// Switch maps even when other nodes have not published subid coverage for them
     #[arg(long)]
     pub force: bool,
@@ -314,6 +318,15 @@ pub fn usage_message(err: &clap::Error) -> String {
 fn parse_over_budget(s: &str) -> Result<OverBudget, String> {
     s.parse()
         .map_err(|e: crate::idmap::OverBudgetParseError| e.to_string())
+}
+
+/// `--allow-shrink [SHARE]` as the guard takes it: absent, bare (every share), or shares.
+pub fn allow_shrink(arg: Option<&Vec<String>>) -> AllowShrink {
+    match arg {
+        None => AllowShrink::None,
+        Some(shares) if shares.is_empty() => AllowShrink::All,
+        Some(shares) => AllowShrink::Shares(shares.clone()),
+    }
 }
 
 fn parse_release(s: &str) -> Result<Release, String> {

@@ -19,6 +19,7 @@ pub mod pve_writable;
 pub mod shadow_lock;
 mod subids;
 
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::fmt;
 use std::path::PathBuf;
@@ -32,7 +33,7 @@ use crate::idmap::{MapParams, Subid};
 use crate::plan::{self, Plan, Rollout};
 use crate::pve::{LockError, lxc_dir};
 use crate::resolve::ResolvedShare;
-use crate::store::{self, Published, RunState, StoreError};
+use crate::store::{self, Published, ShareBaseline, StoreError};
 
 use backup::Backups;
 
@@ -47,6 +48,8 @@ pub struct Input<'a> {
     /// The digest of the configuration planned from (`Config::sha256`), published with this
     /// node's coverage.
     pub config_sha256: &'a str,
+    /// The outage guard's baseline entries to record: the shares it did not hold.
+    pub baseline: &'a BTreeMap<String, ShareBaseline>,
 }
 
 /// How to apply.
@@ -85,6 +88,8 @@ pub struct Applied {
     pub subgid_pruned: Vec<Subid>,
     /// idfed's records of CTs it no longer trusts, dropped (see `cluster::RecordWarning`).
     pub records_dropped: Vec<DroppedRecord>,
+    /// Shares the outage guard held at their last good owners (the command fills it in).
+    pub held: Vec<plan::guard::Held>,
     /// The published state this run wrote (none with `--dry-run`).
     pub published: Option<String>,
     pub errors: Vec<String>,
@@ -249,9 +254,10 @@ pub fn apply(
     if let Err(e) = run.carry_out(first, &mut out, say) {
         out.errors.push(Chain(&e).to_string());
     }
-    if !opts.dry_run && out.errors.is_empty() {
-        let shares = plan::guard::share_counts(input.shares);
-        store::run::save(root, &RunState { shares })?;
+    // The shares resolved without a marked shrink (or with one accepted) are the new baseline,
+    // cluster-wide: whatever this node's CTs did, the resolution was good.
+    if !opts.dry_run {
+        store::baseline::update(root, &cluster.pve_root, input.baseline)?;
     }
     Ok(out)
 }

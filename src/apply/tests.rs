@@ -52,12 +52,19 @@ fn run(root: &Root, config: &Config, opts: Opts) -> (Result<Applied, ApplyError>
         state.local_coverage(),
         plan::Choices::default(),
     );
+    let guard = plan::guard::hold(
+        &store::Baseline::default(),
+        &shares,
+        &plan::guard::AllowShrink::None,
+        "idfed apply",
+    );
     let input = Input {
         cluster: &state,
         params: &params,
         shares: &shares,
         release: &[],
         config_sha256: &config.sha256,
+        baseline: &guard.record,
     };
     let mut notices = Vec::new();
     let out = apply(root, input, &first, opts, &mut |n| notices.push(n));
@@ -106,8 +113,9 @@ fn a_run_appends_claims_rewrites_records_and_publishes_and_a_second_changes_noth
             .unwrap()
             .ends_with("nodes/pve1.json")
     );
-    // The run is recorded as successful, for the next run's shrink guard.
-    assert_eq!(store::run::load(&root).unwrap().shares["projects"].ids, 2);
+    // The shares' resolution is the new baseline, cluster-wide, for the next run's outage guard.
+    let baseline = store::baseline::load(&root, Path::new("/etc/pve")).unwrap();
+    assert_eq!(baseline.shares["projects"].ids(), 2);
     // The previous config is kept in this run's backup directory.
     assert_eq!(out.changed_files.len(), 3, "{:?}", out.changed_files);
 
@@ -168,8 +176,9 @@ fn a_config_that_cannot_be_written_leaves_the_claim_and_fails_only_that_ct() {
     assert!(rec.claimed_uids.contains(1005), "{rec:?}");
     assert!(rec.uids.is_empty(), "{rec:?}");
     assert!(!read(&root, CONF).contains("lxc.idmap"));
-    // A failed CT is not a successful run: no run state for the shrink guard.
-    assert!(store::run::load(&root).unwrap().shares.is_empty());
+    // A failed CT does not make the resolution bad: the baseline is recorded all the same.
+    let baseline = store::baseline::load(&root, Path::new("/etc/pve")).unwrap();
+    assert_eq!(baseline.shares["projects"].owners, 1);
 
     let (again, _) = run(&root, &config, Opts::default());
     let again = again.unwrap();

@@ -78,6 +78,13 @@ fn render_text(out: &Applied, quiet: bool) -> String {
         let verb = if out.dry_run { "would drop" } else { "dropped" };
         let _ = writeln!(s, "CT {}: {verb} idfed's record of it: {}", d.ct, d.reason);
     }
+    for h in &out.held {
+        let _ = writeln!(s, "{h}");
+        for r in &h.would_remove {
+            let ids = crate::ids::uids_gids(&r.uids, &r.gids).unwrap_or_default();
+            let _ = writeln!(s, "  once accepted, CT {} on {} loses {ids}", r.ct, r.node);
+        }
+    }
     if let Some(p) = out.published.as_ref().filter(|_| !quiet) {
         let _ = writeln!(s, "published this node's subid coverage to {p}");
     }
@@ -91,6 +98,7 @@ fn render_text(out: &Applied, quiet: bool) -> String {
         && out.subuid_pruned.is_empty()
         && out.subgid_pruned.is_empty()
         && out.records_dropped.is_empty()
+        && out.held.is_empty()
         && out.errors.is_empty();
     if nothing && !quiet {
         let _ = writeln!(s, "no changes: node {} is in the desired state", out.node);
@@ -115,13 +123,17 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
             Duration::from_secs(args.wait),
         )?)
     };
-    let ctx = load(globals, true)?;
+    let mut ctx = load(globals, true)?;
     ctx.check_release(&args.release)?;
+    ctx.hold(
+        &globals.root,
+        &crate::cli::allow_shrink(args.allow_shrink.as_ref()),
+        "idfed apply",
+    )?;
     let plan = ctx.plan(crate::plan::Choices {
         adopt: args.adopt,
         release: &args.release,
     });
-    ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     // This node's unreadable configs fail the run (the engine counts them); the others' are
     // warnings.
     ctx.warn_unreadable_cts("left out of the plan", Some(&ctx.cluster.node));
@@ -131,6 +143,7 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         shares: &ctx.shares,
         release: &args.release,
         config_sha256: &ctx.config.sha256,
+        baseline: &ctx.guard.record,
     };
     let opts = Opts {
         adopt: args.adopt,
@@ -139,7 +152,7 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         prune: args.prune,
         wait: Duration::from_secs(args.wait),
     };
-    let out = apply::apply(
+    let mut out = apply::apply(
         &globals.root,
         input,
         &plan,
@@ -149,13 +162,26 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
             Notice::Warning(w) => super::warn(w),
         },
     )?;
+    out.held = plan.held.clone();
     let text = match globals.format {
         Format::Json => serde_json::to_string_pretty(&out)? + "\n",
         _ => render_text(&out, globals.quiet),
     };
     super::print_output(globals.format, &text)?;
-    if out.errors.is_empty() {
+    if out.errors.is_empty() && out.held.is_empty() {
         Ok(Outcome::Ok)
+    } else if out.errors.is_empty() {
+        // Everything else was applied: the run fails so that the timer's failure is seen.
+        Err(super::AfterOutput(anyhow::anyhow!(
+            "{} share(s) held at their last good owners, after the report above:\n  {}",
+            out.held.len(),
+            out.held
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n  ")
+        ))
+        .into())
     } else {
         Err(super::AfterOutput(anyhow::anyhow!(
             "{} failure(s), after the report above:\n  {}",

@@ -78,8 +78,9 @@ of a container that exists on no node is removed by any node's \fBapply\fR
 \fIPVE/idfed/nodes/NODE.json\fR
 the subid coverage each node published at its last run, with the time of that run
 .TP
-\fI/var/lib/idfed/state.json\fR
-this node's owner counts at the last successful run, for the shrink guard
+\fIPVE/idfed/baseline.json\fR
+each share's last good owners (count, uids, gids), cluster-wide, for the outage guard: a share
+that shrank markedly is held at them until \fBapply \-\-allow\-shrink\fR \fISHARE\fR on any node
 .TP
 \fI/var/lib/idfed/subids.json\fR
 the subid lines idfed added on this node (what \fB\-\-prune\fR may remove)

@@ -36,10 +36,17 @@ fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String 
 /// Loading errors, the shrink guard, or a file that cannot be written.
 pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text], "emit")?;
-    let ctx = load(globals, false)?;
+    let mut ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the bundles", None);
+    ctx.hold(
+        &globals.root,
+        &crate::cli::allow_shrink(args.allow_shrink.as_ref()),
+        "idfed emit",
+    )?;
     let plan = ctx.plan(Default::default());
-    ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
+    for h in &plan.held {
+        super::warn(h);
+    }
     let base = ctx.params.base_range()?;
     let owner = &ctx.config.cluster.subid_owner;
     let subuid = subid_text(owner, &plan.needed_uids, base);

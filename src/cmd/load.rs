@@ -5,9 +5,13 @@
 
 use std::time::Instant;
 
+use anyhow::Context as _;
+
 use crate::cluster::{self, ClusterState};
 use crate::config::{self, Config};
+use crate::fs::Root;
 use crate::idmap::MapParams;
+use crate::plan::guard::{self, AllowShrink, Guarded};
 use crate::plan::{self, Plan};
 use crate::resolve::{ResolvedShare, resolve_each};
 use crate::store;
@@ -18,8 +22,13 @@ use super::{Globals, warn};
 pub struct Loaded {
     pub config: Config,
     pub params: MapParams,
+    /// The shares to plan with: as resolved, or held by the outage guard ([`Loaded::hold`]).
     pub shares: Vec<ResolvedShare>,
+    /// The shares as resolved.
+    pub resolved: Vec<ResolvedShare>,
     pub cluster: ClusterState,
+    /// What the outage guard held and accepted (empty until [`Loaded::hold`]).
+    pub guard: Guarded,
     /// `pve_root` under `--root`, as given: what messages name.
     pub pve_dir: std::path::PathBuf,
     /// The directories the sources returned, when asked for ([`load_keeping`]): `report --owner`
@@ -76,8 +85,10 @@ pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyh
     Ok(Loaded {
         config,
         params,
+        resolved: shares.clone(),
         shares,
         cluster,
+        guard: Guarded::default(),
         pve_dir,
         directories,
     })
@@ -86,9 +97,22 @@ pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyh
 impl Loaded {
     /// The plan for the whole cluster, with this node's subid coverage from its files and the
     /// other nodes' from their published states.
+    ///
+    /// With shares held by the outage guard, the plan lists them, each with what accepting it
+    /// would remove (from a second plan, of the shares as resolved).
     pub fn plan(&self, choices: plan::Choices<'_>) -> Plan {
         let local = self.cluster.local_coverage();
-        plan::plan_cluster(&self.cluster, &self.params, &self.shares, local, choices)
+        let of = |shares: &[ResolvedShare]| {
+            plan::plan_cluster(&self.cluster, &self.params, shares, local.clone(), choices)
+        };
+        let mut plan = of(&self.shares);
+        if !self.guard.held.is_empty() {
+            let accepted = of(&self.resolved);
+            let mut held = self.guard.held.clone();
+            guard::fill_removals(&mut held, &plan, &accepted);
+            plan.held = held;
+        }
+        plan
     }
 
     /// Checks a command's `--share` and `--ct` filters against the configuration and the
@@ -171,16 +195,28 @@ impl Loaded {
         }
     }
 
-    /// The shrink guard (`plan::guard`) against this node's last successful run; what
-    /// `--allow-shrink` lets through is said on stderr.
+    /// The outage guard (`plan::guard`) against the cluster-wide baseline: each share that
+    /// shrank markedly and that `allow` does not accept is held (planned with its last good ids);
+    /// what `allow` accepts is said on stderr. `command` is the command that would accept a held
+    /// share (`idfed apply`).
     ///
     /// # Errors
-    /// The run state cannot be read, or the guard refuses the plan.
-    pub fn shrink_guard(&self, globals: &Globals, plan: &Plan, allow: bool) -> anyhow::Result<()> {
-        let last = store::run::load(&globals.root)?;
-        plan::guard::shrink_guard(&last, &self.shares, plan, allow)?
-            .iter()
-            .for_each(warn);
+    /// An `--allow-shrink SHARE` that is not a share of the configuration, or a baseline that
+    /// cannot be read.
+    pub fn hold(&mut self, root: &Root, allow: &AllowShrink, command: &str) -> anyhow::Result<()> {
+        if let AllowShrink::Shares(names) = allow {
+            for name in names {
+                self.config.share(name).context("--allow-shrink")?;
+            }
+        }
+        let baseline = store::baseline::load(root, &self.cluster.pve_root)?;
+        self.guard = guard::hold(&baseline, &self.resolved, allow, command);
+        self.shares = std::mem::take(&mut self.guard.shares);
+        for s in &self.guard.accepted {
+            warn(format_args!(
+                "{s}: accepted by --allow-shrink: the owners that left lose their passthroughs"
+            ));
+        }
         Ok(())
     }
 }

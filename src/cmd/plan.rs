@@ -36,15 +36,19 @@ pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
 /// Loading errors, an unknown `--share`, or the shrink guard.
 pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "plan")?;
-    let ctx = load(globals, false)?;
+    let mut ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the plan", None);
     ctx.check_filters(args.share.as_deref(), args.ct)?;
     ctx.check_release(&args.release)?;
+    ctx.hold(
+        &globals.root,
+        &crate::cli::allow_shrink(args.allow_shrink.as_ref()),
+        "idfed apply",
+    )?;
     let plan = ctx.plan(crate::plan::Choices {
         adopt: args.adopt,
         release: &args.release,
     });
-    ctx.shrink_guard(globals, &plan, args.allow_shrink)?;
     let plan = filter(plan, args.share.as_deref(), args.ct);
     if let Some(vmid) = args.ct
         && plan.containers.is_empty()

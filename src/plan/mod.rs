@@ -132,6 +132,9 @@ pub struct Plan {
     /// Nodes whose published coverage is older than `cluster.publish_max_age_secs`: it does not
     /// count, maps that add passthroughs wait for them.
     pub stale: Vec<StaleNode>,
+    /// Shares the outage guard holds at their last good owners (filled in by the command, which
+    /// reads the baseline).
+    pub held: Vec<guard::Held>,
     /// Outside ids every node must give the subid owner (all managed maps), base range included.
     #[serde(skip)]
     pub needed_uids: IdSet,
@@ -142,7 +145,8 @@ pub struct Plan {
 impl Plan {
     /// Is anything to be changed: a CT map or a node's subid lines?
     pub fn has_changes(&self) -> bool {
-        self.containers.iter().any(|c| c.changed)
+        !self.held.is_empty()
+            || self.containers.iter().any(|c| c.changed)
             || self
                 .nodes
                 .values()

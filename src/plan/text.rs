@@ -369,6 +369,17 @@ pub fn write_text(
             "node {node}: never published its subid coverage (`idfed apply` has not run there): maps wait for it"
         );
     }
+    for h in &plan.held {
+        let _ = writeln!(out, "{h}");
+        for r in &h.would_remove {
+            let ids = uids_gids(&r.uids, &r.gids).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  once accepted, CT {} on {} loses {ids}",
+                r.ct, r.node
+            );
+        }
+    }
     for s in &plan.stale {
         let _ = writeln!(
             out,

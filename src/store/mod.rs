@@ -6,8 +6,8 @@
 //!   holds it (under that node's config lock), so per-CT files are never written by two nodes at
 //!   once, where one shared file would be.
 //! - [`nodes`]: what each node's subid files cover, `<pve_root>/idfed/nodes/<node>.json`.
-//! - [`run`]: the owner counts of the last successful run on this node, for the shrink guard,
-//!   `/var/lib/idfed/state.json`.
+//! - [`baseline`]: each share's last good owners, for the outage guard, cluster-wide in
+//!   `<pve_root>/idfed/baseline.json` (one acceptance releases every node).
 //! - [`subids`]: the subid lines idfed appended on this node, so that `apply --prune` removes only
 //!   its own, `/var/lib/idfed/subids.json`. A line is recorded before it is written, so a crash
 //!   between the two leaves a claim on a line that is not there (dropped by the next run), never
@@ -16,9 +16,9 @@
 //! Reading and writing the records lives here; what they mean (coverage, the gate, the guard) is
 //! `cluster`'s and `plan`'s.
 
+pub mod baseline;
 pub mod managed;
 pub mod nodes;
-pub mod run;
 pub mod subids;
 
 use std::path::{Path, PathBuf};
@@ -27,9 +27,9 @@ use serde::de::DeserializeOwned;
 
 use crate::fs::{self, FsError, Root};
 
+pub use baseline::{Baseline, ShareBaseline};
 pub use managed::Managed;
 pub use nodes::Published;
-pub use run::{RunState, ShareCount};
 pub use subids::AddedLines;
 
 /// Why one of idfed's records could not be read or written.
@@ -47,8 +47,8 @@ pub enum StoreError {
     },
 }
 
-/// This node's own state directory under `root`: `/var/lib/idfed` (the run state, the record
-/// of appended subid lines, the backups of `apply`).
+/// This node's own state directory under `root`: `/var/lib/idfed` (the record of appended subid
+/// lines, the backups of `apply`).
 pub fn dir(root: &Root) -> PathBuf {
     root.join("/var/lib/idfed")
 }

@@ -147,7 +147,7 @@ fn the_main_page_and_help_are_true() {
         "/etc/pve/priv/idfed/",
         "PVE/idfed/managed/VMID.json",
         "PVE/idfed/nodes/NODE.json",
-        "/var/lib/idfed/state.json",
+        "PVE/idfed/baseline.json",
         "/var/lib/idfed/subids.json",
         "/var/lib/idfed/backup/TIME/",
         "\\fBapply \\-\\-prune\\fR\nremoves lines idfed added",
@@ -160,6 +160,7 @@ fn the_main_page_and_help_are_true() {
         assert!(run.stdout().contains(want), "idfed.1 lacks {want:?}");
     }
     for unwanted in [
+        "state.json",
         "managed.json",
         "idfed\\-help",
         "only appended",

@@ -566,3 +566,113 @@ fn a_switched_map_starts_where_subids_exist_and_fails_where_check_said() {
         assert!(err.contains("not allowed"), "{err}");
     }
 }
+
+/// The `lab` share of the outage guard's tests: group `lab` of 40 members (m2000..m2039, each
+/// with a personal group) beside a raw range of 1,000 uids, and share `other` (alice; `others`
+/// more) on CT 101 too.
+fn lab(t: Test, lab_members: bool, others: &[&str]) -> Test {
+    let mut passwd = fixture_text("rollout", "passwd");
+    let mut group = fixture_text("rollout", "group");
+    let members: Vec<String> = (2000..2040).map(|id| format!("m{id}")).collect();
+    for (i, m) in members.iter().enumerate() {
+        let id = 2000 + i;
+        passwd.push_str(&format!("{m}:x:{id}:{id}::/home/{m}:/bin/sh\n"));
+        group.push_str(&format!("{m}:x:{id}:\n"));
+    }
+    let list = if lab_members {
+        members.join(",")
+    } else {
+        String::new()
+    };
+    group.push_str(&format!("lab:x:3100:{list}\n"));
+    let users: Vec<String> = ["alice"]
+        .iter()
+        .chain(others)
+        .map(|u| format!("\"{u}\""))
+        .collect();
+    let config = format!(
+        "[source.nas]\ntype = \"files\"\npasswd = \"passwd\"\ngroup = \"group\"\n\n\
+         [share.lab]\nsource = \"nas\"\npath = \"/mnt/pve/projects\"\ngroups = [\"lab\"]\n\
+         uids = [\"5000-5999\"]\n\n\
+         [share.other]\nsource = \"nas\"\npath = \"/srv/other\"\nusers = [{}]\n\
+         containers = [101]\n",
+        users.join(", ")
+    );
+    t.write("passwd", &passwd)
+        .write("group", &group)
+        .write("idfed.toml", &config)
+}
+
+/// Issue 15: the guard counted ids only (a group of 40 emptied beside 1,000 raw ids is 80 of 81
+/// owners but 7 % of ids: apply exited 0 and stripped them), refused the whole run when it
+/// tripped, and kept its baseline per node. Now the share is held at its last good owners while
+/// another share's new owner is applied in the same run (exit 1, naming the share, its counts and
+/// the command that accepts it), and one acceptance on one node releases all three.
+#[test]
+fn a_group_emptied_beside_a_raw_range_is_held_and_one_acceptance_releases_every_node() {
+    let mut run = on(lab(rollout(), true, &[]), "pve2", &["apply"]).success();
+    for node in ["pve3", "pve1"] {
+        run = on(run.again(), node, &["apply"]).success();
+    }
+    let conf = conf_101(&run);
+    assert!(conf.contains("lxc.idmap: u 2000 2000 40\n"), "{conf}");
+    assert!(conf.contains("lxc.idmap: u 5000 5000 1000\n"), "{conf}");
+    assert!(!conf.contains("lxc.idmap: u 1006 1006"), "{conf}");
+
+    // An ACL change hides lab's members; bob joins share `other` at the same time.
+    let t = lab(run.again(), false, &["bob"]);
+    let held = "share `lab` shrank from 81 to 1 owners (-98%) and from 1081 to 1001 ids (-7%) \
+                since its last good resolution: held at its last good owners";
+    let accept = "`idfed apply --allow-shrink lab`";
+    let mut run = on(t, "pve2", &["apply"])
+        .failure()
+        .stdout_has(held)
+        .stderr_has(accept);
+    run = on(run.again(), "pve3", &["apply"])
+        .failure()
+        .stdout_has(held);
+    // pve1: bob's new passthrough is applied in the same run, lab's members stay.
+    let run = on(run.again(), "pve1", &["apply"])
+        .failure()
+        .stdout_has("CT 101: got its new map")
+        .stdout_has(held)
+        .stdout_has("once accepted, CT 101 on pve1 loses uids 2000-2039, gids 2000-2039")
+        .stderr_has("1 share(s) held at their last good owners")
+        .stderr_has(accept);
+    let conf = conf_101(&run);
+    assert!(conf.contains("lxc.idmap: u 1005 1005 2\n"), "{conf}");
+    assert!(conf.contains("lxc.idmap: u 2000 2000 40\n"), "{conf}");
+    assert!(conf.contains("lxc.idmap: g 2000 2000 40\n"), "{conf}");
+    // plan shows the held share and what accepting it removes; JSON too.
+    let run = on(run.again(), "pve1", &["plan"])
+        .success()
+        .stdout_has(held)
+        .stdout_has("once accepted, CT 101 on pve1 loses uids 2000-2039, gids 2000-2039");
+    let run = on(run.again(), "pve1", &["--format", "json", "plan"]).success();
+    let json = run.json();
+    assert_eq!(json["held"][0]["share"], "lab", "{json:#}");
+    assert_eq!(json["held"][0]["owners_before"], 81);
+    assert_eq!(json["held"][0]["owners_after"], 1);
+    assert_eq!(json["held"][0]["accept"], "idfed apply --allow-shrink lab");
+    assert_eq!(json["held"][0]["would_remove"][0]["ct"], 101);
+    // An unknown share is an error, not an acceptance.
+    let run = on(run.again(), "pve3", &["apply", "--allow-shrink", "labs"])
+        .failure()
+        .stderr_has("unknown share `labs`");
+
+    // Accepted on pve3, which holds no CT: every node is released.
+    let run = on(run.again(), "pve3", &["apply", "--allow-shrink", "lab"])
+        .success()
+        .stderr_has("accepted by --allow-shrink");
+    let run = on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_lacks("held");
+    let run = on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has("CT 101: got its new map")
+        .stdout_lacks("held");
+    let conf = conf_101(&run);
+    assert!(!conf.contains("lxc.idmap: u 2000 2000"), "{conf}");
+    assert!(conf.contains("lxc.idmap: u 5000 5000 1000\n"), "{conf}");
+    on(run.again(), "pve1", &["apply"]).success();
+}

@@ -592,9 +592,9 @@ fn killed_at_any_step_the_next_run_converges() {
 }
 
 #[test]
-fn shrink_guard_refuses_then_allows() {
+fn shrink_guard_holds_then_allows() {
     let run = on(after(sync(), "pve2"), "pve1", &["apply"]).success();
-    // The group loses its members (a truncated file, a directory outage): 4 ids → 2.
+    // The group loses its members (a truncated file, a directory outage): 5 ids → 3.
     let t = run
         .again()
         .write(
@@ -603,21 +603,19 @@ fn shrink_guard_refuses_then_allows() {
         )
         .write("passwd", &fixture_text("sync", "passwd"));
     let run = on(t, "pve1", &["plan"])
+        .success()
+        .stdout_has("share `projects` shrank from 5 to 3 owners (-40%) and from 5 to 3 ids")
+        .stdout_has("once accepted, CT 101 on pve1 loses uids 1006, gids 1006");
+    let run = on(run.again(), "pve1", &["apply"])
         .failure()
-        .stderr_has("share `projects` shrank from 5 to 3 ids")
-        .stderr_has("CT 101")
-        .stderr_has("--allow-shrink");
-    let run = on(run.again(), "pve1", &["apply"]).failure();
+        .stderr_has("`idfed apply --allow-shrink projects`");
     assert!(conf(&run, "pve1", 101).contains("lxc.idmap: u 1005 1005 2\n"));
     let run = on(run.again(), "pve1", &["apply", "--allow-shrink"])
         .success()
-        .stderr_has("as --allow-shrink says");
+        .stderr_has("accepted by --allow-shrink");
     assert!(conf(&run, "pve1", 101).contains("lxc.idmap: u 1005 1005 1\n"));
 }
 
-/// Issue 15: `apply --adopt` recorded foreign ids as idfed's, and the next plain `apply` (the
-/// timer) removed them because no share owns them; `plan` never said so. Now adopted ids stay
-/// passed through, shown as adopted by plan, report and check, until `apply --release`.
 #[test]
 fn adopted_ids_stay_until_released() {
     let run = on(sync(), "pve2", &["plan"])
