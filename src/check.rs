@@ -20,6 +20,7 @@ use crate::ids::{IdKind, IdRange, IdSet, uids_gids};
 use crate::plan::{CtPlan, Plan};
 use crate::pve::{CtError, CtErrorKind, Section, ct_conf_path};
 use crate::report::{Exposure, Report};
+use crate::resolve::{FromCache, age};
 use crate::store::Published;
 use crate::subid::SubidWarning;
 
@@ -220,6 +221,28 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
     out.problems.sort_by_key(|f| f.ct);
     out.warnings.sort_by_key(|f| f.ct);
     out
+}
+
+/// A source that could not be read and was answered from its cache: a warning (the checks that
+/// need its owners ran against an answer that may be old; the others need no directory).
+pub fn cached_source(node: &str, c: &FromCache) -> Finding {
+    Finding {
+        node: node.to_string(),
+        ct: None,
+        code: "source-cached",
+        message: format!(
+            "source `{}` cannot be read: the checks that need its owners used its cache of {} \
+             ({} old): {}",
+            c.source,
+            crate::store::nodes::rfc3339(c.pulled_at),
+            age(c.age),
+            c.error
+        ),
+        fix: format!(
+            "restore the connection to source `{}`, then run `idfed check` again",
+            c.source
+        ),
+    }
 }
 
 fn ct_error(e: &CtError) -> Finding {

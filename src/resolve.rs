@@ -21,7 +21,7 @@ use crate::source::{Directory, Member, User};
 
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
-pub use each::{NotResolved, Resolution, SourceSummary, resolve_each};
+pub use each::{Cache, FromCache, NotResolved, Resolution, SourceSummary, age, resolve_each};
 
 /// Whether an owner is a user or a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

@@ -7,7 +7,7 @@ use crate::apply::node_lock::NodeLock;
 use crate::apply::{self, Applied, Input, Notice, Opts};
 use crate::cli::{ApplyArgs, Format};
 
-use super::load::load;
+use super::load::load_for_apply;
 use super::{Globals, Outcome, require_format};
 
 /// The text report; `quiet` (`-q`) keeps only changes, waits and failures: a steady-state run
@@ -123,7 +123,7 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
             Duration::from_secs(args.wait),
         )?)
     };
-    let mut ctx = load(globals, true)?;
+    let mut ctx = load_for_apply(globals)?;
     ctx.check_release(&args.release)?;
     ctx.hold(
         &globals.root,

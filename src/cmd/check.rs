@@ -7,7 +7,7 @@ use crate::check::{CheckInput, DeprecatedIdmap, NodeFiles, SubidLineWarning, che
 use crate::cli::{CheckArgs, Format};
 use crate::report::{Filter, report};
 
-use super::load::load;
+use super::load::load_offline;
 use super::{Globals, Outcome, require_format};
 
 /// Runs `idfed check`.
@@ -16,15 +16,21 @@ use super::{Globals, Outcome, require_format};
 /// When the configuration, the cluster or the sources cannot be read (exit 1).
 pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "check")?;
-    let ctx = load(globals, false)?;
-    let plan = ctx.plan(Default::default());
-    let mut rep = report(
-        &ctx.params,
-        &ctx.shares,
-        &ctx.cluster.cts,
-        &Filter::default(),
-    );
-    rep.mark_adopted(&ctx.cluster.managed);
+    let ctx = load_offline(globals, false)?;
+    // A share that resolved neither from its source nor from a cache: only the checks that need
+    // no directory run (maps, subids, configs); the plan and the access report would be wrong.
+    let complete = ctx.unresolved.is_empty();
+    let plan = complete.then(|| ctx.plan(Default::default()));
+    let rep = complete.then(|| {
+        let mut rep = report(
+            &ctx.params,
+            &ctx.shares,
+            &ctx.cluster.cts,
+            &Filter::default(),
+        );
+        rep.mark_adopted(&ctx.cluster.managed);
+        rep
+    });
     let local = ctx.cluster.local_coverage();
     let others: Vec<(String, crate::cluster::NodeCoverage)> = ctx
         .cluster
@@ -79,9 +85,14 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         nodes: &nodes,
         subid_warnings: &subid_warnings,
         deprecated: &deprecated,
-        plan: Some(&plan),
-        report: Some(&rep),
+        plan: plan.as_ref(),
+        report: rep.as_ref(),
     });
+    for c in &ctx.cached {
+        found
+            .warnings
+            .insert(0, crate::check::cached_source(&ctx.cluster.node, c));
+    }
     found.warnings.extend(crate::check::node_findings(
         &ctx.cluster.nodes,
         &ctx.cluster.node,
@@ -99,6 +110,14 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         _ => render_text(&found),
     };
     super::print_output(globals.format, &text)?;
+    if !complete {
+        // The findings are written (in JSON too): no second document.
+        return Err(super::AfterOutput(anyhow::anyhow!(
+            "only the checks that need no directory ran (maps, subids, configs): {}",
+            ctx.unresolved.join("; ")
+        ))
+        .into());
+    }
     Ok(if found.problems.is_empty() {
         Outcome::Ok
     } else {

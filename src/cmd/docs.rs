@@ -87,6 +87,12 @@ the subid lines idfed added on this node (what \fB\-\-prune\fR may remove)
 .TP
 \fI/var/lib/idfed/backup/TIME/\fR
 the previous content of every file a run rewrote, under its path
+.TP
+\fI/var/lib/idfed/cache/SOURCE.json\fR
+the last good answer of each source (mode 0600), kept after every successful pull by \fBplan\fR,
+\fBemit\fR, \fBcheck\fR and \fBreport\fR (not \fBapply\fR: it writes only what it applies); when the source cannot be read,
+\fBcheck\fR and \fBreport\fR answer from it and say how old it is, \fBplan\fR and \fBapply\fR
+never act on it
 .SH ENVIRONMENT
 .TP
 \fBIDFED_CONFIG\fR

@@ -13,7 +13,7 @@ use crate::fs::Root;
 use crate::idmap::MapParams;
 use crate::plan::guard::{self, AllowShrink, Guarded};
 use crate::plan::{self, Plan};
-use crate::resolve::{ResolvedShare, resolve_each};
+use crate::resolve::{Cache, FromCache, ResolvedShare, resolve_each};
 use crate::store;
 
 use super::{Globals, warn};
@@ -34,6 +34,11 @@ pub struct Loaded {
     /// The directories the sources returned, when asked for ([`load_keeping`]): `report --owner`
     /// tells a name no source has from one that owns no share.
     pub directories: Vec<crate::source::Directory>,
+    /// The sources answered from their cache ([`load_offline`] only).
+    pub cached: Vec<FromCache>,
+    /// Why the shares missing from `shares` did not resolve ([`load_offline`] only: [`load`]
+    /// fails instead).
+    pub unresolved: Vec<String>,
 }
 
 /// Loads everything for a command. A `--node` (or host name) that is not a node of the cluster
@@ -43,7 +48,15 @@ pub struct Loaded {
 /// # Errors
 /// A configuration, source, cluster or record error.
 pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
-    load_keeping(globals, applies, false)
+    load_with(globals, applies, false, Cache::Keep(&globals.root))
+}
+
+/// [`load`] for `apply`: no source's answer is kept (`apply` writes only what it applies).
+///
+/// # Errors
+/// As [`load`].
+pub fn load_for_apply(globals: &Globals) -> anyhow::Result<Loaded> {
+    load_with(globals, true, false, Cache::Mention(&globals.root))
 }
 
 /// [`load`], keeping the sources' directories in [`Loaded::directories`] when `directories`
@@ -52,6 +65,27 @@ pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
 /// # Errors
 /// As [`load`].
 pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyhow::Result<Loaded> {
+    load_with(globals, applies, directories, Cache::Keep(&globals.root))
+}
+
+/// [`load_keeping`] for a command that may answer when a source cannot be read (`check`,
+/// `report`): such a source is answered from its cache, each said on stderr and in
+/// [`Loaded::cached`]; a share that still does not resolve (no cache) is left out and its error
+/// is in [`Loaded::unresolved`].
+///
+/// # Errors
+/// A configuration, cluster or record error.
+pub fn load_offline(globals: &Globals, directories: bool) -> anyhow::Result<Loaded> {
+    load_with(globals, false, directories, Cache::Fallback(&globals.root))
+}
+
+fn load_with(
+    globals: &Globals,
+    applies: bool,
+    directories: bool,
+    cache: Cache<'_>,
+) -> anyhow::Result<Loaded> {
+    let offline = matches!(cache, Cache::Fallback(_));
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let params = config.cluster.map_params();
     let started = Instant::now();
@@ -69,7 +103,7 @@ pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyh
     }
     found.warnings.iter().for_each(warn);
     let pve_dir = found.pve_dir.clone();
-    let mut resolution = resolve_each(&config, &[], !globals.quiet)?;
+    let mut resolution = resolve_each(&config, &[], !globals.quiet, cache)?;
     let directories = if directories {
         std::mem::take(&mut resolution.directories)
     } else {
@@ -78,7 +112,14 @@ pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyh
     if globals.verbose > 0 {
         super::resolve::print_sources(&resolution.sources);
     }
-    let (shares, warnings) = resolution.all()?;
+    let cached = std::mem::take(&mut resolution.cached);
+    cached.iter().for_each(warn);
+    let (shares, warnings, unresolved) = if offline {
+        (resolution.shares, resolution.warnings, resolution.errors)
+    } else {
+        let (shares, warnings) = resolution.all()?;
+        (shares, warnings, Vec::new())
+    };
     warnings.iter().for_each(warn);
     let (cluster, warnings) = cluster::load(&globals.root, &config, found, &shares)?;
     warnings.iter().for_each(warn);
@@ -91,6 +132,8 @@ pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyh
         guard: Guarded::default(),
         pve_dir,
         directories,
+        cached,
+        unresolved,
     })
 }
 

@@ -6,7 +6,7 @@ use anyhow::bail;
 use crate::ids;
 use crate::report::{Filter, acting_as, render_csv, render_grid, render_owner, report};
 
-use super::load::{Loaded, load_keeping};
+use super::load::{Loaded, load_offline};
 use super::{Globals, Outcome, require_format};
 
 /// Runs `idfed report`.
@@ -23,7 +23,10 @@ pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
         &[Format::Text, Format::Json, Format::Csv],
         "report",
     )?;
-    let ctx = load_keeping(globals, false, args.owner.is_some())?;
+    let ctx = load_offline(globals, args.owner.is_some())?;
+    if let Some(first) = ctx.unresolved.first() {
+        anyhow::bail!("{first}");
+    }
     ctx.check_filters(args.share.as_deref(), args.ct)?;
     ctx.warn_unreadable_cts("left out of the report", None);
     let filter = Filter {

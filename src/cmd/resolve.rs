@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use crate::cli::{Format, ResolveArgs};
 use crate::config;
-use crate::resolve::{ResolvedShare, SourceSummary, resolve_each};
+use crate::resolve::{Cache, ResolvedShare, SourceSummary, resolve_each};
 use crate::text::{Esc, escape};
 
 use super::{Globals, Outcome, require_format};
@@ -17,7 +17,7 @@ use super::{Globals, Outcome, require_format};
 pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "resolve")?;
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
-    let resolution = resolve_each(&config, &args.shares, !globals.quiet)?;
+    let resolution = resolve_each(&config, &args.shares, !globals.quiet, Cache::Off)?;
     if globals.verbose > 0 {
         print_sources(&resolution.sources);
     }

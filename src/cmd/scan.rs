@@ -187,8 +187,12 @@ fn subject(globals: &Globals, config: &Config, args: &ScanArgs) -> anyhow::Resul
             "--source names the ids of a path no share holds; share `{name}` has its own"
         );
     }
-    let mut resolution =
-        crate::resolve::resolve_each(config, std::slice::from_ref(&name), !globals.quiet)?;
+    let mut resolution = crate::resolve::resolve_each(
+        config,
+        std::slice::from_ref(&name),
+        !globals.quiet,
+        crate::resolve::Cache::Off,
+    )?;
     if let Some(error) = resolution.errors.first() {
         anyhow::bail!("{error}");
     }

@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::config::{Config, UnknownShare};
+use crate::fs::Root;
 use crate::source;
+use crate::store::{self, nodes::rfc3339, nodes::unix_now};
 
 use super::ResolvedShare;
 
@@ -25,6 +27,60 @@ pub struct Resolution {
     /// The directories that were read: the caller decides when to free them (`idfed resolve`
     /// leaves that to the end of the process).
     pub directories: Vec<source::Directory>,
+    /// The sources that could not be read and were answered from their cache
+    /// ([`Cache::Fallback`]).
+    pub cached: Vec<FromCache>,
+}
+
+/// What [`resolve_each`] does with each source's cache (`store::cache`).
+#[derive(Clone, Copy, Debug)]
+pub enum Cache<'a> {
+    /// Neither read nor written (`resolve` and `scan`: queries that need no answer kept).
+    Off,
+    /// Each successful pull is kept under this root; a source that cannot be read fails its
+    /// shares, and the error says that its cache is not used (`plan`, `emit`: an outage changes
+    /// nothing).
+    Keep(&'a Root),
+    /// Nothing written (`apply` writes only what it applies, after its checks of `/etc/pve`); a
+    /// source that cannot be read fails its shares, the error saying that its cache is not used.
+    Mention(&'a Root),
+    /// As `Keep`, and a source that cannot be read is answered from its cache, said in
+    /// [`Resolution::cached`] (`check`, `report`).
+    Fallback(&'a Root),
+}
+
+/// A source answered from its cache.
+#[derive(Clone, Debug)]
+pub struct FromCache {
+    pub source: String,
+    /// Why the source itself could not be read.
+    pub error: String,
+    /// When the cached answer was pulled, seconds since the epoch.
+    pub pulled_at: u64,
+    /// How old it was when it was used, in seconds.
+    pub age: u64,
+}
+
+impl std::fmt::Display for FromCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: answering from its cache of {} ({} old)",
+            self.error,
+            rfc3339(self.pulled_at),
+            age(self.age)
+        )
+    }
+}
+
+/// A duration for a message: `42 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
+pub fn age(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        3600..86_400 => format!("{} h {} min", secs / 3600, secs / 60 % 60),
+        _ => format!("{} d {} h", secs / 86_400, secs / 3600 % 24),
+    }
 }
 
 /// How much one source returned, and how long it took.
@@ -46,6 +102,7 @@ pub fn resolve_each(
     config: &Config,
     filter: &[String],
     progress: bool,
+    cache: Cache<'_>,
 ) -> Result<Resolution, UnknownShare> {
     for name in filter {
         config.share(name)?;
@@ -62,8 +119,16 @@ pub fn resolve_each(
         let source = loaded.entry(share.source.as_str()).or_insert_with(|| {
             // The config checked that every share's source exists.
             let started = std::time::Instant::now();
-            match source::load(&config.sources[&share.source], progress) {
+            let name = share.source.as_str();
+            match source::load(&config.sources[name], progress) {
                 Ok(mut source) => {
+                    if let Cache::Keep(root) | Cache::Fallback(root) = cache
+                        && let Err(e) =
+                            store::cache::save(root, name, &source.directory, unix_now())
+                    {
+                        out.warnings
+                            .push(format!("source `{name}`: cannot keep its answer: {e}"));
+                    }
                     out.sources.push(SourceSummary {
                         name: share.source.clone(),
                         users: source.directory.users().len(),
@@ -79,10 +144,52 @@ pub fn resolve_each(
                     Some(source)
                 }
                 Err(e) => {
-                    let e = anyhow::Error::new(e)
-                        .context(format!("cannot read source `{}`", share.source));
-                    out.errors.push(format!("{e:#}"));
-                    None
+                    let e = format!(
+                        "{:#}",
+                        anyhow::Error::new(e).context(format!("cannot read source `{name}`"))
+                    );
+                    let (root, fallback) = match cache {
+                        Cache::Off => {
+                            out.errors.push(e);
+                            return None;
+                        }
+                        Cache::Keep(root) | Cache::Mention(root) => (root, false),
+                        Cache::Fallback(root) => (root, true),
+                    };
+                    match store::cache::load(root, name) {
+                        Ok(Some(cached)) if fallback => {
+                            let now = unix_now();
+                            out.cached.push(FromCache {
+                                source: name.to_string(),
+                                error: e,
+                                pulled_at: cached.pulled_at,
+                                age: now.saturating_sub(cached.pulled_at),
+                            });
+                            Some(source::Loaded {
+                                directory: cached.directory,
+                                warnings: Vec::new(),
+                            })
+                        }
+                        Ok(Some(cached)) => {
+                            out.errors.push(format!(
+                                "{e} (its cached answer of {}, {} old, is for `check` and \
+                                 `report` only: `plan` and `apply` never act on it, an outage \
+                                 changes nothing)",
+                                rfc3339(cached.pulled_at),
+                                age(unix_now().saturating_sub(cached.pulled_at))
+                            ));
+                            None
+                        }
+                        Ok(None) => {
+                            out.errors.push(e);
+                            None
+                        }
+                        Err(cache_error) => {
+                            out.errors
+                                .push(format!("{e} (and its cache: {cache_error})"));
+                            None
+                        }
+                    }
                 }
             }
         });

@@ -4,35 +4,40 @@
 use std::collections::hash_map::Entry;
 use std::sync::OnceLock;
 
+use serde::{Deserialize, Serialize};
+
 // foldhash rather than std's SipHash: these maps are idfed's own (names and ids from the
 // configured sources, looked up once per member), and hashing 100,000 names with SipHash was
 // a tenth of building the directory. Its seeds are still random per process.
 type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
-/// A user: its name, uid and primary gid.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A user: its name, uid and primary gid. Serialized for the source cache (`store::cache`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub name: String,
     pub uid: u32,
     /// The primary gid.
     pub gid: u32,
     /// The entry's DN, for users read from LDAP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dn: Option<String>,
 }
 
 /// A group: its name, gid and members as the source gave them.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
     pub name: String,
     pub gid: u32,
     pub members: Vec<Member>,
     /// The entry's DN, for groups read from LDAP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dn: Option<String>,
 }
 
 /// A member of a group: a user name (`memberUid`, group files) or a DN (`member`).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Member {
     Name(String),
     Dn(String),

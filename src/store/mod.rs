@@ -13,10 +13,14 @@
 //!   between the two leaves a claim on a line that is not there (dropped by the next run), never
 //!   an own line that looks hand-written.
 //!
+//! - [`cache`]: the last good answer of each source, `/var/lib/idfed/cache/<source>.json`, for
+//!   `check` and `report` when the source cannot be read.
+//!
 //! Reading and writing the records lives here; what they mean (coverage, the gate, the guard) is
 //! `cluster`'s and `plan`'s.
 
 pub mod baseline;
+pub mod cache;
 pub mod managed;
 pub mod nodes;
 pub mod subids;

@@ -150,6 +150,7 @@ fn the_main_page_and_help_are_true() {
         "PVE/idfed/baseline.json",
         "/var/lib/idfed/subids.json",
         "/var/lib/idfed/backup/TIME/",
+        "/var/lib/idfed/cache/SOURCE.json",
         "\\fBapply \\-\\-prune\\fR\nremoves lines idfed added",
         "/etc/subuid.lock",
         "subid\\-malformed",

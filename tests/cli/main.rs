@@ -11,6 +11,7 @@ mod hostile;
 mod locks;
 mod lxc;
 mod map;
+mod offline;
 mod pve;
 mod report;
 mod resolve;

@@ -1,0 +1,218 @@
+//! The last good answer of each source, `/var/lib/idfed/cache/<source>.json` (0600, in a 0700
+//! directory): every user and group the source returned at its last successful pull, and when.
+//! Written after each successful pull of `plan`, `emit`, `check` and `report` (not `apply`: it
+//! writes only what it applies); read only when the source cannot be read, by the commands
+//! that may answer from it (`check`, `report`), never by those that act (`plan`, `apply`).
+//!
+//! What the cache means (which command may use it, what it says) is the commands' concern; this
+//! is only the record.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fs::{self, FsError, Root, create_or_replace};
+use crate::source::{Directory, Group, User};
+
+use super::StoreError;
+
+/// One source's cached answer.
+#[derive(Debug)]
+pub struct Cached {
+    pub directory: Directory,
+    /// When it was pulled, seconds since the epoch.
+    pub pulled_at: u64,
+}
+
+/// The file's shape.
+#[derive(Serialize)]
+struct Record<'a> {
+    source: &'a str,
+    pulled_at: u64,
+    pulled_at_utc: String,
+    users: &'a [User],
+    groups: &'a [Group],
+}
+
+#[derive(Deserialize)]
+struct Read {
+    pulled_at: u64,
+    users: Vec<User>,
+    groups: Vec<Group>,
+}
+
+/// The cache directory, `/var/lib/idfed/cache`.
+pub fn dir(root: &Root) -> PathBuf {
+    super::dir(root).join("cache")
+}
+
+/// The cache file of `source`. A name that is not a plain file name (the configuration's keys
+/// may hold any character) is written in hex.
+pub fn path(root: &Root, source: &str) -> PathBuf {
+    let plain = !source.is_empty()
+        && !source.starts_with('.')
+        && source
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    let name = if plain {
+        format!("{source}.json")
+    } else {
+        let hex: String = source.bytes().map(|b| format!("{b:02x}")).collect();
+        format!("x-{hex}.json")
+    };
+    dir(root).join(name)
+}
+
+/// Keeps `directory` as the last good answer of `source`, pulled at `pulled_at`: written whole
+/// to a temporary file and renamed over the old one, mode 0600 in a 0700 directory.
+///
+/// # Errors
+/// When the directory or the file cannot be written.
+pub fn save(
+    root: &Root,
+    source: &str,
+    directory: &Directory,
+    pulled_at: u64,
+) -> Result<(), StoreError> {
+    let dir = dir(root);
+    if !dir.is_dir() {
+        std::fs::create_dir_all(super::dir(root)).map_err(|e| FsError {
+            action: "create",
+            path: super::dir(root),
+            source: e,
+        })?;
+        let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        if let Err(e) = made
+            && e.kind() != std::io::ErrorKind::AlreadyExists
+        {
+            return Err(FsError {
+                action: "create",
+                path: dir,
+                source: e,
+            }
+            .into());
+        }
+    }
+    let record = Record {
+        source,
+        pulled_at,
+        pulled_at_utc: super::nodes::rfc3339(pulled_at),
+        users: directory.users(),
+        groups: directory.groups(),
+    };
+    let path = path(root, source);
+    let mut text = serde_json::to_vec(&record).map_err(|e| StoreError::Parse {
+        path: path.clone(),
+        what: "a source cache",
+        source: e,
+    })?;
+    text.push(b'\n');
+    create_or_replace(&path, &text, 0o600)?;
+    Ok(())
+}
+
+/// The last good answer of `source`, if one was kept.
+///
+/// # Errors
+/// When the file exists but cannot be read or is not a cache.
+pub fn load(root: &Root, source: &str) -> Result<Option<Cached>, StoreError> {
+    let path = path(root, source);
+    let Some(text) = fs::read_optional(&path)? else {
+        return Ok(None);
+    };
+    let read: Read = super::parse(&path, "a source cache", &text)?;
+    let mut directory = Directory::new();
+    // Kept from a directory: no name is there twice with two ids.
+    for user in read.users {
+        let _ = directory.add_user(user);
+    }
+    for group in read.groups {
+        let _ = directory.add_group(group);
+    }
+    Ok(Some(Cached {
+        directory,
+        pulled_at: read.pulled_at,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::Member;
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    #[test]
+    fn a_directory_comes_back_as_it_was_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        assert!(load(&root, "corp").unwrap().is_none());
+        let mut d = Directory::new();
+        d.add_user(User {
+            name: "alice".into(),
+            uid: 1005,
+            gid: 1005,
+            dn: Some("uid=alice,ou=people,dc=example,dc=org".into()),
+        })
+        .unwrap();
+        d.add_user(User {
+            name: "b\u{1b}ob\n".into(),
+            uid: 4_294_967_294,
+            gid: 0,
+            dn: None,
+        })
+        .unwrap();
+        d.add_group(Group {
+            name: "research".into(),
+            gid: 3000,
+            members: vec![
+                Member::Name("alice".into()),
+                Member::Dn("uid=alice,ou=people,dc=example,dc=org".into()),
+            ],
+            dn: Some("cn=research,ou=groups,dc=example,dc=org".into()),
+        })
+        .unwrap();
+        save(&root, "corp", &d, 1_764_000_000).unwrap();
+        let back = load(&root, "corp").unwrap().unwrap();
+        assert_eq!(back.pulled_at, 1_764_000_000);
+        assert_eq!(back.directory.users(), d.users());
+        assert_eq!(back.directory.groups(), d.groups());
+        assert_eq!(back.directory.user_by_uid(1005).unwrap().name, "alice");
+        let file = path(&root, "corp");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&dir(&root)), 0o700);
+        // Another source's cache is its own file.
+        assert!(load(&root, "nas").unwrap().is_none());
+    }
+
+    #[test]
+    fn file_names() {
+        let root = Root::new("/r");
+        for (source, name) in [
+            ("corp", "corp.json"),
+            ("corp-2_b.x", "corp-2_b.x.json"),
+            ("../x", "x-2e2e2f78.json"),
+            (".hidden", "x-2e68696464656e.json"),
+            ("a b", "x-612062.json"),
+        ] {
+            assert_eq!(
+                path(&root, source),
+                Path::new("/r/var/lib/idfed/cache").join(name)
+            );
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_cache_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let file = path(&root, "corp");
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "{\"users\": 1}").unwrap();
+        let e = load(&root, "corp").unwrap_err().to_string();
+        assert!(e.contains("is not a source cache"), "{e}");
+        assert!(e.contains("var/lib/idfed/cache/corp.json"), "{e}");
+    }
+}
