@@ -138,7 +138,7 @@ pub struct ResolveArgs {
 
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  idfed plan\n  idfed plan --share projects    what onboarding `projects` changes\n  idfed plan --detailed-exitcode -q >/dev/null || echo changes pending"
+    after_help = "Examples:\n  idfed plan\n  idfed plan --share projects    what onboarding `projects` changes\n  idfed plan --detailed-exitcode -q >/dev/null || echo changes pending\n  idfed plan --out reviewed.plan    then, approved: idfed apply --plan reviewed.plan"
 )]
 pub struct PlanArgs {
     /// Only this share: what onboarding it changes
@@ -160,6 +160,9 @@ pub struct PlanArgs {
     /// instead of holding it at its last good owners: SHARE (repeatable), or every share
     #[arg(long, value_name = "SHARE", num_args = 0..=1, action = clap::ArgAction::Append)]
     pub allow_shrink: Option<Vec<String>>,
+    /// Save the whole plan, with a fingerprint of each input, for `idfed apply --plan FILE`
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["share", "ct"])]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -184,6 +187,11 @@ pub struct ApplyArgs {
     /// Show what would change and write nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Apply exactly this saved plan (`idfed plan --out FILE`, its --adopt, --release and
+    /// --allow-shrink too); refused when an input changed since: the cluster, the configuration,
+    /// idfed's records or a share's owners
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["adopt", "release", "allow_shrink"])]
+    pub plan: Option<PathBuf>,
     /// Take foreign (hand-written) passthroughs under management as adopted: kept whatever the
     /// shares say, until released
     #[arg(long)]

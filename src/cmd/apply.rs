@@ -1,13 +1,18 @@
 //! `idfed apply`: loads, plans, and hands the plan to the engine (`crate::apply`, which says what
 //! it does in order); prints what it did.
 
+use std::path::Path;
 use std::time::Duration;
+
+use anyhow::{Context as _, bail};
 
 use crate::apply::node_lock::NodeLock;
 use crate::apply::{self, Applied, Input, Notice, Opts};
 use crate::cli::{ApplyArgs, Format};
+use crate::plan::saved::{KIND, LAYOUT, SavedPlan};
+use crate::plan::{Plan, Release};
 
-use super::load::load_for_apply;
+use super::load::{Loaded, load_for_apply};
 use super::{Globals, Outcome, require_format};
 
 /// The text report; `quiet` (`-q`) keeps only changes, waits and failures: a steady-state run
@@ -106,6 +111,66 @@ fn render_text(out: &Applied, quiet: bool) -> String {
     s
 }
 
+/// Reads a saved plan (`apply --plan FILE`).
+///
+/// # Errors
+/// The file cannot be read, or is not a saved plan idfed can read.
+fn read_saved(file: &Path) -> anyhow::Result<SavedPlan> {
+    let text = crate::fs::read_to_string(file)?;
+    let saved: SavedPlan = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "`{}` is not a saved plan: expected the file `idfed plan --out` writes",
+            file.display()
+        )
+    })?;
+    if saved.kind != KIND || saved.layout != LAYOUT {
+        bail!(
+            "`{}` is not a saved plan this idfed reads (`kind` `{}`, `layout` {}): expected `{KIND}`, \
+             layout {LAYOUT}",
+            file.display(),
+            saved.kind,
+            saved.layout
+        );
+    }
+    Ok(saved)
+}
+
+/// Refuses `saved` when any input it was made from changed, or when `plan`, made again now, is
+/// not exactly it; nothing has been written yet.
+///
+/// # Errors
+/// What changed, or where the plans differ.
+fn refuse_stale(
+    globals: &Globals,
+    ctx: &Loaded,
+    saved: &SavedPlan,
+    plan: &Plan,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let records = ctx.records(&globals.root)?;
+    let changes = saved.changes(&ctx.cluster.node, &ctx.saved_inputs(&records));
+    let again = format!(
+        "nothing was written; make the plan again (`idfed plan --out {}`) and review it",
+        file.display()
+    );
+    if !changes.is_empty() {
+        bail!(
+            "the saved plan `{}` is stale: {}; {again}",
+            file.display(),
+            changes.join("; ")
+        );
+    }
+    let differences = saved.differences(plan)?;
+    if !differences.is_empty() {
+        bail!(
+            "the saved plan `{}` is not what its inputs plan now (in {}); {again}",
+            file.display(),
+            differences.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Runs `idfed apply`.
 ///
 /// # Errors
@@ -123,17 +188,35 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
             Duration::from_secs(args.wait),
         )?)
     };
+    let saved = args.plan.as_deref().map(read_saved).transpose()?;
     let mut ctx = load_for_apply(globals)?;
-    ctx.check_release(&args.release)?;
+    // A saved plan brings the options it was made with (clap refuses them beside `--plan`).
+    let (adopt, release, allow_shrink) = match &saved {
+        Some(saved) => (
+            saved.options.adopt,
+            saved
+                .options
+                .release
+                .iter()
+                .map(|r| r.parse::<Release>())
+                .collect::<Result<Vec<_>, _>>()?,
+            saved.options.allow_shrink.clone(),
+        ),
+        None => (args.adopt, args.release.clone(), args.allow_shrink.clone()),
+    };
+    ctx.check_release(&release)?;
     ctx.hold(
         &globals.root,
-        &crate::cli::allow_shrink(args.allow_shrink.as_ref()),
+        &crate::cli::allow_shrink(allow_shrink.as_ref()),
         "idfed apply",
     )?;
     let plan = ctx.plan(crate::plan::Choices {
-        adopt: args.adopt,
-        release: &args.release,
+        adopt,
+        release: &release,
     });
+    if let (Some(saved), Some(file)) = (&saved, &args.plan) {
+        refuse_stale(globals, &ctx, saved, &plan, file)?;
+    }
     // This node's unreadable configs fail the run (the engine counts them); the others' are
     // warnings.
     ctx.warn_unreadable_cts("left out of the plan", Some(&ctx.cluster.node));
@@ -141,12 +224,12 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         cluster: &ctx.cluster,
         params: &ctx.params,
         shares: &ctx.shares,
-        release: &args.release,
+        release: &release,
         config_sha256: &ctx.config.sha256,
         baseline: &ctx.guard.record,
     };
     let opts = Opts {
-        adopt: args.adopt,
+        adopt,
         dry_run: args.dry_run,
         force: args.force,
         prune: args.prune,

@@ -18,6 +18,13 @@ use crate::store;
 
 use super::{Globals, warn};
 
+/// idfed's records as stored, for a saved plan's fingerprints (`plan::saved`).
+pub struct Records {
+    pub managed: std::collections::BTreeMap<u32, store::Managed>,
+    pub added: store::AddedLines,
+    pub baseline: store::Baseline,
+}
+
 /// Everything loaded.
 pub struct Loaded {
     pub config: Config,
@@ -138,6 +145,30 @@ fn load_with(
 }
 
 impl Loaded {
+    /// idfed's records as stored under `root` (every managed record, trusted or not).
+    ///
+    /// # Errors
+    /// A record that cannot be read or parsed.
+    pub fn records(&self, root: &crate::fs::Root) -> anyhow::Result<Records> {
+        Ok(Records {
+            managed: store::managed::load(root, &self.cluster.pve_root)?,
+            added: store::subids::load(root)?,
+            baseline: store::baseline::load(root, &self.cluster.pve_root)?,
+        })
+    }
+
+    /// What a saved plan fingerprints: this, and `records`.
+    pub fn saved_inputs<'a>(&'a self, records: &'a Records) -> plan::saved::Inputs<'a> {
+        plan::saved::Inputs {
+            config: &self.config,
+            cluster: &self.cluster,
+            shares: &self.resolved,
+            managed: &records.managed,
+            added: &records.added,
+            baseline: &records.baseline,
+        }
+    }
+
     /// The plan for the whole cluster, with this node's subid coverage from its files and the
     /// other nodes' from their published states.
     ///

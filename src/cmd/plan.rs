@@ -1,10 +1,15 @@
 //! `idfed plan`: desired vs current, per node and per group of containers with the same map.
 
+use std::path::Path;
+
+use anyhow::Context as _;
+
 use crate::cli::{Format, PlanArgs};
 use crate::plan::Plan;
+use crate::plan::saved::{self, SavedPlan};
 use crate::plan::text::write_text;
 
-use super::load::load;
+use super::load::{Loaded, load};
 use super::{Globals, Outcome, require_format};
 
 /// What a plan without changes says in text (`-v` prints the whole plan instead).
@@ -30,6 +35,41 @@ pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
     plan
 }
 
+/// Writes the whole `plan` with its inputs' fingerprints to `file` (`plan --out`).
+///
+/// # Errors
+/// idfed's records cannot be read, or the file cannot be written.
+fn save(
+    globals: &Globals,
+    ctx: &Loaded,
+    plan: &Plan,
+    args: &PlanArgs,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let records = ctx.records(&globals.root)?;
+    let options = saved::Options {
+        adopt: args.adopt,
+        release: args.release.iter().map(ToString::to_string).collect(),
+        allow_shrink: args.allow_shrink.clone(),
+    };
+    let saved = SavedPlan::new(
+        plan,
+        &ctx.cluster.node,
+        options,
+        &ctx.saved_inputs(&records),
+    )?;
+    crate::fs::write_json(file, &saved)
+        .with_context(|| format!("cannot save the plan to `{}`", file.display()))?;
+    globals.note(format_args!(
+        "saved the plan to `{}`: `idfed apply --plan {}` on {} applies exactly it, unless an \
+         input changed since",
+        file.display(),
+        file.display(),
+        ctx.cluster.node
+    ));
+    Ok(())
+}
+
 /// Runs `idfed plan`.
 ///
 /// # Errors
@@ -49,6 +89,9 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
         adopt: args.adopt,
         release: &args.release,
     });
+    if let Some(file) = &args.out {
+        save(globals, &ctx, &plan, args, file)?;
+    }
     let plan = filter(plan, args.share.as_deref(), args.ct);
     if let Some(vmid) = args.ct
         && plan.containers.is_empty()

@@ -5,6 +5,7 @@
 pub mod gains;
 pub mod guard;
 pub mod release;
+pub mod saved;
 pub mod text;
 
 use std::collections::{BTreeMap, HashMap};

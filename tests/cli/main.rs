@@ -16,6 +16,7 @@ mod pve;
 mod report;
 mod resolve;
 mod rollout;
+mod saved;
 mod scan;
 mod shadow;
 mod shift;
