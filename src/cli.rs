@@ -96,6 +96,26 @@ pub enum Command {
     /// directory
     #[command(hide = true)]
     Man(ManArgs),
+    /// Print the names a shell completes (the bash script calls it): the cluster's VMIDs or the
+    /// configuration's shares, one a line
+    #[command(name = "__complete", hide = true)]
+    Complete(CompleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    /// What to list
+    #[arg(value_enum)]
+    pub what: Completable,
+}
+
+/// What `__complete` lists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Completable {
+    /// The VMIDs of the cluster's containers
+    Vmids,
+    /// The shares of the configuration
+    Shares,
 }
 
 #[derive(Debug, Args)]

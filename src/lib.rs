@@ -55,5 +55,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Scan(args) => cmd::scan::run(&globals, &args),
         Command::Completions(args) => cmd::docs::completions(&args),
         Command::Man(args) => cmd::docs::man(&globals, &args),
+        Command::Complete(args) => cmd::complete::run(&globals, &args),
     }
 }

@@ -10,6 +10,7 @@ use crate::text;
 
 pub mod apply;
 pub mod check;
+pub mod complete;
 pub mod docs;
 pub mod emit;
 pub mod load;

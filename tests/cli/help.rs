@@ -242,3 +242,54 @@ fn completions_offer_no_hidden_command_and_no_file_names() {
             .stdout_lacks("Write idfed's man pages");
     }
 }
+
+/// bash completes `--ct` with the cluster's VMIDs and `--share` with the configuration's shares,
+/// asking `idfed __complete` (hidden: not in `--help`, not offered): the real script in a real
+/// bash, `idfed` being the binary with the `sync` fixture's `-c` and `--root`.
+#[test]
+fn bash_completes_vmids_and_shares_from_the_cluster() {
+    let t = Test::new().fixture("sync");
+    let root = t.path().display().to_string();
+    let bin = env!("CARGO_BIN_EXE_idfed");
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let script = format!(
+            "source <({bin} completions bash)\n\
+             idfed() {{ {bin} -c {root}/idfed.toml --root {root}/pve1 \"$@\"; }}\n\
+             COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}\n\
+             _idfed idfed '{cur}' '{prev}'\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+            words = words.join(" "),
+            cword = words.len() - 1,
+            cur = words[words.len() - 1],
+            prev = words[words.len() - 2],
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(complete("idfed plan --ct 10"), "101\n102\n103\n104\n");
+    assert_eq!(complete("idfed report --ct 2"), "201\n");
+    assert_eq!(complete("idfed plan --share p"), "projects\n");
+    // The helper itself, and it stays hidden.
+    let run = Test::new()
+        .fixture("sync")
+        .args(["-c", "{root}/idfed.toml", "--root", "{root}/pve1"])
+        .args(["__complete", "vmids"])
+        .run()
+        .success()
+        .stdout_is("101\n102\n103\n104\n201\n");
+    run.again()
+        .args(["--help"])
+        .run()
+        .success()
+        .stdout_lacks("__complete");
+    assert!(!complete("idfed ").contains("__complete"));
+}
