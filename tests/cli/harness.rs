@@ -204,49 +204,29 @@ impl Test {
     }
 
     /// Runs the binary (stdin empty) and returns what it did and its peak resident memory in
-    /// bytes: the `ru_maxrss` that `wait4` reports for this child alone (not the children of
-    /// other tests running at the same time, as `RUSAGE_CHILDREN` would).
-    pub fn run_with_peak_rss(self) -> (Run, u64) {
-        use std::io::Read;
-        use std::os::unix::process::ExitStatusExt;
-        use std::process::Stdio;
-        #[allow(clippy::zombie_processes)] // reaped by `wait4` below, with its usage
-        let mut child = self
-            .command()
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let drain = |mut pipe: Box<dyn Read + Send>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                pipe.read_to_end(&mut bytes).unwrap();
-                bytes
-            })
-        };
-        let stdout = drain(Box::new(child.stdout.take().unwrap()));
-        let stderr = drain(Box::new(child.stderr.take().unwrap()));
-        let pid = libc::pid_t::try_from(child.id()).unwrap();
-        let mut status = 0;
-        // SAFETY: an all-zero `rusage` is valid; `wait4` fills it and `status` for this child,
-        // which `child` never waits for itself.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-        assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
-        let output = std::process::Output {
-            status: std::process::ExitStatus::from_raw(status),
-            stdout: stdout.join().unwrap(),
-            stderr: stderr.join().unwrap(),
-        };
-        // Linux reports `ru_maxrss` in KiB.
-        let peak = u64::try_from(usage.ru_maxrss).unwrap() * 1024;
-        let run = Run {
-            dir: self.dir,
-            args: self.args,
-            output,
-        };
-        (run, peak)
+    /// bytes, the binary's alone. `wait4`'s `ru_maxrss` on the child this process spawns is not:
+    /// the child starts on this process's memory (posix_spawn shares it, fork copies it) and
+    /// Linux keeps the larger high-water mark across `exec`, so a test process that once held
+    /// 300 MB read every child as 300 MB. GNU `time` (package `time`) forks the binary from its
+    /// own small process and reports that child's `ru_maxrss` (busybox's `time` reports it four
+    /// times too large: it takes the KiB for pages).
+    pub fn run_with_peak_rss(mut self) -> (Run, u64) {
+        let report = tempfile::NamedTempFile::new().unwrap();
+        let path = report.path().to_str().unwrap().to_string();
+        let mut wrapper: Vec<String> = ["/usr/bin/time", "-f", "%M", "-o", &path]
+            .map(String::from)
+            .to_vec();
+        wrapper.append(&mut self.wrapper);
+        self.wrapper = wrapper;
+        let run = self.run();
+        let text = std::fs::read_to_string(report.path()).unwrap();
+        // `Command exited with non-zero status 1` may come first; the figure is the last line.
+        let kib: u64 = text
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no peak RSS in `time`'s report:\n{text}"));
+        (run, kib * 1024)
     }
 
     /// Runs the binary and returns what it did, for the checks of [`Run`].

@@ -431,3 +431,16 @@ fn an_answer_with_another_message_id() {
 fn a_truncated_stream() {
     hostile(Mode::Truncated, &["the server closed the connection"]);
 }
+
+/// The harness's peak RSS is the binary's alone: with 256 MiB touched in this test process
+/// first, `idfed map 1005` still reads well under it. `wait4` on the child this process spawned
+/// read at least those 256 MiB (the child starts on the parent's memory and Linux keeps the
+/// high-water mark across `exec`), and so every hostile test's bound measured the test binary.
+#[test]
+fn peak_rss_is_the_binarys_alone() {
+    let ballast = vec![1u8; 256 << 20];
+    let (run, peak) = Test::new().args(["map", "1005"]).run_with_peak_rss();
+    run.success();
+    assert!(peak > 0 && peak < 64 << 20, "peak RSS {peak} bytes");
+    std::hint::black_box(&ballast);
+}
