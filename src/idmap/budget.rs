@@ -114,6 +114,12 @@ pub(crate) fn fit(
                     .iter()
                     .map(|g| slots.runs_bytes(&g.runs))
                     .collect(),
+                min_run_bytes: slots
+                    .gaps
+                    .iter()
+                    .flat_map(|g| g.runs.iter().map(|&r| slots.run_bytes(r)))
+                    .min()
+                    .unwrap_or(u32::MAX),
                 max_lines: max_lines.saturating_sub(slots.outer_runs.len() as u64),
                 max_bytes: max_bytes.saturating_sub(outer.into()),
             };

@@ -84,6 +84,8 @@ pub(crate) struct Chains {
     /// Per gap: extents and bytes it adds while open (its runs).
     pub(crate) lines: Vec<u32>,
     pub(crate) bytes: Vec<u32>,
+    /// The fewest bytes of any run's line in a gap (`u32::MAX` when there is none).
+    pub(crate) min_run_bytes: u32,
     /// The budget left for chains and open gaps (inclusive).
     pub(crate) max_lines: u64,
     pub(crate) max_bytes: u64,
@@ -103,38 +105,24 @@ pub(crate) struct Choice {
 /// enter and leave in the same order (sliding window maximum).
 #[derive(Default)]
 struct MaxQueue {
-    items: Vec<(usize, i128)>,
-    head: usize,
+    items: std::collections::VecDeque<(usize, i128)>,
 }
 
 impl MaxQueue {
     fn push(&mut self, index: usize, score: i128) {
-        while self.items.len() > self.head && self.items[self.items.len() - 1].1 <= score {
-            self.items.pop();
+        while self.items.back().is_some_and(|&(_, s)| s <= score) {
+            self.items.pop_back();
         }
-        self.items.push((index, score));
+        self.items.push_back((index, score));
     }
 
     fn front(&self) -> Option<(usize, i128)> {
-        self.items.get(self.head).copied()
+        self.items.front().copied()
     }
 
     fn pop_front(&mut self) {
-        self.head += 1;
+        self.items.pop_front();
     }
-}
-
-/// A partial path at a chain start.
-#[derive(Clone, Copy, Debug)]
-struct Label {
-    lines: u64,
-    bytes: u64,
-    value: u64,
-    /// The range the label's last chain starts at.
-    start: u32,
-    /// The label it extends (`u32::MAX` for the root) and the gap it opened to get here.
-    prev: u32,
-    gap: u32,
 }
 
 impl Chains {
@@ -185,7 +173,7 @@ impl Chains {
     }
 
     /// The relaxed optimum for `(λ, μ)` (scaled by [`SCALE`]): its score and its choice.
-    fn forward(&self, lam: i128, mu: i128) -> (i128, Choice) {
+    fn forward(&self, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
         let n = self.n();
         let mut best_from = vec![0usize; n];
         let mut f = vec![0i128; n];
@@ -243,7 +231,7 @@ impl Chains {
             open[i - 1] = true;
             j = i - 1;
         }
-        (terminal, self.evaluate(open))
+        (terminal, self.evaluate(open), scores)
     }
 
     /// `g[i]`: the best relaxed score of a suffix whose first chain starts at range `i`; and
@@ -321,7 +309,7 @@ impl Chains {
         let line = |c: &Choice, x: i128| {
             SCALE * i128::from(c.value) - x * (used(c) - cap) - other * (other_used(c) - other_cap)
         };
-        let (score, lo) = self.forward(at(0).0, at(0).1);
+        let (score, lo, _) = self.forward(at(0).0, at(0).1);
         note(&lo);
         let mut best = (0, score + other * other_cap);
         if used(&lo) <= cap {
@@ -330,7 +318,7 @@ impl Chains {
         // Past this, opening any gap costs more than it can gain (each open gap adds at least
         // one extent and five bytes: see `slots`).
         let top = SCALE * (i128::from(max_value) + 1);
-        let (score, hi) = self.forward(at(top).0, at(top).1);
+        let (score, hi, _) = self.forward(at(top).0, at(top).1);
         note(&hi);
         let z = score + top * cap + other * other_cap;
         if z < best.1 {
@@ -351,7 +339,7 @@ impl Chains {
             }
             prev = x;
             let (p, q) = at(x);
-            let (score, c) = self.forward(p, q);
+            let (score, c, _) = self.forward(p, q);
             note(&c);
             let z = score + x * cap + other * other_cap;
             if z < best.1 {
@@ -384,7 +372,8 @@ impl Chains {
         let mut incumbent = self.greedy();
         let (mut lam, mut z) = self.tune(true, 0, &mut incumbent, max_value);
         let mut mu = 0;
-        if z >= SCALE * (i128::from(incumbent.value) + 1) {
+        let track_lines = !self.lines_implied();
+        if track_lines && z >= SCALE * (i128::from(incumbent.value) + 1) {
             // The extents may bind as well: tune μ at this λ, then λ again at that μ.
             let (m, zm) = self.tune(false, lam, &mut incumbent, max_value);
             if zm < z {
@@ -395,10 +384,24 @@ impl Chains {
                 }
             }
         }
-        if z < SCALE * (i128::from(incumbent.value) + 1) {
-            return Some(incumbent);
+        // Search for a choice of at least `floor` ids, from just under the bound down to the
+        // incumbent plus one: a search that finds one has found the optimum (every better path
+        // survives its bound), and a low floor is slow (more paths are within it).
+        let top = z.div_euclid(SCALE);
+        let mut step = 1;
+        loop {
+            let floor = (top + 1 - step).max(i128::from(incumbent.value) + 1);
+            if floor > top {
+                return Some(incumbent);
+            }
+            if let Some(best) = self.search(lam, mu, floor as u64, track_lines) {
+                return Some(best);
+            }
+            if floor == i128::from(incumbent.value) + 1 {
+                return Some(incumbent);
+            }
+            step *= 4;
         }
-        Some(self.search(lam, mu, incumbent))
     }
 
     /// A good choice that fits, fast: close gaps smallest first until the map fits, then reopen
@@ -460,136 +463,238 @@ impl Chains {
         choice
     }
 
-    /// The exact label search under the bound of `(λ, μ)`, starting from `incumbent`.
+    /// Can the extents never bind? Every line the fit may add or drop (a chain's, a run's in a
+    /// gap) takes at least `floor` bytes, so a choice within the bytes has at most
+    /// `max_bytes / floor` of them: when that is within `max_lines`, the byte limit implies the
+    /// extent limit and the search tracks bytes only. With ids from 1000 up every line takes 12
+    /// bytes or more and 340 of them exceed 4079 bytes: the usual case.
+    fn lines_implied(&self) -> bool {
+        let chain_floor = (0..self.n())
+            .map(|i| self.start_bytes(i) + 1)
+            .min()
+            .unwrap_or(u64::MAX);
+        let floor = chain_floor.min(u64::from(self.min_run_bytes)).max(1);
+        self.max_bytes / floor <= self.max_lines
+    }
+
+    /// The exact search: a dynamic programme over chain starts, bounded by `(λ, μ)`; the best
+    /// choice with at least `floor` ids, or `None` when there is none.
     ///
-    /// Labels are partial paths whose last chain is still open: `(extents, bytes, ids, start)`,
-    /// with the last chain's extent and its start's bytes already counted (its count's digits
-    /// are counted when it ends). At each gap every label either lets its chain run on (when the
-    /// gap may close) or ends it there and opens the gap, giving a label whose chain starts at
-    /// the next range. A label is dropped when its bound cannot beat the incumbent, or when
-    /// another at the same gap has no more extents, no more bytes, at least as many ids and a
-    /// chain starting no earlier (so its chain's count, whatever its end, has no more digits).
-    fn search(&self, lam: i128, mu: i128, incumbent: Choice) -> Choice {
+    /// A state at chain start `i` is a path up to range `i` (its last chain ended at `i - 1`, the
+    /// gap opened): `(extents, bytes, ids)`, with the chain starting at `i` already paid for its
+    /// extent and its start's bytes. The chain `i..=j` then costs only its count's digits `δ`,
+    /// and the starts whose chain ending at `j` has `δ` digits form a window of starts that
+    /// slides right as `j` grows (see `forward`), one per `δ`. The states at `j + 1` are those of
+    /// the windows, shifted by `δ` and the gap's runs.
+    ///
+    /// A state is dropped only when another at the same start has the same extents, no more bytes
+    /// and at least as many ids (it completes exactly as well: the future depends on the start,
+    /// the extents and the bytes only), when it is over a limit, or when its bound is below
+    /// `floor`. Without `track_lines` the extents are not counted at all: the byte limit implies
+    /// theirs (`lines_implied`), so the states are a staircase of bytes to ids.
+    ///
+    /// Output-sensitive: the bound of a state shifted into `j + 1` is its relaxed score
+    /// (`ids - λ·bytes - μ·extents`) plus terms of `j` and `δ` only, so the states that survive
+    /// are those of a window whose score reaches a threshold. Each start's states are kept by
+    /// score, best first, and no state of start `i` scores more than the relaxed optimum up to
+    /// `i` (`scores` of `forward`): a range-maximum table over those finds the starts of a
+    /// window worth reading, so the work is in the states that survive, not in the windows. Without any bound the
+    /// programme is `O(n · 10 · max_bytes · max_lines)`; with it, on real sets, the states per
+    /// start are the few within the duality gap.
+    fn search(&self, lam: i128, mu: i128, floor: u64, track_lines: bool) -> Option<Choice> {
         let n = self.n();
         let (g, _) = self.backward(lam, mu);
+        let (_, _, potential) = self.forward(lam, mu);
+        let most = RangeMax::new(&potential);
         let (wl, wb) = (self.max_lines, self.max_bytes);
-        // The bound of a fresh chain at `i` whose extent and start bytes are already counted.
-        let rest = |i: usize| g[i] + lam * i128::from(self.start_bytes(i)) + mu;
-        let bound = |l: &Label| {
-            SCALE * i128::from(l.value)
-                + lam * (i128::from(wb) - i128::from(l.bytes))
-                + mu * (i128::from(wl) - i128::from(l.lines))
-                + rest(l.start as usize)
+        let line = u32::from(track_lines);
+        let target = SCALE * i128::from(floor);
+        // What the bound adds to a shifted state's score when it moves to j + 1 over gap j with
+        // a chain count of δ digits (`g` past the end is 0).
+        let slack = lam * i128::from(wb) + mu * i128::from(wl);
+        let start_bytes = |i: usize| self.start_bytes(i) as u32;
+        let score = |lines: u32, bytes: u32, value: u64| {
+            SCALE * i128::from(value) - lam * i128::from(bytes) - mu * i128::from(lines)
         };
-        let mut arena = vec![Label {
-            lines: 1,
-            bytes: self.start_bytes(0),
+        // Every stored state's way back: the state it extends and the gap it opened.
+        let mut back: Vec<(u32, u32)> = vec![(u32::MAX, u32::MAX)];
+        let mut states: Vec<Vec<State>> = vec![Vec::new(); n];
+        let (lines0, bytes0) = (line, start_bytes(0));
+        states[0].push(State {
+            score: score(lines0, bytes0, 0),
+            lines: lines0,
+            bytes: bytes0,
             value: 0,
-            start: 0,
-            prev: u32::MAX,
-            gap: u32::MAX,
-        }];
-        let mut best_value = incumbent.value;
-        let mut best_label: Option<u32> = None;
-        let mut active: Vec<u32> = vec![0];
-        let mut born: Vec<u32> = Vec::new();
+            id: 0,
+        });
+        // Per δ: the starts with `e_j - s_i >= 10^δ` and those with `e_j - s_i >= 10^(δ-1)`.
+        let mut past = [0usize; 11];
+        let mut reached = [0usize; 11];
+        let mut first = 0;
+        let mut best: Option<(u64, u32)> = None;
+        let mut found: Vec<State> = Vec::new();
+        let mut starts: Vec<usize> = Vec::new();
         for j in 0..n {
             let end = u64::from(self.ends[j]);
-            let count_bytes =
-                |l: &Label| u64::from(digits(end - u64::from(self.starts[l.start as usize])));
-            if j + 1 == n {
-                for &li in &active {
-                    let l = arena[li as usize];
-                    if l.lines <= wl && l.bytes + count_bytes(&l) <= wb && l.value > best_value {
-                        best_value = l.value;
-                        best_label = Some(li);
-                    }
+            let last = j + 1 == n;
+            let (gap_lines, gap_bytes, gap_value, rest) = if last {
+                (0, 0, 0, 0)
+            } else {
+                (line * self.lines[j], self.bytes[j], self.value[j], g[j + 1])
+            };
+            found.clear();
+            for delta in 1..=10 {
+                let (lo, hi) = (POW10[delta - 1], POW10[delta]);
+                while reached[delta] <= j && end - u64::from(self.starts[reached[delta]]) >= lo {
+                    reached[delta] += 1;
                 }
-                break;
-            }
-            let target = SCALE * (i128::from(best_value) + 1);
-            born.clear();
-            let next_start = self.start_bytes(j + 1);
-            for &li in &active {
-                let l = arena[li as usize];
-                let ended = l.bytes + count_bytes(&l);
-                if ended > wb {
+                while past[delta] <= j && end - u64::from(self.starts[past[delta]]) >= hi {
+                    past[delta] += 1;
+                }
+                let (a, z) = (past[delta].max(first), reached[delta]);
+                if a >= z {
                     continue;
                 }
-                let opened = Label {
-                    lines: l.lines + u64::from(self.lines[j]) + 1,
-                    bytes: ended + u64::from(self.bytes[j]) + next_start,
-                    value: l.value + self.value[j],
-                    start: (j + 1) as u32,
-                    prev: li,
-                    gap: j as u32,
-                };
-                if opened.lines <= wl && opened.bytes < wb && bound(&opened) >= target {
-                    arena.push(opened);
-                    born.push((arena.len() - 1) as u32);
+                let cost_bytes = delta as u32 + gap_bytes;
+                // The bound at j + 1 is the state's score plus this: keep scores >= threshold.
+                let threshold = target - rest - slack - SCALE * i128::from(gap_value)
+                    + lam * i128::from(cost_bytes)
+                    + mu * i128::from(gap_lines);
+                starts.clear();
+                most.at_least(&potential, a, z, threshold, &mut starts);
+                for &i in &starts {
+                    for s in states[i].iter().take_while(|s| s.score >= threshold) {
+                        let (lines, bytes, value) = (
+                            s.lines + gap_lines,
+                            s.bytes + cost_bytes,
+                            s.value + gap_value,
+                        );
+                        if last {
+                            if u64::from(lines) <= wl
+                                && u64::from(bytes) <= wb
+                                && value >= floor
+                                && best.is_none_or(|(v, _)| value > v)
+                            {
+                                best = Some((value, s.id));
+                            }
+                            continue;
+                        }
+                        let (lines, bytes) = (lines + line, bytes + start_bytes(j + 1));
+                        if u64::from(lines) <= wl && u64::from(bytes) < wb {
+                            found.push(State {
+                                score: score(lines, bytes, value),
+                                lines,
+                                bytes,
+                                value,
+                                id: s.id,
+                            });
+                        }
+                    }
                 }
             }
+            if last {
+                break;
+            }
             if self.forced[j] {
-                active.clear();
-            } else {
-                // A chain that can no longer end within the budget is dead.
-                active.retain(|&li| {
-                    let l = &arena[li as usize];
-                    l.bytes + count_bytes(l) <= wb && bound(l) >= target
+                first = j + 1;
+            }
+            // Drop the dominated (same extents, no fewer bytes, no more ids), then best first.
+            found.sort_unstable_by_key(|s| (s.lines, s.bytes, std::cmp::Reverse(s.value)));
+            let mut kept: Vec<State> = Vec::with_capacity(found.len());
+            for s in &found {
+                // Sorted so, the last kept state of these extents has the most ids so far.
+                if kept
+                    .last()
+                    .is_some_and(|k| k.lines == s.lines && k.value >= s.value)
+                {
+                    continue;
+                }
+                back.push((s.id, j as u32));
+                kept.push(State {
+                    id: (back.len() - 1) as u32,
+                    ..*s
                 });
             }
-            active.extend_from_slice(&born);
-            prune(&arena, &mut active);
+            kept.sort_unstable_by_key(|s| std::cmp::Reverse(s.score));
+            states[j + 1] = kept;
         }
-        let Some(mut li) = best_label else {
-            return incumbent;
-        };
+        let (value, mut id) = best?;
         let mut open = vec![false; n - 1];
-        while arena[li as usize].prev != u32::MAX {
-            open[arena[li as usize].gap as usize] = true;
-            li = arena[li as usize].prev;
+        while back[id as usize].0 != u32::MAX {
+            let (prev, gap) = back[id as usize];
+            open[gap as usize] = true;
+            id = prev;
         }
         let choice = self.evaluate(open);
-        debug_assert!(self.fits(&choice) && choice.value == best_value);
-        choice
+        debug_assert!(self.fits(&choice) && choice.value == value);
+        Some(choice)
     }
 }
 
-/// Drops the labels another label dominates: no more extents, no more bytes, at least as many
-/// ids, a chain starting no earlier. Only labels with equal extents are compared (cheaply: by
-/// start, latest first, against a staircase of bytes to ids); missing a cross-extents domination
-/// keeps a label that could go, which costs time, never exactness.
-fn prune(arena: &[Label], active: &mut Vec<u32>) {
-    active.sort_unstable_by_key(|&li| {
-        let l = &arena[li as usize];
-        (
-            l.lines,
-            std::cmp::Reverse(l.start),
-            l.bytes,
-            std::cmp::Reverse(l.value),
-        )
-    });
-    let mut out = Vec::with_capacity(active.len());
-    // (bytes, value) pairs, bytes increasing and value increasing: the best value at most bytes.
-    let mut stairs: Vec<(u64, u64)> = Vec::new();
-    let mut lines = u64::MAX;
-    for &li in active.iter() {
-        let l = &arena[li as usize];
-        if l.lines != lines {
-            lines = l.lines;
-            stairs.clear();
+/// A path at a chain start, in the search: extents (0 when they are not tracked) and bytes with
+/// the chain at this start paid for but its count's digits, the ids of its open gaps, its relaxed
+/// score (scaled ids less the multipliers' price of its bytes and extents), and where its way
+/// back is stored.
+#[derive(Clone, Copy, Debug)]
+struct State {
+    score: i128,
+    lines: u32,
+    bytes: u32,
+    value: u64,
+    id: u32,
+}
+
+/// Range maxima over a fixed list (a sparse table): every index of a range whose value reaches
+/// a threshold, in time proportional to their number.
+struct RangeMax {
+    /// `levels[k][i]`: the index of the largest value in `i .. i + 2^k`.
+    levels: Vec<Vec<u32>>,
+}
+
+impl RangeMax {
+    fn new(values: &[i128]) -> RangeMax {
+        let mut levels = vec![(0..values.len() as u32).collect::<Vec<u32>>()];
+        let mut width = 1;
+        while 2 * width <= values.len() {
+            let prev = &levels[levels.len() - 1];
+            let next: Vec<u32> = (0..=values.len() - 2 * width)
+                .map(|i| {
+                    let (a, b) = (prev[i], prev[i + width]);
+                    if values[b as usize] > values[a as usize] {
+                        b
+                    } else {
+                        a
+                    }
+                })
+                .collect();
+            levels.push(next);
+            width *= 2;
         }
-        let at = stairs.partition_point(|&(b, _)| b <= l.bytes);
-        if at > 0 && stairs[at - 1].1 >= l.value {
-            continue;
-        }
-        out.push(li);
-        // Insert (bytes, value), dropping the steps it now covers.
-        let mut end = at;
-        while end < stairs.len() && stairs[end].1 <= l.value {
-            end += 1;
-        }
-        stairs.splice(at..end, [(l.bytes, l.value)]);
+        RangeMax { levels }
     }
-    *active = out;
+
+    /// The index of the largest of `values[a..z]` (`a < z`).
+    fn argmax(&self, values: &[i128], a: usize, z: usize) -> usize {
+        let k = (z - a).ilog2() as usize;
+        let (x, y) = (self.levels[k][a], self.levels[k][z - (1 << k)]);
+        if values[y as usize] > values[x as usize] {
+            y as usize
+        } else {
+            x as usize
+        }
+    }
+
+    /// Every index of `a..z` whose value is at least `threshold`, into `out` (in no order).
+    fn at_least(&self, values: &[i128], a: usize, z: usize, threshold: i128, out: &mut Vec<usize>) {
+        if a >= z {
+            return;
+        }
+        let m = self.argmax(values, a, z);
+        if values[m] < threshold {
+            return;
+        }
+        out.push(m);
+        self.at_least(values, a, m, threshold, out);
+        self.at_least(values, m + 1, z, threshold, out);
+    }
 }
