@@ -101,7 +101,7 @@ fn main() {
                     black_box(baseline(ids));
                 }
             }) / sets.len() as f64;
-            let (mut fitted, mut cost) = (0, 0);
+            let (mut fitted, mut cost) = (0u64, 0u64);
             for s in &sets {
                 // Unmap cannot fit ids above the CT's range (nothing between them to unmap).
                 if let Ok(m) = build(IdKind::Uid, s, &IdSet::new(), &p) {
@@ -121,11 +121,8 @@ fn main() {
                 base * 1e3,
                 per / base,
                 sets.len(),
-                if fitted > 0 {
-                    (cost / fitted).to_string()
-                } else {
-                    "-".into()
-                }
+                cost.checked_div(fitted)
+                    .map_or_else(|| "-".to_string(), |c| c.to_string())
             );
         }
     }
