@@ -96,8 +96,8 @@ pub enum Command {
     /// directory
     #[command(hide = true)]
     Man(ManArgs),
-    /// Print the names a shell completes (the bash script calls it): the cluster's VMIDs or the
-    /// configuration's shares, one a line
+    /// Print the names a shell completes (the bash, zsh and fish scripts call it): the cluster's
+    /// VMIDs or the configuration's shares, one a line
     #[command(name = "__complete", hide = true)]
     Complete(CompleteArgs),
 }

@@ -303,10 +303,7 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
     let mut cmd = completion_command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "idfed", &mut out);
-    let mut script = String::from_utf8_lossy(&out).into_owned();
-    if args.shell == clap_complete::Shell::Bash {
-        script = super::complete::dynamic_bash(&script);
-    }
+    let script = super::complete::dynamic(args.shell, &String::from_utf8_lossy(&out));
     super::print_stdout(&script)?;
     Ok(Outcome::Ok)
 }

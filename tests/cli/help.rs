@@ -284,6 +284,9 @@ fn bash_completes_vmids_and_shares_from_the_cluster() {
     assert_eq!(complete("idfed plan --ct 10"), "101\n102\n103\n104\n");
     assert_eq!(complete("idfed report --ct 2"), "201\n");
     assert_eq!(complete("idfed plan --share p"), "projects\n");
+    // `shift VMID`: the CTs, not the options (which follow a `-`).
+    assert_eq!(complete("idfed shift 1"), "101\n102\n103\n104\n");
+    assert!(complete("idfed shift --").contains("--dry-run"));
     // The helper itself, and it stays hidden.
     let run = Test::new()
         .fixture("sync")
@@ -298,4 +301,93 @@ fn bash_completes_vmids_and_shares_from_the_cluster() {
         .success()
         .stdout_lacks("__complete");
     assert!(!complete("idfed ").contains("__complete"));
+}
+
+/// What `shell` (zsh or fish, both installed by `.ci/run`) offers for `line` when the user presses
+/// TAB, with `idfed` a function calling the test binary on the sync fixture. zsh runs interactively
+/// under zpty, its `compadd` wrapped to print what it is given between `<<` and `>>`; fish has
+/// `complete -C`.
+fn shell_completes(t: &Test, shell: &str, line: &str) -> Vec<String> {
+    let root = t.path().display().to_string();
+    let bin = env!("CARGO_BIN_EXE_idfed");
+    let wrapper = format!("{bin} -c {root}/idfed.toml --root {root}/pve1");
+    let out = match shell {
+        "fish" => std::process::Command::new("fish")
+            .args([
+                "--no-config",
+                "-c",
+                &format!(
+                    "source ({bin} completions fish | psub)\n\
+                     function idfed; {wrapper} $argv; end\n\
+                     complete -C '{line}'"
+                ),
+            ])
+            .output(),
+        "zsh" => {
+            let script = format!(
+                r#"zmodload zsh/zpty
+zpty z zsh -f -i
+zpty -w z 'PROMPT= ; RPROMPT='
+zpty -w z 'autoload -U compinit && compinit -u -D'
+zpty -w z 'compadd() {{ builtin compadd -O __hits "$@"; print -l -- "<<" $__hits ">>"; builtin compadd "$@"; }}'
+zpty -w z 'source <({bin} completions zsh)'
+zpty -w z 'idfed() {{ {wrapper} "$@"; }}'
+zpty -w z 'print READY'
+zpty -r z out '*READY*'
+zpty -r z out '*READY*'
+zpty -w -n z $'{line}\t'
+zpty -r z out '*>>*'
+print -r -- "$out"
+zpty -d z
+"#
+            );
+            std::process::Command::new("timeout")
+                .args(["30", "zsh", "-f", "-c", &script])
+                .output()
+        }
+        _ => unreachable!("{shell}"),
+    }
+    .unwrap_or_else(|e| panic!("cannot run {shell} (.ci/run installs it): {e}"));
+    assert!(
+        out.status.success(),
+        "{shell} on `{line}`: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).replace('\r', "");
+    match shell {
+        "fish" => text
+            .lines()
+            .map(|l| l.split('\t').next().unwrap_or_default().to_string())
+            .collect(),
+        _ => {
+            let start = text.rfind("<<\n").map_or(0, |i| i + 3);
+            let end = text[start..].find(">>").map_or(text.len(), |i| start + i);
+            text[start..end].lines().map(str::to_string).collect()
+        }
+    }
+}
+
+#[test]
+fn zsh_and_fish_complete_vmids_and_shares_from_the_cluster() {
+    let t = Test::new().fixture("sync");
+    for shell in ["zsh", "fish"] {
+        let all = ["101", "102", "103", "104", "201"];
+        assert_eq!(
+            shell_completes(&t, shell, "idfed plan --ct "),
+            all,
+            "{shell}"
+        );
+        assert_eq!(
+            shell_completes(&t, shell, "idfed report --ct 2"),
+            ["201"],
+            "{shell}"
+        );
+        assert_eq!(
+            shell_completes(&t, shell, "idfed plan --share p"),
+            ["projects"],
+            "{shell}"
+        );
+        assert_eq!(shell_completes(&t, shell, "idfed shift "), all, "{shell}");
+    }
 }
