@@ -53,14 +53,23 @@ impl Run<'_> {
             });
         }
         let extents: Vec<_> = c.uid_map.iter().chain(&c.gid_map).copied().collect();
+        let old = config.effective_idmap();
         config.set_idmap(&extents);
+        // The map replaced, for `shift`: what the CT's files were written under.
+        let after = store::Managed {
+            switched: Some(store::managed::Switch {
+                old,
+                new: config.effective_idmap(),
+            }),
+            ..c.managed_after.clone()
+        };
         // Claim first: a crash between the two record writes leaves a record that the CT's map
         // holds whether or not the config was written, with the ids in question claimed, never
         // idfed's own ids foreign nor the record stale.
         let pve_root = &cluster.pve_root;
-        store::managed::save(self.root, pve_root, c.ct, &before.claim(&c.managed_after))?;
+        store::managed::save(self.root, pve_root, c.ct, &before.claim(&after))?;
         self.backups.write(&ct.path, &config.render(), 0o640, out)?;
-        store::managed::save(self.root, pve_root, c.ct, &c.managed_after)?;
+        store::managed::save(self.root, pve_root, c.ct, &after)?;
         out.restart_required.push(c.ct);
         Ok(())
     }

@@ -9,6 +9,7 @@ use crate::cli::{Format, ShiftArgs};
 use crate::config;
 use crate::shift::preview::thousands;
 use crate::shift::{self, Params, Report, Request};
+use crate::store;
 
 use super::{Globals, Outcome, require_format};
 use crate::cluster::node_name;
@@ -33,6 +34,10 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
         || std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16)),
         usize::from,
     );
+    // The map idfed replaced, when it switched this CT's map (trusted by `shift` only while the
+    // CT's map is still the one it wrote).
+    let record = store::managed::read(&globals.root, &c.pve_root, args.vmid)
+        .with_context(|| format!("cannot shift CT {}", args.vmid))?;
     let report = shift::shift(&Request {
         root: &globals.root,
         pve_root: &c.pve_root,
@@ -41,7 +46,7 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
         rootfs: args.rootfs.as_deref(),
         dry_run: args.dry_run,
         params: &params,
-        switch: None,
+        switch: record.as_ref().and_then(|r| r.switched.as_ref()),
         threads,
     })
     .with_context(|| format!("cannot shift CT {}", args.vmid))?;

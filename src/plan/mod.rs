@@ -542,6 +542,8 @@ fn plan_ct(
         gids: gid.managed_after,
         adopted_uids: uid.adopted_after,
         adopted_gids: gid.adopted_after,
+        // Kept until apply writes the next switch.
+        switched: managed.switched.clone(),
         ..Managed::default()
     };
     cp.planned = true;

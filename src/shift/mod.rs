@@ -46,12 +46,7 @@ pub struct Params {
     pub protected: IdSet,
 }
 
-/// idfed's record of a map switch: the map it replaced and the one it wrote.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Switch {
-    pub old: Vec<Extent>,
-    pub new: Vec<Extent>,
-}
+pub use crate::store::managed::Switch;
 
 /// One shift.
 #[derive(Clone, Debug)]
@@ -154,7 +149,7 @@ pub struct Report {
 /// The moves from the record when it still describes the CT's map, else inferred from it.
 pub fn moves_for(current: &[Extent], switch: Option<&Switch>, params: &Params) -> Vec<MoveRange> {
     if let Some(s) = switch
-        && same_map(&s.new, current)
+        && s.wrote(current)
     {
         return moves::between(&s.old, current);
     }
@@ -176,18 +171,6 @@ pub fn moves_for(current: &[Extent], switch: Option<&Switch>, params: &Params) -
         ));
     }
     out
-}
-
-fn same_map(a: &[Extent], b: &[Extent]) -> bool {
-    let key = |m: &[Extent]| {
-        let mut v: Vec<(IdKind, u32, u32, u32)> = m
-            .iter()
-            .map(|e| (e.kind, e.inside, e.outside, e.count))
-            .collect();
-        v.sort();
-        v
-    };
-    key(a) == key(b)
 }
 
 /// The path of CT `vmid`'s journal under the root.

@@ -6,6 +6,8 @@
 //! CT's map are bracketed by a claim (`claimed_*`): the ids a write in progress may have put in or
 //! taken out, owned only where the map holds them and never required to be there, so that a crash
 //! between the record and the config neither makes the record stale nor idfed's ids foreign.
+//! A record also keeps the last switch idfed made (`switched`: the map it replaced and the one it
+//! wrote), which `shift` trusts over inference while the CT's map is still the one written.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::fs::{self, Root, Written, write_json};
+use crate::idmap::Extent;
 use crate::ids::{IdKind, IdSet};
 
 use super::StoreError;
@@ -35,6 +38,49 @@ pub struct Managed {
     pub claimed_uids: IdSet,
     #[serde(default, skip_serializing_if = "IdSet::is_empty")]
     pub claimed_gids: IdSet,
+    /// The last map switch idfed wrote, kept until the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub switched: Option<Switch>,
+}
+
+/// A map switch idfed wrote: the whole effective map it replaced (PVE's default included) and
+/// the one it wrote, both kinds, as `lxc.idmap` values (`"u 0 100000 1005"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Switch {
+    #[serde(with = "idmap_lines")]
+    pub old: Vec<Extent>,
+    #[serde(with = "idmap_lines")]
+    pub new: Vec<Extent>,
+}
+
+impl Switch {
+    /// Is `map` the map this switch wrote (the same extents, in any order)?
+    pub fn wrote(&self, map: &[Extent]) -> bool {
+        let sorted = |m: &[Extent]| {
+            let mut v = m.to_vec();
+            v.sort();
+            v
+        };
+        sorted(&self.new) == sorted(map)
+    }
+}
+
+/// A map as its `lxc.idmap` values, in JSON strings.
+mod idmap_lines {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    use crate::idmap::Extent;
+
+    pub fn serialize<S: Serializer>(map: &[Extent], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(map.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Extent>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|line| line.parse().map_err(D::Error::custom))
+            .collect()
+    }
 }
 
 impl Managed {
@@ -79,6 +125,10 @@ impl Managed {
             adopted_gids: self.adopted_gids.union(&after.adopted_gids),
             claimed_uids: either(IdKind::Uid),
             claimed_gids: either(IdKind::Gid),
+            // The switch being written: should the config write fail, it does not describe the
+            // CT's map and is not trusted (`Switch::wrote`); should the next record write fail,
+            // it does.
+            switched: after.switched.clone(),
         }
     }
 
@@ -117,6 +167,18 @@ pub fn load(root: &Root, pve_root: &Path) -> Result<BTreeMap<u32, Managed>, Stor
         out.insert(vmid, super::parse(&path, "a managed record", &text)?);
     }
     Ok(out)
+}
+
+/// Reads container `vmid`'s record; none is `None`.
+///
+/// # Errors
+/// A record that cannot be read or parsed, naming its file.
+pub fn read(root: &Root, pve_root: &Path, vmid: u32) -> Result<Option<Managed>, StoreError> {
+    let path = path(root, pve_root, vmid);
+    match fs::read_optional(&path)? {
+        Some(text) => Ok(Some(super::parse(&path, "a managed record", &text)?)),
+        None => Ok(None),
+    }
 }
 
 /// The record of container `vmid`.
@@ -185,6 +247,45 @@ mod tests {
             serde_json::to_string(&m).unwrap(),
             r#"{"uids":[{"start":1005,"count":1}],"gids":[]}"#
         );
+    }
+
+    #[test]
+    fn a_switch_is_kept_as_idmap_lines_and_claimed_with_the_write() {
+        let line = |s: &str| s.parse::<Extent>().unwrap();
+        let switch = Switch {
+            old: vec![line("u 0 100000 65536"), line("g 0 100000 65536")],
+            new: vec![
+                line("u 0 100000 1005"),
+                line("u 1005 1005 1"),
+                line("u 1006 101006 64530"),
+                line("g 0 100000 65536"),
+            ],
+        };
+        let after = Managed {
+            switched: Some(switch.clone()),
+            ..rec(&[1005])
+        };
+        let json = serde_json::to_string(&after).unwrap();
+        assert_eq!(
+            json,
+            r#"{"uids":[{"start":1005,"count":1}],"gids":[],"switched":{"old":["u 0 100000 65536","g 0 100000 65536"],"new":["u 0 100000 1005","u 1005 1005 1","u 1006 101006 64530","g 0 100000 65536"]}}"#
+        );
+        assert_eq!(serde_json::from_str::<Managed>(&json).unwrap(), after);
+        // The claim written before the config already names the switch being written.
+        assert_eq!(
+            Managed::default().claim(&after).switched,
+            Some(switch.clone())
+        );
+        // Written in another order, the same map; another map is not.
+        let mut reordered = switch.new.clone();
+        reordered.reverse();
+        assert!(switch.wrote(&reordered));
+        assert!(!switch.wrote(&switch.old));
+        let bad = json.replace("u 1005 1005 1", "u 1005 1005");
+        let err = serde_json::from_str::<Managed>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`u 1005 1005` is not an idmap entry"), "{err}");
     }
 
     #[test]

@@ -604,3 +604,141 @@ fn the_container_writes_its_files_after_the_shift() {
     let new = std::fs::metadata(rootfs(&run).join("home/alice/new")).unwrap();
     assert_eq!((new.uid(), new.gid()), (1005, 1005));
 }
+
+/// A CT on PVE's default map whose share passes alice (1005) through: the files of a host id no
+/// switch of idfed's moved (2000, copied in from the host) are left alone.
+const SWITCHED_CONF: &str = "arch: amd64\nhostname: ct101\nmemory: 512\n\
+mp0: /mnt/pve/projects,mp=/data\n\
+rootfs: local:101/subvol-101-disk-0.subvol,size=8G\nunprivileged: 1\n";
+
+/// The configuration with `owners` (a TOML line) as the share's owners.
+fn switched_config(owners: &str) -> String {
+    format!(
+        "[cluster]\npve_root = \"/etc/pve\"\n\n[source.nas]\ntype = \"files\"\npasswd = \"passwd\"\ngroup = \"group\"\n\n\
+         [share.projects]\nsource = \"nas\"\npath = \"/mnt/pve/projects\"\n{owners}\n"
+    )
+}
+
+/// Owner (uid, gid) of `rel` under the rootfs.
+fn owner(run: &Run, rel: &str) -> (u32, u32) {
+    let m = std::fs::symlink_metadata(rootfs(run).join(rel)).unwrap();
+    (m.uid(), m.gid())
+}
+
+/// The rows of the JSON `moves` with their `source`: (kind, inside, from, to, source).
+fn move_sources(json: &serde_json::Value) -> Vec<(String, u64, u64, u64, String)> {
+    let sources = json["moves"].as_array().unwrap().iter();
+    moves(json)
+        .into_iter()
+        .zip(sources)
+        .map(|((kind, inside, from, to, _), m)| {
+            let source = m["source"].as_str().unwrap().to_string();
+            (kind, inside, from, to, source)
+        })
+        .collect()
+}
+
+/// Issue 18: apply records the map it replaced, and shift moves by that record rather than by
+/// inference: by inference, host 2000's file (copied in from the host) would be taken for a
+/// former passthrough's and moved to 102000. The return to PVE's default map, from which nothing
+/// can be inferred at all, is `shift::tests::the_record_wins_while_it_holds`.
+#[test]
+fn shift_moves_by_the_map_apply_replaced() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
+    let t = Test::new()
+        .write(
+            "passwd",
+            "alice:x:1005:1005::/home/alice:/bin/sh\nbob:x:1006:1006::/home/bob:/bin/sh\n",
+        )
+        .write("group", "alice:x:1005:\nbob:x:1006:\n")
+        .write("etc/subuid", "root:100000:65536\n")
+        .write("etc/subgid", "root:100000:65536\n")
+        .write(
+            "etc/pve/storage.cfg",
+            "dir: local\n\tpath /var/lib/vz\n\tcontent rootdir,vztmpl\n",
+        )
+        .write("etc/pve/nodes/pve1/lxc/101.conf", SWITCHED_CONF);
+    let root = t.path().join(ROOTFS);
+    std::fs::create_dir_all(root.join("home/alice")).unwrap();
+    std::fs::create_dir_all(root.join("home/bob")).unwrap();
+    std::fs::write(root.join("home/alice/notes"), "notes").unwrap();
+    std::fs::write(root.join("home/bob/notes"), "notes").unwrap();
+    std::fs::write(root.join("host-copy"), "from the host").unwrap();
+    sh(
+        r#"chown -R 100000:100000 "$1" && chown -R 101005:101005 "$1/home/alice" && chown -R 101006:101006 "$1/home/bob" && chown 2000:2000 "$1/host-copy""#,
+        &[&root],
+    );
+
+    let rec = |kind: &str, inside, from, to| (kind.to_string(), inside, from, to, "record".into());
+    // Per switch: the share's owners, the moves shift makes, then the owners of alice's and
+    // bob's files. bob replaces alice, then only a uid above the CT's range passes through
+    // (inference would take every entry of a host id in 1000-65535 for a former passthrough's).
+    let steps = [
+        (
+            "users = [\"alice\"]",
+            vec![
+                rec("uid", 1005, 101005, 1005),
+                rec("gid", 1005, 101005, 1005),
+            ],
+            [(1005, 1005), (101006, 101006)],
+        ),
+        (
+            "users = [\"bob\"]",
+            vec![
+                rec("uid", 1005, 1005, 101005),
+                rec("uid", 1006, 101006, 1006),
+                rec("gid", 1005, 1005, 101005),
+                rec("gid", 1006, 101006, 1006),
+            ],
+            [(101005, 101005), (1006, 1006)],
+        ),
+        (
+            "uids = [70000]",
+            vec![
+                rec("uid", 1006, 1006, 101006),
+                rec("gid", 1006, 1006, 101006),
+            ],
+            [(101005, 101005), (101006, 101006)],
+        ),
+    ];
+    let mut t = t;
+    // The whole map replaced, PVE's default included at first.
+    let mut old = serde_json::json!(["u 0 100000 65536", "g 0 100000 65536"]);
+    for (owners, want, [alice, bob]) in steps {
+        let applied = t
+            .write("idfed.toml", &switched_config(owners))
+            .at_root("pve1")
+            .args(["apply", "--allow-shrink"])
+            .run()
+            .success();
+        let record: serde_json::Value =
+            serde_json::from_str(&applied.read("etc/pve/idfed/managed/101.json")).unwrap();
+        let written: Vec<String> = applied
+            .read("etc/pve/nodes/pve1/lxc/101.conf")
+            .lines()
+            .filter_map(|l| l.strip_prefix("lxc.idmap: "))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(record["switched"]["old"], old, "{owners}: {record:#}");
+        assert_eq!(
+            record["switched"]["new"],
+            serde_json::json!(written),
+            "{owners}"
+        );
+        old = record["switched"]["new"].clone();
+        let shifted = applied
+            .again()
+            .at_root("pve1")
+            .args(["--format", "json", "shift", "101"])
+            .run()
+            .success();
+        let json = shifted.json();
+        assert_eq!(move_sources(&json), want, "{owners}: {json:#}");
+        assert_eq!(owner(&shifted, "home/alice/notes"), alice, "{owners}");
+        assert_eq!(owner(&shifted, "home/bob/notes"), bob, "{owners}");
+        assert_eq!(owner(&shifted, "host-copy"), (2000, 2000), "{owners}");
+        t = shifted.again();
+    }
+}

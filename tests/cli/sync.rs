@@ -1013,8 +1013,21 @@ lxc.idmap: g 0 100000 65536
     let conf = conf(&run, "pve1", 101);
     assert!(conf.contains("lxc.idmap: u 2001 2001 1\n"), "{conf}");
     assert!(conf.contains("lxc.idmap: u 1005 1005 2\n"), "{conf}");
-    let record = run.read("cluster/pve/idfed/managed/101.json");
-    assert!(!record.contains("2001"), "{record}");
+    // Not idfed's (the record also keeps the map it replaced, which held 2001: issue 18).
+    let record: serde_json::Value =
+        serde_json::from_str(&run.read("cluster/pve/idfed/managed/101.json")).unwrap();
+    assert_eq!(
+        record["uids"],
+        serde_json::json!([{"start": 1005, "count": 2}]),
+        "{record:#}"
+    );
+    assert!(
+        record["switched"]["old"]
+            .as_array()
+            .unwrap()
+            .contains(&"u 2001 2001 1".into()),
+        "{record:#}"
+    );
     // The new record is the new CT's: the next run trusts it, keeps 2001, says nothing more.
     on(run.again(), "pve1", &["apply"])
         .success()
