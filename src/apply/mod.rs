@@ -30,7 +30,7 @@ use serde::Serialize;
 use crate::cluster::{ClusterState, RecordWarning};
 use crate::fs::{self, FsError, Root};
 use crate::idmap::{MapParams, Subid};
-use crate::plan::{self, Plan, Rollout};
+use crate::plan::{self, Plan, Rollout, SkipReason};
 use crate::pve::{LockError, lxc_dir};
 use crate::resolve::ResolvedShare;
 use crate::store::{self, Published, ShareBaseline, StoreError};
@@ -132,7 +132,7 @@ impl fmt::Display for DropReason {
 #[derive(Debug, Serialize)]
 pub struct Skipped {
     pub ct: u32,
-    pub reason: String,
+    pub reason: SkipReason,
 }
 
 /// What the engine has to say while it works (the command prints it).

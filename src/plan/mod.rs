@@ -6,6 +6,7 @@ pub mod gains;
 pub mod guard;
 pub mod release;
 pub mod saved;
+mod skip;
 pub mod text;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +24,7 @@ use crate::store::Managed;
 
 pub use gains::{Gain, Gains, OwnerTable};
 pub use release::Release;
+pub use skip::SkipReason;
 pub use text::render_text;
 
 /// Everything the planner looks at.
@@ -75,7 +77,7 @@ pub struct CtPlan {
     pub current_gid_map: Vec<Extent>,
     pub changed: bool,
     pub restart_required: bool,
-    pub skipped: Option<String>,
+    pub skipped: Option<SkipReason>,
     /// Passthroughs in the current map that idfed did not put there: kept.
     pub foreign_uids: IdSet,
     pub foreign_gids: IdSet,
@@ -199,22 +201,19 @@ pub fn plan_cluster(
 
 /// Why idfed cannot take over a current map: an extent that is neither a passthrough nor part of
 /// the base range (`outside = base + inside`, ending within `size`), or a passthrough of id 0.
-fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<String> {
+fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<SkipReason> {
     for e in map {
         if e.is_passthrough() && e.inside == 0 {
-            return Some(format!(
-                "its map passes host id 0 through (`lxc.idmap: {e}`); idfed never does"
-            ));
+            return Some(SkipReason::RootPassthrough { extent: *e });
         }
         // A base extent widened past `size` maps inside ids the rebuilt map would cut off.
         let base_shaped = u64::from(e.outside) == u64::from(params.base) + u64::from(e.inside)
             && u64::from(e.inside) + u64::from(e.count) <= u64::from(params.size);
         if !e.is_passthrough() && !base_shaped {
-            return Some(format!(
-                "its map has a custom extent `lxc.idmap: {e}` that is neither a passthrough nor \
-                 part of the base range {}: edit it by hand",
-                params.base
-            ));
+            return Some(SkipReason::CustomExtent {
+                extent: *e,
+                base: params.base,
+            });
         }
     }
     None
@@ -489,7 +488,7 @@ fn plan_ct(
         planned: false,
     };
     if !ct.unprivileged {
-        cp.skipped = Some("privileged: it writes as anyone; idfed never edits its map".into());
+        cp.skipped = Some(SkipReason::Privileged);
         return cp;
     }
     if let Some(reason) = foreign_shape(&ct.idmap, params) {
@@ -498,7 +497,7 @@ fn plan_ct(
     }
     let plan_of = |kind, current: &[Extent]| {
         plan_kind(input, ct.vmid, kind, current, managed, &used)
-            .map_err(|e| format!("its {kind} map cannot be built: {e}"))
+            .map_err(|error| SkipReason::CannotBuild { kind, error })
     };
     let uid = match plan_of(IdKind::Uid, &cp.current_uid_map) {
         Ok(uid) => uid,
@@ -551,7 +550,7 @@ fn plan_ct(
     cp.restart_required = cp.changed;
     if let Some(lock) = &ct.lock {
         // Still `changed`: the CT is not in its desired state, it just cannot be switched now.
-        cp.skipped = Some(format!("locked (`lock: {lock}`): retried on the next run"));
+        cp.skipped = Some(SkipReason::Locked { lock: lock.clone() });
     }
     cp
 }

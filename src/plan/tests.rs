@@ -237,7 +237,14 @@ fn skip_reasons() {
         &[privileged, locked, custom, root, widened, one_past],
         &BTreeMap::new(),
     );
-    let reason = |v| p.container(v).unwrap().skipped.clone().unwrap();
+    let reason = |v| {
+        p.container(v)
+            .unwrap()
+            .skipped
+            .as_ref()
+            .unwrap()
+            .to_string()
+    };
     assert!(reason(101).starts_with("privileged"));
     assert!(reason(102).contains("`lock: backup`"));
     assert!(
@@ -295,7 +302,11 @@ fn wanted_ids_below_min_id_are_refused_beside_foreign_ones() {
         &BTreeMap::new(),
     );
     let c = p.container(101).unwrap();
-    let reason = c.skipped.as_deref().unwrap_or_default();
+    let reason = c
+        .skipped
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     assert!(
         !c.planned && reason.contains("uid map cannot be built") && reason.contains("`500`"),
         "{c:?}"

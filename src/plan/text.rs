@@ -11,7 +11,7 @@ use crate::ids::{IdSet, uids_gids};
 use crate::text::Esc;
 
 use super::gains::GainIter;
-use super::{CtPlan, Gain, Gains, Plan, Rollout};
+use super::{CtPlan, Gain, Gains, Plan, Rollout, SkipReason};
 
 /// The `lxc.idmap:` lines of a map, uids first, as idfed writes them into a CT config.
 pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
@@ -67,7 +67,7 @@ struct Notes<'a> {
     current_uid_map: &'a [Extent],
     current_gid_map: &'a [Extent],
     changed: bool,
-    skipped: &'a Option<String>,
+    skipped: &'a Option<SkipReason>,
     rollout: &'a Rollout,
     gains: &'a Gains,
     removed: [&'a IdSet; 2],

@@ -14,10 +14,13 @@ use std::path::Path;
 
 use serde::Serialize;
 
+mod code;
+pub use code::FindingCode;
+
 use crate::cluster::{CtState, NodeCoverage, current_map};
 use crate::idmap::{self, Extent, KERNEL_MAX_EXTENTS, MapParams, MapProblem, outside_ranges};
 use crate::ids::{IdKind, IdRange, IdSet, uids_gids};
-use crate::plan::{CtPlan, Plan};
+use crate::plan::{CtPlan, Plan, SkipReason};
 use crate::pve::{CtError, CtErrorKind, Section, ct_conf_path};
 use crate::report::{Exposure, Report};
 use crate::resolve::{FromCache, age};
@@ -29,7 +32,7 @@ use crate::subid::SubidWarning;
 pub struct Finding {
     pub node: String,
     pub ct: Option<u32>,
-    pub code: &'static str,
+    pub code: FindingCode,
     /// What fails, naming the CT and node (self-contained: JSON consumers show it alone).
     pub message: String,
     /// A command to run or the exact lines to write; may span lines.
@@ -91,14 +94,14 @@ pub struct CheckInput<'a> {
     pub report: Option<&'a Report>,
 }
 
-fn map_code(p: &MapProblem) -> &'static str {
+fn map_code(p: &MapProblem) -> FindingCode {
     match p {
-        MapProblem::BadExtent { .. } => "map-bad-extent",
-        MapProblem::InsideOverlap { .. } => "map-inside-overlap",
-        MapProblem::OutsideOverlap { .. } => "map-outside-overlap",
-        MapProblem::TooManyExtents { .. } => "map-too-many-extents",
-        MapProblem::TextTooLong { .. } => "map-too-long",
-        MapProblem::InsideZeroUnmapped { .. } => "map-root-unmapped",
+        MapProblem::BadExtent { .. } => FindingCode::MapBadExtent,
+        MapProblem::InsideOverlap { .. } => FindingCode::MapInsideOverlap,
+        MapProblem::OutsideOverlap { .. } => FindingCode::MapOutsideOverlap,
+        MapProblem::TooManyExtents { .. } => FindingCode::MapTooManyExtents,
+        MapProblem::TextTooLong { .. } => FindingCode::MapTooLong,
+        MapProblem::InsideZeroUnmapped { .. } => FindingCode::MapRootUnmapped,
     }
 }
 
@@ -160,7 +163,7 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
         out.problems.push(Finding {
             node: w.node.clone(),
             ct: None,
-            code: "subid-malformed",
+            code: FindingCode::SubidMalformed,
             message: format!("{} on {}: {}", w.file, w.node, w.warning),
             fix: format!("on {}: {}", w.node, w.warning.fix(&w.file)),
         });
@@ -181,7 +184,7 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
         out.warnings.push(Finding {
             node: d.node.clone(),
             ct: Some(d.vmid),
-            code: "idmap-deprecated",
+            code: FindingCode::IdmapDeprecated,
             message: format!(
                 "CT {} on {}: line(s) {lines} of {conf} use the deprecated key `lxc.id_map`, which \
                  Proxmox ignores: the CT does not get those extents",
@@ -229,7 +232,7 @@ pub fn cached_source(node: &str, c: &FromCache) -> Finding {
     Finding {
         node: node.to_string(),
         ct: None,
-        code: "source-cached",
+        code: FindingCode::SourceCached,
         message: format!(
             "source `{}` cannot be read: the checks that need its owners used its cache of {} \
              ({} old): {}",
@@ -250,7 +253,7 @@ fn ct_error(e: &CtError) -> Finding {
     let who = e.who();
     let (code, message, fix) = match &e.kind {
         CtErrorKind::Unreadable => (
-            "config-unreadable",
+            FindingCode::ConfigUnreadable,
             format!("{who}: its config cannot be read: {}", e.message),
             format!(
                 "repair {path} into readable UTF-8 text (`pct config {}` shows what Proxmox reads)",
@@ -258,7 +261,7 @@ fn ct_error(e: &CtError) -> Finding {
             ),
         ),
         CtErrorKind::MalformedIdmap { line, text } => (
-            "map-malformed",
+            FindingCode::MapMalformed,
             format!(
                 "{who} will not start: line {line} of {path}, `{text}`, is a malformed idmap entry: {}",
                 e.message
@@ -269,7 +272,7 @@ fn ct_error(e: &CtError) -> Finding {
             ),
         ),
         CtErrorKind::Malformed { line, text } => (
-            "config-unparsable",
+            FindingCode::ConfigUnparsable,
             format!(
                 "{who} cannot be read: line {line} of {path}, `{text}`, is a malformed mount point: {}",
                 e.message
@@ -280,7 +283,7 @@ fn ct_error(e: &CtError) -> Finding {
             ),
         ),
         CtErrorKind::Duplicate { others } => (
-            "vmid-duplicate",
+            FindingCode::VmidDuplicate,
             format!(
                 "{who}: {path} and {} configure the same VMID (a copy left behind?): idfed plans \
                  and applies neither until one is gone",
@@ -315,7 +318,7 @@ fn check_ct(input: &CheckInput<'_>, ct: &CtState, out: &mut CheckReport) {
     };
     if !ct.unprivileged && !ct.uses.is_empty() {
         out.warnings.push(finding(
-            "privileged-share",
+            FindingCode::PrivilegedShare,
             format!(
                 "CT {} on {} is privileged and mounts share(s) {}: its root is the host's \
                      root, it writes there as any user",
@@ -334,7 +337,7 @@ fn check_ct(input: &CheckInput<'_>, ct: &CtState, out: &mut CheckReport) {
     for u in ct.uses.iter().filter(|u| u.key.is_some() && !u.shared) {
         let key = u.key.as_deref().unwrap_or_default();
         out.warnings.push(finding(
-            "not-shared",
+            FindingCode::NotShared,
             format!(
                 "CT {} on {}: `{key}` binds share `{}` without `shared=1`: Proxmox will not \
                  migrate the CT, though the share is mounted on every node",
@@ -389,7 +392,7 @@ fn check_ct(input: &CheckInput<'_>, ct: &CtState, out: &mut CheckReport) {
                 });
                 let default = crate::cluster::default_map(kind, &input.params);
                 out.problems.push(finding(
-                    "map-root-unmapped",
+                    FindingCode::MapRootUnmapped,
                     format!(
                         "CT {} on {} will not start: its lxc.idmap lines map only {other}, and a \
                          custom map replaces both default maps: every {kind} is unmapped, root's \
@@ -464,12 +467,12 @@ fn check_coverage(
                 ("its published", format!("on {}", node.node))
             };
             let code = match (section, kind) {
-                (None, IdKind::Uid) => "subuid-missing",
-                (None, IdKind::Gid) => "subgid-missing",
-                (Some(Section::Pending), IdKind::Uid) => "pending-subuid-missing",
-                (Some(Section::Pending), IdKind::Gid) => "pending-subgid-missing",
-                (Some(_), IdKind::Uid) => "snapshot-subuid-missing",
-                (Some(_), IdKind::Gid) => "snapshot-subgid-missing",
+                (None, IdKind::Uid) => FindingCode::SubuidMissing,
+                (None, IdKind::Gid) => FindingCode::SubgidMissing,
+                (Some(Section::Pending), IdKind::Uid) => FindingCode::PendingSubuidMissing,
+                (Some(Section::Pending), IdKind::Gid) => FindingCode::PendingSubgidMissing,
+                (Some(_), IdKind::Uid) => FindingCode::SnapshotSubuidMissing,
+                (Some(_), IdKind::Gid) => FindingCode::SnapshotSubgidMissing,
             };
             // `apply` adds lines for current and desired maps only; `--prune` keeps a section's.
             let (when, or) = match section {
@@ -511,11 +514,11 @@ fn check_coverage(
     }
 }
 
-fn unmanaged(input: &CheckInput<'_>, c: &CtPlan, reason: &str) -> Finding {
+fn unmanaged(input: &CheckInput<'_>, c: &CtPlan, reason: &SkipReason) -> Finding {
     Finding {
         node: c.node.clone(),
         ct: Some(c.ct),
-        code: "unmanaged-map",
+        code: FindingCode::UnmanagedMap,
         message: format!(
             "CT {} on {} uses share(s) {} but idfed cannot manage its map: {reason}",
             c.ct,
@@ -565,7 +568,7 @@ fn drift(c: &CtPlan) -> Finding {
     Finding {
         node: c.node.clone(),
         ct: Some(c.ct),
-        code: "drift",
+        code: FindingCode::Drift,
         message: format!(
             "CT {} on {}: its map differs from the desired one for share(s) {}: {what}",
             c.ct,
@@ -610,7 +613,7 @@ fn exposure(input: &CheckInput<'_>, e: &Exposure) -> Finding {
     Finding {
         node: node.to_string(),
         ct: Some(vmid),
-        code: "exposure",
+        code: FindingCode::Exposure,
         message: format!(
             "CT {vmid} on {node} can act as host ids no owner of its shares has: uids {uids}, gids \
              {gids}{}",
@@ -667,7 +670,7 @@ pub fn node_findings(
             None => out.push(Finding {
                 node: node.clone(),
                 ct: None,
-                code: "node-unpublished",
+                code: FindingCode::NodeUnpublished,
                 message: format!(
                     "node {node} never published its subid coverage: idfed may not run there \
                      yet, and no map that adds passthroughs is switched until it does"
@@ -677,7 +680,7 @@ pub fn node_findings(
             Some(p) if p.is_stale(now, max_age) => out.push(Finding {
                 node: node.clone(),
                 ct: None,
-                code: "node-stale",
+                code: FindingCode::NodeStale,
                 message: format!(
                     "node {node} last published its subid coverage at {} ({}s ago, more than \
                      `cluster.publish_max_age_secs` = {max_age}): idfed may have stopped \
@@ -705,7 +708,7 @@ fn disagreement(node: &str, p: &Published, config_sha256: &str) -> Vec<Finding> 
         out.push(Finding {
             node: node.to_string(),
             ct: None,
-            code: "config-differs",
+            code: FindingCode::ConfigDiffers,
             message: format!(
                 "node {node} planned from another configuration than this node's (sha256 {} \
                  there, {} here): the nodes may want different maps, and a map waits until every \
@@ -723,7 +726,7 @@ fn disagreement(node: &str, p: &Published, config_sha256: &str) -> Vec<Finding> 
         out.push(Finding {
             node: node.to_string(),
             ct: None,
-            code: "version-differs",
+            code: FindingCode::VersionDiffers,
             message: format!(
                 "node {node} runs idfed {} and this node {}: they may plan differently",
                 p.version,
@@ -792,7 +795,7 @@ mod tests {
     }
 
     fn codes(list: &[Finding]) -> Vec<(Option<u32>, &str)> {
-        list.iter().map(|f| (f.ct, f.code)).collect()
+        list.iter().map(|f| (f.ct, f.code.as_str())).collect()
     }
 
     #[test]
@@ -852,7 +855,7 @@ mod tests {
         let found: Vec<(&str, &str)> = r
             .problems
             .iter()
-            .map(|f| (f.node.as_str(), f.code))
+            .map(|f| (f.node.as_str(), f.code.as_str()))
             .collect();
         assert_eq!(
             found,
@@ -977,7 +980,7 @@ mod tests {
             problems: vec![Finding {
                 node: "pve1".into(),
                 ct: Some(101),
-                code: "subuid-missing",
+                code: FindingCode::SubuidMissing,
                 message: "CT 101 on pve1 cannot start".into(),
                 fix: "add to /etc/subuid on pve1:\nroot:1005:1".into(),
             }],
@@ -999,7 +1002,7 @@ mod tests {
         let codes = |now| {
             node_findings(&nodes, "pve1", &all, now, 100, "c0ffee")
                 .into_iter()
-                .map(|f| (f.node, f.code))
+                .map(|f| (f.node, f.code.as_str()))
                 .collect::<Vec<_>>()
         };
         // Nobody published yet: no rollout has begun, nothing to warn about.
@@ -1025,7 +1028,7 @@ mod tests {
             let all = BTreeMap::from([("pve2".to_string(), p)]);
             node_findings(&nodes, "pve1", &all, now, 100, "c0ffee")
                 .into_iter()
-                .map(|f| f.code)
+                .map(|f| f.code.as_str())
                 .collect::<Vec<_>>()
         };
         let state = |digest: &str| {

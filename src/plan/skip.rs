@@ -1,0 +1,91 @@
+//! Why the plan leaves a container's map as it is.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use crate::idmap::{Extent, MapError};
+use crate::ids::IdKind;
+
+/// Why idfed does not switch a CT (JSON and text: the sentence [`fmt::Display`] writes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// A privileged CT writes as anyone: its map is never edited.
+    Privileged,
+    /// Its map passes host id 0 through, which idfed never does.
+    RootPassthrough { extent: Extent },
+    /// Its map has an extent that is neither a passthrough nor part of the base range.
+    CustomExtent { extent: Extent, base: u32 },
+    /// The map of one kind cannot be built.
+    CannotBuild { kind: IdKind, error: MapError },
+    /// PVE holds the CT's config lock (`lock: backup`, ...): retried on the next run.
+    Locked { lock: String },
+}
+
+impl SkipReason {
+    /// Is this a map that could not be built (not a policy or a lock)?
+    pub fn is_build_failure(&self) -> bool {
+        matches!(self, SkipReason::CannotBuild { .. })
+    }
+}
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SkipReason::Privileged => {
+                f.write_str("privileged: it writes as anyone; idfed never edits its map")
+            }
+            SkipReason::RootPassthrough { extent } => write!(
+                f,
+                "its map passes host id 0 through (`lxc.idmap: {extent}`); idfed never does"
+            ),
+            SkipReason::CustomExtent { extent, base } => write!(
+                f,
+                "its map has a custom extent `lxc.idmap: {extent}` that is neither a passthrough \
+                 nor part of the base range {base}: edit it by hand"
+            ),
+            SkipReason::CannotBuild { kind, error } => {
+                write!(f, "its {kind} map cannot be built: {error}")
+            }
+            SkipReason::Locked { lock } => {
+                write!(f, "locked (`lock: {lock}`): retried on the next run")
+            }
+        }
+    }
+}
+
+impl Serialize for SkipReason {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SkipReason;
+    use crate::idmap::Extent;
+
+    #[test]
+    fn json_is_the_sentence_text_prints() {
+        let extent: Extent = "u 0 0 1".parse().unwrap();
+        for reason in [
+            SkipReason::Privileged,
+            SkipReason::RootPassthrough { extent },
+            SkipReason::Locked {
+                lock: "backup".into(),
+            },
+        ] {
+            assert_eq!(
+                serde_json::to_string(&reason).unwrap(),
+                serde_json::to_string(&reason.to_string()).unwrap()
+            );
+        }
+        assert_eq!(
+            SkipReason::Locked {
+                lock: "backup".into()
+            }
+            .to_string(),
+            "locked (`lock: backup`): retried on the next run"
+        );
+    }
+}
