@@ -12,9 +12,8 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use crate::cluster::{CtState, current_map};
-use crate::idmap::MapParams;
-use crate::idmap::outside_ranges;
-use crate::ids::{self, IdKind, IdSet};
+use crate::idmap::{MapParams, inside_ranges, outside_ranges};
+use crate::ids::{self, IdKind, IdRange, IdSet};
 use crate::resolve::OwnerKind;
 use crate::resolve::ResolvedShare;
 use crate::store::Managed;
@@ -82,11 +81,24 @@ pub struct Exposure {
     pub adopted_gids: IdSet,
 }
 
+/// Inside ids of the base range a container's map leaves unmapped (left out to fit the kernel's
+/// budget, or whose base id is a passthrough): no process runs as them inside, and files owned
+/// by the host ids they would have show as nobody.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Unmapped {
+    pub ct: u32,
+    pub node: String,
+    pub uids: IdSet,
+    pub gids: IdSet,
+}
+
 /// The report.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Report {
     pub rows: Vec<Row>,
     pub exposure: Vec<Exposure>,
+    /// The CTs whose map leaves inside ids of the base range unmapped.
+    pub unmapped: Vec<Unmapped>,
     /// With `--owner ID` of an id no share owner has: the containers that can act as it
     /// ([`acting_as`]).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -129,6 +141,15 @@ impl Filter {
 /// privileged CT has no map: it acts as anyone, which [`Access::Privileged`] says instead.
 fn reachable(ct: &CtState, params: &MapParams) -> [IdSet; 2] {
     IdKind::ALL.map(|kind| outside_ranges(&current_map(&ct.idmap, kind, params)))
+}
+
+/// The inside ids of the base range `[0, size)` that a container's current map leaves unmapped,
+/// per kind (none for a privileged CT: it has no map).
+fn unmapped_inside(ct: &CtState, params: &MapParams) -> [IdSet; 2] {
+    let inside = IdRange::new(0, params.size)
+        .map(IdSet::from)
+        .unwrap_or_default();
+    IdKind::ALL.map(|kind| inside.difference(&inside_ranges(&current_map(&ct.idmap, kind, params))))
 }
 
 /// Computes the report from the containers as they are.
@@ -198,12 +219,22 @@ pub fn report(
                     adopted_gids: IdSet::new(),
                 });
             }
+            let [uids, gids] = unmapped_inside(ct, params);
+            if !uids.is_empty() || !gids.is_empty() {
+                out.unmapped.push(Unmapped {
+                    ct: ct.vmid,
+                    node: ct.node.clone(),
+                    uids,
+                    gids,
+                });
+            }
         }
     }
     out.rows.sort_by(|a, b| {
         (&a.share, a.kind, a.id, &a.name, a.ct).cmp(&(&b.share, b.kind, b.id, &b.name, b.ct))
     });
     out.exposure.sort_by_key(|e| e.ct);
+    out.unmapped.sort_by_key(|u| u.ct);
     out
 }
 
@@ -270,6 +301,7 @@ pub fn render_grid(report: &Report) -> String {
     if report.rows.is_empty() {
         out.push_str("no container uses a share (or nothing matches the filter)\n");
         render_exposure(&mut out, report);
+        render_unmapped(&mut out, report);
         return out;
     }
     let mut cts: Vec<(u32, &str)> = report
@@ -312,6 +344,7 @@ pub fn render_grid(report: &Report) -> String {
          blank: the CT does not use that share  @name: a group\n",
     );
     render_exposure(&mut out, report);
+    render_unmapped(&mut out, report);
     out
 }
 
@@ -321,14 +354,6 @@ fn render_exposure(out: &mut String, report: &Report) {
     }
     out.push_str("\nbeyond the owners of its shares (and its base range), through its map:\n");
     for e in &report.exposure {
-        let mut parts = Vec::new();
-        for (kind, set) in [("uid", &e.extra_uids), ("gid", &e.extra_gids)] {
-            if !set.is_empty() {
-                let n = set.len();
-                let plural = if n == 1 { "" } else { "s" };
-                parts.push(format!("{n} host {kind}{plural} ({set})"));
-            }
-        }
         let adopted = ids::uids_gids(&e.adopted_uids, &e.adopted_gids)
             .map(|ids| {
                 format!(
@@ -342,7 +367,38 @@ fn render_exposure(out: &mut String, report: &Report) {
             "  CT {} on {} can act as {}{adopted}",
             e.ct,
             e.node,
-            parts.join(" and ")
+            counted(&e.extra_uids, &e.extra_gids, "host ")
+        );
+    }
+}
+
+/// `92 uids (1007-1009,1011-1099) and 1 gid (5)`: the non-empty sets of a pair, counted.
+fn counted(uids: &IdSet, gids: &IdSet, what: &str) -> String {
+    let mut parts = Vec::new();
+    for (kind, set) in [("uid", uids), ("gid", gids)] {
+        if !set.is_empty() {
+            let n = set.len();
+            let plural = if n == 1 { "" } else { "s" };
+            parts.push(format!("{n} {what}{kind}{plural} ({set})"));
+        }
+    }
+    parts.join(" and ")
+}
+
+fn render_unmapped(out: &mut String, report: &Report) {
+    if report.unmapped.is_empty() {
+        return;
+    }
+    out.push_str(
+        "\ninside ids its map leaves unmapped (no process runs as them; their files show as nobody):\n",
+    );
+    for u in &report.unmapped {
+        let _ = writeln!(
+            out,
+            "  CT {} on {} leaves {} unmapped",
+            u.ct,
+            Esc(&u.node),
+            counted(&u.uids, &u.gids, "")
         );
     }
 }

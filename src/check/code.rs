@@ -61,6 +61,8 @@ pub enum FindingCode {
     SubuidMissing,
     /// A CT on a share with a map idfed did not write.
     UnmanagedMap,
+    /// A CT's map leaves inside ids unmapped (fitted to the kernel's budget): they show as nobody.
+    UnmappedIds,
     /// A node runs another idfed version.
     VersionDiffers,
     /// Two configs share one VMID.
@@ -69,7 +71,7 @@ pub enum FindingCode {
 
 impl FindingCode {
     /// Every code, in order.
-    pub const ALL: [FindingCode; 28] = [
+    pub const ALL: [FindingCode; 29] = [
         FindingCode::ConfigDiffers,
         FindingCode::ConfigUnparsable,
         FindingCode::ConfigUnreadable,
@@ -96,6 +98,7 @@ impl FindingCode {
         FindingCode::SubidMalformed,
         FindingCode::SubuidMissing,
         FindingCode::UnmanagedMap,
+        FindingCode::UnmappedIds,
         FindingCode::VersionDiffers,
         FindingCode::VmidDuplicate,
     ];
@@ -129,6 +132,7 @@ impl FindingCode {
             FindingCode::SubidMalformed => "subid-malformed",
             FindingCode::SubuidMissing => "subuid-missing",
             FindingCode::UnmanagedMap => "unmanaged-map",
+            FindingCode::UnmappedIds => "unmapped-ids",
             FindingCode::VersionDiffers => "version-differs",
             FindingCode::VmidDuplicate => "vmid-duplicate",
         }

@@ -22,7 +22,7 @@ use crate::idmap::{self, Extent, KERNEL_MAX_EXTENTS, MapParams, MapProblem, outs
 use crate::ids::{IdKind, IdRange, IdSet, uids_gids};
 use crate::plan::{CtPlan, Plan, SkipReason};
 use crate::pve::{CtError, CtErrorKind, Section, ct_conf_path};
-use crate::report::{Exposure, Report};
+use crate::report::{Exposure, Report, Unmapped};
 use crate::resolve::{FromCache, age};
 use crate::store::Published;
 use crate::subid::SubidWarning;
@@ -218,6 +218,9 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
     if let Some(report) = input.report {
         for e in &report.exposure {
             out.warnings.push(exposure(input, e));
+        }
+        for u in &report.unmapped {
+            out.warnings.push(unmapped(input, u));
         }
     }
     // By CT (node-wide findings first); stable, so each CT's findings keep their order.
@@ -620,6 +623,45 @@ fn exposure(input: &CheckInput<'_>, e: &Exposure) -> Finding {
             adopted
                 .map(|a| format!(" (adopted: {a})"))
                 .unwrap_or_default()
+        ),
+        fix,
+    }
+}
+
+/// A map that leaves inside ids unmapped: a warning, not a problem (the CT starts; those ids
+/// just cannot be used inside), with what would map them.
+fn unmapped(input: &CheckInput<'_>, u: &Unmapped) -> Finding {
+    let (vmid, node) = (u.ct, u.node.as_str());
+    let ids = uids_gids(&u.uids, &u.gids).unwrap_or_default();
+    let desired = input.managed(vmid);
+    // Does the desired map leave them unmapped too (fitted to the budget, or their base ids are
+    // passed through)?
+    let still = desired.is_some_and(|c| {
+        !c.unmapped_uids.intersection(&u.uids).is_empty()
+            || !c.unmapped_gids.intersection(&u.gids).is_empty()
+    });
+    let fix = match desired {
+        Some(_) if still => format!(
+            "the desired map of CT {vmid} leaves them unmapped too (`idfed plan --ct {vmid}` says \
+             why: to fit the kernel's budget, or their base ids are passed through); if CT {vmid} \
+             needs them, give its shares fewer or closer ids, or set `cluster.over_budget = \
+             \"expose\"` to merge passthroughs across the gaps instead (CT {vmid} then acts as the \
+             host ids between them)"
+        ),
+        Some(_) => format!("run `idfed apply` on {node}: the desired map of CT {vmid} maps them"),
+        None => format!(
+            "if CT {vmid} needs them, map them in the lxc.idmap lines of {} (`idfed map \
+             IDSPEC...` prints a valid map), then run `idfed check` again",
+            input.conf(node, vmid)
+        ),
+    };
+    Finding {
+        node: node.to_string(),
+        ct: Some(vmid),
+        code: FindingCode::UnmappedIds,
+        message: format!(
+            "CT {vmid} on {node}: its map leaves {ids} unmapped inside: no process runs as them \
+             there, and their files show as nobody"
         ),
         fix,
     }

@@ -182,6 +182,15 @@ pub struct BuiltMap {
     pub warnings: Vec<String>,
 }
 
+impl BuiltMap {
+    /// Every inside id of the base range the map leaves unmapped, for whatever reason (its base id
+    /// is a passthrough, or it was left out to fit the budget): files owned by it show as nobody
+    /// inside.
+    pub fn unmapped_inside(&self) -> IdSet {
+        self.holes.union(&self.unmapped)
+    }
+}
+
 /// Checks a passthrough set against the policy of `params`.
 ///
 /// # Errors

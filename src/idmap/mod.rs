@@ -20,5 +20,5 @@ pub use build::{
 };
 pub use extent::{Extent, ExtentParseError};
 pub use idspec::{IdSpec, IdSpecError};
-pub use needs::{Subid, outside_ranges, passthroughs, subids};
+pub use needs::{Subid, inside_ranges, outside_ranges, passthroughs, subids};
 pub use validate::{MapProblem, validate};

@@ -68,6 +68,11 @@ pub fn outside_ranges(extents: &[Extent]) -> IdSet {
     extents.iter().filter_map(Extent::outside_range).collect()
 }
 
+/// Every inside id of the map, coalesced.
+pub fn inside_ranges(extents: &[Extent]) -> IdSet {
+    extents.iter().filter_map(Extent::inside_range).collect()
+}
+
 /// One entry per range of `ids`, for `owner`.
 pub fn subids(ids: &IdSet, owner: &str) -> Vec<Subid> {
     ids.ranges().iter().map(|&r| Subid::new(owner, r)).collect()

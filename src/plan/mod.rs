@@ -96,6 +96,11 @@ pub struct CtPlan {
     /// Ids passed through that no owner asked for (budget merges).
     pub exposed_uids: IdSet,
     pub exposed_gids: IdSet,
+    /// Inside ids of the base range the new map leaves unmapped (files owned by them show as
+    /// nobody inside): left out to fit the kernel's budget (`over_budget = "unmap"`), or whose
+    /// base id is a passthrough.
+    pub unmapped_uids: IdSet,
+    pub unmapped_gids: IdSet,
     /// Owners whose ids the new map passes through and the current one does not.
     pub gains: Gains,
     pub warnings: Vec<String>,
@@ -378,6 +383,7 @@ struct KindPlan {
     released: IdSet,
     removed: IdSet,
     exposed: IdSet,
+    unmapped: IdSet,
     managed_after: IdSet,
     /// The builder's warnings, each prefixed with the kind (`uids: ...`).
     warnings: Vec<String>,
@@ -416,6 +422,7 @@ fn plan_kind(
     let removed = owned
         .intersection(&current_pass)
         .difference(&map.passthrough);
+    let unmapped = map.unmapped_inside();
     let (managed_after, adopting) = if input.adopt {
         (map.passthrough, foreign.clone())
     } else {
@@ -429,6 +436,7 @@ fn plan_kind(
         released,
         foreign,
         removed,
+        unmapped,
         exposed: map.exposed,
         managed_after,
         warnings: map
@@ -481,6 +489,8 @@ fn plan_ct(
         removed_gids: IdSet::new(),
         exposed_uids: IdSet::new(),
         exposed_gids: IdSet::new(),
+        unmapped_uids: IdSet::new(),
+        unmapped_gids: IdSet::new(),
         gains: Gains::new(table.clone()),
         warnings: Vec::new(),
         rollout: Rollout::Blocked,
@@ -536,6 +546,8 @@ fn plan_ct(
     cp.removed_gids = gid.removed;
     cp.exposed_uids = uid.exposed;
     cp.exposed_gids = gid.exposed;
+    cp.unmapped_uids = uid.unmapped;
+    cp.unmapped_gids = gid.unmapped;
     cp.managed_after = Managed {
         uids: uid.managed_after,
         gids: gid.managed_after,

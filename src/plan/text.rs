@@ -76,6 +76,7 @@ struct Notes<'a> {
     adopted: [&'a IdSet; 2],
     released: [&'a IdSet; 2],
     exposed: [&'a IdSet; 2],
+    unmapped: [&'a IdSet; 2],
     warnings: &'a [String],
 }
 
@@ -108,6 +109,7 @@ impl<'a> Notes<'a> {
             adopted: [&c.adopted_uids, &c.adopted_gids],
             released: [&c.released_uids, &c.released_gids],
             exposed: [&c.exposed_uids, &c.exposed_gids],
+            unmapped: [&c.unmapped_uids, &c.unmapped_gids],
             warnings: &c.warnings,
         }
     }
@@ -306,6 +308,12 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
         let _ = writeln!(
             out,
             "    {note} (no owner asked for them: merged to fit the kernel's budget)"
+        );
+    }
+    if let Some(ids) = uids_gids(&c.unmapped_uids, &c.unmapped_gids) {
+        let _ = writeln!(
+            out,
+            "    leaves {ids} unmapped (their files show as nobody inside)"
         );
     }
     for w in &c.warnings {

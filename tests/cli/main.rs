@@ -7,6 +7,7 @@ mod errors;
 mod escape;
 mod harness;
 mod help;
+mod holes;
 mod hostile;
 mod locks;
 mod lxc;

@@ -1,0 +1,146 @@
+//! Maps fitted into the kernel's budget (issue 13): the inside ids a map leaves unmapped and the
+//! ids it exposes are shown by every command that reads or writes maps, and a CT that cannot fit
+//! is named with what would fit. Over the `sync` fixture with a budget of 5 extents: share
+//! `projects` passes uids 1005-1006 (alice, bob), 1010 and 1100 through, so CTs 101 and 102 leave
+//! uids 1007-1009 and 1011-1099 unmapped, and CT 201 (www-data's 33 kept) cannot fit at all.
+
+use serde_json::json;
+
+use crate::harness::{Test, on};
+
+const FITTED: &str = r#"
+[cluster]
+max_extents = 5
+
+[source.nas]
+type = "files"
+passwd = "passwd"
+group = "group"
+
+[share.projects]
+source = "nas"
+path = "/mnt/pve/projects"
+users = ["alice"]
+groups = ["research"]
+uids = [1010, 1100]
+"#;
+
+/// The sync fixture with the budget of 5 extents (and `extra` appended to `[cluster]`).
+fn fitted(extra: &str) -> Test {
+    let config = FITTED.replace("max_extents = 5\n", &format!("max_extents = 5\n{extra}"));
+    Test::new().fixture("sync").write("idfed.toml", &config)
+}
+
+#[test]
+fn plan_lists_the_ids_an_unmap_fitted_map_leaves_unmapped() {
+    on(fitted(""), "pve1", &["plan"])
+        .success()
+        .stdout_has("  CTs 101, 102 on pve1 (shares: projects): waiting for pve1, pve2")
+        .stdout_has(
+            "    leaves uids 1007-1009,1011-1099 unmapped (their files show as nobody inside)\n",
+        )
+        .stdout_lacks("exposes");
+    let doc = on(fitted(""), "pve1", &["--format", "json", "plan"])
+        .success()
+        .json();
+    let ct = &doc["containers"][0];
+    assert_eq!(ct["ct"], 101);
+    assert_eq!(
+        ct["unmapped_uids"],
+        json!([{"start": 1007, "count": 3}, {"start": 1011, "count": 89}])
+    );
+    assert_eq!(ct["unmapped_gids"], json!([]));
+    assert_eq!(ct["exposed_uids"], json!([]));
+    // The map itself maps none of them.
+    let unmapped_extent = ct["uid_map"].as_array().unwrap().iter().any(|e| {
+        let (start, count) = (e["inside"].as_u64().unwrap(), e["count"].as_u64().unwrap());
+        start < 1100 && start + count > 1011
+    });
+    assert!(!unmapped_extent, "{}", ct["uid_map"]);
+}
+
+/// `t` after `idfed apply` on pve2, then pve1: CTs 101 and 102 have their fitted maps.
+fn applied(t: Test) -> Test {
+    let t = on(t, "pve2", &["apply"]).success().again();
+    on(t, "pve1", &["apply"]).success().again()
+}
+
+#[test]
+fn report_and_check_list_the_ids_a_map_leaves_unmapped() {
+    let t = applied(fitted(""));
+    let run = on(t, "pve1", &["report"]).success().stdout_has(
+        "\ninside ids its map leaves unmapped (no process runs as them; their files show as nobody):\n\
+         \x20 CT 101 on pve1 leaves 92 uids (1007-1009,1011-1099) unmapped\n\
+         \x20 CT 102 on pve1 leaves 92 uids (1007-1009,1011-1099) unmapped\n",
+    );
+    let run = on(run.again(), "pve1", &["--format", "json", "report"]).success();
+    let doc = run.json();
+    let fitted_uids = json!([{"start": 1007, "count": 3}, {"start": 1011, "count": 89}]);
+    assert_eq!(
+        doc["unmapped"],
+        json!([
+            {"ct": 101, "node": "pve1", "uids": fitted_uids, "gids": []},
+            {"ct": 102, "node": "pve1", "uids": fitted_uids, "gids": []},
+        ])
+    );
+    // `--ct` narrows it as it narrows the exposure.
+    let run = on(
+        run.again(),
+        "pve1",
+        &["--format", "json", "report", "--ct", "102"],
+    )
+    .success();
+    assert_eq!(run.json()["unmapped"][0]["ct"], 102);
+    assert_eq!(run.json()["unmapped"].as_array().unwrap().len(), 1);
+
+    // check: a warning per CT (it starts; those ids cannot be used inside), not a problem.
+    let run = on(run.again(), "pve1", &["--format", "json", "check"]).code(2);
+    let doc = run.json();
+    let unmapped: Vec<&serde_json::Value> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "unmapped-ids")
+        .collect();
+    assert_eq!(unmapped.len(), 2, "{doc:#}");
+    assert_eq!(unmapped[0]["ct"], 101);
+    assert_eq!(
+        unmapped[0]["message"],
+        "CT 101 on pve1: its map leaves uids 1007-1009,1011-1099 unmapped inside: no process runs \
+         as them there, and their files show as nobody"
+    );
+    assert!(
+        unmapped[0]["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("the desired map of CT 101 leaves them unmapped too"),
+        "{}",
+        unmapped[0]["fix"]
+    );
+    let problems = doc["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().all(|f| f["code"] != "unmapped-ids"),
+        "{doc:#}"
+    );
+}
+
+/// The budget raised again: the desired map maps the ids, and check's fix says to apply it.
+#[test]
+fn check_says_apply_maps_them_when_the_desired_map_does() {
+    let t = applied(fitted("")).write("idfed.toml", &FITTED.replace("max_extents = 5\n", ""));
+    let doc = on(t, "pve1", &["--format", "json", "check"]).code(2).json();
+    let fixes: Vec<&str> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["code"] == "unmapped-ids")
+        .map(|f| f["fix"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fixes,
+        [
+            "run `idfed apply` on pve1: the desired map of CT 101 maps them",
+            "run `idfed apply` on pve1: the desired map of CT 102 maps them"
+        ]
+    );
+}
