@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum, ValueHint};
 
-use crate::idmap::OverBudget;
+use crate::idmap::{MapParams, OverBudget};
 use crate::ids::IdRange;
 use crate::plan::Release;
 use crate::plan::guard::AllowShrink;
@@ -122,23 +122,23 @@ pub enum Completable {
 #[command(after_help = "Example:\n  idfed map 1005 g:2000-2010")]
 pub struct MapArgs {
     /// Host id of the container's uid/gid 0
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = MapParams::default().base)]
     pub base: u32,
     /// Ids in the base range
-    #[arg(long, default_value_t = 65_536)]
+    #[arg(long, default_value_t = MapParams::default().size)]
     pub size: u32,
     /// Lowest id that may be passed through
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = MapParams::default().min_id)]
     pub min_id: u32,
     /// Most extents per map (the kernel takes at most 340)
-    #[arg(long, default_value_t = 340)]
+    #[arg(long, default_value_t = MapParams::default().max_extents)]
     pub max_extents: u32,
     /// Owner of the printed subuid/subgid lines
     #[arg(long, default_value = "root")]
     pub subid_owner: String,
     /// Over the kernel's budget: `unmap` leaves the fewest inside ids between passthroughs
     /// unmapped (grants nothing), `expose` merges passthroughs exposing the fewest ids
-    #[arg(long, value_name = "POLICY", default_value = "unmap", value_parser = parse_over_budget)]
+    #[arg(long, value_name = "POLICY", default_value_t = MapParams::default().over_budget, value_parser = parse_over_budget)]
     pub over_budget: OverBudget,
     /// Ids never passed through nor merged across: 64045,3000-3010
     #[arg(long, value_name = "IDS", value_delimiter = ',', value_parser = parse_id_range)]

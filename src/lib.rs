@@ -28,13 +28,13 @@ pub mod text;
 pub mod walk;
 
 use cli::{Cli, Command};
-use cmd::{Globals, Outcome};
+use cmd::{Finished, Globals};
 
 /// Runs one parsed command line.
 ///
 /// # Errors
 /// Any failure of the command, with context; the caller prints it and exits 1.
-pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
+pub fn run(cli: Cli) -> anyhow::Result<Finished> {
     let globals = Globals {
         config: cli.config,
         root: fs::Root::new(cli.root),
@@ -43,10 +43,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
-    match cli.command {
+    let outcome = match cli.command {
         Command::Map(args) => cmd::map::run(&globals, &args),
-        Command::Resolve(args) => cmd::resolve::run(&globals, &args),
-        Command::Plan(args) => cmd::plan::run(&globals, &args),
+        Command::Resolve(args) => return cmd::resolve::run(&globals, &args),
+        Command::Plan(args) => return cmd::plan::run(&globals, &args),
         Command::Emit(args) => cmd::emit::run(&globals, &args),
         Command::Apply(args) => cmd::apply::run(&globals, &args),
         Command::Report(args) => cmd::report::run(&globals, &args),
@@ -56,5 +56,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Completions(args) => cmd::docs::completions(&args),
         Command::Man(args) => cmd::docs::man(&globals, &args),
         Command::Complete(args) => cmd::complete::run(&globals, &args),
-    }
+    }?;
+    Ok(Finished::from(outcome))
 }

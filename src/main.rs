@@ -26,8 +26,14 @@ fn main() -> ExitCode {
     };
     let json = cli.format == idfed::cli::Format::Json;
     match idfed::run(cli) {
-        Ok(idfed::cmd::Outcome::Ok) => ExitCode::SUCCESS,
-        Ok(idfed::cmd::Outcome::NotDesired) => ExitCode::from(2),
+        Ok(finished) => {
+            // The process ends next: what the command built is not freed piece by piece.
+            std::mem::forget(finished.leftover);
+            match finished.outcome {
+                idfed::cmd::Outcome::Ok => ExitCode::SUCCESS,
+                idfed::cmd::Outcome::NotDesired => ExitCode::from(2),
+            }
+        }
         Err(err) => {
             idfed::cmd::print_error(format_args!("{err:#}"));
             // `--format json`: stdout holds one JSON document, an error's too.

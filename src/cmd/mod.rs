@@ -31,6 +31,38 @@ pub enum Outcome {
     NotDesired,
 }
 
+/// What a command built and no longer needs, handed to `main`, which exits without freeing it:
+/// freeing a cluster's plan piece by piece was 7-10% of `idfed plan`, a 100,000-user directory
+/// 4-5% of `idfed resolve` (BENCHMARKS.md, benches/LDAP.md); the operating system takes the
+/// memory back at once.
+#[derive(Default)]
+pub struct Leftover(
+    #[expect(dead_code, reason = "held, never read: `main` forgets it")]
+    Option<Box<dyn std::any::Any>>,
+);
+
+impl Leftover {
+    /// `value`, kept until the process ends.
+    pub fn of<T: 'static>(value: T) -> Leftover {
+        Leftover(Some(Box::new(value)))
+    }
+}
+
+/// A command's outcome, and what it leaves for the process's end.
+pub struct Finished {
+    pub outcome: Outcome,
+    pub leftover: Leftover,
+}
+
+impl From<Outcome> for Finished {
+    fn from(outcome: Outcome) -> Finished {
+        Finished {
+            outcome,
+            leftover: Leftover::default(),
+        }
+    }
+}
+
 /// The global options every command gets.
 #[derive(Clone, Debug)]
 pub struct Globals {

@@ -10,7 +10,7 @@ use crate::plan::saved::{self, SavedPlan};
 use crate::plan::text::write_text;
 
 use super::load::{Loaded, load};
-use super::{Globals, Outcome, require_format};
+use super::{Finished, Globals, Leftover, Outcome, require_format};
 
 /// What a plan without changes says in text (`-v` prints the whole plan instead).
 pub const NO_CHANGES: &str = "No changes: every managed container has its desired map and every \
@@ -74,7 +74,7 @@ fn save(
 ///
 /// # Errors
 /// Loading errors, an unknown `--share`, or the shrink guard.
-pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
+pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Finished> {
     require_format(globals, &[Format::Text, Format::Json], "plan")?;
     let mut ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the plan", None);
@@ -127,8 +127,8 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Outcome> {
     } else {
         Outcome::Ok
     };
-    // The process ends next: freeing a cluster's plan and context piece by piece was 7-10% of
-    // `idfed plan` (benches/, BENCHMARKS.md). The operating system takes the memory back at once.
-    std::mem::forget((plan, ctx));
-    Ok(outcome)
+    Ok(Finished {
+        outcome,
+        leftover: Leftover::of((plan, ctx)),
+    })
 }

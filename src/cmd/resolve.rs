@@ -7,14 +7,14 @@ use crate::config;
 use crate::resolve::{Cache, ResolvedShare, SourceSummary, resolve_each};
 use crate::text::{Esc, escape};
 
-use super::{Globals, Outcome, require_format};
+use super::{Finished, Globals, Leftover, Outcome, require_format};
 
 /// Runs `idfed resolve`. A share that does not resolve is reported and makes the run exit 1;
 /// the other shares are still printed.
 ///
 /// # Errors
 /// A configuration error, an unknown share name, or any share that did not resolve.
-pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
+pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Finished> {
     require_format(globals, &[Format::Text, Format::Json], "resolve")?;
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let resolution = resolve_each(&config, &args.shares, !globals.quiet, Cache::Off)?;
@@ -30,25 +30,24 @@ pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Outcome> {
     }
     // The shares that resolved are written: the failures are said after them.
     let outcome = match resolution.errors.as_slice() {
-        [] => Ok(Outcome::Ok),
-        [only] => Err(super::AfterOutput(anyhow::anyhow!("{only}")).into()),
+        [] => Outcome::Ok,
+        [only] => return Err(super::AfterOutput(anyhow::anyhow!("{only}")).into()),
         errors => {
             for error in errors {
                 super::print_error(error);
             }
             let failed = resolution.failed.len();
             let total = failed + resolution.shares.len();
-            Err(super::AfterOutput(anyhow::anyhow!(
+            return Err(super::AfterOutput(anyhow::anyhow!(
                 "{failed} of {total} shares could not be resolved"
             ))
-            .into())
+            .into());
         }
     };
-    // The process ends next: freeing the directory and the owners piece by piece was 4-5% of
-    // `idfed resolve` at 100,000 users (benches/LDAP.md). The operating system takes the memory
-    // back at once.
-    std::mem::forget(resolution);
-    outcome
+    Ok(Finished {
+        outcome,
+        leftover: Leftover::of(resolution),
+    })
 }
 
 /// For `-v`: what each source returned and how long it took, on stderr.

@@ -43,9 +43,9 @@ pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome> {
     let subject = subject(globals, &config, args)?;
     let c = &config.cluster;
     let bounds = Bounds {
-        min_id: c.min_id,
-        base: c.base,
-        size: c.size,
+        min_id: c.map.min_id,
+        base: c.map.base,
+        size: c.map.size,
     };
     let target = Target {
         share: subject.share.clone(),

@@ -25,10 +25,10 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
     let node = node_name(globals.node.as_deref());
     let c = &config.cluster;
     let params = Params {
-        base: c.base,
-        size: c.size,
-        min_id: c.min_id,
-        protected: c.protected.clone(),
+        base: c.map.base,
+        size: c.map.size,
+        min_id: c.map.min_id,
+        protected: c.map.protected.clone(),
     };
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16)),

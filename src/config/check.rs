@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
+use crate::idmap::{KERNEL_MAX_EXTENTS, MapParams};
 use crate::ids::{IdRange, IdSet};
 
 use super::raw::{RawCluster, RawConfig, RawIds, RawShare, RawSource};
@@ -61,10 +62,10 @@ impl Checker<'_> {
         let pick = |v: Option<Spanned<u32>>, default: u32| {
             v.map_or((default, None), |s| (*s.get_ref(), Some(s.span())))
         };
-        let (base, _) = pick(raw.base, d.base);
-        let (size, size_span) = pick(raw.size, d.size);
-        let (min_id, min_span) = pick(raw.min_id, d.min_id);
-        let (max_extents, ext_span) = pick(raw.max_extents, d.max_extents);
+        let (base, _) = pick(raw.base, d.map.base);
+        let (size, size_span) = pick(raw.size, d.map.size);
+        let (min_id, min_span) = pick(raw.min_id, d.map.min_id);
+        let (max_extents, ext_span) = pick(raw.max_extents, d.map.max_extents);
         if min_id == 0 {
             return Err(self.err(
                 "cluster.min_id",
@@ -82,11 +83,14 @@ impl Checker<'_> {
                 ),
             ));
         }
-        if !(1..=340).contains(&max_extents) {
+        if !(1..=KERNEL_MAX_EXTENTS).contains(&max_extents) {
             return Err(self.err(
                 "cluster.max_extents",
                 ext_span,
-                format!("`{max_extents}` is out of range: expected 1 to 340 (the kernel's limit)"),
+                format!(
+                    "`{max_extents}` is out of range: expected 1 to {KERNEL_MAX_EXTENTS} (the \
+                     kernel's limit)"
+                ),
             ));
         }
         let pve_root = match raw.pve_root {
@@ -111,7 +115,7 @@ impl Checker<'_> {
         };
         let protected = self.ids("cluster.protected", raw.protected, 0)?;
         let over_budget = match raw.over_budget {
-            None => d.over_budget,
+            None => d.map.over_budget,
             Some(s) => s
                 .get_ref()
                 .parse()
@@ -121,14 +125,16 @@ impl Checker<'_> {
         };
         Ok(ClusterConfig {
             pve_root,
-            base,
-            size,
-            min_id,
-            max_extents,
+            map: MapParams {
+                base,
+                size,
+                min_id,
+                max_extents,
+                protected,
+                over_budget,
+            },
             subid_owner,
             publish_max_age_secs,
-            protected,
-            over_budget,
         })
     }
 
@@ -476,8 +482,8 @@ impl Checker<'_> {
         };
         let users = names("users", raw.users)?;
         let groups = names("groups", raw.groups)?;
-        let uids = self.ids(&format!("{table}.uids"), raw.uids, cluster.min_id)?;
-        let gids = self.ids(&format!("{table}.gids"), raw.gids, cluster.min_id)?;
+        let uids = self.ids(&format!("{table}.uids"), raw.uids, cluster.map.min_id)?;
+        let gids = self.ids(&format!("{table}.gids"), raw.gids, cluster.map.min_id)?;
         if users.is_empty() && groups.is_empty() && uids.is_empty() && gids.is_empty() {
             return Err(self.err(
                 &table,

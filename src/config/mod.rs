@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::fs::{self, Root};
-use crate::idmap::{MapParams, OverBudget};
+use crate::idmap::MapParams;
 use crate::ids::IdSet;
 
 pub use error::{ConfigError, Invalid, UnknownShare};
@@ -56,35 +56,19 @@ pub struct Config {
 pub struct ClusterConfig {
     /// Where the Proxmox cluster filesystem is (a host path, read under `--root`).
     pub pve_root: PathBuf,
-    /// Host id of an unprivileged CT's id 0.
-    pub base: u32,
-    /// Ids in the base range.
-    pub size: u32,
-    /// Lowest id that may be passed through; never 0.
-    pub min_id: u32,
-    /// Most extents per map.
-    pub max_extents: u32,
+    /// What building a map takes from `[cluster]`: `base`, `size`, `min_id`, `max_extents`,
+    /// `protected`, `over_budget` (their defaults are [`MapParams`]'s).
+    pub map: MapParams,
     /// Whose subuid/subgid lines idfed manages.
     pub subid_owner: String,
     /// `check` warns about a node whose published subid coverage is older than this (seconds).
     pub publish_max_age_secs: u64,
-    /// Ids never passed through nor merged across.
-    pub protected: IdSet,
-    /// What to do with a map over the kernel's budget.
-    pub over_budget: OverBudget,
 }
 
 impl ClusterConfig {
     /// What building a map takes from `[cluster]`.
     pub fn map_params(&self) -> MapParams {
-        MapParams {
-            base: self.base,
-            size: self.size,
-            min_id: self.min_id,
-            max_extents: self.max_extents,
-            protected: self.protected.clone(),
-            over_budget: self.over_budget,
-        }
+        self.map.clone()
     }
 }
 
@@ -92,14 +76,9 @@ impl Default for ClusterConfig {
     fn default() -> ClusterConfig {
         ClusterConfig {
             pve_root: PathBuf::from("/etc/pve"),
-            base: 100_000,
-            size: 65_536,
-            min_id: 1000,
-            max_extents: 340,
+            map: MapParams::default(),
             subid_owner: "root".to_string(),
             publish_max_age_secs: 3_600,
-            protected: IdSet::new(),
-            over_budget: OverBudget::default(),
         }
     }
 }

@@ -38,22 +38,22 @@ fn defaults() {
     ))
     .unwrap();
     assert_eq!(c.cluster, ClusterConfig::default());
-    assert_eq!(c.cluster.over_budget, crate::idmap::OverBudget::Unmap);
-    assert!(c.cluster.protected.is_empty());
+    assert_eq!(c.cluster.map.over_budget, crate::idmap::OverBudget::Unmap);
+    assert!(c.cluster.map.protected.is_empty());
     let p = parse(&format!(
         "[cluster]\nover_budget = \"expose\"\nprotected = [64045, \"3000-3010\"]\n{}",
         with_share("source = \"nas\"\npath = \"/p\"\nusers = [\"alice\"]\n")
     ))
     .unwrap();
-    assert_eq!(p.cluster.over_budget, crate::idmap::OverBudget::Expose);
-    assert_eq!(p.cluster.protected.to_string(), "3000-3010,64045");
+    assert_eq!(p.cluster.map.over_budget, crate::idmap::OverBudget::Expose);
+    assert_eq!(p.cluster.map.protected.to_string(), "3000-3010,64045");
     assert_eq!(c.cluster.pve_root, Path::new("/etc/pve"));
     assert_eq!(
         (
-            c.cluster.base,
-            c.cluster.size,
-            c.cluster.min_id,
-            c.cluster.max_extents
+            c.cluster.map.base,
+            c.cluster.map.size,
+            c.cluster.map.min_id,
+            c.cluster.map.max_extents
         ),
         (100_000, 65_536, 1000, 340)
     );
@@ -78,7 +78,7 @@ fn full_share_and_schema_overrides() {
         BASE.replace("group_base = \"ou=groups,dc=example,dc=org\"", "group_base = \"ou=groups,dc=example,dc=org\"\nschema = \"rfc2307bis\"\nmember_attr = \"uniqueMember\"\npage_size = 1000\ntimeout_secs = 3")
     );
     let c = parse(&text).unwrap();
-    assert_eq!(c.cluster.min_id, 500);
+    assert_eq!(c.cluster.map.min_id, 500);
     let share = &c.shares["projects"];
     assert_eq!(share.storage(), Some("projects"));
     assert_eq!(share.users, ["alice", "bob"]);

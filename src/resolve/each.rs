@@ -197,7 +197,7 @@ pub fn resolve_each(
             out.failed.push(name.clone());
             continue;
         };
-        match super::resolve_share(name, share, &source.directory, config.cluster.min_id) {
+        match super::resolve_share(name, share, &source.directory, config.cluster.map.min_id) {
             Ok((resolved, warnings)) => {
                 out.warnings.extend(warnings);
                 out.shares.push(resolved);
