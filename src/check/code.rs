@@ -41,6 +41,8 @@ pub enum FindingCode {
     NodeUnpublished,
     /// A bind mount of a share on local storage blocks migration.
     NotShared,
+    /// A CT's map cannot fit the kernel's budget under `over_budget`: it is not switched.
+    OverBudget,
     /// A pending map needs subgids a node lacks.
     PendingSubgidMissing,
     /// A pending map needs subuids a node lacks.
@@ -71,7 +73,7 @@ pub enum FindingCode {
 
 impl FindingCode {
     /// Every code, in order.
-    pub const ALL: [FindingCode; 29] = [
+    pub const ALL: [FindingCode; 30] = [
         FindingCode::ConfigDiffers,
         FindingCode::ConfigUnparsable,
         FindingCode::ConfigUnreadable,
@@ -88,6 +90,7 @@ impl FindingCode {
         FindingCode::NodeStale,
         FindingCode::NodeUnpublished,
         FindingCode::NotShared,
+        FindingCode::OverBudget,
         FindingCode::PendingSubgidMissing,
         FindingCode::PendingSubuidMissing,
         FindingCode::PrivilegedShare,
@@ -122,6 +125,7 @@ impl FindingCode {
             FindingCode::NodeStale => "node-stale",
             FindingCode::NodeUnpublished => "node-unpublished",
             FindingCode::NotShared => "not-shared",
+            FindingCode::OverBudget => "over-budget",
             FindingCode::PendingSubgidMissing => "pending-subgid-missing",
             FindingCode::PendingSubuidMissing => "pending-subuid-missing",
             FindingCode::PrivilegedShare => "privileged-share",

@@ -18,7 +18,9 @@ mod code;
 pub use code::FindingCode;
 
 use crate::cluster::{CtState, NodeCoverage, current_map};
-use crate::idmap::{self, Extent, KERNEL_MAX_EXTENTS, MapParams, MapProblem, outside_ranges};
+use crate::idmap::{
+    self, Extent, KERNEL_MAX_EXTENTS, MapError, MapParams, MapProblem, outside_ranges,
+};
 use crate::ids::{IdKind, IdRange, IdSet, uids_gids};
 use crate::plan::{CtPlan, Plan, SkipReason};
 use crate::pve::{CtError, CtErrorKind, Section, ct_conf_path};
@@ -207,6 +209,9 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
         for c in &plan.containers {
             let unprivileged = unprivileged.contains(&c.ct);
             match &c.skipped {
+                Some(reason @ SkipReason::OverBudget { .. }) if unprivileged => {
+                    out.warnings.push(unfit(c, reason));
+                }
                 Some(reason) if !c.planned && unprivileged => {
                     out.warnings.push(unmanaged(input, c, reason));
                 }
@@ -534,6 +539,38 @@ fn unmanaged(input: &CheckInput<'_>, c: &CtPlan, reason: &SkipReason) -> Finding
             input.conf(&c.node, c.ct),
             c.node
         ),
+    }
+}
+
+/// A CT whose map cannot fit the kernel's budget under the over-budget policy: it keeps its
+/// current map, and its shares' owners are not passed through.
+fn unfit(c: &CtPlan, reason: &SkipReason) -> Finding {
+    let (vmid, node) = (c.ct, c.node.as_str());
+    let what = match reason {
+        SkipReason::OverBudget {
+            error: MapError::DoesNotFit { fitting, .. },
+            ..
+        } => format!(
+            "give the shares of CT {vmid} fewer or closer ids (about {fitting} passthrough ranges \
+             fit), or set `cluster.over_budget = \"expose\"` to merge passthroughs across the \
+             gaps instead (CT {vmid} then acts as the host ids between them)"
+        ),
+        _ => format!(
+            "give the shares of CT {vmid} fewer or closer ids: no merge crosses an id below \
+             `cluster.min_id`, a protected id (`cluster.protected`), the base id or a hand-written \
+             passthrough kept below `min_id`"
+        ),
+    };
+    Finding {
+        node: node.to_string(),
+        ct: Some(vmid),
+        code: FindingCode::OverBudget,
+        message: format!(
+            "CT {vmid} on {node} uses share(s) {} but is not switched: {reason}; it keeps its \
+             current map",
+            quoted(&c.shares)
+        ),
+        fix: format!("{what}; then run `idfed apply` on {node}"),
     }
 }
 

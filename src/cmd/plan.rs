@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use crate::cli::{Format, PlanArgs};
 use crate::plan::Plan;
 use crate::plan::saved::{self, SavedPlan};
-use crate::plan::text::write_text;
+use crate::plan::text::{unbuilt_lines, write_text};
 
 use super::load::{Loaded, load};
 use super::{Finished, Globals, Leftover, Outcome, require_format};
@@ -111,12 +111,12 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Finished> {
             out.write_all(b"\n")
         }
         // Nothing to change: one line (none with `-q`), as terraform says it; `-v` shows the maps.
+        // CTs whose map cannot be built are named even then: they are not in their desired state.
         _ if !plan.has_changes() && globals.verbose == 0 => {
-            if globals.quiet {
-                Ok(())
-            } else {
-                out.write_all(NO_CHANGES.as_bytes())
+            if !globals.quiet {
+                out.write_all(NO_CHANGES.as_bytes())?;
             }
+            out.write_all(crate::text::escape_lines(&unbuilt_lines(&plan)).as_bytes())
         }
         _ => write_text(&plan, &mut |chunk| {
             out.write_all(crate::text::escape_lines(chunk).as_bytes())

@@ -447,6 +447,33 @@ fn plan_kind(
     })
 }
 
+/// Why a CT's map of `kind` cannot fit: `error`, with how many owners of that kind its shares
+/// `used` have and how many ids they pass through.
+fn over_budget(kind: IdKind, used: &[&ResolvedShare], error: MapError) -> SkipReason {
+    let owner_kind = match kind {
+        IdKind::Uid => OwnerKind::User,
+        IdKind::Gid => OwnerKind::Group,
+    };
+    let mut owners: Vec<(&str, u32)> = used
+        .iter()
+        .flat_map(|s| &s.owners)
+        .filter(|o| o.kind == owner_kind)
+        .map(|o| (o.name.as_str(), o.id))
+        .collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let ids = used
+        .iter()
+        .fold(IdSet::new(), |acc, s| acc.union(s.ids(kind)))
+        .len();
+    SkipReason::OverBudget {
+        kind,
+        owners: owners.len(),
+        ids,
+        error,
+    }
+}
+
 fn plan_ct(
     input: &PlanInput<'_>,
     ct: &CtState,
@@ -506,8 +533,12 @@ fn plan_ct(
         return cp;
     }
     let plan_of = |kind, current: &[Extent]| {
-        plan_kind(input, ct.vmid, kind, current, managed, &used)
-            .map_err(|error| SkipReason::CannotBuild { kind, error })
+        plan_kind(input, ct.vmid, kind, current, managed, &used).map_err(|error| match error {
+            MapError::DoesNotFit { .. } | MapError::OverBudget { .. } => {
+                over_budget(kind, &used, error)
+            }
+            error => SkipReason::CannotBuild { kind, error },
+        })
     };
     let uid = match plan_of(IdKind::Uid, &cp.current_uid_map) {
         Ok(uid) => uid,

@@ -18,6 +18,15 @@ pub enum SkipReason {
     CustomExtent { extent: Extent, base: u32 },
     /// The map of one kind cannot be built.
     CannotBuild { kind: IdKind, error: MapError },
+    /// The map of one kind does not fit the kernel's budget under `cluster.over_budget`
+    /// ([`MapError::DoesNotFit`], [`MapError::OverBudget`]: the error says what would fit), for
+    /// `owners` owners of that kind of the CT's shares and the `ids` they pass through.
+    OverBudget {
+        kind: IdKind,
+        owners: usize,
+        ids: u64,
+        error: MapError,
+    },
     /// PVE holds the CT's config lock (`lock: backup`, ...): retried on the next run.
     Locked { lock: String },
 }
@@ -25,7 +34,10 @@ pub enum SkipReason {
 impl SkipReason {
     /// Is this a map that could not be built (not a policy or a lock)?
     pub fn is_build_failure(&self) -> bool {
-        matches!(self, SkipReason::CannotBuild { .. })
+        matches!(
+            self,
+            SkipReason::CannotBuild { .. } | SkipReason::OverBudget { .. }
+        )
     }
 }
 
@@ -47,11 +59,31 @@ impl fmt::Display for SkipReason {
             SkipReason::CannotBuild { kind, error } => {
                 write!(f, "its {kind} map cannot be built: {error}")
             }
+            SkipReason::OverBudget {
+                kind,
+                owners,
+                ids,
+                error,
+            } => {
+                let (o, i) = (
+                    plural(*owners as u64, "owner"),
+                    plural(*ids, &kind.to_string()),
+                );
+                write!(
+                    f,
+                    "its {kind} map for {o} of its shares ({i}) cannot fit: {error}"
+                )
+            }
             SkipReason::Locked { lock } => {
                 write!(f, "locked (`lock: {lock}`): retried on the next run")
             }
         }
     }
+}
+
+/// `1 owner`, `5 owners`.
+fn plural(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 impl Serialize for SkipReason {
@@ -86,6 +118,30 @@ mod tests {
             }
             .to_string(),
             "locked (`lock: backup`): retried on the next run"
+        );
+    }
+
+    #[test]
+    fn over_budget_counts_owners_and_ids_in_the_singular_too() {
+        let error = crate::idmap::MapError::OverBudget {
+            kind: crate::ids::IdKind::Gid,
+            extents: 4,
+            bytes: 60,
+            max_extents: 3,
+            max_bytes: 4079,
+        };
+        let reason = SkipReason::OverBudget {
+            kind: crate::ids::IdKind::Gid,
+            owners: 1,
+            ids: 1,
+            error,
+        };
+        assert!(reason.is_build_failure());
+        assert!(
+            reason.to_string().starts_with(
+                "its gid map for 1 owner of its shares (1 gid) cannot fit: the gid map"
+            ),
+            "{reason}"
         );
     }
 }

@@ -321,6 +321,25 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
     }
 }
 
+/// The containers idfed would manage but cannot switch because their map cannot be built (over
+/// the kernel's budget, an id the policy refuses), one line each: said even when nothing changes,
+/// since their shares' owners are not passed through.
+pub fn unbuilt_lines(plan: &Plan) -> String {
+    let mut out = String::new();
+    for c in &plan.containers {
+        if let Some(reason) = c.skipped.as_ref().filter(|r| r.is_build_failure()) {
+            let _ = writeln!(
+                out,
+                "CT {} on {} (shares: {}): not switched: {reason}",
+                c.ct,
+                c.node,
+                c.shares.join(", ")
+            );
+        }
+    }
+    out
+}
+
 /// Renders the plan for a terminal.
 pub fn render_text(plan: &Plan) -> String {
     let mut text = String::new();

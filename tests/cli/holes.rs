@@ -144,3 +144,109 @@ fn check_says_apply_maps_them_when_the_desired_map_does() {
         ]
     );
 }
+
+/// CT 201 keeps www-data's 33 (hand-written): with it, even every inside id between the
+/// passthroughs unmapped needs 7 extents. It is not switched; plan (also when nothing else
+/// changes), apply and check name it with its owner count and what would fit.
+#[test]
+fn a_ct_that_cannot_fit_is_named_with_its_owners_and_what_would_fit() {
+    let why = "its uid map for 2 owners of its shares (4 uids) cannot fit: the uid map does not \
+               fit the kernel's budget (5 extents, under 4079 bytes) without exposing ids: its 4 \
+               passthrough ranges need 7 extents, 88 bytes even with every inside id between them \
+               unmapped; about 2 such ranges would fit (`over_budget = \"expose\"` merges ranges \
+               instead)";
+    let run = on(fitted(""), "pve1", &["plan"])
+        .success()
+        .stdout_has(&format!(
+            "\nleft alone:\n  CT 103 on pve1 (shares: projects): blocked: not switched now: \
+             privileged: it writes as anyone; idfed never edits its map\n  CT 201 on pve2 \
+             (shares: projects): blocked: not switched now: {why}\n"
+        ));
+    let doc = on(run.again(), "pve1", &["--format", "json", "plan"])
+        .success()
+        .json();
+    assert_eq!(doc["containers"][3]["ct"], 201);
+    assert_eq!(doc["containers"][3]["skipped"], why);
+    assert_eq!(doc["containers"][3]["rollout"]["state"], "blocked");
+
+    // Applied on both nodes: nothing changes, and the plan still names it.
+    let t = on(fitted(""), "pve2", &["apply"])
+        .success()
+        .stdout_has(&format!("CT 201: skipped: {why}\n"))
+        .again();
+    let t = on(t, "pve1", &["apply"]).success().again();
+    let run = on(t, "pve1", &["plan"]).success().stdout_is(&format!(
+        "No changes: every managed container has its desired map and every node's subid files \
+         cover them (`idfed plan -v` shows the maps)\n\
+         CT 201 on pve2 (shares: projects): not switched: {why}\n"
+    ));
+    let run = on(run.again(), "pve1", &["-q", "plan"])
+        .success()
+        .stdout_is(&format!(
+            "CT 201 on pve2 (shares: projects): not switched: {why}\n"
+        ));
+
+    // check: its own finding (a warning: the CT runs with its old map), with what would fit.
+    let doc = on(run.again(), "pve1", &["--format", "json", "check"])
+        .code(2)
+        .json();
+    let found: Vec<&serde_json::Value> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["ct"] == 201 && f["code"] != "exposure")
+        .collect();
+    assert_eq!(
+        found,
+        [&json!({
+            "node": "pve2",
+            "ct": 201,
+            "code": "over-budget",
+            "message": format!(
+                "CT 201 on pve2 uses share(s) `projects` but is not switched: {why}; it keeps its \
+                 current map"
+            ),
+            "fix": "give the shares of CT 201 fewer or closer ids (about 2 passthrough ranges \
+                    fit), or set `cluster.over_budget = \"expose\"` to merge passthroughs across \
+                    the gaps instead (CT 201 then acts as the host ids between them); then run \
+                    `idfed apply` on pve2",
+        })]
+    );
+}
+
+/// Under `expose`, protected ids in both gaps leave nothing to merge: no CT fits, and check's fix
+/// says what blocks the merges. A plan that changes nothing still names every such CT.
+#[test]
+fn expose_that_cannot_merge_names_what_blocks_it() {
+    let t = fitted("over_budget = \"expose\"\nprotected = [\"1008\", \"1050\"]\n");
+    let run = on(t, "pve1", &["plan"]).success();
+    let out = run.stdout();
+    assert!(out.starts_with("No changes: "), "{out}");
+    for ct in ["101 on pve1", "102 on pve1", "201 on pve2"] {
+        assert!(
+            out.contains(&format!(
+                "CT {ct} (shares: projects): not switched: its uid map for 2 owners of its shares \
+                 (4 uids) cannot fit: the uid map cannot fit the kernel's budget (5 extents, under \
+                 4079 bytes) even with every passthrough range merged that may be"
+            )),
+            "{out}"
+        );
+    }
+    let doc = on(run.again(), "pve1", &["--format", "json", "check"])
+        .code(2)
+        .json();
+    let fix = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["code"] == "over-budget" && f["ct"] == 101)
+        .map(|f| f["fix"].clone());
+    assert_eq!(
+        fix,
+        Some(json!(
+            "give the shares of CT 101 fewer or closer ids: no merge crosses an id below \
+             `cluster.min_id`, a protected id (`cluster.protected`), the base id or a hand-written \
+             passthrough kept below `min_id`; then run `idfed apply` on pve1"
+        ))
+    );
+}
