@@ -70,7 +70,7 @@ impl Run<'_> {
         store::managed::save(self.root, pve_root, c.ct, &before.claim(&after))?;
         self.backups.write(&ct.path, &config.render(), 0o640, out)?;
         store::managed::save(self.root, pve_root, c.ct, &after)?;
-        out.restart_required.push(c.ct);
+        out.switched(c);
         Ok(())
     }
 }

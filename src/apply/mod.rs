@@ -30,7 +30,8 @@ use serde::Serialize;
 use crate::cluster::{ClusterState, RecordWarning};
 use crate::fs::{self, FsError, Root};
 use crate::idmap::{MapParams, Subid};
-use crate::plan::{self, Plan, Rollout, SkipReason};
+use crate::ids::IdSet;
+use crate::plan::{self, CtPlan, Plan, Rollout, SkipReason};
 use crate::pve::{LockError, lxc_dir};
 use crate::resolve::ResolvedShare;
 use crate::store::{self, Published, ShareBaseline, StoreError};
@@ -78,6 +79,12 @@ pub struct Applied {
     pub changed_files: Vec<String>,
     /// CTs whose map was rewritten: they switch at their next start.
     pub restart_required: Vec<u32>,
+    /// Of those, the ones whose new map passes through ids no owner asked for (merged to fit the
+    /// kernel's budget, `over_budget = "expose"`), with those ids.
+    pub exposed: Vec<CtIds>,
+    /// Of those, the ones whose new map leaves inside ids unmapped (fitted to the budget by
+    /// `over_budget = "unmap"`, or their base ids are passed through), with those ids.
+    pub unmapped: Vec<CtIds>,
     pub skipped: Vec<Skipped>,
     /// CTs left with their current map until these nodes cover the new one.
     pub waiting: Vec<Waiting>,
@@ -93,6 +100,34 @@ pub struct Applied {
     /// The published state this run wrote (none with `--dry-run`).
     pub published: Option<String>,
     pub errors: Vec<String>,
+}
+
+/// Ids of a CT's map, by kind (JSON: `{"ct": 101, "uids": [range], "gids": [range]}`).
+#[derive(Debug, Serialize)]
+pub struct CtIds {
+    pub ct: u32,
+    pub uids: IdSet,
+    pub gids: IdSet,
+}
+
+impl Applied {
+    /// Records that CT `c`'s new map was written (or, in a dry run, would be): it switches at its
+    /// next start, with what the map exposes and leaves unmapped.
+    fn switched(&mut self, c: &CtPlan) {
+        self.restart_required.push(c.ct);
+        for (list, uids, gids) in [
+            (&mut self.exposed, &c.exposed_uids, &c.exposed_gids),
+            (&mut self.unmapped, &c.unmapped_uids, &c.unmapped_gids),
+        ] {
+            if !uids.is_empty() || !gids.is_empty() {
+                list.push(CtIds {
+                    ct: c.ct,
+                    uids: uids.clone(),
+                    gids: gids.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// A CT whose new map some nodes do not cover yet.
@@ -323,7 +358,7 @@ impl Run<'_> {
             }
             if self.opts.dry_run {
                 if c.changed {
-                    out.restart_required.push(c.ct);
+                    out.switched(c);
                 }
                 continue;
             }

@@ -40,6 +40,28 @@ fn render_text(out: &Applied, quiet: bool) -> String {
             "CT {ct}: {verb} its new map: it takes effect at the next start (`pct reboot {ct}`)"
         );
     }
+    let (passes, leaves) = if out.dry_run {
+        ("would pass", "would leave")
+    } else {
+        ("passes", "leaves")
+    };
+    for e in &out.exposed {
+        let ids = crate::ids::uids_gids(&e.uids, &e.gids).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "CT {}: its new map {passes} {ids} through, which no owner asked for (merged to fit the \
+             kernel's budget)",
+            e.ct
+        );
+    }
+    for u in &out.unmapped {
+        let ids = crate::ids::uids_gids(&u.uids, &u.gids).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "CT {}: its new map {leaves} {ids} unmapped (their files show as nobody inside)",
+            u.ct
+        );
+    }
     for k in out.skipped.iter().filter(|_| !quiet) {
         let _ = writeln!(s, "CT {}: skipped: {}", k.ct, k.reason);
     }

@@ -250,3 +250,81 @@ fn expose_that_cannot_merge_names_what_blocks_it() {
         ))
     );
 }
+
+/// apply says what every map it writes exposes (issue 13: it wrote `u 33 33 973` silently) and
+/// leaves unmapped, in text and JSON, dry run included; a run that writes nothing says neither.
+#[test]
+fn apply_reports_every_exposed_range_it_writes() {
+    let t = fitted("over_budget = \"expose\"\n");
+    // pve2 first: it publishes its coverage; CT 201 waits for pve1.
+    let t = on(t, "pve2", &["apply"])
+        .success()
+        .stdout_lacks("exposed")
+        .again();
+    let run = on(t, "pve1", &["--format", "json", "apply"]).success();
+    let doc = run.json();
+    assert_eq!(doc["restart_required"], json!([101, 102]));
+    let through = json!([{"start": 1007, "count": 3}]);
+    assert_eq!(
+        doc["exposed"],
+        json!([
+            {"ct": 101, "uids": through, "gids": []},
+            {"ct": 102, "uids": through, "gids": []},
+        ])
+    );
+    assert_eq!(doc["unmapped"], json!([]));
+    assert!(
+        run.read("cluster/pve/nodes/pve1/lxc/101.conf")
+            .contains("lxc.idmap: u 1005 1005 6\n")
+    );
+    let t = run.again();
+    let run = on(t, "pve2", &["apply", "--dry-run"]).success().stdout_has(
+        "CT 201: its new map would pass uids 1007-1009,1011-1099, gids 1007-2999 through, which \
+         no owner asked for (merged to fit the kernel's budget)\n",
+    );
+    // www-data's 33 is kept as it is, never widened: the merge starts at 1005.
+    // Said with -q too: the map written is a change.
+    let run = on(run.again(), "pve2", &["-q", "apply"])
+        .success()
+        .stdout_has(
+            "\nCT 201: got its new map: it takes effect at the next start (`pct reboot 201`)\n\
+         CT 201: its new map passes uids 1007-1009,1011-1099, gids 1007-2999 through, which no \
+         owner asked for (merged to fit the kernel's budget)\n",
+        );
+    let conf = run.read("cluster/pve/nodes/pve2/lxc/201.conf");
+    assert!(
+        conf.contains(
+            "lxc.idmap: u 33 33 1\nlxc.idmap: u 34 100034 971\nlxc.idmap: u 1005 1005 96\n"
+        ),
+        "{conf}"
+    );
+    on(run.again(), "pve2", &["apply"])
+        .success()
+        .stdout_lacks("through");
+}
+
+/// Under `unmap` apply says which inside ids each map it writes leaves unmapped.
+#[test]
+fn apply_reports_the_ids_a_map_it_writes_leaves_unmapped() {
+    let t = on(fitted(""), "pve2", &["apply"]).success().again();
+    let run = on(t, "pve1", &["--format", "json", "apply", "--dry-run"]).success();
+    let doc = run.json();
+    let left = json!([{"start": 1007, "count": 3}, {"start": 1011, "count": 89}]);
+    assert_eq!(
+        doc["unmapped"],
+        json!([
+            {"ct": 101, "uids": left, "gids": []},
+            {"ct": 102, "uids": left, "gids": []},
+        ])
+    );
+    assert_eq!(doc["exposed"], json!([]));
+    on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_has(
+            "CT 101: its new map leaves uids 1007-1009,1011-1099 unmapped (their files show as \
+             nobody inside)\n\
+             CT 102: its new map leaves uids 1007-1009,1011-1099 unmapped (their files show as \
+             nobody inside)\n",
+        )
+        .stdout_lacks("through");
+}
