@@ -10,6 +10,7 @@
 //! `users` (100), which the administrator did not ask for by name.
 
 mod each;
+mod warning;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::source::{Directory, Member, User};
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 pub use each::{Cache, FromCache, NotResolved, Resolution, SourceSummary, age, resolve_each};
+pub use warning::ResolveWarning;
 
 /// Whether an owner is a user or a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -127,7 +129,7 @@ pub fn resolve_share(
     share: &ShareConfig,
     directory: &Directory,
     min_id: u32,
-) -> Result<(ResolvedShare, Vec<String>), ResolveError> {
+) -> Result<(ResolvedShare, Vec<ResolveWarning>), ResolveError> {
     let mut r = Resolver {
         share: name,
         source: Arc::from(share.source.as_str()),
@@ -191,27 +193,23 @@ pub fn resolve_share(
                         pending.push(inner);
                     }
                 } else if directory.was_skipped(member) {
-                    let what = match member {
-                        Member::Name(_) => "a user",
-                        Member::Dn(_) => "a user or a group",
-                    };
-                    r.warnings.push(format!(
-                        "share `{name}`: group `{}`: member `{member}` is not {what} with POSIX \
-                         attributes in source `{}`: skipped",
-                        at.name, share.source
-                    ));
+                    r.warnings.push(ResolveWarning::MemberNotPosix {
+                        share: name.to_string(),
+                        group: at.name.clone(),
+                        member: member.to_string(),
+                        dn: matches!(member, Member::Dn(_)),
+                        source: share.source.clone(),
+                    });
                 } else {
                     // No entry at all: most often a member deleted from the directory while
                     // the group still lists it.
-                    let (what, why) = match member {
-                        Member::Name(_) => ("user", "deleted?"),
-                        Member::Dn(_) => ("entry", "deleted, or outside its bases and filters?"),
-                    };
-                    r.warnings.push(format!(
-                        "share `{name}`: group `{}`: member `{member}` names no {what} in source \
-                         `{}` ({why}): skipped",
-                        at.name, share.source
-                    ));
+                    r.warnings.push(ResolveWarning::MemberMissing {
+                        share: name.to_string(),
+                        group: at.name.clone(),
+                        member: member.to_string(),
+                        dn: matches!(member, Member::Dn(_)),
+                        source: share.source.clone(),
+                    });
                 }
             }
         }
@@ -251,7 +249,7 @@ struct Resolver<'a> {
     /// Ids to add to the share's raw `uids` and `gids`, in any order, repeats allowed.
     uids: Vec<u32>,
     gids: Vec<u32>,
-    warnings: Vec<String>,
+    warnings: Vec<ResolveWarning>,
     /// The primary gid last added as a group owner: every member of a large group usually has
     /// the same one, and adding it again would change nothing.
     last_primary_gid: Option<u32>,
@@ -319,14 +317,14 @@ impl<'a> Resolver<'a> {
         why: impl FnOnce() -> String,
     ) -> bool {
         if self.too_low(id) {
-            self.warnings.push(format!(
-                "share `{}`: {kind} `{name}` ({}) has {} {id}, below `cluster.min_id` ({}): \
-                 skipped",
-                self.share,
-                why(),
-                id_kind(kind),
-                self.min_id
-            ));
+            self.warnings.push(ResolveWarning::BelowMin {
+                share: self.share.to_string(),
+                kind,
+                name: name.to_string(),
+                why: why(),
+                id,
+                min_id: self.min_id,
+            });
             return false;
         }
         self.add(kind, name, id);
@@ -345,13 +343,14 @@ impl<'a> Resolver<'a> {
                     self.last_primary_gid = Some(user.gid);
                 }
             }
-            None if self.too_low(user.gid) => self.warnings.push(format!(
-                "share `{}`: gid {} ({}) is below `cluster.min_id` ({}): skipped",
-                self.share,
-                user.gid,
-                why(),
-                self.min_id
-            )),
+            None if self.too_low(user.gid) => {
+                self.warnings.push(ResolveWarning::PrimaryGidBelowMin {
+                    share: self.share.to_string(),
+                    gid: user.gid,
+                    why: why(),
+                    min_id: self.min_id,
+                });
+            }
             // A primary gid without a group entry still passes through; it has no name to list.
             None => self.gids.push(user.gid),
         }
@@ -460,6 +459,7 @@ mod tests {
         s.uids.insert("2000-2010".parse::<IdRange>().unwrap());
         s.gids.insert_id(4000);
         let (r, warnings) = resolve_share("projects", &s, &directory(), 1000).unwrap();
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         assert_eq!(ids(&r.uids), "1005-1007,2000-2010");
         assert_eq!(ids(&r.gids), "1005,3000-3001,4000,5000");
         let owners: Vec<_> = r
@@ -527,6 +527,7 @@ mod tests {
         let mut s = share(&[], &["outer"]);
         s.primary_gids = false;
         let (r, warnings) = resolve_share("p", &s, &d, 1000).unwrap();
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         assert_eq!(ids(&r.uids), "1005-1007");
         assert_eq!(ids(&r.gids), "4000");
         let owners: Vec<_> = r
@@ -554,6 +555,7 @@ mod tests {
         })
         .unwrap();
         let (r, warnings) = resolve_share("p", &share(&[], &["named"]), &d, 1000).unwrap();
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         assert!(r.uids.is_empty(), "{}", ids(&r.uids));
         assert_eq!(
             warnings,
@@ -620,6 +622,7 @@ mod tests {
             let mut s = share(&[], &[name]);
             s.primary_gids = false;
             let (r, warnings) = resolve_share("p", &s, &d, 1000).unwrap();
+            let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
             assert_eq!(ids(&r.uids), format!("10000-{}", 10_000 + N - 1), "{name}");
             assert_eq!(r.owners.len(), N as usize + 1, "{name}");
             assert_eq!(r.gids.len(), 1, "{name}");
@@ -660,6 +663,7 @@ mod tests {
         s.members = false;
         s.primary_gids = false;
         let (r, warnings) = resolve_share("p", &s, &directory(), 1000).unwrap();
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         assert_eq!(ids(&r.uids), "1005");
         assert_eq!(ids(&r.gids), "3000");
         assert!(warnings.is_empty());
@@ -758,6 +762,7 @@ mod tests {
             .unwrap();
         }
         let (r, warnings) = resolve_share("p", &share(&[], &["all"]), &d, 1000).unwrap();
+        let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
         assert_eq!(ids(&r.gids), "3000,5000");
         let groups: Vec<_> = r
             .owners

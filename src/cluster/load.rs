@@ -14,7 +14,7 @@ use crate::source::files::passwd_entries;
 use crate::store::{self, StoreError};
 use crate::subid::SubidFile;
 
-use super::{ClusterState, CtState, LocalSubid, ShareUse, records};
+use super::{ClusterState, CtState, LoadWarning, LocalSubid, ShareUse, records};
 
 /// Why the cluster could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +74,7 @@ pub struct Found {
     /// `pve_root` under `--root`, for messages.
     pub pve_dir: PathBuf,
     /// A node name that is not the cluster's (for a command that only reads), lines PVE ignores.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<LoadWarning>,
 }
 
 /// Discovers the nodes and CTs under `pve_root` and checks that `node` is one of them: for a
@@ -103,19 +103,25 @@ pub fn discover(
                 nodes: pve.nodes.clone(),
             });
         }
-        warnings.push(format!(
-            "this node `{node}` is not a node of the cluster under `{}` (nodes: {}); use --node",
-            pve_dir.display(),
-            pve.nodes.join(", ")
-        ));
+        warnings.push(LoadWarning::NotANode {
+            node: node.clone(),
+            pve_dir: pve_dir.clone(),
+            nodes: pve.nodes.clone(),
+        });
     }
     // Lines PVE ignores, once per file (`idfed check` does not repeat them).
     for w in pve.storage.warnings() {
-        warnings.push(format!("{}: {w}", c.pve_root.join("storage.cfg").display()));
+        warnings.push(LoadWarning::Storage {
+            path: c.pve_root.join("storage.cfg"),
+            warning: w.clone(),
+        });
     }
     for ct in &pve.cts {
         for w in ct.config.warnings() {
-            warnings.push(format!("{}: {w}", ct.host_path.display()));
+            warnings.push(LoadWarning::CtConfig {
+                path: ct.host_path.clone(),
+                warning: w.clone(),
+            });
         }
     }
     Ok(Found {
@@ -137,7 +143,7 @@ pub fn load(
     config: &Config,
     found: Found,
     shares: &[ResolvedShare],
-) -> Result<(ClusterState, Vec<String>), ClusterError> {
+) -> Result<(ClusterState, Vec<LoadWarning>), ClusterError> {
     let c = &config.cluster;
     let Found { pve, node, .. } = found;
     let mut uses = share_uses(config, &pve, shares)?;
@@ -162,8 +168,12 @@ pub fn load(
         &unreadable,
         &c.map_params(),
     );
-    let (published, mut warnings) = store::nodes::load_all(root, &c.pve_root, &c.subid_owner)?;
-    warnings.extend(record_warnings.iter().map(ToString::to_string));
+    let (published, node_warnings) = store::nodes::load_all(root, &c.pve_root, &c.subid_owner)?;
+    let mut warnings: Vec<LoadWarning> = node_warnings
+        .into_iter()
+        .map(LoadWarning::NodeState)
+        .collect();
+    warnings.extend(record_warnings.iter().cloned().map(LoadWarning::Record));
     let owner_uid = owner_uid(root, &c.subid_owner)?;
     let state = ClusterState {
         owner_uid,

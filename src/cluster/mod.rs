@@ -7,6 +7,7 @@ mod coverage;
 mod ct;
 mod load;
 mod records;
+mod warning;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,6 +20,7 @@ pub use coverage::{NodeCoverage, StaleNode};
 pub use ct::{CtState, ShareUse, current_map, default_map};
 pub use load::{ClusterError, Found, discover, load, node_name, share_path};
 pub use records::RecordWarning;
+pub use warning::LoadWarning;
 
 /// One of this node's subid files.
 #[derive(Clone, Debug)]

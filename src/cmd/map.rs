@@ -11,7 +11,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::cli::{Format, MapArgs};
-use crate::idmap::{self, BuiltMap, Extent, IdSpec, MapParams, Subid};
+use crate::idmap::{self, BuiltMap, Extent, IdSpec, MapParams, MapWarning, Subid};
 use crate::ids::{IdKind, IdSet};
 
 use super::{Globals, Outcome, require_format};
@@ -28,7 +28,7 @@ struct MapJson {
     unmapped_uids: IdSet,
     unmapped_gids: IdSet,
     minimal_merge: bool,
-    warnings: Vec<String>,
+    warnings: Vec<MapWarning>,
 }
 
 /// Runs `idfed map`.
@@ -68,7 +68,7 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
     // Passthroughs inside the base range are covered by its own line, which is not repeated.
     let base = IdSet::from(params.base_range()?);
     let needs = |map: &BuiltMap| idmap::subids(&map.passthrough.difference(&base), owner);
-    let warnings: Vec<String> = uid_map
+    let warnings: Vec<MapWarning> = uid_map
         .warnings
         .iter()
         .chain(&gid_map.warnings)

@@ -14,6 +14,7 @@ use crate::ids::{ID_LIMIT, IdKind, IdRange, IdSet};
 
 use super::budget::{self, Budget};
 use super::extent::Extent;
+use super::warning::MapWarning;
 
 /// What to do with a map over the kernel's budget (DESIGN.md section 6, rule 5).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -179,7 +180,7 @@ pub struct BuiltMap {
     /// exact (the field stays for the JSON interface).
     pub minimal_merge: bool,
     /// What a human should know: holes, exposures, unmapped and withheld ids, one sentence each.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<MapWarning>,
 }
 
 impl BuiltMap {
@@ -269,7 +270,6 @@ pub fn build(
     let (extents, holes) = layout(kind, &fit.effective, base_range, &fit.unmapped);
     debug_assert!(budget.admits(&extents));
     let exposed = fit.effective.difference(&asked);
-    let count = |n: u64| format!("{n} {}", if n == 1 { "id" } else { "ids" });
     let mut warnings = Vec::new();
     // One warning per finding and kind, naming every range: maps can have hundreds.
     if !holes.is_empty() {
@@ -278,31 +278,31 @@ pub fn build(
             .iter()
             .filter_map(|r| IdRange::new(r.start() + params.base, r.end() + params.base))
             .collect();
-        warnings.push(format!(
-            "{kind}s `{holes}` inside the container stay unmapped: their base ids `{hosts}` are passed through"
-        ));
+        warnings.push(MapWarning::Holes {
+            kind,
+            ids: holes.clone(),
+            hosts,
+        });
     }
     if !exposed.is_empty() {
-        warnings.push(format!(
-            "{kind}s `{exposed}` ({}) are passed through too, not asked for: merged to fit the kernel's budget of {} extents under {} bytes (the fewest ids that fit)",
-            count(exposed.len()),
-            params.max_extents,
-            budget::LXC_MAX_BYTES
-        ));
+        warnings.push(MapWarning::Exposed {
+            kind,
+            ids: exposed.clone(),
+            max_extents: params.max_extents,
+        });
     }
     if !fit.unmapped.is_empty() {
-        warnings.push(format!(
-            "{kind}s `{}` ({}) inside the container stay unmapped: left out to fit the kernel's budget of {} extents under {} bytes (the fewest ids that fit)",
-            fit.unmapped,
-            count(fit.unmapped.len()),
-            params.max_extents,
-            budget::LXC_MAX_BYTES
-        ));
+        warnings.push(MapWarning::Unmapped {
+            kind,
+            ids: fit.unmapped.clone(),
+            max_extents: params.max_extents,
+        });
     }
     if !withheld.is_empty() {
-        warnings.push(format!(
-            "{kind}s `{withheld}` are protected: not passed through"
-        ));
+        warnings.push(MapWarning::Withheld {
+            kind,
+            ids: withheld.clone(),
+        });
     }
     Ok(BuiltMap {
         kind,
@@ -502,7 +502,10 @@ mod tests {
     fn hole_warning_names_both_ids() {
         let m = built(&["100005"]);
         assert_eq!(
-            m.warnings,
+            m.warnings
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
             [
                 "uids `5` inside the container stay unmapped: their base ids `100005` are passed through"
             ]
@@ -614,7 +617,11 @@ mod tests {
         );
         assert!(m.passthrough.is_superset(&p));
         assert!(!m.exposed.is_empty());
-        assert!(m.warnings.iter().any(|w| w.contains("passed through too")));
+        assert!(
+            m.warnings
+                .iter()
+                .any(|w| w.to_string().contains("passed through too"))
+        );
         // Every gap is 7918 ids, so the fewest exposed ids is the fewest closed gaps.
         assert!(m.minimal_merge);
         assert_eq!(m.exposed.len() % 7918, 0);

@@ -10,6 +10,7 @@ mod needs;
 mod slots;
 mod unmap;
 mod validate;
+mod warning;
 
 #[cfg(test)]
 mod fit_tests;
@@ -22,3 +23,4 @@ pub use extent::{Extent, ExtentParseError};
 pub use idspec::{IdSpec, IdSpecError};
 pub use needs::{Subid, inside_ranges, outside_ranges, passthroughs, subids};
 pub use validate::{MapProblem, validate};
+pub use warning::{KindWarning, MapWarning};

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::cluster::{ClusterState, CtState, NodeCoverage, StaleNode, current_map};
 use crate::idmap::{
-    self, Extent, MapError, MapParams, Subid, outside_ranges, passthroughs, subids,
+    self, Extent, KindWarning, MapError, MapParams, Subid, outside_ranges, passthroughs, subids,
 };
 use crate::ids::{IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
@@ -103,7 +103,7 @@ pub struct CtPlan {
     pub unmapped_gids: IdSet,
     /// Owners whose ids the new map passes through and the current one does not.
     pub gains: Gains,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<KindWarning>,
     /// Applied, ready, waiting for nodes, or blocked.
     pub rollout: Rollout,
     /// The managed record after this plan is applied.
@@ -386,7 +386,7 @@ struct KindPlan {
     unmapped: IdSet,
     managed_after: IdSet,
     /// The builder's warnings, each prefixed with the kind (`uids: ...`).
-    warnings: Vec<String>,
+    warnings: Vec<KindWarning>,
 }
 
 /// The desired map of `kind` for a CT with map `current` and idfed's (trusted) `record` of it,
@@ -439,11 +439,7 @@ fn plan_kind(
         unmapped,
         exposed: map.exposed,
         managed_after,
-        warnings: map
-            .warnings
-            .iter()
-            .map(|w| format!("{kind}s: {w}"))
-            .collect(),
+        warnings: map.warnings.into_iter().map(KindWarning).collect(),
     })
 }
 

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 
-use crate::idmap::Extent;
+use crate::idmap::{Extent, KindWarning};
 use crate::ids::{IdSet, uids_gids};
 use crate::text::Esc;
 
@@ -77,7 +77,7 @@ struct Notes<'a> {
     released: [&'a IdSet; 2],
     exposed: [&'a IdSet; 2],
     unmapped: [&'a IdSet; 2],
-    warnings: &'a [String],
+    warnings: &'a [KindWarning],
 }
 
 /// Hashes what tells CTs apart most cheaply (hashing every extent of every CT was 5% of a plan);

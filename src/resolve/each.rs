@@ -9,7 +9,7 @@ use crate::fs::Root;
 use crate::source;
 use crate::store::{self, nodes::rfc3339, nodes::unix_now};
 
-use super::ResolvedShare;
+use super::{ResolveWarning, ResolvedShare};
 
 /// The outcome of resolving several shares, each on its own.
 #[derive(Debug, Default)]
@@ -21,7 +21,7 @@ pub struct Resolution {
     /// Why, once per cause (a source that cannot be read fails all its shares, and is said once).
     pub errors: Vec<String>,
     /// Skipped entries and members.
-    pub warnings: Vec<String>,
+    pub warnings: Vec<ResolveWarning>,
     /// What each source that was read returned, for `-v`.
     pub sources: Vec<SourceSummary>,
     /// The directories that were read: the caller decides when to free them (`idfed resolve`
@@ -116,83 +116,87 @@ pub fn resolve_each(
     // Each source once: its directory, or why it could not be read.
     let mut loaded: BTreeMap<&str, Option<source::Loaded>> = BTreeMap::new();
     for (name, share) in selected {
-        let source = loaded.entry(share.source.as_str()).or_insert_with(|| {
-            // The config checked that every share's source exists.
-            let started = std::time::Instant::now();
-            let name = share.source.as_str();
-            match source::load(&config.sources[name], progress) {
-                Ok(mut source) => {
-                    if let Cache::Keep(root) | Cache::Fallback(root) = cache
-                        && let Err(e) =
-                            store::cache::save(root, name, &source.directory, unix_now())
-                    {
-                        out.warnings
-                            .push(format!("source `{name}`: cannot keep its answer: {e}"));
-                    }
-                    out.sources.push(SourceSummary {
-                        name: share.source.clone(),
-                        users: source.directory.users().len(),
-                        groups: source.directory.groups().len(),
-                        elapsed: started.elapsed(),
-                    });
-                    out.warnings.extend(
-                        source
-                            .warnings
-                            .drain(..)
-                            .map(|w| format!("source `{}`: {w}", share.source)),
-                    );
-                    Some(source)
-                }
-                Err(e) => {
-                    let e = format!(
-                        "{:#}",
-                        anyhow::Error::new(e).context(format!("cannot read source `{name}`"))
-                    );
-                    let (root, fallback) = match cache {
-                        Cache::Off => {
-                            out.errors.push(e);
-                            return None;
-                        }
-                        Cache::Keep(root) | Cache::Mention(root) => (root, false),
-                        Cache::Fallback(root) => (root, true),
-                    };
-                    match store::cache::load(root, name) {
-                        Ok(Some(cached)) if fallback => {
-                            let now = unix_now();
-                            out.cached.push(FromCache {
+        let source =
+            loaded.entry(share.source.as_str()).or_insert_with(|| {
+                // The config checked that every share's source exists.
+                let started = std::time::Instant::now();
+                let name = share.source.as_str();
+                match source::load(&config.sources[name], progress) {
+                    Ok(mut source) => {
+                        if let Cache::Keep(root) | Cache::Fallback(root) = cache
+                            && let Err(e) =
+                                store::cache::save(root, name, &source.directory, unix_now())
+                        {
+                            out.warnings.push(ResolveWarning::NotCached {
                                 source: name.to_string(),
-                                error: e,
-                                pulled_at: cached.pulled_at,
-                                age: now.saturating_sub(cached.pulled_at),
+                                error: e.to_string(),
                             });
-                            Some(source::Loaded {
-                                directory: cached.directory,
-                                warnings: Vec::new(),
-                            })
                         }
-                        Ok(Some(cached)) => {
-                            out.errors.push(format!(
-                                "{e} (its cached answer of {}, {} old, is for `check` and \
+                        out.sources.push(SourceSummary {
+                            name: share.source.clone(),
+                            users: source.directory.users().len(),
+                            groups: source.directory.groups().len(),
+                            elapsed: started.elapsed(),
+                        });
+                        out.warnings
+                            .extend(source.warnings.drain(..).map(|warning| {
+                                ResolveWarning::Source {
+                                    source: share.source.clone(),
+                                    warning,
+                                }
+                            }));
+                        Some(source)
+                    }
+                    Err(e) => {
+                        let e = format!(
+                            "{:#}",
+                            anyhow::Error::new(e).context(format!("cannot read source `{name}`"))
+                        );
+                        let (root, fallback) = match cache {
+                            Cache::Off => {
+                                out.errors.push(e);
+                                return None;
+                            }
+                            Cache::Keep(root) | Cache::Mention(root) => (root, false),
+                            Cache::Fallback(root) => (root, true),
+                        };
+                        match store::cache::load(root, name) {
+                            Ok(Some(cached)) if fallback => {
+                                let now = unix_now();
+                                out.cached.push(FromCache {
+                                    source: name.to_string(),
+                                    error: e,
+                                    pulled_at: cached.pulled_at,
+                                    age: now.saturating_sub(cached.pulled_at),
+                                });
+                                Some(source::Loaded {
+                                    directory: cached.directory,
+                                    warnings: Vec::new(),
+                                })
+                            }
+                            Ok(Some(cached)) => {
+                                out.errors.push(format!(
+                                    "{e} (its cached answer of {}, {} old, is for `check` and \
                                  `report` only: `plan` and `apply` never act on it, an outage \
                                  changes nothing)",
-                                rfc3339(cached.pulled_at),
-                                age(unix_now().saturating_sub(cached.pulled_at))
-                            ));
-                            None
-                        }
-                        Ok(None) => {
-                            out.errors.push(e);
-                            None
-                        }
-                        Err(cache_error) => {
-                            out.errors
-                                .push(format!("{e} (and its cache: {cache_error})"));
-                            None
+                                    rfc3339(cached.pulled_at),
+                                    age(unix_now().saturating_sub(cached.pulled_at))
+                                ));
+                                None
+                            }
+                            Ok(None) => {
+                                out.errors.push(e);
+                                None
+                            }
+                            Err(cache_error) => {
+                                out.errors
+                                    .push(format!("{e} (and its cache: {cache_error})"));
+                                None
+                            }
                         }
                     }
                 }
-            }
-        });
+            });
         let Some(source) = source else {
             out.failed.push(name.clone());
             continue;
@@ -221,7 +225,7 @@ impl Resolution {
     ///
     /// # Errors
     /// The first share that did not resolve, with how many more errors there were.
-    pub fn all(self) -> Result<(Vec<ResolvedShare>, Vec<String>), NotResolved> {
+    pub fn all(self) -> Result<(Vec<ResolvedShare>, Vec<ResolveWarning>), NotResolved> {
         let mut errors = self.errors.into_iter();
         match errors.next() {
             None => Ok((self.shares, self.warnings)),

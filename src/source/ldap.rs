@@ -20,6 +20,7 @@ use std::time::Duration;
 use crate::config::LdapConfig;
 use crate::fs::FsError;
 
+use super::SourceWarning;
 use super::directory::{Directory, Duplicate, Group};
 use connect::{connect, password, security};
 use schema::{group_from, member, user_from};
@@ -88,7 +89,10 @@ pub enum LdapError {
 ///
 /// # Errors
 /// [`LdapError`] for anything that fails; nothing partial is returned.
-pub fn load(config: &LdapConfig, progress: bool) -> Result<(Directory, Vec<String>), LdapError> {
+pub fn load(
+    config: &LdapConfig,
+    progress: bool,
+) -> Result<(Directory, Vec<SourceWarning>), LdapError> {
     let password = password(config)?;
     let security = security(config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -122,7 +126,7 @@ async fn pull(
     password: Option<&str>,
     security: Security,
     progress: Option<&indicatif::ProgressBar>,
-) -> Result<(Directory, Vec<String>), LdapError> {
+) -> Result<(Directory, Vec<SourceWarning>), LdapError> {
     // Two connections, one per search, so that both run at once: the server builds the group
     // entries (one with 100,000 members, say) while idfed reads the pages of users. One
     // connection will not do: OpenLDAP keeps one paged search per connection.
@@ -317,7 +321,7 @@ mod tests {
             out
         });
         let (directory, warnings) = load(&ad_config(port), false).unwrap();
-        assert_eq!(warnings, Vec::<String>::new());
+        assert_eq!(warnings, Vec::<SourceWarning>::new());
         let members: Vec<String> = directory
             .group("big")
             .unwrap()

@@ -4,10 +4,12 @@
 pub mod directory;
 pub mod files;
 pub mod ldap;
+mod warning;
 
 pub use directory::{Directory, Duplicate, Group, Member, User};
 pub use files::FilesError;
 pub use ldap::LdapError;
+pub use warning::SourceWarning;
 
 use crate::config::SourceConfig;
 
@@ -24,7 +26,7 @@ pub enum SourceError {
 #[derive(Clone, Debug, Default)]
 pub struct Loaded {
     pub directory: Directory,
-    pub warnings: Vec<String>,
+    pub warnings: Vec<SourceWarning>,
 }
 
 /// Reads a source; `progress` allows a progress indicator on stderr (shown only on a terminal).

@@ -122,6 +122,53 @@ pub fn save(root: &Root, pve_root: &Path, state: &Published) -> Result<PathBuf, 
     Ok(path)
 }
 
+/// A published node state that is ignored (the gate then waits for that node: the safe side).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeStateWarning {
+    /// The file names another node than its file name.
+    OtherNode { path: PathBuf, named: String },
+    /// The state is of another subid owner than `cluster.subid_owner`.
+    OtherOwner {
+        path: PathBuf,
+        owner: String,
+        expected: String,
+    },
+    /// The file cannot be read or parsed.
+    Unreadable {
+        path: PathBuf,
+        node: String,
+        error: String,
+    },
+}
+
+impl std::fmt::Display for NodeStateWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeStateWarning::OtherNode { path, named } => write!(
+                f,
+                "`{}` names node `{named}`: ignored (each node publishes under its own name)",
+                path.display()
+            ),
+            NodeStateWarning::OtherOwner {
+                path,
+                owner,
+                expected,
+            } => write!(
+                f,
+                "`{}` publishes the subids of `{owner}`, not of `{expected}`: ignored (is \
+                 `cluster.subid_owner` the same on every node?)",
+                path.display()
+            ),
+            NodeStateWarning::Unreadable { path, node, error } => write!(
+                f,
+                "`{}` is not a published node state: {error}: ignored until node `{node}` runs \
+                 `idfed apply` again",
+                path.display()
+            ),
+        }
+    }
+}
+
 /// Every node's published state, by node name. A state that cannot be read or parsed, or that
 /// names another subid owner than `subid_owner`, counts as not published: it is returned as a
 /// warning, and the gate then waits for that node, which is the safe side.
@@ -132,7 +179,7 @@ pub fn load_all(
     root: &Root,
     pve_root: &Path,
     subid_owner: &str,
-) -> Result<(BTreeMap<String, Published>, Vec<String>), StoreError> {
+) -> Result<(BTreeMap<String, Published>, Vec<NodeStateWarning>), StoreError> {
     let dir = dir(root, pve_root);
     let mut out = BTreeMap::new();
     let mut warnings = Vec::new();
@@ -149,25 +196,25 @@ pub fn load_all(
             .map_err(anyhow::Error::from)
             .and_then(|text| serde_json::from_str::<Published>(&text).map_err(anyhow::Error::from));
         match parsed {
-            Ok(p) if p.node != node => warnings.push(format!(
-                "`{}` names node `{}`: ignored (each node publishes under its own name)",
-                path.display(),
-                p.node
-            )),
-            Ok(p) if p.subid_owner != subid_owner => warnings.push(format!(
-                "`{}` publishes the subids of `{}`, not of `{subid_owner}`: ignored (is \
-                 `cluster.subid_owner` the same on every node?)",
-                path.display(),
-                p.subid_owner
-            )),
+            Ok(p) if p.node != node => warnings.push(NodeStateWarning::OtherNode {
+                path,
+                named: p.node,
+            }),
+            Ok(p) if p.subid_owner != subid_owner => {
+                warnings.push(NodeStateWarning::OtherOwner {
+                    path,
+                    owner: p.subid_owner,
+                    expected: subid_owner.to_string(),
+                });
+            }
             Ok(p) => {
                 out.insert(node.to_string(), p);
             }
-            Err(e) => warnings.push(format!(
-                "`{}` is not a published node state: {e:#}: ignored until node `{node}` runs \
-                 `idfed apply` again",
-                path.display()
-            )),
+            Err(e) => warnings.push(NodeStateWarning::Unreadable {
+                path,
+                node: node.to_string(),
+                error: format!("{e:#}"),
+            }),
         }
     }
     Ok((out, warnings))
@@ -206,7 +253,10 @@ mod tests {
         let (all, warnings) = load_all(&root, pve, "root").unwrap();
         assert_eq!(all.get("pve2"), Some(&p));
         assert_eq!(warnings.len(), 1, "{warnings:?}");
-        assert!(warnings[0].contains("pve9.json"), "{warnings:?}");
+        assert!(
+            warnings[0].to_string().contains("pve9.json"),
+            "{warnings:?}"
+        );
         let (none, w) = load_all(&root, pve, "backup").unwrap();
         assert!(none.is_empty() && w.len() == 2, "{w:?}");
     }

@@ -3,30 +3,39 @@
 
 use crate::config::LdapConfig;
 use crate::ids;
+use crate::source::SourceWarning;
 
 use super::super::directory::{Group, Member, User};
 use super::wire::entry::Entry;
 
 /// A required attribute: its value, or a warning naming the entry and `None`.
-fn required<'e>(entry: &Entry<'e>, name: &str, warnings: &mut Vec<String>) -> Option<&'e str> {
+fn required<'e>(
+    entry: &Entry<'e>,
+    name: &str,
+    warnings: &mut Vec<SourceWarning>,
+) -> Option<&'e str> {
     let value = entry.first(name);
     if value.is_none() {
-        warnings.push(format!("entry `{}` has no `{name}`: skipped", entry.dn));
+        warnings.push(SourceWarning::MissingAttribute {
+            dn: entry.dn.to_string(),
+            attr: name.to_string(),
+        });
     }
     value
 }
 
 /// A required id attribute (`uidNumber`, `gidNumber`), read by [`ids::parse_id`] as passwd's ids
 /// are: a value passwd would refuse (`+1005`, ` 1005`) is not taken from a directory either.
-fn number(entry: &Entry<'_>, name: &str, warnings: &mut Vec<String>) -> Option<u32> {
+fn number(entry: &Entry<'_>, name: &str, warnings: &mut Vec<SourceWarning>) -> Option<u32> {
     let value = required(entry, name, warnings)?;
     match ids::parse_id(value) {
         Ok(id) => Some(id),
         Err(_) => {
-            warnings.push(format!(
-                "entry `{}` has `{name}` `{value}`, not an id (0 to 4294967294): skipped",
-                entry.dn
-            ));
+            warnings.push(SourceWarning::NotAnId {
+                dn: entry.dn.to_string(),
+                attr: name.to_string(),
+                value: value.to_string(),
+            });
             None
         }
     }
@@ -35,7 +44,7 @@ fn number(entry: &Entry<'_>, name: &str, warnings: &mut Vec<String>) -> Option<u
 pub(super) fn user_from(
     config: &LdapConfig,
     entry: &Entry<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<SourceWarning>,
 ) -> Option<User> {
     let s = &config.schema;
     let name = required(entry, &s.user_name_attr, warnings)?;
@@ -61,7 +70,7 @@ pub(super) fn member(config: &LdapConfig, value: &str) -> Member {
 pub(super) fn group_from(
     config: &LdapConfig,
     entry: &Entry<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<SourceWarning>,
 ) -> Option<Group> {
     let s = &config.schema;
     let name = required(entry, &s.group_name_attr, warnings)?.to_string();
@@ -117,7 +126,7 @@ mod tests {
             assert_eq!(expected, ids::parse_id(value).ok(), "{value:?}");
             if expected.is_none() {
                 assert_eq!(
-                    warnings,
+                    warnings.iter().map(ToString::to_string).collect::<Vec<_>>(),
                     [format!(
                         "entry `uid=alice,dc=x` has `uidNumber` `{value}`, \
                          not an id (0 to 4294967294): skipped"

@@ -1,0 +1,120 @@
+//! What resolving the shares skipped or could not do, and why.
+
+use std::fmt;
+
+use crate::source::SourceWarning;
+
+use super::{OwnerKind, id_kind};
+
+/// A warning of `resolve` (and of every command that resolves the shares).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResolveWarning {
+    /// An entry the source skipped.
+    Source {
+        source: String,
+        warning: SourceWarning,
+    },
+    /// The source's answer could not be kept in the offline cache.
+    NotCached { source: String, error: String },
+    /// A group member whose entry the source skipped (no POSIX attributes).
+    MemberNotPosix {
+        share: String,
+        group: String,
+        member: String,
+        /// The member is a DN (it may name a group), not a user name.
+        dn: bool,
+        source: String,
+    },
+    /// A group member with no entry at all (most often deleted from the directory while the
+    /// group still lists it).
+    MemberMissing {
+        share: String,
+        group: String,
+        member: String,
+        dn: bool,
+        source: String,
+    },
+    /// An owner that follows from another (a member, a primary group) whose id is below
+    /// `cluster.min_id`.
+    BelowMin {
+        share: String,
+        kind: OwnerKind,
+        name: String,
+        /// How it follows (`member of group `staff``).
+        why: String,
+        id: u32,
+        min_id: u32,
+    },
+    /// A primary gid without a group entry, below `cluster.min_id`.
+    PrimaryGidBelowMin {
+        share: String,
+        gid: u32,
+        why: String,
+        min_id: u32,
+    },
+}
+
+impl fmt::Display for ResolveWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResolveWarning::Source { source, warning } => write!(f, "source `{source}`: {warning}"),
+            ResolveWarning::NotCached { source, error } => {
+                write!(f, "source `{source}`: cannot keep its answer: {error}")
+            }
+            ResolveWarning::MemberNotPosix {
+                share,
+                group,
+                member,
+                dn,
+                source,
+            } => {
+                let what = if *dn { "a user or a group" } else { "a user" };
+                write!(
+                    f,
+                    "share `{share}`: group `{group}`: member `{member}` is not {what} with POSIX \
+                     attributes in source `{source}`: skipped"
+                )
+            }
+            ResolveWarning::MemberMissing {
+                share,
+                group,
+                member,
+                dn,
+                source,
+            } => {
+                let (what, why) = if *dn {
+                    ("entry", "deleted, or outside its bases and filters?")
+                } else {
+                    ("user", "deleted?")
+                };
+                write!(
+                    f,
+                    "share `{share}`: group `{group}`: member `{member}` names no {what} in source \
+                     `{source}` ({why}): skipped"
+                )
+            }
+            ResolveWarning::BelowMin {
+                share,
+                kind,
+                name,
+                why,
+                id,
+                min_id,
+            } => write!(
+                f,
+                "share `{share}`: {kind} `{name}` ({why}) has {} {id}, below `cluster.min_id` \
+                 ({min_id}): skipped",
+                id_kind(*kind)
+            ),
+            ResolveWarning::PrimaryGidBelowMin {
+                share,
+                gid,
+                why,
+                min_id,
+            } => write!(
+                f,
+                "share `{share}`: gid {gid} ({why}) is below `cluster.min_id` ({min_id}): skipped"
+            ),
+        }
+    }
+}
