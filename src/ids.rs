@@ -340,6 +340,24 @@ impl<T> ByKind<T> {
             gid: f(IdKind::Gid),
         }
     }
+
+    /// Each value through `f`.
+    pub fn map<U>(self, mut f: impl FnMut(T) -> U) -> ByKind<U> {
+        ByKind {
+            uid: f(self.uid),
+            gid: f(self.gid),
+        }
+    }
+}
+
+/// Both values with their kind, uid first.
+impl<T> IntoIterator for ByKind<T> {
+    type Item = (IdKind, T);
+    type IntoIter = std::array::IntoIter<(IdKind, T), 2>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        [(IdKind::Uid, self.uid), (IdKind::Gid, self.gid)].into_iter()
+    }
 }
 
 impl<T> std::ops::Index<IdKind> for ByKind<T> {

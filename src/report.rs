@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::cluster::{CtState, current_map};
 use crate::idmap::{MapParams, inside_ranges, outside_ranges};
-use crate::ids::{self, IdKind, IdRange, IdSet};
+use crate::ids::{self, ByKind, IdRange, IdSet};
 use crate::resolve::OwnerKind;
 use crate::resolve::ResolvedShare;
 use crate::store::Managed;
@@ -139,17 +139,17 @@ impl Filter {
 /// The host ids a container can act as through its current map, per kind: every outside id of
 /// the map (passthroughs, and host ids a hand-written extent maps some other inside id to). A
 /// privileged CT has no map: it acts as anyone, which [`Access::Privileged`] says instead.
-fn reachable(ct: &CtState, params: &MapParams) -> [IdSet; 2] {
-    IdKind::ALL.map(|kind| outside_ranges(&current_map(&ct.idmap, kind, params)))
+fn reachable(ct: &CtState, params: &MapParams) -> ByKind<IdSet> {
+    ByKind::from_fn(|kind| outside_ranges(&current_map(&ct.idmap, kind, params)))
 }
 
 /// The inside ids of the base range `[0, size)` that a container's current map leaves unmapped,
 /// per kind (none for a privileged CT: it has no map).
-fn unmapped_inside(ct: &CtState, params: &MapParams) -> [IdSet; 2] {
+fn unmapped_inside(ct: &CtState, params: &MapParams) -> ByKind<IdSet> {
     let inside = IdRange::new(0, params.size)
         .map(IdSet::from)
         .unwrap_or_default();
-    IdKind::ALL.map(|kind| inside.difference(&inside_ranges(&current_map(&ct.idmap, kind, params))))
+    ByKind::from_fn(|kind| inside.difference(&inside_ranges(&current_map(&ct.idmap, kind, params))))
 }
 
 /// Computes the report from the containers as they are.
@@ -171,11 +171,14 @@ pub fn report(
         if names.is_empty() || filter.ct.is_some_and(|v| v != ct.vmid) {
             continue;
         }
-        let [uids, gids] = reachable(ct, params);
-        let mut owned = [IdSet::new(), IdSet::new()];
+        let ByKind {
+            uid: uids,
+            gid: gids,
+        } = reachable(ct, params);
+        let mut owned: ByKind<IdSet> = ByKind::default();
         for share in shares.iter().filter(|s| names.contains(&s.name)) {
-            owned[0] = owned[0].union(&share.uids);
-            owned[1] = owned[1].union(&share.gids);
+            owned.uid = owned.uid.union(&share.uids);
+            owned.gid = owned.gid.union(&share.gids);
             let writable = ct
                 .uses
                 .iter()
@@ -207,8 +210,8 @@ pub fn report(
         }
         let shown = filter.share.as_ref().is_none_or(|s| names.contains(s));
         if ct.unprivileged && shown {
-            let extra_uids = uids.difference(&base).difference(&owned[0]);
-            let extra_gids = gids.difference(&base).difference(&owned[1]);
+            let extra_uids = uids.difference(&base).difference(&owned.uid);
+            let extra_gids = gids.difference(&base).difference(&owned.gid);
             if !extra_uids.is_empty() || !extra_gids.is_empty() {
                 out.exposure.push(Exposure {
                     ct: ct.vmid,
@@ -219,7 +222,10 @@ pub fn report(
                     adopted_gids: IdSet::new(),
                 });
             }
-            let [uids, gids] = unmapped_inside(ct, params);
+            let ByKind {
+                uid: uids,
+                gid: gids,
+            } = unmapped_inside(ct, params);
             if !uids.is_empty() || !gids.is_empty() {
                 out.unmapped.push(Unmapped {
                     ct: ct.vmid,

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::cli::{Format, MapArgs};
 use crate::idmap::{self, BuiltMap, Extent, IdSpec, MapParams, MapWarning, Subid};
-use crate::ids::{IdKind, IdSet};
+use crate::ids::{ByKind, IdKind, IdSet};
 
 use super::{Globals, Outcome, require_format};
 
@@ -94,14 +94,11 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
             super::print_stdout(&(serde_json::to_string_pretty(&doc)? + "\n"))?;
         }
         _ => {
-            let [subuid, subgid] = [&uid_map, &gid_map].map(needs);
-            super::print_stdout(&render_text(
-                &uid_map,
-                &gid_map,
-                [subuid, subgid],
-                owner,
-                &params,
-            )?)?;
+            let subids = ByKind {
+                uid: needs(&uid_map),
+                gid: needs(&gid_map),
+            };
+            super::print_stdout(&render_text(&uid_map, &gid_map, subids, owner, &params)?)?;
         }
     }
     Ok(Outcome::Ok)
@@ -111,7 +108,7 @@ pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
 fn render_text(
     uid_map: &BuiltMap,
     gid_map: &BuiltMap,
-    subids: [Vec<Subid>; 2],
+    subids: ByKind<Vec<Subid>>,
     owner: &str,
     params: &MapParams,
 ) -> anyhow::Result<String> {
@@ -120,7 +117,8 @@ fn render_text(
     for e in uid_map.extents.iter().chain(&gid_map.extents) {
         writeln!(out, "lxc.idmap: {e}")?;
     }
-    for (file, lines) in ["subuid", "subgid"].into_iter().zip(subids) {
+    for (kind, lines) in subids {
+        let file = format!("sub{kind}");
         writeln!(out, "\n# /etc/{file} (besides {base})")?;
         if lines.is_empty() {
             writeln!(out, "# nothing to add")?;

@@ -18,7 +18,7 @@ use crate::cluster::{ClusterState, CtState, NodeCoverage, StaleNode, current_map
 use crate::idmap::{
     self, Extent, KindWarning, MapError, MapParams, Subid, outside_ranges, passthroughs, subids,
 };
-use crate::ids::{IdKind, IdRange, IdSet};
+use crate::ids::{ByKind, IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
 use crate::store::Managed;
 
@@ -277,13 +277,15 @@ pub fn plan(input: &PlanInput<'_>) -> Plan {
 
     // Every planned map's outside ranges, made one set at the end (a union per map was
     // quadratic); the groups hold every planned map once.
-    let mut needed: [Vec<IdRange>; 2] = [Vec::new(), Vec::new()];
+    let mut needed: ByKind<Vec<IdRange>> = ByKind::default();
     for g in &out.groups {
-        for (i, map) in [&g.uid_map, &g.gid_map].into_iter().enumerate() {
-            needed[i].extend(outside_ranges(map).ranges());
-        }
+        needed.uid.extend(outside_ranges(&g.uid_map).ranges());
+        needed.gid.extend(outside_ranges(&g.gid_map).ranges());
     }
-    let [needed_uids, needed_gids] = needed.map(IdSet::from);
+    let ByKind {
+        uid: needed_uids,
+        gid: needed_gids,
+    } = needed.map(IdSet::from);
     for (node, cov) in input.coverage {
         out.nodes.insert(
             node.clone(),

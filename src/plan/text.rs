@@ -7,7 +7,7 @@ use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 
 use crate::idmap::{Extent, KindWarning};
-use crate::ids::{IdSet, uids_gids};
+use crate::ids::{ByKind, IdSet, uids_gids};
 use crate::text::Esc;
 
 use super::gains::GainIter;
@@ -70,13 +70,13 @@ struct Notes<'a> {
     skipped: &'a Option<SkipReason>,
     rollout: &'a Rollout,
     gains: &'a Gains,
-    removed: [&'a IdSet; 2],
-    foreign: [&'a IdSet; 2],
-    adopting: [&'a IdSet; 2],
-    adopted: [&'a IdSet; 2],
-    released: [&'a IdSet; 2],
-    exposed: [&'a IdSet; 2],
-    unmapped: [&'a IdSet; 2],
+    removed: ByKind<&'a IdSet>,
+    foreign: ByKind<&'a IdSet>,
+    adopting: ByKind<&'a IdSet>,
+    adopted: ByKind<&'a IdSet>,
+    released: ByKind<&'a IdSet>,
+    exposed: ByKind<&'a IdSet>,
+    unmapped: ByKind<&'a IdSet>,
     warnings: &'a [KindWarning],
 }
 
@@ -103,13 +103,34 @@ impl<'a> Notes<'a> {
             skipped: &c.skipped,
             rollout: &c.rollout,
             gains: &c.gains,
-            removed: [&c.removed_uids, &c.removed_gids],
-            foreign: [&c.foreign_uids, &c.foreign_gids],
-            adopting: [&c.adopting_uids, &c.adopting_gids],
-            adopted: [&c.adopted_uids, &c.adopted_gids],
-            released: [&c.released_uids, &c.released_gids],
-            exposed: [&c.exposed_uids, &c.exposed_gids],
-            unmapped: [&c.unmapped_uids, &c.unmapped_gids],
+            removed: ByKind {
+                uid: &c.removed_uids,
+                gid: &c.removed_gids,
+            },
+            foreign: ByKind {
+                uid: &c.foreign_uids,
+                gid: &c.foreign_gids,
+            },
+            adopting: ByKind {
+                uid: &c.adopting_uids,
+                gid: &c.adopting_gids,
+            },
+            adopted: ByKind {
+                uid: &c.adopted_uids,
+                gid: &c.adopted_gids,
+            },
+            released: ByKind {
+                uid: &c.released_uids,
+                gid: &c.released_gids,
+            },
+            exposed: ByKind {
+                uid: &c.exposed_uids,
+                gid: &c.exposed_gids,
+            },
+            unmapped: ByKind {
+                uid: &c.unmapped_uids,
+                gid: &c.unmapped_gids,
+            },
             warnings: &c.warnings,
         }
     }
@@ -271,11 +292,11 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
     } else {
         "<vmid>".to_string()
     };
-    let foreign = [
-        c.foreign_uids.difference(&c.adopting_uids),
-        c.foreign_gids.difference(&c.adopting_gids),
-    ];
-    if let Some(note) = ids_note("keeps foreign", &foreign[0], &foreign[1]) {
+    let foreign = ByKind {
+        uid: c.foreign_uids.difference(&c.adopting_uids),
+        gid: c.foreign_gids.difference(&c.adopting_gids),
+    };
+    if let Some(note) = ids_note("keeps foreign", &foreign.uid, &foreign.gid) {
         let _ = writeln!(
             out,
             "    {note} (not written by idfed; `idfed plan --adopt` shows adopting them)"
@@ -288,11 +309,11 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
              (`idfed apply --release {vmid}`)"
         );
     }
-    let adopted = [
-        c.adopted_uids.difference(&c.adopting_uids),
-        c.adopted_gids.difference(&c.adopting_gids),
-    ];
-    if let Some(note) = ids_note("keeps adopted", &adopted[0], &adopted[1]) {
+    let adopted = ByKind {
+        uid: c.adopted_uids.difference(&c.adopting_uids),
+        gid: c.adopted_gids.difference(&c.adopting_gids),
+    };
+    if let Some(note) = ids_note("keeps adopted", &adopted.uid, &adopted.gid) {
         let _ = writeln!(
             out,
             "    {note} (whatever the shares say, until `idfed apply --release {vmid}`)"
