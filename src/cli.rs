@@ -183,6 +183,10 @@ pub struct PlanArgs {
     /// Save the whole plan, with a fingerprint of each input, for `idfed apply --plan FILE`
     #[arg(long, value_name = "FILE", conflicts_with_all = ["share", "ct"])]
     pub out: Option<PathBuf>,
+    /// Count the entries and bytes each moving id owns in the root filesystem of this node's CTs
+    /// whose map changes (a read-only walk of each)
+    #[arg(long)]
+    pub scan_rootfs: bool,
 }
 
 #[derive(Debug, Args)]

@@ -49,6 +49,10 @@ pub enum FindingCode {
     PendingSubuidMissing,
     /// A privileged CT mounts a share.
     PrivilegedShare,
+    /// A CT's files of ids the planned switch moves will show as nobody until `idfed shift`.
+    RootfsPending,
+    /// A CT's files of ids idfed's switch moved show as nobody until `idfed shift`.
+    RootfsUnshifted,
     /// A snapshot's map needs subgids a node lacks.
     SnapshotSubgidMissing,
     /// A snapshot's map needs subuids a node lacks.
@@ -73,7 +77,7 @@ pub enum FindingCode {
 
 impl FindingCode {
     /// Every code, in order.
-    pub const ALL: [FindingCode; 30] = [
+    pub const ALL: [FindingCode; 32] = [
         FindingCode::ConfigDiffers,
         FindingCode::ConfigUnparsable,
         FindingCode::ConfigUnreadable,
@@ -94,6 +98,8 @@ impl FindingCode {
         FindingCode::PendingSubgidMissing,
         FindingCode::PendingSubuidMissing,
         FindingCode::PrivilegedShare,
+        FindingCode::RootfsPending,
+        FindingCode::RootfsUnshifted,
         FindingCode::SnapshotSubgidMissing,
         FindingCode::SnapshotSubuidMissing,
         FindingCode::SourceCached,
@@ -129,6 +135,8 @@ impl FindingCode {
             FindingCode::PendingSubgidMissing => "pending-subgid-missing",
             FindingCode::PendingSubuidMissing => "pending-subuid-missing",
             FindingCode::PrivilegedShare => "privileged-share",
+            FindingCode::RootfsPending => "rootfs-pending",
+            FindingCode::RootfsUnshifted => "rootfs-unshifted",
             FindingCode::SnapshotSubgidMissing => "snapshot-subgid-missing",
             FindingCode::SnapshotSubuidMissing => "snapshot-subuid-missing",
             FindingCode::SourceCached => "source-cached",

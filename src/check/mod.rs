@@ -728,6 +728,48 @@ pub fn render_text(report: &CheckReport) -> String {
     out
 }
 
+/// Whether a CT's map is about to change (`Pending`: the plan's switch) or changed by idfed
+/// (`Switched`: its record's switch, still its map).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RootfsWhen {
+    Pending,
+    Switched,
+}
+
+/// The warning for CT `vmid`'s own files when a map change moves the host ids of some of its
+/// inside ids and the scan of its root filesystem found entries of the old ones:
+/// `rootfs-pending` (the switch is to come: they will show as `nobody`) or `rootfs-unshifted`
+/// (the switch was made: they do). None when nothing was found, or nothing could be counted
+/// (`plan` lists the moves; a switch made may have been shifted already).
+pub fn rootfs_finding(
+    node: &str,
+    vmid: u32,
+    preview: &crate::shift::preview::Preview,
+    when: RootfsWhen,
+) -> Option<Finding> {
+    if !preview.is_scanned() {
+        return None;
+    }
+    let switched = when == RootfsWhen::Switched;
+    let message = crate::shift::preview::notice(vmid, preview, switched)?;
+    let shift = format!("pct stop {vmid}; idfed shift {vmid}; pct start {vmid}");
+    let (code, fix) = if switched {
+        (FindingCode::RootfsUnshifted, shift)
+    } else {
+        (
+            FindingCode::RootfsPending,
+            format!("after `idfed apply` on {node}: {shift}"),
+        )
+    };
+    Some(Finding {
+        node: node.to_string(),
+        ct: Some(vmid),
+        code,
+        message,
+        fix,
+    })
+}
+
 /// Warnings about nodes of the cluster whose coverage is unknown or old: never published (idfed
 /// does not run there yet) or published more than `max_age` seconds before `now`. `this_node` is
 /// left out: its own files are read directly. Before any node has published (idfed's apply job

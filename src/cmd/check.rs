@@ -3,12 +3,58 @@
 //! coverage they published (`<pve_root>/idfed/nodes/`); nodes that never published, or not for
 //! longer than `cluster.publish_max_age_secs`, are warnings.
 
-use crate::check::{CheckInput, DeprecatedIdmap, NodeFiles, SubidLineWarning, check, render_text};
+use crate::check::{
+    CheckInput, DeprecatedIdmap, Finding, NodeFiles, RootfsWhen, SubidLineWarning, check,
+    render_text, rootfs_finding,
+};
 use crate::cli::{CheckArgs, Format};
+use crate::plan::Plan;
 use crate::report::{Filter, report};
+use crate::shift::preview::{self, Preview};
 
-use super::load::load_offline;
+use super::load::{Loaded, load_offline};
 use super::{Globals, Outcome, require_format};
+
+/// What the map changes of this node's CTs do to their own files, counted where the root
+/// filesystem is a directory here: the switch the plan makes (`rootfs-pending`) and the one idfed
+/// made, while its old host ids still own entries (`rootfs-unshifted`).
+fn rootfs_findings(globals: &Globals, ctx: &Loaded, plan: Option<&Plan>) -> Vec<Finding> {
+    let cluster = &ctx.cluster;
+    let mut out = Vec::new();
+    for ct in cluster.pve.cts.iter().filter(|ct| ct.node == cluster.node) {
+        let pending = plan
+            .and_then(|p| p.container(ct.vmid))
+            .filter(|c| !c.rootfs.moves.is_empty());
+        let (old, new, when) = if let Some(c) = pending {
+            let (old, new) = c.maps();
+            (old, new, RootfsWhen::Pending)
+        } else {
+            let current = ct.config.effective_idmap();
+            match cluster
+                .managed
+                .get(&ct.vmid)
+                .and_then(|m| m.switched.as_ref())
+            {
+                Some(s) if s.wrote(&current) => (s.old.clone(), current, RootfsWhen::Switched),
+                _ => continue,
+            }
+        };
+        let mut preview = Preview::of(&old, &new);
+        if preview.moves.is_empty() {
+            continue;
+        }
+        preview::scan_ct(
+            &mut preview,
+            &globals.root,
+            ct.vmid,
+            &ct.config,
+            &cluster.pve.storage,
+            (&old, &new),
+        );
+        out.extend(rootfs_finding(&cluster.node, ct.vmid, &preview, when));
+    }
+    out
+}
 
 /// Runs `idfed check`.
 ///
@@ -101,6 +147,9 @@ pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
         ctx.config.cluster.publish_max_age_secs,
         &ctx.config.sha256,
     ));
+    found
+        .warnings
+        .extend(rootfs_findings(globals, &ctx, plan.as_ref()));
     let text = match globals.format {
         Format::Json => serde_json::to_string_pretty(&found)? + "\n",
         // `-q`: a healthy cluster says nothing.

@@ -70,6 +70,37 @@ fn save(
     Ok(())
 }
 
+/// `--scan-rootfs`: what each moving id owns in the root filesystem of this node's CTs whose map
+/// changes; a CT of another node, or whose root filesystem is no directory here, says why not.
+fn scan_rootfs(globals: &Globals, ctx: &Loaded, plan: &mut Plan) {
+    let cluster = &ctx.cluster;
+    for c in plan
+        .containers
+        .iter_mut()
+        .filter(|c| !c.rootfs.moves.is_empty())
+    {
+        if c.node != cluster.node {
+            c.rootfs.not_scanned = Some(format!(
+                "CT {} is on node {}: run `idfed plan --scan-rootfs` there",
+                c.ct, c.node
+            ));
+            continue;
+        }
+        let Some(ct) = cluster.pve.ct(c.ct) else {
+            continue;
+        };
+        let (old, new) = c.maps();
+        crate::shift::preview::scan_ct(
+            &mut c.rootfs,
+            &globals.root,
+            c.ct,
+            &ct.config,
+            &cluster.pve.storage,
+            (&old, &new),
+        );
+    }
+}
+
 /// Runs `idfed plan`.
 ///
 /// # Errors
@@ -92,7 +123,10 @@ pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Finished> {
     if let Some(file) = &args.out {
         save(globals, &ctx, &plan, args, file)?;
     }
-    let plan = filter(plan, args.share.as_deref(), args.ct);
+    let mut plan = filter(plan, args.share.as_deref(), args.ct);
+    if args.scan_rootfs {
+        scan_rootfs(globals, &ctx, &mut plan);
+    }
     if let Some(vmid) = args.ct
         && plan.containers.is_empty()
     {

@@ -20,6 +20,7 @@ use crate::idmap::{
 };
 use crate::ids::{ByKind, IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
+use crate::shift::preview::Preview;
 use crate::store::Managed;
 
 pub use gains::{Gain, Gains, OwnerTable};
@@ -106,12 +107,26 @@ pub struct CtPlan {
     pub warnings: Vec<KindWarning>,
     /// Applied, ready, waiting for nodes, or blocked.
     pub rollout: Rollout,
+    /// The inside ids whose host id the new map moves, and (`plan --scan-rootfs`) what their old
+    /// host ids own in the CT's root filesystem.
+    pub rootfs: Preview,
     /// The managed record after this plan is applied.
     #[serde(skip)]
     pub managed_after: Managed,
     /// Did idfed compute a desired map (false for privileged CTs and maps it cannot take over)?
     #[serde(skip)]
     pub planned: bool,
+}
+
+impl CtPlan {
+    /// The current map and the new one, each with both kinds (uids first).
+    pub fn maps(&self) -> (Vec<Extent>, Vec<Extent>) {
+        let both = |u: &[Extent], g: &[Extent]| u.iter().chain(g).copied().collect();
+        (
+            both(&self.current_uid_map, &self.current_gid_map),
+            both(&self.uid_map, &self.gid_map),
+        )
+    }
 }
 
 /// The subid lines one node lacks.
@@ -519,6 +534,7 @@ fn plan_ct(
         gains: Gains::new(table.clone()),
         warnings: Vec::new(),
         rollout: Rollout::Blocked,
+        rootfs: Preview::default(),
         managed_after: managed.clone(),
         planned: false,
     };
@@ -589,6 +605,10 @@ fn plan_ct(
     cp.planned = true;
     cp.changed = cp.uid_map != cp.current_uid_map || cp.gid_map != cp.current_gid_map;
     cp.restart_required = cp.changed;
+    if cp.changed {
+        let (old, new) = cp.maps();
+        cp.rootfs = Preview::of(&old, &new);
+    }
     if let Some(lock) = &ct.lock {
         // Still `changed`: the CT is not in its desired state, it just cannot be switched now.
         cp.skipped = Some(SkipReason::Locked { lock: lock.clone() });

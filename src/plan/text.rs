@@ -8,6 +8,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::idmap::{Extent, KindWarning};
 use crate::ids::{ByKind, IdSet, uids_gids};
+use crate::shift::preview::{self, Preview};
 use crate::text::Esc;
 
 use super::gains::GainIter;
@@ -78,6 +79,7 @@ struct Notes<'a> {
     exposed: ByKind<&'a IdSet>,
     unmapped: ByKind<&'a IdSet>,
     warnings: &'a [KindWarning],
+    rootfs: &'a Preview,
 }
 
 /// Hashes what tells CTs apart most cheaply (hashing every extent of every CT was 5% of a plan);
@@ -132,6 +134,7 @@ impl<'a> Notes<'a> {
                 gid: &c.unmapped_gids,
             },
             warnings: &c.warnings,
+            rootfs: &c.rootfs,
         }
     }
 }
@@ -340,6 +343,7 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
     for w in &c.warnings {
         let _ = writeln!(out, "    warning: {w}");
     }
+    preview::write_plan_lines(out, &c.rootfs, &vmid);
 }
 
 /// The containers idfed would manage but cannot switch because their map cannot be built (over

@@ -67,6 +67,9 @@ pub enum VolumeError {
         volume: String,
         what: String,
     },
+    /// The path the volume (or `--rootfs`) names is no directory under the root.
+    #[error("CT {vmid}: `{path}` is not a directory: expected the CT's root filesystem", path = path.display())]
+    Missing { vmid: u32, path: PathBuf },
 }
 
 /// The host directory of CT `vmid`'s root filesystem, from the value of its `rootfs:` key

@@ -107,8 +107,6 @@ pub enum ShiftError {
     /// The command's context names the CT (`cannot shift CT 101: host uid ...`).
     #[error(transparent)]
     Chain(#[from] MovesError),
-    #[error("CT {vmid}: `{path}` is not a directory: expected the CT's root filesystem", path = path.display())]
-    NotADirectory { vmid: u32, path: PathBuf },
     #[error(transparent)]
     Walk(#[from] crate::walk::WalkError),
 }
@@ -216,28 +214,19 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
     if let Some(evidence) = running::running(req.root, vmid)? {
         return Err(ShiftError::Running { vmid, evidence });
     }
-    let host_rootfs = match req.rootfs {
-        Some(dir) => dir.to_path_buf(),
-        None => {
-            let value = conf.get("rootfs").ok_or(VolumeError::NoRootfs { vmid })?;
-            let cfg_path = req.root.join(req.pve_root.join("storage.cfg"));
-            let storage = match fs::read_optional(&cfg_path)? {
-                Some(text) => StorageCfg::parse(&text).map_err(|source| ShiftError::Storage {
-                    path: cfg_path.clone(),
-                    source,
-                })?,
-                None => StorageCfg::default(),
-            };
-            crate::pve::rootfs_dir(vmid, value, &storage)?
+    // `--rootfs` needs no storage.cfg (a broken one is no reason to refuse).
+    let cfg_path = req.root.join(req.pve_root.join("storage.cfg"));
+    let storage = match fs::read_optional(&cfg_path)? {
+        Some(text) if req.rootfs.is_none() => {
+            StorageCfg::parse(&text).map_err(|source| ShiftError::Storage {
+                path: cfg_path.clone(),
+                source,
+            })?
         }
+        _ => StorageCfg::default(),
     };
+    let host_rootfs = preview::locate(req.root, vmid, &conf, &storage, req.rootfs)?;
     let rootfs = req.root.join(&host_rootfs);
-    if !rootfs.is_dir() {
-        return Err(ShiftError::NotADirectory {
-            vmid,
-            path: host_rootfs,
-        });
-    }
     let current = conf.effective_idmap();
     let list = moves_for(&current, req.switch, req.params);
     if list.is_empty() {

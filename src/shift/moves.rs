@@ -88,31 +88,48 @@ pub enum MovesError {
     Chain { kind: &'static str, id: u32 },
 }
 
-/// The moves between two maps (each holding extents of both kinds).
+/// The moves between two maps (each holding extents of both kinds, in any order): one sweep over
+/// both sorted by kind and inside id (`plan` asks this of every CT whose map changes).
 pub fn between(old: &[Extent], new: &[Extent]) -> Vec<MoveRange> {
+    let sorted = |m: &[Extent]| {
+        let mut v = m.to_vec();
+        v.sort_by_key(|e| (e.kind, e.inside));
+        v
+    };
+    let (old, new) = (sorted(old), sorted(new));
+    let end = |e: &Extent| u64::from(e.inside) + u64::from(e.count);
     let mut out = Vec::new();
-    for o in old {
-        for n in new.iter().filter(|n| n.kind == o.kind) {
-            let start = o.inside.max(n.inside);
-            let end = (u64::from(o.inside) + u64::from(o.count))
-                .min(u64::from(n.inside) + u64::from(n.count));
-            if u64::from(start) >= end {
-                continue;
+    let (mut i, mut j) = (0, 0);
+    while let (Some(o), Some(n)) = (old.get(i), new.get(j)) {
+        if o.kind != n.kind {
+            if o.kind < n.kind {
+                i += 1;
+            } else {
+                j += 1;
             }
+            continue;
+        }
+        let start = o.inside.max(n.inside);
+        let stop = end(o).min(end(n));
+        if u64::from(start) < stop {
             let from = u64::from(o.outside) + u64::from(start - o.inside);
             let to = u64::from(n.outside) + u64::from(start - n.inside);
-            if from == to {
-                continue;
+            if from != to {
+                out.push(MoveRange {
+                    kind: o.kind,
+                    inside: start,
+                    from: u32::try_from(from).expect("extent within u32"),
+                    to: u32::try_from(to).expect("extent within u32"),
+                    count: u32::try_from(stop - u64::from(start)).expect("within u32"),
+                    source: MoveSource::Record,
+                });
             }
-            let count = u32::try_from(end - u64::from(start)).expect("within u32");
-            out.push(MoveRange {
-                kind: o.kind,
-                inside: start,
-                from: u32::try_from(from).expect("extent within u32"),
-                to: u32::try_from(to).expect("extent within u32"),
-                count,
-                source: MoveSource::Record,
-            });
+        }
+        // The extent that ends first has met every extent of the other map it overlaps.
+        if end(o) <= end(n) {
+            i += 1;
+        } else {
+            j += 1;
         }
     }
     normalize(out)
@@ -322,6 +339,13 @@ mod tests {
             mv(IdKind::Uid, 1005, 1005, 101005, 1, MoveSource::Record)
         );
         assert!(between(&map_1005(), &map_1005()).is_empty());
+        // In any order (a hand-written config may list gids first).
+        let mut reversed = map_1005();
+        reversed.reverse();
+        assert_eq!(
+            between(&default_map(), &reversed),
+            between(&default_map(), &map_1005())
+        );
     }
 
     #[test]

@@ -1,75 +1,175 @@
-//! What a map change will do to a CT's own files, said before it happens: the inside ids whose
-//! host id moves (from → to), and, when the root filesystem is reachable as a directory, what
-//! each moving id owns there (a read-only walk). `plan` and `check` show it; `apply` repeats it
-//! for CTs it switched but could not shift.
+//! What a map change does to a CT's own files, said before it happens (and after, until `shift`
+//! ran): the inside ids whose host id moves (from → to), and, when the root filesystem is
+//! reachable from this node as a directory, what each moving id's old host id owns there (a
+//! read-only walk). `plan` shows it for every CT whose map changes (`--scan-rootfs` counts), and
+//! `check` counts it for CTs of this node whose map changes or changed.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::moves::{self, MoveTable};
+use super::moves::{self, MoveRange, MoveTable};
 use super::walk::{self, WalkOptions};
+use crate::fs::Root;
 use crate::idmap::Extent;
 use crate::ids::IdKind;
+use crate::pve::{CtConfig, StorageCfg, VolumeError};
 
-/// One moving inside id.
+/// A run of consecutive inside ids whose host ids move together.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PreviewMove {
     pub kind: &'static str,
+    /// Inside ids `inside..inside+count` were host ids `from..` and become `to..`.
     pub inside: u32,
     pub from: u32,
     pub to: u32,
-    /// Entries its old host id owns in the root filesystem (when it was scanned).
+    pub count: u32,
+    /// Entries the old host ids own in the root filesystem (when it was scanned).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entries: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
 }
 
-/// A CT's root filesystem against a map change.
+impl PreviewMove {
+    /// `uid 1005 (host 101005)`, `uids 2000-2010 (host 102000-102010)`.
+    fn who(&self) -> String {
+        if self.count == 1 {
+            format!("{} {} (host {})", self.kind, self.inside, self.from)
+        } else {
+            let last = |s: u32| s + (self.count - 1);
+            format!(
+                "{}s {}-{} (host {}-{})",
+                self.kind,
+                self.inside,
+                last(self.inside),
+                self.from,
+                last(self.from)
+            )
+        }
+    }
+
+    /// `uid 1005: host 101005 → 1005` (as `shift` names a move).
+    fn arrow(&self) -> String {
+        let kind = if self.kind == "uid" {
+            IdKind::Uid
+        } else {
+            IdKind::Gid
+        };
+        MoveRange {
+            kind,
+            inside: self.inside,
+            from: self.from,
+            to: self.to,
+            count: self.count,
+            source: moves::MoveSource::Record,
+        }
+        .to_string()
+    }
+}
+
+/// A CT's root filesystem against a map change (JSON `rootfs` of a plan's container).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Preview {
     pub moves: Vec<PreviewMove>,
     /// The directory scanned (a host path), when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dir: Option<PathBuf>,
+    pub path: Option<PathBuf>,
     /// Why it was not scanned (when a scan was asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub not_scanned: Option<String>,
 }
 
-/// The inside ids whose host id moves when `current` becomes `desired`, one row per id.
-pub fn moving(current: &[Extent], desired: &[Extent]) -> Vec<PreviewMove> {
-    let mut out = Vec::new();
-    for m in moves::between(current, desired) {
-        let kind = match m.kind {
-            IdKind::Uid => "uid",
-            IdKind::Gid => "gid",
-        };
-        for k in 0..m.count {
-            out.push(PreviewMove {
-                kind,
-                inside: m.inside + k,
-                from: m.from + k,
-                to: m.to + k,
-                entries: None,
-                bytes: None,
-            });
+impl Preview {
+    /// The moves when `old` becomes `new` (each map holding extents of both kinds), unscanned.
+    pub fn of(old: &[Extent], new: &[Extent]) -> Preview {
+        Preview {
+            moves: moving(old, new),
+            ..Preview::default()
         }
     }
-    out
+
+    /// Was the root filesystem walked?
+    pub fn is_scanned(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// Did the walk find entries of a moving id's old host id?
+    pub fn has_files(&self) -> bool {
+        self.moves.iter().any(|m| m.entries.is_some_and(|n| n > 0))
+    }
 }
 
-/// Counts, read-only, what each moving id of `preview` owns under `rootfs` (a path under the
-/// root; `host` is how it is named).
-pub fn scan(
+/// The inside ids whose host id moves when `old` becomes `new`, as runs.
+pub fn moving(old: &[Extent], new: &[Extent]) -> Vec<PreviewMove> {
+    moves::between(old, new)
+        .into_iter()
+        .map(|m| PreviewMove {
+            kind: kind_name(m.kind),
+            inside: m.inside,
+            from: m.from,
+            to: m.to,
+            count: m.count,
+            entries: None,
+            bytes: None,
+        })
+        .collect()
+}
+
+fn kind_name(kind: IdKind) -> &'static str {
+    match kind {
+        IdKind::Uid => "uid",
+        IdKind::Gid => "gid",
+    }
+}
+
+/// CT `vmid`'s root filesystem as a directory of this node: its host path, from `--rootfs`
+/// (`given`) or its `rootfs:` volume and `storage.cfg`.
+///
+/// # Errors
+/// No `rootfs:` line, a volume that is no directory here (a disk image, LVM: `pct mount`), or a
+/// path that is not a directory under the root.
+pub fn locate(
+    root: &Root,
+    vmid: u32,
+    conf: &CtConfig,
+    storage: &StorageCfg,
+    given: Option<&Path>,
+) -> Result<PathBuf, VolumeError> {
+    let host = match given {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let value = conf.get("rootfs").ok_or(VolumeError::NoRootfs { vmid })?;
+            crate::pve::rootfs_dir(vmid, value, storage)?
+        }
+    };
+    if !root.join(&host).is_dir() {
+        return Err(VolumeError::Missing { vmid, path: host });
+    }
+    Ok(host)
+}
+
+/// Finds CT `vmid`'s root filesystem and counts, read-only, what each moving id of `preview`
+/// owns there; when it cannot, says why in [`Preview::not_scanned`].
+pub fn scan_ct(
     preview: &mut Preview,
-    rootfs: &Path,
-    host: &Path,
-    current: &[Extent],
-    desired: &[Extent],
+    root: &Root,
+    vmid: u32,
+    conf: &CtConfig,
+    storage: &StorageCfg,
+    maps: (&[Extent], &[Extent]),
 ) {
-    let table = match MoveTable::new(&moves::between(current, desired)) {
+    match locate(root, vmid, conf, storage, None) {
+        Ok(host) => scan(preview, &root.join(&host), &host, maps.0, maps.1),
+        Err(e) => preview.not_scanned = Some(e.to_string()),
+    }
+}
+
+/// Counts, read-only, what each moving id of `preview` (the moves from `old` to `new`) owns
+/// under `rootfs` (a path under the root; `host` is how it is named).
+pub fn scan(preview: &mut Preview, rootfs: &Path, host: &Path, old: &[Extent], new: &[Extent]) {
+    let table = match MoveTable::new(&moves::between(old, new)) {
         Ok(t) => t,
         Err(e) => {
             preview.not_scanned = Some(e.to_string());
@@ -77,15 +177,11 @@ pub fn scan(
         }
     };
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16));
-    match walk::walk(
-        rootfs,
-        &table,
-        None,
-        WalkOptions {
-            dry_run: true,
-            threads,
-        },
-    ) {
+    let opts = WalkOptions {
+        dry_run: true,
+        threads,
+    };
+    match walk::walk(rootfs, &table, None, opts) {
         Ok(outcome) => {
             for m in &mut preview.moves {
                 let kind = if m.kind == "uid" {
@@ -93,43 +189,103 @@ pub fn scan(
                 } else {
                     IdKind::Gid
                 };
-                let t = outcome
+                let end = m.from.saturating_add(m.count);
+                let (mut entries, mut bytes) = (0, 0);
+                for t in outcome
                     .owned
-                    .get(&(kind, m.from))
-                    .copied()
-                    .unwrap_or_default();
-                m.entries = Some(t.entries);
-                m.bytes = Some(t.bytes);
+                    .range((kind, m.from)..(kind, end))
+                    .map(|e| e.1)
+                {
+                    entries += t.entries;
+                    bytes += t.bytes;
+                }
+                m.entries = Some(entries);
+                m.bytes = Some(bytes);
             }
-            preview.dir = Some(host.to_path_buf());
+            preview.path = Some(host.to_path_buf());
         }
         Err(e) => preview.not_scanned = Some(format!("{e}: {}", e.source)),
     }
 }
 
-/// The administrator's notice for one CT: what will show as `nobody`, and what to run.
-pub fn notice(vmid: u32, preview: &Preview, switched: bool) -> Vec<String> {
-    let when = if switched { "show" } else { "will show" };
-    let after = if switched {
-        "since the switch"
+/// The administrator's notice for one CT: what will show (or, `switched`, shows) as `nobody`,
+/// and what to run; the moving runs whose old host ids own something (or might: not scanned).
+/// None when the scan found nothing.
+pub fn notice(vmid: u32, preview: &Preview, switched: bool) -> Option<String> {
+    let (when, after) = if switched {
+        ("show", "since the switch")
     } else {
-        "after the switch"
+        ("will show", "after the switch")
     };
-    preview
+    let what: Vec<String> = preview
         .moves
         .iter()
         .filter(|m| m.entries != Some(0))
-        .map(|m| {
-            let what = match m.entries {
-                Some(n) => format!("{} files of", thousands(n)),
-                None => "files of".to_string(),
-            };
-            format!(
-                "CT {vmid}: {what} {} {} (host {}) {when} as nobody {after}; run `idfed shift {vmid}` while it is stopped",
-                m.kind, m.inside, m.from
-            )
+        .map(|m| match m.entries {
+            Some(n) => format!("{} files of {}", thousands(n), m.who()),
+            None => format!("files of {}", m.who()),
         })
-        .collect()
+        .collect();
+    (!what.is_empty()).then(|| {
+        format!(
+            "CT {vmid}: {} {when} as nobody {after}; run `idfed shift {vmid}` while it is stopped",
+            what.join(", ")
+        )
+    })
+}
+
+/// Moving runs the plan's text lists per CT.
+const MAX_PLAN_MOVES: usize = 8;
+
+/// The plan's lines for CTs whose map changes (`vmid`: theirs, or `<vmid>` for several), indented
+/// under them: each moving run, then what it means for their files.
+pub fn write_plan_lines(out: &mut String, preview: &Preview, vmid: &str) {
+    if preview.moves.is_empty() {
+        return;
+    }
+    // A CT passing hundreds of runs through: the JSON lists them all, the text the first few.
+    for m in preview.moves.iter().take(MAX_PLAN_MOVES) {
+        let _ = write!(out, "    moves {}", m.arrow());
+        if let (Some(n), Some(b)) = (m.entries, m.bytes) {
+            let _ = write!(out, ": {} entries ({} bytes)", thousands(n), thousands(b));
+        }
+        out.push('\n');
+    }
+    if let Some(more) = preview
+        .moves
+        .len()
+        .checked_sub(MAX_PLAN_MOVES)
+        .filter(|&n| n > 0)
+    {
+        let _ = writeln!(
+            out,
+            "    moves {more} more runs of ids (`idfed plan --format json` lists them under `rootfs`)"
+        );
+    }
+    if let Some(reason) = &preview.not_scanned {
+        let _ = writeln!(out, "    root filesystem not scanned: {reason}");
+    }
+    match &preview.path {
+        Some(path) if !preview.has_files() => {
+            let _ = writeln!(
+                out,
+                "    `{}` holds nothing of theirs: no shift needed",
+                path.display()
+            );
+        }
+        Some(_) => {
+            if let Some(line) = vmid.parse().ok().and_then(|v| notice(v, preview, false)) {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "    files these ids wrote before show as nobody after the switch: `idfed shift \
+                 {vmid}` moves them, the CT stopped (`idfed plan --scan-rootfs` counts them)"
+            );
+        }
+    }
 }
 
 /// `1234567` as `1,234,567`.
@@ -149,14 +305,14 @@ pub fn thousands(n: u64) -> String {
 mod tests {
     use super::*;
 
-    fn map(pass: &[u32]) -> Vec<Extent> {
+    fn map(pass: &[(u32, u32)]) -> Vec<Extent> {
         let mut out = Vec::new();
         for kind in IdKind::ALL {
             let mut next = 0;
-            for &p in pass {
+            for &(p, n) in pass {
                 out.push(Extent::new(kind, next, 100000 + next, p - next));
-                out.push(Extent::new(kind, p, p, 1));
-                next = p + 1;
+                out.push(Extent::new(kind, p, p, n));
+                next = p + n;
             }
             out.push(Extent::new(kind, next, 100000 + next, 65536 - next));
         }
@@ -164,29 +320,65 @@ mod tests {
     }
 
     #[test]
-    fn moving_ids_and_the_notice() {
-        let mut p = Preview {
-            moves: moving(&map(&[]), &map(&[1005])),
-            ..Preview::default()
-        };
-        assert_eq!(p.moves.len(), 2);
+    fn moving_runs_and_the_notice() {
+        let mut p = Preview::of(&map(&[]), &map(&[(1005, 1), (2000, 11)]));
+        let rows: Vec<_> = p
+            .moves
+            .iter()
+            .map(|m| (m.kind, m.inside, m.from, m.to, m.count))
+            .collect();
         assert_eq!(
-            (p.moves[0].kind, p.moves[0].from, p.moves[0].to),
-            ("uid", 101005, 1005)
-        );
-        assert_eq!(
-            notice(101, &p, false)[0],
-            "CT 101: files of uid 1005 (host 101005) will show as nobody after the switch; run `idfed shift 101` while it is stopped"
-        );
-        p.moves[0].entries = Some(1204);
-        p.moves[1].entries = Some(0);
-        assert_eq!(
-            notice(101, &p, true),
+            rows,
             [
-                "CT 101: 1,204 files of uid 1005 (host 101005) show as nobody since the switch; run `idfed shift 101` while it is stopped"
+                ("uid", 1005, 101005, 1005, 1),
+                ("uid", 2000, 102000, 2000, 11),
+                ("gid", 1005, 101005, 1005, 1),
+                ("gid", 2000, 102000, 2000, 11),
             ]
         );
-        assert!(moving(&map(&[1005]), &map(&[1005])).is_empty());
+        assert_eq!(
+            notice(101, &p, false).unwrap(),
+            "CT 101: files of uid 1005 (host 101005), files of uids 2000-2010 (host \
+             102000-102010), files of gid 1005 (host 101005), files of gids 2000-2010 (host \
+             102000-102010) will show as nobody after the switch; run `idfed shift 101` while it \
+             is stopped"
+        );
+        p.moves[0].entries = Some(1204);
+        for m in &mut p.moves[1..] {
+            m.entries = Some(0);
+        }
+        assert_eq!(
+            notice(101, &p, true).unwrap(),
+            "CT 101: 1,204 files of uid 1005 (host 101005) show as nobody since the switch; run `idfed shift 101` while it is stopped"
+        );
+        p.moves[0].entries = Some(0);
+        assert_eq!(notice(101, &p, true), None);
+        assert!(moving(&map(&[(1005, 1)]), &map(&[(1005, 1)])).is_empty());
+        // Removing a passthrough moves it back into the base range.
+        let back = moving(&map(&[(1005, 1)]), &map(&[]));
+        assert_eq!((back[0].from, back[0].to), (1005, 101005));
+    }
+
+    #[test]
+    fn the_plan_lists_the_first_runs() {
+        let ids: Vec<(u32, u32)> = (0..10).map(|i| (2000 + 2 * i, 1)).collect();
+        let p = Preview::of(&map(&[]), &map(&ids));
+        assert_eq!(p.moves.len(), 20);
+        let mut out = String::new();
+        write_plan_lines(&mut out, &p, "101");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "    moves uid 2000: host 102000 → 2000");
+        assert_eq!(lines[7], "    moves uid 2014: host 102014 → 2014");
+        assert_eq!(
+            lines[8],
+            "    moves 12 more runs of ids (`idfed plan --format json` lists them under `rootfs`)"
+        );
+        assert_eq!(lines.len(), 10);
+        // Eight are listed whole.
+        let p = Preview::of(&map(&[]), &map(&ids[..4]));
+        let mut out = String::new();
+        write_plan_lines(&mut out, &p, "101");
+        assert_eq!(out.lines().count(), 9, "{out}");
     }
 
     #[test]

@@ -619,6 +619,37 @@ fn switched_config(owners: &str) -> String {
     )
 }
 
+/// CT 101 on PVE's default map, its share configured by `config`, a rootfs with alice's (host
+/// 101005) and bob's (host 101006) homes and a file of host 2000.
+fn switched_ct101(config: &str) -> Test {
+    let t = Test::new()
+        .write("idfed.toml", config)
+        .write(
+            "passwd",
+            "alice:x:1005:1005::/home/alice:/bin/sh\nbob:x:1006:1006::/home/bob:/bin/sh\n",
+        )
+        .write("group", "alice:x:1005:\nbob:x:1006:\n")
+        .write("etc/subuid", "root:100000:65536\n")
+        .write("etc/subgid", "root:100000:65536\n")
+        .write(
+            "etc/pve/storage.cfg",
+            "dir: local\n\tpath /var/lib/vz\n\tcontent rootdir,vztmpl\n",
+        )
+        .write("etc/pve/nodes/pve1/lxc/101.conf", SWITCHED_CONF);
+    let root = t.path().join(ROOTFS);
+    std::fs::create_dir_all(root.join("home/alice")).unwrap();
+    std::fs::create_dir_all(root.join("home/bob")).unwrap();
+    std::fs::write(root.join("home/alice/notes"), "notes").unwrap();
+    std::fs::write(root.join("home/bob/notes"), "notes").unwrap();
+    std::fs::write(root.join("host-copy"), "from the host").unwrap();
+    sh(
+        r#"chown -R 100000:100000 "$1" && chown -R 101005:101005 "$1/home/alice" && chown -R 101006:101006 "$1/home/bob" && chown 2000:2000 "$1/host-copy""#,
+        &[&root],
+    );
+
+    t
+}
+
 /// Owner (uid, gid) of `rel` under the rootfs.
 fn owner(run: &Run, rel: &str) -> (u32, u32) {
     let m = std::fs::symlink_metadata(rootfs(run).join(rel)).unwrap();
@@ -647,30 +678,7 @@ fn shift_moves_by_the_map_apply_replaced() {
     if skip_without_root(SHIFT_NEEDS) {
         return;
     }
-    let t = Test::new()
-        .write(
-            "passwd",
-            "alice:x:1005:1005::/home/alice:/bin/sh\nbob:x:1006:1006::/home/bob:/bin/sh\n",
-        )
-        .write("group", "alice:x:1005:\nbob:x:1006:\n")
-        .write("etc/subuid", "root:100000:65536\n")
-        .write("etc/subgid", "root:100000:65536\n")
-        .write(
-            "etc/pve/storage.cfg",
-            "dir: local\n\tpath /var/lib/vz\n\tcontent rootdir,vztmpl\n",
-        )
-        .write("etc/pve/nodes/pve1/lxc/101.conf", SWITCHED_CONF);
-    let root = t.path().join(ROOTFS);
-    std::fs::create_dir_all(root.join("home/alice")).unwrap();
-    std::fs::create_dir_all(root.join("home/bob")).unwrap();
-    std::fs::write(root.join("home/alice/notes"), "notes").unwrap();
-    std::fs::write(root.join("home/bob/notes"), "notes").unwrap();
-    std::fs::write(root.join("host-copy"), "from the host").unwrap();
-    sh(
-        r#"chown -R 100000:100000 "$1" && chown -R 101005:101005 "$1/home/alice" && chown -R 101006:101006 "$1/home/bob" && chown 2000:2000 "$1/host-copy""#,
-        &[&root],
-    );
-
+    let t = switched_ct101(&switched_config("users = [\"alice\"]"));
     let rec = |kind: &str, inside, from, to| (kind.to_string(), inside, from, to, "record".into());
     // Per switch: the share's owners, the moves shift makes, then the owners of alice's and
     // bob's files. bob replaces alice, then only a uid above the CT's range passes through
@@ -741,4 +749,106 @@ fn shift_moves_by_the_map_apply_replaced() {
         assert_eq!(owner(&shifted, "host-copy"), (2000, 2000), "{owners}");
         t = shifted.again();
     }
+}
+
+/// Issue 18: before the switch, `plan` lists the moving ids (and `--scan-rootfs` counts what
+/// their old host ids own), `check` warns with the count (`rootfs-pending`); after `apply`, until
+/// the shift, `check` warns that they show as nobody (`rootfs-unshifted`); after it, nothing.
+#[test]
+fn plan_and_check_say_what_moves() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
+    let t = switched_ct101(&switched_config("users = [\"alice\"]"));
+    let run = t
+        .at_root("pve1")
+        .args(["plan", "--scan-rootfs"])
+        .run()
+        .success();
+    insta::assert_snapshot!("plan_scan_rootfs_text", run.stdout());
+    let run = run
+        .again()
+        .at_root("pve1")
+        .args(["--format", "json", "plan", "--scan-rootfs"])
+        .run()
+        .success();
+    insta::assert_json_snapshot!(
+        "plan_scan_rootfs_json",
+        run.json()["containers"][0]["rootfs"]
+    );
+    // Without --scan-rootfs: the moves, not counted.
+    let run = run
+        .again()
+        .at_root("pve1")
+        .args(["--format", "json", "plan"])
+        .run()
+        .success();
+    let rootfs = &run.json()["containers"][0]["rootfs"];
+    assert_eq!(rootfs["moves"][0]["from"], 101005, "{rootfs:#}");
+    assert!(rootfs["moves"][0].get("entries").is_none(), "{rootfs:#}");
+    assert!(rootfs.get("path").is_none(), "{rootfs:#}");
+
+    let check = |run: Run| {
+        let run = run
+            .again()
+            .at_root("pve1")
+            .args(["--format", "json", "check"])
+            .run();
+        let json = run.json();
+        let found: Vec<(String, String, String)> = json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["code"].as_str().unwrap().starts_with("rootfs-"))
+            .map(|f| {
+                let s = |k: &str| f[k].as_str().unwrap().to_string();
+                (s("code"), s("message"), s("fix"))
+            })
+            .collect();
+        (run, found)
+    };
+    let (run, found) = check(run);
+    assert_eq!(
+        found,
+        [(
+            "rootfs-pending".to_string(),
+            "CT 101: 2 files of uid 1005 (host 101005), 2 files of gid 1005 (host 101005) will show as nobody after the switch; run `idfed shift 101` while it is stopped".to_string(),
+            "after `idfed apply` on pve1: pct stop 101; idfed shift 101; pct start 101".to_string(),
+        )]
+    );
+    let run = run.again().at_root("pve1").args(["apply"]).run().success();
+    let (run, found) = check(run);
+    assert_eq!(
+        found,
+        [(
+            "rootfs-unshifted".to_string(),
+            "CT 101: 2 files of uid 1005 (host 101005), 2 files of gid 1005 (host 101005) show as nobody since the switch; run `idfed shift 101` while it is stopped".to_string(),
+            "pct stop 101; idfed shift 101; pct start 101".to_string(),
+        )]
+    );
+    let run = run
+        .again()
+        .at_root("pve1")
+        .args(["shift", "101"])
+        .run()
+        .success();
+    let (_, found) = check(run);
+    assert_eq!(found, []);
+
+    // A disk image is no directory here: not counted, and why.
+    let conf = SWITCHED_CONF.replace(
+        "local:101/subvol-101-disk-0.subvol",
+        "local:101/vm-101-disk-0.raw",
+    );
+    let run = switched_ct101(&switched_config("users = [\"alice\"]"))
+        .write("etc/pve/nodes/pve1/lxc/101.conf", &conf)
+        .at_root("pve1")
+        .args(["plan", "--scan-rootfs"])
+        .run()
+        .success()
+        .stdout_has("    moves uid 1005: host 101005 → 1005\n")
+        .stdout_has("    root filesystem not scanned: CT 101: the root filesystem `local:101/vm-101-disk-0.raw` is a disk image on storage `local`, not a directory on this node: mount it with `pct mount 101` and pass `--rootfs /var/lib/lxc/101/rootfs`\n");
+    // check warns only about what it counted (the drift warning names the change).
+    let (_, found) = check(run);
+    assert_eq!(found, []);
 }
