@@ -328,3 +328,130 @@ fn apply_reports_the_ids_a_map_it_writes_leaves_unmapped() {
         )
         .stdout_lacks("through");
 }
+
+/// 300 sparse uids as a long-lived directory scatters them (a fixed pseudo-random draw): 280 of
+/// 1000-9999, 20 above the container's range, some in the millions. (280 five-digit passthroughs
+/// alone are over LXC's 4079 bytes: no map of them fits without merging.)
+fn sparse_uids() -> Vec<u32> {
+    let mut seed: u64 = 0x0005_eed1_dfed;
+    let mut next = |n: u64| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    while ids.len() < 280 {
+        ids.insert(1000 + next(9_000) as u32);
+    }
+    while ids.len() < 300 {
+        let far = if ids.len() % 2 == 0 {
+            3_000_000
+        } else {
+            70_000
+        };
+        ids.insert(far + next(500_000) as u32);
+    }
+    ids.into_iter().collect()
+}
+
+/// The sync fixture with share `projects` also passing `sparse_uids` through, under `policy`.
+fn sparse(policy: &str) -> Test {
+    let uids: Vec<String> = sparse_uids().iter().map(u32::to_string).collect();
+    let config = FITTED
+        .replace(
+            "max_extents = 5\n",
+            &format!("over_budget = \"{policy}\"\n"),
+        )
+        .replace(
+            "uids = [1010, 1100]",
+            &format!("uids = [{}]", uids.join(", ")),
+        );
+    Test::new().fixture("sync").write("idfed.toml", &config)
+}
+
+/// Applies the sparse share on both nodes; returns the run of pve1's apply (JSON) and CT 101's
+/// `lxc.idmap` lines as written.
+fn apply_sparse(policy: &str) -> (crate::harness::Run, serde_json::Value, Vec<String>) {
+    let t = on(sparse(policy), "pve2", &["apply"]).success().again();
+    let run = on(t, "pve1", &["--format", "json", "apply"]).success();
+    let doc = run.json();
+    assert_eq!(doc["restart_required"], json!([101, 102]), "{doc:#}");
+    let idmap = crate::lxc::idmap_lines(&run.read("cluster/pve/nodes/pve1/lxc/101.conf"));
+    (run, doc, idmap)
+}
+
+/// The first id of the first range of `ids` (`[{"start", "count"}]`).
+fn first(ids: &serde_json::Value) -> u32 {
+    ids[0]["start"].as_u64().unwrap() as u32
+}
+
+/// Real kernel and LXC: the map `apply` wrote for 300 sparse uids under `unmap` (over 340
+/// extents unfitted) starts a container; a passthrough lands as itself, a host file of an inside
+/// id apply said it leaves unmapped shows as nobody (65534), a mapped one as itself.
+#[test]
+fn lxc_starts_the_unmap_fitted_map_apply_wrote_for_300_sparse_uids() {
+    use crate::lxc::probe_fitted_map;
+
+    if crate::harness::skip_without_root("the LXC test") {
+        return;
+    }
+    let (run, doc, idmap) = apply_sparse("unmap");
+    assert_eq!(doc["exposed"], json!([]));
+    assert_eq!(doc["unmapped"][0]["ct"], 101);
+    let unmapped = first(&doc["unmapped"][0]["uids"]);
+    // An unmapped run lies between passthroughs: the id before it is one (alice's 1005-1006 or a
+    // sparse one).
+    let pass = unmapped - 1;
+    assert!(sparse_uids().contains(&pass) || pass == 1006, "{pass}");
+    // An inside id above min_id the map keeps on the base range.
+    let mapped = idmap
+        .iter()
+        .filter_map(|l| {
+            let e = l.strip_prefix("lxc.idmap: u ")?;
+            let f: Vec<u32> = e.split(' ').map(|n| n.parse().unwrap()).collect();
+            (f[0] > 1006 && f[1] == 100_000 + f[0]).then_some(f[0])
+        })
+        .next()
+        .unwrap();
+    probe_fitted_map(
+        &idmap,
+        (&run.read("pve1/etc/subuid"), &run.read("pve1/etc/subgid")),
+        unmapped,
+        mapped,
+        pass,
+    );
+}
+
+/// Real kernel and LXC: the map `apply` wrote for the same uids under `expose` starts a
+/// container; a passthrough lands as itself, and so does an id apply said it exposes (what
+/// "exposed" means: the CT acts as that host id).
+#[test]
+fn lxc_starts_the_expose_fitted_map_apply_wrote_for_300_sparse_uids() {
+    use crate::lxc::{Container, as_user, owner, run_container, shared_dir};
+
+    if crate::harness::skip_without_root("the LXC test") {
+        return;
+    }
+    let (run, doc, idmap) = apply_sparse("expose");
+    assert_eq!(doc["unmapped"], json!([]));
+    assert_eq!(doc["exposed"][0]["ct"], 101);
+    let exposed = first(&doc["exposed"][0]["uids"]);
+    let ids = sparse_uids();
+    assert!(!ids.contains(&exposed) && exposed >= 1000, "{exposed}");
+    let pass = ids[0];
+    let host = shared_dir();
+    let spec = Container::new(&idmap)
+        .subids(&run.read("pve1/etc/subuid"), &run.read("pve1/etc/subgid"))
+        .user("pat", pass, 0)
+        .user("eve", exposed, 0)
+        .host_dir(host.path())
+        .script(&format!(
+            "{} && {}",
+            as_user("pat", "touch /shared/pat"),
+            as_user("eve", "touch /shared/eve")
+        ));
+    run_container(&spec).unwrap();
+    assert_eq!(owner(&host.path().join("pat")), (pass, 100_000));
+    assert_eq!(owner(&host.path().join("eve")), (exposed, 100_000));
+}

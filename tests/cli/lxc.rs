@@ -296,3 +296,39 @@ pub fn owner(path: &Path) -> (u32, u32) {
     let m = std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     (m.uid(), m.gid())
 }
+
+/// Starts a container on `idmap` with the subid files `subids` (subuid, subgid) and proves what
+/// a fitted map does: host files owned by the base ids of inside uids `unmapped` and `mapped`
+/// show as nobody (65534) and as `mapped` inside, and a user of inside uid `pass` (a
+/// passthrough) writes to the share as host uid `pass`.
+pub fn probe_fitted_map(
+    idmap: &[String],
+    subids: (&str, &str),
+    unmapped: u32,
+    mapped: u32,
+    pass: u32,
+) {
+    let host = shared_dir();
+    for (file, uid) in [
+        ("unmapped", 100_000 + unmapped),
+        ("mapped", 100_000 + mapped),
+    ] {
+        let path = host.path().join(file);
+        std::fs::write(&path, "").unwrap();
+        std::os::unix::fs::chown(&path, Some(uid), Some(100_000)).unwrap();
+    }
+    let spec = Container::new(idmap)
+        .subids(subids.0, subids.1)
+        .user("pat", pass, 0)
+        .host_dir(host.path())
+        .script(&format!(
+            "stat -c %u /shared/unmapped /shared/mapped && {}",
+            as_user("pat", "touch /shared/pat")
+        ));
+    let out = run_container(&spec).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("65534\n{mapped}\n")
+    );
+    assert_eq!(owner(&host.path().join("pat")), (pass, 100_000));
+}

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::{Test, skip_without_root};
-use crate::lxc::{Container, as_user, owner, run_container, shared_dir};
+use crate::lxc::{Container, as_user, owner, probe_fitted_map, run_container, shared_dir};
 use crate::userns::{EINVAL, MapFile, UserNs, kernel_accepts};
 
 const SEED: &str = "\
@@ -485,30 +485,14 @@ fn lxc_starts_an_unmap_fitted_map() {
         unmapped > 1000 && !(mapped - 1000).is_multiple_of(7),
         "{unmapped}"
     );
-    let host = shared_dir();
-    for (file, uid) in [
-        ("unmapped", 100_000 + unmapped),
-        ("mapped", 100_000 + mapped),
-    ] {
-        let path = host.path().join(file);
-        std::fs::write(&path, "").unwrap();
-        std::os::unix::fs::chown(&path, Some(uid), Some(100_000)).unwrap();
-    }
     let base = "root:100000:65536\n";
-    let spec = Container::new(&idmap)
-        .subids(&format!("{base}{subuid}"), &format!("{base}{subgid}"))
-        .user("erin", 1007, 0)
-        .host_dir(host.path())
-        .script(&format!(
-            "stat -c %u /shared/unmapped /shared/mapped && {}",
-            as_user("erin", "touch /shared/erin")
-        ));
-    let out = run_container(&spec).unwrap();
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("65534\n{mapped}\n")
+    probe_fitted_map(
+        &idmap,
+        (&format!("{base}{subuid}"), &format!("{base}{subgid}")),
+        unmapped,
+        mapped,
+        1007,
     );
-    assert_eq!(owner(&host.path().join("erin")), (1007, 100_000));
 }
 
 /// Regression: LXC refuses a map the kernel takes (4083 bytes): its newuidmap command buffer
