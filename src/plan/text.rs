@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 
-use crate::idmap::{Extent, KindWarning};
+use crate::idmap::{Extent, KindWarning, MapWarning};
 use crate::ids::{ByKind, IdSet, uids_gids};
 use crate::shift::preview::{self, Preview};
 use crate::text::Esc;
@@ -334,13 +334,36 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
             "    {note} (no owner asked for them: merged to fit the kernel's budget)"
         );
     }
-    if let Some(ids) = uids_gids(&c.unmapped_uids, &c.unmapped_gids) {
+    // What the map leaves unmapped (`unmapped_*`), by why: the warnings carry each part.
+    let (mut fitted, mut holes) = (ByKind::<IdSet>::default(), ByKind::<IdSet>::default());
+    for w in &c.warnings {
+        let (part, kind, ids) = match &w.0 {
+            MapWarning::Unmapped { kind, ids, .. } => (&mut fitted, *kind, ids),
+            MapWarning::Holes { kind, ids, .. } => (&mut holes, *kind, ids),
+            _ => continue,
+        };
+        part[kind] = part[kind].union(ids);
+    }
+    if let Some(ids) = uids_gids(&fitted.uid, &fitted.gid) {
         let _ = writeln!(
             out,
-            "    leaves {ids} unmapped (their files show as nobody inside)"
+            "    leaves {ids} unmapped to fit the kernel's budget (their files show as nobody inside)"
         );
     }
-    for w in &c.warnings {
+    if let Some(ids) = uids_gids(&holes.uid, &holes.gid) {
+        let _ = writeln!(
+            out,
+            "    leaves {ids} unmapped: their base ids are passed through (their files show as \
+             nobody inside)"
+        );
+    }
+    // Exposed and unmapped ids are the notes above; the other warnings are said as they are.
+    for w in c.warnings.iter().filter(|w| {
+        !matches!(
+            w.0,
+            MapWarning::Exposed { .. } | MapWarning::Unmapped { .. } | MapWarning::Holes { .. }
+        )
+    }) {
         let _ = writeln!(out, "    warning: {w}");
     }
     preview::write_plan_lines(out, &c.rootfs, &vmid);

@@ -37,8 +37,11 @@ fn plan_lists_the_ids_an_unmap_fitted_map_leaves_unmapped() {
         .success()
         .stdout_has("  CTs 101, 102 on pve1 (shares: projects): waiting for pve1, pve2")
         .stdout_has(
-            "    leaves uids 1007-1009,1011-1099 unmapped (their files show as nobody inside)\n",
+            "    gains: every owner of share projects\n    leaves uids 1007-1009,1011-1099 unmapped \
+             to fit the kernel's budget (their files show as nobody inside)\n",
         )
+        // Said once: not again as the map's warning.
+        .stdout_lacks("warning: uids")
         .stdout_lacks("exposes");
     let doc = on(fitted(""), "pve1", &["--format", "json", "plan"])
         .success()
@@ -57,6 +60,29 @@ fn plan_lists_the_ids_an_unmap_fitted_map_leaves_unmapped() {
         start < 1100 && start + count > 1011
     });
     assert!(!unmapped_extent, "{}", ct["uid_map"]);
+}
+
+/// A passthrough in the base range (100005) leaves inside uid 5 unmapped too, for another reason:
+/// the plan says each part with its own.
+#[test]
+fn plan_says_why_each_part_is_left_unmapped() {
+    let config = FITTED
+        .replace("max_extents = 5", "max_extents = 8")
+        .replace("uids = [1010, 1100]", "uids = [1010, 1100, 100005]");
+    let t = Test::new().fixture("sync").write("idfed.toml", &config);
+    let run = on(t, "pve1", &["plan"]).success().stdout_has(
+        "    leaves uids 1007-1009 unmapped to fit the kernel's budget (their files show as nobody \
+         inside)\n\
+         \x20   leaves uids 5 unmapped: their base ids are passed through (their files show as \
+         nobody inside)\n",
+    );
+    let doc = on(run.again(), "pve1", &["--format", "json", "plan"])
+        .success()
+        .json();
+    assert_eq!(
+        doc["containers"][0]["unmapped_uids"],
+        json!([{"start": 5, "count": 1}, {"start": 1007, "count": 3}])
+    );
 }
 
 /// `t` after `idfed apply` on pve2, then pve1: CTs 101 and 102 have their fitted maps.
