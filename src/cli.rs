@@ -235,6 +235,10 @@ pub struct ApplyArgs {
     /// Remove subid lines idfed added that no container map needs any more
     #[arg(long)]
     pub prune: bool,
+    /// Right after switching a stopped CT's map, shift its root filesystem (`idfed shift`); a
+    /// running CT is shifted by a later run, once stopped
+    #[arg(long)]
+    pub shift_rootfs: bool,
     /// Wait up to SECS for another apply on this node, and for shadow's locks on /etc/subuid and
     /// /etc/subgid (those at most 15 s, as shadow waits)
     #[arg(long, value_name = "SECS", default_value_t = 60)]

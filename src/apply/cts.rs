@@ -60,6 +60,7 @@ impl Run<'_> {
             switched: Some(store::managed::Switch {
                 old,
                 new: config.effective_idmap(),
+                shifted: false,
             }),
             ..c.managed_after.clone()
         };

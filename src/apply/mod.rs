@@ -17,6 +17,7 @@ pub mod node_lock;
 mod prune;
 pub mod pve_writable;
 pub mod shadow_lock;
+mod shift_rootfs;
 mod subids;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ use crate::resolve::ResolvedShare;
 use crate::store::{self, Published, ShareBaseline, StoreError};
 
 use backup::Backups;
+pub use shift_rootfs::ShiftLater;
 
 /// What the engine applies a plan to: the cluster as loaded, and what planning it again takes.
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +66,8 @@ pub struct Opts {
     pub force: bool,
     /// Remove the subid lines idfed added that no map needs any more.
     pub prune: bool,
+    /// Shift the root filesystems of this node's stopped CTs right after their switch.
+    pub shift_rootfs: bool,
     /// How long to wait for shadow's locks on the subid files.
     pub wait: Duration,
 }
@@ -99,6 +103,12 @@ pub struct Applied {
     pub held: Vec<plan::guard::Held>,
     /// The published state this run wrote (none with `--dry-run`).
     pub published: Option<String>,
+    /// Root filesystems shifted (`--shift-rootfs`), as `idfed shift` reports them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shifted: Vec<crate::shift::Report>,
+    /// CTs switched and not shifted yet (`--shift-rootfs`): a later run shifts them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shift_later: Vec<ShiftLater>,
     pub errors: Vec<String>,
 }
 
@@ -365,6 +375,9 @@ impl Run<'_> {
             if let Err(e) = self.apply_ct(c, out) {
                 out.errors.push(format!("CT {}: {}", c.ct, Chain(&e)));
             }
+        }
+        if self.opts.shift_rootfs && !self.opts.dry_run {
+            self.shift_rootfs(out)?;
         }
         if self.opts.prune {
             self.prune(&plan, &mut subids, out, say)?;

@@ -112,6 +112,12 @@ fn render_text(out: &Applied, quiet: bool) -> String {
             let _ = writeln!(s, "  once accepted, CT {} on {} loses {ids}", r.ct, r.node);
         }
     }
+    for r in &out.shifted {
+        s.push_str(&super::shift::render_text(r));
+    }
+    for l in &out.shift_later {
+        let _ = writeln!(s, "CT {}: {}", l.ct, l.reason);
+    }
     if let Some(p) = out.published.as_ref().filter(|_| !quiet) {
         let _ = writeln!(s, "published this node's subid coverage to {p}");
     }
@@ -126,6 +132,8 @@ fn render_text(out: &Applied, quiet: bool) -> String {
         && out.subgid_pruned.is_empty()
         && out.records_dropped.is_empty()
         && out.held.is_empty()
+        && out.shifted.is_empty()
+        && out.shift_later.is_empty()
         && out.errors.is_empty();
     if nothing && !quiet {
         let _ = writeln!(s, "no changes: node {} is in the desired state", out.node);
@@ -255,6 +263,7 @@ pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
         dry_run: args.dry_run,
         force: args.force,
         prune: args.prune,
+        shift_rootfs: args.shift_rootfs,
         wait: Duration::from_secs(args.wait),
     };
     let mut out = apply::apply(

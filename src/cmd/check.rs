@@ -35,7 +35,9 @@ fn rootfs_findings(globals: &Globals, ctx: &Loaded, plan: Option<&Plan>) -> Vec<
                 .get(&ct.vmid)
                 .and_then(|m| m.switched.as_ref())
             {
-                Some(s) if s.wrote(&current) => (s.old.clone(), current, RootfsWhen::Switched),
+                Some(s) if !s.shifted && s.wrote(&current) => {
+                    (s.old.clone(), current, RootfsWhen::Switched)
+                }
                 _ => continue,
             }
         };

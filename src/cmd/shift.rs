@@ -9,7 +9,6 @@ use crate::cli::{Format, ShiftArgs};
 use crate::config;
 use crate::shift::preview::thousands;
 use crate::shift::{self, Params, Report, Request};
-use crate::store;
 
 use super::{Globals, Outcome, require_format};
 use crate::cluster::node_name;
@@ -24,20 +23,10 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let node = node_name(globals.node.as_deref());
     let c = &config.cluster;
-    let params = Params {
-        base: c.map.base,
-        size: c.map.size,
-        min_id: c.map.min_id,
-        protected: c.map.protected.clone(),
-    };
-    let threads = args.threads.map_or_else(
-        || std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16)),
-        usize::from,
-    );
-    // The map idfed replaced, when it switched this CT's map (trusted by `shift` only while the
-    // CT's map is still the one it wrote).
-    let record = store::managed::read(&globals.root, &c.pve_root, args.vmid)
-        .with_context(|| format!("cannot shift CT {}", args.vmid))?;
+    let params = Params::of(&c.map);
+    let threads = args
+        .threads
+        .map_or_else(shift::default_threads, usize::from);
     let report = shift::shift(&Request {
         root: &globals.root,
         pve_root: &c.pve_root,
@@ -46,7 +35,6 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
         rootfs: args.rootfs.as_deref(),
         dry_run: args.dry_run,
         params: &params,
-        switch: record.as_ref().and_then(|r| r.switched.as_ref()),
         threads,
     })
     .with_context(|| format!("cannot shift CT {}", args.vmid))?;
@@ -69,7 +57,8 @@ pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn render_text(r: &Report) -> String {
+/// The text of a shift's report (`apply --shift-rootfs` prints it too).
+pub(super) fn render_text(r: &Report) -> String {
     let mut out = String::new();
     let verb = if r.dry_run { "would move" } else { "moved" };
     let _ = writeln!(

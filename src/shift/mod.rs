@@ -31,6 +31,7 @@ use crate::ids::{IdKind, IdSet};
 use crate::pve::lock::{ConfigLock, LockError, PVE_LOCK_TIMEOUT};
 use crate::pve::running::{self, Running};
 use crate::pve::{CtConfig, CtConfigError, StorageCfg, StorageError, VolumeError, ct_conf_path};
+use crate::store::{StoreError, managed};
 
 use self::journal::Journal;
 use self::moves::{MoveRange, MoveSource, MoveTable, MovesError};
@@ -48,6 +49,23 @@ pub struct Params {
 
 pub use crate::store::managed::Switch;
 
+impl Params {
+    /// The parameters of the configuration's maps.
+    pub fn of(p: &crate::idmap::MapParams) -> Params {
+        Params {
+            base: p.base,
+            size: p.size,
+            min_id: p.min_id,
+            protected: p.protected.clone(),
+        }
+    }
+}
+
+/// Walker threads when not told: the cores, at least 2 (a walk waits on the disk), at most 16.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
+}
+
 /// One shift.
 #[derive(Clone, Debug)]
 pub struct Request<'a> {
@@ -59,8 +77,6 @@ pub struct Request<'a> {
     pub rootfs: Option<&'a Path>,
     pub dry_run: bool,
     pub params: &'a Params,
-    /// idfed's record of the CT's last switch, if any.
-    pub switch: Option<&'a Switch>,
     pub threads: usize,
 }
 
@@ -109,6 +125,9 @@ pub enum ShiftError {
     Chain(#[from] MovesError),
     #[error(transparent)]
     Walk(#[from] crate::walk::WalkError),
+    /// idfed's record of the CT.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// One moving inside id and what its old host id owned.
@@ -193,6 +212,20 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
     }
     // Held for the whole walk: PVE cannot start the CT meanwhile.
     let _lock = ConfigLock::acquire(req.root, vmid, PVE_LOCK_TIMEOUT)?;
+    shift_locked(req)
+}
+
+/// [`shift`] by a caller that holds the CT's PVE config lock.
+///
+/// The old map is idfed's record of the switch it made while that still describes the CT's map
+/// (read here, under the lock), else inferred. A run that moved everything (not dry, no problems)
+/// by the record marks the record's switch as shifted.
+///
+/// # Errors
+/// As [`shift`].
+pub fn shift_locked(req: &Request<'_>) -> Result<Report, ShiftError> {
+    let vmid = req.vmid;
+    let conf_path = req.root.join(ct_conf_path(req.pve_root, req.node, vmid));
     let text = fs::read_to_string(&conf_path)?;
     let conf = CtConfig::parse(&text).map_err(|source| ShiftError::Config {
         vmid,
@@ -228,7 +261,12 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
     let host_rootfs = preview::locate(req.root, vmid, &conf, &storage, req.rootfs)?;
     let rootfs = req.root.join(&host_rootfs);
     let current = conf.effective_idmap();
-    let list = moves_for(&current, req.switch, req.params);
+    let mut record = managed::read(req.root, req.pve_root, vmid)?;
+    let switch = record
+        .as_ref()
+        .and_then(|r| r.switched.as_ref())
+        .filter(|s| s.wrote(&current));
+    let list = moves_for(&current, switch, req.params);
     if list.is_empty() {
         return Err(ShiftError::NotSwitched { vmid });
     }
@@ -252,6 +290,16 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
     // problems, a stale one would put back a bit someone removed since).
     if !req.dry_run && !outcome.unrestored {
         journal.remove()?;
+    }
+    if !req.dry_run
+        && outcome.problems.is_empty()
+        && let Some(rec) = record.as_mut()
+        && let Some(s) = rec.switched.as_mut()
+        && s.wrote(&current)
+        && !s.shifted
+    {
+        s.shifted = true;
+        managed::save(req.root, req.pve_root, vmid, rec)?;
     }
     Ok(report(
         vmid,
@@ -362,6 +410,7 @@ mod tests {
         let switch = Switch {
             old: map(None),
             new: map(Some(1005)),
+            shifted: false,
         };
         let moves = moves_for(&map(Some(1005)), Some(&switch), &params());
         assert_eq!(moves.len(), 2);
@@ -374,6 +423,7 @@ mod tests {
         let back = Switch {
             old: map(Some(1005)),
             new: map(None),
+            shifted: false,
         };
         assert!(moves_for(&map(None), None, &params()).is_empty());
         let moves = moves_for(&map(None), Some(&back), &params());

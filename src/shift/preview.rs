@@ -176,10 +176,9 @@ pub fn scan(preview: &mut Preview, rootfs: &Path, host: &Path, old: &[Extent], n
             return;
         }
     };
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16));
     let opts = WalkOptions {
         dry_run: true,
-        threads,
+        threads: super::default_threads(),
     };
     match walk::walk(rootfs, &table, None, opts) {
         Ok(outcome) => {

@@ -51,6 +51,9 @@ pub struct Switch {
     pub old: Vec<Extent>,
     #[serde(with = "idmap_lines")]
     pub new: Vec<Extent>,
+    /// `shift` moved the CT's files by it (every entry, without problems).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shifted: bool,
 }
 
 impl Switch {
@@ -260,6 +263,7 @@ mod tests {
                 line("u 1006 101006 64530"),
                 line("g 0 100000 65536"),
             ],
+            shifted: false,
         };
         let after = Managed {
             switched: Some(switch.clone()),
@@ -271,6 +275,12 @@ mod tests {
             r#"{"uids":[{"start":1005,"count":1}],"gids":[],"switched":{"old":["u 0 100000 65536","g 0 100000 65536"],"new":["u 0 100000 1005","u 1005 1005 1","u 1006 101006 64530","g 0 100000 65536"]}}"#
         );
         assert_eq!(serde_json::from_str::<Managed>(&json).unwrap(), after);
+        // Once shifted, the record says so (absent: not shifted, as records before it).
+        let mut shifted = after.clone();
+        shifted.switched.as_mut().unwrap().shifted = true;
+        let text = serde_json::to_string(&shifted).unwrap();
+        assert!(text.ends_with(r#","shifted":true}}"#), "{text}");
+        assert_eq!(serde_json::from_str::<Managed>(&text).unwrap(), shifted);
         // The claim written before the config already names the switch being written.
         assert_eq!(
             Managed::default().claim(&after).switched,

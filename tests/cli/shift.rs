@@ -169,12 +169,17 @@ fn state(rootfs: &Path) -> BTreeMap<PathBuf, Entry> {
 
 /// The state `before` must become: exactly the moving ids changed, everything else as it was.
 fn shifted(before: &BTreeMap<PathBuf, Entry>) -> BTreeMap<PathBuf, Entry> {
-    let uid = |id: u32| match id {
-        101005 => 1005,
-        1007 => 101007,
-        other => other,
-    };
-    let gid = |id: u32| if id == 101005 { 1005 } else { id };
+    moved(before, &[(101005, 1005), (1007, 101007)], &[(101005, 1005)])
+}
+
+/// `before` with the owners, ACL entries and namespaced capabilities of host uids and gids moved
+/// by `uids` and `gids` (from, to).
+fn moved(
+    before: &BTreeMap<PathBuf, Entry>,
+    uids: &[(u32, u32)],
+    gids: &[(u32, u32)],
+) -> BTreeMap<PathBuf, Entry> {
+    let by = |moves: &[(u32, u32)], id: u32| moves.iter().find(|m| m.0 == id).map_or(id, |m| m.1);
     before
         .iter()
         .map(|(p, e)| {
@@ -182,19 +187,24 @@ fn shifted(before: &BTreeMap<PathBuf, Entry>) -> BTreeMap<PathBuf, Entry> {
                 .acl
                 .iter()
                 .map(|l| {
-                    l.replace("user:101005:", "user:1005:")
-                        .replace("group:101005:", "group:1005:")
-                        .replace("user:1007:", "user:101007:")
+                    let mut l = l.clone();
+                    for (tag, moves) in [("user:", uids), ("group:", gids)] {
+                        for &(from, to) in moves {
+                            l = l.replace(&format!("{tag}{from}:"), &format!("{tag}{to}:"));
+                        }
+                    }
+                    l
                 })
                 .collect();
             acl.sort();
-            let caps = e
-                .caps
-                .clone()
-                .map(|c| if c == v3_cap(101005) { v3_cap(1005) } else { c });
+            let caps = e.caps.clone().map(|c| {
+                uids.iter()
+                    .find(|m| c == v3_cap(m.0))
+                    .map_or(c, |m| v3_cap(m.1))
+            });
             let entry = Entry {
-                uid: uid(e.uid),
-                gid: gid(e.gid),
+                uid: by(uids, e.uid),
+                gid: by(gids, e.gid),
                 acl,
                 caps,
                 ..e.clone()
@@ -210,6 +220,11 @@ fn without_inodes(state: BTreeMap<PathBuf, Entry>) -> BTreeMap<PathBuf, Entry> {
         .into_iter()
         .map(|(p, e)| (p, Entry { ino: 0, ..e }))
         .collect()
+}
+
+/// The next run of the test's tree: `idfed ... --node pve1 ARGS`.
+fn rerun(run: Run, args: &[&str]) -> Run {
+    run.again().at_root("pve1").args(args).run()
 }
 
 fn rootfs(run: &Run) -> PathBuf {
@@ -324,22 +339,13 @@ fn exactly_the_moving_ids_change_and_a_second_run_changes_nothing() {
     assert!(!real.path().join("var/lib/idfed/shift/101.journal").exists());
 
     // Ownership is the state: nothing is left to move.
-    let again = real
-        .again()
-        .at_root("pve1")
-        .args(["--format", "json", "shift", "101"])
-        .run()
-        .success();
+    let again = rerun(real, &["--format", "json", "shift", "101"]).success();
     let json = again.json();
     assert_eq!(json["changed"], 0);
     assert_eq!(json["acl_entries"], 0);
     assert!(moves(&json).iter().all(|m| m.4 == 0), "{json:#}");
     assert_eq!(state(&rootfs(&again)), want);
-    again
-        .again()
-        .at_root("pve1")
-        .args(["shift", "101"])
-        .run()
+    rerun(again, &["shift", "101"])
         .success()
         .stdout_has("CT 101: root filesystem `/var/lib/vz/images/101/subvol-101-disk-0.subvol`\n")
         .stdout_has("  uid 1005: host 101005 -> 1005: moved 0 entries (0 bytes)\n")
@@ -543,12 +549,7 @@ fn killed_at_any_step_a_rerun_ends_the_same() {
                 ])
                 .run()
                 .killed();
-            let rerun = killed
-                .again()
-                .at_root("pve1")
-                .args(["--format", "json", "shift", "101"])
-                .run()
-                .success();
+            let rerun = rerun(killed, &["--format", "json", "shift", "101"]).success();
             if rerun.json()["restored"].as_u64().unwrap() > 0 {
                 restored += 1;
             }
@@ -736,12 +737,7 @@ fn shift_moves_by_the_map_apply_replaced() {
             "{owners}"
         );
         old = record["switched"]["new"].clone();
-        let shifted = applied
-            .again()
-            .at_root("pve1")
-            .args(["--format", "json", "shift", "101"])
-            .run()
-            .success();
+        let shifted = rerun(applied, &["--format", "json", "shift", "101"]).success();
         let json = shifted.json();
         assert_eq!(move_sources(&json), want, "{owners}: {json:#}");
         assert_eq!(owner(&shifted, "home/alice/notes"), alice, "{owners}");
@@ -766,34 +762,20 @@ fn plan_and_check_say_what_moves() {
         .run()
         .success();
     insta::assert_snapshot!("plan_scan_rootfs_text", run.stdout());
-    let run = run
-        .again()
-        .at_root("pve1")
-        .args(["--format", "json", "plan", "--scan-rootfs"])
-        .run()
-        .success();
+    let run = rerun(run, &["--format", "json", "plan", "--scan-rootfs"]).success();
     insta::assert_json_snapshot!(
         "plan_scan_rootfs_json",
         run.json()["containers"][0]["rootfs"]
     );
     // Without --scan-rootfs: the moves, not counted.
-    let run = run
-        .again()
-        .at_root("pve1")
-        .args(["--format", "json", "plan"])
-        .run()
-        .success();
+    let run = rerun(run, &["--format", "json", "plan"]).success();
     let rootfs = &run.json()["containers"][0]["rootfs"];
     assert_eq!(rootfs["moves"][0]["from"], 101005, "{rootfs:#}");
     assert!(rootfs["moves"][0].get("entries").is_none(), "{rootfs:#}");
     assert!(rootfs.get("path").is_none(), "{rootfs:#}");
 
     let check = |run: Run| {
-        let run = run
-            .again()
-            .at_root("pve1")
-            .args(["--format", "json", "check"])
-            .run();
+        let run = rerun(run, &["--format", "json", "check"]);
         let json = run.json();
         let found: Vec<(String, String, String)> = json["warnings"]
             .as_array()
@@ -826,12 +808,7 @@ fn plan_and_check_say_what_moves() {
             "pct stop 101; idfed shift 101; pct start 101".to_string(),
         )]
     );
-    let run = run
-        .again()
-        .at_root("pve1")
-        .args(["shift", "101"])
-        .run()
-        .success();
+    let run = rerun(run, &["shift", "101"]).success();
     let (_, found) = check(run);
     assert_eq!(found, []);
 
@@ -851,4 +828,146 @@ fn plan_and_check_say_what_moves() {
     // check warns only about what it counted (the drift warning names the change).
     let (_, found) = check(run);
     assert_eq!(found, []);
+}
+
+/// CT 101 of the `ct101` fixture on PVE's default map, with its share's owner alice (1005)
+/// configured: `apply` switches it to pass 1005 through.
+fn ct101_before_the_switch() -> Test {
+    let conf: String = CONF
+        .lines()
+        .filter(|l| !l.starts_with("lxc.idmap"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        + "mp0: /mnt/pve/projects,mp=/data\n";
+    ct101(&conf)
+        .write("idfed.toml", &switched_config("users = [\"alice\"]"))
+        .write("passwd", "alice:x:1005:1005::/home/alice:/bin/sh\n")
+        .write("group", "alice:x:1005:\n")
+        .write("etc/subuid", "root:100000:65536\n")
+        .write("etc/subgid", "root:100000:65536\n")
+}
+
+/// Issue 18: `apply --shift-rootfs` switches a stopped CT and shifts its root filesystem in the
+/// same run, by the map it replaced: exactly uid and gid 1005 move (host 1007's entries, which
+/// inference would take for a former passthrough's, stay), setuid bits, capabilities and ACLs
+/// included; `--dry-run` and a second run change nothing.
+#[test]
+fn apply_shift_rootfs_switches_then_shifts_a_stopped_ct() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
+    let t = ct101_before_the_switch();
+    let before = state(&t.path().join(ROOTFS));
+    let want = moved(&before, &[(101005, 1005)], &[(101005, 1005)]);
+    assert_ne!(want, before);
+    let conf_before =
+        std::fs::read_to_string(t.path().join("etc/pve/nodes/pve1/lxc/101.conf")).unwrap();
+
+    let dry = t
+        .args(["apply", "--dry-run", "--shift-rootfs"])
+        .run()
+        .success();
+    assert_eq!(state(&rootfs(&dry)), before);
+    assert_eq!(dry.read("etc/pve/nodes/pve1/lxc/101.conf"), conf_before);
+
+    let run = rerun(dry, &["--format", "json", "apply", "--shift-rootfs"]).success();
+    let json = run.json();
+    assert_eq!(
+        json["restart_required"],
+        serde_json::json!([101]),
+        "{json:#}"
+    );
+    assert!(
+        run.read("etc/pve/nodes/pve1/lxc/101.conf")
+            .contains("lxc.idmap: u 1005 1005 1\n")
+    );
+    let shifted = &json["shifted"][0];
+    assert_eq!(
+        moves(shifted),
+        [
+            ("uid".to_string(), 1005, 101005, 1005, 9),
+            ("gid".to_string(), 1005, 101005, 1005, 10),
+        ],
+        "{json:#}"
+    );
+    assert_eq!(shifted["acl_entries"], 4, "{json:#}");
+    assert_eq!(state(&rootfs(&run)), want);
+    let record: serde_json::Value =
+        serde_json::from_str(&run.read("etc/pve/idfed/managed/101.json")).unwrap();
+    assert_eq!(record["switched"]["shifted"], true, "{record:#}");
+
+    let again = rerun(run, &["apply", "--shift-rootfs"])
+        .success()
+        .stdout_has("no changes: node pve1 is in the desired state\n");
+    assert_eq!(state(&rootfs(&again)), want);
+
+    // Killed midway through the shift (after the switch, at the third owner change): the record
+    // is not marked shifted, so the next run finishes it.
+    let killed = ct101_before_the_switch()
+        .args(["apply", "--shift-rootfs"])
+        .under(&[
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=fchownat",
+            "-e",
+            "inject=fchownat:signal=KILL:when=3",
+        ])
+        .run()
+        .killed();
+    assert!(
+        killed
+            .read("etc/pve/nodes/pve1/lxc/101.conf")
+            .contains("lxc.idmap: u 1005 1005 1\n")
+    );
+    assert_ne!(
+        without_inodes(state(&rootfs(&killed))),
+        without_inodes(want.clone())
+    );
+    let rerun = rerun(killed, &["--format", "json", "apply", "--shift-rootfs"]).success();
+    assert_eq!(rerun.json()["restart_required"], serde_json::json!([]));
+    assert_eq!(without_inodes(state(&rootfs(&rerun))), without_inodes(want));
+}
+
+/// A running CT is switched (its new map takes effect at its next start) but not shifted: the
+/// run says what will show as nobody; a later run, once the CT is stopped, shifts it.
+#[test]
+fn apply_shift_rootfs_leaves_a_running_ct_for_a_later_run() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
+    let t = ct101_before_the_switch();
+    let cgroup = t.path().join("sys/fs/cgroup/lxc/101");
+    std::fs::create_dir_all(&cgroup).unwrap();
+    let before = state(&t.path().join(ROOTFS));
+    let run = t
+        .args(["apply", "--shift-rootfs"])
+        .run()
+        .success()
+        .stdout_has("CT 101: got its new map")
+        .stdout_has(
+            "CT 101: not shifted now: CT 101 is running (its cgroup `/sys/fs/cgroup/lxc/101` \
+             exists): stop it first (`pct stop 101`), then shift; CT 101: files of uid 1005 (host \
+             101005), files of gid 1005 (host 101005) will show as nobody after the switch; run \
+             `idfed shift 101` while it is stopped\n",
+        );
+    assert_eq!(state(&rootfs(&run)), before);
+    // Still running: said again, nothing changed.
+    let run = rerun(run, &["-q", "apply", "--shift-rootfs"])
+        .success()
+        .stdout_has("CT 101: not shifted now: CT 101 is running");
+    assert_eq!(state(&rootfs(&run)), before);
+    // `pct stop 101`: the next run shifts it.
+    std::fs::remove_dir(run.path().join("sys/fs/cgroup/lxc/101")).unwrap();
+    let run = rerun(run, &["--format", "json", "apply", "--shift-rootfs"]).success();
+    let json = run.json();
+    assert_eq!(json["restart_required"], serde_json::json!([]), "{json:#}");
+    assert_eq!(json["shifted"][0]["changed"], 11, "{json:#}");
+    assert_eq!(
+        state(&rootfs(&run)),
+        moved(&before, &[(101005, 1005)], &[(101005, 1005)])
+    );
 }
