@@ -18,7 +18,6 @@ pub mod map;
 pub mod plan;
 pub mod report;
 pub mod resolve;
-mod resolve_json;
 pub mod scan;
 pub mod shift;
 

@@ -1,5 +1,6 @@
 //! `idfed resolve [SHARE...]`: each share's owners and its uid and gid sets.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::cli::{Format, ResolveArgs};
@@ -65,10 +66,22 @@ pub(crate) fn print_sources(sources: &[SourceSummary]) {
 
 /// Writes the shares as pretty JSON to stdout as it renders them: no 13 MB string first for
 /// 100,000 owners. A closed pipe (`| head`) is not an error.
+/// `{"shares": {NAME: share}}`, pretty-printed, and a final newline. Serialized into memory
+/// first: serde_json's many small writes are cheapest into a `Vec` (the owners list is the
+/// bulk: 100,000 owners are 13 MB), which then goes out in one write.
 fn write_json(shares: &[ResolvedShare]) -> anyhow::Result<()> {
-    let mut sorted: Vec<&ResolvedShare> = shares.iter().collect();
-    sorted.sort_by(|a, b| a.name.cmp(&b.name));
-    super::write_stdout(|mut out| super::resolve_json::write(&mut out, &sorted))
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        shares: BTreeMap<&'a str, &'a ResolvedShare>,
+    }
+    let doc = Doc {
+        shares: shares.iter().map(|s| (s.name.as_str(), s)).collect(),
+    };
+    let owners: usize = shares.iter().map(|s| s.owners.len()).sum();
+    let mut out = Vec::with_capacity(256 + 160 * owners);
+    serde_json::to_writer_pretty(&mut out, &doc)?;
+    out.push(b'\n');
+    super::write_stdout(|w| w.write_all(&out))
 }
 
 fn render_text(shares: &[ResolvedShare]) -> String {
