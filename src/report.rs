@@ -275,25 +275,19 @@ pub(crate) fn csv_field(s: &str) -> String {
 
 /// Lays out rows of cells in left-aligned columns two spaces apart, without trailing spaces.
 fn columns(rows: &[Vec<String>]) -> String {
-    let width = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..width)
-        .map(|i| {
-            rows.iter()
-                .filter_map(|r| r.get(i))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
+    let mut table = comfy_table::Table::new();
+    table
+        .load_style(comfy_table::presets::NOTHING)
+        .force_no_tty();
     for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            let _ = write!(line, "{cell:<w$}", w = widths[i]);
-        }
+        table.add_row(row);
+    }
+    let last = table.column_count().saturating_sub(1);
+    for (i, column) in table.column_iter_mut().enumerate() {
+        column.set_padding((0, if i < last { 2 } else { 0 }));
+    }
+    let mut out = String::new();
+    for line in table.lines() {
         out.push_str(line.trim_end());
         out.push('\n');
     }
