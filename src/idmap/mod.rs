@@ -14,6 +14,8 @@ mod warning;
 
 #[cfg(test)]
 mod fit_tests;
+#[cfg(test)]
+mod reference_tests;
 
 pub use budget::{KERNEL_MAX_EXTENTS, LXC_MAX_BYTES, kernel_text, text_len};
 pub use build::{
