@@ -241,7 +241,7 @@ pub struct ApplyArgs {
     pub shift_rootfs: bool,
     /// Wait up to SECS for another apply on this node, and for shadow's locks on /etc/subuid and
     /// /etc/subgid (those at most 15 s, as shadow waits)
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    #[arg(long, value_name = "SECS", default_value_t = crate::apply::node_lock::NODE_LOCK_TIMEOUT.as_secs())]
     pub wait: u64,
 }
 

@@ -3,7 +3,7 @@
 //! input) so that a change is told from none whatever idfed version reads it.
 
 /// The SHA-256 of `bytes`, 64 lowercase hex digits.
-pub fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
     let mut out = String::with_capacity(64);

@@ -3,29 +3,31 @@
 //! The pure core (`ids`, `idmap`, `plan`, `report`, `check`, the parsers) computes; the commands in `cmd` read and write. See
 //! DESIGN.md for the data flow.
 
-pub mod apply;
-pub mod check;
+#![warn(unreachable_pub)]
+
+mod apply;
+mod check;
 pub mod cli;
-pub mod cluster;
+mod cluster;
 pub mod cmd;
-pub mod config;
-pub mod digest;
+mod config;
+mod digest;
 pub mod fs;
 pub mod idmap;
 pub mod ids;
-pub mod lines;
-pub mod plan;
+mod lines;
+mod plan;
 pub mod pve;
-pub mod report;
-pub mod resolve;
-pub mod scan;
-pub mod shift;
-pub mod source;
-pub mod store;
+mod report;
+mod resolve;
+mod scan;
+mod shift;
+mod source;
+mod store;
 pub mod subid;
-pub mod suggest;
+mod suggest;
 pub mod text;
-pub mod walk;
+mod walk;
 
 use cli::{Cli, Command};
 use cmd::{Finished, Globals};

@@ -7,7 +7,7 @@ use std::fmt;
 
 /// How a line ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Eol {
+pub(crate) enum Eol {
     /// `\n`.
     Lf,
     /// `\r\n`.
@@ -18,7 +18,7 @@ pub enum Eol {
 
 impl Eol {
     /// The terminator's bytes.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Eol::Lf => "\n",
             Eol::CrLf => "\r\n",
@@ -29,14 +29,14 @@ impl Eol {
 
 /// One line: its text without the terminator, and the terminator.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RawLine {
+pub(crate) struct RawLine {
     pub text: String,
     pub eol: Eol,
 }
 
 impl RawLine {
     /// A line ending in `eol`.
-    pub fn new(text: impl Into<String>, eol: Eol) -> RawLine {
+    pub(crate) fn new(text: impl Into<String>, eol: Eol) -> RawLine {
         RawLine {
             text: text.into(),
             eol,
@@ -54,7 +54,7 @@ impl fmt::Display for RawLine {
 /// Splits `text` into lines; joining their [`Display`](fmt::Display) forms gives `text` back.
 ///
 /// A lone `\r` that is not followed by `\n` stays part of the line's text.
-pub fn split(text: &str) -> Vec<RawLine> {
+pub(crate) fn split(text: &str) -> Vec<RawLine> {
     let mut out = Vec::new();
     let mut rest = text;
     while !rest.is_empty() {
@@ -78,7 +78,7 @@ pub fn split(text: &str) -> Vec<RawLine> {
 }
 
 /// The terminator new lines should get: the first one the file uses, `\n` when it has none.
-pub fn file_eol<'a>(lines: impl IntoIterator<Item = &'a RawLine>) -> Eol {
+pub(crate) fn file_eol<'a>(lines: impl IntoIterator<Item = &'a RawLine>) -> Eol {
     lines
         .into_iter()
         .map(|l| l.eol)
@@ -87,7 +87,8 @@ pub fn file_eol<'a>(lines: impl IntoIterator<Item = &'a RawLine>) -> Eol {
 }
 
 /// Joins lines back into text.
-pub fn join(lines: &[RawLine]) -> String {
+#[cfg(test)]
+pub(crate) fn join(lines: &[RawLine]) -> String {
     let mut out = String::with_capacity(lines.iter().map(|l| l.text.len() + 2).sum());
     for l in lines {
         out.push_str(&l.text);

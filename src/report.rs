@@ -4,7 +4,7 @@
 
 mod acting;
 
-pub use acting::{Acting, How, acting_as};
+pub(crate) use acting::{Acting, acting_as};
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -22,7 +22,7 @@ use crate::text::{Esc, escape};
 /// What a container can do with an owner's files.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Access {
+pub(crate) enum Access {
     /// The owner's id is mapped to itself and a mount of the share is writable.
     Rw,
     /// Mapped to itself, but every mount of the share is read-only.
@@ -35,7 +35,7 @@ pub enum Access {
 
 impl Access {
     /// The grid's one-character mark.
-    pub fn mark(self) -> &'static str {
+    pub(crate) fn mark(self) -> &'static str {
         match self {
             Access::Rw => "W",
             Access::Ro => "r",
@@ -45,7 +45,7 @@ impl Access {
     }
 
     /// The JSON/CSV word.
-    pub fn word(self) -> &'static str {
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Access::Rw => "rw",
             Access::Ro => "ro",
@@ -57,7 +57,7 @@ impl Access {
 
 /// One cell of the report (JSON: the `report` row shape of DESIGN.md section 5).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub share: String,
     pub kind: OwnerKind,
     pub name: String,
@@ -69,7 +69,7 @@ pub struct Row {
 
 /// Host ids a container can act as beyond the owners of the shares it uses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Exposure {
+pub(crate) struct Exposure {
     pub ct: u32,
     pub node: String,
     pub extra_uids: IdSet,
@@ -85,7 +85,7 @@ pub struct Exposure {
 /// budget, or whose base id is a passthrough): no process runs as them inside, and files owned
 /// by the host ids they would have show as nobody.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Unmapped {
+pub(crate) struct Unmapped {
     pub ct: u32,
     pub node: String,
     pub uids: IdSet,
@@ -94,7 +94,7 @@ pub struct Unmapped {
 
 /// The report.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub rows: Vec<Row>,
     pub exposure: Vec<Exposure>,
     /// The CTs whose map leaves inside ids of the base range unmapped.
@@ -107,7 +107,7 @@ pub struct Report {
 
 impl Report {
     /// Marks the exposure idfed keeps because it was adopted, from idfed's (trusted) records.
-    pub fn mark_adopted(&mut self, managed: &BTreeMap<u32, Managed>) {
+    pub(crate) fn mark_adopted(&mut self, managed: &BTreeMap<u32, Managed>) {
         for e in &mut self.exposure {
             if let Some(record) = managed.get(&e.ct) {
                 e.adopted_uids = e.extra_uids.intersection(&record.adopted_uids);
@@ -119,7 +119,7 @@ impl Report {
 
 /// Narrows a report.
 #[derive(Clone, Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// An owner's name or numeric id.
     pub owner: Option<String>,
     pub ct: Option<u32>,
@@ -158,7 +158,7 @@ fn unmapped_inside(ct: &CtState, params: &MapParams) -> ByKind<IdSet> {
 /// hand-written extent from another inside id: its files then show under that id, and the CT
 /// still writes as the owner). Exposure is what the map reaches beyond the base range and the
 /// ids of the shares the CT uses; it is listed for the CTs the filter keeps (by CT and share).
-pub fn report(
+pub(crate) fn report(
     params: &MapParams,
     shares: &[ResolvedShare],
     cts: &[CtState],
@@ -245,7 +245,7 @@ pub fn report(
 }
 
 /// The rows as CSV with a header (`share,kind,name,id,ct,node,access`).
-pub fn render_csv(report: &Report) -> String {
+pub(crate) fn render_csv(report: &Report) -> String {
     let mut out = String::from("share,kind,name,id,ct,node,access\n");
     let field = csv_field;
     for r in &report.rows {
@@ -296,7 +296,7 @@ fn columns(rows: &[Vec<String>]) -> String {
 
 /// The grid: owners down (users, then `@groups`, by share and id), containers across (vmid over
 /// node), one mark per cell, then the legend and each CT's exposure.
-pub fn render_grid(report: &Report) -> String {
+pub(crate) fn render_grid(report: &Report) -> String {
     let mut out = String::new();
     if report.rows.is_empty() {
         out.push_str("no container uses a share (or nothing matches the filter)\n");
@@ -404,7 +404,7 @@ fn render_unmapped(out: &mut String, report: &Report) {
 }
 
 /// The short answer for one owner: which CTs write as them, which only read, which cannot.
-pub fn render_owner(report: &Report, owner: &str) -> String {
+pub(crate) fn render_owner(report: &Report, owner: &str) -> String {
     let mut out = String::new();
     if report.rows.is_empty() && !report.acting.is_empty() {
         let _ = writeln!(

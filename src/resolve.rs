@@ -22,20 +22,20 @@ use crate::source::{Directory, Member, User};
 
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
-pub use each::{Cache, FromCache, NotResolved, Resolution, SourceSummary, age, resolve_each};
-pub use warning::ResolveWarning;
+pub(crate) use each::{Cache, FromCache, SourceSummary, age, resolve_each};
+pub(crate) use warning::ResolveWarning;
 
 /// Whether an owner is a user or a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum OwnerKind {
+pub(crate) enum OwnerKind {
     User,
     Group,
 }
 
 impl OwnerKind {
     /// `user` or `group`, as messages, the text output and the JSON output spell it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             OwnerKind::User => "user",
             OwnerKind::Group => "group",
@@ -52,7 +52,7 @@ impl std::fmt::Display for OwnerKind {
 
 /// An owner of a share: a user (its uid passes through) or a group (its gid).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Owner {
+pub(crate) struct Owner {
     pub kind: OwnerKind,
     pub name: String,
     pub id: u32,
@@ -62,7 +62,7 @@ pub struct Owner {
 
 /// A share's owners and the ids it passes through.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct ResolvedShare {
+pub(crate) struct ResolvedShare {
     #[serde(skip)]
     pub name: String,
     pub uids: IdSet,
@@ -73,7 +73,7 @@ pub struct ResolvedShare {
 
 impl ResolvedShare {
     /// The ids of one kind.
-    pub fn ids(&self, kind: IdKind) -> &IdSet {
+    pub(crate) fn ids(&self, kind: IdKind) -> &IdSet {
         match kind {
             IdKind::Uid => &self.uids,
             IdKind::Gid => &self.gids,
@@ -83,7 +83,7 @@ impl ResolvedShare {
 
 /// Why a share could not be resolved.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     #[error(
         "share `{share}`: {kind} `{name}` not found in source `{source_name}`{}",
         hint_text(hint)
@@ -124,7 +124,7 @@ fn hint_text(hint: &Option<String>) -> String {
 ///
 /// # Errors
 /// [`ResolveError`] for a name the directory lacks or a named owner below `min_id`.
-pub fn resolve_share(
+pub(crate) fn resolve_share(
     name: &str,
     share: &ShareConfig,
     directory: &Directory,

@@ -2,7 +2,7 @@
 //! configuration (share names) and the resolver (owner names); it depends on neither.
 
 /// The name among `candidates` closest to `name`, when it is close enough to be a typo.
-pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .map(|c| (strsim::damerau_levenshtein(name, c), c))

@@ -17,17 +17,17 @@ use rustix::io::Errno;
 
 /// Threads of a walk: enough requests in flight to hide an NFS server's latency; on a local disk
 /// they mostly wait their turn for the CPU.
-pub const THREADS: usize = 32;
+pub(crate) const THREADS: usize = 32;
 
 /// Entries and bytes seen so far, for a progress display on another thread.
 #[derive(Debug, Default)]
-pub struct Progress {
+pub(crate) struct Progress {
     pub entries: AtomicU64,
     pub bytes: AtomicU64,
 }
 
 /// One entry as the walk found it.
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     /// The directory it is in (the current directory for the walk's own path).
     pub dir: BorrowedFd<'a>,
     /// Its name in `dir` (the whole path for the walk's own path).
@@ -39,13 +39,13 @@ pub struct Entry<'a> {
 }
 
 /// What each thread does with the entries it finds.
-pub trait Visitor: Send {
+pub(crate) trait Visitor: Send {
     fn visit(&mut self, entry: &Entry<'_>);
 }
 
 /// A directory that could not be read, or an entry that could not be looked at.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// Relative to the walk's path.
     pub rel: PathBuf,
     pub action: &'static str,
@@ -53,7 +53,7 @@ pub struct Problem {
 }
 
 /// What a walk returns: each thread's visitor, the problems and the mount points not crossed.
-pub struct Walked<V> {
+pub(crate) struct Walked<V> {
     pub visitors: Vec<V>,
     pub problems: Vec<Problem>,
     /// Directories on another filesystem (counted, not entered), relative to the walk's path.
@@ -63,7 +63,7 @@ pub struct Walked<V> {
 /// Why a walk could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot look at `{path}`")]
-pub struct WalkError {
+pub(crate) struct WalkError {
     pub path: PathBuf,
     #[source]
     pub source: std::io::Error,
@@ -89,7 +89,7 @@ struct Shared<'a> {
 ///
 /// # Errors
 /// [`WalkError`] when `root` itself cannot be looked at.
-pub fn walk<V: Visitor>(
+pub(crate) fn walk<V: Visitor>(
     root: &Path,
     threads: usize,
     progress: &Progress,

@@ -13,10 +13,10 @@
 
 mod backup;
 mod cts;
-pub mod node_lock;
+pub(crate) mod node_lock;
 mod prune;
-pub mod pve_writable;
-pub mod shadow_lock;
+pub(crate) mod pve_writable;
+pub(crate) mod shadow_lock;
 mod shift_rootfs;
 mod subids;
 
@@ -38,11 +38,11 @@ use crate::resolve::ResolvedShare;
 use crate::store::{self, Published, ShareBaseline, StoreError};
 
 use backup::Backups;
-pub use shift_rootfs::ShiftLater;
+pub(crate) use shift_rootfs::ShiftLater;
 
 /// What the engine applies a plan to: the cluster as loaded, and what planning it again takes.
 #[derive(Clone, Copy, Debug)]
-pub struct Input<'a> {
+pub(crate) struct Input<'a> {
     pub cluster: &'a ClusterState,
     pub params: &'a MapParams,
     pub shares: &'a [ResolvedShare],
@@ -57,7 +57,7 @@ pub struct Input<'a> {
 
 /// How to apply.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Opts {
+pub(crate) struct Opts {
     /// Take foreign passthroughs under management.
     pub adopt: bool,
     /// Say what would be done; write nothing.
@@ -74,7 +74,7 @@ pub struct Opts {
 
 /// What one run did (JSON output of `apply`).
 #[derive(Debug, Default, Serialize)]
-pub struct Applied {
+pub(crate) struct Applied {
     pub node: String,
     pub dry_run: bool,
     pub subuid_added: Vec<Subid>,
@@ -114,7 +114,7 @@ pub struct Applied {
 
 /// Ids of a CT's map, by kind (JSON: `{"ct": 101, "uids": [range], "gids": [range]}`).
 #[derive(Debug, Serialize)]
-pub struct CtIds {
+pub(crate) struct CtIds {
     pub ct: u32,
     pub uids: IdSet,
     pub gids: IdSet,
@@ -142,14 +142,14 @@ impl Applied {
 
 /// A CT whose new map some nodes do not cover yet.
 #[derive(Debug, Serialize)]
-pub struct Waiting {
+pub(crate) struct Waiting {
     pub ct: u32,
     pub nodes: Vec<String>,
 }
 
 /// A managed record removed, and why.
 #[derive(Debug, Serialize)]
-pub struct DroppedRecord {
+pub(crate) struct DroppedRecord {
     pub ct: u32,
     pub reason: DropReason,
 }
@@ -157,7 +157,7 @@ pub struct DroppedRecord {
 /// Why a managed record was removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum DropReason {
+pub(crate) enum DropReason {
     /// The CT's map no longer holds what it lists.
     Stale,
     /// The CT exists on no node.
@@ -175,14 +175,14 @@ impl fmt::Display for DropReason {
 
 /// A CT left as it is, and why.
 #[derive(Debug, Serialize)]
-pub struct Skipped {
+pub(crate) struct Skipped {
     pub ct: u32,
     pub reason: SkipReason,
 }
 
 /// What the engine has to say while it works (the command prints it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Notice {
+pub(crate) enum Notice {
     /// Something done that the administrator should know: a temporary of a killed run removed.
     Note(String),
     /// Something not done, or done against the safe default.
@@ -192,7 +192,7 @@ pub enum Notice {
 /// Why a step of `apply` failed. The per-CT errors do not name the CT: the engine says which CT
 /// once, before the error (`CT 102: config lock ... is held`).
 #[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
+pub(crate) enum ApplyError {
     /// A step, and why it failed.
     #[error("{what}")]
     Step {
@@ -266,7 +266,7 @@ struct Run<'a> {
 /// # Errors
 /// Subid files or records that cannot be written, the published state. A CT that cannot be
 /// handled is not an error here: it is in [`Applied::errors`], and the others are still handled.
-pub fn apply(
+pub(crate) fn apply(
     root: &Root,
     input: Input<'_>,
     first: &Plan,

@@ -11,14 +11,14 @@ use std::time::Duration;
 use crate::fs::{FsError, LockKind, LockWait, Root, fs_err, lock_exclusive};
 
 /// The host path of the node lock.
-pub const NODE_LOCK: &str = "/run/lock/idfed.lock";
+pub(crate) const NODE_LOCK: &str = "/run/lock/idfed.lock";
 
 /// How long a run waits for another by default.
-pub const NODE_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const NODE_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why the node lock could not be taken.
 #[derive(Debug, thiserror::Error)]
-pub enum NodeLockError {
+pub(crate) enum NodeLockError {
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(
@@ -36,7 +36,7 @@ pub enum NodeLockError {
 
 /// The held node lock; dropping it releases the lock.
 #[derive(Debug)]
-pub struct NodeLock {
+pub(crate) struct NodeLock {
     _file: File,
 }
 
@@ -46,7 +46,7 @@ impl NodeLock {
     /// # Errors
     /// [`NodeLockError::Fs`] when the lock file cannot be created, [`NodeLockError::Busy`]
     /// naming the holder's pid when another run keeps it past `timeout`.
-    pub fn acquire(root: &Root, timeout: Duration) -> Result<NodeLock, NodeLockError> {
+    pub(crate) fn acquire(root: &Root, timeout: Duration) -> Result<NodeLock, NodeLockError> {
         let path = root.join(NODE_LOCK);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(fs_err("create", dir))?;

@@ -12,13 +12,13 @@ use crate::fs::{FsError, fs_err};
 /// Why `/etc/pve` cannot be written.
 #[derive(Debug, thiserror::Error)]
 #[error("`{}` cannot be written ({}): is `/etc/pve` read-only (no quorum?); nothing was written there", .0.path.display(), .0.source)]
-pub struct PveReadOnly(pub FsError);
+pub(crate) struct PveReadOnly(pub FsError);
 
 /// Creates (with its parents) and removes a probe file in each of `dirs`.
 ///
 /// # Errors
 /// The first directory where that fails.
-pub fn probe(dirs: &[&Path]) -> Result<(), PveReadOnly> {
+pub(crate) fn probe(dirs: &[&Path]) -> Result<(), PveReadOnly> {
     for dir in dirs {
         std::fs::create_dir_all(dir).map_err(|e| PveReadOnly(fs_err("create", dir)(e)))?;
         let probe = dir.join(format!(".probe.idfed-{}.tmp", std::process::id()));

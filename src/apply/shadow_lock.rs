@@ -25,11 +25,11 @@ use std::time::Duration;
 use crate::fs::{FsError, LockKind, LockWait, fs_err, lock_exclusive, wait_for};
 
 /// How long shadow itself tries (`LOCK_TRIES` 15 times, `LOCK_SLEEP` 1 s apart).
-pub const SHADOW_LOCK_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const SHADOW_LOCK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why a shadow lock could not be taken; nothing was written.
 #[derive(Debug, thiserror::Error)]
-pub enum ShadowLockError {
+pub(crate) enum ShadowLockError {
     #[error(transparent)]
     Fs(#[from] FsError),
     #[error(
@@ -46,7 +46,7 @@ pub enum ShadowLockError {
 
 /// Who holds a lock, as far as its file says.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Holder {
+pub(crate) enum Holder {
     /// A live process.
     Pid(i32),
     /// The lock file holds no pid: shadow never removes it (delete it once no shadow tool runs).
@@ -79,7 +79,7 @@ impl std::fmt::Display for Holder {
 
 /// `<root>/etc/.pwd.lock` held with a POSIX write lock; released when dropped.
 #[derive(Debug)]
-pub struct PwdLock {
+pub(crate) struct PwdLock {
     _file: File,
 }
 
@@ -88,7 +88,7 @@ impl PwdLock {
     ///
     /// # Errors
     /// The file cannot be opened, or another process holds the lock for longer than `timeout`.
-    pub fn acquire(etc: &Path, timeout: Duration) -> Result<PwdLock, ShadowLockError> {
+    pub(crate) fn acquire(etc: &Path, timeout: Duration) -> Result<PwdLock, ShadowLockError> {
         let path = etc.join(".pwd.lock");
         let file = OpenOptions::new()
             .write(true)
@@ -111,7 +111,7 @@ impl PwdLock {
 
 /// A held `<file>.lock`; dropping it unlinks the lock.
 #[derive(Debug)]
-pub struct ShadowLock {
+pub(crate) struct ShadowLock {
     lock: PathBuf,
     /// The `<file>.<pid>` files of dead processes (killed while locking) removed once the lock
     /// was ours.
@@ -124,7 +124,7 @@ impl ShadowLock {
     /// # Errors
     /// [`ShadowLockError::Fs`] when the pid file cannot be written (a read-only or full `/etc`),
     /// [`ShadowLockError::Held`] naming the holder when the lock stays taken.
-    pub fn acquire(file: &Path, timeout: Duration) -> Result<ShadowLock, ShadowLockError> {
+    pub(crate) fn acquire(file: &Path, timeout: Duration) -> Result<ShadowLock, ShadowLockError> {
         let lock = with_suffix(file, ".lock");
         wait_for(
             timeout,
@@ -151,7 +151,7 @@ impl Drop for ShadowLock {
 /// The locks of one edit of shadow's files, in shadow's order: `.pwd.lock`, then each file's
 /// `<file>.lock`. Dropping releases the file locks first, then `.pwd.lock`.
 #[derive(Debug)]
-pub struct ShadowLocks {
+pub(crate) struct ShadowLocks {
     files: Vec<ShadowLock>,
     _pwd: PwdLock,
 }
@@ -161,7 +161,7 @@ impl ShadowLocks {
     ///
     /// # Errors
     /// The first lock that cannot be taken (those already taken are released).
-    pub fn acquire(
+    pub(crate) fn acquire(
         etc: &Path,
         files: &[&Path],
         timeout: Duration,
@@ -175,7 +175,7 @@ impl ShadowLocks {
     }
 
     /// The pid files of dead lockers removed (see [`ShadowLock::removed`]).
-    pub fn removed(&self) -> impl Iterator<Item = &Path> {
+    pub(crate) fn removed(&self) -> impl Iterator<Item = &Path> {
         self.files
             .iter()
             .flat_map(|f| f.removed.iter().map(PathBuf::as_path))

@@ -14,7 +14,7 @@ use super::{Applied, ApplyError, Chain, Run};
 
 /// A CT switched but not shifted by this run, and why.
 #[derive(Debug, Serialize)]
-pub struct ShiftLater {
+pub(crate) struct ShiftLater {
     pub ct: u32,
     /// Why not now, and what will show as `nobody` until it is.
     pub reason: String,

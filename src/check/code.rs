@@ -8,7 +8,7 @@ use serde::Serialize;
 /// What a finding is about (JSON and text: the kebab-case name, e.g. `subuid-missing`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum FindingCode {
+pub(crate) enum FindingCode {
     /// A node published a plan made from another configuration.
     ConfigDiffers,
     /// A CT config line (a mount point) cannot be parsed.
@@ -77,7 +77,8 @@ pub enum FindingCode {
 
 impl FindingCode {
     /// Every code, in order.
-    pub const ALL: [FindingCode; 32] = [
+    #[cfg(test)]
+    pub(crate) const ALL: [FindingCode; 32] = [
         FindingCode::ConfigDiffers,
         FindingCode::ConfigUnparsable,
         FindingCode::ConfigUnreadable,
@@ -113,7 +114,7 @@ impl FindingCode {
     ];
 
     /// The code as JSON and text write it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FindingCode::ConfigDiffers => "config-differs",
             FindingCode::ConfigUnparsable => "config-unparsable",

@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::Serialize;
 
 mod code;
-pub use code::FindingCode;
+pub(crate) use code::FindingCode;
 
 use crate::cluster::{CtState, NodeCoverage, current_map};
 use crate::idmap::{
@@ -31,7 +31,7 @@ use crate::subid::SubidWarning;
 
 /// One problem or warning (JSON: the `check` shape of DESIGN.md section 5).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Finding {
+pub(crate) struct Finding {
     pub node: String,
     pub ct: Option<u32>,
     pub code: FindingCode,
@@ -43,14 +43,14 @@ pub struct Finding {
 
 /// All findings: problems make `check` exit 2, warnings do not.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct CheckReport {
+pub(crate) struct CheckReport {
     pub problems: Vec<Finding>,
     pub warnings: Vec<Finding>,
 }
 
 /// A node whose subid coverage is known, and whose files the fix names.
 #[derive(Clone, Debug)]
-pub struct NodeFiles<'a> {
+pub(crate) struct NodeFiles<'a> {
     pub node: &'a str,
     pub coverage: &'a NodeCoverage,
     /// Is this the node `check` runs on (its own files), or a published state?
@@ -59,7 +59,7 @@ pub struct NodeFiles<'a> {
 
 /// A line of a node's `/etc/subuid` or `/etc/subgid` that shadow-utils ignores.
 #[derive(Clone, Debug)]
-pub struct SubidLineWarning {
+pub(crate) struct SubidLineWarning {
     pub node: String,
     /// The host path: `/etc/subuid`.
     pub file: String,
@@ -69,7 +69,7 @@ pub struct SubidLineWarning {
 /// A CT whose main section writes its map with the deprecated `lxc.id_map` key, which current
 /// Proxmox ignores (the CT runs with what `lxc.idmap` lines give, else the default map).
 #[derive(Clone, Debug)]
-pub struct DeprecatedIdmap {
+pub(crate) struct DeprecatedIdmap {
     pub node: String,
     pub vmid: u32,
     /// 1-based line numbers of the `lxc.id_map` lines.
@@ -78,7 +78,7 @@ pub struct DeprecatedIdmap {
 
 /// What `check` looks at.
 #[derive(Clone, Debug)]
-pub struct CheckInput<'a> {
+pub(crate) struct CheckInput<'a> {
     pub params: MapParams,
     pub subid_owner: &'a str,
     /// The host path of `/etc/pve`, for the config paths fixes name.
@@ -153,7 +153,7 @@ fn suggested_map(ct: &CtState, params: &MapParams) -> Option<Vec<Extent>> {
 }
 
 /// Runs every check.
-pub fn check(input: &CheckInput<'_>) -> CheckReport {
+pub(crate) fn check(input: &CheckInput<'_>) -> CheckReport {
     let mut out = CheckReport::default();
     for e in input.ct_errors {
         out.problems.push(ct_error(e));
@@ -236,7 +236,7 @@ pub fn check(input: &CheckInput<'_>) -> CheckReport {
 
 /// A source that could not be read and was answered from its cache: a warning (the checks that
 /// need its owners ran against an answer that may be old; the others need no directory).
-pub fn cached_source(node: &str, c: &FromCache) -> Finding {
+pub(crate) fn cached_source(node: &str, c: &FromCache) -> Finding {
     Finding {
         node: node.to_string(),
         ct: None,
@@ -705,7 +705,7 @@ fn unmapped(input: &CheckInput<'_>, u: &Unmapped) -> Finding {
 }
 
 /// Renders the findings for a terminal: problems, then warnings, each with its fix indented.
-pub fn render_text(report: &CheckReport) -> String {
+pub(crate) fn render_text(report: &CheckReport) -> String {
     let mut out = String::new();
     for (label, list) in [("problem", &report.problems), ("warning", &report.warnings)] {
         for f in list {
@@ -731,7 +731,7 @@ pub fn render_text(report: &CheckReport) -> String {
 /// Whether a CT's map is about to change (`Pending`: the plan's switch) or changed by idfed
 /// (`Switched`: its record's switch, still its map).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RootfsWhen {
+pub(crate) enum RootfsWhen {
     Pending,
     Switched,
 }
@@ -741,7 +741,7 @@ pub enum RootfsWhen {
 /// `rootfs-pending` (the switch is to come: they will show as `nobody`) or `rootfs-unshifted`
 /// (the switch was made: they do). None when nothing was found, or nothing could be counted
 /// (`plan` lists the moves; a switch made may have been shifted already).
-pub fn rootfs_finding(
+pub(crate) fn rootfs_finding(
     node: &str,
     vmid: u32,
     preview: &crate::shift::preview::Preview,
@@ -774,7 +774,7 @@ pub fn rootfs_finding(
 /// does not run there yet) or published more than `max_age` seconds before `now`. `this_node` is
 /// left out: its own files are read directly. Before any node has published (idfed's apply job
 /// runs nowhere yet: a cluster being looked at before the rollout), there is nothing to warn about.
-pub fn node_findings(
+pub(crate) fn node_findings(
     nodes: &[String],
     this_node: &str,
     published: &BTreeMap<String, Published>,

@@ -13,14 +13,14 @@ use super::ClusterState;
 
 /// What one node's subid files give the subid owner, when known.
 #[derive(Clone, Debug, Default)]
-pub struct NodeCoverage {
+pub(crate) struct NodeCoverage {
     pub uids: IdSet,
     pub gids: IdSet,
 }
 
 impl NodeCoverage {
     /// What a node published.
-    pub fn published(p: &Published) -> NodeCoverage {
+    pub(crate) fn published(p: &Published) -> NodeCoverage {
         NodeCoverage {
             uids: p.uids.clone(),
             gids: p.gids.clone(),
@@ -32,7 +32,7 @@ impl NodeCoverage {
 /// not count (its subid files may have changed since: a reinstall), so the rollout gate waits for
 /// it as for a node that never published.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct StaleNode {
+pub(crate) struct StaleNode {
     pub node: String,
     pub published_at_utc: String,
     pub age_secs: u64,
@@ -40,7 +40,7 @@ pub struct StaleNode {
 
 impl ClusterState {
     /// The other nodes of the cluster whose published state is too old to count.
-    pub fn stale_nodes(&self) -> Vec<StaleNode> {
+    pub(crate) fn stale_nodes(&self) -> Vec<StaleNode> {
         self.published
             .iter()
             .filter(|(node, _)| **node != self.node && self.nodes.contains(node))
@@ -54,13 +54,13 @@ impl ClusterState {
     }
 
     /// This node's current coverage, from its files.
-    pub fn local_coverage(&self) -> NodeCoverage {
+    pub(crate) fn local_coverage(&self) -> NodeCoverage {
         self.coverage_of(&self.subuid.file, &self.subgid.file)
     }
 
     /// What `subuid` and `subgid` give the subid owner (this node's files as read, or as
     /// `apply` leaves them).
-    pub fn coverage_of(&self, subuid: &SubidFile, subgid: &SubidFile) -> NodeCoverage {
+    pub(crate) fn coverage_of(&self, subuid: &SubidFile, subgid: &SubidFile) -> NodeCoverage {
         NodeCoverage {
             uids: subuid.covered(&self.subid_owner, self.owner_uid),
             gids: subgid.covered(&self.subid_owner, self.owner_uid),
@@ -70,7 +70,7 @@ impl ClusterState {
     /// Every node's known coverage: `local` for this node, the published states for the other
     /// nodes of the cluster that are younger than `publish_max_age_secs` (a state left behind by
     /// a node that left the cluster, or one too old to count, is ignored: see [`StaleNode`]).
-    pub fn coverage(&self, local: NodeCoverage) -> BTreeMap<String, NodeCoverage> {
+    pub(crate) fn coverage(&self, local: NodeCoverage) -> BTreeMap<String, NodeCoverage> {
         let mut coverage: BTreeMap<String, NodeCoverage> = self
             .published
             .iter()

@@ -7,7 +7,7 @@ use crate::pve::Section;
 
 /// One container as it is now.
 #[derive(Clone, Debug)]
-pub struct CtState {
+pub(crate) struct CtState {
     pub vmid: u32,
     pub node: String,
     pub unprivileged: bool,
@@ -26,7 +26,7 @@ pub struct CtState {
 
 /// How a container uses a share.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShareUse {
+pub(crate) struct ShareUse {
     pub share: String,
     /// The mount point key (`mp0`), or `None` when the share lists the CT in `containers`
     /// without a bind mount of it.
@@ -37,7 +37,7 @@ pub struct ShareUse {
 
 impl CtState {
     /// The names of the shares it uses, each once, sorted.
-    pub fn share_names(&self) -> Vec<String> {
+    pub(crate) fn share_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.uses.iter().map(|u| u.share.clone()).collect();
         names.sort();
         names.dedup();
@@ -46,13 +46,13 @@ impl CtState {
 }
 
 /// Proxmox's map for a CT without `lxc.idmap` lines: `0 → base` for `size` ids.
-pub fn default_map(kind: IdKind, params: &MapParams) -> Vec<Extent> {
+pub(crate) fn default_map(kind: IdKind, params: &MapParams) -> Vec<Extent> {
     vec![Extent::new(kind, 0, params.base, params.size)]
 }
 
 /// The current map of one kind: the written entries, or the default map when there are none at
 /// all (a custom map of one kind leaves the other kind unmapped, as in LXC).
-pub fn current_map(idmap: &[Extent], kind: IdKind, params: &MapParams) -> Vec<Extent> {
+pub(crate) fn current_map(idmap: &[Extent], kind: IdKind, params: &MapParams) -> Vec<Extent> {
     if idmap.is_empty() {
         return default_map(kind, params);
     }
@@ -63,7 +63,7 @@ pub fn current_map(idmap: &[Extent], kind: IdKind, params: &MapParams) -> Vec<Ex
 
 impl CtState {
     /// Its current map of one kind (see [`current_map`]).
-    pub fn current_map(&self, kind: IdKind, params: &MapParams) -> Vec<Extent> {
+    pub(crate) fn current_map(&self, kind: IdKind, params: &MapParams) -> Vec<Extent> {
         current_map(&self.idmap, kind, params)
     }
 }

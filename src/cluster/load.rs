@@ -18,7 +18,7 @@ use super::{ClusterState, CtState, LoadWarning, LocalSubid, ShareUse, records};
 
 /// Why the cluster could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
+pub(crate) enum ClusterError {
     #[error("cannot read the cluster under `{path}`", path = path.display())]
     Discover {
         path: PathBuf,
@@ -54,7 +54,7 @@ pub enum ClusterError {
 }
 
 /// This node's name: `node` (from `--node`), else the short hostname.
-pub fn node_name(node: Option<&str>) -> String {
+pub(crate) fn node_name(node: Option<&str>) -> String {
     match node {
         Some(n) => n.to_string(),
         None => {
@@ -67,7 +67,7 @@ pub fn node_name(node: Option<&str>) -> String {
 
 /// What [`discover`] found, and what it has to say.
 #[derive(Debug)]
-pub struct Found {
+pub(crate) struct Found {
     pub pve: Discovery,
     /// This node's name.
     pub node: String,
@@ -82,7 +82,7 @@ pub struct Found {
 ///
 /// # Errors
 /// [`ClusterError::Discover`], or [`ClusterError::NotANode`] when `applies`.
-pub fn discover(
+pub(crate) fn discover(
     root: &Root,
     config: &Config,
     node: String,
@@ -138,7 +138,7 @@ pub fn discover(
 ///
 /// # Errors
 /// A share whose storage is unknown, a record or file that exists but cannot be read.
-pub fn load(
+pub(crate) fn load(
     root: &Root,
     config: &Config,
     found: Found,
@@ -243,7 +243,11 @@ fn share_uses(
 ///
 /// # Errors
 /// [`ClusterError::UnknownStorage`] when its storage is not in storage.cfg or has no path.
-pub fn share_path(config: &Config, pve: &Discovery, name: &str) -> Result<PathBuf, ClusterError> {
+pub(crate) fn share_path(
+    config: &Config,
+    pve: &Discovery,
+    name: &str,
+) -> Result<PathBuf, ClusterError> {
     let share = &config.shares[name];
     if let Some(path) = share.path() {
         return Ok(path.to_path_buf());

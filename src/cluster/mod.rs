@@ -16,15 +16,15 @@ use crate::pve::{CtError, Discovery};
 use crate::store::{Managed, Published};
 use crate::subid::SubidFile;
 
-pub use coverage::{NodeCoverage, StaleNode};
-pub use ct::{CtState, ShareUse, current_map, default_map};
-pub use load::{ClusterError, Found, discover, load, node_name, share_path};
-pub use records::RecordWarning;
-pub use warning::LoadWarning;
+pub(crate) use coverage::{NodeCoverage, StaleNode};
+pub(crate) use ct::{CtState, ShareUse, current_map, default_map};
+pub(crate) use load::{discover, load, node_name, share_path};
+pub(crate) use records::RecordWarning;
+pub(crate) use warning::LoadWarning;
 
 /// One of this node's subid files.
 #[derive(Clone, Debug)]
-pub struct LocalSubid {
+pub(crate) struct LocalSubid {
     /// The path on disk (under `--root`).
     pub path: PathBuf,
     pub file: SubidFile,
@@ -32,7 +32,7 @@ pub struct LocalSubid {
 
 /// The as-is model of the cluster, seen from this node.
 #[derive(Debug)]
-pub struct ClusterState {
+pub(crate) struct ClusterState {
     /// This node's name.
     pub node: String,
     /// Every node of the cluster, sorted.

@@ -18,7 +18,7 @@ use super::CtState;
 
 /// A record idfed does not trust, and why (returned as a warning; `apply` acts on it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RecordWarning {
+pub(crate) enum RecordWarning {
     /// CT `vmid` exists, but its map no longer passes these listed ids through.
     Stale {
         vmid: u32,
@@ -32,7 +32,7 @@ pub enum RecordWarning {
 
 impl RecordWarning {
     /// The container the record is about.
-    pub fn vmid(&self) -> u32 {
+    pub(crate) fn vmid(&self) -> u32 {
         match self {
             RecordWarning::Stale { vmid, .. } | RecordWarning::Orphaned { vmid } => *vmid,
         }
@@ -65,7 +65,7 @@ impl fmt::Display for RecordWarning {
 /// Splits `records` into the trusted ones and warnings about the others. `cts` are the readable
 /// CTs; a record of a CT whose config cannot be read (`unreadable`) is kept as it is: it cannot be
 /// checked, and that CT is not planned.
-pub fn trusted(
+pub(super) fn trusted(
     records: BTreeMap<u32, Managed>,
     cts: &[CtState],
     unreadable: &BTreeSet<u32>,

@@ -10,7 +10,7 @@ use super::RecordWarning;
 
 /// A warning of [`super::discover`] or [`super::load`]: the command prints it once.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LoadWarning {
+pub(crate) enum LoadWarning {
     /// `--node` (or the hostname) is not a node of the cluster (for a command that only reads).
     NotANode {
         node: String,

@@ -207,7 +207,7 @@ fn refuse_stale(
 /// Loading errors (a `--node` that is not a node of the cluster among them), the shrink guard,
 /// subid files that cannot be written, or any CT of this node that could not be read or handled
 /// (the others are still handled first).
-pub fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(globals: &Globals, args: &ApplyArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "apply")?;
     // One run at a time on this node, from loading to publishing (a dry run writes nothing).
     let _node_lock = if args.dry_run {

@@ -62,7 +62,7 @@ fn rootfs_findings(globals: &Globals, ctx: &Loaded, plan: Option<&Plan>) -> Vec<
 ///
 /// # Errors
 /// When the configuration, the cluster or the sources cannot be read (exit 1).
-pub fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(globals: &Globals, _args: &CheckArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "check")?;
     let ctx = load_offline(globals, false)?;
     // A share that resolved neither from its source nor from a cache: only the checks that need

@@ -15,7 +15,7 @@ use super::{Globals, Outcome};
 ///
 /// # Errors
 /// The configuration or the cluster cannot be read (the script drops stderr: nothing is offered).
-pub fn run(globals: &Globals, args: &CompleteArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(globals: &Globals, args: &CompleteArgs) -> anyhow::Result<Outcome> {
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let names: Vec<String> = match args.what {
         Completable::Shares => config.shares.keys().cloned().collect(),
@@ -37,7 +37,7 @@ pub fn run(globals: &Globals, args: &CompleteArgs) -> anyhow::Result<Outcome> {
 
 /// The script clap_complete wrote for `shell`, with VMIDs and share names completed from
 /// `idfed __complete` where the shell allows it.
-pub fn dynamic(shell: clap_complete::Shell, script: &str) -> String {
+pub(crate) fn dynamic(shell: clap_complete::Shell, script: &str) -> String {
     match shell {
         clap_complete::Shell::Bash => dynamic_bash(script),
         clap_complete::Shell::Zsh => dynamic_zsh(script),

@@ -299,7 +299,7 @@ fn completion_command() -> clap::Command {
 ///
 /// # Errors
 /// Only when stdout cannot be written (a closed pipe is not an error).
-pub fn completions(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn completions(args: &CompletionsArgs) -> anyhow::Result<Outcome> {
     let mut cmd = completion_command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "idfed", &mut out);
@@ -357,7 +357,7 @@ fn command() -> clap::Command {
 ///
 /// # Errors
 /// Only a write error of the renderer, which writes into memory.
-pub fn main_page() -> std::io::Result<Vec<u8>> {
+pub(crate) fn main_page() -> std::io::Result<Vec<u8>> {
     page(command(), MAN_DESCRIPTION, MAN_EXTRA)
 }
 
@@ -389,7 +389,7 @@ fn write_pages(dir: &Path) -> anyhow::Result<Vec<String>> {
 ///
 /// # Errors
 /// When a page cannot be written.
-pub fn man(globals: &super::Globals, args: &ManArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn man(globals: &super::Globals, args: &ManArgs) -> anyhow::Result<Outcome> {
     match &args.out {
         None => super::print_stdout(&String::from_utf8_lossy(&main_page()?))?,
         Some(dir) => {

@@ -34,7 +34,7 @@ fn subid_text(owner: &str, needed: &IdSet, base: crate::ids::IdRange) -> String 
 ///
 /// # Errors
 /// Loading errors, the shrink guard, or a file that cannot be written.
-pub fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(globals: &Globals, args: &EmitArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text], "emit")?;
     let mut ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the bundles", None);

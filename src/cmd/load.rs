@@ -19,14 +19,14 @@ use crate::store;
 use super::{Globals, warn};
 
 /// idfed's records as stored, for a saved plan's fingerprints (`plan::saved`).
-pub struct Records {
+pub(crate) struct Records {
     pub managed: std::collections::BTreeMap<u32, store::Managed>,
     pub added: store::AddedLines,
     pub baseline: store::Baseline,
 }
 
 /// Everything loaded.
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub config: Config,
     pub params: MapParams,
     /// The shares to plan with: as resolved, or held by the outage guard ([`Loaded::hold`]).
@@ -38,7 +38,7 @@ pub struct Loaded {
     pub guard: Guarded,
     /// `pve_root` under `--root`, as given: what messages name.
     pub pve_dir: std::path::PathBuf,
-    /// The directories the sources returned, when asked for ([`load_keeping`]): `report --owner`
+    /// The directories the sources returned, when asked for ([`load_offline`]): `report --owner`
     /// tells a name no source has from one that owns no share.
     pub directories: Vec<crate::source::Directory>,
     /// The sources answered from their cache ([`load_offline`] only).
@@ -54,7 +54,7 @@ pub struct Loaded {
 ///
 /// # Errors
 /// A configuration, source, cluster or record error.
-pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
+pub(crate) fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
     load_with(globals, applies, false, Cache::Keep(&globals.root))
 }
 
@@ -62,27 +62,18 @@ pub fn load(globals: &Globals, applies: bool) -> anyhow::Result<Loaded> {
 ///
 /// # Errors
 /// As [`load`].
-pub fn load_for_apply(globals: &Globals) -> anyhow::Result<Loaded> {
+pub(crate) fn load_for_apply(globals: &Globals) -> anyhow::Result<Loaded> {
     load_with(globals, true, false, Cache::Mention(&globals.root))
 }
 
-/// [`load`], keeping the sources' directories in [`Loaded::directories`] when `directories`
-/// (otherwise they are freed once the shares are resolved, before the cluster is read).
-///
-/// # Errors
-/// As [`load`].
-pub fn load_keeping(globals: &Globals, applies: bool, directories: bool) -> anyhow::Result<Loaded> {
-    load_with(globals, applies, directories, Cache::Keep(&globals.root))
-}
-
-/// [`load_keeping`] for a command that may answer when a source cannot be read (`check`,
+/// [`load`] for a command that may answer when a source cannot be read (`check`,
 /// `report`): such a source is answered from its cache, each said on stderr and in
 /// [`Loaded::cached`]; a share that still does not resolve (no cache) is left out and its error
 /// is in [`Loaded::unresolved`].
 ///
 /// # Errors
 /// A configuration, cluster or record error.
-pub fn load_offline(globals: &Globals, directories: bool) -> anyhow::Result<Loaded> {
+pub(crate) fn load_offline(globals: &Globals, directories: bool) -> anyhow::Result<Loaded> {
     load_with(globals, false, directories, Cache::Fallback(&globals.root))
 }
 
@@ -149,7 +140,7 @@ impl Loaded {
     ///
     /// # Errors
     /// A record that cannot be read or parsed.
-    pub fn records(&self, root: &crate::fs::Root) -> anyhow::Result<Records> {
+    pub(crate) fn records(&self, root: &crate::fs::Root) -> anyhow::Result<Records> {
         Ok(Records {
             managed: store::managed::load(root, &self.cluster.pve_root)?,
             added: store::subids::load(root)?,
@@ -158,7 +149,7 @@ impl Loaded {
     }
 
     /// What a saved plan fingerprints: this, and `records`.
-    pub fn saved_inputs<'a>(&'a self, records: &'a Records) -> plan::saved::Inputs<'a> {
+    pub(crate) fn saved_inputs<'a>(&'a self, records: &'a Records) -> plan::saved::Inputs<'a> {
         plan::saved::Inputs {
             config: &self.config,
             cluster: &self.cluster,
@@ -174,7 +165,7 @@ impl Loaded {
     ///
     /// With shares held by the outage guard, the plan lists them, each with what accepting it
     /// would remove (from a second plan, of the shares as resolved).
-    pub fn plan(&self, choices: plan::Choices<'_>) -> Plan {
+    pub(crate) fn plan(&self, choices: plan::Choices<'_>) -> Plan {
         let local = self.cluster.local_coverage();
         let of = |shares: &[ResolvedShare]| {
             plan::plan_cluster(&self.cluster, &self.params, shares, local.clone(), choices)
@@ -195,7 +186,7 @@ impl Loaded {
     /// # Errors
     /// An unknown share (with the closest name), a CT the cluster does not have, or one whose
     /// config cannot be read.
-    pub fn check_filters(&self, share: Option<&str>, ct: Option<u32>) -> anyhow::Result<()> {
+    pub(crate) fn check_filters(&self, share: Option<&str>, ct: Option<u32>) -> anyhow::Result<()> {
         if let Some(share) = share {
             self.config.share(share)?;
         }
@@ -228,7 +219,7 @@ impl Loaded {
     ///
     /// # Errors
     /// A value naming a CT without adopted ids, or ids it has not adopted.
-    pub fn check_release(&self, release: &[plan::Release]) -> anyhow::Result<()> {
+    pub(crate) fn check_release(&self, release: &[plan::Release]) -> anyhow::Result<()> {
         use crate::ids::{IdKind, uids_gids};
         for r in release {
             let record = self
@@ -256,7 +247,7 @@ impl Loaded {
     /// Says on stderr, for each CT config that cannot be read (on every node but `except`), what
     /// that means for this command (`consequence`: "left out of the plan"); `idfed check` gives
     /// the fix.
-    pub fn warn_unreadable_cts(&self, consequence: &str, except: Option<&str>) {
+    pub(crate) fn warn_unreadable_cts(&self, consequence: &str, except: Option<&str>) {
         for e in &self.cluster.ct_errors {
             if except.is_some_and(|node| node == e.node) {
                 continue;
@@ -277,7 +268,12 @@ impl Loaded {
     /// # Errors
     /// An `--allow-shrink SHARE` that is not a share of the configuration, or a baseline that
     /// cannot be read.
-    pub fn hold(&mut self, root: &Root, allow: &AllowShrink, command: &str) -> anyhow::Result<()> {
+    pub(crate) fn hold(
+        &mut self,
+        root: &Root,
+        allow: &AllowShrink,
+        command: &str,
+    ) -> anyhow::Result<()> {
         if let AllowShrink::Shares(names) = allow {
             for name in names {
                 self.config.share(name).context("--allow-shrink")?;

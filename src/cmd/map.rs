@@ -32,7 +32,7 @@ struct MapJson {
 }
 
 /// Runs `idfed map`.
-pub fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(globals: &Globals, args: &MapArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "map")?;
     let params = MapParams {
         base: args.base,

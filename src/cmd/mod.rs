@@ -8,18 +8,18 @@ use crate::cli::Format;
 use crate::fs::Root;
 use crate::text;
 
-pub mod apply;
-pub mod check;
-pub mod complete;
-pub mod docs;
-pub mod emit;
-pub mod load;
-pub mod map;
-pub mod plan;
-pub mod report;
-pub mod resolve;
-pub mod scan;
-pub mod shift;
+pub(crate) mod apply;
+pub(crate) mod check;
+pub(crate) mod complete;
+pub(crate) mod docs;
+pub(crate) mod emit;
+pub(crate) mod load;
+pub(crate) mod map;
+pub(crate) mod plan;
+pub(crate) mod report;
+pub(crate) mod resolve;
+pub(crate) mod scan;
+pub(crate) mod shift;
 
 /// What a successful command says about the state it found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

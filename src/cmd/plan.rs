@@ -13,11 +13,11 @@ use super::load::{Loaded, load};
 use super::{Finished, Globals, Leftover, Outcome, require_format};
 
 /// What a plan without changes says in text (`-v` prints the whole plan instead).
-pub const NO_CHANGES: &str = "No changes: every managed container has its desired map and every \
+pub(crate) const NO_CHANGES: &str = "No changes: every managed container has its desired map and every \
      node's subid files cover them (`idfed plan -v` shows the maps)\n";
 
 /// Narrows a plan to one share (what onboarding it changes) and/or one container.
-pub fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
+pub(crate) fn filter(mut plan: Plan, share: Option<&str>, ct: Option<u32>) -> Plan {
     plan.containers.retain(|c| {
         share.is_none_or(|s| c.shares.iter().any(|x| x == s)) && ct.is_none_or(|v| v == c.ct)
     });
@@ -105,7 +105,7 @@ fn scan_rootfs(globals: &Globals, ctx: &Loaded, plan: &mut Plan) {
 ///
 /// # Errors
 /// Loading errors, an unknown `--share`, or the shrink guard.
-pub fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Finished> {
+pub(crate) fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Finished> {
     require_format(globals, &[Format::Text, Format::Json], "plan")?;
     let mut ctx = load(globals, false)?;
     ctx.warn_unreadable_cts("left out of the plan", None);

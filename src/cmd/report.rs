@@ -17,7 +17,7 @@ use super::{Globals, Outcome, require_format};
 /// # Errors
 /// Loading errors; an unknown `--share`; a `--ct` that is not a CT of the cluster; an `--owner`
 /// name no source has.
-pub fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(globals: &Globals, args: &ReportArgs) -> anyhow::Result<Outcome> {
     require_format(
         globals,
         &[Format::Text, Format::Json, Format::Csv],

@@ -15,7 +15,7 @@ use super::{Finished, Globals, Leftover, Outcome, require_format};
 ///
 /// # Errors
 /// A configuration error, an unknown share name, or any share that did not resolve.
-pub fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Finished> {
+pub(crate) fn run(globals: &Globals, args: &ResolveArgs) -> anyhow::Result<Finished> {
     require_format(globals, &[Format::Text, Format::Json], "resolve")?;
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let resolution = resolve_each(&config, &args.shares, !globals.quiet, Cache::Off)?;

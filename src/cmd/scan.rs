@@ -37,7 +37,7 @@ struct Subject {
 /// # Errors
 /// A configuration or source error, an unknown share or source, a path that cannot be looked at,
 /// and a fix the file server refused (after saying what to run there).
-pub fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json, Format::Csv], "scan")?;
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let subject = subject(globals, &config, args)?;

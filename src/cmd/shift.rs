@@ -18,7 +18,7 @@ use crate::cluster::node_name;
 /// # Errors
 /// A refused shift (running, locked, not switched, no directory), or entries that could not be
 /// changed.
-pub fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
+pub(crate) fn run(globals: &Globals, args: &ShiftArgs) -> anyhow::Result<Outcome> {
     require_format(globals, &[Format::Text, Format::Json], "shift")?;
     let config = config::load_from(globals.config.as_deref(), &globals.root)?;
     let node = node_name(globals.node.as_deref());

@@ -10,7 +10,7 @@ use crate::fs::FsError;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
+pub(crate) enum ConfigError {
     /// The file named (by `-c` or `IDFED_CONFIG`) does not exist.
     #[error(
         "configuration file `{}` not found: name an existing file with `-c PATH` or `IDFED_CONFIG`, \
@@ -37,7 +37,7 @@ pub enum ConfigError {
 
 /// One invalid key or value: where it is and what was expected.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
+pub(crate) struct Invalid {
     /// The file, as given.
     pub path: PathBuf,
     /// The key path, like `share.projects.uids[2]`; empty for the document itself.
@@ -50,7 +50,7 @@ pub struct Invalid {
 
 impl Invalid {
     /// An error at `key`, located by the byte `span` of `text` when there is one.
-    pub fn new(
+    pub(crate) fn new(
         path: impl Into<PathBuf>,
         text: &str,
         key: impl Into<String>,
@@ -87,7 +87,7 @@ impl From<Invalid> for ConfigError {
 
 /// A share name (from the command line) the configuration does not define.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct UnknownShare {
+pub(crate) struct UnknownShare {
     pub name: String,
     /// The configuration file.
     pub path: PathBuf,

@@ -4,7 +4,7 @@
 
 /// Where to connect, from an LDAP source's `url`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LdapTarget {
+pub(crate) struct LdapTarget {
     pub host: String,
     pub port: u16,
     /// `ldaps://`: TLS from the first byte (StartTLS is the source's `starttls`).
@@ -13,7 +13,7 @@ pub struct LdapTarget {
 
 /// Why a url is not an LDAP url; each says what was expected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum BadLdapUrl {
+pub(crate) enum BadLdapUrl {
     #[error("expected `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`")]
     Scheme,
     #[error("no host: expected `ldap://HOST[:PORT]` or `ldaps://HOST[:PORT]`")]
@@ -29,7 +29,7 @@ impl LdapTarget {
     ///
     /// # Errors
     /// [`BadLdapUrl`] saying what is wrong with the url.
-    pub fn parse(url: &str) -> Result<LdapTarget, BadLdapUrl> {
+    pub(crate) fn parse(url: &str) -> Result<LdapTarget, BadLdapUrl> {
         let (rest, tls, default_port) = if let Some(rest) = url.strip_prefix("ldaps://") {
             (rest, true, 636)
         } else if let Some(rest) = url.strip_prefix("ldap://") {

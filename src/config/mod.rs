@@ -25,20 +25,20 @@ use crate::fs::{self, Root};
 use crate::idmap::MapParams;
 use crate::ids::IdSet;
 
-pub use error::{ConfigError, Invalid, UnknownShare};
-pub use ldap_target::{BadLdapUrl, LdapTarget};
+pub(crate) use error::{ConfigError, Invalid, UnknownShare};
+pub(crate) use ldap_target::LdapTarget;
 use raw::RawConfig;
 
 /// The cluster's configuration file, read first when neither `-c` nor `IDFED_CONFIG` names one
 /// (a host path: `idfed/idfed.toml` under the default `pve_root`, replicated by pmxcfs).
-pub const CLUSTER_PATH: &str = "/etc/pve/idfed/idfed.toml";
+pub(crate) const CLUSTER_PATH: &str = "/etc/pve/idfed/idfed.toml";
 
 /// This node's configuration file, read when [`CLUSTER_PATH`] does not exist (a host path).
-pub const NODE_PATH: &str = "/etc/idfed/idfed.toml";
+pub(crate) const NODE_PATH: &str = "/etc/idfed/idfed.toml";
 
 /// A whole, valid configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+pub(crate) struct Config {
     /// The file it was read from.
     pub path: PathBuf,
     /// The SHA-256 of the file's bytes ([`crate::digest::sha256_hex`]): what each node publishes
@@ -53,7 +53,7 @@ pub struct Config {
 
 /// `[cluster]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClusterConfig {
+pub(crate) struct ClusterConfig {
     /// Where the Proxmox cluster filesystem is (a host path, read under `--root`).
     pub pve_root: PathBuf,
     /// What building a map takes from `[cluster]`: `base`, `size`, `min_id`, `max_extents`,
@@ -67,7 +67,7 @@ pub struct ClusterConfig {
 
 impl ClusterConfig {
     /// What building a map takes from `[cluster]`.
-    pub fn map_params(&self) -> MapParams {
+    pub(crate) fn map_params(&self) -> MapParams {
         self.map.clone()
     }
 }
@@ -85,21 +85,21 @@ impl Default for ClusterConfig {
 
 /// `[source.NAME]`, by its `type`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SourceConfig {
+pub(crate) enum SourceConfig {
     Ldap(Box<LdapConfig>),
     Files(FilesConfig),
 }
 
 /// `type = "files"`: a passwd and a group file.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct FilesConfig {
+pub(crate) struct FilesConfig {
     pub passwd: PathBuf,
     pub group: PathBuf,
 }
 
 /// `type = "ldap"`, with the schema preset already applied under the overrides.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LdapConfig {
+pub(crate) struct LdapConfig {
     /// `ldap://host[:port]` or `ldaps://host[:port]`, as written (for messages).
     pub url: String,
     /// `url`, read.
@@ -118,7 +118,7 @@ pub struct LdapConfig {
 
 /// The schema presets of `schema = ...`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SchemaPreset {
+pub(crate) enum SchemaPreset {
     /// posixAccount / posixGroup, members as `memberUid` names.
     Rfc2307,
     /// posixAccount / groupOfNames with gidNumber, members as `member` DNs.
@@ -138,7 +138,7 @@ impl SchemaPreset {
     }
 
     /// The attributes and filters of the preset.
-    pub fn schema(self) -> LdapSchema {
+    pub(crate) fn schema(self) -> LdapSchema {
         let s = |v: &str| v.to_string();
         match self {
             SchemaPreset::Rfc2307 => LdapSchema {
@@ -176,7 +176,7 @@ impl SchemaPreset {
 
 /// The filters and attribute names an LDAP source reads.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LdapSchema {
+pub(crate) struct LdapSchema {
     pub user_filter: String,
     pub group_filter: String,
     pub user_name_attr: String,
@@ -189,21 +189,21 @@ pub struct LdapSchema {
 
 impl LdapSchema {
     /// Do group members name users (`memberUid`) rather than give their DNs?
-    pub fn members_are_names(&self) -> bool {
+    pub(crate) fn members_are_names(&self) -> bool {
         self.member_attr.eq_ignore_ascii_case("memberUid")
     }
 }
 
 /// Where a share is: a path, or an `nfs:` storage of `storage.cfg` whose path is looked up later.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ShareLocation {
+pub(crate) enum ShareLocation {
     Path(PathBuf),
     Storage(String),
 }
 
 /// `[share.NAME]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ShareConfig {
+pub(crate) struct ShareConfig {
     /// The name of a key of [`Config::sources`].
     pub source: String,
     pub location: ShareLocation,
@@ -223,7 +223,7 @@ pub struct ShareConfig {
 
 impl ShareConfig {
     /// The mount path, when the share is given by `path`.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match &self.location {
             ShareLocation::Path(p) => Some(p),
             ShareLocation::Storage(_) => None,
@@ -231,7 +231,7 @@ impl ShareConfig {
     }
 
     /// The storage name, when the share is given by `storage`.
-    pub fn storage(&self) -> Option<&str> {
+    pub(crate) fn storage(&self) -> Option<&str> {
         match &self.location {
             ShareLocation::Path(_) => None,
             ShareLocation::Storage(s) => Some(s),
@@ -245,7 +245,7 @@ impl ShareConfig {
 ///
 /// # Errors
 /// [`ConfigError::NoneFound`], naming both, when neither exists.
-pub fn locate(explicit: Option<&Path>, root: &Root) -> Result<PathBuf, ConfigError> {
+pub(crate) fn locate(explicit: Option<&Path>, root: &Root) -> Result<PathBuf, ConfigError> {
     if let Some(path) = explicit {
         return Ok(path.to_path_buf());
     }
@@ -265,7 +265,7 @@ pub fn locate(explicit: Option<&Path>, root: &Root) -> Result<PathBuf, ConfigErr
 ///
 /// # Errors
 /// As [`locate`] and [`Config::load`].
-pub fn load_from(explicit: Option<&Path>, root: &Root) -> Result<Config, ConfigError> {
+pub(crate) fn load_from(explicit: Option<&Path>, root: &Root) -> Result<Config, ConfigError> {
     Config::load(&locate(explicit, root)?)
 }
 
@@ -275,7 +275,7 @@ impl Config {
     /// # Errors
     /// [`ConfigError::NotFound`] when it does not exist, [`ConfigError::Read`] when it cannot be
     /// read, [`ConfigError::Invalid`] for the first invalid key or value.
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = match fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.is_not_found() => {
@@ -292,7 +292,7 @@ impl Config {
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] for the first invalid key or value.
-    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
             .map_err(|e| {
                 let key = e
@@ -313,7 +313,7 @@ impl Config {
     ///
     /// # Errors
     /// [`UnknownShare`] (with the closest name and the known ones) when there is no such share.
-    pub fn share(&self, name: &str) -> Result<&ShareConfig, UnknownShare> {
+    pub(crate) fn share(&self, name: &str) -> Result<&ShareConfig, UnknownShare> {
         self.shares.get(name).ok_or_else(|| UnknownShare {
             name: name.to_string(),
             path: self.path.clone(),

@@ -10,7 +10,7 @@ use toml::Spanned;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawConfig {
+pub(super) struct RawConfig {
     #[serde(default)]
     pub cluster: RawCluster,
     #[serde(default)]
@@ -21,7 +21,7 @@ pub struct RawConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCluster {
+pub(super) struct RawCluster {
     pub pve_root: Option<Spanned<String>>,
     pub base: Option<Spanned<u32>>,
     pub size: Option<Spanned<u32>>,
@@ -38,7 +38,7 @@ pub struct RawCluster {
 /// because serde's internally tagged enums lose the spans and key paths of their fields.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSource {
+pub(super) struct RawSource {
     #[serde(rename = "type")]
     pub kind: Option<Spanned<String>>,
     // ldap
@@ -66,7 +66,7 @@ pub struct RawSource {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawShare {
+pub(super) struct RawShare {
     pub source: Option<Spanned<String>>,
     pub path: Option<Spanned<String>>,
     pub storage: Option<Spanned<String>>,
@@ -85,7 +85,7 @@ pub struct RawShare {
 
 /// One element of `uids` / `gids`: an integer or a range string, checked later.
 #[derive(Debug)]
-pub enum RawIds {
+pub(super) enum RawIds {
     Int(i64),
     Text(String),
 }

@@ -17,13 +17,13 @@ type Entry = (OwnerKind, String, u32);
 
 /// The shares' names and owners, once per plan.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct OwnerTable {
+pub(crate) struct OwnerTable {
     shares: Vec<(String, Vec<Entry>)>,
 }
 
 impl OwnerTable {
     /// The table of `shares`, in their order: a [`Gains`] names a share by its index here.
-    pub fn from_shares(shares: &[ResolvedShare]) -> Self {
+    pub(crate) fn from_shares(shares: &[ResolvedShare]) -> Self {
         OwnerTable {
             shares: shares
                 .iter()
@@ -42,7 +42,7 @@ impl OwnerTable {
 
 /// An owner a container gains access to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct Gain<'a> {
+pub(crate) struct Gain<'a> {
     pub share: &'a str,
     pub kind: OwnerKind,
     pub name: &'a str,
@@ -66,14 +66,14 @@ struct ShareGains {
 
 /// The owners one container gains, share by share in the order they were added.
 #[derive(Clone, Debug, Default)]
-pub struct Gains {
+pub(crate) struct Gains {
     table: Arc<OwnerTable>,
     parts: Vec<ShareGains>,
 }
 
 impl Gains {
     /// No gains yet, naming owners of `table`.
-    pub fn new(table: Arc<OwnerTable>) -> Self {
+    pub(crate) fn new(table: Arc<OwnerTable>) -> Self {
         Gains {
             table,
             parts: Vec::new(),
@@ -81,7 +81,11 @@ impl Gains {
     }
 
     /// Adds the owners of share `share` (its index in the table) for which `gained` is true.
-    pub fn add_share(&mut self, share: usize, mut gained: impl FnMut(OwnerKind, u32) -> bool) {
+    pub(crate) fn add_share(
+        &mut self,
+        share: usize,
+        mut gained: impl FnMut(OwnerKind, u32) -> bool,
+    ) {
         let owners = &self.table.shares[share].1;
         let picked: Vec<u32> = (0..owners.len())
             .filter(|&i| {
@@ -104,20 +108,20 @@ impl Gains {
     }
 
     /// Keeps only the gains of share `name`.
-    pub fn retain_share(&mut self, name: &str) {
+    pub(crate) fn retain_share(&mut self, name: &str) {
         let table = &self.table;
         self.parts
             .retain(|p| table.shares[p.share as usize].0 == name);
     }
 
     /// Are there no gains?
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.parts.is_empty()
     }
 
     /// The gains share by share: the share's name, whether they are every owner of it, and
     /// the gains.
-    pub fn by_share(&self) -> impl Iterator<Item = (&str, bool, GainIter<'_>)> {
+    pub(crate) fn by_share(&self) -> impl Iterator<Item = (&str, bool, GainIter<'_>)> {
         self.parts.iter().map(move |p| {
             let (share, owners) = &self.table.shares[p.share as usize];
             let picked: Box<dyn Iterator<Item = &Entry>> = match &p.owners {
@@ -135,13 +139,13 @@ impl Gains {
     }
 
     /// The gains, share by share.
-    pub fn iter(&self) -> impl Iterator<Item = Gain<'_>> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = Gain<'_>> {
         self.by_share().flat_map(|(_, _, gains)| gains)
     }
 }
 
 /// The gains of one share.
-pub type GainIter<'a> = Box<dyn Iterator<Item = Gain<'a>> + 'a>;
+pub(crate) type GainIter<'a> = Box<dyn Iterator<Item = Gain<'a>> + 'a>;
 impl PartialEq for Gains {
     fn eq(&self, other: &Self) -> bool {
         if Arc::ptr_eq(&self.table, &other.table) {

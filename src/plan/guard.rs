@@ -41,7 +41,7 @@ impl AllowShrink {
 
 /// A share that resolves to markedly fewer owners or ids than at its last good resolution.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Shrink {
+pub(crate) struct Shrink {
     pub share: String,
     pub owners_before: u64,
     pub owners_after: u64,
@@ -69,7 +69,7 @@ impl fmt::Display for Shrink {
 
 /// What a CT would lose once a held share is accepted.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Removal {
+pub(crate) struct Removal {
     pub ct: u32,
     pub node: String,
     pub uids: IdSet,
@@ -78,7 +78,7 @@ pub struct Removal {
 
 /// A share held at its last good owners.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Held {
+pub(crate) struct Held {
     #[serde(flatten)]
     pub shrink: Shrink,
     /// The command that accepts the shrink.
@@ -100,7 +100,7 @@ impl fmt::Display for Held {
 
 /// The shares to plan with, and what the guard held and let through.
 #[derive(Clone, Debug, Default)]
-pub struct Guarded {
+pub(crate) struct Guarded {
     /// The resolved shares, each held one with its last good ids added back.
     pub shares: Vec<ResolvedShare>,
     pub held: Vec<Held>,
@@ -112,7 +112,7 @@ pub struct Guarded {
 
 /// Is a drop from `before` to `after` "marked"? More than one and more than 10 %: one user
 /// leaving a group is ordinary, a directory that lost most of a group is an outage.
-pub fn is_marked_shrink(before: u64, after: u64) -> bool {
+pub(crate) fn is_marked_shrink(before: u64, after: u64) -> bool {
     after < before && before - after > 1 && (before - after) * 10 > before
 }
 
@@ -132,7 +132,7 @@ fn shrink(base: &ShareBaseline, share: &ResolvedShare) -> Option<Shrink> {
 
 /// Holds each share of `shares` that shrank markedly against `baseline` and that `allow` does not
 /// accept. `command` is the accepting command's prefix (`idfed apply`).
-pub fn hold(
+pub(crate) fn hold(
     baseline: &Baseline,
     shares: &[ResolvedShare],
     allow: &AllowShrink,
@@ -173,7 +173,7 @@ pub fn hold(
 /// Fills in what accepting each held share would remove: what `accepted` (the plan of the shares
 /// as resolved) removes from a CT of that share beyond what `held` (the plan with them held)
 /// removes.
-pub fn fill_removals(held_shares: &mut [Held], held: &Plan, accepted: &Plan) {
+pub(crate) fn fill_removals(held_shares: &mut [Held], held: &Plan, accepted: &Plan) {
     for h in held_shares {
         for c in accepted
             .containers

@@ -2,12 +2,12 @@
 //! map of every managed container, the subid lines every node needs, and the difference to what
 //! is there now. Pure: values in, a [`Plan`] out; reading and writing happen in `cmd` and `apply`.
 
-pub mod gains;
-pub mod guard;
-pub mod release;
-pub mod saved;
+pub(crate) mod gains;
+pub(crate) mod guard;
+pub(crate) mod release;
+pub(crate) mod saved;
 mod skip;
-pub mod text;
+pub(crate) mod text;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -23,14 +23,13 @@ use crate::resolve::{OwnerKind, ResolvedShare};
 use crate::shift::preview::Preview;
 use crate::store::Managed;
 
-pub use gains::{Gain, Gains, OwnerTable};
-pub use release::Release;
-pub use skip::SkipReason;
-pub use text::render_text;
+pub(crate) use gains::{Gain, Gains, OwnerTable};
+pub(crate) use release::Release;
+pub(crate) use skip::SkipReason;
 
 /// Everything the planner looks at.
 #[derive(Clone, Debug)]
-pub struct PlanInput<'a> {
+pub(crate) struct PlanInput<'a> {
     pub params: MapParams,
     pub subid_owner: String,
     pub shares: &'a [ResolvedShare],
@@ -53,7 +52,7 @@ pub struct PlanInput<'a> {
 /// `{"state": "waiting", "nodes": ["pve2"]}`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "state", rename_all = "snake_case")]
-pub enum Rollout {
+pub(crate) enum Rollout {
     /// The current map is the desired one.
     Applied,
     /// Every node of the cluster covers the new map: `apply` on the CT's node switches it.
@@ -68,7 +67,7 @@ pub enum Rollout {
 
 /// The plan for one container.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CtPlan {
+pub(crate) struct CtPlan {
     pub ct: u32,
     pub node: String,
     pub shares: Vec<String>,
@@ -120,7 +119,7 @@ pub struct CtPlan {
 
 impl CtPlan {
     /// The current map and the new one, each with both kinds (uids first).
-    pub fn maps(&self) -> (Vec<Extent>, Vec<Extent>) {
+    pub(crate) fn maps(&self) -> (Vec<Extent>, Vec<Extent>) {
         let both = |u: &[Extent], g: &[Extent]| u.iter().chain(g).copied().collect();
         (
             both(&self.current_uid_map, &self.current_gid_map),
@@ -131,14 +130,14 @@ impl CtPlan {
 
 /// The subid lines one node lacks.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct NodePlan {
+pub(crate) struct NodePlan {
     pub subuid_add: Vec<Subid>,
     pub subgid_add: Vec<Subid>,
 }
 
 /// Containers that get the same map: the map is shown once.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Group {
+pub(crate) struct Group {
     pub cts: Vec<u32>,
     pub uid_map: Vec<Extent>,
     pub gid_map: Vec<Extent>,
@@ -146,7 +145,7 @@ pub struct Group {
 
 /// The whole plan (JSON: the `plan` shape of DESIGN.md section 5).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Plan {
+pub(crate) struct Plan {
     pub nodes: BTreeMap<String, NodePlan>,
     pub containers: Vec<CtPlan>,
     pub groups: Vec<Group>,
@@ -167,7 +166,7 @@ pub struct Plan {
 
 impl Plan {
     /// Is anything to be changed: a CT map or a node's subid lines?
-    pub fn has_changes(&self) -> bool {
+    pub(crate) fn has_changes(&self) -> bool {
         !self.held.is_empty()
             || self.containers.iter().any(|c| c.changed)
             || self
@@ -177,7 +176,7 @@ impl Plan {
     }
 
     /// The plan of CT `vmid`, if it is in the plan.
-    pub fn container(&self, vmid: u32) -> Option<&CtPlan> {
+    pub(crate) fn container(&self, vmid: u32) -> Option<&CtPlan> {
         // `plan` sorts containers by vmid; rendering asks once per CT, so a scan is quadratic.
         match self.containers.binary_search_by_key(&vmid, |c| c.ct) {
             Ok(i) => Some(&self.containers[i]),
@@ -189,14 +188,14 @@ impl Plan {
 /// What the administrator asked for beyond the shares: adopt foreign passthroughs, release
 /// adopted ones.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Choices<'a> {
+pub(crate) struct Choices<'a> {
     pub adopt: bool,
     pub release: &'a [Release],
 }
 
 /// The plan for the whole cluster, with `local` as this node's subid coverage (its files as read,
 /// or as `apply` leaves them) and the other nodes' from the states they published.
-pub fn plan_cluster(
+pub(crate) fn plan_cluster(
     cluster: &ClusterState,
     params: &MapParams,
     shares: &[ResolvedShare],
@@ -240,7 +239,7 @@ fn foreign_shape(map: &[Extent], params: &MapParams) -> Option<SkipReason> {
 }
 
 /// Computes the plan.
-pub fn plan(input: &PlanInput<'_>) -> Plan {
+pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
     let shares: BTreeMap<&str, usize> = input
         .shares
         .iter()

@@ -85,7 +85,7 @@ impl fmt::Display for Release {
 }
 
 /// The ids of `adopted` (CT `vmid`'s adopted ids of `kind`) that `release` names.
-pub fn released(release: &[Release], vmid: u32, kind: IdKind, adopted: &IdSet) -> IdSet {
+pub(crate) fn released(release: &[Release], vmid: u32, kind: IdKind, adopted: &IdSet) -> IdSet {
     let mut out = IdSet::new();
     for r in release
         .iter()

@@ -23,13 +23,13 @@ use crate::store::{AddedLines, Baseline, Managed};
 use super::Plan;
 
 /// What the file says it is: a file of another kind, or of a later layout, is refused.
-pub const KIND: &str = "idfed-saved-plan";
+pub(crate) const KIND: &str = "idfed-saved-plan";
 /// The layout of the file.
-pub const LAYOUT: u32 = 1;
+pub(crate) const LAYOUT: u32 = 1;
 
 /// The saved plan, as written to the file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SavedPlan {
+pub(crate) struct SavedPlan {
     pub kind: String,
     pub layout: u32,
     /// The idfed version that made it: another version may plan differently.
@@ -47,7 +47,7 @@ pub struct SavedPlan {
 
 /// The options a plan was made with (`plan --adopt --release ... --allow-shrink`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Options {
+pub(crate) struct Options {
     pub adopt: bool,
     /// Each `--release` as written (`201:u:33`).
     pub release: Vec<String>,
@@ -58,7 +58,7 @@ pub struct Options {
 
 /// What a plan is made from, as loaded.
 #[derive(Clone, Copy, Debug)]
-pub struct Inputs<'a> {
+pub(crate) struct Inputs<'a> {
     pub config: &'a Config,
     pub cluster: &'a ClusterState,
     /// The shares as resolved (before the outage guard holds any).
@@ -76,7 +76,7 @@ fn json_digest<T: Serialize + ?Sized>(value: &T) -> String {
 }
 
 /// The fingerprint of each input, by a name that says what it is (in messages).
-pub fn fingerprints(i: &Inputs<'_>) -> BTreeMap<String, String> {
+pub(crate) fn fingerprints(i: &Inputs<'_>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let cluster = i.cluster;
     out.insert(
@@ -145,7 +145,7 @@ impl SavedPlan {
     ///
     /// # Errors
     /// The plan cannot be serialized.
-    pub fn new(
+    pub(crate) fn new(
         plan: &Plan,
         node: &str,
         options: Options,
@@ -164,7 +164,7 @@ impl SavedPlan {
 
     /// Why the saved plan cannot be applied as it is on `node` with `inputs` now: each input that
     /// changed, appeared or went since, or another node or idfed version. Empty: it can.
-    pub fn changes(&self, node: &str, inputs: &Inputs<'_>) -> Vec<String> {
+    pub(crate) fn changes(&self, node: &str, inputs: &Inputs<'_>) -> Vec<String> {
         let mut out = Vec::new();
         if self.idfed_version != crate::store::nodes::VERSION {
             out.push(format!(
@@ -188,7 +188,7 @@ impl SavedPlan {
     ///
     /// # Errors
     /// The plan cannot be serialized.
-    pub fn differences(&self, plan: &Plan) -> serde_json::Result<Vec<String>> {
+    pub(crate) fn differences(&self, plan: &Plan) -> serde_json::Result<Vec<String>> {
         let now = serde_json::to_value(plan)?;
         if now == self.plan {
             return Ok(Vec::new());

@@ -9,7 +9,7 @@ use crate::ids::IdKind;
 
 /// Why idfed does not switch a CT (JSON and text: the sentence [`fmt::Display`] writes).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SkipReason {
+pub(crate) enum SkipReason {
     /// A privileged CT writes as anyone: its map is never edited.
     Privileged,
     /// Its map passes host id 0 through, which idfed never does.
@@ -33,7 +33,7 @@ pub enum SkipReason {
 
 impl SkipReason {
     /// Is this a map that could not be built (not a policy or a lock)?
-    pub fn is_build_failure(&self) -> bool {
+    pub(crate) fn is_build_failure(&self) -> bool {
         matches!(
             self,
             SkipReason::CannotBuild { .. } | SkipReason::OverBudget { .. }

@@ -4,7 +4,7 @@ use crate::ids::IdSet;
 use crate::resolve::{Owner, OwnerKind, ResolvedShare};
 
 /// The set of the given ids.
-pub fn set(ids: &[u32]) -> IdSet {
+pub(crate) fn set(ids: &[u32]) -> IdSet {
     let mut s = IdSet::new();
     for &id in ids {
         s.insert_id(id);
@@ -13,7 +13,7 @@ pub fn set(ids: &[u32]) -> IdSet {
 }
 
 /// A share owned by users `u<uid>` for each of `uids`, passing `uids` and `gids` through.
-pub fn share(name: &str, uids: &[u32], gids: &[u32]) -> ResolvedShare {
+pub(crate) fn share(name: &str, uids: &[u32], gids: &[u32]) -> ResolvedShare {
     ResolvedShare {
         name: name.into(),
         owners: uids

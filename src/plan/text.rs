@@ -15,7 +15,7 @@ use super::gains::GainIter;
 use super::{CtPlan, Gain, Gains, Plan, Rollout, SkipReason};
 
 /// The `lxc.idmap:` lines of a map, uids first, as idfed writes them into a CT config.
-pub fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
+pub(crate) fn idmap_lines(uid_map: &[Extent], gid_map: &[Extent]) -> String {
     let mut out = String::new();
     for e in uid_map.iter().chain(gid_map) {
         let _ = writeln!(out, "lxc.idmap: {e}");
@@ -372,7 +372,7 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
 /// The containers idfed would manage but cannot switch because their map cannot be built (over
 /// the kernel's budget, an id the policy refuses), one line each: said even when nothing changes,
 /// since their shares' owners are not passed through.
-pub fn unbuilt_lines(plan: &Plan) -> String {
+pub(crate) fn unbuilt_lines(plan: &Plan) -> String {
     let mut out = String::new();
     for c in &plan.containers {
         if let Some(reason) = c.skipped.as_ref().filter(|r| r.is_build_failure()) {
@@ -389,7 +389,8 @@ pub fn unbuilt_lines(plan: &Plan) -> String {
 }
 
 /// Renders the plan for a terminal.
-pub fn render_text(plan: &Plan) -> String {
+#[cfg(test)]
+pub(crate) fn render_text(plan: &Plan) -> String {
     let mut text = String::new();
     let _ = write_text(plan, &mut |chunk| {
         text.push_str(chunk);
@@ -406,7 +407,7 @@ const CHUNK: usize = 1 << 16;
 ///
 /// # Errors
 /// The first error of `sink`.
-pub fn write_text(
+pub(crate) fn write_text(
     plan: &Plan,
     sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
 ) -> std::io::Result<()> {

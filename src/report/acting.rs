@@ -15,7 +15,7 @@ use crate::store::Managed;
 /// How a container comes to act as the host id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "how", rename_all = "snake_case")]
-pub enum How {
+pub(crate) enum How {
     /// A passthrough idfed wrote (its record holds the id).
     Passthrough,
     /// A passthrough idfed adopted (`apply --adopt`): kept until `apply --release`.
@@ -45,7 +45,7 @@ impl fmt::Display for How {
 
 /// One container that can act as the id, as one kind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Acting {
+pub(crate) struct Acting {
     pub ct: u32,
     pub node: String,
     pub kind: IdKind,
@@ -65,7 +65,7 @@ impl fmt::Display for Acting {
 }
 
 /// Every container that can act as host `id`, uid first then gid, by vmid.
-pub fn acting_as(
+pub(crate) fn acting_as(
     id: u32,
     params: &MapParams,
     cts: &[CtState],

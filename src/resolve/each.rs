@@ -13,7 +13,7 @@ use super::{ResolveWarning, ResolvedShare};
 
 /// The outcome of resolving several shares, each on its own.
 #[derive(Debug, Default)]
-pub struct Resolution {
+pub(crate) struct Resolution {
     /// The shares that resolved, in name order.
     pub shares: Vec<ResolvedShare>,
     /// The names of the shares that did not.
@@ -34,7 +34,7 @@ pub struct Resolution {
 
 /// What [`resolve_each`] does with each source's cache (`store::cache`).
 #[derive(Clone, Copy, Debug)]
-pub enum Cache<'a> {
+pub(crate) enum Cache<'a> {
     /// Neither read nor written (`resolve` and `scan`: queries that need no answer kept).
     Off,
     /// Each successful pull is kept under this root; a source that cannot be read fails its
@@ -51,7 +51,7 @@ pub enum Cache<'a> {
 
 /// A source answered from its cache.
 #[derive(Clone, Debug)]
-pub struct FromCache {
+pub(crate) struct FromCache {
     pub source: String,
     /// Why the source itself could not be read.
     pub error: String,
@@ -74,7 +74,7 @@ impl std::fmt::Display for FromCache {
 }
 
 /// A duration for a message: `42 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
-pub fn age(secs: u64) -> String {
+pub(crate) fn age(secs: u64) -> String {
     match secs {
         0..60 => format!("{secs} s"),
         60..3600 => format!("{} min", secs / 60),
@@ -85,7 +85,7 @@ pub fn age(secs: u64) -> String {
 
 /// How much one source returned, and how long it took.
 #[derive(Debug)]
-pub struct SourceSummary {
+pub(crate) struct SourceSummary {
     pub name: String,
     pub users: usize,
     pub groups: usize,
@@ -98,7 +98,7 @@ pub struct SourceSummary {
 ///
 /// # Errors
 /// Only a name in `filter` that is not a share of the configuration.
-pub fn resolve_each(
+pub(crate) fn resolve_each(
     config: &Config,
     filter: &[String],
     progress: bool,
@@ -225,7 +225,7 @@ impl Resolution {
     ///
     /// # Errors
     /// The first share that did not resolve, with how many more errors there were.
-    pub fn all(self) -> Result<(Vec<ResolvedShare>, Vec<ResolveWarning>), NotResolved> {
+    pub(crate) fn all(self) -> Result<(Vec<ResolvedShare>, Vec<ResolveWarning>), NotResolved> {
         let mut errors = self.errors.into_iter();
         match errors.next() {
             None => Ok((self.shares, self.warnings)),
@@ -239,7 +239,7 @@ impl Resolution {
 
 /// A batch that must resolve whole did not.
 #[derive(Debug, thiserror::Error)]
-pub struct NotResolved {
+pub(crate) struct NotResolved {
     /// The first error.
     pub first: String,
     /// How many more there were.

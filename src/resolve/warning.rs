@@ -8,7 +8,7 @@ use super::{OwnerKind, id_kind};
 
 /// A warning of `resolve` (and of every command that resolves the shares).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ResolveWarning {
+pub(crate) enum ResolveWarning {
     /// An entry the source skipped.
     Source {
         source: String,

@@ -9,7 +9,7 @@ use super::{Row, Status};
 
 /// The additions that bring the owners' bytes to the target, greediest first.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Cover {
+pub(crate) struct Cover {
     /// Names of the source to add (`users` or `groups`), most bytes first.
     pub names: Vec<String>,
     /// Ids the source does not know, to add as raw `uids` or `gids`.
@@ -22,7 +22,7 @@ pub struct Cover {
 
 /// Picks, from `rows` (sorted by bytes, most first), the fewest ids that bring the owners to
 /// `percent` of the bytes of ids that can pass through.
-pub fn cover(rows: &[Row], percent: u8) -> Cover {
+pub(crate) fn cover(rows: &[Row], percent: u8) -> Cover {
     let passable =
         |r: &&Row| matches!(r.status, Status::Owner | Status::NotOwner | Status::Unknown);
     let total: u64 = rows.iter().filter(passable).map(|r| r.bytes).sum();

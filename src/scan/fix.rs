@@ -26,7 +26,7 @@ use crate::walk::{self, Entry, Problem, Progress, Visitor};
 
 /// How to fix.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mode {
+pub(crate) struct Mode {
     /// Count what would change; change nothing.
     pub dry_run: bool,
     /// The journal of set-id bits and capabilities ([`journal_path`]).
@@ -35,7 +35,7 @@ pub struct Mode {
 
 /// The journal of the fix of host path `path` (as scanned, before `--root`): named by a hash of
 /// the path (FNV-1a, stable across builds), so that each export has its own.
-pub fn journal_path(root: &Root, path: &Path) -> PathBuf {
+pub(crate) fn journal_path(root: &Root, path: &Path) -> PathBuf {
     let hash = path
         .as_os_str()
         .as_encoded_bytes()
@@ -47,7 +47,7 @@ pub fn journal_path(root: &Root, path: &Path) -> PathBuf {
 }
 
 /// What the fixing walk found and did.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub tally: Tally,
     pub problems: Vec<Problem>,
     pub mounts: Vec<PathBuf>,
@@ -144,7 +144,11 @@ impl Visitor for Fixer<'_> {
 /// # Errors
 /// [`ScanError`] when the path itself cannot be looked at, or the journal cannot be replayed or
 /// removed.
-pub fn fix(target: &Target<'_>, mode: &Mode, progress: &Progress) -> Result<Outcome, ScanError> {
+pub(crate) fn fix(
+    target: &Target<'_>,
+    mode: &Mode,
+    progress: &Progress,
+) -> Result<Outcome, ScanError> {
     let journal = Journal::at(mode.journal.clone());
     let restored = if mode.dry_run {
         0

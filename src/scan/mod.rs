@@ -7,10 +7,10 @@
 //! the walk ([`crate::walk`]) and the fix ([`fix`]) touch the filesystem. Nothing here prints: the
 //! command renders the [`Scan`] and its problems.
 
-pub mod cover;
-pub mod fix;
-pub mod status;
-pub mod tally;
+pub(crate) mod cover;
+pub(crate) mod fix;
+pub(crate) mod status;
+pub(crate) mod tally;
 
 use std::path::{Path, PathBuf};
 
@@ -18,14 +18,14 @@ use serde::Serialize;
 
 use crate::ids::IdKind;
 use crate::walk;
-pub use crate::walk::{Problem, Progress, WalkError};
-pub use cover::{Cover, cover};
-pub use status::{Bounds, Classifier, Inside, Status};
-pub use tally::{Count, Tally};
+pub(crate) use crate::walk::{Problem, Progress, WalkError};
+pub(crate) use cover::{Cover, cover};
+pub(crate) use status::{Bounds, Classifier, Status};
+pub(crate) use tally::{Count, Tally};
 
 /// What to scan and how to classify what is found.
 #[derive(Clone, Debug)]
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// The share, when one was named or holds the path.
     pub share: Option<String>,
     /// The host path, as reports show it.
@@ -38,7 +38,7 @@ pub struct Target<'a> {
 
 /// One id found on the export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Row {
+pub(crate) struct Row {
     pub id: u32,
     pub name: Option<String>,
     pub entries: u64,
@@ -57,7 +57,7 @@ pub struct Row {
 
 /// A directory that could not be read, or an entry that could not be looked at or changed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Unreadable {
+pub(crate) struct Unreadable {
     pub path: PathBuf,
     /// What could not be done: `read the directory`, `look at`, `change the owner of`.
     pub action: &'static str,
@@ -79,7 +79,7 @@ impl std::fmt::Display for Unreadable {
 
 /// Container ids handed back (or, with `--dry-run`, to hand back) to their CT-side owner.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct HandBack {
+pub(crate) struct HandBack {
     pub kind: IdKind,
     pub from: u32,
     pub to: u32,
@@ -89,7 +89,7 @@ pub struct HandBack {
 
 /// What `--fix-container` did.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Fixed {
+pub(crate) struct Fixed {
     pub dry_run: bool,
     pub changed: Vec<HandBack>,
     /// Entries whose set-id bits and capabilities were put back from an interrupted fix's
@@ -102,7 +102,7 @@ pub struct Fixed {
 
 /// Why a scan could not be done.
 #[derive(Debug, thiserror::Error)]
-pub enum ScanError {
+pub(crate) enum ScanError {
     #[error(transparent)]
     Walk(#[from] WalkError),
     /// `--fix-container`'s journal could not be replayed or removed.
@@ -112,7 +112,7 @@ pub enum ScanError {
 
 /// What a scan found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Scan {
+pub(crate) struct Scan {
     pub share: Option<String>,
     pub path: PathBuf,
     pub entries: u64,
@@ -131,7 +131,10 @@ pub struct Scan {
 }
 
 /// The rows of one kind, by bytes (most first), then id.
-pub fn rows(counts: &foldhash::HashMap<u32, Count>, classifier: &Classifier<'_>) -> Vec<Row> {
+pub(crate) fn rows(
+    counts: &foldhash::HashMap<u32, Count>,
+    classifier: &Classifier<'_>,
+) -> Vec<Row> {
     let mut rows: Vec<Row> = counts
         .iter()
         .map(|(&id, c)| {
@@ -153,7 +156,7 @@ pub fn rows(counts: &foldhash::HashMap<u32, Count>, classifier: &Classifier<'_>)
 }
 
 /// The container ids of `rows` that `--fix-container` hands back.
-pub fn hand_back(kind: IdKind, rows: &[Row]) -> Vec<HandBack> {
+pub(crate) fn hand_back(kind: IdKind, rows: &[Row]) -> Vec<HandBack> {
     let mut out: Vec<HandBack> = rows
         .iter()
         .filter(|r| r.status == Status::Container && r.inside_owner == Some(true))
@@ -188,7 +191,7 @@ impl walk::Visitor for Counter {
 /// # Errors
 /// [`ScanError`] when the path itself cannot be looked at (or the fix's journal cannot be
 /// replayed or removed).
-pub fn scan(
+pub(crate) fn scan(
     target: &Target<'_>,
     fix: Option<&fix::Mode>,
     progress: &Progress,

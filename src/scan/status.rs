@@ -11,7 +11,7 @@ use crate::source::Directory;
 /// The status of one id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Status {
+pub(crate) enum Status {
     /// An owner of the share per its configuration.
     Owner,
     /// A user or group of the share's source that is not an owner: no CT writes as it.
@@ -26,7 +26,7 @@ pub enum Status {
 
 impl Status {
     /// `owner`, `not-owner`, ... as the text, CSV and JSON outputs spell it.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Owner => "owner",
             Status::NotOwner => "not-owner",
@@ -45,7 +45,7 @@ impl std::fmt::Display for Status {
 
 /// The cluster's id parameters that classify an id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bounds {
+pub(crate) struct Bounds {
     pub min_id: u32,
     /// Host id of a CT's id 0.
     pub base: u32,
@@ -55,14 +55,14 @@ pub struct Bounds {
 
 impl Bounds {
     /// The CT-side id of a host id of the base range.
-    pub fn inside(self, id: u32) -> Option<u32> {
+    pub(crate) fn inside(self, id: u32) -> Option<u32> {
         id.checked_sub(self.base).filter(|i| *i < self.size)
     }
 }
 
 /// Classifies the ids of one kind for one share.
 #[derive(Clone, Copy, Debug)]
-pub struct Classifier<'a> {
+pub(crate) struct Classifier<'a> {
     pub kind: IdKind,
     pub bounds: Bounds,
     /// The share's ids of this kind (none when scanning a path no share holds).
@@ -73,7 +73,7 @@ pub struct Classifier<'a> {
 
 /// What a [`Classifier`] says of an id.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Verdict {
+pub(crate) struct Verdict {
     pub status: Status,
     pub name: Option<String>,
     /// For [`Status::Container`]: the CT-side id, its name, and whether it is an owner now.
@@ -82,7 +82,7 @@ pub struct Verdict {
 
 /// The CT-side id of a container id.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Inside {
+pub(crate) struct Inside {
     pub id: u32,
     pub name: Option<String>,
     pub owner: bool,
@@ -90,7 +90,7 @@ pub struct Inside {
 
 impl Classifier<'_> {
     /// The name of `id` in the source: a user's for uids, a group's for gids.
-    pub fn name(&self, id: u32) -> Option<String> {
+    pub(crate) fn name(&self, id: u32) -> Option<String> {
         let directory = self.directory?;
         match self.kind {
             IdKind::Uid => directory.user_by_uid(id).map(|u| u.name.clone()),
@@ -99,7 +99,7 @@ impl Classifier<'_> {
     }
 
     /// The status of `id`, its name, and for a container id its CT-side id.
-    pub fn classify(&self, id: u32) -> Verdict {
+    pub(crate) fn classify(&self, id: u32) -> Verdict {
         let name = self.name(id);
         let (status, inside) = if self.owners.contains(id) {
             (Status::Owner, None)
@@ -126,7 +126,7 @@ impl Classifier<'_> {
 
     /// The id a container id is handed back to by `scan --fix-container`: its CT-side id, when
     /// that is an owner now (the owner's files then belong to the owner on every CT and host).
-    pub fn hand_back(&self, id: u32) -> Option<u32> {
+    pub(crate) fn hand_back(&self, id: u32) -> Option<u32> {
         if self.owners.contains(id) || id < self.bounds.min_id {
             return None;
         }

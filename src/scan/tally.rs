@@ -5,7 +5,7 @@ use foldhash::HashMap;
 
 /// Entries and bytes (apparent sizes, as `find -printf %s` reads them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Count {
+pub(crate) struct Count {
     pub entries: u64,
     pub bytes: u64,
 }
@@ -19,7 +19,7 @@ impl Count {
 
 /// What a walk found, per uid and per gid, and in all.
 #[derive(Clone, Debug, Default)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub uids: HashMap<u32, Count>,
     pub gids: HashMap<u32, Count>,
     pub total: Count,
@@ -27,7 +27,7 @@ pub struct Tally {
 
 impl Tally {
     /// Counts one entry owned by `uid`:`gid` of `bytes` bytes.
-    pub fn add(&mut self, uid: u32, gid: u32, bytes: u64) {
+    pub(crate) fn add(&mut self, uid: u32, gid: u32, bytes: u64) {
         let one = Count { entries: 1, bytes };
         self.uids.entry(uid).or_default().add(one);
         self.gids.entry(gid).or_default().add(one);
@@ -35,7 +35,7 @@ impl Tally {
     }
 
     /// Adds another tally (another thread's) to this one.
-    pub fn merge(&mut self, other: Tally) {
+    pub(crate) fn merge(&mut self, other: Tally) {
         for (id, c) in other.uids {
             self.uids.entry(id).or_default().add(c);
         }

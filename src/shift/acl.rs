@@ -10,9 +10,9 @@
 use crate::ids::IdKind;
 
 /// The access ACL's attribute name.
-pub const ACCESS: &str = "system.posix_acl_access";
+pub(crate) const ACCESS: &str = "system.posix_acl_access";
 /// A directory's default ACL's attribute name.
-pub const DEFAULT: &str = "system.posix_acl_default";
+pub(crate) const DEFAULT: &str = "system.posix_acl_default";
 
 const VERSION: u32 = 2;
 const TAG_USER: u16 = 0x02;
@@ -20,7 +20,7 @@ const TAG_GROUP: u16 = 0x08;
 
 /// Why an ACL value could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum AclError {
+pub(crate) enum AclError {
     #[error("an ACL of {len} bytes: expected 4 + 8 per entry")]
     Length { len: usize },
     #[error("an ACL of version {version}: expected 2")]
@@ -67,7 +67,8 @@ fn render(entries: &[Entry]) -> Vec<u8> {
 ///
 /// # Errors
 /// An [`AclError`] for a value that is not a version-2 ACL.
-pub fn named_ids(value: &[u8]) -> Result<Vec<(IdKind, u32)>, AclError> {
+#[cfg(test)]
+pub(crate) fn named_ids(value: &[u8]) -> Result<Vec<(IdKind, u32)>, AclError> {
     Ok(parse(value)?
         .into_iter()
         .filter_map(|e| match e.tag {
@@ -83,7 +84,7 @@ pub fn named_ids(value: &[u8]) -> Result<Vec<(IdKind, u32)>, AclError> {
 ///
 /// # Errors
 /// An [`AclError`] for a value that is not a version-2 ACL.
-pub fn shift(
+pub(crate) fn shift(
     value: &[u8],
     map: impl Fn(IdKind, u32) -> Option<u32>,
 ) -> Result<Option<(Vec<u8>, u64)>, AclError> {

@@ -9,14 +9,14 @@
 use crate::ids::IdKind;
 
 /// The attribute name.
-pub const NAME: &str = "security.capability";
+pub(crate) const NAME: &str = "security.capability";
 
 const REVISION_MASK: u32 = 0xFF00_0000;
 const REVISION_3: u32 = 0x0300_0000;
 const V3_LEN: usize = 24;
 
 /// The value to write back after the owner changed: `rootid` moved when `map` moves it.
-pub fn after_chown(value: &[u8], map: impl Fn(IdKind, u32) -> Option<u32>) -> Vec<u8> {
+pub(crate) fn after_chown(value: &[u8], map: impl Fn(IdKind, u32) -> Option<u32>) -> Vec<u8> {
     let mut out = value.to_vec();
     if let Some(rootid) = rootid(value)
         && let Some(to) = map(IdKind::Uid, rootid)
@@ -27,7 +27,7 @@ pub fn after_chown(value: &[u8], map: impl Fn(IdKind, u32) -> Option<u32>) -> Ve
 }
 
 /// The `rootid` of a version-3 value.
-pub fn rootid(value: &[u8]) -> Option<u32> {
+pub(crate) fn rootid(value: &[u8]) -> Option<u32> {
     if value.len() != V3_LEN {
         return None;
     }

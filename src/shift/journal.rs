@@ -24,7 +24,7 @@ use crate::fs::FsError;
 
 /// One privileged entry about to be chowned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
+pub(crate) struct Record {
     /// The path below the root filesystem, as bytes (names need not be UTF-8).
     pub path: Vec<u8>,
     pub ino: u64,
@@ -38,7 +38,7 @@ pub struct Record {
 
 /// An open journal (append only).
 #[derive(Debug)]
-pub struct Journal {
+pub(crate) struct Journal {
     path: PathBuf,
     file: Mutex<Option<File>>,
 }
@@ -53,7 +53,7 @@ fn fs_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
 
 impl Journal {
     /// The journal at `path`; created on the first [`Journal::append`].
-    pub fn at(path: PathBuf) -> Journal {
+    pub(crate) fn at(path: PathBuf) -> Journal {
         Journal {
             path,
             file: Mutex::new(None),
@@ -61,7 +61,8 @@ impl Journal {
     }
 
     /// Where it is.
-    pub fn path(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -69,7 +70,7 @@ impl Journal {
     ///
     /// # Errors
     /// When the journal cannot be created, written or synced.
-    pub fn append(&self, record: &Record) -> Result<(), FsError> {
+    pub(crate) fn append(&self, record: &Record) -> Result<(), FsError> {
         let mut line = serde_json::to_vec(record).expect("a record serializes");
         line.push(b'\n');
         let mut guard = self.file.lock().unwrap_or_else(|e| e.into_inner());
@@ -97,7 +98,7 @@ impl Journal {
     ///
     /// # Errors
     /// When the journal exists but cannot be read.
-    pub fn read(&self) -> Result<Vec<Record>, FsError> {
+    pub(crate) fn read(&self) -> Result<Vec<Record>, FsError> {
         let file = match File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -118,7 +119,7 @@ impl Journal {
     ///
     /// # Errors
     /// When the journal cannot be read or an entry cannot be restored.
-    pub fn replay(&self, rootfs: &Path) -> Result<usize, FsError> {
+    pub(crate) fn replay(&self, rootfs: &Path) -> Result<usize, FsError> {
         let mut restored = 0;
         for r in self.read()? {
             let rel = Path::new(std::ffi::OsStr::from_bytes(&r.path));
@@ -148,7 +149,7 @@ impl Journal {
     ///
     /// # Errors
     /// When it exists and cannot be removed.
-    pub fn remove(&self) -> Result<(), FsError> {
+    pub(crate) fn remove(&self) -> Result<(), FsError> {
         *self.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
         match std::fs::remove_file(&self.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(fs_err("remove", &self.path)(e)),

@@ -13,13 +13,13 @@
 //! filesystem;
 //! [`shift`] is the whole operation under PVE's config lock.
 
-pub mod acl;
-pub mod caps;
-pub mod journal;
-pub mod moves;
-pub mod owner;
-pub mod preview;
-pub mod walk;
+pub(crate) mod acl;
+pub(crate) mod caps;
+pub(crate) mod journal;
+pub(crate) mod moves;
+pub(crate) mod owner;
+pub(crate) mod preview;
+pub(crate) mod walk;
 
 use std::path::{Path, PathBuf};
 
@@ -39,7 +39,7 @@ use self::walk::{WalkOptions, WalkOutcome};
 
 /// The map parameters inference needs.
 #[derive(Clone, Debug)]
-pub struct Params {
+pub(crate) struct Params {
     pub base: u32,
     pub size: u32,
     pub min_id: u32,
@@ -47,11 +47,11 @@ pub struct Params {
     pub protected: IdSet,
 }
 
-pub use crate::store::managed::Switch;
+pub(crate) use crate::store::managed::Switch;
 
 impl Params {
     /// The parameters of the configuration's maps.
-    pub fn of(p: &crate::idmap::MapParams) -> Params {
+    pub(crate) fn of(p: &crate::idmap::MapParams) -> Params {
         Params {
             base: p.base,
             size: p.size,
@@ -62,13 +62,13 @@ impl Params {
 }
 
 /// Walker threads when not told: the cores, at least 2 (a walk waits on the disk), at most 16.
-pub fn default_threads() -> usize {
+pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
 }
 
 /// One shift.
 #[derive(Clone, Debug)]
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     pub root: &'a Root,
     pub pve_root: &'a Path,
     pub node: &'a str,
@@ -82,7 +82,7 @@ pub struct Request<'a> {
 
 /// Why a shift was refused or failed before the walk.
 #[derive(Debug, thiserror::Error)]
-pub enum ShiftError {
+pub(crate) enum ShiftError {
     #[error("CT {vmid} is not on node `{node}` (no `{path}`): run `idfed shift {vmid}` on the node that holds it", path = path.display())]
     NotHere {
         vmid: u32,
@@ -132,7 +132,7 @@ pub enum ShiftError {
 
 /// One moving inside id and what its old host id owned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct MoveRow {
+pub(crate) struct MoveRow {
     pub kind: &'static str,
     pub inside: u32,
     pub from: u32,
@@ -144,7 +144,7 @@ pub struct MoveRow {
 
 /// What a shift did (or, dry, would do).
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub vmid: u32,
     /// The root filesystem as a host path.
     pub rootfs: PathBuf,
@@ -164,7 +164,11 @@ pub struct Report {
 }
 
 /// The moves from the record when it still describes the CT's map, else inferred from it.
-pub fn moves_for(current: &[Extent], switch: Option<&Switch>, params: &Params) -> Vec<MoveRange> {
+pub(crate) fn moves_for(
+    current: &[Extent],
+    switch: Option<&Switch>,
+    params: &Params,
+) -> Vec<MoveRange> {
     if let Some(s) = switch
         && s.wrote(current)
     {
@@ -191,7 +195,7 @@ pub fn moves_for(current: &[Extent], switch: Option<&Switch>, params: &Params) -
 }
 
 /// The path of CT `vmid`'s journal under the root.
-pub fn journal_path(root: &Root, vmid: u32) -> PathBuf {
+pub(crate) fn journal_path(root: &Root, vmid: u32) -> PathBuf {
     root.join(format!("/var/lib/idfed/shift/{vmid}.journal"))
 }
 
@@ -200,7 +204,7 @@ pub fn journal_path(root: &Root, vmid: u32) -> PathBuf {
 /// # Errors
 /// A [`ShiftError`] when the CT cannot be shifted (and nothing was changed); failures on single
 /// entries are [`Report::problems`].
-pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
+pub(crate) fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
     let vmid = req.vmid;
     let conf_path = req.root.join(ct_conf_path(req.pve_root, req.node, vmid));
     if !conf_path.is_file() {
@@ -223,7 +227,7 @@ pub fn shift(req: &Request<'_>) -> Result<Report, ShiftError> {
 ///
 /// # Errors
 /// As [`shift`].
-pub fn shift_locked(req: &Request<'_>) -> Result<Report, ShiftError> {
+pub(crate) fn shift_locked(req: &Request<'_>) -> Result<Report, ShiftError> {
     let vmid = req.vmid;
     let conf_path = req.root.join(ct_conf_path(req.pve_root, req.node, vmid));
     let text = fs::read_to_string(&conf_path)?;

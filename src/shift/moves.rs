@@ -17,7 +17,7 @@ use crate::ids::{IdKind, IdRange, IdSet};
 /// Where a move comes from, which is how sure it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum MoveSource {
+pub(crate) enum MoveSource {
     /// idfed's record of the map it replaced.
     Record,
     /// The current map passes the inside id through: before, it was at `base + id`.
@@ -30,7 +30,7 @@ pub enum MoveSource {
 /// A run of consecutive inside ids whose host ids move together:
 /// `inside..inside+count` was `from..from+count` and becomes `to..to+count`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MoveRange {
+pub(crate) struct MoveRange {
     pub kind: IdKind,
     pub inside: u32,
     pub from: u32,
@@ -79,7 +79,7 @@ impl fmt::Display for MoveRange {
 
 /// Why a set of moves cannot be carried out safely.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MovesError {
+pub(crate) enum MovesError {
     /// A host id is both moved away and moved to: a rerun could not tell entries already moved
     /// from entries still to move.
     #[error(
@@ -90,7 +90,7 @@ pub enum MovesError {
 
 /// The moves between two maps (each holding extents of both kinds, in any order): one sweep over
 /// both sorted by kind and inside id (`plan` asks this of every CT whose map changes).
-pub fn between(old: &[Extent], new: &[Extent]) -> Vec<MoveRange> {
+pub(crate) fn between(old: &[Extent], new: &[Extent]) -> Vec<MoveRange> {
     let sorted = |m: &[Extent]| {
         let mut v = m.to_vec();
         v.sort_by_key(|e| (e.kind, e.inside));
@@ -137,7 +137,7 @@ pub fn between(old: &[Extent], new: &[Extent]) -> Vec<MoveRange> {
 
 /// The moves inferred from the current map alone (see the module's text). `protected` ids are
 /// never inferred as former passthroughs.
-pub fn inferred(
+pub(crate) fn inferred(
     current: &[Extent],
     base: u32,
     size: u32,
@@ -206,7 +206,7 @@ fn normalize(mut moves: Vec<MoveRange>) -> Vec<MoveRange> {
 
 /// The moves of one run, indexed by host id for the walk.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MoveTable {
+pub(crate) struct MoveTable {
     /// Per kind (uid, gid): the moves sorted by `from`.
     by_from: [Vec<MoveRange>; 2],
 }
@@ -223,7 +223,7 @@ impl MoveTable {
     ///
     /// # Errors
     /// [`MovesError::Chain`] when a host id is both moved from and moved to.
-    pub fn new(moves: &[MoveRange]) -> Result<MoveTable, MovesError> {
+    pub(crate) fn new(moves: &[MoveRange]) -> Result<MoveTable, MovesError> {
         let mut table = MoveTable::default();
         for kind in IdKind::ALL {
             let mut from = IdSet::new();
@@ -249,18 +249,13 @@ impl MoveTable {
         Ok(table)
     }
 
-    /// Is there nothing to move?
-    pub fn is_empty(&self) -> bool {
-        self.by_from.iter().all(Vec::is_empty)
-    }
-
     /// Every move, uids first, by host id.
-    pub fn moves(&self) -> impl Iterator<Item = &MoveRange> {
+    pub(crate) fn moves(&self) -> impl Iterator<Item = &MoveRange> {
         self.by_from.iter().flatten()
     }
 
     /// The host id `host` of `kind` moves to, if it moves.
-    pub fn lookup(&self, kind: IdKind, host: u32) -> Option<u32> {
+    pub(crate) fn lookup(&self, kind: IdKind, host: u32) -> Option<u32> {
         let list = &self.by_from[slot(kind)];
         let i = list.partition_point(|m| m.from <= host);
         let m = list.get(i.checked_sub(1)?)?;
@@ -268,7 +263,8 @@ impl MoveTable {
     }
 
     /// The inside id whose old host id is `host`, when it moves.
-    pub fn inside_of(&self, kind: IdKind, host: u32) -> Option<(u32, MoveSource)> {
+    #[cfg(test)]
+    pub(crate) fn inside_of(&self, kind: IdKind, host: u32) -> Option<(u32, MoveSource)> {
         let list = &self.by_from[slot(kind)];
         let i = list.partition_point(|m| m.from <= host);
         let m = list.get(i.checked_sub(1)?)?;

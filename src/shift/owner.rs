@@ -22,11 +22,11 @@ use crate::ids::IdKind;
 use crate::walk::Entry;
 
 /// What [`change`] calls changing the owner itself (a failure at this step changed nothing).
-pub const CHANGE_OWNER: &str = "change the owner of";
+pub(crate) const CHANGE_OWNER: &str = "change the owner of";
 
 /// A step of [`change`] that failed.
 #[derive(Debug)]
-pub struct Failure {
+pub(crate) struct Failure {
     /// What could not be done, as in "cannot {action} `path`".
     pub action: &'static str,
     pub error: io::Error,
@@ -132,7 +132,7 @@ impl Pinned {
 /// # Errors
 /// The failed step when the owner was not changed; `Ok` holds the failures to put back the mode
 /// or capabilities after it was.
-pub fn change(
+pub(crate) fn change(
     entry: &Entry<'_>,
     uid: Option<u32>,
     gid: Option<u32>,

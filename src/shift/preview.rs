@@ -18,7 +18,7 @@ use crate::pve::{CtConfig, StorageCfg, VolumeError};
 
 /// A run of consecutive inside ids whose host ids move together.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct PreviewMove {
+pub(crate) struct PreviewMove {
     pub kind: &'static str,
     /// Inside ids `inside..inside+count` were host ids `from..` and become `to..`.
     pub inside: u32,
@@ -71,7 +71,7 @@ impl PreviewMove {
 
 /// A CT's root filesystem against a map change (JSON `rootfs` of a plan's container).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Preview {
+pub(crate) struct Preview {
     pub moves: Vec<PreviewMove>,
     /// The directory scanned (a host path), when it was.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,7 +83,7 @@ pub struct Preview {
 
 impl Preview {
     /// The moves when `old` becomes `new` (each map holding extents of both kinds), unscanned.
-    pub fn of(old: &[Extent], new: &[Extent]) -> Preview {
+    pub(crate) fn of(old: &[Extent], new: &[Extent]) -> Preview {
         Preview {
             moves: moving(old, new),
             ..Preview::default()
@@ -91,18 +91,18 @@ impl Preview {
     }
 
     /// Was the root filesystem walked?
-    pub fn is_scanned(&self) -> bool {
+    pub(crate) fn is_scanned(&self) -> bool {
         self.path.is_some()
     }
 
     /// Did the walk find entries of a moving id's old host id?
-    pub fn has_files(&self) -> bool {
+    pub(crate) fn has_files(&self) -> bool {
         self.moves.iter().any(|m| m.entries.is_some_and(|n| n > 0))
     }
 }
 
 /// The inside ids whose host id moves when `old` becomes `new`, as runs.
-pub fn moving(old: &[Extent], new: &[Extent]) -> Vec<PreviewMove> {
+pub(crate) fn moving(old: &[Extent], new: &[Extent]) -> Vec<PreviewMove> {
     moves::between(old, new)
         .into_iter()
         .map(|m| PreviewMove {
@@ -130,7 +130,7 @@ fn kind_name(kind: IdKind) -> &'static str {
 /// # Errors
 /// No `rootfs:` line, a volume that is no directory here (a disk image, LVM: `pct mount`), or a
 /// path that is not a directory under the root.
-pub fn locate(
+pub(crate) fn locate(
     root: &Root,
     vmid: u32,
     conf: &CtConfig,
@@ -152,7 +152,7 @@ pub fn locate(
 
 /// Finds CT `vmid`'s root filesystem and counts, read-only, what each moving id of `preview`
 /// owns there; when it cannot, says why in [`Preview::not_scanned`].
-pub fn scan_ct(
+pub(crate) fn scan_ct(
     preview: &mut Preview,
     root: &Root,
     vmid: u32,
@@ -168,7 +168,13 @@ pub fn scan_ct(
 
 /// Counts, read-only, what each moving id of `preview` (the moves from `old` to `new`) owns
 /// under `rootfs` (a path under the root; `host` is how it is named).
-pub fn scan(preview: &mut Preview, rootfs: &Path, host: &Path, old: &[Extent], new: &[Extent]) {
+pub(crate) fn scan(
+    preview: &mut Preview,
+    rootfs: &Path,
+    host: &Path,
+    old: &[Extent],
+    new: &[Extent],
+) {
     let table = match MoveTable::new(&moves::between(old, new)) {
         Ok(t) => t,
         Err(e) => {
@@ -210,7 +216,7 @@ pub fn scan(preview: &mut Preview, rootfs: &Path, host: &Path, old: &[Extent], n
 /// The administrator's notice for one CT: what will show (or, `switched`, shows) as `nobody`,
 /// and what to run; the moving runs whose old host ids own something (or might: not scanned).
 /// None when the scan found nothing.
-pub fn notice(vmid: u32, preview: &Preview, switched: bool) -> Option<String> {
+pub(crate) fn notice(vmid: u32, preview: &Preview, switched: bool) -> Option<String> {
     let (when, after) = if switched {
         ("show", "since the switch")
     } else {
@@ -238,7 +244,7 @@ const MAX_PLAN_MOVES: usize = 8;
 
 /// The plan's lines for CTs whose map changes (`vmid`: theirs, or `<vmid>` for several), indented
 /// under them: each moving run, then what it means for their files.
-pub fn write_plan_lines(out: &mut String, preview: &Preview, vmid: &str) {
+pub(crate) fn write_plan_lines(out: &mut String, preview: &Preview, vmid: &str) {
     if preview.moves.is_empty() {
         return;
     }
@@ -288,7 +294,7 @@ pub fn write_plan_lines(out: &mut String, preview: &Preview, vmid: &str) {
 }
 
 /// `1234567` as `1,234,567`.
-pub fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

@@ -21,7 +21,7 @@ use crate::walk::{self as tree, Entry, Progress, Visitor, WalkError};
 
 /// How to walk.
 #[derive(Clone, Copy, Debug)]
-pub struct WalkOptions {
+pub(crate) struct WalkOptions {
     /// Count only; change nothing.
     pub dry_run: bool,
     /// Worker threads (at least one).
@@ -30,7 +30,7 @@ pub struct WalkOptions {
 
 /// Entries and bytes (of regular files) owned by one host id.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     pub entries: u64,
     pub bytes: u64,
 }
@@ -44,7 +44,7 @@ impl Tally {
 
 /// An entry the walk could not read or change (the others still are).
 #[derive(Debug)]
-pub struct EntryProblem {
+pub(crate) struct EntryProblem {
     /// Below the root filesystem.
     pub path: PathBuf,
     pub action: &'static str,
@@ -65,7 +65,7 @@ impl std::fmt::Display for EntryProblem {
 
 /// What a walk found and did.
 #[derive(Debug, Default)]
-pub struct WalkOutcome {
+pub(crate) struct WalkOutcome {
     /// Per moving host id (kind, old host id): what it owned (before the change).
     pub owned: BTreeMap<(IdKind, u32), Tally>,
     /// ACL entries that named a moving id (rewritten unless a dry run).
@@ -128,7 +128,7 @@ struct Local {
 /// # Errors
 /// A [`WalkError`] when the root itself cannot be looked at; failures on single entries are
 /// [`WalkOutcome::problems`].
-pub fn walk(
+pub(crate) fn walk(
     rootfs: &Path,
     table: &MoveTable,
     journal: Option<&Journal>,

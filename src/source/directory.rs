@@ -14,7 +14,7 @@ type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 /// A user: its name, uid and primary gid. Serialized for the source cache (`store::cache`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct User {
+pub(crate) struct User {
     pub name: String,
     pub uid: u32,
     /// The primary gid.
@@ -26,7 +26,7 @@ pub struct User {
 
 /// A group: its name, gid and members as the source gave them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Group {
+pub(crate) struct Group {
     pub name: String,
     pub gid: u32,
     pub members: Vec<Member>,
@@ -38,7 +38,7 @@ pub struct Group {
 /// A member of a group: a user name (`memberUid`, group files) or a DN (`member`).
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Member {
+pub(crate) enum Member {
     Name(String),
     Dn(String),
 }
@@ -54,7 +54,7 @@ impl std::fmt::Display for Member {
 /// Two entries with the same name and different ids.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} `{name}` is defined twice, with {id_kind} {first} and {second}")]
-pub struct Duplicate {
+pub(crate) struct Duplicate {
     /// `user` or `group`.
     pub kind: &'static str,
     /// `uid` or `gid`.
@@ -66,7 +66,7 @@ pub struct Duplicate {
 
 /// Users and groups of one source.
 #[derive(Clone, Debug, Default)]
-pub struct Directory {
+pub(crate) struct Directory {
     users: Vec<User>,
     groups: Vec<Group>,
     user_by_name: HashMap<String, usize>,
@@ -86,7 +86,7 @@ pub struct Directory {
 
 impl Directory {
     /// An empty directory.
-    pub fn new() -> Directory {
+    pub(crate) fn new() -> Directory {
         Directory::default()
     }
 
@@ -94,7 +94,7 @@ impl Directory {
     ///
     /// # Errors
     /// [`Duplicate`] when the name is already there with another uid.
-    pub fn add_user(&mut self, user: User) -> Result<(), Duplicate> {
+    pub(crate) fn add_user(&mut self, user: User) -> Result<(), Duplicate> {
         self.try_add_user(user).map_err(|rejected| rejected.1)
     }
 
@@ -103,7 +103,7 @@ impl Directory {
     ///
     /// # Errors
     /// The user and the [`Duplicate`] when the name is already there with another uid.
-    pub fn try_add_user(&mut self, user: User) -> Result<(), Box<(User, Duplicate)>> {
+    pub(crate) fn try_add_user(&mut self, user: User) -> Result<(), Box<(User, Duplicate)>> {
         let i = self.users.len();
         // One lookup for both the check and the insert: the name is hashed once.
         match self.user_by_name.entry(user.name.clone()) {
@@ -135,7 +135,7 @@ impl Directory {
     ///
     /// # Errors
     /// [`Duplicate`] when the name is already there with another gid.
-    pub fn add_group(&mut self, group: Group) -> Result<(), Duplicate> {
+    pub(crate) fn add_group(&mut self, group: Group) -> Result<(), Duplicate> {
         self.try_add_group(group).map_err(|rejected| rejected.1)
     }
 
@@ -143,7 +143,7 @@ impl Directory {
     ///
     /// # Errors
     /// The group and the [`Duplicate`] when the name is already there with another gid.
-    pub fn try_add_group(&mut self, group: Group) -> Result<(), Box<(Group, Duplicate)>> {
+    pub(crate) fn try_add_group(&mut self, group: Group) -> Result<(), Box<(Group, Duplicate)>> {
         if let Some(&i) = self.group_by_name.get(&group.name) {
             let first = &mut self.groups[i];
             if first.gid != group.gid {
@@ -179,37 +179,37 @@ impl Directory {
     }
 
     /// Every user, in the order the source gave them.
-    pub fn users(&self) -> &[User] {
+    pub(crate) fn users(&self) -> &[User] {
         &self.users
     }
 
     /// Every group, in the order the source gave them.
-    pub fn groups(&self) -> &[Group] {
+    pub(crate) fn groups(&self) -> &[Group] {
         &self.groups
     }
 
     /// The user named `name`.
-    pub fn user(&self, name: &str) -> Option<&User> {
+    pub(crate) fn user(&self, name: &str) -> Option<&User> {
         self.user_by_name.get(name).map(|&i| &self.users[i])
     }
 
     /// The group named `name`.
-    pub fn group(&self, name: &str) -> Option<&Group> {
+    pub(crate) fn group(&self, name: &str) -> Option<&Group> {
         self.group_by_name.get(name).map(|&i| &self.groups[i])
     }
 
     /// The first user with uid `uid`.
-    pub fn user_by_uid(&self, uid: u32) -> Option<&User> {
+    pub(crate) fn user_by_uid(&self, uid: u32) -> Option<&User> {
         self.user_by_uid.get(&uid).map(|&i| &self.users[i])
     }
 
     /// The first group with gid `gid`.
-    pub fn group_by_gid(&self, gid: u32) -> Option<&Group> {
+    pub(crate) fn group_by_gid(&self, gid: u32) -> Option<&Group> {
         self.group_by_gid.get(&gid).map(|&i| &self.groups[i])
     }
 
     /// The user whose DN is `dn` (compared case-insensitively, spaces around `,` and `=` ignored).
-    pub fn user_by_dn(&self, dn: &str) -> Option<&User> {
+    pub(crate) fn user_by_dn(&self, dn: &str) -> Option<&User> {
         let index = self.user_by_dn.get_or_init(|| {
             let mut index = HashMap::default();
             for (i, user) in self.users.iter().enumerate() {
@@ -224,7 +224,7 @@ impl Directory {
     }
 
     /// The group whose DN is `dn` (compared as [`Directory::user_by_dn`] compares).
-    pub fn group_by_dn(&self, dn: &str) -> Option<&Group> {
+    pub(crate) fn group_by_dn(&self, dn: &str) -> Option<&Group> {
         let index = self.group_by_dn.get_or_init(|| {
             let mut index = HashMap::default();
             for (i, group) in self.groups.iter().enumerate() {
@@ -238,7 +238,7 @@ impl Directory {
     }
 
     /// Notes an entry the source read and skipped (its DN, and its name when it had one).
-    pub fn add_skipped(&mut self, dn: &str, name: Option<&str>) {
+    pub(crate) fn add_skipped(&mut self, dn: &str, name: Option<&str>) {
         self.skipped.insert(normalize_dn(dn));
         if let Some(name) = name {
             self.skipped.insert(name.to_string());
@@ -247,7 +247,7 @@ impl Directory {
 
     /// Is `member` an entry the source read and skipped ([`Directory::add_skipped`])? A member
     /// that is neither a user, a group nor a skipped entry names nothing the source has.
-    pub fn was_skipped(&self, member: &Member) -> bool {
+    pub(crate) fn was_skipped(&self, member: &Member) -> bool {
         match member {
             Member::Name(name) => self.skipped.contains(name),
             Member::Dn(dn) => self.skipped.contains(&normalize_dn(dn)),
@@ -255,7 +255,7 @@ impl Directory {
     }
 
     /// The user a group member stands for.
-    pub fn member(&self, member: &Member) -> Option<&User> {
+    pub(crate) fn member(&self, member: &Member) -> Option<&User> {
         match member {
             Member::Name(name) => self.user(name),
             Member::Dn(dn) => self.user_by_dn(dn),
@@ -264,7 +264,7 @@ impl Directory {
 
     /// The group a group member stands for (a nested group): only members given by DN
     /// (rfc2307bis, Active Directory) can be groups; a `memberUid` names a user.
-    pub fn member_group(&self, member: &Member) -> Option<&Group> {
+    pub(crate) fn member_group(&self, member: &Member) -> Option<&Group> {
         match member {
             Member::Name(_) => None,
             Member::Dn(dn) => self.group_by_dn(dn),

@@ -14,7 +14,7 @@ use super::directory::{Directory, Duplicate, Group, Member, User};
 
 /// Why one line of a passwd or group file was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LineError {
+pub(crate) struct LineError {
     /// 1-based.
     pub line: usize,
     pub kind: LineErrorKind,
@@ -22,7 +22,7 @@ pub struct LineError {
 
 /// What was wrong with the line.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum LineErrorKind {
+pub(crate) enum LineErrorKind {
     FieldCount {
         expected: usize,
         found: usize,
@@ -77,7 +77,7 @@ impl fmt::Display for LineError {
 
 /// Why a passwd or group file could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum FilesError {
+pub(crate) enum FilesError {
     #[error(transparent)]
     Read(#[from] FsError),
     #[error("`{}` {}", path.display(), list(errors))]
@@ -111,7 +111,7 @@ const GROUP_LAYOUT: &str = "name:password:gid:members";
 ///
 /// # Errors
 /// [`FilesError`] naming the file (and the lines) that could not be read.
-pub fn load(config: &FilesConfig) -> Result<Directory, FilesError> {
+pub(crate) fn load(config: &FilesConfig) -> Result<Directory, FilesError> {
     let mut directory = Directory::new();
     let passwd = fs::read_to_string(&config.passwd)?;
     add_all(&config.passwd, parse_passwd(&passwd), |(line, user)| {
@@ -193,13 +193,13 @@ fn fields(fields: &[&str], expected: usize, layout: &'static str) -> Result<(), 
 ///
 /// # Errors
 /// One [`LineError`] per malformed line.
-pub fn parse_passwd(text: &str) -> Result<Vec<(usize, User)>, Vec<LineError>> {
+pub(crate) fn parse_passwd(text: &str) -> Result<Vec<(usize, User)>, Vec<LineError>> {
     collect(passwd_entries(text))
 }
 
 /// The entries of a passwd file one by one: each user with its line number, or why its line is
 /// malformed (comments and blank lines skipped).
-pub fn passwd_entries(text: &str) -> impl Iterator<Item = Result<(usize, User), LineError>> {
+pub(crate) fn passwd_entries(text: &str) -> impl Iterator<Item = Result<(usize, User), LineError>> {
     entries(text).map(|(line, f)| {
         let user = fields(&f, 7, PASSWD_LAYOUT).and_then(|()| {
             Ok(User {
@@ -218,7 +218,7 @@ pub fn passwd_entries(text: &str) -> impl Iterator<Item = Result<(usize, User), 
 ///
 /// # Errors
 /// One [`LineError`] per malformed line.
-pub fn parse_group(text: &str) -> Result<Vec<(usize, Group)>, Vec<LineError>> {
+pub(crate) fn parse_group(text: &str) -> Result<Vec<(usize, Group)>, Vec<LineError>> {
     collect(entries(text).map(|(line, f)| {
         let group = fields(&f, 4, GROUP_LAYOUT).and_then(|()| {
             Ok(Group {

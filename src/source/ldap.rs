@@ -28,11 +28,11 @@ use search::{SearchCtx, next_range, read_ranges, search};
 use wire::conn::Security;
 
 /// The environment variable a bind password may come from instead of `bind_password_file`.
-pub const PASSWORD_ENV: &str = "IDFED_LDAP_PASSWORD";
+pub(crate) const PASSWORD_ENV: &str = "IDFED_LDAP_PASSWORD";
 
 /// Why an LDAP pull failed. No variant holds the bind password.
 #[derive(Debug, thiserror::Error)]
-pub enum LdapError {
+pub(crate) enum LdapError {
     #[error(transparent)]
     PasswordRead(FsError),
     #[error(
@@ -89,7 +89,7 @@ pub enum LdapError {
 ///
 /// # Errors
 /// [`LdapError`] for anything that fails; nothing partial is returned.
-pub fn load(
+pub(crate) fn load(
     config: &LdapConfig,
     progress: bool,
 ) -> Result<(Directory, Vec<SourceWarning>), LdapError> {

@@ -1,21 +1,21 @@
 //! Identity sources: where the canonical users and groups come from (`files` or `ldap`), read
 //! into one [`Directory`] type. Resolving shares against a directory is `resolve`'s job.
 
-pub mod directory;
-pub mod files;
-pub mod ldap;
+pub(crate) mod directory;
+pub(crate) mod files;
+pub(crate) mod ldap;
 mod warning;
 
-pub use directory::{Directory, Duplicate, Group, Member, User};
-pub use files::FilesError;
-pub use ldap::LdapError;
-pub use warning::SourceWarning;
+pub(crate) use directory::{Directory, Group, Member, User};
+pub(crate) use files::FilesError;
+pub(crate) use ldap::LdapError;
+pub(crate) use warning::SourceWarning;
 
 use crate::config::SourceConfig;
 
 /// Why a source could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum SourceError {
+pub(crate) enum SourceError {
     #[error(transparent)]
     Files(#[from] FilesError),
     #[error(transparent)]
@@ -24,7 +24,7 @@ pub enum SourceError {
 
 /// What a source returned: its directory and the entries it skipped, as warnings.
 #[derive(Clone, Debug, Default)]
-pub struct Loaded {
+pub(crate) struct Loaded {
     pub directory: Directory,
     pub warnings: Vec<SourceWarning>,
 }
@@ -33,7 +33,7 @@ pub struct Loaded {
 ///
 /// # Errors
 /// [`SourceError`] when the source cannot be read completely.
-pub fn load(config: &SourceConfig, progress: bool) -> Result<Loaded, SourceError> {
+pub(crate) fn load(config: &SourceConfig, progress: bool) -> Result<Loaded, SourceError> {
     match config {
         SourceConfig::Files(files) => Ok(Loaded {
             directory: files::load(files)?,

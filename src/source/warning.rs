@@ -4,7 +4,7 @@ use std::fmt;
 
 /// An entry a source skipped (said once per entry, with its DN).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SourceWarning {
+pub(crate) enum SourceWarning {
     /// The entry lacks an attribute the schema requires (`uid`, `uidNumber`, ...).
     MissingAttribute { dn: String, attr: String },
     /// An id attribute whose value is not an id (`+1005`, `abc`, `4294967295`).

@@ -21,7 +21,7 @@ use super::StoreError;
 
 /// One share's last good resolution.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ShareBaseline {
+pub(crate) struct ShareBaseline {
     /// How many owners (users and groups) it had.
     pub owners: u64,
     pub uids: IdSet,
@@ -30,7 +30,7 @@ pub struct ShareBaseline {
 
 impl ShareBaseline {
     /// A share's resolution as a baseline.
-    pub fn of(share: &ResolvedShare) -> ShareBaseline {
+    pub(crate) fn of(share: &ResolvedShare) -> ShareBaseline {
         ShareBaseline {
             owners: share.owners.len() as u64,
             uids: share.uids.clone(),
@@ -39,14 +39,14 @@ impl ShareBaseline {
     }
 
     /// How many ids, both kinds.
-    pub fn ids(&self) -> u64 {
+    pub(crate) fn ids(&self) -> u64 {
         self.uids.len() + self.gids.len()
     }
 }
 
 /// Every share's last good resolution, by share name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Baseline {
+pub(crate) struct Baseline {
     pub shares: BTreeMap<String, ShareBaseline>,
 }
 
@@ -58,7 +58,7 @@ fn path(root: &Root, pve_root: &Path) -> PathBuf {
 ///
 /// # Errors
 /// When the file exists but cannot be read or parsed.
-pub fn load(root: &Root, pve_root: &Path) -> Result<Baseline, StoreError> {
+pub(crate) fn load(root: &Root, pve_root: &Path) -> Result<Baseline, StoreError> {
     super::read_or_default(&path(root, pve_root), "idfed's baseline of share owners")
 }
 
@@ -67,7 +67,7 @@ pub fn load(root: &Root, pve_root: &Path) -> Result<Baseline, StoreError> {
 ///
 /// # Errors
 /// When the file cannot be read, parsed or written.
-pub fn update(
+pub(crate) fn update(
     root: &Root,
     pve_root: &Path,
     entries: &BTreeMap<String, ShareBaseline>,

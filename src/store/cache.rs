@@ -19,7 +19,7 @@ use super::StoreError;
 
 /// One source's cached answer.
 #[derive(Debug)]
-pub struct Cached {
+pub(crate) struct Cached {
     pub directory: Directory,
     /// When it was pulled, seconds since the epoch.
     pub pulled_at: u64,
@@ -43,13 +43,13 @@ struct Read {
 }
 
 /// The cache directory, `/var/lib/idfed/cache`.
-pub fn dir(root: &Root) -> PathBuf {
+pub(crate) fn dir(root: &Root) -> PathBuf {
     super::dir(root).join("cache")
 }
 
 /// The cache file of `source`. A name that is not a plain file name (the configuration's keys
 /// may hold any character) is written in hex.
-pub fn path(root: &Root, source: &str) -> PathBuf {
+pub(crate) fn path(root: &Root, source: &str) -> PathBuf {
     let plain = !source.is_empty()
         && !source.starts_with('.')
         && source
@@ -69,7 +69,7 @@ pub fn path(root: &Root, source: &str) -> PathBuf {
 ///
 /// # Errors
 /// When the directory or the file cannot be written.
-pub fn save(
+pub(crate) fn save(
     root: &Root,
     source: &str,
     directory: &Directory,
@@ -116,7 +116,7 @@ pub fn save(
 ///
 /// # Errors
 /// When the file exists but cannot be read or is not a cache.
-pub fn load(root: &Root, source: &str) -> Result<Option<Cached>, StoreError> {
+pub(crate) fn load(root: &Root, source: &str) -> Result<Option<Cached>, StoreError> {
     let path = path(root, source);
     let Some(text) = fs::read_optional(&path)? else {
         return Ok(None);

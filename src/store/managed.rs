@@ -22,7 +22,7 @@ use super::StoreError;
 
 /// The passthroughs idfed put into one container (its `managed` record).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Managed {
+pub(crate) struct Managed {
     /// The passthroughs idfed manages: the CT's map holds every one of them.
     pub uids: IdSet,
     pub gids: IdSet,
@@ -46,7 +46,7 @@ pub struct Managed {
 /// A map switch idfed wrote: the whole effective map it replaced (PVE's default included) and
 /// the one it wrote, both kinds, as `lxc.idmap` values (`"u 0 100000 1005"`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Switch {
+pub(crate) struct Switch {
     #[serde(with = "idmap_lines")]
     pub old: Vec<Extent>,
     #[serde(with = "idmap_lines")]
@@ -58,7 +58,7 @@ pub struct Switch {
 
 impl Switch {
     /// Is `map` the map this switch wrote (the same extents, in any order)?
-    pub fn wrote(&self, map: &[Extent]) -> bool {
+    pub(crate) fn wrote(&self, map: &[Extent]) -> bool {
         let sorted = |m: &[Extent]| {
             let mut v = m.to_vec();
             v.sort();
@@ -74,11 +74,11 @@ mod idmap_lines {
 
     use crate::idmap::Extent;
 
-    pub fn serialize<S: Serializer>(map: &[Extent], s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(map: &[Extent], s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(map.iter().map(ToString::to_string))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Extent>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Extent>, D::Error> {
         Vec::<String>::deserialize(d)?
             .iter()
             .map(|line| line.parse().map_err(D::Error::custom))
@@ -88,7 +88,7 @@ mod idmap_lines {
 
 impl Managed {
     /// The managed passthroughs of one kind.
-    pub fn ids(&self, kind: IdKind) -> &IdSet {
+    pub(crate) fn ids(&self, kind: IdKind) -> &IdSet {
         match kind {
             IdKind::Uid => &self.uids,
             IdKind::Gid => &self.gids,
@@ -96,7 +96,7 @@ impl Managed {
     }
 
     /// The adopted passthroughs of one kind.
-    pub fn adopted(&self, kind: IdKind) -> &IdSet {
+    pub(crate) fn adopted(&self, kind: IdKind) -> &IdSet {
         match kind {
             IdKind::Uid => &self.adopted_uids,
             IdKind::Gid => &self.adopted_gids,
@@ -104,7 +104,7 @@ impl Managed {
     }
 
     /// The claimed ids of one kind (see [`Managed::claimed_uids`]).
-    pub fn claimed(&self, kind: IdKind) -> &IdSet {
+    pub(crate) fn claimed(&self, kind: IdKind) -> &IdSet {
         match kind {
             IdKind::Uid => &self.claimed_uids,
             IdKind::Gid => &self.claimed_gids,
@@ -113,7 +113,7 @@ impl Managed {
 
     /// The record to write before a CT's map goes from `self` to `after`: what both maps hold is
     /// managed (the CT's map holds it whether or not the write happens), the rest is claimed.
-    pub fn claim(&self, after: &Managed) -> Managed {
+    pub(crate) fn claim(&self, after: &Managed) -> Managed {
         let both = |kind| self.ids(kind).intersection(after.ids(kind));
         let either = |kind| {
             let all = self.ids(kind).union(after.ids(kind));
@@ -137,13 +137,13 @@ impl Managed {
 
     /// Does a map passing `uids` and `gids` through hold every managed id (is the record this
     /// CT's)?
-    pub fn is_held_by(&self, uids: &IdSet, gids: &IdSet) -> bool {
+    pub(crate) fn is_held_by(&self, uids: &IdSet, gids: &IdSet) -> bool {
         uids.is_superset(&self.uids) && gids.is_superset(&self.gids)
     }
 }
 
 /// Where the per-CT managed records live.
-pub fn dir(root: &Root, pve_root: &Path) -> PathBuf {
+pub(crate) fn dir(root: &Root, pve_root: &Path) -> PathBuf {
     root.join(pve_root).join("idfed/managed")
 }
 
@@ -151,7 +151,7 @@ pub fn dir(root: &Root, pve_root: &Path) -> PathBuf {
 ///
 /// # Errors
 /// A record that cannot be read or parsed, naming its file.
-pub fn load(root: &Root, pve_root: &Path) -> Result<BTreeMap<u32, Managed>, StoreError> {
+pub(crate) fn load(root: &Root, pve_root: &Path) -> Result<BTreeMap<u32, Managed>, StoreError> {
     let dir = dir(root, pve_root);
     let mut out = BTreeMap::new();
     if !dir.exists() {
@@ -176,7 +176,7 @@ pub fn load(root: &Root, pve_root: &Path) -> Result<BTreeMap<u32, Managed>, Stor
 ///
 /// # Errors
 /// A record that cannot be read or parsed, naming its file.
-pub fn read(root: &Root, pve_root: &Path, vmid: u32) -> Result<Option<Managed>, StoreError> {
+pub(crate) fn read(root: &Root, pve_root: &Path, vmid: u32) -> Result<Option<Managed>, StoreError> {
     let path = path(root, pve_root, vmid);
     match fs::read_optional(&path)? {
         Some(text) => Ok(Some(super::parse(&path, "a managed record", &text)?)),
@@ -185,7 +185,7 @@ pub fn read(root: &Root, pve_root: &Path, vmid: u32) -> Result<Option<Managed>, 
 }
 
 /// The record of container `vmid`.
-pub fn path(root: &Root, pve_root: &Path, vmid: u32) -> PathBuf {
+pub(crate) fn path(root: &Root, pve_root: &Path, vmid: u32) -> PathBuf {
     dir(root, pve_root).join(format!("{vmid}.json"))
 }
 
@@ -193,7 +193,7 @@ pub fn path(root: &Root, pve_root: &Path, vmid: u32) -> PathBuf {
 ///
 /// # Errors
 /// When it exists and cannot be removed.
-pub fn remove(root: &Root, pve_root: &Path, vmid: u32) -> Result<bool, StoreError> {
+pub(crate) fn remove(root: &Root, pve_root: &Path, vmid: u32) -> Result<bool, StoreError> {
     Ok(fs::remove_optional(path(root, pve_root, vmid))?)
 }
 
@@ -201,7 +201,7 @@ pub fn remove(root: &Root, pve_root: &Path, vmid: u32) -> Result<bool, StoreErro
 ///
 /// # Errors
 /// When the record cannot be written.
-pub fn save(
+pub(crate) fn save(
     root: &Root,
     pve_root: &Path,
     vmid: u32,

@@ -19,11 +19,11 @@
 //! Reading and writing the records lives here; what they mean (coverage, the gate, the guard) is
 //! `cluster`'s and `plan`'s.
 
-pub mod baseline;
-pub mod cache;
-pub mod managed;
-pub mod nodes;
-pub mod subids;
+pub(crate) mod baseline;
+pub(crate) mod cache;
+pub(crate) mod managed;
+pub(crate) mod nodes;
+pub(crate) mod subids;
 
 use std::path::{Path, PathBuf};
 
@@ -31,14 +31,14 @@ use serde::de::DeserializeOwned;
 
 use crate::fs::{self, FsError, Root};
 
-pub use baseline::{Baseline, ShareBaseline};
-pub use managed::Managed;
-pub use nodes::Published;
-pub use subids::AddedLines;
+pub(crate) use baseline::{Baseline, ShareBaseline};
+pub(crate) use managed::Managed;
+pub(crate) use nodes::Published;
+pub(crate) use subids::AddedLines;
 
 /// Why one of idfed's records could not be read or written.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub(crate) enum StoreError {
     #[error(transparent)]
     Fs(#[from] FsError),
     /// The file exists but does not hold the record.
@@ -53,7 +53,7 @@ pub enum StoreError {
 
 /// This node's own state directory under `root`: `/var/lib/idfed` (the record of appended subid
 /// lines, the backups of `apply`).
-pub fn dir(root: &Root) -> PathBuf {
+pub(crate) fn dir(root: &Root) -> PathBuf {
     root.join("/var/lib/idfed")
 }
 

@@ -19,7 +19,7 @@ use super::StoreError;
 
 /// One node's published subid coverage.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Published {
+pub(crate) struct Published {
     pub node: String,
     /// Whose lines `uids` and `gids` are (`cluster.subid_owner` of the node's configuration).
     pub subid_owner: String,
@@ -42,7 +42,7 @@ pub struct Published {
 impl Published {
     /// The state of `node` whose files give `subid_owner` host `uids` and `gids`, now, planned
     /// from the configuration whose digest is `config_sha256`.
-    pub fn now(
+    pub(crate) fn now(
         node: &str,
         subid_owner: &str,
         config_sha256: &str,
@@ -65,29 +65,29 @@ impl Published {
 
 impl Published {
     /// How old it is at `now` (seconds since the epoch); a time in the future is age 0.
-    pub fn age_secs(&self, now: u64) -> u64 {
+    pub(crate) fn age_secs(&self, now: u64) -> u64 {
         now.saturating_sub(self.published_at)
     }
 
     /// Is it older than `max_age` seconds at `now` (`cluster.publish_max_age_secs`)? Exactly
     /// `max_age` old still counts.
-    pub fn is_stale(&self, now: u64, max_age: u64) -> bool {
+    pub(crate) fn is_stale(&self, now: u64, max_age: u64) -> bool {
         self.age_secs(now) > max_age
     }
 }
 
 /// This idfed's version, as a published state records it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
+pub(crate) fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
 /// `secs` since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (Howard Hinnant's days-to-civil).
-pub fn rfc3339(secs: u64) -> String {
+pub(crate) fn rfc3339(secs: u64) -> String {
     let days = (secs / 86_400) as i64;
     let rem = secs % 86_400;
     let z = days + 719_468;
@@ -108,7 +108,7 @@ pub fn rfc3339(secs: u64) -> String {
 }
 
 /// Where the published states live.
-pub fn dir(root: &Root, pve_root: &Path) -> PathBuf {
+pub(crate) fn dir(root: &Root, pve_root: &Path) -> PathBuf {
     root.join(pve_root).join("idfed/nodes")
 }
 
@@ -116,7 +116,7 @@ pub fn dir(root: &Root, pve_root: &Path) -> PathBuf {
 ///
 /// # Errors
 /// When the directory or the file cannot be written.
-pub fn save(root: &Root, pve_root: &Path, state: &Published) -> Result<PathBuf, StoreError> {
+pub(crate) fn save(root: &Root, pve_root: &Path, state: &Published) -> Result<PathBuf, StoreError> {
     let path = dir(root, pve_root).join(format!("{}.json", state.node));
     write_json(&path, state)?;
     Ok(path)
@@ -124,7 +124,7 @@ pub fn save(root: &Root, pve_root: &Path, state: &Published) -> Result<PathBuf, 
 
 /// A published node state that is ignored (the gate then waits for that node: the safe side).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum NodeStateWarning {
+pub(crate) enum NodeStateWarning {
     /// The file names another node than its file name.
     OtherNode { path: PathBuf, named: String },
     /// The state is of another subid owner than `cluster.subid_owner`.
@@ -175,7 +175,7 @@ impl std::fmt::Display for NodeStateWarning {
 ///
 /// # Errors
 /// When the directory exists but cannot be listed.
-pub fn load_all(
+pub(crate) fn load_all(
     root: &Root,
     pve_root: &Path,
     subid_owner: &str,

@@ -11,7 +11,7 @@ use super::StoreError;
 
 /// The subid lines idfed appended to this node's files.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AddedLines {
+pub(crate) struct AddedLines {
     pub subuid: Vec<Subid>,
     pub subgid: Vec<Subid>,
 }
@@ -24,7 +24,7 @@ fn path(root: &Root) -> PathBuf {
 ///
 /// # Errors
 /// When the file exists but cannot be read or parsed.
-pub fn load(root: &Root) -> Result<AddedLines, StoreError> {
+pub(crate) fn load(root: &Root) -> Result<AddedLines, StoreError> {
     super::read_or_default(&path(root), "idfed's record of subid lines")
 }
 
@@ -32,7 +32,7 @@ pub fn load(root: &Root) -> Result<AddedLines, StoreError> {
 ///
 /// # Errors
 /// When the file cannot be written.
-pub fn save(root: &Root, record: &AddedLines) -> Result<(), StoreError> {
+pub(crate) fn save(root: &Root, record: &AddedLines) -> Result<(), StoreError> {
     write_json(&path(root), record)?;
     Ok(())
 }

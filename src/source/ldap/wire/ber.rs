@@ -5,17 +5,17 @@
 /// A BER element that is not well-formed, or not the one expected.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("malformed LDAP message from the server: {what}")]
-pub struct Malformed {
+pub(crate) struct Malformed {
     pub what: &'static str,
 }
 
-pub fn malformed(what: &'static str) -> Malformed {
+pub(crate) fn malformed(what: &'static str) -> Malformed {
     Malformed { what }
 }
 
 /// The class of a tag (X.690 section 8.1.2.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Class {
+pub(crate) enum Class {
     Universal,
     Application,
     Context,
@@ -24,7 +24,7 @@ pub enum Class {
 
 /// One element: its tag and its contents, borrowed from the buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Tlv<'a> {
+pub(crate) struct Tlv<'a> {
     pub class: Class,
     pub constructed: bool,
     pub number: u32,
@@ -32,14 +32,14 @@ pub struct Tlv<'a> {
 }
 
 /// Universal tag numbers LDAP uses.
-pub const INTEGER: u32 = 2;
-pub const OCTET_STRING: u32 = 4;
-pub const ENUMERATED: u32 = 10;
-pub const SEQUENCE: u32 = 16;
+pub(crate) const INTEGER: u32 = 2;
+pub(crate) const OCTET_STRING: u32 = 4;
+pub(crate) const ENUMERATED: u32 = 10;
+pub(crate) const SEQUENCE: u32 = 16;
 
 /// The header of an element: its tag, and where its contents start and end in the buffer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Header {
+pub(crate) struct Header {
     pub class: Class,
     pub constructed: bool,
     pub number: u32,
@@ -53,7 +53,7 @@ pub struct Header {
 /// # Errors
 /// [`Malformed`] for an indefinite length, a length of more than 8 bytes, or a tag number
 /// that does not fit in 32 bits.
-pub fn header(buf: &[u8]) -> Result<Option<Header>, Malformed> {
+pub(crate) fn header(buf: &[u8]) -> Result<Option<Header>, Malformed> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -118,21 +118,21 @@ pub fn header(buf: &[u8]) -> Result<Option<Header>, Malformed> {
 
 /// Reads elements one after the other from `buf`.
 #[derive(Clone, Debug)]
-pub struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     buf: &'a [u8],
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(buf: &'a [u8]) -> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8]) -> Reader<'a> {
         Reader { buf }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
 
     /// The bytes not read yet.
-    pub fn rest(&self) -> &'a [u8] {
+    pub(crate) fn rest(&self) -> &'a [u8] {
         self.buf
     }
 
@@ -140,7 +140,7 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// [`Malformed`] when the bytes left are not a whole element.
-    pub fn next(&mut self) -> Result<Option<Tlv<'a>>, Malformed> {
+    pub(crate) fn next(&mut self) -> Result<Option<Tlv<'a>>, Malformed> {
         if self.buf.is_empty() {
             return Ok(None);
         }
@@ -162,14 +162,14 @@ impl<'a> Reader<'a> {
     ///
     /// # Errors
     /// [`Malformed`] naming `what` when there is none.
-    pub fn expect(&mut self, what: &'static str) -> Result<Tlv<'a>, Malformed> {
+    pub(crate) fn expect(&mut self, what: &'static str) -> Result<Tlv<'a>, Malformed> {
         self.next()?.ok_or_else(|| malformed(what))
     }
 }
 
 impl<'a> Tlv<'a> {
     /// Is this the universal primitive (or constructed, for SEQUENCE and SET) type `number`?
-    pub fn is_universal(&self, number: u32) -> bool {
+    pub(crate) fn is_universal(&self, number: u32) -> bool {
         self.class == Class::Universal && self.number == number
     }
 
@@ -177,7 +177,7 @@ impl<'a> Tlv<'a> {
     ///
     /// # Errors
     /// [`Malformed`] naming `what` when it is primitive.
-    pub fn parts(&self, what: &'static str) -> Result<Reader<'a>, Malformed> {
+    pub(crate) fn parts(&self, what: &'static str) -> Result<Reader<'a>, Malformed> {
         if self.constructed {
             Ok(Reader::new(self.contents))
         } else {
@@ -189,7 +189,7 @@ impl<'a> Tlv<'a> {
     ///
     /// # Errors
     /// [`Malformed`] naming `what` when it is constructed.
-    pub fn bytes(&self, what: &'static str) -> Result<&'a [u8], Malformed> {
+    pub(crate) fn bytes(&self, what: &'static str) -> Result<&'a [u8], Malformed> {
         if self.constructed {
             Err(malformed(what))
         } else {
@@ -201,7 +201,7 @@ impl<'a> Tlv<'a> {
     ///
     /// # Errors
     /// [`Malformed`] naming `what` when it is constructed or not UTF-8.
-    pub fn text(&self, what: &'static str) -> Result<&'a str, Malformed> {
+    pub(crate) fn text(&self, what: &'static str) -> Result<&'a str, Malformed> {
         std::str::from_utf8(self.bytes(what)?).map_err(|_| malformed(what))
     }
 
@@ -209,7 +209,7 @@ impl<'a> Tlv<'a> {
     ///
     /// # Errors
     /// [`Malformed`] naming `what` when it is constructed, empty or longer than 8 bytes.
-    pub fn integer(&self, what: &'static str) -> Result<i64, Malformed> {
+    pub(crate) fn integer(&self, what: &'static str) -> Result<i64, Malformed> {
         let bytes = self.bytes(what)?;
         if bytes.is_empty() || bytes.len() > 8 {
             return Err(malformed(what));

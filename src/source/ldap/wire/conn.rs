@@ -19,7 +19,7 @@ use super::message::{self, LdapResult, Message};
 
 /// Why a connection failed, before it is put in words with what was being done.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnError {
+pub(crate) enum ConnError {
     #[error("{0}")]
     Io(#[from] std::io::Error),
     #[error("timed out")]
@@ -43,7 +43,7 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 /// How a connection is secured, with the TLS configuration wherever there is TLS: a
 /// connection cannot be asked for TLS without one.
 #[derive(Clone)]
-pub enum Security {
+pub(crate) enum Security {
     /// Plain LDAP (`ldap://` without `starttls`).
     Plain,
     /// TLS from the first byte (`ldaps://`).
@@ -53,7 +53,7 @@ pub enum Security {
 }
 
 /// A connection and its read buffer.
-pub struct Conn {
+pub(crate) struct Conn {
     io: Box<dyn Io>,
     buf: Vec<u8>,
     last_id: i32,
@@ -66,7 +66,7 @@ impl Conn {
     ///
     /// # Errors
     /// [`ConnError`] when the host cannot be reached or TLS fails.
-    pub async fn connect(
+    pub(crate) async fn connect(
         target: &LdapTarget,
         security: Security,
         timeout: Duration,
@@ -134,7 +134,7 @@ impl Conn {
     }
 
     /// The bounds this connection reads within.
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         self.limits
     }
 
@@ -154,7 +154,7 @@ impl Conn {
     ///
     /// # Errors
     /// [`ConnError`] when the exchange fails.
-    pub async fn bind(&mut self, dn: &str, password: &str) -> Result<LdapResult, ConnError> {
+    pub(crate) async fn bind(&mut self, dn: &str, password: &str) -> Result<LdapResult, ConnError> {
         let id = self.next_id();
         bounded(self.timeout, async {
             self.send(&message::bind(id, dn, password)).await?;
@@ -164,7 +164,7 @@ impl Conn {
     }
 
     /// Sends an unbind and closes the connection, ignoring errors: the pull is over.
-    pub async fn unbind(mut self) {
+    pub(crate) async fn unbind(mut self) {
         let id = self.next_id();
         let _ = bounded(self.timeout, async {
             let _ = self.send(&message::unbind(id)).await;
@@ -177,7 +177,7 @@ impl Conn {
     ///
     /// # Errors
     /// [`ConnError`] when the filter is bad or the request cannot be written.
-    pub async fn search_page(
+    pub(crate) async fn search_page(
         &mut self,
         base: &str,
         filter: &str,
@@ -196,7 +196,11 @@ impl Conn {
     ///
     /// # Errors
     /// [`ConnError`] when the request cannot be written.
-    pub async fn search_entry(&mut self, dn: &str, attrs: &[String]) -> Result<i32, ConnError> {
+    pub(crate) async fn search_entry(
+        &mut self,
+        dn: &str,
+        attrs: &[String],
+    ) -> Result<i32, ConnError> {
         let id = self.next_id();
         let request = message::search(
             id,
@@ -216,7 +220,10 @@ impl Conn {
     ///
     /// # Errors
     /// [`ConnError`] when the connection fails or a message is not part of this search.
-    pub async fn read_page(&mut self, id: i32) -> Result<(usize, LdapResult, Vec<u8>), ConnError> {
+    pub(crate) async fn read_page(
+        &mut self,
+        id: i32,
+    ) -> Result<(usize, LdapResult, Vec<u8>), ConnError> {
         let mut at = 0;
         loop {
             let end = self.fill(at, self.limits.max_page).await?;
@@ -237,14 +244,14 @@ impl Conn {
     }
 
     /// The messages of a page [`Conn::read_page`] read: the first `len` bytes of the buffer.
-    pub fn page(&self, len: usize) -> PageMessages<'_> {
+    pub(crate) fn page(&self, len: usize) -> PageMessages<'_> {
         PageMessages {
             rest: &self.buf[..len],
         }
     }
 
     /// Drops the first `len` bytes of the buffer (a page that has been taken apart).
-    pub fn consume(&mut self, len: usize) {
+    pub(crate) fn consume(&mut self, len: usize) {
         self.buf.drain(..len);
     }
 
@@ -301,7 +308,7 @@ impl Conn {
 }
 
 /// The messages of one page, in order, read in place.
-pub struct PageMessages<'a> {
+pub(crate) struct PageMessages<'a> {
     rest: &'a [u8],
 }
 

@@ -21,7 +21,7 @@ struct Attribute<'a> {
 /// An attribute with a value that is not UTF-8 counts as absent, as it did with ldap3's
 /// `SearchEntry` (which moves such attributes to `bin_attrs`, where idfed never looked).
 #[derive(Debug)]
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     pub dn: &'a str,
     attrs: Vec<Attribute<'a>>,
 }
@@ -33,7 +33,7 @@ impl<'a> Entry<'a> {
     /// # Errors
     /// [`Malformed`] when the operation does not have the shape of one, or the DN or an
     /// attribute type is not UTF-8.
-    pub fn from_ber(op: &Tlv<'a>) -> Result<Entry<'a>, Malformed> {
+    pub(crate) fn from_ber(op: &Tlv<'a>) -> Result<Entry<'a>, Malformed> {
         if op.class != Class::Application || op.number != SEARCH_RESULT_ENTRY {
             return Err(malformed("not a SearchResultEntry"));
         }
@@ -73,19 +73,19 @@ impl<'a> Entry<'a> {
     }
 
     /// The first value of `name`.
-    pub fn first(&self, name: &str) -> Option<&'a str> {
+    pub(crate) fn first(&self, name: &str) -> Option<&'a str> {
         self.values(name).next()
     }
 
     /// Every value of `name` (none when it is absent).
-    pub fn values(&self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
+    pub(crate) fn values(&self, name: &str) -> impl Iterator<Item = &'a str> + use<'a> {
         strings(self.find(name).map_or(&[][..], |a| a.values))
     }
 
     /// The first attribute whose type starts with `prefix` (ASCII case-insensitive) and whose
     /// values are all UTF-8: its type as sent, and its values. Active Directory's ranged
     /// values come this way: `member;range=0-1499`.
-    pub fn starting_with(
+    pub(crate) fn starting_with(
         &self,
         prefix: &str,
     ) -> Option<(&'a str, impl Iterator<Item = &'a str> + use<'a>)> {

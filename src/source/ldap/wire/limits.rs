@@ -4,7 +4,7 @@
 
 /// The bounds a connection and a paged search read within.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// The largest message read, in bytes: its length header is refused beyond it, before
     /// anything is read for it. Default 32 MiB: a group of about a million `memberUid`
     /// values, or 400,000 member DNs, in one entry.

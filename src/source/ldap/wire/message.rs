@@ -11,26 +11,26 @@ use ldap3::asn1::{
 use super::ber::{self, Class, Malformed, Reader, Tlv, malformed};
 
 /// Protocol operations (`[APPLICATION n]`) idfed meets.
-pub const BIND_REQUEST: u32 = 0;
-pub const BIND_RESPONSE: u32 = 1;
-pub const UNBIND_REQUEST: u32 = 2;
-pub const SEARCH_REQUEST: u32 = 3;
-pub const SEARCH_RESULT_ENTRY: u32 = 4;
-pub const SEARCH_RESULT_DONE: u32 = 5;
-pub const SEARCH_RESULT_REFERENCE: u32 = 19;
-pub const EXTENDED_REQUEST: u32 = 23;
-pub const EXTENDED_RESPONSE: u32 = 24;
-pub const INTERMEDIATE_RESPONSE: u32 = 25;
+pub(crate) const BIND_REQUEST: u32 = 0;
+pub(crate) const BIND_RESPONSE: u32 = 1;
+pub(crate) const UNBIND_REQUEST: u32 = 2;
+pub(crate) const SEARCH_REQUEST: u32 = 3;
+pub(crate) const SEARCH_RESULT_ENTRY: u32 = 4;
+pub(crate) const SEARCH_RESULT_DONE: u32 = 5;
+pub(crate) const SEARCH_RESULT_REFERENCE: u32 = 19;
+pub(crate) const EXTENDED_REQUEST: u32 = 23;
+pub(crate) const EXTENDED_RESPONSE: u32 = 24;
+pub(crate) const INTERMEDIATE_RESPONSE: u32 = 25;
 
 /// The StartTLS extended operation (RFC 4511 section 4.14).
-pub const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
+pub(crate) const STARTTLS_OID: &str = "1.3.6.1.4.1.1466.20037";
 /// The simple paged results control (RFC 2696).
-pub const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
+pub(crate) const PAGED_RESULTS_OID: &str = "1.2.840.113556.1.4.319";
 
 /// The filter text is not an RFC 4515 filter.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("`{0}` is not an LDAP filter (RFC 4515)")]
-pub struct BadFilter(pub String);
+pub(crate) struct BadFilter(pub String);
 
 pub(super) fn octets(bytes: &[u8]) -> Tag {
     Tag::OctetString(OctetString {
@@ -75,7 +75,7 @@ pub(super) fn envelope(id: i32, op: Tag, controls: Vec<Tag>) -> Vec<u8> {
 }
 
 /// A simple bind (`version 3`, the DN, the password as `[0]`).
-pub fn bind(id: i32, dn: &str, password: &str) -> Vec<u8> {
+pub(crate) fn bind(id: i32, dn: &str, password: &str) -> Vec<u8> {
     let op = Tag::Sequence(Sequence {
         class: TagClass::Application,
         id: u64::from(BIND_REQUEST),
@@ -93,7 +93,7 @@ pub fn bind(id: i32, dn: &str, password: &str) -> Vec<u8> {
 }
 
 /// An unbind request (`[APPLICATION 2] NULL`).
-pub fn unbind(id: i32) -> Vec<u8> {
+pub(crate) fn unbind(id: i32) -> Vec<u8> {
     let op = Tag::Null(Null {
         class: TagClass::Application,
         id: u64::from(UNBIND_REQUEST),
@@ -103,7 +103,7 @@ pub fn unbind(id: i32) -> Vec<u8> {
 }
 
 /// The StartTLS extended request.
-pub fn starttls(id: i32) -> Vec<u8> {
+pub(crate) fn starttls(id: i32) -> Vec<u8> {
     let op = Tag::Sequence(Sequence {
         class: TagClass::Application,
         id: u64::from(EXTENDED_REQUEST),
@@ -118,7 +118,7 @@ pub fn starttls(id: i32) -> Vec<u8> {
 
 /// A search scope (RFC 4511 section 4.5.1.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scope {
+pub(crate) enum Scope {
     /// The base entry only.
     Base = 0,
     /// The base and everything below it.
@@ -131,7 +131,7 @@ pub enum Scope {
 ///
 /// # Errors
 /// [`BadFilter`] when `filter` is not a filter.
-pub fn search_page(
+pub(crate) fn search_page(
     id: i32,
     base: &str,
     filter: &str,
@@ -160,7 +160,7 @@ pub fn search_page(
 ///
 /// # Errors
 /// [`BadFilter`] when `filter` is not a filter.
-pub fn search(
+pub(crate) fn search(
     id: i32,
     base: &str,
     scope: Scope,
@@ -194,7 +194,7 @@ pub fn search(
 
 /// A message as read: its id, its operation (`[APPLICATION n]`) and the controls, if any.
 #[derive(Clone, Copy, Debug)]
-pub struct Message<'a> {
+pub(crate) struct Message<'a> {
     pub id: i32,
     pub op: Tlv<'a>,
     pub controls: Option<Tlv<'a>>,
@@ -204,7 +204,7 @@ pub struct Message<'a> {
 ///
 /// # Errors
 /// [`Malformed`] when it is not one.
-pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Malformed> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Message<'_>, Malformed> {
     let mut outer = Reader::new(bytes);
     let message = outer.expect("empty message")?;
     if !message.is_universal(ber::SEQUENCE) || !outer.is_empty() {
@@ -233,7 +233,7 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, Malformed> {
 
 /// The LDAPResult of a response: result code, matched DN, diagnostic message.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LdapResult {
+pub(crate) struct LdapResult {
     pub rc: u32,
     pub matched: String,
     pub text: String,
@@ -243,7 +243,7 @@ pub struct LdapResult {
 ///
 /// # Errors
 /// [`Malformed`] when the operation has no such result.
-pub fn result(op: &Tlv<'_>) -> Result<LdapResult, Malformed> {
+pub(crate) fn result(op: &Tlv<'_>) -> Result<LdapResult, Malformed> {
     let mut parts = op.parts("result")?;
     let rc = parts.expect("no result code")?;
     if !rc.is_universal(ber::ENUMERATED) {
@@ -264,7 +264,7 @@ pub fn result(op: &Tlv<'_>) -> Result<LdapResult, Malformed> {
 ///
 /// # Errors
 /// [`Malformed`] when a control, or the paged results value, is not well-formed.
-pub fn paged_cookie(controls: Option<&Tlv<'_>>) -> Result<Vec<u8>, Malformed> {
+pub(crate) fn paged_cookie(controls: Option<&Tlv<'_>>) -> Result<Vec<u8>, Malformed> {
     let Some(controls) = controls else {
         return Ok(Vec::new());
     };

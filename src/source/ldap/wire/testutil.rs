@@ -8,7 +8,7 @@ use ldap3::asn1::{ASNTag, Enumerated, Integer, Sequence, Set, StructureTag, Tag,
 use super::ber;
 use super::message::{self, SEARCH_RESULT_DONE, SEARCH_RESULT_ENTRY, envelope, octets};
 
-pub fn encode(tag: StructureTag) -> Vec<u8> {
+pub(crate) fn encode(tag: StructureTag) -> Vec<u8> {
     let mut buf = BytesMut::new();
     write::encode_into(&mut buf, tag).unwrap();
     buf.to_vec()
@@ -16,7 +16,7 @@ pub fn encode(tag: StructureTag) -> Vec<u8> {
 
 /// A SearchResultEntry operation: the DN and `(type, values)` attributes, as bytes (which
 /// need not be UTF-8).
-pub fn entry_tag(dn: &[u8], attrs: &[(&[u8], &[&[u8]])]) -> StructureTag {
+pub(crate) fn entry_tag(dn: &[u8], attrs: &[(&[u8], &[&[u8]])]) -> StructureTag {
     let attrs = attrs
         .iter()
         .map(|(name, values)| {
@@ -47,7 +47,7 @@ pub fn entry_tag(dn: &[u8], attrs: &[(&[u8], &[&[u8]])]) -> StructureTag {
 }
 
 /// A whole SearchResultEntry message: the DN and `(type, values)` attributes.
-pub fn entry(id: i32, dn: &str, attrs: &[(&str, &[&str])]) -> Vec<u8> {
+pub(crate) fn entry(id: i32, dn: &str, attrs: &[(&str, &[&str])]) -> Vec<u8> {
     let attrs: Vec<(&[u8], Vec<&[u8]>)> = attrs
         .iter()
         .map(|(n, vs)| (n.as_bytes(), vs.iter().map(|v| v.as_bytes()).collect()))
@@ -58,7 +58,7 @@ pub fn entry(id: i32, dn: &str, attrs: &[(&str, &[&str])]) -> Vec<u8> {
 }
 
 /// An operation carrying an LDAPResult (`[APPLICATION op] { rc, matchedDN, text }`).
-pub fn result_op(op: u32, rc: i64, matched: &str, text: &str) -> Tag {
+pub(crate) fn result_op(op: u32, rc: i64, matched: &str, text: &str) -> Tag {
     Tag::Sequence(Sequence {
         class: TagClass::Application,
         id: u64::from(op),
@@ -74,18 +74,18 @@ pub fn result_op(op: u32, rc: i64, matched: &str, text: &str) -> Tag {
 }
 
 /// A whole response message with an LDAPResult and no controls.
-pub fn result(id: i32, op: u32, rc: i64, text: &str) -> Vec<u8> {
+pub(crate) fn result(id: i32, op: u32, rc: i64, text: &str) -> Vec<u8> {
     envelope(id, result_op(op, rc, "", text), Vec::new())
 }
 
 /// A successful SearchResultDone without controls: the last (or only) page.
-pub fn done(id: i32) -> Vec<u8> {
+pub(crate) fn done(id: i32) -> Vec<u8> {
     result(id, SEARCH_RESULT_DONE, 0, "")
 }
 
 /// A successful SearchResultDone with the paged results control carrying `cookie`: a page
 /// with more after it (an empty cookie: the last page).
-pub fn paged_done(id: i32, cookie: &[u8]) -> Vec<u8> {
+pub(crate) fn paged_done(id: i32, cookie: &[u8]) -> Vec<u8> {
     let value = encode(
         Tag::Sequence(Sequence {
             inner: vec![
@@ -112,7 +112,7 @@ pub fn paged_done(id: i32, cookie: &[u8]) -> Vec<u8> {
 /// A scripted LDAP server on 127.0.0.1; returns its port. Each connection is served in its own
 /// thread, each request answered with what `answer` gives for (operation, a search's base,
 /// a search's requested attributes, message id); an unbind closes the connection.
-pub fn fake_server(answer: fn(u32, &str, &[String], i32) -> Vec<u8>) -> u16 {
+pub(crate) fn fake_server(answer: fn(u32, &str, &[String], i32) -> Vec<u8>) -> u16 {
     use std::io::{Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
