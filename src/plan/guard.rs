@@ -17,6 +17,15 @@ use crate::store::{Baseline, ShareBaseline};
 
 use super::Plan;
 
+/// A share's resolution as a baseline (the store keeps it; the guard compares against it).
+pub(crate) fn baseline_of(share: &ResolvedShare) -> ShareBaseline {
+    ShareBaseline {
+        owners: share.owners.len() as u64,
+        uids: share.uids.clone(),
+        gids: share.gids.clone(),
+    }
+}
+
 /// Which shrinks the administrator accepts (`--allow-shrink [SHARE]`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum AllowShrink {
@@ -118,7 +127,7 @@ pub(crate) fn is_marked_shrink(before: u64, after: u64) -> bool {
 
 /// `share` against its baseline: a shrink when owners or ids dropped markedly.
 fn shrink(base: &ShareBaseline, share: &ResolvedShare) -> Option<Shrink> {
-    let now = ShareBaseline::of(share);
+    let now = baseline_of(share);
     (is_marked_shrink(base.owners, now.owners) || is_marked_shrink(base.ids(), now.ids())).then(
         || Shrink {
             share: share.name.clone(),
@@ -163,7 +172,7 @@ pub(crate) fn hold(
                 }
                 out.shares.push(share.clone());
                 out.record
-                    .insert(share.name.clone(), ShareBaseline::of(share));
+                    .insert(share.name.clone(), baseline_of(share));
             }
         }
     }
@@ -226,7 +235,7 @@ mod tests {
         let mut now = share("lab", &raw, &[]);
         now.owners.truncate(1);
         let baseline = Baseline {
-            shares: BTreeMap::from([("lab".into(), ShareBaseline::of(&before))]),
+            shares: BTreeMap::from([("lab".into(), baseline_of(&before))]),
         };
         let other = share("other", &[1005, 1006], &[]);
         let g = hold(
@@ -259,7 +268,7 @@ mod tests {
             assert!(g.held.is_empty());
             assert_eq!(g.accepted.len(), 1);
             assert_eq!(g.shares[0], now);
-            assert_eq!(g.record["lab"], ShareBaseline::of(&now));
+            assert_eq!(g.record["lab"], baseline_of(&now));
         }
         let g = hold(
             &baseline,

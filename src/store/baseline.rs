@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::fs::{Root, write_json};
 use crate::ids::IdSet;
-use crate::resolve::ResolvedShare;
 
 use super::StoreError;
 
@@ -29,15 +28,6 @@ pub(crate) struct ShareBaseline {
 }
 
 impl ShareBaseline {
-    /// A share's resolution as a baseline.
-    pub(crate) fn of(share: &ResolvedShare) -> ShareBaseline {
-        ShareBaseline {
-            owners: share.owners.len() as u64,
-            uids: share.uids.clone(),
-            gids: share.gids.clone(),
-        }
-    }
-
     /// How many ids, both kinds.
     pub(crate) fn ids(&self) -> u64 {
         self.uids.len() + self.gids.len()
