@@ -171,8 +171,7 @@ pub(crate) fn hold(
                     out.accepted.push(shrink);
                 }
                 out.shares.push(share.clone());
-                out.record
-                    .insert(share.name.clone(), baseline_of(share));
+                out.record.insert(share.name.clone(), baseline_of(share));
             }
         }
     }

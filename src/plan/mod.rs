@@ -4,6 +4,7 @@
 
 pub(crate) mod gains;
 pub(crate) mod guard;
+mod memo;
 pub(crate) mod release;
 pub(crate) mod saved;
 mod skip;
@@ -16,7 +17,7 @@ use serde::Serialize;
 
 use crate::cluster::{ClusterState, CtState, NodeCoverage, StaleNode, current_map};
 use crate::idmap::{
-    self, Extent, KindWarning, MapError, MapParams, Subid, outside_ranges, passthroughs, subids,
+    Extent, KindWarning, MapError, MapParams, Subid, outside_ranges, passthroughs, subids,
 };
 use crate::ids::{ByKind, IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
@@ -24,6 +25,7 @@ use crate::shift::preview::Preview;
 use crate::store::Managed;
 
 pub(crate) use gains::{Gain, Gains, OwnerTable};
+use memo::MapMemo;
 pub(crate) use release::Release;
 pub(crate) use skip::SkipReason;
 
@@ -247,6 +249,7 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         .map(|(i, s)| (s.name.as_str(), i))
         .collect();
     let table = Arc::new(OwnerTable::from_shares(input.shares));
+    let mut maps = MapMemo::new(&input.params, input.shares);
     let mut out = Plan::default();
     let mut memo = RolloutMemo {
         base: input
@@ -266,7 +269,7 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         if used.is_empty() {
             continue; // not managed: never touched, never listed
         }
-        let mut cp = plan_ct(input, ct, &used, &table);
+        let mut cp = plan_ct(input, ct, &used, &table, &mut maps);
         cp.rollout = rollout(input, &cp, &mut memo);
         out.containers.push(cp);
     }
@@ -406,7 +409,7 @@ struct KindPlan {
 }
 
 /// The desired map of `kind` for a CT with map `current` and idfed's (trusted) `record` of it,
-/// that uses `used`.
+/// that uses the shares `used` (indices into the input's), built by `maps`.
 ///
 /// # Errors
 /// The map cannot be built: a wanted id the policy refuses, or no fit in the kernel's budget.
@@ -416,7 +419,8 @@ fn plan_kind(
     kind: IdKind,
     current: &[Extent],
     record: &Managed,
-    used: &[&ResolvedShare],
+    used: &[usize],
+    maps: &mut MapMemo<'_>,
 ) -> Result<KindPlan, MapError> {
     let current_pass = passthroughs(current);
     // A write interrupted midway left a claim: idfed's where the map holds it.
@@ -429,23 +433,20 @@ fn plan_kind(
     let released = release::released(input.release, vmid, kind, &adopted);
     let adopted = adopted.difference(&released);
     let kept = foreign.union(&adopted);
-    let wanted = used
-        .iter()
-        .fold(IdSet::new(), |acc, s| acc.union(s.ids(kind)));
     // Foreign and adopted passthroughs may lie below min_id (an admin's uid 33): they are kept
     // exactly as they are, never widened. The ids idfed adds itself get the real policy.
-    let map = idmap::build(kind, &wanted.difference(&kept), &kept, &input.params)?;
+    let map = maps.build(kind, used, &kept)?;
     let removed = owned
         .intersection(&current_pass)
         .difference(&map.passthrough);
     let unmapped = map.unmapped_inside();
     let (managed_after, adopting) = if input.adopt {
-        (map.passthrough, foreign.clone())
+        (map.passthrough.clone(), foreign.clone())
     } else {
         (map.passthrough.difference(&foreign), IdSet::new())
     };
     Ok(KindPlan {
-        map: map.extents,
+        map: map.extents.clone(),
         current_pass,
         adopted_after: adopted.union(&adopting),
         adopting,
@@ -453,9 +454,9 @@ fn plan_kind(
         foreign,
         removed,
         unmapped,
-        exposed: map.exposed,
+        exposed: map.exposed.clone(),
         managed_after,
-        warnings: map.warnings.into_iter().map(KindWarning).collect(),
+        warnings: map.warnings.iter().cloned().map(KindWarning).collect(),
     })
 }
 
@@ -491,6 +492,7 @@ fn plan_ct(
     ct: &CtState,
     used_ix: &[usize],
     table: &Arc<OwnerTable>,
+    maps: &mut MapMemo<'_>,
 ) -> CtPlan {
     let params = &input.params;
     let used: Vec<&ResolvedShare> = used_ix.iter().map(|&i| &input.shares[i]).collect();
@@ -545,13 +547,15 @@ fn plan_ct(
         cp.skipped = Some(reason);
         return cp;
     }
-    let plan_of = |kind, current: &[Extent]| {
-        plan_kind(input, ct.vmid, kind, current, managed, &used).map_err(|error| match error {
-            MapError::DoesNotFit { .. } | MapError::OverBudget { .. } => {
-                over_budget(kind, &used, error)
-            }
-            error => SkipReason::CannotBuild { kind, error },
-        })
+    let mut plan_of = |kind, current: &[Extent]| {
+        plan_kind(input, ct.vmid, kind, current, managed, used_ix, maps).map_err(
+            |error| match error {
+                MapError::DoesNotFit { .. } | MapError::OverBudget { .. } => {
+                    over_budget(kind, &used, error)
+                }
+                error => SkipReason::CannotBuild { kind, error },
+            },
+        )
     };
     let uid = match plan_of(IdKind::Uid, &cp.current_uid_map) {
         Ok(uid) => uid,

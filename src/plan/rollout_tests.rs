@@ -3,6 +3,7 @@
 use super::testutil;
 use super::*;
 use crate::cluster::ShareUse;
+use crate::idmap;
 
 fn params() -> MapParams {
     MapParams {

@@ -324,3 +324,38 @@ fn wanted_ids_below_min_id_are_refused_beside_foreign_ones() {
     assert_eq!(c.foreign_uids, set(&[33]));
     assert_eq!(c.managed_after.uids, set(&[1005]));
 }
+
+/// Issue 13: each distinct map is built once per plan; CTs asking for it share the work.
+#[test]
+fn cts_with_equal_needs_share_one_build() {
+    let shares = [
+        share("a", &[1005, 1007], &[1005]),
+        share("b", &[2000], &[2000]),
+    ];
+    let cts = [
+        ct(101, &[], &["a"]),
+        ct(102, &[], &["a"]),
+        ct(103, &[], &["a", "b"]),
+        ct(104, &[], &["b", "a"]),
+        ct(105, &[], &["a"]),
+    ];
+    super::memo::BUILDS.with(|b| b.set(0));
+    let p = run(&shares, &cts, &BTreeMap::new());
+    // Two distinct needs ({a}, {a, b}), two kinds: four builds for ten maps.
+    assert_eq!(super::memo::BUILDS.with(|b| b.get()), 4);
+    let maps = |vmid| {
+        let c = p.container(vmid).unwrap();
+        (c.uid_map.clone(), c.gid_map.clone())
+    };
+    assert_eq!(maps(101), maps(102));
+    assert_eq!(maps(101), maps(105));
+    assert_eq!(maps(103), maps(104));
+    assert_ne!(maps(101), maps(103));
+    assert!(
+        p.container(103)
+            .unwrap()
+            .uid_map
+            .iter()
+            .any(|e| e.inside == 2000 && e.is_passthrough())
+    );
+}

@@ -1,0 +1,128 @@
+//! Maps built once per plan (issue 13): every distinct (ids, parameters) is built by
+//! `idmap::build` once, and CTs that ask for it share the result. CTs using the same shares with
+//! the same kept (foreign or adopted) ids ask for the same map, and at a site's scale thousands of
+//! CTs use a few dozen share combinations.
+//!
+//! A plan has one [`MapParams`], so the key is the rest of what `build` takes: the kind, the ids
+//! wanted and the ids kept. It is looked up first by the shares a CT uses (no union of their ids
+//! to compute), then by the ids themselves, so different shares owned by the same ids share a map
+//! too.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::idmap::{self, BuiltMap, MapError, MapParams};
+use crate::ids::{IdKind, IdSet};
+use crate::resolve::ResolvedShare;
+
+/// foldhash rather than std's SipHash: the keys are id sets of hundreds of ranges, hashed once
+/// per CT, and come from idfed's own resolution, not from an adversary choosing collisions.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A built map or why it cannot be built, shared.
+pub(crate) type Built = Result<Arc<BuiltMap>, MapError>;
+
+/// The maps of one plan, by what they were built from.
+pub(crate) struct MapMemo<'a> {
+    params: &'a MapParams,
+    shares: &'a [ResolvedShare],
+    /// By kind, the shares used (sorted indices into `shares`) and the kept ids.
+    by_shares: FastMap<(IdKind, Vec<usize>, IdSet), Built>,
+    /// By kind, the wanted ids (kept ones left out) and the kept ids.
+    by_ids: FastMap<(IdKind, IdSet, IdSet), Built>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// How many maps `MapMemo` built on this thread (the planner runs on its caller's thread).
+    pub(crate) static BUILDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+impl<'a> MapMemo<'a> {
+    pub(crate) fn new(params: &'a MapParams, shares: &'a [ResolvedShare]) -> MapMemo<'a> {
+        MapMemo {
+            params,
+            shares,
+            by_shares: FastMap::default(),
+            by_ids: FastMap::default(),
+        }
+    }
+
+    /// The map of `kind` passing through the ids of the shares `used` (indices into the plan's
+    /// shares) and `kept` exactly: `idmap::build(kind, wanted - kept, kept, params)`, built the
+    /// first time it is asked for.
+    pub(crate) fn build(&mut self, kind: IdKind, used: &[usize], kept: &IdSet) -> Built {
+        let mut used = used.to_vec();
+        used.sort_unstable();
+        used.dedup();
+        let key = (kind, used, kept.clone());
+        if let Some(built) = self.by_shares.get(&key) {
+            return built.clone();
+        }
+        let wanted = key
+            .1
+            .iter()
+            .fold(IdSet::new(), |acc, &s| acc.union(self.shares[s].ids(kind)))
+            .difference(kept);
+        let params = self.params;
+        let built = self
+            .by_ids
+            .entry((kind, wanted, kept.clone()))
+            .or_insert_with_key(|(kind, wanted, kept)| {
+                #[cfg(test)]
+                BUILDS.with(|b| b.set(b.get() + 1));
+                idmap::build(*kind, wanted, kept, params).map(Arc::new)
+            })
+            .clone();
+        self.by_shares.insert(key, built.clone());
+        built
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::testutil::{set, share};
+
+    #[test]
+    fn each_distinct_map_is_built_once() {
+        let shares = [
+            share("a", &[1005, 1007], &[1005]),
+            share("b", &[2000], &[2000]),
+            // Owned by the same ids as `a`: another share, the same map.
+            share("a2", &[1005, 1007], &[1005]),
+        ];
+        let params = MapParams::default();
+        let mut memo = MapMemo::new(&params, &shares);
+        BUILDS.with(|b| b.set(0));
+        let none = IdSet::new();
+        let first = memo.build(IdKind::Uid, &[0, 1], &none).unwrap();
+        // The same shares in another order, the same ids by other shares: the same map, shared.
+        for used in [&[1, 0][..], &[0, 1, 0], &[2, 1]] {
+            let again = memo.build(IdKind::Uid, used, &none).unwrap();
+            assert!(Arc::ptr_eq(&first, &again), "{used:?}");
+        }
+        assert_eq!(BUILDS.with(|b| b.get()), 1);
+        // Another kind, other kept ids, other shares: each built once more.
+        let gid = memo.build(IdKind::Gid, &[0, 1], &none).unwrap();
+        assert_eq!(gid.passthrough, set(&[1005, 2000]));
+        let kept = set(&[33]);
+        let with_33 = memo.build(IdKind::Uid, &[0, 1], &kept).unwrap();
+        assert!(with_33.passthrough.contains(33));
+        assert!(!first.passthrough.contains(33));
+        memo.build(IdKind::Uid, &[0], &none).unwrap();
+        assert_eq!(BUILDS.with(|b| b.get()), 4);
+        // Equal to building it directly.
+        let direct = idmap::build(IdKind::Uid, &set(&[1005, 1007, 2000]), &none, &params);
+        assert_eq!(direct.unwrap(), *first);
+        // A map that cannot be built is tried once too, and says why each time.
+        let low = [share("low", &[500], &[500])];
+        let mut memo = MapMemo::new(&params, &low);
+        BUILDS.with(|b| b.set(0));
+        for _ in 0..2 {
+            let e = memo.build(IdKind::Uid, &[0], &none).unwrap_err();
+            assert!(matches!(e, MapError::BelowMin { .. }), "{e}");
+        }
+        assert_eq!(BUILDS.with(|b| b.get()), 1);
+    }
+}
