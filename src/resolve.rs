@@ -23,6 +23,7 @@ use crate::source::{Directory, Member, User};
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 pub(crate) use each::{Cache, FromCache, SourceSummary, age, resolve_each};
+use warning::MemberProblem;
 pub(crate) use warning::ResolveWarning;
 
 /// Whether an owner is a user or a group.
@@ -192,23 +193,20 @@ pub(crate) fn resolve_share(
                     if seen.insert(inner.name.as_str()) {
                         pending.push(inner);
                     }
-                } else if directory.was_skipped(member) {
-                    r.warnings.push(ResolveWarning::MemberNotPosix {
-                        share: name.to_string(),
-                        group: at.name.clone(),
-                        member: member.to_string(),
-                        dn: matches!(member, Member::Dn(_)),
-                        source: share.source.clone(),
-                    });
                 } else {
-                    // No entry at all: most often a member deleted from the directory while
-                    // the group still lists it.
-                    r.warnings.push(ResolveWarning::MemberMissing {
+                    // Skipped by the source, or no entry at all: most often a member deleted
+                    // from the directory while the group still lists it.
+                    r.warnings.push(ResolveWarning::Member {
                         share: name.to_string(),
                         group: at.name.clone(),
                         member: member.to_string(),
                         dn: matches!(member, Member::Dn(_)),
                         source: share.source.clone(),
+                        problem: if directory.was_skipped(member) {
+                            MemberProblem::NotPosix
+                        } else {
+                            MemberProblem::Missing
+                        },
                     });
                 }
             }

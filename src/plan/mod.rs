@@ -557,23 +557,27 @@ fn plan_ct(
             },
         )
     };
-    let uid = match plan_of(IdKind::Uid, &cp.current_uid_map) {
-        Ok(uid) => uid,
-        Err(reason) => {
-            cp.skipped = Some(reason);
-            return cp;
+    // Uids first: the uid map's warnings stay on a CT whose gid map cannot be built.
+    let mut built = Vec::with_capacity(2);
+    for kind in IdKind::ALL {
+        let current = match kind {
+            IdKind::Uid => &cp.current_uid_map,
+            IdKind::Gid => &cp.current_gid_map,
+        };
+        match plan_of(kind, current) {
+            Ok(mut k) => {
+                cp.warnings.append(&mut k.warnings);
+                built.push(k);
+            }
+            Err(reason) => {
+                cp.skipped = Some(reason);
+                return cp;
+            }
         }
+    }
+    let (Some(gid), Some(uid)) = (built.pop(), built.pop()) else {
+        unreachable!("a plan of each kind was built")
     };
-    // The uid map's warnings stay on a CT whose gid map cannot be built.
-    cp.warnings.extend(uid.warnings);
-    let gid = match plan_of(IdKind::Gid, &cp.current_gid_map) {
-        Ok(gid) => gid,
-        Err(reason) => {
-            cp.skipped = Some(reason);
-            return cp;
-        }
-    };
-    cp.warnings.extend(gid.warnings);
     for &s in used_ix {
         cp.gains.add_share(s, |kind, id| match kind {
             OwnerKind::User => !uid.current_pass.contains(id),

@@ -287,9 +287,6 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
         write_owner_list(out, c);
         out.push('\n');
     }
-    if let Some(note) = ids_note("drops", &c.removed_uids, &c.removed_gids) {
-        let _ = writeln!(out, "    {note} (no share owns them any more)");
-    }
     let vmid = if one {
         c.ct.to_string()
     } else {
@@ -299,40 +296,56 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
         uid: c.foreign_uids.difference(&c.adopting_uids),
         gid: c.foreign_gids.difference(&c.adopting_gids),
     };
-    if let Some(note) = ids_note("keeps foreign", &foreign.uid, &foreign.gid) {
-        let _ = writeln!(
-            out,
-            "    {note} (not written by idfed; `idfed plan --adopt` shows adopting them)"
-        );
-    }
-    if let Some(note) = ids_note("adopts foreign", &c.adopting_uids, &c.adopting_gids) {
-        let _ = writeln!(
-            out,
-            "    {note}: idfed's from now on, kept whatever the shares say until released \
-             (`idfed apply --release {vmid}`)"
-        );
-    }
     let adopted = ByKind {
         uid: c.adopted_uids.difference(&c.adopting_uids),
         gid: c.adopted_gids.difference(&c.adopting_gids),
     };
-    if let Some(note) = ids_note("keeps adopted", &adopted.uid, &adopted.gid) {
-        let _ = writeln!(
-            out,
-            "    {note} (whatever the shares say, until `idfed apply --release {vmid}`)"
-        );
-    }
-    if let Some(note) = ids_note("releases adopted", &c.released_uids, &c.released_gids) {
-        let _ = writeln!(
-            out,
-            "    {note} (kept while a share owns them, removed when none does)"
-        );
-    }
-    if let Some(note) = ids_note("exposes", &c.exposed_uids, &c.exposed_gids) {
-        let _ = writeln!(
-            out,
-            "    {note} (no owner asked for them: merged to fit the kernel's budget)"
-        );
+    // One line per kind of id the CT keeps, gains or loses besides its owners, and why.
+    let notes: [(&str, &IdSet, &IdSet, String); 6] = [
+        (
+            "drops",
+            &c.removed_uids,
+            &c.removed_gids,
+            " (no share owns them any more)".into(),
+        ),
+        (
+            "keeps foreign",
+            &foreign.uid,
+            &foreign.gid,
+            " (not written by idfed; `idfed plan --adopt` shows adopting them)".into(),
+        ),
+        (
+            "adopts foreign",
+            &c.adopting_uids,
+            &c.adopting_gids,
+            format!(
+                ": idfed's from now on, kept whatever the shares say until released \
+                 (`idfed apply --release {vmid}`)"
+            ),
+        ),
+        (
+            "keeps adopted",
+            &adopted.uid,
+            &adopted.gid,
+            format!(" (whatever the shares say, until `idfed apply --release {vmid}`)"),
+        ),
+        (
+            "releases adopted",
+            &c.released_uids,
+            &c.released_gids,
+            " (kept while a share owns them, removed when none does)".into(),
+        ),
+        (
+            "exposes",
+            &c.exposed_uids,
+            &c.exposed_gids,
+            " (no owner asked for them: merged to fit the kernel's budget)".into(),
+        ),
+    ];
+    for (label, uids, gids, why) in notes {
+        if let Some(note) = ids_note(label, uids, gids) {
+            let _ = writeln!(out, "    {note}{why}");
+        }
     }
     // What the map leaves unmapped (`unmapped_*`), by why: the warnings carry each part.
     let (mut fitted, mut holes) = (ByKind::<IdSet>::default(), ByKind::<IdSet>::default());

@@ -6,6 +6,15 @@ use crate::source::SourceWarning;
 
 use super::{OwnerKind, id_kind};
 
+/// Why a group member is not taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MemberProblem {
+    /// The source skipped its entry (no POSIX attributes).
+    NotPosix,
+    /// No entry at all (most often deleted from the directory while the group still lists it).
+    Missing,
+}
+
 /// A warning of `resolve` (and of every command that resolves the shares).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum ResolveWarning {
@@ -16,23 +25,15 @@ pub(crate) enum ResolveWarning {
     },
     /// The source's answer could not be kept in the offline cache.
     NotCached { source: String, error: String },
-    /// A group member whose entry the source skipped (no POSIX attributes).
-    MemberNotPosix {
+    /// A group member that is not taken: its entry was skipped, or there is none.
+    Member {
         share: String,
         group: String,
         member: String,
         /// The member is a DN (it may name a group), not a user name.
         dn: bool,
         source: String,
-    },
-    /// A group member with no entry at all (most often deleted from the directory while the
-    /// group still lists it).
-    MemberMissing {
-        share: String,
-        group: String,
-        member: String,
-        dn: bool,
-        source: String,
+        problem: MemberProblem,
     },
     /// An owner that follows from another (a member, a primary group) whose id is below
     /// `cluster.min_id`.
@@ -61,37 +62,34 @@ impl fmt::Display for ResolveWarning {
             ResolveWarning::NotCached { source, error } => {
                 write!(f, "source `{source}`: cannot keep its answer: {error}")
             }
-            ResolveWarning::MemberNotPosix {
+            ResolveWarning::Member {
                 share,
                 group,
                 member,
                 dn,
                 source,
+                problem,
             } => {
-                let what = if *dn { "a user or a group" } else { "a user" };
-                write!(
-                    f,
-                    "share `{share}`: group `{group}`: member `{member}` is not {what} with POSIX \
-                     attributes in source `{source}`: skipped"
-                )
-            }
-            ResolveWarning::MemberMissing {
-                share,
-                group,
-                member,
-                dn,
-                source,
-            } => {
-                let (what, why) = if *dn {
-                    ("entry", "deleted, or outside its bases and filters?")
-                } else {
-                    ("user", "deleted?")
-                };
-                write!(
-                    f,
-                    "share `{share}`: group `{group}`: member `{member}` names no {what} in source \
-                     `{source}` ({why}): skipped"
-                )
+                write!(f, "share `{share}`: group `{group}`: member `{member}` ")?;
+                match (problem, dn) {
+                    (MemberProblem::NotPosix, false) => f.write_str("is not a user")?,
+                    (MemberProblem::NotPosix, true) => f.write_str("is not a user or a group")?,
+                    (MemberProblem::Missing, false) => f.write_str("names no user")?,
+                    (MemberProblem::Missing, true) => f.write_str("names no entry")?,
+                }
+                match (problem, dn) {
+                    (MemberProblem::NotPosix, _) => {
+                        write!(f, " with POSIX attributes in source `{source}`: skipped")
+                    }
+                    (MemberProblem::Missing, false) => {
+                        write!(f, " in source `{source}` (deleted?): skipped")
+                    }
+                    (MemberProblem::Missing, true) => write!(
+                        f,
+                        " in source `{source}` (deleted, or outside its bases and filters?): \
+                         skipped"
+                    ),
+                }
             }
             ResolveWarning::BelowMin {
                 share,
