@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Times `idfed plan` on synthetic clusters against the time to only read the same files.
 
-For each size it generates a cluster (benches/gen_cluster.py), then, with a warm page cache,
-runs alternately:
+For each shape (`teams`, `sparse`: see benches/gen_cluster.py) and size it generates a cluster,
+then, with a warm page cache, runs alternately:
 - the read-only baseline: one `cat` of every CT config plus passwd and group, to /dev/null;
 - `idfed plan` (text to /dev/null) over the same tree;
-and records each run's wall time and peak resident memory (wait4's ru_maxrss for that child).
-Medians are reported; plan's figures are also given as ratios to the baseline of the same run.
+each under GNU time (`/usr/bin/time -f %M`), which gives the peak resident memory of that
+command alone (wait4 on a child of this Python process would report this process's high-water
+mark when it is larger). Medians of the wall times are reported; plan's figures are also given
+as ratios to the baseline of the same run.
 
 Writes RESULTS.json and an SVG plot of time against cluster size, and prints a Markdown table.
 """
@@ -19,6 +21,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -26,24 +29,23 @@ import gen_cluster  # noqa: E402
 
 
 def measure(argv, cwd=None):
-    """Wall seconds and peak RSS in KiB of one run of argv; fails loudly on a bad exit."""
-    with open(os.devnull, "wb") as null:
+    """Wall seconds and peak RSS in KiB (GNU time's) of one run of argv; fails loudly on a bad
+    exit."""
+    with tempfile.NamedTemporaryFile("r") as rss, open(os.devnull, "wb") as null:
+        timed = ["/usr/bin/time", "-f", "%M", "-o", rss.name, *argv]
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, cwd=cwd, stdout=null, stderr=subprocess.PIPE)
-        err = p.stderr.read()
-        _, status, ru = os.wait4(p.pid, 0)
+        p = subprocess.run(timed, cwd=cwd, stdout=null, stderr=subprocess.PIPE, check=False)
         wall = time.perf_counter() - t0
-        p.returncode = os.waitstatus_to_exitcode(status)
-    if p.returncode not in (0, 2):
-        sys.exit(f"bench: `{' '.join(argv[:6])} ...` exited {p.returncode}:\n{err.decode()}")
-    return wall, ru.ru_maxrss
+        if p.returncode not in (0, 2):
+            sys.exit(f"bench: `{' '.join(argv[:6])} ...` exited {p.returncode}:\n{p.stderr.decode()}")
+        return wall, int(rss.read().split()[-1])
 
 
-def bench_size(idfed, work, cts, runs, regenerate):
-    out = os.path.join(work, str(cts))
+def bench_size(idfed, work, shape, cts, runs, regenerate):
+    out = os.path.join(work, f"{shape}-{cts}")
     if regenerate or not os.path.exists(os.path.join(out, "files.txt")):
-        print(f"bench: generating {cts} CTs under {out}", file=sys.stderr)
-        gen_cluster.generate(out, cts)
+        print(f"bench: generating {cts} CTs ({shape}) under {out}", file=sys.stderr)
+        gen_cluster.generate(out, cts, shape=shape)
     with open(os.path.join(out, "files.txt"), encoding="utf-8") as f:
         files = [os.path.relpath(line.strip(), out) for line in f if line.strip()]
     cat = ["cat", *files]
@@ -70,6 +72,7 @@ def bench_size(idfed, work, cts, runs, regenerate):
         plan_t.append(t)
         plan_rss.append(r)
     return {
+        "shape": shape,
         "cts": cts,
         "files": len(files),
         "bytes": total_bytes,
@@ -160,17 +163,22 @@ def svg(results, path):
     out.append(
         f'<text x="{px(5000) + 8:.1f}" y="{py(0.5) + 4:.1f}" fill="#c00">0.5 s target</text>'
     )
+    teams = [r for r in results if r["shape"] == "teams"] or results
     series = [
-        ("plan_s", 1, "idfed plan", "#1f5fbf", ""),
-        ("baseline_s", 1, "cat (read only)", "#888", ""),
-        ("baseline_s", 5, "5 x cat: target", "#c00", ' stroke-dasharray="5,4"'),
+        ("plan_s", 1, "plan, teams", "#1f5fbf", "", "teams"),
+        ("plan_s", 1, "plan, sparse", "#2a9d3a", "", "sparse"),
+        ("baseline_s", 1, "cat (read only)", "#888", "", None),
+        ("baseline_s", 5, "5 x cat: target", "#c00", ' stroke-dasharray="5,4"', None),
     ]
-    for i, (key, factor, name, colour, dash) in enumerate(series):
-        pts = " ".join(f"{px(r['cts']):.1f},{py(r[key] * factor):.1f}" for r in results)
+    for i, (key, factor, name, colour, dash, shape) in enumerate(series):
+        rows = [r for r in results if r["shape"] == shape] if shape else teams
+        if not rows:
+            continue
+        pts = " ".join(f"{px(r['cts']):.1f},{py(r[key] * factor):.1f}" for r in rows)
         out.append(
             f'<polyline points="{pts}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
         )
-        for r in results:
+        for r in rows:
             out.append(
                 f'<circle cx="{px(r["cts"]):.1f}" cy="{py(r[key] * factor):.1f}" r="3" '
                 f'fill="{colour}"/>'
@@ -188,19 +196,19 @@ def svg(results, path):
 
 def table(results):
     rows = [
-        "| CTs | files | MiB read | baseline (cat) | idfed plan | plan / baseline | "
+        "| shape | CTs | files | MiB read | baseline (cat) | idfed plan | plan / baseline | "
         "plan growth | peak RSS |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     prev = None
     for r in results:
         growth = "-"
-        if prev:
+        if prev and prev["shape"] == r["shape"]:
             growth = (
                 f"{r['plan_s'] / prev['plan_s']:.2f}x for {r['cts'] / prev['cts']:.0f}x CTs"
             )
         rows.append(
-            f"| {r['cts']:,} | {r['files']:,} | {r['bytes'] / 2**20:.1f} | "
+            f"| {r['shape']} | {r['cts']:,} | {r['files']:,} | {r['bytes'] / 2**20:.1f} | "
             f"{r['baseline_s'] * 1000:.1f} ms | {r['plan_s'] * 1000:.1f} ms | "
             f"{r['plan_s'] / r['baseline_s']:.1f}x | {growth} | "
             f"{r['plan_rss_kib'] / 1024:.1f} MiB |"
@@ -215,16 +223,18 @@ def main():
     p.add_argument("--idfed", default=os.path.join(here, "..", "target", "release", "idfed"))
     p.add_argument("--work", default="/tmp/idfed-bench", help="where clusters are generated")
     p.add_argument("--sizes", default="500,5000,20000")
+    p.add_argument("--shapes", default="teams,sparse")
     p.add_argument("--runs", type=int, default=7)
     p.add_argument("--regenerate", action="store_true")
     p.add_argument("--json", default=os.path.join(here, "results.json"))
     p.add_argument("--svg", default=os.path.join(here, "plan-time.svg"))
     a = p.parse_args()
     results = []
-    for cts in (int(s) for s in a.sizes.split(",")):
-        r = bench_size(os.path.abspath(a.idfed), a.work, cts, a.runs, a.regenerate)
+    sizes = [int(s) for s in a.sizes.split(",")]
+    for shape, cts in ((shape, cts) for shape in a.shapes.split(",") for cts in sizes):
+        r = bench_size(os.path.abspath(a.idfed), a.work, shape, cts, a.runs, a.regenerate)
         print(
-            f"bench: {cts} CTs: plan {r['plan_s'] * 1000:.1f} ms, "
+            f"bench: {shape}, {cts} CTs: plan {r['plan_s'] * 1000:.1f} ms, "
             f"cat {r['baseline_s'] * 1000:.1f} ms, rss {r['plan_rss_kib'] / 1024:.1f} MiB",
             file=sys.stderr,
         )

@@ -5,7 +5,8 @@
 //!
 //! `benches/map_engine.sh` builds it in release and runs it; by hand:
 //! `cargo run --release --example map_engine [-- expose|unmap [MAX_IDS [SETS]]]`.
-//! Shapes: 2,000 and 50,000 ids drawn uniformly from 1000-65535 (inside the CT's range: every gap
+//! Shapes: 400 ids drawn as the benchmark cluster's sparse shape draws its users (`mixed`), and
+//! 2,000 and 50,000 ids drawn uniformly from 1000-65535 (inside the CT's range: every gap
 //! holds runs of the base range), 200,000-5,000,000 (seven digits) and 1,000,000,000-4,294,967,000
 //! (ten digits); `SETS` (default 5) seeded sets each.
 use std::hint::black_box;
@@ -25,6 +26,29 @@ fn sparse(count: usize, lo: u64, hi: u64, seed: u64) -> Vec<u32> {
         rng ^= rng << 17;
         let id = (lo + rng % (hi - lo)) as u32;
         if id != 100_000 && seen.insert(id) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// `count` distinct uids drawn as `benches/gen_cluster.py --shape sparse` draws its users': 60% in
+/// 10000-65535, 25% in 165536-999999, 15% in 1,000,000-4,999,999.
+fn mixed(count: usize, seed: u64) -> Vec<u32> {
+    let mut rng = seed.max(1);
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let (lo, hi) = match rng % 100 {
+            0..60 => (10_000, 65_536),
+            60..85 => (165_536, 1_000_000),
+            _ => (1_000_000, 5_000_000),
+        };
+        let id = (lo + (rng >> 8) % (hi - lo)) as u32;
+        if seen.insert(id) {
             out.push(id);
         }
     }
@@ -78,7 +102,8 @@ fn main() {
             ..MapParams::default()
         };
         for (count, shape, lo, hi) in [
-            (2000usize, "1000-65535", 1000u64, 65536u64),
+            (400usize, "sparse shape", 0, 0),
+            (2000, "1000-65535", 1000u64, 65536u64),
             (2000, "200,000-5,000,000", 200_000, 5_000_000),
             (2000, "ten digits", 1_000_000_000, 4_294_967_000),
             (50_000, "1000-65535", 1000, 65536),
@@ -89,7 +114,13 @@ fn main() {
                 continue;
             }
             let raw: Vec<Vec<u32>> = (1..=count_sets)
-                .map(|s| sparse(count, lo, hi, s * 7919))
+                .map(|s| {
+                    if hi == 0 {
+                        mixed(count, s * 7919)
+                    } else {
+                        sparse(count, lo, hi, s * 7919)
+                    }
+                })
                 .collect();
             let sets: Vec<IdSet> = raw
                 .iter()
