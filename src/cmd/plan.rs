@@ -80,7 +80,7 @@ fn scan_rootfs(globals: &Globals, ctx: &Loaded, plan: &mut Plan) {
         .filter(|c| !c.rootfs.moves.is_empty())
     {
         if c.node != cluster.node {
-            c.rootfs.not_scanned = Some(format!(
+            std::sync::Arc::make_mut(&mut c.rootfs).not_scanned = Some(format!(
                 "CT {} is on node {}: run `idfed plan --scan-rootfs` there",
                 c.ct, c.node
             ));
@@ -91,7 +91,7 @@ fn scan_rootfs(globals: &Globals, ctx: &Loaded, plan: &mut Plan) {
         };
         let (old, new) = c.maps();
         crate::shift::preview::scan_ct(
-            &mut c.rootfs,
+            std::sync::Arc::make_mut(&mut c.rootfs),
             &globals.root,
             c.ct,
             &ct.config,

@@ -17,7 +17,7 @@ use crate::ids::IdKind;
 use crate::pve::{CtConfig, StorageCfg, VolumeError};
 
 /// A run of consecutive inside ids whose host ids move together.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub(crate) struct PreviewMove {
     pub kind: &'static str,
     /// Inside ids `inside..inside+count` were host ids `from..` and become `to..`.
@@ -70,7 +70,7 @@ impl PreviewMove {
 }
 
 /// A CT's root filesystem against a map change (JSON `rootfs` of a plan's container).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub(crate) struct Preview {
     pub moves: Vec<PreviewMove>,
     /// The directory scanned (a host path), when it was.
