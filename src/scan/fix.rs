@@ -102,7 +102,14 @@ impl Visitor for Fixer<'_> {
         }
         if let Some(journal) = self.journal {
             let map = |k, id| self.hand_back(k, id);
-            match owner::change(entry, to_uid, to_gid, map, Some(journal)) {
+            match owner::change(
+                entry,
+                to_uid,
+                to_gid,
+                map,
+                Some(journal),
+                owner::Known::default(),
+            ) {
                 Ok(after) => {
                     self.unrestored |= !after.is_empty();
                     for f in after {

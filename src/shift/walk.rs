@@ -231,11 +231,21 @@ impl Shared<'_> {
                 .add(tally);
         }
         let full = self.rootfs.join(rel);
-        if acls {
+        // One listing says which of the ACLs and capabilities there are to read (mostly none);
+        // without it, the capabilities are read as before.
+        let listed = if acls {
+            owner::present_xattrs(&full)
+                .map_err(|e| problem(local, rel, "list the extended attributes of", e))
+                .ok()
+        } else {
+            None
+        };
+        let present = listed.unwrap_or_default();
+        if present.access_acl {
             self.shift_acl(&full, rel, acl::ACCESS, local);
-            if is_dir {
-                self.shift_acl(&full, rel, acl::DEFAULT, local);
-            }
+        }
+        if present.default_acl && is_dir {
+            self.shift_acl(&full, rel, acl::DEFAULT, local);
         }
         if uid.is_none() && gid.is_none() {
             return;
@@ -244,12 +254,23 @@ impl Shared<'_> {
         if self.dry_run {
             return;
         }
-        self.chown(e, uid, gid, local);
+        let known = owner::Known {
+            no_caps: listed.is_some_and(|p| !p.caps),
+            still: true,
+        };
+        self.chown(e, uid, gid, known, local);
     }
 
-    fn chown(&self, e: &Entry<'_>, uid: Option<u32>, gid: Option<u32>, local: &mut Local) {
+    fn chown(
+        &self,
+        e: &Entry<'_>,
+        uid: Option<u32>,
+        gid: Option<u32>,
+        known: owner::Known,
+        local: &mut Local,
+    ) {
         let map = |k, id| self.table.lookup(k, id);
-        match owner::change(e, uid, gid, map, self.journal) {
+        match owner::change(e, uid, gid, map, self.journal, known) {
             Ok(after) => {
                 local.unrestored |= !after.is_empty();
                 for f in after {

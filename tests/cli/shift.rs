@@ -498,6 +498,19 @@ fn rootfs_option_reaches_a_mounted_volume() {
     assert_eq!(state(&rootfs(&run)), want);
 }
 
+/// `shift 101` in one walker thread under strace, `calls` written to `trace`.
+fn traced(t: Test, trace: &str, calls: &[&str]) -> Test {
+    t.args(["shift", "101", "--threads", "1"]).under(&[
+        "strace",
+        "-f",
+        "-qq",
+        "-o",
+        trace,
+        "-e",
+        &format!("trace={}", calls.join(",")),
+    ])
+}
+
 /// A real SIGKILL at every change shift makes (strace injects it at the Nth `fchownat`,
 /// `fchmodat`, `lsetxattr`, journal `write` or `fdatasync`; strace counts each system call per
 /// thread, so these runs walk with `--threads 1`, in one thread): the rerun ends exactly where
@@ -512,19 +525,7 @@ fn killed_at_any_step_a_rerun_ends_the_same() {
     let calls = ["fchownat", "fchmodat", "lsetxattr", "write", "fdatasync"];
     let counted = tempfile::NamedTempFile::new().unwrap();
     let trace = counted.path().to_str().unwrap();
-    ct101(CONF)
-        .args(["shift", "101", "--threads", "1"])
-        .under(&[
-            "strace",
-            "-f",
-            "-qq",
-            "-o",
-            trace,
-            "-e",
-            &format!("trace={}", calls.join(",")),
-        ])
-        .run()
-        .success();
+    traced(ct101(CONF), trace, &calls).run().success();
     let log = std::fs::read_to_string(counted.path()).unwrap();
     let (mut tried, mut restored) = (0, 0);
     for call in calls {
@@ -970,4 +971,37 @@ fn apply_shift_rootfs_leaves_a_running_ct_for_a_later_run() {
         state(&rootfs(&run)),
         moved(&before, &[(101005, 1005)], &[(101005, 1005)])
     );
+}
+
+/// Issue 18's speed, by what the kernel is asked (no timing): one listing of the extended
+/// attributes per entry says which ACLs and capabilities there are to read, and an entry with
+/// nothing to put back is changed by name with one `fchownat`, as `chown -R` does. Only the
+/// three entries with set-id bits or capabilities are pinned by a handle (`O_PATH`), and only
+/// the three ACLs there are read (before: a handle per moved entry, two ACL reads per directory
+/// and one per other entry).
+#[test]
+fn shift_reads_and_pins_only_what_it_must() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
+    let t = ct101(CONF);
+    let want = shifted(&state(&t.path().join(ROOTFS)));
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    let calls = ["openat", "lgetxattr", "getxattr", "llistxattr", "fchownat"];
+    let run = traced(t, trace.path().to_str().unwrap(), &calls)
+        .run()
+        .success();
+    assert_eq!(state(&rootfs(&run)), want);
+    let log = std::fs::read_to_string(trace.path()).unwrap();
+    let count = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    assert_eq!(count("O_PATH"), 3, "{log}");
+    assert_eq!(count("lgetxattr("), 3, "{log}");
+    let defaults = log
+        .lines()
+        .filter(|l| l.contains("lgetxattr(") && l.contains("posix_acl_default"))
+        .count();
+    assert_eq!(defaults, 1, "{log}");
+    // Every entry but the symbolic links is listed once; every moved entry is one chown.
+    assert_eq!(count("llistxattr("), 21, "{log}");
+    assert_eq!(count("fchownat("), 12, "{log}");
 }
