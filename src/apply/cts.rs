@@ -55,13 +55,14 @@ impl Run<'_> {
         let extents: Vec<_> = c.uid_map.iter().chain(&c.gid_map).copied().collect();
         let old = config.effective_idmap();
         config.set_idmap(&extents);
-        // The map replaced, for `shift`: what the CT's files were written under.
+        // The map replaced, for `shift`: what the CT's files were written under (and the maps
+        // before it, while no shift came between).
         let after = store::Managed {
-            switched: Some(store::managed::Switch {
+            switched: Some(store::managed::Switch::after(
+                before.switched.as_ref(),
                 old,
-                new: config.effective_idmap(),
-                shifted: false,
-            }),
+                config.effective_idmap(),
+            )),
             ..c.managed_after.clone()
         };
         // Claim first: a crash between the two record writes leaves a record that the CT's map

@@ -35,7 +35,7 @@ impl Run<'_> {
             let Some(switch) = record.switched.filter(|s| !s.shifted) else {
                 continue;
             };
-            let moving = Preview::of(&switch.old, &switch.new);
+            let moving = Preview::of_moves(&shift::moves::since(&switch.olds(), &switch.new));
             if moving.moves.is_empty() {
                 continue;
             }

@@ -10,6 +10,7 @@ use crate::check::{
 use crate::cli::{CheckArgs, Format};
 use crate::plan::Plan;
 use crate::report::{Filter, report};
+use crate::shift::moves;
 use crate::shift::preview::{self, Preview};
 
 use super::load::{Loaded, load_offline};
@@ -25,9 +26,9 @@ fn rootfs_findings(globals: &Globals, ctx: &Loaded, plan: Option<&Plan>) -> Vec<
         let pending = plan
             .and_then(|p| p.container(ct.vmid))
             .filter(|c| !c.rootfs.moves.is_empty());
-        let (old, new, when) = if let Some(c) = pending {
+        let (moves, when) = if let Some(c) = pending {
             let (old, new) = c.maps();
-            (old, new, RootfsWhen::Pending)
+            (moves::between(&old, &new), RootfsWhen::Pending)
         } else {
             let current = ct.config.effective_idmap();
             match cluster
@@ -36,22 +37,22 @@ fn rootfs_findings(globals: &Globals, ctx: &Loaded, plan: Option<&Plan>) -> Vec<
                 .and_then(|m| m.switched.as_ref())
             {
                 Some(s) if !s.shifted && s.wrote(&current) => {
-                    (s.old.clone(), current, RootfsWhen::Switched)
+                    (moves::since(&s.olds(), &current), RootfsWhen::Switched)
                 }
                 _ => continue,
             }
         };
-        let mut preview = Preview::of(&old, &new);
-        if preview.moves.is_empty() {
+        if moves.is_empty() {
             continue;
         }
+        let mut preview = Preview::of_moves(&moves);
         preview::scan_ct(
             &mut preview,
             &globals.root,
             ct.vmid,
             &ct.config,
             &cluster.pve.storage,
-            (&old, &new),
+            &moves,
         );
         out.extend(rootfs_finding(&cluster.node, ct.vmid, &preview, when));
     }

@@ -96,7 +96,7 @@ fn scan_rootfs(globals: &Globals, ctx: &Loaded, plan: &mut Plan) {
             c.ct,
             &ct.config,
             &cluster.pve.storage,
-            (&old, &new),
+            &crate::shift::moves::between(&old, &new),
         );
     }
 }

@@ -172,7 +172,7 @@ pub(crate) fn moves_for(
     if let Some(s) = switch
         && s.wrote(current)
     {
-        return moves::between(&s.old, current);
+        return moves::since(&s.olds(), current);
     }
     if !current
         .iter()
@@ -415,6 +415,7 @@ mod tests {
             old: map(None),
             new: map(Some(1005)),
             shifted: false,
+            earlier: Vec::new(),
         };
         let moves = moves_for(&map(Some(1005)), Some(&switch), &params());
         assert_eq!(moves.len(), 2);
@@ -428,6 +429,7 @@ mod tests {
             old: map(Some(1005)),
             new: map(None),
             shifted: false,
+            earlier: Vec::new(),
         };
         assert!(moves_for(&map(None), None, &params()).is_empty());
         let moves = moves_for(&map(None), Some(&back), &params());

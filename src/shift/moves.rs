@@ -135,6 +135,32 @@ pub(crate) fn between(old: &[Extent], new: &[Extent]) -> Vec<MoveRange> {
     normalize(out)
 }
 
+/// The moves to `new` from any of `olds` (the most trusted first): each old map's moves, but
+/// not of old host ids an earlier map already moves (two maps disagreeing on one host id: the
+/// first wins), each once.
+pub(crate) fn since(olds: &[&[Extent]], new: &[Extent]) -> Vec<MoveRange> {
+    let mut taken = [IdSet::new(), IdSet::new()];
+    let mut out: Vec<MoveRange> = Vec::new();
+    for old in olds {
+        for m in between(old, new) {
+            let seen = &mut taken[slot(m.kind)];
+            let free = IdSet::from(m.old_hosts()).difference(seen);
+            for r in free.ranges() {
+                let skip = r.start() - m.from;
+                out.push(MoveRange {
+                    inside: m.inside + skip,
+                    from: r.start(),
+                    to: m.to + skip,
+                    count: r.count(),
+                    ..m
+                });
+            }
+            seen.insert(m.old_hosts());
+        }
+    }
+    normalize(out)
+}
+
 /// The moves inferred from the current map alone (see the module's text). `protected` ids are
 /// never inferred as former passthroughs.
 pub(crate) fn inferred(
@@ -341,6 +367,47 @@ mod tests {
         assert_eq!(
             between(&default_map(), &reversed),
             between(&default_map(), &map_1005())
+        );
+    }
+
+    /// Two switches without a shift between: the files may be owned as either old map gave.
+    #[test]
+    fn moves_since_several_maps() {
+        let none = default_map();
+        let one = map_1005();
+        let two = map(&[
+            ('u', 0, 100000, 1005),
+            ('u', 1005, 1005, 2),
+            ('u', 1007, 101007, 64529),
+        ]);
+        // {} -> {1005} -> {1005, 1006}: 1005's files are still at 101005 (the CT ran under the
+        // first map), 1006's too.
+        assert_eq!(
+            since(&[&one, &none], &two),
+            [mv(IdKind::Uid, 1005, 101005, 1005, 2, MoveSource::Record)]
+        );
+        assert_eq!(
+            between(&one, &two),
+            [mv(IdKind::Uid, 1006, 101006, 1006, 1, MoveSource::Record)]
+        );
+        // {} -> {1005} -> {}: what the CT wrote under the second map moves back; the first
+        // map's files are where they belong.
+        assert_eq!(
+            since(&[&one, &none], &none),
+            [
+                mv(IdKind::Uid, 1005, 1005, 101005, 1, MoveSource::Record),
+                mv(IdKind::Gid, 1005, 1005, 101005, 1, MoveSource::Record),
+            ]
+        );
+        // Two maps giving one host id to different inside ids: the first (most recent) wins.
+        // (`odd` gave inside 1005 host 101006, which the default map gives inside 1006.)
+        let odd = map(&[('u', 0, 100000, 1005), ('u', 1005, 101006, 1)]);
+        assert_eq!(
+            since(&[&none, &odd], &two)
+                .into_iter()
+                .filter(|m| m.kind == IdKind::Uid)
+                .collect::<Vec<_>>(),
+            [mv(IdKind::Uid, 1005, 101005, 1005, 2, MoveSource::Record)]
         );
     }
 

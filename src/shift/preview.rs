@@ -84,8 +84,13 @@ pub(crate) struct Preview {
 impl Preview {
     /// The moves when `old` becomes `new` (each map holding extents of both kinds), unscanned.
     pub(crate) fn of(old: &[Extent], new: &[Extent]) -> Preview {
+        Preview::of_moves(&moves::between(old, new))
+    }
+
+    /// These moves, unscanned.
+    pub(crate) fn of_moves(moves: &[MoveRange]) -> Preview {
         Preview {
-            moves: moving(old, new),
+            moves: moves.iter().map(|&m| PreviewMove::from(m)).collect(),
             ..Preview::default()
         }
     }
@@ -101,11 +106,9 @@ impl Preview {
     }
 }
 
-/// The inside ids whose host id moves when `old` becomes `new`, as runs.
-pub(crate) fn moving(old: &[Extent], new: &[Extent]) -> Vec<PreviewMove> {
-    moves::between(old, new)
-        .into_iter()
-        .map(|m| PreviewMove {
+impl From<MoveRange> for PreviewMove {
+    fn from(m: MoveRange) -> PreviewMove {
+        PreviewMove {
             kind: kind_name(m.kind),
             inside: m.inside,
             from: m.from,
@@ -113,8 +116,8 @@ pub(crate) fn moving(old: &[Extent], new: &[Extent]) -> Vec<PreviewMove> {
             count: m.count,
             entries: None,
             bytes: None,
-        })
-        .collect()
+        }
+    }
 }
 
 fn kind_name(kind: IdKind) -> &'static str {
@@ -158,24 +161,18 @@ pub(crate) fn scan_ct(
     vmid: u32,
     conf: &CtConfig,
     storage: &StorageCfg,
-    maps: (&[Extent], &[Extent]),
+    moves: &[MoveRange],
 ) {
     match locate(root, vmid, conf, storage, None) {
-        Ok(host) => scan(preview, &root.join(&host), &host, maps.0, maps.1),
+        Ok(host) => scan(preview, &root.join(&host), &host, moves),
         Err(e) => preview.not_scanned = Some(e.to_string()),
     }
 }
 
-/// Counts, read-only, what each moving id of `preview` (the moves from `old` to `new`) owns
-/// under `rootfs` (a path under the root; `host` is how it is named).
-pub(crate) fn scan(
-    preview: &mut Preview,
-    rootfs: &Path,
-    host: &Path,
-    old: &[Extent],
-    new: &[Extent],
-) {
-    let table = match MoveTable::new(&moves::between(old, new)) {
+/// Counts, read-only, what each moving id of `preview` (made of `moves`) owns under `rootfs` (a
+/// path under the root; `host` is how it is named).
+pub(crate) fn scan(preview: &mut Preview, rootfs: &Path, host: &Path, moves: &[MoveRange]) {
+    let table = match MoveTable::new(moves) {
         Ok(t) => t,
         Err(e) => {
             preview.not_scanned = Some(e.to_string());
@@ -358,9 +355,13 @@ mod tests {
         );
         p.moves[0].entries = Some(0);
         assert_eq!(notice(101, &p, true), None);
-        assert!(moving(&map(&[(1005, 1)]), &map(&[(1005, 1)])).is_empty());
+        assert!(
+            Preview::of(&map(&[(1005, 1)]), &map(&[(1005, 1)]))
+                .moves
+                .is_empty()
+        );
         // Removing a passthrough moves it back into the base range.
-        let back = moving(&map(&[(1005, 1)]), &map(&[]));
+        let back = Preview::of(&map(&[(1005, 1)]), &map(&[])).moves;
         assert_eq!((back[0].from, back[0].to), (1005, 101005));
     }
 

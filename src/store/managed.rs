@@ -54,6 +54,11 @@ pub(crate) struct Switch {
     /// `shift` moved the CT's files by it (every entry, without problems).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub shifted: bool,
+    /// The maps before `old` that idfed switched away from with no shift since, oldest first:
+    /// the CT's files may still be owned as any of them gave (a CT running through two switches
+    /// wrote every file under the first map).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "idmap_maps")]
+    pub earlier: Vec<Vec<Extent>>,
 }
 
 impl Switch {
@@ -65,6 +70,62 @@ impl Switch {
             v
         };
         sorted(&self.new) == sorted(map)
+    }
+
+    /// The maps the CT's files may have been written under since the last shift, the one just
+    /// replaced first.
+    pub(crate) fn olds(&self) -> Vec<&[Extent]> {
+        std::iter::once(&self.old)
+            .chain(self.earlier.iter().rev())
+            .map(Vec::as_slice)
+            .collect()
+    }
+
+    /// The switch from `old` to `new` that follows `self` (the record's last switch), carrying
+    /// its maps along while it was not shifted and `old` is the map it wrote.
+    pub(crate) fn after(prev: Option<&Switch>, old: Vec<Extent>, new: Vec<Extent>) -> Switch {
+        let earlier = match prev {
+            Some(p) if !p.shifted && p.wrote(&old) => {
+                let mut e = p.earlier.clone();
+                e.push(p.old.clone());
+                e
+            }
+            _ => Vec::new(),
+        };
+        Switch {
+            old,
+            new,
+            shifted: false,
+            earlier,
+        }
+    }
+}
+
+/// Maps as their `lxc.idmap` values, in JSON arrays of strings.
+mod idmap_maps {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    use crate::idmap::Extent;
+
+    pub(super) fn serialize<S: Serializer>(maps: &[Vec<Extent>], s: S) -> Result<S::Ok, S::Error> {
+        let lines: Vec<Vec<String>> = maps
+            .iter()
+            .map(|m| m.iter().map(ToString::to_string).collect())
+            .collect();
+        serde::Serialize::serialize(&lines, s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Vec<Extent>>, D::Error> {
+        Vec::<Vec<String>>::deserialize(d)?
+            .iter()
+            .map(|m| {
+                m.iter()
+                    .map(|line| line.parse().map_err(D::Error::custom))
+                    .collect()
+            })
+            .collect()
     }
 }
 
@@ -264,6 +325,7 @@ mod tests {
                 line("g 0 100000 65536"),
             ],
             shifted: false,
+            earlier: Vec::new(),
         };
         let after = Managed {
             switched: Some(switch.clone()),
@@ -296,6 +358,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("`u 1005 1005` is not an idmap entry"), "{err}");
+    }
+
+    #[test]
+    fn a_switch_not_shifted_carries_the_maps_before_it() {
+        let line = |s: &str| s.parse::<Extent>().unwrap();
+        let a = vec![line("u 0 100000 65536")];
+        let b = vec![line("u 0 100000 1005"), line("u 1005 1005 1")];
+        let c = vec![line("u 0 100000 1006"), line("u 1006 1006 1")];
+        let first = Switch::after(None, a.clone(), b.clone());
+        assert!(first.earlier.is_empty());
+        let second = Switch::after(Some(&first), b.clone(), c.clone());
+        assert_eq!(second.earlier, std::slice::from_ref(&a));
+        assert_eq!(second.olds(), [b.as_slice(), a.as_slice()]);
+        let json = serde_json::to_string(&second).unwrap();
+        assert!(
+            json.ends_with(r#""earlier":[["u 0 100000 65536"]]}"#),
+            "{json}"
+        );
+        assert_eq!(serde_json::from_str::<Switch>(&json).unwrap(), second);
+        // Shifted, or a map changed by hand since: nothing is carried.
+        let shifted = Switch {
+            shifted: true,
+            ..first.clone()
+        };
+        assert!(
+            Switch::after(Some(&shifted), b.clone(), c.clone())
+                .earlier
+                .is_empty()
+        );
+        assert!(Switch::after(Some(&first), c.clone(), b).earlier.is_empty());
     }
 
     #[test]

@@ -842,8 +842,11 @@ fn ct101_before_the_switch() -> Test {
         + "mp0: /mnt/pve/projects,mp=/data\n";
     ct101(&conf)
         .write("idfed.toml", &switched_config("users = [\"alice\"]"))
-        .write("passwd", "alice:x:1005:1005::/home/alice:/bin/sh\n")
-        .write("group", "alice:x:1005:\n")
+        .write(
+            "passwd",
+            "alice:x:1005:1005::/home/alice:/bin/sh\nbob:x:1006:1006::/home/bob:/bin/sh\n",
+        )
+        .write("group", "alice:x:1005:\nbob:x:1006:\n")
         .write("etc/subuid", "root:100000:65536\n")
         .write("etc/subgid", "root:100000:65536\n")
 }
@@ -1004,4 +1007,49 @@ fn shift_reads_and_pins_only_what_it_must() {
     // Every entry but the symbolic links is listed once; every moved entry is one chown.
     assert_eq!(count("llistxattr("), 21, "{log}");
     assert_eq!(count("fchownat("), 12, "{log}");
+}
+
+/// A CT running through two switches wrote every file under the first map: the shift once it is
+/// stopped moves the ids of both switches (by the record's `earlier` maps), not only the last
+/// switch's (bob's 1006: alice's 1005 would stay at host 101005, `nobody` inside).
+#[test]
+fn apply_shift_rootfs_after_two_switches_moves_both() {
+    if skip_without_root(SHIFT_NEEDS) {
+        return;
+    }
+    let t = ct101_before_the_switch();
+    std::fs::create_dir_all(t.path().join("sys/fs/cgroup/lxc/101")).unwrap();
+    let before = state(&t.path().join(ROOTFS));
+    let run = t
+        .args(["apply", "--shift-rootfs"])
+        .run()
+        .success()
+        .stdout_has("CT 101: not shifted now");
+    let run = rerun(
+        run.again()
+            .write(
+                "idfed.toml",
+                &switched_config("users = [\"alice\", \"bob\"]"),
+            )
+            .run(),
+        &["apply", "--shift-rootfs"],
+    )
+    .success()
+    .stdout_has("files of uids 1005-1006 (host 101005-101006)");
+    assert_eq!(state(&rootfs(&run)), before);
+    std::fs::remove_dir(run.path().join("sys/fs/cgroup/lxc/101")).unwrap();
+    let run = rerun(run, &["--format", "json", "apply", "--shift-rootfs"]).success();
+    let json = run.json();
+    assert_eq!(
+        moves(&json["shifted"][0]),
+        [
+            ("uid".to_string(), 1005, 101005, 1005, 9),
+            ("uid".to_string(), 1006, 101006, 1006, 4),
+            ("gid".to_string(), 1005, 101005, 1005, 10),
+            ("gid".to_string(), 1006, 101006, 1006, 2),
+        ],
+        "{json:#}"
+    );
+    let both = [(101005, 1005), (101006, 1006)];
+    assert_eq!(state(&rootfs(&run)), moved(&before, &both, &both));
 }
