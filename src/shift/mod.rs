@@ -288,6 +288,7 @@ pub(crate) fn shift_locked(req: &Request<'_>) -> Result<Report, ShiftError> {
         WalkOptions {
             dry_run: req.dry_run,
             threads: req.threads,
+            owners_only: false,
         },
     )?;
     // Every journaled entry was put back: the journal has done its work (kept after other

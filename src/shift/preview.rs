@@ -182,6 +182,7 @@ pub(crate) fn scan(preview: &mut Preview, rootfs: &Path, host: &Path, moves: &[M
     let opts = WalkOptions {
         dry_run: true,
         threads: super::default_threads(),
+        owners_only: true,
     };
     match walk::walk(rootfs, &table, None, opts) {
         Ok(outcome) => {

@@ -26,6 +26,9 @@ pub(crate) struct WalkOptions {
     pub dry_run: bool,
     /// Worker threads (at least one).
     pub threads: usize,
+    /// Count the owners only, no ACL entries (`plan --scan-rootfs`, `check`): a dry run that
+    /// lists no entry's extended attributes.
+    pub owners_only: bool,
 }
 
 /// Entries and bytes (of regular files) owned by one host id.
@@ -145,7 +148,7 @@ pub(crate) fn walk(
         journal,
         dry_run: opts.dry_run,
         seen: Mutex::new(HashSet::new()),
-        no_acls: AtomicBool::new(false),
+        no_acls: AtomicBool::new(opts.owners_only),
     };
     let progress = Progress::default();
     // One thread walks in the caller's (a fault-injection test counts system calls per thread).

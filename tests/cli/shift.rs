@@ -1007,6 +1007,29 @@ fn shift_reads_and_pins_only_what_it_must() {
     // Every entry but the symbolic links is listed once; every moved entry is one chown.
     assert_eq!(count("llistxattr("), 21, "{log}");
     assert_eq!(count("fchownat("), 12, "{log}");
+
+    // `plan --scan-rootfs` counts owners only: no extended attribute is listed or read.
+    let trace = tempfile::NamedTempFile::new().unwrap();
+    ct101_before_the_switch()
+        .args(["plan", "--scan-rootfs"])
+        .under(&[
+            "strace",
+            "-f",
+            "-qq",
+            "-o",
+            trace.path().to_str().unwrap(),
+            "-e",
+            "trace=llistxattr,lgetxattr,getxattr",
+        ])
+        .run()
+        .success()
+        .stdout_has("    moves uid 1005: host 101005 → 1005: 9 entries");
+    let log = std::fs::read_to_string(trace.path()).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.contains("xattr(")).count(),
+        0,
+        "{log}"
+    );
 }
 
 /// A CT running through two switches wrote every file under the first map: the shift once it is
