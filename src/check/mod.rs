@@ -225,7 +225,23 @@ pub(crate) fn check(input: &CheckInput<'_>) -> CheckReport {
             out.warnings.push(exposure(input, e));
         }
         for u in &report.unmapped {
-            out.warnings.push(unmapped(input, u));
+            // A kind whose map leaves the CT's root unmapped does not start at all: that is a
+            // problem of its own (map-root-unmapped), not a warning about some ids.
+            let kept = |ids: &IdSet| {
+                if ids.contains(0) {
+                    IdSet::new()
+                } else {
+                    ids.clone()
+                }
+            };
+            let u = Unmapped {
+                uids: kept(&u.uids),
+                gids: kept(&u.gids),
+                ..u.clone()
+            };
+            if !u.uids.is_empty() || !u.gids.is_empty() {
+                out.warnings.push(unmapped(input, &u));
+            }
         }
     }
     // By CT (node-wide findings first); stable, so each CT's findings keep their order.
@@ -1056,6 +1072,62 @@ mod tests {
             r.problems[0].fix,
             "add to /etc/pve/nodes/pve1/lxc/101.conf:\nlxc.idmap: g 0 100000 65536"
         );
+    }
+
+    /// A CT on a share whose map leaves uids unmapped between passthroughs gets a warning; a
+    /// kind that leaves the CT's root unmapped is the problem alone, not a warning too.
+    #[test]
+    fn unmapped_ids_are_a_warning_unless_root_is_unmapped() {
+        let mut holes = ct(
+            101,
+            "pve1",
+            true,
+            map(&[
+                "u 0 100000 1005",
+                "u 1005 1005 1",
+                "u 1010 1010 1",
+                "u 1011 101011 64525",
+                "g 0 100000 65536",
+            ]),
+        );
+        let mut one_kind = ct(102, "pve1", true, map(&["u 0 100000 65536"]));
+        for c in [&mut holes, &mut one_kind] {
+            c.uses = vec![ShareUse {
+                share: "a".into(),
+                key: Some("mp0".into()),
+                read_only: false,
+                shared: true,
+            }];
+        }
+        let cts = [holes, one_kind];
+        let params = MapParams::default();
+        let share = crate::plan::testutil::share("a", &[1005, 1010], &[]);
+        let report = crate::report::report(
+            &params,
+            std::slice::from_ref(&share),
+            &cts,
+            &crate::report::Filter::default(),
+        );
+        let r = check(&CheckInput {
+            params,
+            subid_owner: "root",
+            pve_root: Path::new("/etc/pve"),
+            cts: &cts,
+            ct_errors: &[],
+            nodes: &[],
+            subid_warnings: &[],
+            deprecated: &[],
+            plan: None,
+            report: Some(&report),
+        });
+        assert_eq!(codes(&r.problems), [(Some(102), "map-root-unmapped")]);
+        assert_eq!(codes(&r.warnings), [(Some(101), "unmapped-ids")]);
+        assert_eq!(
+            r.warnings[0].message,
+            "CT 101 on pve1: its map leaves uids 1006-1009 unmapped inside: no process runs as \
+             them there, and their files show as nobody"
+        );
+        assert!(r.warnings[0].fix.starts_with("if CT 101 needs them, map them in the lxc.idmap lines of /etc/pve/nodes/pve1/lxc/101.conf"), "{}", r.warnings[0].fix);
     }
 
     #[test]
