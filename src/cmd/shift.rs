@@ -71,7 +71,7 @@ pub(super) fn render_text(r: &Report) -> String {
     for m in &r.moves {
         let _ = writeln!(
             out,
-            "  {} {}: host {} -> {}: {} {} entries ({} bytes)",
+            "  {} {}: host {} → {}: {} {} entries ({} bytes)",
             m.kind,
             m.inside,
             m.from,

@@ -59,7 +59,7 @@ pub enum VolumeError {
         key: &'static str,
     },
     #[error(
-        "CT {vmid}: the root filesystem `{volume}` is {what}, not a directory on this node: mount it with `pct mount {vmid}` and pass `--rootfs {mount}`",
+        "CT {vmid}: the root filesystem `{volume}` is {what}, not a directory on this node: mount it with `pct mount {vmid}` and run `idfed shift {vmid} --rootfs {mount}`",
         mount = pct_mount_dir(*vmid).display()
     )]
     NotADirectory {
@@ -299,7 +299,7 @@ zfspool: nopool\n\tcontent rootdir\n";
             );
             assert!(
                 err.to_string().ends_with(
-                    "not a directory on this node: mount it with `pct mount 101` and pass `--rootfs /var/lib/lxc/101/rootfs`"
+                    "not a directory on this node: mount it with `pct mount 101` and run `idfed shift 101 --rootfs /var/lib/lxc/101/rootfs`"
                 ),
                 "{err}"
             );

@@ -348,7 +348,7 @@ fn exactly_the_moving_ids_change_and_a_second_run_changes_nothing() {
     rerun(again, &["shift", "101"])
         .success()
         .stdout_has("CT 101: root filesystem `/var/lib/vz/images/101/subvol-101-disk-0.subvol`\n")
-        .stdout_has("  uid 1005: host 101005 -> 1005: moved 0 entries (0 bytes)\n")
+        .stdout_has("  uid 1005: host 101005 → 1005: moved 0 entries (0 bytes)\n")
         .stdout_has("  0 of 24 entries changed owner, 0 ACL entries rewritten\n");
 }
 
@@ -446,7 +446,7 @@ fn refused_with_a_reason_and_nothing_changed() {
                 "local:101/vm-101-disk-0.raw",
             ),
             None,
-            "CT 101: the root filesystem `local:101/vm-101-disk-0.raw` is a disk image on storage `local`, not a directory on this node: mount it with `pct mount 101` and pass `--rootfs /var/lib/lxc/101/rootfs`",
+            "CT 101: the root filesystem `local:101/vm-101-disk-0.raw` is a disk image on storage `local`, not a directory on this node: mount it with `pct mount 101` and run `idfed shift 101 --rootfs /var/lib/lxc/101/rootfs`",
         ),
         (
             "unknown storage",
@@ -825,7 +825,7 @@ fn plan_and_check_say_what_moves() {
         .run()
         .success()
         .stdout_has("    moves uid 1005: host 101005 → 1005\n")
-        .stdout_has("    root filesystem not scanned: CT 101: the root filesystem `local:101/vm-101-disk-0.raw` is a disk image on storage `local`, not a directory on this node: mount it with `pct mount 101` and pass `--rootfs /var/lib/lxc/101/rootfs`\n");
+        .stdout_has("    root filesystem not scanned: CT 101: the root filesystem `local:101/vm-101-disk-0.raw` is a disk image on storage `local`, not a directory on this node: mount it with `pct mount 101` and run `idfed shift 101 --rootfs /var/lib/lxc/101/rootfs`\n");
     // check warns only about what it counted (the drift warning names the change).
     let (_, found) = check(run);
     assert_eq!(found, []);
