@@ -571,6 +571,30 @@ fn unfit(c: &CtPlan, reason: &SkipReason) -> Finding {
              fit), or set `cluster.over_budget = \"expose\"` to merge passthroughs across the \
              gaps instead (CT {vmid} then acts as the host ids between them)"
         ),
+        SkipReason::OverBudget {
+            error:
+                MapError::OverBudget {
+                    extents,
+                    bytes,
+                    max_extents,
+                    max_bytes,
+                    ..
+                },
+            ..
+        } => {
+            // What the limit that binds lacks: lines, else bytes.
+            let over = if *extents > *max_extents as usize {
+                format!("{} extent(s)", extents - *max_extents as usize)
+            } else {
+                format!("{} byte(s)", (bytes + 1).saturating_sub(*max_bytes))
+            };
+            format!(
+                "give the shares of CT {vmid} fewer or closer ids (merged as far as it may be, its \
+                 map is still {over} over the budget): no merge crosses an id below \
+                 `cluster.min_id`, a protected id (`cluster.protected`), the base id or a \
+                 hand-written passthrough kept below `min_id`"
+            )
+        }
         _ => format!(
             "give the shares of CT {vmid} fewer or closer ids: no merge crosses an id below \
              `cluster.min_id`, a protected id (`cluster.protected`), the base id or a hand-written \
