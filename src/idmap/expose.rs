@@ -102,32 +102,41 @@ pub(crate) struct Choice {
 }
 
 /// A queue of (index, score) whose front holds the best score of the indices still in it; indices
-/// enter and leave in the same order (sliding window maximum).
+/// enter and leave in the same order (sliding window maximum). A vector and the index of its
+/// front: what leaves at the front is never needed again, and one pass pushes at most `n`.
 #[derive(Default)]
 struct MaxQueue {
-    items: std::collections::VecDeque<(usize, i128)>,
+    items: Vec<(usize, i128)>,
+    head: usize,
 }
 
 impl MaxQueue {
     fn push(&mut self, index: usize, score: i128) {
-        while self.items.back().is_some_and(|&(_, s)| s <= score) {
-            self.items.pop_back();
+        while self.items.len() > self.head && self.items[self.items.len() - 1].1 <= score {
+            self.items.pop();
         }
-        self.items.push_back((index, score));
+        self.items.push((index, score));
     }
 
     fn front(&self) -> Option<(usize, i128)> {
-        self.items.front().copied()
+        self.items.get(self.head).copied()
     }
 
     fn pop_front(&mut self) {
-        self.items.pop_front();
+        self.head += 1;
     }
 }
 
 impl Chains {
     fn n(&self) -> usize {
         self.starts.len()
+    }
+
+    /// The most digits a chain's count can have (that of the chain of every range): windows of
+    /// more digits are always empty.
+    fn widest(&self) -> usize {
+        let n = self.n();
+        digits(u64::from(self.ends[n - 1] - self.starts[0])) as usize
     }
 
     /// Bytes of the line of a chain starting at range `i`, without its count.
@@ -175,6 +184,7 @@ impl Chains {
     /// The relaxed optimum for `(λ, μ)` (scaled by [`SCALE`]): its score and its choice.
     fn forward(&self, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
         let n = self.n();
+        let widest = self.widest();
         let mut best_from = vec![0usize; n];
         let mut f = vec![0i128; n];
         let start_score = |f: i128, i: usize| f - lam * i128::from(self.start_bytes(i) as u32) - mu;
@@ -188,7 +198,7 @@ impl Chains {
             let end = u64::from(self.ends[j]);
             let mut best = i128::MIN;
             let mut arg = j;
-            for delta in 1..=10 {
+            for delta in 1..=widest {
                 let (lo, hi) = (POW10[delta - 1], POW10[delta]);
                 let q = &mut queues[delta];
                 while next[delta] <= j && end - u64::from(self.starts[next[delta]]) >= lo {
@@ -238,6 +248,7 @@ impl Chains {
     /// `h[j]` for every gap `j`: the score of opening it plus the best suffix after it.
     fn backward(&self, lam: i128, mu: i128) -> (Vec<i128>, Vec<i128>) {
         let n = self.n();
+        let widest = self.widest();
         let mut g = vec![0i128; n];
         let mut h = vec![0i128; n];
         let mut queues: [MaxQueue; 11] = Default::default();
@@ -252,7 +263,7 @@ impl Chains {
             }
             let start = u64::from(self.starts[i]);
             let mut best = i128::MIN;
-            for delta in 1..=10 {
+            for delta in 1..=widest {
                 let (lo, hi) = (POW10[delta - 1], POW10[delta]);
                 let q = &mut queues[delta];
                 while next[delta] >= i as isize
@@ -388,13 +399,15 @@ impl Chains {
         // incumbent plus one: a search that finds one has found the optimum (every better path
         // survives its bound), and a low floor is slow (more paths are within it).
         let top = z.div_euclid(SCALE);
+        let mut bound = None;
         let mut step = 1;
         loop {
             let floor = (top + 1 - step).max(i128::from(incumbent.value) + 1);
             if floor > top {
                 return Some(incumbent);
             }
-            if let Some(best) = self.search(lam, mu, floor as u64, track_lines) {
+            let bound = bound.get_or_insert_with(|| Bound::new(self, lam, mu));
+            if let Some(best) = self.search(bound, floor as u64, track_lines) {
                 return Some(best);
             }
             if floor == i128::from(incumbent.value) + 1 {
@@ -501,11 +514,16 @@ impl Chains {
     /// window worth reading, so the work is in the states that survive, not in the windows. Without any bound the
     /// programme is `O(n · 10 · max_bytes · max_lines)`; with it, on real sets, the states per
     /// start are the few within the duality gap.
-    fn search(&self, lam: i128, mu: i128, floor: u64, track_lines: bool) -> Option<Choice> {
+    fn search(&self, bound: &Bound, floor: u64, track_lines: bool) -> Option<Choice> {
         let n = self.n();
-        let (g, _) = self.backward(lam, mu);
-        let (_, _, potential) = self.forward(lam, mu);
-        let most = RangeMax::new(&potential);
+        let widest = self.widest();
+        let Bound {
+            lam,
+            mu,
+            ref g,
+            ref potential,
+            ref most,
+        } = *bound;
         let (wl, wb) = (self.max_lines, self.max_bytes);
         let line = u32::from(track_lines);
         let target = SCALE * i128::from(floor);
@@ -543,7 +561,7 @@ impl Chains {
                 (line * self.lines[j], self.bytes[j], self.value[j], g[j + 1])
             };
             found.clear();
-            for delta in 1..=10 {
+            for delta in 1..=widest {
                 let (lo, hi) = (POW10[delta - 1], POW10[delta]);
                 while reached[delta] <= j && end - u64::from(self.starts[reached[delta]]) >= lo {
                     reached[delta] += 1;
@@ -561,7 +579,7 @@ impl Chains {
                     + lam * i128::from(cost_bytes)
                     + mu * i128::from(gap_lines);
                 starts.clear();
-                most.at_least(&potential, a, z, threshold, &mut starts);
+                most.at_least(potential, a, z, threshold, &mut starts);
                 for &i in &starts {
                     for s in states[i].iter().take_while(|s| s.score >= threshold) {
                         let (lines, bytes, value) = (
@@ -599,7 +617,9 @@ impl Chains {
                 first = j + 1;
             }
             // Drop the dominated (same extents, no fewer bytes, no more ids), then best first.
-            found.sort_unstable_by_key(|s| (s.lines, s.bytes, std::cmp::Reverse(s.value)));
+            found.sort_unstable_by_key(|s| {
+                (u128::from(s.lines) << 96) | (u128::from(s.bytes) << 64) | u128::from(!s.value)
+            });
             let mut kept: Vec<State> = Vec::with_capacity(found.len());
             for s in &found {
                 // Sorted so, the last kept state of these extents has the most ids so far.
@@ -628,6 +648,32 @@ impl Chains {
         let choice = self.evaluate(open);
         debug_assert!(self.fits(&choice) && choice.value == value);
         Some(choice)
+    }
+}
+
+/// The multipliers of the search and what its bound needs from them, computed once for every
+/// floor it is run with: the best relaxed suffix from each chain start (`g` of `backward`), the
+/// relaxed optimum up to each (`scores` of `forward`) and the range maxima over those.
+struct Bound {
+    lam: i128,
+    mu: i128,
+    g: Vec<i128>,
+    potential: Vec<i128>,
+    most: RangeMax,
+}
+
+impl Bound {
+    fn new(chains: &Chains, lam: i128, mu: i128) -> Bound {
+        let (g, _) = chains.backward(lam, mu);
+        let (_, _, potential) = chains.forward(lam, mu);
+        let most = RangeMax::new(&potential);
+        Bound {
+            lam,
+            mu,
+            g,
+            potential,
+            most,
+        }
     }
 }
 
