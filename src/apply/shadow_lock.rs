@@ -240,7 +240,7 @@ fn try_lock(file: &Path, lock: &Path) -> Result<Option<Holder>, ShadowLockError>
         if std::fs::hard_link(&mine, lock).is_ok() {
             return link_count(&mine);
         }
-        let holder = match read_holder(lock) {
+        let (holder, read) = match read_holder(lock) {
             Ok(h) => h,
             // Gone in between: try again.
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(Holder::NoPid)),
@@ -252,10 +252,14 @@ fn try_lock(file: &Path, lock: &Path) -> Result<Option<Holder>, ShadowLockError>
         if alive(pid) {
             return Ok(Some(holder));
         }
-        // Stale: its process is gone. shadow removes it and links once more.
-        match std::fs::remove_file(lock) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        // Stale: its process is gone. shadow removes it and links once more; but only the file
+        // that was read: between the read and now its holder may have released it and another
+        // locker (a `usermod`) taken it, whose lock this would remove (shadow has that window;
+        // here it is the few instructions between the second read and the unlink).
+        match remove_stale(lock, read, pid) {
+            Ok(true) => {}
+            // Another locker's lock now, or gone: try again.
+            Ok(false) => return Ok(Some(Holder::NoPid)),
             Err(e) => return Err(fs_err("remove the stale lock", lock)(e).into()),
         }
         if std::fs::hard_link(&mine, lock).is_ok() {
@@ -267,6 +271,23 @@ fn try_lock(file: &Path, lock: &Path) -> Result<Option<Holder>, ShadowLockError>
     result
 }
 
+/// Unlinks `lock` if it is still the file `which` (device, inode) naming the dead `pid` that was
+/// read: false when another file has taken its place (a new holder's lock: its inode may be the
+/// one freed, its pid is not the dead one) or it is gone.
+fn remove_stale(lock: &Path, which: (u64, u64), pid: i32) -> io::Result<bool> {
+    match read_holder(lock) {
+        Ok((Holder::Pid(now), at)) if now == pid && at == which => {}
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    }
+    match std::fs::remove_file(lock) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// shadow's `check_link_count`: the lock is ours only if our pid file has exactly two links.
 fn link_count(mine: &Path) -> Result<Option<Holder>, ShadowLockError> {
     let n = std::fs::metadata(mine)
@@ -275,16 +296,23 @@ fn link_count(mine: &Path) -> Result<Option<Holder>, ShadowLockError> {
     Ok((n != 2).then_some(Holder::LinkCount(n)))
 }
 
-/// The holder a lock file names (shadow reads up to 31 bytes and `get_pid`s them).
-fn read_holder(lock: &Path) -> io::Result<Holder> {
+/// The holder a lock file names (shadow reads up to 31 bytes and `get_pid`s them), and the
+/// file's device and inode: which lock file it was.
+fn read_holder(lock: &Path) -> io::Result<(Holder, (u64, u64))> {
     let mut buf = Vec::new();
-    File::open(lock)?.take(31).read_to_end(&mut buf)?;
+    let file = File::open(lock)?;
+    let meta = file.metadata()?;
+    let which = (meta.dev(), meta.ino());
+    file.take(31).read_to_end(&mut buf)?;
     if buf.is_empty() {
-        return Ok(Holder::NoPid);
+        return Ok((Holder::NoPid, which));
     }
     let text = buf.split(|&b| b == 0).next().unwrap_or_default();
     let text = String::from_utf8_lossy(text).into_owned();
-    Ok(parse_pid(&text).map_or(Holder::BadPid(text), Holder::Pid))
+    Ok((
+        parse_pid(&text).map_or(Holder::BadPid(text), Holder::Pid),
+        which,
+    ))
 }
 
 /// shadow's `get_pid`: `strtoll(s, &end, 10)`, all of `s` read, fitting a `pid_t`.
@@ -367,6 +395,27 @@ mod tests {
         drop(lock);
         assert_eq!(names(dir.path()), ["subuid"]);
         ShadowLock::acquire(&file, Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_stale_lock_taken_over_after_it_was_read_is_not_removed() {
+        let (dir, file) = setup();
+        let lock = with_suffix(&file, ".lock");
+        // A holder that died: its pid names no process.
+        std::fs::write(&lock, "999999999\0").unwrap();
+        let (holder, which) = read_holder(&lock).unwrap();
+        assert!(matches!(holder, Holder::Pid(999_999_999)));
+        // Before it is removed, the lock is released and a new locker (this process) takes it.
+        std::fs::remove_file(&lock).unwrap();
+        std::fs::write(&lock, format!("{}\0", std::process::id())).unwrap();
+        assert!(!remove_stale(&lock, which, 999_999_999).unwrap());
+        assert!(lock.exists(), "the new holder's lock was removed");
+        // The file that was read is removed.
+        std::fs::write(&lock, "999999999\0").unwrap();
+        let (_, which) = read_holder(&lock).unwrap();
+        assert!(remove_stale(&lock, which, 999_999_999).unwrap());
+        assert!(!lock.exists());
+        drop(dir);
     }
 
     #[test]
