@@ -572,27 +572,23 @@ fn plan_ct(
             },
         )
     };
-    // Uids first: the uid map's warnings stay on a CT whose gid map cannot be built.
-    let mut built = Vec::with_capacity(2);
-    for kind in IdKind::ALL {
-        let current = match kind {
-            IdKind::Uid => &cp.current_uid_map,
-            IdKind::Gid => &cp.current_gid_map,
-        };
-        match plan_of(kind, current) {
-            Ok(mut k) => {
-                cp.warnings.append(&mut k.warnings);
-                built.push(k);
-            }
-            Err(reason) => {
-                cp.skipped = Some(reason);
-                return cp;
-            }
+    let uid = plan_of(IdKind::Uid, &cp.current_uid_map);
+    let gid = plan_of(IdKind::Gid, &cp.current_gid_map);
+    // The uid map's reason comes first; its warnings stay on a CT whose gid map cannot be built.
+    let (mut uid, mut gid) = match (uid, gid) {
+        (Ok(uid), Ok(gid)) => (uid, gid),
+        (Err(reason), _) => {
+            cp.skipped = Some(reason);
+            return cp;
         }
-    }
-    let (Some(gid), Some(uid)) = (built.pop(), built.pop()) else {
-        unreachable!("a plan of each kind was built")
+        (Ok(mut uid), Err(reason)) => {
+            cp.warnings.append(&mut uid.warnings);
+            cp.skipped = Some(reason);
+            return cp;
+        }
     };
+    cp.warnings.append(&mut uid.warnings);
+    cp.warnings.append(&mut gid.warnings);
     for &s in used_ix {
         cp.gains.add_share(s, |kind, id| match kind {
             OwnerKind::User => !uid.current_pass.contains(id),
