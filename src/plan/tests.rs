@@ -359,3 +359,24 @@ fn cts_with_equal_needs_share_one_build() {
             .any(|e| e.inside == 2000 && e.is_passthrough())
     );
 }
+
+#[test]
+fn cts_with_the_same_map_change_share_one_rootfs_preview() {
+    let shares = [
+        share("a", &[1005, 1007], &[1005]),
+        share("b", &[2000], &[2000]),
+    ];
+    let cts = [
+        ct(101, &[], &["a"]),
+        ct(102, &[], &["a"]),
+        ct(103, &[], &["a", "b"]),
+    ];
+    let p = run(&shares, &cts, &BTreeMap::new());
+    let rootfs = |vmid| p.container(vmid).unwrap().rootfs.clone();
+    assert!(!rootfs(101).moves.is_empty());
+    // The same change (default map to {a}): one preview, not a copy each.
+    assert!(std::sync::Arc::ptr_eq(&rootfs(101), &rootfs(102)));
+    // Another change: its own preview, with its own moves.
+    assert!(!std::sync::Arc::ptr_eq(&rootfs(101), &rootfs(103)));
+    assert_ne!(rootfs(101).moves, rootfs(103).moves);
+}
