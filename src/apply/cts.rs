@@ -17,8 +17,8 @@ impl Run<'_> {
         let before = cluster.managed.get(&c.ct).cloned().unwrap_or_default();
         if c.changed {
             self.rewrite_ct(c, &before, out)
-        } else if before != c.managed_after {
-            store::managed::save(self.root, &cluster.pve_root, c.ct, &c.managed_after)?;
+        } else if before != c.managed_after() {
+            store::managed::save(self.root, &cluster.pve_root, c.ct, &c.managed_after())?;
             Ok(())
         } else {
             Ok(())
@@ -52,7 +52,7 @@ impl Run<'_> {
                 path: ct.path.display().to_string(),
             });
         }
-        let extents: Vec<_> = c.uid_map.iter().chain(&c.gid_map).copied().collect();
+        let extents: Vec<_> = c.uid_map.iter().chain(c.gid_map.iter()).copied().collect();
         let old = config.effective_idmap();
         config.set_idmap(&extents);
         // The map replaced, for `shift`: what the CT's files were written under (and the maps
@@ -63,7 +63,7 @@ impl Run<'_> {
                 old,
                 config.effective_idmap(),
             )),
-            ..c.managed_after.clone()
+            ..c.managed_after().clone()
         };
         // Claim first: a crash between the two record writes leaves a record that the CT's map
         // holds whether or not the config was written, with the ids in question claimed, never

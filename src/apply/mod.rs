@@ -132,8 +132,8 @@ impl Applied {
             if !uids.is_empty() || !gids.is_empty() {
                 list.push(CtIds {
                     ct: c.ct,
-                    uids: uids.clone(),
-                    gids: gids.clone(),
+                    uids: IdSet::clone(uids),
+                    gids: IdSet::clone(gids),
                 });
             }
         }

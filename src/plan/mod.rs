@@ -23,9 +23,10 @@ use crate::ids::{ByKind, IdKind, IdRange, IdSet};
 use crate::resolve::{OwnerKind, ResolvedShare};
 use crate::shift::preview::Preview;
 use crate::store::Managed;
+use crate::store::managed::Switch;
 
 pub(crate) use gains::{Gain, Gains, OwnerTable};
-use memo::MapMemo;
+use memo::{MapMemo, SharedMap};
 pub(crate) use release::Release;
 pub(crate) use skip::SkipReason;
 
@@ -67,14 +68,18 @@ pub(crate) enum Rollout {
     Blocked,
 }
 
-/// The plan for one container.
+/// The plan for one container. What it shares with other CTs' plans (the new maps, their exposed
+/// and unmapped ids and warnings, the rootfs preview) is behind `Arc`s: at 20,000 CTs a copy per
+/// CT was most of `plan`'s memory.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub(crate) struct CtPlan {
     pub ct: u32,
     pub node: String,
     pub shares: Vec<String>,
-    pub uid_map: Vec<Extent>,
-    pub gid_map: Vec<Extent>,
+    /// The desired maps: a built map's extents, shared by every CT that gets it (for a CT idfed
+    /// does not switch, its current map).
+    pub uid_map: Arc<[Extent]>,
+    pub gid_map: Arc<[Extent]>,
     pub current_uid_map: Vec<Extent>,
     pub current_gid_map: Vec<Extent>,
     pub changed: bool,
@@ -96,31 +101,67 @@ pub(crate) struct CtPlan {
     pub removed_uids: IdSet,
     pub removed_gids: IdSet,
     /// Ids passed through that no owner asked for (budget merges).
-    pub exposed_uids: IdSet,
-    pub exposed_gids: IdSet,
+    pub exposed_uids: Arc<IdSet>,
+    pub exposed_gids: Arc<IdSet>,
     /// Inside ids of the base range the new map leaves unmapped (files owned by them show as
     /// nobody inside): left out to fit the kernel's budget (`over_budget = "unmap"`), or whose
     /// base id is a passthrough.
-    pub unmapped_uids: IdSet,
-    pub unmapped_gids: IdSet,
+    pub unmapped_uids: Arc<IdSet>,
+    pub unmapped_gids: Arc<IdSet>,
     /// Owners whose ids the new map passes through and the current one does not.
     pub gains: Gains,
-    pub warnings: Vec<KindWarning>,
+    pub warnings: Vec<Arc<KindWarning>>,
     /// Applied, ready, waiting for nodes, or blocked.
     pub rollout: Rollout,
     /// The inside ids whose host id the new map moves, and (`plan --scan-rootfs`) what their old
     /// host ids own in the CT's root filesystem. Shared by the CTs with the same map change (a
     /// copy each was a fifth of a 20,000-CT plan's memory); a scan makes its CT's own copy.
     pub rootfs: Arc<Preview>,
-    /// The managed record after this plan is applied.
+    /// What the managed record is after this plan is applied ([`CtPlan::managed_after`]).
     #[serde(skip)]
-    pub managed_after: Managed,
+    after: After,
     /// Did idfed compute a desired map (false for privileged CTs and maps it cannot take over)?
     #[serde(skip)]
     pub planned: bool,
 }
 
+/// What a CT's managed record becomes: computed when asked for ([`CtPlan::managed_after`]) rather
+/// than kept per CT, since its passthroughs are the (shared) new map's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum After {
+    /// No map was planned: the record stays as it is.
+    Unchanged(Managed),
+    /// The new maps' passthroughs, of which idfed manages all but the foreign ones it does not
+    /// adopt; the last switch is kept until apply writes the next one.
+    Planned {
+        uids: Arc<IdSet>,
+        gids: Arc<IdSet>,
+        switched: Option<Switch>,
+    },
+}
+
 impl CtPlan {
+    /// The managed record after this plan is applied.
+    pub(crate) fn managed_after(&self) -> Managed {
+        match &self.after {
+            After::Unchanged(record) => record.clone(),
+            After::Planned {
+                uids,
+                gids,
+                switched,
+            } => Managed {
+                // Adopting takes every foreign passthrough under management (`adopting` is
+                // then all of `foreign`); else none of them.
+                uids: uids.difference(&self.foreign_uids.difference(&self.adopting_uids)),
+                gids: gids.difference(&self.foreign_gids.difference(&self.adopting_gids)),
+                adopted_uids: self.adopted_uids.clone(),
+                adopted_gids: self.adopted_gids.clone(),
+                switched: switched.clone(),
+                ..Managed::default()
+            },
+        }
+    }
+
     /// The current map and the new one, each with both kinds (uids first).
     pub(crate) fn maps(&self) -> (Vec<Extent>, Vec<Extent>) {
         let both = |u: &[Extent], g: &[Extent]| u.iter().chain(g).copied().collect();
@@ -142,8 +183,8 @@ pub(crate) struct NodePlan {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub(crate) struct Group {
     pub cts: Vec<u32>,
-    pub uid_map: Vec<Extent>,
-    pub gid_map: Vec<Extent>,
+    pub uid_map: Arc<[Extent]>,
+    pub gid_map: Arc<[Extent]>,
 }
 
 /// The whole plan (JSON: the `plan` shape of DESIGN.md section 5).
@@ -251,7 +292,10 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
         .collect();
     let table = Arc::new(OwnerTable::from_shares(input.shares));
     let mut maps = MapMemo::new(&input.params, input.shares);
-    let mut out = Plan::default();
+    let mut out = Plan {
+        containers: Vec::with_capacity(input.cts.len()),
+        ..Plan::default()
+    };
     let mut memo = RolloutMemo {
         base: input
             .params
@@ -290,7 +334,9 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
     }
     out.containers.sort_by_key(|c| c.ct);
 
-    let mut groups: BTreeMap<(Vec<Extent>, Vec<Extent>), Vec<u32>> = BTreeMap::new();
+    drop(maps); // its keys (every distinct map's wanted ids) are not needed any more
+    // Keyed by the shared maps: a pointer each, not a copy of every CT's maps.
+    let mut groups: BTreeMap<MapPair, Vec<u32>> = BTreeMap::new();
     for c in out.containers.iter().filter(|c| c.planned) {
         groups
             .entry((c.uid_map.clone(), c.gid_map.clone()))
@@ -339,6 +385,9 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
     out.needed_gids = needed_gids;
     out
 }
+
+/// A uid map and a gid map, shared.
+type MapPair = (Arc<[Extent]>, Arc<[Extent]>);
 
 /// What [`rollout`] computes once for all CTs: most CTs have one of a few current maps (the
 /// default map, before idfed manages them).
@@ -407,8 +456,8 @@ fn rollout<'a>(input: &PlanInput<'a>, cp: &CtPlan, memo: &mut RolloutMemo<'a>) -
 
 /// The plan of one kind for one container.
 struct KindPlan {
-    /// The desired map.
-    map: Vec<Extent>,
+    /// The desired map, shared with the CTs that get the same one.
+    map: SharedMap,
     /// The passthroughs of the current map.
     current_pass: IdSet,
     foreign: IdSet,
@@ -416,11 +465,6 @@ struct KindPlan {
     adopted_after: IdSet,
     released: IdSet,
     removed: IdSet,
-    exposed: IdSet,
-    unmapped: IdSet,
-    managed_after: IdSet,
-    /// The builder's warnings, each prefixed with the kind (`uids: ...`).
-    warnings: Vec<KindWarning>,
 }
 
 /// The desired map of `kind` for a CT with map `current` and idfed's (trusted) `record` of it,
@@ -454,24 +498,19 @@ fn plan_kind(
     let removed = owned
         .intersection(&current_pass)
         .difference(&map.passthrough);
-    let unmapped = map.unmapped_inside();
-    let (managed_after, adopting) = if input.adopt {
-        (map.passthrough.clone(), foreign.clone())
+    let adopting = if input.adopt {
+        foreign.clone()
     } else {
-        (map.passthrough.difference(&foreign), IdSet::new())
+        IdSet::new()
     };
     Ok(KindPlan {
-        map: map.extents.clone(),
+        map,
         current_pass,
         adopted_after: adopted.union(&adopting),
         adopting,
         released,
         foreign,
         removed,
-        unmapped,
-        exposed: map.exposed.clone(),
-        managed_after,
-        warnings: map.warnings.iter().cloned().map(KindWarning).collect(),
     })
 }
 
@@ -526,8 +565,8 @@ fn plan_ct(
         ct: ct.vmid,
         node: ct.node.clone(),
         shares: used.iter().map(|s| s.name.clone()).collect(),
-        uid_map: current_uid_map.clone(),
-        gid_map: current_gid_map.clone(),
+        uid_map: current_uid_map.as_slice().into(),
+        gid_map: current_gid_map.as_slice().into(),
         current_uid_map,
         current_gid_map,
         changed: false,
@@ -543,15 +582,15 @@ fn plan_ct(
         released_gids: IdSet::new(),
         removed_uids: IdSet::new(),
         removed_gids: IdSet::new(),
-        exposed_uids: IdSet::new(),
-        exposed_gids: IdSet::new(),
-        unmapped_uids: IdSet::new(),
-        unmapped_gids: IdSet::new(),
+        exposed_uids: Arc::default(),
+        exposed_gids: Arc::default(),
+        unmapped_uids: Arc::default(),
+        unmapped_gids: Arc::default(),
         gains: Gains::new(table.clone()),
         warnings: Vec::new(),
         rollout: Rollout::Blocked,
         rootfs: Arc::default(),
-        managed_after: managed.clone(),
+        after: After::Unchanged(managed.clone()),
         planned: false,
     };
     if !ct.unprivileged {
@@ -575,53 +614,50 @@ fn plan_ct(
     let uid = plan_of(IdKind::Uid, &cp.current_uid_map);
     let gid = plan_of(IdKind::Gid, &cp.current_gid_map);
     // The uid map's reason comes first; its warnings stay on a CT whose gid map cannot be built.
-    let (mut uid, mut gid) = match (uid, gid) {
+    let (uid, gid) = match (uid, gid) {
         (Ok(uid), Ok(gid)) => (uid, gid),
         (Err(reason), _) => {
             cp.skipped = Some(reason);
             return cp;
         }
-        (Ok(mut uid), Err(reason)) => {
-            cp.warnings.append(&mut uid.warnings);
+        (Ok(uid), Err(reason)) => {
+            cp.warnings.extend(uid.map.warnings.iter().cloned());
             cp.skipped = Some(reason);
             return cp;
         }
     };
-    cp.warnings.append(&mut uid.warnings);
-    cp.warnings.append(&mut gid.warnings);
+    cp.warnings.extend(uid.map.warnings.iter().cloned());
+    cp.warnings.extend(gid.map.warnings.iter().cloned());
     for &s in used_ix {
         cp.gains.add_share(s, |kind, id| match kind {
             OwnerKind::User => !uid.current_pass.contains(id),
             OwnerKind::Group => !gid.current_pass.contains(id),
         });
     }
-    cp.uid_map = uid.map;
-    cp.gid_map = gid.map;
+    cp.uid_map = uid.map.extents;
+    cp.gid_map = gid.map.extents;
     cp.foreign_uids = uid.foreign;
     cp.foreign_gids = gid.foreign;
     cp.adopting_uids = uid.adopting;
     cp.adopting_gids = gid.adopting;
-    cp.adopted_uids = uid.adopted_after.clone();
-    cp.adopted_gids = gid.adopted_after.clone();
+    cp.adopted_uids = uid.adopted_after;
+    cp.adopted_gids = gid.adopted_after;
     cp.released_uids = uid.released;
     cp.released_gids = gid.released;
     cp.removed_uids = uid.removed;
     cp.removed_gids = gid.removed;
-    cp.exposed_uids = uid.exposed;
-    cp.exposed_gids = gid.exposed;
-    cp.unmapped_uids = uid.unmapped;
-    cp.unmapped_gids = gid.unmapped;
-    cp.managed_after = Managed {
-        uids: uid.managed_after,
-        gids: gid.managed_after,
-        adopted_uids: uid.adopted_after,
-        adopted_gids: gid.adopted_after,
+    cp.exposed_uids = uid.map.exposed;
+    cp.exposed_gids = gid.map.exposed;
+    cp.unmapped_uids = uid.map.unmapped;
+    cp.unmapped_gids = gid.map.unmapped;
+    cp.after = After::Planned {
+        uids: uid.map.passthrough,
+        gids: gid.map.passthrough,
         // Kept until apply writes the next switch.
         switched: managed.switched.clone(),
-        ..Managed::default()
     };
     cp.planned = true;
-    cp.changed = cp.uid_map != cp.current_uid_map || cp.gid_map != cp.current_gid_map;
+    cp.changed = *cp.uid_map != *cp.current_uid_map || *cp.gid_map != *cp.current_gid_map;
     cp.restart_required = cp.changed;
     if let Some(lock) = &ct.lock {
         // Still `changed`: the CT is not in its desired state, it just cannot be switched now.

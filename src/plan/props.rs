@@ -98,16 +98,16 @@ proptest! {
         }
         // Foreign passthroughs are kept and never claimed.
         prop_assert!(passthroughs(&c.uid_map).is_superset(&c.foreign_uids));
-        prop_assert!(c.managed_after.uids.intersection(&c.foreign_uids).is_empty());
+        prop_assert!(c.managed_after().uids.intersection(&c.foreign_uids).is_empty());
         prop_assert!(p.needed_uids.is_superset(&outside_ranges(&c.uid_map)));
         // Planning again from the result (map written, record saved) changes nothing.
-        let mut next_map = c.uid_map.clone();
+        let mut next_map = c.uid_map.to_vec();
         next_map.extend(c.gid_map.iter().copied());
         let mut next_managed = BTreeMap::new();
-        next_managed.insert(101, c.managed_after.clone());
+        next_managed.insert(101, c.managed_after());
         let again = run(&share, &ct(next_map), &next_managed);
         let c2 = again.container(101).unwrap();
         prop_assert!(!c2.changed, "not idempotent: {:?} -> {:?}", c.uid_map, c2.uid_map);
-        prop_assert_eq!(&c2.managed_after, &c.managed_after);
+        prop_assert_eq!(&c2.managed_after(), &c.managed_after());
     }
 }

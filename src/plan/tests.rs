@@ -78,7 +78,7 @@ fn seed_example_from_the_default_map() {
         ["u 0 100000 1005", "u 1005 1005 1", "u 1006 101006 64530"]
     );
     assert!(c.changed && c.restart_required && c.skipped.is_none());
-    assert_eq!(c.managed_after.uids, set(&[1005]));
+    assert_eq!(c.managed_after().uids, set(&[1005]));
     assert_eq!(
         p.nodes["pve1"].subuid_add,
         vec![Subid::new("root", IdRange::single(1005).unwrap())]
@@ -131,7 +131,7 @@ fn foreign_passthroughs_are_kept_managed_ones_removed() {
     assert_eq!(c.foreign_uids, set(&[33]));
     assert_eq!(c.removed_uids, set(&[1007]));
     assert_eq!(
-        c.managed_after.uids,
+        c.managed_after().uids,
         set(&[1005]),
         "foreign ids are not claimed"
     );
@@ -154,14 +154,14 @@ fn adopted_ids_are_kept_until_released_and_a_claim_is_owned_where_held() {
     let adopting = run_with(&shares, &cts, &none, true, &[]);
     let c = adopting.container(101).unwrap();
     assert_eq!(c.adopting_uids, set(&[33, 1007]));
-    assert_eq!(c.managed_after.adopted_uids, set(&[33, 1007]));
-    assert_eq!(c.managed_after.uids, set(&[33, 1005, 1007]));
+    assert_eq!(c.managed_after().adopted_uids, set(&[33, 1007]));
+    assert_eq!(c.managed_after().uids, set(&[33, 1005, 1007]));
     // Applied: the map of the adopting plan, its record. A plain plan keeps both, removes none.
     let after = [ct(101, &[], &["s"])].map(|mut ct| {
-        ct.idmap = c.uid_map.iter().chain(&c.gid_map).copied().collect();
+        ct.idmap = c.uid_map.iter().chain(c.gid_map.iter()).copied().collect();
         ct
     });
-    let records = BTreeMap::from([(101, c.managed_after.clone())]);
+    let records = BTreeMap::from([(101, c.managed_after())]);
     let plain = run(&shares, &after, &records);
     let p = plain.container(101).unwrap();
     assert!(!p.changed, "{p:?}");
@@ -170,7 +170,7 @@ fn adopted_ids_are_kept_until_released_and_a_claim_is_owned_where_held() {
         "{p:?}"
     );
     assert_eq!(p.adopted_uids, set(&[33, 1007]));
-    assert_eq!(p.managed_after, c.managed_after);
+    assert_eq!(p.managed_after(), c.managed_after());
     // Released: 1007 is up to the shares again (none owns it), 33 stays adopted.
     let release = ["101:u:1007".parse().unwrap()];
     let released = run_with(&shares, &after, &records, false, &release);
@@ -178,10 +178,10 @@ fn adopted_ids_are_kept_until_released_and_a_claim_is_owned_where_held() {
     assert_eq!(r.released_uids, set(&[1007]));
     assert_eq!(r.removed_uids, set(&[1007]));
     assert_eq!(passthroughs(&r.uid_map), set(&[33, 1005]));
-    assert_eq!(r.managed_after.adopted_uids, set(&[33]));
+    assert_eq!(r.managed_after().adopted_uids, set(&[33]));
     // A claim left by a crash (1007 being adopted) is idfed's while the map holds it: not
     // foreign, and still adopted (a claim keeps adoption).
-    let mut crashed = Managed::default().claim(&c.managed_after);
+    let mut crashed = Managed::default().claim(&c.managed_after());
     crashed.uids = IdSet::new();
     let p = run(&shares, &cts, &BTreeMap::from([(101, crashed)]));
     let p = p.container(101).unwrap();
@@ -322,7 +322,7 @@ fn wanted_ids_below_min_id_are_refused_beside_foreign_ones() {
     assert!(c.planned && c.skipped.is_none(), "{c:?}");
     assert_eq!(passthroughs(&c.uid_map), set(&[33, 1005]));
     assert_eq!(c.foreign_uids, set(&[33]));
-    assert_eq!(c.managed_after.uids, set(&[1005]));
+    assert_eq!(c.managed_after().uids, set(&[1005]));
 }
 
 /// Issue 13: each distinct map is built once per plan; CTs asking for it share the work.
@@ -379,4 +379,69 @@ fn cts_with_the_same_map_change_share_one_rootfs_preview() {
     // Another change: its own preview, with its own moves.
     assert!(!std::sync::Arc::ptr_eq(&rootfs(101), &rootfs(103)));
     assert_ne!(rootfs(101).moves, rootfs(103).moves);
+}
+
+#[test]
+fn cts_with_the_same_map_share_its_storage() {
+    let shares = [
+        share("a", &[1005, 1007, 1009, 1011], &[1005, 100_005]),
+        share("b", &[2000], &[2000]),
+    ];
+    let cts = [
+        ct(101, &[], &["a"]),
+        ct(102, &[], &["a"]),
+        ct(103, &[], &["a", "b"]),
+    ];
+    let managed = BTreeMap::new();
+    let coverage = BTreeMap::new();
+    // Over the budget: the uid map exposes ids and warns; gid 100005 leaves inside gid 5 unmapped.
+    let params = MapParams {
+        max_extents: 6,
+        over_budget: crate::idmap::OverBudget::Expose,
+        ..MapParams::default()
+    };
+    let p = plan(&PlanInput {
+        params,
+        subid_owner: "root".into(),
+        shares: &shares,
+        cts: &cts,
+        managed: &managed,
+        coverage: &coverage,
+        nodes: &[],
+        stale: &[],
+        adopt: false,
+        release: &[],
+    });
+    let (a, a2, ab) = (
+        p.container(101).unwrap(),
+        p.container(102).unwrap(),
+        p.container(103).unwrap(),
+    );
+    assert!(!a.exposed_uids.is_empty() && !a.warnings.is_empty());
+    assert!(!a.unmapped_gids.is_empty());
+    // The same map: one copy of its extents, exposed and unmapped ids and warnings, not one per
+    // CT (which was most of a 20,000-CT plan's memory).
+    assert!(Arc::ptr_eq(&a.uid_map, &a2.uid_map));
+    assert!(Arc::ptr_eq(&a.gid_map, &a2.gid_map));
+    assert!(Arc::ptr_eq(&a.exposed_uids, &a2.exposed_uids));
+    assert!(Arc::ptr_eq(&a.unmapped_gids, &a2.unmapped_gids));
+    assert!(
+        a.warnings
+            .iter()
+            .zip(&a2.warnings)
+            .all(|(w, w2)| Arc::ptr_eq(w, w2))
+    );
+    // The group holds the CTs' maps, not copies.
+    let group = p.groups.iter().find(|g| g.cts == [101, 102]).unwrap();
+    assert!(Arc::ptr_eq(&group.uid_map, &a.uid_map));
+    // Another map is its own.
+    assert!(!Arc::ptr_eq(&a.uid_map, &ab.uid_map));
+    assert_ne!(a.uid_map, ab.uid_map);
+    // The record after the plan is computed from the shared passthroughs: idfed's own ids.
+    assert_eq!(a.managed_after().uids, passthroughs(&a.uid_map));
+    assert!(
+        a.managed_after()
+            .uids
+            .is_superset(&set(&[1005, 1007, 1009, 1011]))
+    );
 }

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use crate::idmap::{Extent, KindWarning, MapWarning};
 use crate::ids::{ByKind, IdSet, uids_gids};
@@ -78,7 +79,7 @@ struct Notes<'a> {
     released: ByKind<&'a IdSet>,
     exposed: ByKind<&'a IdSet>,
     unmapped: ByKind<&'a IdSet>,
-    warnings: &'a [KindWarning],
+    warnings: &'a [Arc<KindWarning>],
     rootfs: &'a Preview,
 }
 
@@ -267,7 +268,7 @@ fn render_cts(out: &mut String, cts: &[&CtPlan], under_map: bool) {
             .chain(&c.current_gid_map)
             .copied()
             .collect();
-        let new: Vec<Extent> = c.uid_map.iter().chain(&c.gid_map).copied().collect();
+        let new: Vec<Extent> = c.uid_map.iter().chain(c.gid_map.iter()).copied().collect();
         let sorted = is_sorted(&old) && is_sorted(&new);
         if under_map
             && sorted
@@ -508,7 +509,7 @@ pub(crate) fn write_text(
             .join(", ");
         let noun = if g.cts.len() == 1 { "CT" } else { "CTs" };
         let _ = writeln!(out, "\nmap for {noun} {cts}:");
-        for e in g.uid_map.iter().chain(&g.gid_map) {
+        for e in g.uid_map.iter().chain(g.gid_map.iter()) {
             let _ = writeln!(out, "  lxc.idmap: {e}");
         }
         for run in by_notes(g.cts.iter().filter_map(|&ct| plan.container(ct))) {
