@@ -99,6 +99,9 @@ fn main() {
     for over_budget in policies {
         let p = MapParams {
             over_budget,
+            max_extents: args
+                .get(3)
+                .map_or(MapParams::default().max_extents, |n| n.parse().unwrap()),
             ..MapParams::default()
         };
         for (count, shape, lo, hi) in [

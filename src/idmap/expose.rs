@@ -27,7 +27,9 @@
 //!    of a partial path at chain start `i` that used `k` extents and `b` bytes. `λ` and `μ` are
 //!    tuned by cutting planes on the piecewise-linear dual (each relaxed optimum is a line; the
 //!    next point is where the two bracketing lines cross), and every relaxed optimum that fits is
-//!    an incumbent.
+//!    an incumbent. `λ` starts from the greedy incumbent's ids per byte at its margin
+//!    ([`Chains::guess`]), bracketed by doubling or halving: 8-11 passes where a bracket from
+//!    `0` to the largest useful `λ` took 12-15.
 //!    The incumbent starts as smallest-first closing with a reopening pass ([`Chains::greedy`]).
 //! 2. **Exact label search.** Gaps are visited in order; a label is a partial path whose last
 //!    chain is still open, `(extents, bytes, ids, chain start)`. At each gap it either lets its
@@ -183,6 +185,8 @@ impl Chains {
 
     /// The relaxed optimum for `(λ, μ)` (scaled by [`SCALE`]): its score and its choice.
     fn forward(&self, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
+        #[cfg(test)]
+        tests::PASSES.with(|p| p.set(p.get() + 1));
         let n = self.n();
         let widest = self.widest();
         let mut best_from = vec![0usize; n];
@@ -289,12 +293,14 @@ impl Chains {
     }
 
     /// Tunes one multiplier (`λ` when `bytes`, else `μ`) with the other fixed, by cutting planes
-    /// on the dual; notes every relaxed optimum that fits. Returns the multiplier whose bound was
-    /// lowest, and that bound.
+    /// on the dual; notes every relaxed optimum that fits. Starts from `guess` when there is one
+    /// (bracketing it by doubling and halving), else from `0` and the multiplier past which no
+    /// gap opens. Returns the multiplier whose bound was lowest, and that bound.
     fn tune(
         &self,
         bytes: bool,
         other: i128,
+        guess: Option<i128>,
         incumbent: &mut Choice,
         max_value: u64,
     ) -> (i128, i128) {
@@ -311,33 +317,77 @@ impl Chains {
         } else {
             self.max_bytes
         });
-        let mut note = |c: &Choice| {
-            if self.fits(c) && c.value > incumbent.value {
+        // Past this, opening any gap costs more than it can gain (each open gap adds at least
+        // one extent and five bytes: see `slots`).
+        let top = SCALE * (i128::from(max_value) + 1);
+        let mut best = (0, i128::MAX);
+        // The relaxed optimum at x: noted as an incumbent when it fits, its bound kept when it
+        // is the lowest so far.
+        let mut probe = |x: i128| {
+            let (p, q) = at(x);
+            let (score, c, _) = self.forward(p, q);
+            if self.fits(&c) && c.value > incumbent.value {
                 *incumbent = c.clone();
             }
+            let z = score + x * cap + other * other_cap;
+            if z < best.1 {
+                best = (x, z);
+            }
+            (c, z)
         };
         // The dual value at x for a choice: a line in x.
         let line = |c: &Choice, x: i128| {
             SCALE * i128::from(c.value) - x * (used(c) - cap) - other * (other_used(c) - other_cap)
         };
-        let (score, lo, _) = self.forward(at(0).0, at(0).1);
-        note(&lo);
-        let mut best = (0, score + other * other_cap);
-        if used(&lo) <= cap {
-            return best;
-        }
-        // Past this, opening any gap costs more than it can gain (each open gap adds at least
-        // one extent and five bytes: see `slots`).
-        let top = SCALE * (i128::from(max_value) + 1);
-        let (score, hi, _) = self.forward(at(top).0, at(top).1);
-        note(&hi);
-        let z = score + top * cap + other * other_cap;
-        if z < best.1 {
-            best = (top, z);
-        }
-        let (mut lo, mut hi) = (lo, hi);
-        if used(&hi) > cap {
-            return best;
+        // A bracket: `lo` over the cap (its multiplier too low), `hi` within it.
+        let (mut lo, mut hi);
+        match guess.map(|g| g.clamp(1, top)) {
+            Some(g) => {
+                let (c, _) = probe(g);
+                if used(&c) > cap {
+                    lo = c;
+                    let mut x = g;
+                    loop {
+                        x = (2 * x).min(top);
+                        let (c, _) = probe(x);
+                        if used(&c) <= cap {
+                            hi = c;
+                            break;
+                        }
+                        if x == top {
+                            return best;
+                        }
+                        lo = c;
+                    }
+                } else {
+                    hi = c;
+                    let mut x = g;
+                    loop {
+                        x /= 2;
+                        let (c, _) = probe(x);
+                        if used(&c) > cap {
+                            lo = c;
+                            break;
+                        }
+                        if x == 0 {
+                            return best;
+                        }
+                        hi = c;
+                    }
+                }
+            }
+            None => {
+                let (c, _) = probe(0);
+                if used(&c) <= cap {
+                    return best;
+                }
+                lo = c;
+                let (c, _) = probe(top);
+                if used(&c) > cap {
+                    return best;
+                }
+                hi = c;
+            }
         }
         let mut prev = -1;
         for _ in 0..64 {
@@ -349,13 +399,7 @@ impl Chains {
                 break;
             }
             prev = x;
-            let (p, q) = at(x);
-            let (score, c, _) = self.forward(p, q);
-            note(&c);
-            let z = score + x * cap + other * other_cap;
-            if z < best.1 {
-                best = (x, z);
-            }
+            let (c, z) = probe(x);
             if z <= line(&lo, x).max(line(&hi, x)) {
                 break;
             }
@@ -366,6 +410,31 @@ impl Chains {
             }
         }
         best
+    }
+
+    /// A first `λ` for [`Chains::tune`], from a choice that fits: half way between the ids per
+    /// byte of its largest closed gap and of its smallest open one, a byte of an open gap counted
+    /// at the choice's average (the break item of the knapsack's relaxation, roughly).
+    fn guess(&self, choice: &Choice) -> Option<i128> {
+        let closed = self.evaluate(self.forced.clone());
+        let (mut opened, mut smallest_open, mut largest_closed) = (0u64, u64::MAX, 0u64);
+        for (j, &open) in choice.open.iter().enumerate() {
+            if self.forced[j] {
+                continue;
+            }
+            if open {
+                opened += 1;
+                smallest_open = smallest_open.min(self.value[j]);
+            } else {
+                largest_closed = largest_closed.max(self.value[j]);
+            }
+        }
+        if opened == 0 || choice.bytes <= closed.bytes {
+            return None;
+        }
+        let per_gap = i128::from((choice.bytes - closed.bytes).div_ceil(opened));
+        let value = i128::from(smallest_open.min(largest_closed.max(1)) + largest_closed) / 2;
+        Some((SCALE * value.max(1) / per_gap).max(1))
     }
 
     /// The choice of open gaps that fits and exposes the fewest ids, or `None` when even closing
@@ -381,15 +450,16 @@ impl Chains {
         }
         let max_value = self.value.iter().copied().max().unwrap_or(0);
         let mut incumbent = self.greedy();
-        let (mut lam, mut z) = self.tune(true, 0, &mut incumbent, max_value);
+        let guess = self.guess(&incumbent);
+        let (mut lam, mut z) = self.tune(true, 0, guess, &mut incumbent, max_value);
         let mut mu = 0;
         let track_lines = !self.lines_implied();
         if track_lines && z >= SCALE * (i128::from(incumbent.value) + 1) {
             // The extents may bind as well: tune μ at this λ, then λ again at that μ.
-            let (m, zm) = self.tune(false, lam, &mut incumbent, max_value);
+            let (m, zm) = self.tune(false, lam, None, &mut incumbent, max_value);
             if zm < z {
                 (mu, z) = (m, zm);
-                let (l, zl) = self.tune(true, mu, &mut incumbent, max_value);
+                let (l, zl) = self.tune(true, mu, Some(lam), &mut incumbent, max_value);
                 if zl < z {
                     (lam, z) = (l, zl);
                 }
@@ -500,10 +570,10 @@ impl Chains {
     /// slides right as `j` grows (see `forward`), one per `δ`. The states at `j + 1` are those of
     /// the windows, shifted by `δ` and the gap's runs.
     ///
-    /// A state is dropped only when another at the same start has the same extents, no more bytes
-    /// and at least as many ids (it completes exactly as well: the future depends on the start,
-    /// the extents and the bytes only), when it is over a limit, or when its bound is below
-    /// `floor`. Without `track_lines` the extents are not counted at all: the byte limit implies
+    /// A state is dropped only when another at the same start has no more extents, no more bytes
+    /// and at least as many ids (it completes at least as well: the future depends on the start,
+    /// the extents and the bytes only, and whatever fits after the one fits after the other;
+    /// [`Staircase`]), when it is over a limit, or when its bound is below `floor`. Without `track_lines` the extents are not counted at all: the byte limit implies
     /// theirs (`lines_implied`), so the states are a staircase of bytes to ids.
     ///
     /// Output-sensitive: the bound of a state shifted into `j + 1` is its relaxed score
@@ -552,6 +622,7 @@ impl Chains {
         let mut best: Option<(u64, u32)> = None;
         let mut found: Vec<State> = Vec::new();
         let mut starts: Vec<usize> = Vec::new();
+        let mut stair = Staircase::default();
         for j in 0..n {
             let end = u64::from(self.ends[j]);
             let last = j + 1 == n;
@@ -616,17 +687,16 @@ impl Chains {
             if self.forced[j] {
                 first = j + 1;
             }
-            // Drop the dominated (same extents, no fewer bytes, no more ids), then best first.
+            // Drop the dominated (another with no more extents, no more bytes and at least as
+            // many ids), then best first. Sorted so, every state that could dominate one comes
+            // before it.
             found.sort_unstable_by_key(|s| {
                 (u128::from(s.lines) << 96) | (u128::from(s.bytes) << 64) | u128::from(!s.value)
             });
             let mut kept: Vec<State> = Vec::with_capacity(found.len());
+            stair.clear();
             for s in &found {
-                // Sorted so, the last kept state of these extents has the most ids so far.
-                if kept
-                    .last()
-                    .is_some_and(|k| k.lines == s.lines && k.value >= s.value)
-                {
+                if !stair.admit(s.bytes, s.value) {
                     continue;
                 }
                 back.push((s.id, j as u32));
@@ -690,6 +760,37 @@ struct State {
     id: u32,
 }
 
+/// The states kept so far at one chain start, as bytes to ids: the most ids of any of them
+/// within some bytes. Only the steps are kept (more bytes, more ids), sorted by bytes.
+#[derive(Default)]
+struct Staircase {
+    steps: Vec<(u32, u64)>,
+}
+
+impl Staircase {
+    fn clear(&mut self) {
+        self.steps.clear();
+    }
+
+    /// Is a state of `bytes` and `value` (its extents no fewer than any seen so far) not
+    /// dominated by a state seen so far? Then it is noted.
+    fn admit(&mut self, bytes: u32, value: u64) -> bool {
+        let i = self.steps.partition_point(|&(b, _)| b <= bytes);
+        if i > 0 && self.steps[i - 1].1 >= value {
+            return false;
+        }
+        // The steps of at least these bytes and at most these ids are below the new one.
+        let lo = if i > 0 && self.steps[i - 1].0 == bytes {
+            i - 1
+        } else {
+            i
+        };
+        let hi = i + self.steps[i..].partition_point(|&(_, v)| v <= value);
+        self.steps.splice(lo..hi, std::iter::once((bytes, value)));
+        true
+    }
+}
+
 /// Range maxima over a fixed list (a sparse table): every index of a range whose value reaches
 /// a threshold, in time proportional to their number.
 struct RangeMax {
@@ -742,5 +843,144 @@ impl RangeMax {
         out.push(m);
         self.at_least(values, a, m, threshold, out);
         self.at_least(values, m + 1, z, threshold, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idmap::extent::line_len;
+
+    thread_local! {
+        /// Relaxed forward passes run on this thread.
+        pub(super) static PASSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The chains of `count` single ids (ranges end past their last id) drawn uniformly from `lo..hi` (seeded), each gap kept by
+    /// one run of the base range at 100000 as `slots` would write it, under the kernel's budget.
+    fn uniform_chains(count: usize, lo: u32, hi: u32, seed: u64) -> Chains {
+        let mut rng = seed;
+        let mut ids = std::collections::BTreeSet::new();
+        while ids.len() < count {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            ids.insert(lo + (rng % u64::from(hi - lo)) as u32);
+        }
+        let ids: Vec<u32> = ids.into_iter().collect();
+        let gaps: Vec<(u32, u32)> = ids
+            .windows(2)
+            .map(|w| (w[0] + 1, w[1] - w[0] - 1))
+            .collect();
+        let bytes: Vec<u32> = gaps
+            .iter()
+            .map(|&(s, c)| {
+                if c == 0 {
+                    0
+                } else {
+                    line_len(s, 100_000 + s, c)
+                }
+            })
+            .collect();
+        Chains {
+            ends: ids.iter().map(|&i| i + 1).collect(),
+            starts: ids,
+            value: gaps.iter().map(|&(_, c)| u64::from(c)).collect(),
+            forced: gaps.iter().map(|&(_, c)| c == 0).collect(),
+            lines: gaps.iter().map(|&(_, c)| u32::from(c > 0)).collect(),
+            min_run_bytes: bytes
+                .iter()
+                .copied()
+                .filter(|&b| b > 0)
+                .min()
+                .unwrap_or(u32::MAX),
+            bytes,
+            max_lines: 340,
+            max_bytes: 4078,
+        }
+    }
+
+    fn passes(f: impl FnOnce()) -> usize {
+        PASSES.with(|p| p.set(0));
+        f();
+        PASSES.with(|p| p.get())
+    }
+
+    #[test]
+    fn tuning_from_the_greedy_guess_takes_fewer_passes_to_as_good_a_bound() {
+        for (count, lo, hi) in [
+            (400, 10_000, 5_000_000),
+            (2000, 1000, 65_536),
+            (2000, 1_000_000_000, 4_294_967_000),
+        ] {
+            for seed in [7919, 15_838, 23_757] {
+                let chains = uniform_chains(count, lo, hi, seed);
+                let max_value = chains.value.iter().copied().max().unwrap();
+                let greedy = chains.greedy();
+                let guess = chains.guess(&greedy);
+                assert!(guess.is_some(), "{count} ids from {lo}: no guess");
+                let (mut a, mut b) = (greedy.clone(), greedy.clone());
+                let mut from_guess = (0, 0);
+                let mut from_zero = (0, 0);
+                let with = passes(|| from_guess = chains.tune(true, 0, guess, &mut a, max_value));
+                let without = passes(|| from_zero = chains.tune(true, 0, None, &mut b, max_value));
+                assert!(
+                    with < without,
+                    "{count} ids from {lo}, seed {seed}: {with} passes from the guess, {without} from 0"
+                );
+                let optimum = chains.solve().unwrap().value;
+                // Both are bounds, and within an id of each other.
+                assert!(from_guess.1 >= SCALE * i128::from(optimum));
+                assert!(from_zero.1 >= SCALE * i128::from(optimum));
+                let (x, y) = (
+                    from_guess.1.div_euclid(SCALE),
+                    from_zero.1.div_euclid(SCALE),
+                );
+                assert!(
+                    x.abs_diff(y) <= 1,
+                    "{count} ids from {lo}, seed {seed}: {x} against {y}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_staircase_drops_a_state_with_no_fewer_bytes_and_no_more_ids() {
+        let mut stair = Staircase::default();
+        assert!(stair.admit(100, 50));
+        // No fewer bytes and no more ids (given no fewer extents: the order of admission).
+        assert!(!stair.admit(100, 50));
+        assert!(!stair.admit(101, 50));
+        assert!(!stair.admit(100, 49));
+        // One more id, or one byte less, is a step of its own.
+        assert!(stair.admit(101, 51));
+        assert!(stair.admit(99, 40));
+        assert_eq!(stair.steps, [(99, 40), (100, 50), (101, 51)]);
+        // A state below every step at more bytes replaces them.
+        assert!(stair.admit(99, 60));
+        assert_eq!(stair.steps, [(99, 60)]);
+        assert!(!stair.admit(150, 60));
+        assert!(stair.admit(150, 61));
+        stair.clear();
+        assert!(stair.admit(150, 1));
+    }
+
+    #[test]
+    fn a_state_with_more_extents_is_dropped_when_another_is_as_good() {
+        // Two paths to the same chain start with the same bytes and ids, one of them an extent
+        // more: with extents binding the search keeps one of them only. Before, it kept a state
+        // per extent count.
+        let mut stair = Staircase::default();
+        let states = [
+            (3u32, 200u32, 10u64),
+            (4, 200, 10),
+            (4, 199, 9),
+            (5, 180, 10),
+        ];
+        let kept: Vec<_> = states
+            .iter()
+            .filter(|&&(_, bytes, value)| stair.admit(bytes, value))
+            .collect();
+        assert_eq!(kept, [&(3, 200, 10), &(4, 199, 9), &(5, 180, 10)]);
     }
 }
