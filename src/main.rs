@@ -4,7 +4,7 @@ use clap::Parser;
 
 // mimalloc rather than glibc's malloc: idfed allocates many small strings (names, DNs, ranges,
 // config lines), and glibc's allocator was a sixth of an LDAP pull's client time at 100,000
-// users (benches/LDAP.md).
+// users (benches/LDAP.md). Built without transparent huge pages (Cargo.toml: `no_thp`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

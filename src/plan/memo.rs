@@ -6,13 +6,16 @@
 //! A plan has one [`MapParams`], so the key is the rest of what `build` takes: the kind, the ids
 //! wanted and the ids kept. It is looked up first by the shares a CT uses (no union of their ids
 //! to compute), then by the ids themselves, so different shares owned by the same ids share a map
-//! too.
+//! too. The ids are not kept for that: a hash of them finds the maps built from the same hash,
+//! and each one's ids are made again from its shares to compare (a copy of every distinct map's
+//! wanted ids was a tenth of a 20,000-CT plan's memory).
 //!
 //! The parts of a built map a CT plan keeps are shared by every CT that asked for it (`Arc`s, a
 //! pointer each): at 20,000 CTs, a copy of each CT's extents, exposed ids, passthroughs and
 //! warnings (which name every exposed range) was most of `plan`'s memory.
 
 use std::collections::HashMap;
+use std::hash::BuildHasher as _;
 use std::sync::Arc;
 
 use crate::idmap::{self, BuiltMap, Extent, KindWarning, MapError, MapParams};
@@ -28,8 +31,6 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) struct SharedMap {
     /// The extents, sorted by inside id, joined.
     pub extents: Arc<[Extent]>,
-    /// The passthroughs of the map: asked for, kept and exposed.
-    pub passthrough: Arc<IdSet>,
     /// Ids passed through that nobody asked for.
     pub exposed: Arc<IdSet>,
     /// Inside ids of the base range left unmapped ([`BuiltMap::unmapped_inside`]).
@@ -38,12 +39,20 @@ pub(crate) struct SharedMap {
     pub warnings: Arc<[Arc<KindWarning>]>,
 }
 
+impl SharedMap {
+    /// The passthroughs of the map: asked for, kept and exposed (the map's identity extents: not
+    /// kept apart, CTs rarely need them).
+    pub(crate) fn passthrough(&self) -> IdSet {
+        idmap::passthroughs(&self.extents)
+    }
+}
+
 impl From<BuiltMap> for SharedMap {
     fn from(map: BuiltMap) -> SharedMap {
+        debug_assert_eq!(idmap::passthroughs(&map.extents), map.passthrough);
         SharedMap {
             unmapped: Arc::new(map.unmapped_inside()),
             extents: map.extents.into(),
-            passthrough: Arc::new(map.passthrough),
             exposed: Arc::new(map.exposed),
             warnings: map
                 .warnings
@@ -57,14 +66,18 @@ impl From<BuiltMap> for SharedMap {
 /// A built map or why it cannot be built, shared.
 pub(crate) type Built = Result<SharedMap, MapError>;
 
+/// A map and the shares (sorted indices) it was first built for.
+type BuiltFor = (Vec<usize>, Built);
+
 /// The maps of one plan, by what they were built from.
 pub(crate) struct MapMemo<'a> {
     params: &'a MapParams,
     shares: &'a [ResolvedShare],
     /// By kind, the shares used (sorted indices into `shares`) and the kept ids.
     by_shares: FastMap<(IdKind, Vec<usize>, IdSet), Built>,
-    /// By kind, the wanted ids (kept ones left out) and the kept ids.
-    by_ids: FastMap<(IdKind, IdSet, IdSet), Built>,
+    /// By kind, a hash of the wanted ids (kept ones left out) and the kept ids: the maps built
+    /// from ids of that hash, each with the shares it was built for.
+    by_ids: FastMap<(IdKind, u64, IdSet), Vec<BuiltFor>>,
 }
 
 #[cfg(test)]
@@ -94,24 +107,32 @@ impl<'a> MapMemo<'a> {
         if let Some(built) = self.by_shares.get(&key) {
             return built.clone();
         }
-        let wanted = key
-            .1
+        let wanted = wanted_by(self.shares, kind, &key.1, kept);
+        let hash = self.by_ids.hasher().hash_one(&wanted);
+        let same_hash = self.by_ids.entry((kind, hash, kept.clone())).or_default();
+        let found = same_hash
             .iter()
-            .fold(IdSet::new(), |acc, &s| acc.union(self.shares[s].ids(kind)))
-            .difference(kept);
-        let params = self.params;
-        let built = self
-            .by_ids
-            .entry((kind, wanted, kept.clone()))
-            .or_insert_with_key(|(kind, wanted, kept)| {
+            .find(|(shares, _)| wanted_by(self.shares, kind, shares, kept) == wanted);
+        let built = match found {
+            Some((_, built)) => built.clone(),
+            None => {
                 #[cfg(test)]
                 BUILDS.with(|b| b.set(b.get() + 1));
-                idmap::build(*kind, wanted, kept, params).map(SharedMap::from)
-            })
-            .clone();
+                let built = idmap::build(kind, &wanted, kept, self.params).map(SharedMap::from);
+                same_hash.push((key.1.clone(), built.clone()));
+                built
+            }
+        };
         self.by_shares.insert(key, built.clone());
         built
     }
+}
+
+/// The ids of `shares[used]` less `kept`.
+fn wanted_by(shares: &[ResolvedShare], kind: IdKind, used: &[usize], kept: &IdSet) -> IdSet {
+    used.iter()
+        .fold(IdSet::new(), |acc, &s| acc.union(shares[s].ids(kind)))
+        .difference(kept)
 }
 
 #[cfg(test)]
@@ -136,21 +157,17 @@ mod tests {
         for used in [&[1, 0][..], &[0, 1, 0], &[2, 1]] {
             let again = memo.build(IdKind::Uid, used, &none).unwrap();
             assert!(Arc::ptr_eq(&first.extents, &again.extents), "{used:?}");
-            assert!(
-                Arc::ptr_eq(&first.passthrough, &again.passthrough),
-                "{used:?}"
-            );
             assert!(Arc::ptr_eq(&first.exposed, &again.exposed), "{used:?}");
             assert!(Arc::ptr_eq(&first.warnings, &again.warnings), "{used:?}");
         }
         assert_eq!(BUILDS.with(|b| b.get()), 1);
         // Another kind, other kept ids, other shares: each built once more.
         let gid = memo.build(IdKind::Gid, &[0, 1], &none).unwrap();
-        assert_eq!(*gid.passthrough, set(&[1005, 2000]));
+        assert_eq!(gid.passthrough(), set(&[1005, 2000]));
         let kept = set(&[33]);
         let with_33 = memo.build(IdKind::Uid, &[0, 1], &kept).unwrap();
-        assert!(with_33.passthrough.contains(33));
-        assert!(!first.passthrough.contains(33));
+        assert!(with_33.passthrough().contains(33));
+        assert!(!first.passthrough().contains(33));
         memo.build(IdKind::Uid, &[0], &none).unwrap();
         assert_eq!(BUILDS.with(|b| b.get()), 4);
         // Equal to building it directly.

@@ -130,30 +130,24 @@ pub(crate) struct CtPlan {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum After {
     /// No map was planned: the record stays as it is.
-    Unchanged(Managed),
-    /// The new maps' passthroughs, of which idfed manages all but the foreign ones it does not
-    /// adopt; the last switch is kept until apply writes the next one.
-    Planned {
-        uids: Arc<IdSet>,
-        gids: Arc<IdSet>,
-        switched: Option<Switch>,
-    },
+    Unchanged(Box<Managed>),
+    /// idfed manages the new maps' passthroughs but the foreign ones it does not adopt; the last
+    /// switch is kept until apply writes the next one.
+    Planned { switched: Option<Switch> },
 }
 
 impl CtPlan {
     /// The managed record after this plan is applied.
     pub(crate) fn managed_after(&self) -> Managed {
         match &self.after {
-            After::Unchanged(record) => record.clone(),
-            After::Planned {
-                uids,
-                gids,
-                switched,
-            } => Managed {
+            After::Unchanged(record) => Managed::clone(record),
+            After::Planned { switched } => Managed {
                 // Adopting takes every foreign passthrough under management (`adopting` is
                 // then all of `foreign`); else none of them.
-                uids: uids.difference(&self.foreign_uids.difference(&self.adopting_uids)),
-                gids: gids.difference(&self.foreign_gids.difference(&self.adopting_gids)),
+                uids: passthroughs(&self.uid_map)
+                    .difference(&self.foreign_uids.difference(&self.adopting_uids)),
+                gids: passthroughs(&self.gid_map)
+                    .difference(&self.foreign_gids.difference(&self.adopting_gids)),
                 adopted_uids: self.adopted_uids.clone(),
                 adopted_gids: self.adopted_gids.clone(),
                 switched: switched.clone(),
@@ -495,9 +489,13 @@ fn plan_kind(
     // Foreign and adopted passthroughs may lie below min_id (an admin's uid 33): they are kept
     // exactly as they are, never widened. The ids idfed adds itself get the real policy.
     let map = maps.build(kind, used, &kept)?;
-    let removed = owned
-        .intersection(&current_pass)
-        .difference(&map.passthrough);
+    // Most CTs own no passthrough of their current map yet: nothing to remove.
+    let owned_now = owned.intersection(&current_pass);
+    let removed = if owned_now.is_empty() {
+        owned_now
+    } else {
+        owned_now.difference(&map.passthrough())
+    };
     let adopting = if input.adopt {
         foreign.clone()
     } else {
@@ -590,7 +588,7 @@ fn plan_ct(
         warnings: Vec::new(),
         rollout: Rollout::Blocked,
         rootfs: Arc::default(),
-        after: After::Unchanged(managed.clone()),
+        after: After::Unchanged(Box::new(managed.clone())),
         planned: false,
     };
     if !ct.unprivileged {
@@ -651,8 +649,6 @@ fn plan_ct(
     cp.unmapped_uids = uid.map.unmapped;
     cp.unmapped_gids = gid.map.unmapped;
     cp.after = After::Planned {
-        uids: uid.map.passthrough,
-        gids: gid.map.passthrough,
         // Kept until apply writes the next switch.
         switched: managed.switched.clone(),
     };
