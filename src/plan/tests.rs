@@ -445,3 +445,35 @@ fn cts_with_the_same_map_share_its_storage() {
             .is_superset(&set(&[1005, 1007, 1009, 1011]))
     );
 }
+
+#[test]
+fn the_ids_every_node_needs_are_the_union_of_every_map_however_many() {
+    // 60 maps of ~140 outside ranges each: the gathered ranges are merged into the set twice
+    // times on the way (past 4,096), overlapping ones (the base range, shared ids) included.
+    let shares: Vec<ResolvedShare> = (0..60u32)
+        .map(|s| {
+            let uids: Vec<u32> = (0..70).map(|i| 2000 + i * 97 + s * 13).collect();
+            share(&format!("s{s}"), &uids, &[5000 + s])
+        })
+        .collect();
+    let names: Vec<String> = shares.iter().map(|s| s.name.clone()).collect();
+    let cts: Vec<CtState> = (0..60u32)
+        .map(|i| ct(100 + i, &[], &[names[i as usize].as_str()]))
+        .collect();
+    let p = run(&shares, &cts, &BTreeMap::new());
+    assert_eq!(p.groups.len(), 60);
+    let gathered: usize = p
+        .groups
+        .iter()
+        .map(|g| outside_ranges(&g.uid_map).ranges().len())
+        .sum();
+    assert!(gathered > 2 * 4096, "{gathered}");
+    let union = |map: fn(&CtPlan) -> &[Extent]| {
+        p.containers
+            .iter()
+            .fold(IdSet::new(), |acc, c| acc.union(&outside_ranges(map(c))))
+    };
+    assert_eq!(p.needed_uids, union(|c| &c.uid_map));
+    assert_eq!(p.needed_gids, union(|c| &c.gid_map));
+    assert!(p.needed_uids.contains(2000) && p.needed_uids.contains(100_000));
+}

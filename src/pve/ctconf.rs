@@ -62,11 +62,43 @@ enum LineKind {
     /// A section header.
     Header(Section),
     /// `key: value`.
-    Key { key: String, value: String },
+    Key(KeyValue),
     /// A raw LXC key: `lxc.key: value` or `lxc.key = value`.
-    Raw { key: String, value: String },
+    Raw(KeyValue),
     /// Anything else; PVE ignores it with a warning, idfed keeps it and warns too.
     Unknown,
+}
+
+/// Where a line's key and value are in its text: a copy of both per line was most of the memory
+/// of a cluster's CT configs (`plan` holds every CT's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KeyValue {
+    /// The key is `text[..key_end]`.
+    key_end: usize,
+    /// The value is `text[value_start..value_end]`.
+    value_start: usize,
+    value_end: usize,
+}
+
+impl KeyValue {
+    /// `key` and `value`, both parts of `text`.
+    fn of(text: &str, key: &str, value: &str) -> KeyValue {
+        let at = |part: &str| part.as_ptr() as usize - text.as_ptr() as usize;
+        debug_assert_eq!(at(key), 0);
+        KeyValue {
+            key_end: key.len(),
+            value_start: at(value),
+            value_end: at(value) + value.len(),
+        }
+    }
+
+    /// The key and the value in `text`, the line this was made from.
+    fn get(self, text: &str) -> (&str, &str) {
+        (
+            &text[..self.key_end],
+            &text[self.value_start..self.value_end],
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,6 +107,31 @@ struct Line {
     kind: LineKind,
     /// Index into `CtConfig::sections`.
     section: usize,
+}
+
+impl Line {
+    /// The key and value of a `key: value` line.
+    fn key_value(&self) -> Option<(&str, &str)> {
+        match self.kind {
+            LineKind::Key(kv) => Some(kv.get(&self.raw.text)),
+            _ => None,
+        }
+    }
+
+    /// The key and value of a raw `lxc.*` line.
+    fn raw_key_value(&self) -> Option<(&str, &str)> {
+        match self.kind {
+            LineKind::Raw(kv) => Some(kv.get(&self.raw.text)),
+            _ => None,
+        }
+    }
+
+    /// The value of a raw `lxc.idmap` line (with `deprecated`, of `lxc.id_map` too).
+    fn idmap_value(&self, deprecated: bool) -> Option<&str> {
+        self.raw_key_value()
+            .filter(|(key, _)| *key == IDMAP_KEY || (deprecated && *key == IDMAP_KEY_DEPRECATED))
+            .map(|(_, value)| value)
+    }
 }
 
 /// A line of the config that PVE would ignore (kept as it is).
@@ -153,7 +210,7 @@ fn parse_header(text: &str) -> Option<Section> {
 }
 
 /// `lxc.key` then `:` or spaces and `=`, then the value with surrounding spaces trimmed.
-fn parse_raw_key(text: &str) -> Option<(String, String)> {
+fn parse_raw_key(text: &str) -> Option<KeyValue> {
     if !text.starts_with("lxc.") {
         return None;
     }
@@ -166,14 +223,11 @@ fn parse_raw_key(text: &str) -> Option<(String, String)> {
         Some(v) => v,
         None => rest.trim_start_matches(is_perl_space).strip_prefix('=')?,
     };
-    Some((
-        key.to_string(),
-        value.trim_matches(is_perl_space).to_string(),
-    ))
+    Some(KeyValue::of(text, key, value.trim_matches(is_perl_space)))
 }
 
 /// `key: value` with `key` = `[a-z][a-z_]*\d*` and a non-empty value.
-fn parse_key(text: &str) -> Option<(String, String)> {
+fn parse_key(text: &str) -> Option<KeyValue> {
     let (key, value) = text.split_once(':')?;
     let b = key.as_bytes();
     let letters = b
@@ -183,7 +237,7 @@ fn parse_key(text: &str) -> Option<(String, String)> {
     let valid =
         !b.is_empty() && b[0].is_ascii_lowercase() && b[letters..].iter().all(u8::is_ascii_digit);
     let value = value.trim_matches(is_perl_space);
-    (valid && !value.is_empty()).then(|| (key.to_string(), value.to_string()))
+    (valid && !value.is_empty()).then(|| KeyValue::of(text, key, value))
 }
 
 fn classify(text: &str) -> LineKind {
@@ -193,10 +247,10 @@ fn classify(text: &str) -> LineKind {
         LineKind::Header(section)
     } else if text.starts_with('#') {
         LineKind::Comment
-    } else if let Some((key, value)) = parse_raw_key(text) {
-        LineKind::Raw { key, value }
-    } else if let Some((key, value)) = parse_key(text) {
-        LineKind::Key { key, value }
+    } else if let Some(kv) = parse_raw_key(text) {
+        LineKind::Raw(kv)
+    } else if let Some(kv) = parse_key(text) {
+        LineKind::Key(kv)
     } else {
         LineKind::Unknown
     }
@@ -225,10 +279,6 @@ fn decode_text(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn is_idmap_key(key: &str) -> bool {
-    key == IDMAP_KEY || key == IDMAP_KEY_DEPRECATED
-}
-
 impl CtConfig {
     /// Parses a CT config.
     ///
@@ -248,35 +298,37 @@ impl CtConfig {
                 sections.push(section.clone());
             }
             let section = sections.len() - 1;
+            let line = Line { raw, kind, section };
             let error = |kind| CtConfigError {
                 line: number,
-                text: raw.text.clone(),
+                text: line.raw.text.clone(),
                 kind,
             };
-            match &kind {
-                LineKind::Raw { key, value } if section == 0 && is_idmap_key(key) => {
-                    value
-                        .parse::<Extent>()
-                        .map_err(|e| error(CtConfigErrorKind::Idmap(e)))?;
-                }
-                LineKind::Key { key, value }
-                    if section == 0 && mountpoint::mount_point_index(key).is_some() =>
-                {
-                    let mp = MountPoint::parse(key, value)
-                        .map_err(|e| error(CtConfigErrorKind::MountPoint(e)))?;
-                    // PVE keeps the last value of a repeated key.
-                    mount_points.retain(|m: &MountPoint| m.key != mp.key);
-                    mount_points.push(mp);
-                }
-                LineKind::Unknown => warnings.push(CtConfigWarning {
+            if line.kind == LineKind::Unknown {
+                warnings.push(CtConfigWarning {
                     line: number,
-                    text: raw.text.clone(),
-                }),
-                _ => {}
+                    text: line.raw.text.clone(),
+                });
+            } else if section != 0 {
+                // Other sections are never edited: read leniently.
+            } else if let Some(value) = line.idmap_value(true) {
+                value
+                    .parse::<Extent>()
+                    .map_err(|e| error(CtConfigErrorKind::Idmap(e)))?;
+            } else if let Some((key, value)) = line.key_value()
+                && mountpoint::mount_point_index(key).is_some()
+            {
+                let mp = MountPoint::parse(key, value)
+                    .map_err(|e| error(CtConfigErrorKind::MountPoint(e)))?;
+                // PVE keeps the last value of a repeated key.
+                mount_points.retain(|m: &MountPoint| m.key != mp.key);
+                mount_points.push(mp);
             }
-            lines.push(Line { raw, kind, section });
+            lines.push(line);
         }
         mount_points.sort_by_key(|m| m.index);
+        // A cluster's configs stay in memory while idfed plans: no room to grow.
+        lines.shrink_to_fit();
         Ok(CtConfig {
             lines,
             sections,
@@ -307,10 +359,8 @@ impl CtConfig {
     /// The value of a `key: value` line of the main section (the last one when repeated, as PVE).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.main_lines()
-            .filter_map(|l| match &l.kind {
-                LineKind::Key { key: k, value } if k == key => Some(value.as_str()),
-                _ => None,
-            })
+            .filter_map(|l| l.key_value().filter(|(k, _)| *k == key))
+            .map(|(_, value)| value)
             .last()
     }
 
@@ -341,11 +391,8 @@ impl CtConfig {
     /// The main section's id map, in file order (both spellings of the key).
     pub fn idmap(&self) -> Vec<Extent> {
         self.main_lines()
-            .filter_map(|l| match &l.kind {
-                // Checked by `parse`: main-section idmap values are valid.
-                LineKind::Raw { key, value } if is_idmap_key(key) => value.parse().ok(),
-                _ => None,
-            })
+            // Checked by `parse`: main-section idmap values are valid.
+            .filter_map(|l| l.idmap_value(true)?.parse().ok())
             .collect()
     }
 
@@ -359,10 +406,7 @@ impl CtConfig {
         }
         let map: Vec<Extent> = self
             .main_lines()
-            .filter_map(|l| match &l.kind {
-                LineKind::Raw { key, value } if key == IDMAP_KEY => value.parse().ok(),
-                _ => None,
-            })
+            .filter_map(|l| l.idmap_value(false)?.parse().ok())
             .collect();
         if !map.is_empty() {
             return map;
@@ -377,7 +421,10 @@ impl CtConfig {
     pub fn deprecated_idmap_lines(&self) -> Vec<usize> {
         self.main_lines()
             .enumerate()
-            .filter(|(_, l)| matches!(&l.kind, LineKind::Raw { key, .. } if key == IDMAP_KEY_DEPRECATED))
+            .filter(|(_, l)| {
+                l.raw_key_value()
+                    .is_some_and(|(key, _)| key == IDMAP_KEY_DEPRECATED)
+            })
             .map(|(i, _)| i + 1)
             .collect()
     }
@@ -391,10 +438,7 @@ impl CtConfig {
         self.lines
             .iter()
             .filter(|l| l.section == index)
-            .filter_map(|l| match &l.kind {
-                LineKind::Raw { key, value } if is_idmap_key(key) => value.parse().ok(),
-                _ => None,
-            })
+            .filter_map(|l| l.idmap_value(true)?.parse().ok())
             .collect()
     }
 
@@ -408,10 +452,7 @@ impl CtConfig {
         for (index, section) in self.sections.iter().enumerate().skip(1) {
             let lines = || self.lines.iter().filter(move |l| l.section == index);
             let map: Vec<Extent> = lines()
-                .filter_map(|l| match &l.kind {
-                    LineKind::Raw { key, value } if key == IDMAP_KEY => value.parse().ok(),
-                    _ => None,
-                })
+                .filter_map(|l| l.idmap_value(false)?.parse().ok())
                 .collect();
             match section {
                 Section::Main => {}
@@ -421,12 +462,10 @@ impl CtConfig {
                 Section::Snapshot(_) if !map.is_empty() => out.push((section.clone(), map)),
                 Section::Snapshot(_) => {
                     let unprivileged = lines()
-                        .filter_map(|l| match &l.kind {
-                            LineKind::Key { key, value } if key == "unprivileged" => Some(value),
-                            _ => None,
-                        })
+                        .filter_map(|l| l.key_value().filter(|(key, _)| *key == "unprivileged"))
+                        .map(|(_, value)| value)
                         .next_back()
-                        .and_then(|v| mountpoint::parse_bool(v))
+                        .and_then(mountpoint::parse_bool)
                         .unwrap_or(false);
                     if unprivileged {
                         let default = IdKind::ALL
@@ -466,9 +505,7 @@ impl CtConfig {
             .iter()
             .position(|l| l.section != 0)
             .unwrap_or(self.lines.len());
-        let is_old = |l: &Line| {
-            l.section == 0 && matches!(&l.kind, LineKind::Raw { key, .. } if is_idmap_key(key))
-        };
+        let is_old = |l: &Line| l.section == 0 && l.idmap_value(true).is_some();
         let first_old = self.lines[..main_end].iter().position(is_old);
         let at = match first_old {
             Some(i) => i,
@@ -547,72 +584,103 @@ mod tests {
                             lxc.idmap: u 1005 1005 1\nlxc.idmap: g 1005 1005 1\n\
                             lxc.idmap: u 1006 101006 64530\nlxc.idmap: g 1006 101006 64530\n";
 
+    /// A line's kind with its key and value as strings.
+    #[derive(Debug, PartialEq)]
+    enum Want {
+        Blank,
+        Comment,
+        Header(Section),
+        Key { key: String, value: String },
+        Raw { key: String, value: String },
+        Unknown,
+    }
+
+    impl Want {
+        fn of(text: &str) -> Want {
+            let owned = |kv: KeyValue| {
+                let (key, value) = kv.get(text);
+                (key.to_string(), value.to_string())
+            };
+            match classify(text) {
+                LineKind::Blank => Want::Blank,
+                LineKind::Comment => Want::Comment,
+                LineKind::Header(section) => Want::Header(section),
+                LineKind::Key(kv) => {
+                    let (key, value) = owned(kv);
+                    Want::Key { key, value }
+                }
+                LineKind::Raw(kv) => {
+                    let (key, value) = owned(kv);
+                    Want::Raw { key, value }
+                }
+                LineKind::Unknown => Want::Unknown,
+            }
+        }
+    }
+
     #[test]
     fn classifies_lines_like_pve() {
         for (text, want) in [
-            ("", LineKind::Blank),
-            ("  \t", LineKind::Blank),
-            ("#descr%3A x", LineKind::Comment),
-            (
-                "[snap1]",
-                LineKind::Header(Section::Snapshot("snap1".into())),
-            ),
+            ("", Want::Blank),
+            ("  \t", Want::Blank),
+            ("#descr%3A x", Want::Comment),
+            ("[snap1]", Want::Header(Section::Snapshot("snap1".into()))),
             (
                 "[Before-Upgrade_2] ",
-                LineKind::Header(Section::Snapshot("Before-Upgrade_2".into())),
+                Want::Header(Section::Snapshot("Before-Upgrade_2".into())),
             ),
-            ("[pve:pending]", LineKind::Header(Section::Pending)),
-            ("[PVE:Pending]", LineKind::Header(Section::Pending)),
-            ("[1snap]", LineKind::Unknown),
-            ("[a]", LineKind::Unknown),
+            ("[pve:pending]", Want::Header(Section::Pending)),
+            ("[PVE:Pending]", Want::Header(Section::Pending)),
+            ("[1snap]", Want::Unknown),
+            ("[a]", Want::Unknown),
             (
                 "memory: 512",
-                LineKind::Key {
+                Want::Key {
                     key: "memory".into(),
                     value: "512".into(),
                 },
             ),
             (
                 "mp10:  /a,mp=/b  ",
-                LineKind::Key {
+                Want::Key {
                     key: "mp10".into(),
                     value: "/a,mp=/b".into(),
                 },
             ),
-            ("memory:", LineKind::Unknown),
-            ("Memory: 512", LineKind::Unknown),
+            ("memory:", Want::Unknown),
+            ("Memory: 512", Want::Unknown),
             (
                 "lxc.idmap: u 0 1 2",
-                LineKind::Raw {
+                Want::Raw {
                     key: "lxc.idmap".into(),
                     value: "u 0 1 2".into(),
                 },
             ),
             (
                 "lxc.idmap = u 0 1 2",
-                LineKind::Raw {
+                Want::Raw {
                     key: "lxc.idmap".into(),
                     value: "u 0 1 2".into(),
                 },
             ),
             (
                 "lxc.id_map=g 0 1 2",
-                LineKind::Raw {
+                Want::Raw {
                     key: "lxc.id_map".into(),
                     value: "g 0 1 2".into(),
                 },
             ),
             (
                 "lxc.cgroup2.devices.allow: c 10:200 rwm",
-                LineKind::Raw {
+                Want::Raw {
                     key: "lxc.cgroup2.devices.allow".into(),
                     value: "c 10:200 rwm".into(),
                 },
             ),
-            ("lxc.idmap u 0 1 2", LineKind::Unknown),
-            ("just text", LineKind::Unknown),
+            ("lxc.idmap u 0 1 2", Want::Unknown),
+            ("just text", Want::Unknown),
         ] {
-            assert_eq!(classify(text), want, "{text:?}");
+            assert_eq!(Want::of(text), want, "{text:?}");
         }
     }
 
