@@ -23,12 +23,25 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
-/// Can `s` hold an unsafe character, judged by its bytes (every unsafe character's UTF-8 starts
-/// with a byte below 0x20, 0x7f, 0xc2, 0xd8 or 0xe2): a quick pass over text that is almost
-/// always clean.
-fn may_hold_unsafe(s: &str) -> bool {
-    s.bytes()
-        .any(|b| b < 0x20 || matches!(b, 0x7f | 0xc2 | 0xd8 | 0xe2))
+/// Does `s` hold an unsafe character other than a kept newline (`newline_kept`)? Judged by its
+/// UTF-8 bytes, exactly: C0 and DEL are single bytes, C1 is `c2 80..9f`, ALM `d8 9c`, LRM and
+/// RLM `e2 80 8e..8f`, the embeddings and overrides `e2 80 aa..ae`, the isolates
+/// `e2 81 a6..a9` (a lead byte never occurs inside another character). A quick pass over text
+/// that is almost always clean; a whole rendered text has line breaks and arrows (`→`, `e2 86
+/// 92`), which sent it char by char through [`is_unsafe`] before.
+fn may_hold_unsafe(s: &str, newline_kept: bool) -> bool {
+    let b = s.as_bytes();
+    b.iter().enumerate().any(|(i, &c)| match c {
+        b'\n' => !newline_kept,
+        0x00..=0x1f | 0x7f => true,
+        0xc2 => matches!(b.get(i + 1), Some(0x80..=0x9f)),
+        0xd8 => b.get(i + 1) == Some(&0x9c),
+        0xe2 => matches!(
+            (b.get(i + 1), b.get(i + 2)),
+            (Some(0x80), Some(0x8e | 0x8f | 0xaa..=0xae)) | (Some(0x81), Some(0xa6..=0xa9))
+        ),
+        _ => false,
+    })
 }
 
 /// Writes `s` with every unsafe character but those `keep` accepts escaped.
@@ -45,7 +58,7 @@ fn write_escaped(out: &mut impl fmt::Write, s: &str, keep: fn(char) -> bool) -> 
 }
 
 fn escaped(s: &str, keep: fn(char) -> bool) -> Cow<'_, str> {
-    if !may_hold_unsafe(s) || !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
+    if !may_hold_unsafe(s, keep('\n')) || !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
@@ -115,10 +128,33 @@ mod tests {
     }
 
     #[test]
+    fn the_byte_pass_finds_exactly_the_unsafe_characters() {
+        let mut buf = [0; 4];
+        for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
+            let s: &str = c.encode_utf8(&mut buf);
+            assert_eq!(may_hold_unsafe(s, false), is_unsafe(c), "{c:?}");
+            assert_eq!(may_hold_unsafe(s, true), is_unsafe(c) && c != '\n', "{c:?}");
+        }
+    }
+
+    #[test]
     fn escape_lines_keeps_line_breaks_only() {
         assert_eq!(escape_lines("a\nb\n"), "a\nb\n");
         assert_eq!(escape_lines("a\r\nb\t\u{1b}c\n"), "a\\r\nb\\t\\u{1b}c\n");
         assert!(matches!(escape_lines("clean\ntext\n"), Cow::Borrowed(_)));
+        // Arrows, dashes and C1's neighbours share lead bytes with unsafe characters: not copied.
+        assert!(matches!(
+            escape_lines("uid 1005: host 101005 \u{2192} 1005 \u{2014} \u{a0}\u{2070}\n"),
+            Cow::Borrowed(_)
+        ));
+        for c in [
+            '\u{85}', '\u{9f}', '\u{61c}', '\u{200f}', '\u{202a}', '\u{2069}',
+        ] {
+            assert!(
+                matches!(escape_lines(&format!("a\n{c}")), Cow::Owned(_)),
+                "{c:?}"
+            );
+        }
         assert!(matches!(escape("é and ü"), Cow::Borrowed(_)));
     }
 

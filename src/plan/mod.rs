@@ -10,7 +10,7 @@ pub(crate) mod saved;
 mod skip;
 pub(crate) mod text;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -300,7 +300,7 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
     };
 
     // Each distinct preview once: CTs with the same map change share it.
-    let mut previews: HashSet<Arc<Preview>> = HashSet::new();
+    let mut previews: foldhash::HashSet<Arc<Preview>> = foldhash::HashSet::default();
     for ct in input.cts {
         let used: Vec<usize> = ct
             .share_names()

@@ -2,7 +2,7 @@
 //! identical map, the map once, then the change as a diff, once for the containers of the group
 //! that agree on it and on everything else the text says about them (listed together).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
@@ -142,7 +142,8 @@ impl<'a> Notes<'a> {
 
 /// `cts` split into runs that agree on their [`Notes`], in the order of each run's first CT.
 fn by_notes<'a>(cts: impl Iterator<Item = &'a CtPlan>) -> Vec<Vec<&'a CtPlan>> {
-    let mut index: HashMap<Notes<'a>, usize> = HashMap::new();
+    // foldhash: hashed once per CT, std's SipHash was 4% of a 20,000-CT plan.
+    let mut index: foldhash::HashMap<Notes<'a>, usize> = foldhash::HashMap::default();
     let mut runs: Vec<Vec<&CtPlan>> = Vec::new();
     for c in cts {
         let next = runs.len();
