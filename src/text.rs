@@ -31,7 +31,7 @@ pub fn is_unsafe(c: char) -> bool {
 /// 92`), which sent it char by char through [`is_unsafe`] before.
 fn may_hold_unsafe(s: &str, newline_kept: bool) -> bool {
     let b = s.as_bytes();
-    b.iter().enumerate().any(|(i, &c)| match c {
+    let unsafe_at = |i: usize| match b[i] {
         b'\n' => !newline_kept,
         0x00..=0x1f | 0x7f => true,
         0xc2 => matches!(b.get(i + 1), Some(0x80..=0x9f)),
@@ -41,6 +41,15 @@ fn may_hold_unsafe(s: &str, newline_kept: bool) -> bool {
             (Some(0x80), Some(0x8e | 0x8f | 0xaa..=0xae)) | (Some(0x81), Some(0xa6..=0xa9))
         ),
         _ => false,
+    };
+    // Almost all of it is printable ASCII and kept newlines: 32 bytes at a time without a
+    // branch (the compiler vectorizes it), and only a chunk with another byte is looked at.
+    let plain = |c: u8| (c >= 0x20 || (newline_kept && c == b'\n')) && c < 0x7f;
+    let mut start = 0;
+    b.chunks(32).any(|chunk| {
+        let from = start;
+        start += chunk.len();
+        !chunk.iter().fold(true, |all, &c| all & plain(c)) && (from..start).any(unsafe_at)
     })
 }
 
@@ -134,6 +143,17 @@ mod tests {
             let s: &str = c.encode_utf8(&mut buf);
             assert_eq!(may_hold_unsafe(s, false), is_unsafe(c), "{c:?}");
             assert_eq!(may_hold_unsafe(s, true), is_unsafe(c) && c != '\n', "{c:?}");
+        }
+        // In a longer text, read in chunks: wherever it falls, across a chunk's end too.
+        for pad in 0..70 {
+            let text = format!("{}\n", "x \u{2192} y".repeat(pad / 5 + 1));
+            assert!(!may_hold_unsafe(&text, true), "{pad}");
+            for c in [
+                '\t', '\u{85}', '\u{61c}', '\u{200e}', '\u{202e}', '\u{2069}',
+            ] {
+                let text = format!("{}{c}\nb", "a".repeat(pad));
+                assert!(may_hold_unsafe(&text, true), "{pad} {c:?}");
+            }
         }
     }
 

@@ -274,8 +274,9 @@ impl Discovery {
             .collect();
         let mut out: Vec<Vec<ShareUser<'_>>> = vec![Vec::new(); shares.len()];
         for ct in &self.cts {
+            let binds = share::BindMounts::of(&ct.config);
             for ((dir, containers), users) in dirs.iter().zip(&mut out) {
-                let mounts = share::share_uses_normalized(&ct.config, dir);
+                let mounts = binds.share_uses(dir);
                 let listed = containers.is_some_and(|list| list.contains(&ct.vmid));
                 if listed || !mounts.is_empty() {
                     users.push(ShareUser {

@@ -6,11 +6,13 @@
 //! share's storage, not binds of it, and device mounts are neither: only bind mounts count.
 //! Selecting CTs by a share's `containers` list happens in `cluster`.
 
+use std::borrow::Cow;
 use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
 use crate::pve::ctconf::CtConfig;
+use crate::pve::mountpoint::MountPoint;
 
 /// One bind mount of a CT that reaches into a share.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -58,21 +60,46 @@ pub fn is_at_or_below(path: &Path, dir: &Path) -> bool {
 }
 
 /// [`is_at_or_below`] with `dir` already normalized.
-///
-/// A cluster-wide plan asks this for every mount point of every CT against every share, so the
-/// usual case, an absolute path without `//`, `.` or `..`, is a byte comparison; anything else is
-/// normalized first.
 fn is_at_or_below_normalized(path: &Path, dir: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt as _;
-    let (p, d) = (path.as_os_str().as_bytes(), dir.as_os_str().as_bytes());
-    let plain = p.first() == Some(&b'/')
-        && d.first() == Some(&b'/')
-        && !p.windows(2).any(|w| w == b"//")
-        && !p.split(|&b| b == b'/').any(|c| c == b"." || c == b"..");
-    if !plain {
-        return normalize(path).starts_with(dir);
+    Comparable::of(path).is_at_or_below(dir)
+}
+
+/// A path made ready to compare with many directories: the usual case, an absolute path without
+/// `//`, `.` or `..`, as it is (compared byte by byte); anything else normalized. A cluster-wide
+/// plan compares every mount point of every CT with every share: the check for the usual case
+/// was made again for each share.
+struct Comparable<'a> {
+    path: Cow<'a, Path>,
+    plain: bool,
+}
+
+impl<'a> Comparable<'a> {
+    fn of(path: &'a Path) -> Comparable<'a> {
+        use std::os::unix::ffi::OsStrExt as _;
+        let p = path.as_os_str().as_bytes();
+        let plain = p.first() == Some(&b'/')
+            && !p.windows(2).any(|w| w == b"//")
+            && !p.split(|&b| b == b'/').any(|c| c == b"." || c == b"..");
+        Comparable {
+            path: if plain {
+                Cow::Borrowed(path)
+            } else {
+                Cow::Owned(normalize(path))
+            },
+            plain,
+        }
     }
-    d == b"/" || (p.starts_with(d) && (p.len() == d.len() || p[d.len()] == b'/'))
+
+    /// Is it the directory `dir` (normalized) or below it, comparing whole components?
+    fn is_at_or_below(&self, dir: &Path) -> bool {
+        use std::os::unix::ffi::OsStrExt as _;
+        let d = dir.as_os_str().as_bytes();
+        if !self.plain || d.first() != Some(&b'/') {
+            return self.path.starts_with(dir);
+        }
+        let p = self.path.as_os_str().as_bytes();
+        d == b"/" || (p.starts_with(d) && (p.len() == d.len() || p[d.len()] == b'/'))
+    }
 }
 
 /// The bind mounts of `ct` at or below `share_path`, by mount point index.
@@ -81,21 +108,40 @@ pub fn share_uses(ct: &CtConfig, share_path: &Path) -> Vec<ShareMount> {
 }
 
 /// [`share_uses`] with the share's path already normalized (once per share, not once per CT).
-pub(crate) fn share_uses_normalized(ct: &CtConfig, share_dir: &Path) -> Vec<ShareMount> {
-    ct.mount_points()
-        .iter()
-        .filter(|m| {
-            m.bind_path()
-                .is_some_and(|p| is_at_or_below_normalized(p, share_dir))
-        })
-        .map(|m| ShareMount {
-            key: m.key.clone(),
-            host_path: m.volume.clone(),
-            ct_path: m.mp.clone(),
-            read_only: m.read_only,
-            shared: m.shared,
-        })
-        .collect()
+fn share_uses_normalized(ct: &CtConfig, share_dir: &Path) -> Vec<ShareMount> {
+    BindMounts::of(ct).share_uses(share_dir)
+}
+
+/// A CT's bind mounts with their host paths ready to compare with every share's.
+pub(crate) struct BindMounts<'a> {
+    mounts: Vec<(&'a MountPoint, Comparable<'a>)>,
+}
+
+impl<'a> BindMounts<'a> {
+    pub(crate) fn of(ct: &'a CtConfig) -> BindMounts<'a> {
+        BindMounts {
+            mounts: ct
+                .mount_points()
+                .iter()
+                .filter_map(|m| Some((m, Comparable::of(m.bind_path()?))))
+                .collect(),
+        }
+    }
+
+    /// The bind mounts at or below `share_dir` (normalized), by mount point index.
+    pub(crate) fn share_uses(&self, share_dir: &Path) -> Vec<ShareMount> {
+        self.mounts
+            .iter()
+            .filter(|(_, path)| path.is_at_or_below(share_dir))
+            .map(|(m, _)| ShareMount {
+                key: m.key.clone(),
+                host_path: m.volume.clone(),
+                ct_path: m.mp.clone(),
+                read_only: m.read_only,
+                shared: m.shared,
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
