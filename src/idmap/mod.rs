@@ -3,6 +3,7 @@
 
 mod budget;
 mod build;
+mod dual;
 mod expose;
 mod extent;
 mod idspec;

@@ -377,7 +377,7 @@ fn params(over_budget: OverBudget, max_extents: u32) -> (MapParams, Budget) {
 fn expose_is_exact_against_the_reference_on_large_sets() {
     let mut rng = Rng(0x01df_3d13);
     // Sets that need merging: uniform ids (every id its own range), small, ten-digit or both, and
-    // ten-digit ids in clusters; bytes bind at 340 extents, extents at 100.
+    // ten-digit ids in clusters; bytes bind at 340 extents, extents at 100 and 120.
     let cases: Vec<(&str, IdSet, u32)> = vec![
         ("200 small", uniform(&mut rng, 200, 1000, 65_536), 340),
         (
@@ -425,6 +425,13 @@ fn expose_is_exact_against_the_reference_on_large_sets() {
             "2000 clustered ten-digit",
             clustered(&mut rng, 2000, 3_000_000_000, 120, 400),
             100,
+        ),
+        // Extents at 120 are tracked beside the bytes: the bound tunes both multipliers (`dual`).
+        ("500 small", uniform(&mut rng, 500, 1000, 65_536), 120),
+        (
+            "300 mixed",
+            uniform(&mut rng, 150, 1000, 65_536).union(&uniform(&mut rng, 150, 200_000, 5_000_000)),
+            120,
         ),
     ];
     for (shape, asked, max_extents) in cases {
