@@ -477,3 +477,19 @@ fn the_ids_every_node_needs_are_the_union_of_every_map_however_many() {
     assert_eq!(p.needed_gids, union(|c| &c.gid_map));
     assert!(p.needed_uids.contains(2000) && p.needed_uids.contains(100_000));
 }
+
+#[test]
+fn containers_come_in_vmid_order_whatever_the_input_order() {
+    let shares = [share("a", &[1005], &[1005])];
+    let vmids = |cts: &[CtState]| {
+        let p = run(&shares, cts, &BTreeMap::new());
+        p.containers.iter().map(|c| c.ct).collect::<Vec<_>>()
+    };
+    let (a, b, c) = (
+        ct(101, &[], &["a"]),
+        ct(102, &[], &["a"]),
+        ct(103, &[], &["a"]),
+    );
+    assert_eq!(vmids(&[a.clone(), b.clone(), c.clone()]), [101, 102, 103]);
+    assert_eq!(vmids(&[c, a, b]), [101, 102, 103]);
+}
