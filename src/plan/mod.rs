@@ -301,6 +301,10 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
 
     // Each distinct preview once: CTs with the same map change share it.
     let mut previews: foldhash::HashSet<Arc<Preview>> = foldhash::HashSet::default();
+    // What follows from a map change alone, once per change: its preview and, for a CT that may
+    // switch, its rollout (most CTs of a group change from the same current map).
+    let mut changes: foldhash::HashMap<Change, (Arc<Preview>, Option<Rollout>)> =
+        foldhash::HashMap::default();
     for ct in input.cts {
         let used: Vec<usize> = ct
             .share_names()
@@ -311,10 +315,15 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
             continue; // not managed: never touched, never listed
         }
         let mut cp = plan_ct(input, ct, &used, &table, &mut maps);
-        if cp.changed {
+        if !cp.changed {
+            cp.rollout = rollout(input, &cp, &mut memo);
+            out.containers.push(cp);
+            continue;
+        }
+        let (preview, rolled) = changes.entry(Change::of(&cp)).or_insert_with(|| {
             let (old, new) = cp.maps();
             let preview = Preview::of(&old, &new);
-            cp.rootfs = match previews.get(&preview) {
+            let shared = match previews.get(&preview) {
                 Some(shared) => shared.clone(),
                 None => {
                     let shared = Arc::new(preview);
@@ -322,8 +331,17 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
                     shared
                 }
             };
-        }
-        cp.rollout = rollout(input, &cp, &mut memo);
+            (shared, None)
+        });
+        cp.rootfs = preview.clone();
+        // A skipped CT is blocked whatever its maps.
+        cp.rollout = if cp.skipped.is_none() {
+            rolled
+                .get_or_insert_with(|| rollout(input, &cp, &mut memo))
+                .clone()
+        } else {
+            rollout(input, &cp, &mut memo)
+        };
         out.containers.push(cp);
     }
     // Discovery lists CTs by vmid already: a sort's scratch buffer was 8 MB of a 20,000-CT
@@ -396,6 +414,40 @@ pub(crate) fn plan(input: &PlanInput<'_>) -> Plan {
 
 /// A uid map and a gid map, shared.
 type MapPair = (Arc<[Extent]>, Arc<[Extent]>);
+
+/// A planned CT's map change: its current maps, and its new ones by identity (the memo's shared
+/// maps: the same pointer is the same map).
+#[derive(PartialEq, Eq, Hash)]
+struct Change {
+    current: (Vec<Extent>, Vec<Extent>),
+    new: (SameMap, SameMap),
+}
+
+impl Change {
+    fn of(cp: &CtPlan) -> Change {
+        Change {
+            current: (cp.current_uid_map.clone(), cp.current_gid_map.clone()),
+            new: (SameMap(cp.uid_map.clone()), SameMap(cp.gid_map.clone())),
+        }
+    }
+}
+
+/// A shared map, compared and hashed by its pointer.
+struct SameMap(Arc<[Extent]>);
+
+impl PartialEq for SameMap {
+    fn eq(&self, other: &SameMap) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SameMap {}
+
+impl std::hash::Hash for SameMap {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.0).cast::<Extent>().hash(state);
+    }
+}
 
 /// What [`rollout`] computes once for all CTs: most CTs have one of a few current maps (the
 /// default map, before idfed manages them).
