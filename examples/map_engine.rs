@@ -4,7 +4,8 @@
 //! builder does with its input.
 //!
 //! `benches/map_engine.sh` builds it in release and runs it; by hand:
-//! `cargo run --release --example map_engine [-- expose|unmap [MAX_IDS [SETS]]]`.
+//! `cargo run --release --example map_engine [-- expose|unmap|all [MAX_IDS [SETS [MAX_EXTENTS]]]]`
+//! (`MAX_EXTENTS` below 340 makes the extents bind beside the bytes).
 //! Shapes: 400 ids drawn as the benchmark cluster's sparse shape draws its users (`mixed`), and
 //! 2,000 and 50,000 ids drawn uniformly from 1000-65535 (inside the CT's range: every gap
 //! holds runs of the base range), 200,000-5,000,000 (seven digits) and 1,000,000,000-4,294,967,000

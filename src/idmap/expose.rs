@@ -541,7 +541,9 @@ impl Chains {
         // survives its bound), and a low floor is slow (more paths are within it).
         let top = z.div_euclid(SCALE);
         let mut bound = None;
-        let mut step = 1;
+        // The first step is a thousandth of the gap to the incumbent (ten-digit gaps are worth
+        // millions of ids, and a step of one id would take a dozen searches to get anywhere).
+        let mut step = ((top - i128::from(incumbent.value)) / 1024).max(1);
         loop {
             let floor = (top + 1 - step).max(i128::from(incumbent.value) + 1);
             if floor > top {
