@@ -848,6 +848,25 @@ impl Staircase {
     /// Is a state of `bytes` and `value` (its extents no fewer than any seen so far) not
     /// dominated by a state seen so far? Then it is noted.
     fn admit(&mut self, bytes: u32, value: u64) -> bool {
+        // States come by extents, then bytes: unless the extents just grew, the new state has
+        // the most bytes so far and only the last step can dominate it or be dominated.
+        match self.steps.last() {
+            None => {
+                self.steps.push((bytes, value));
+                return true;
+            }
+            Some(&(b, v)) if b <= bytes => {
+                if v >= value {
+                    return false;
+                }
+                if b == bytes {
+                    self.steps.pop();
+                }
+                self.steps.push((bytes, value));
+                return true;
+            }
+            Some(_) => {}
+        }
         let i = self.steps.partition_point(|&(b, _)| b <= bytes);
         if i > 0 && self.steps[i - 1].1 >= value {
             return false;
