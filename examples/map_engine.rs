@@ -16,8 +16,9 @@ use std::time::Instant;
 use idfed::idmap::{Extent, MapParams, OverBudget, build, kernel_text};
 use idfed::ids::{IdKind, IdRange, IdSet};
 
-/// `count` distinct ids from `[lo, hi)`, never the base id, in the order drawn.
-fn sparse(count: usize, lo: u64, hi: u64, seed: u64) -> Vec<u32> {
+/// `count` distinct ids, each drawn by `draw` from the next number of a seeded xorshift
+/// generator (`None`: draw again), in the order drawn.
+fn distinct(count: usize, seed: u64, draw: impl Fn(u64) -> Option<u32>) -> Vec<u32> {
     let mut rng = seed.max(1);
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::with_capacity(count);
@@ -25,35 +26,31 @@ fn sparse(count: usize, lo: u64, hi: u64, seed: u64) -> Vec<u32> {
         rng ^= rng << 13;
         rng ^= rng >> 7;
         rng ^= rng << 17;
-        let id = (lo + rng % (hi - lo)) as u32;
-        if id != 100_000 && seen.insert(id) {
+        if let Some(id) = draw(rng).filter(|&id| seen.insert(id)) {
             out.push(id);
         }
     }
     out
 }
 
+/// `count` distinct ids from `[lo, hi)`, never the base id, in the order drawn.
+fn sparse(count: usize, lo: u64, hi: u64, seed: u64) -> Vec<u32> {
+    distinct(count, seed, |r| {
+        Some((lo + r % (hi - lo)) as u32).filter(|&id| id != 100_000)
+    })
+}
+
 /// `count` distinct uids drawn as `benches/gen_cluster.py --shape sparse` draws its users': 60% in
 /// 10000-65535, 25% in 165536-999999, 15% in 1,000,000-4,999,999.
 fn mixed(count: usize, seed: u64) -> Vec<u32> {
-    let mut rng = seed.max(1);
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let (lo, hi) = match rng % 100 {
+    distinct(count, seed, |r| {
+        let (lo, hi) = match r % 100 {
             0..60 => (10_000, 65_536),
             60..85 => (165_536, 1_000_000),
             _ => (1_000_000, 5_000_000),
         };
-        let id = (lo + (rng >> 8) % (hi - lo)) as u32;
-        if seen.insert(id) {
-            out.push(id);
-        }
-    }
-    out
+        Some((lo + (r >> 8) % (hi - lo)) as u32)
+    })
 }
 
 /// The baseline: sort the ids, coalesce them and write the map text of their ranges as they are.
