@@ -16,13 +16,13 @@ impl Run<'_> {
         let cluster = self.cluster;
         let before = cluster.managed.get(&c.ct).cloned().unwrap_or_default();
         if c.changed {
-            self.rewrite_ct(c, &before, out)
-        } else if before != c.managed_after() {
-            store::managed::save(self.root, &cluster.pve_root, c.ct, &c.managed_after())?;
-            Ok(())
-        } else {
-            Ok(())
+            return self.rewrite_ct(c, &before, out);
         }
+        let after = c.managed_after();
+        if before != after {
+            store::managed::save(self.root, &cluster.pve_root, c.ct, &after)?;
+        }
+        Ok(())
     }
 
     fn rewrite_ct(
@@ -63,7 +63,7 @@ impl Run<'_> {
                 old,
                 config.effective_idmap(),
             )),
-            ..c.managed_after().clone()
+            ..c.managed_after()
         };
         // Claim first: a crash between the two record writes leaves a record that the CT's map
         // holds whether or not the config was written, with the ids in question claimed, never
