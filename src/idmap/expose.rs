@@ -431,9 +431,9 @@ impl Chains {
     /// The multipliers of the search's bound and the bound (scaled ids): `λ` tuned first, then,
     /// when the extents may bind, `μ` and both together ([`Chains::descend`]). Every relaxed
     /// optimum that fits and has more ids replaces `incumbent`.
-    fn multipliers(&self, incumbent: &mut Choice) -> (i128, i128, i128) {
+    fn multipliers(&self, incumbent: &mut Choice, all_closed: &Choice) -> (i128, i128, i128) {
         let max_value = self.value.iter().copied().max().unwrap_or(0);
-        let guess = self.guess(incumbent);
+        let guess = self.guess(incumbent, all_closed);
         let mut planes = Vec::new();
         let (mut lam, mut z) = self.tune(true, 0, guess, incumbent, &mut planes, max_value);
         let mut mu = 0;
@@ -497,11 +497,11 @@ impl Chains {
         (lam, mu, z)
     }
 
-    /// A first `λ` for [`Chains::tune`], from a choice that fits: half way between the ids per
-    /// byte of its largest closed gap and of its smallest open one, a byte of an open gap counted
-    /// at the choice's average (the break item of the knapsack's relaxation, roughly).
-    fn guess(&self, choice: &Choice) -> Option<i128> {
-        let closed = self.evaluate(self.forced.clone());
+    /// A first `λ` for [`Chains::tune`], from a choice that fits: the ids of its largest closed
+    /// gap (half way down to its smallest open one when that is smaller) per byte an open gap
+    /// costs in it on average, over `closed` (every closable gap closed): the break item of the
+    /// knapsack's relaxation, roughly.
+    fn guess(&self, choice: &Choice, closed: &Choice) -> Option<i128> {
         let (mut opened, mut smallest_open, mut largest_closed) = (0u64, u64::MAX, 0u64);
         for (j, &open) in choice.open.iter().enumerate() {
             if self.forced[j] {
@@ -534,7 +534,7 @@ impl Chains {
             return Some(all_closed);
         }
         let mut incumbent = self.greedy();
-        let (lam, mu, z) = self.multipliers(&mut incumbent);
+        let (lam, mu, z) = self.multipliers(&mut incumbent, &all_closed);
         let track_lines = !self.lines_implied();
         // Search for a choice of at least `floor` ids, from just under the bound down to the
         // incumbent plus one: a search that finds one has found the optimum (every better path
@@ -948,18 +948,9 @@ mod tests {
         pub(super) static PASSES: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
-    /// The chains of `count` single ids (ranges end past their last id) drawn uniformly from `lo..hi` (seeded), each gap kept by
+    /// The chains of single ids `ids` (sorted; ranges end past their last id), each gap kept by
     /// one run of the base range at 100000 as `slots` would write it, under the kernel's budget.
-    fn uniform_chains(count: usize, lo: u32, hi: u32, seed: u64) -> Chains {
-        let mut rng = seed;
-        let mut ids = std::collections::BTreeSet::new();
-        while ids.len() < count {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            ids.insert(lo + (rng % u64::from(hi - lo)) as u32);
-        }
-        let ids: Vec<u32> = ids.into_iter().collect();
+    fn chains_of(ids: Vec<u32>) -> Chains {
         let gaps: Vec<(u32, u32)> = ids
             .windows(2)
             .map(|w| (w[0] + 1, w[1] - w[0] - 1))
@@ -992,6 +983,19 @@ mod tests {
         }
     }
 
+    /// [`chains_of`] `count` ids drawn uniformly from `lo..hi` (seeded).
+    fn uniform_chains(count: usize, lo: u32, hi: u32, seed: u64) -> Chains {
+        let mut rng = seed;
+        let mut ids = std::collections::BTreeSet::new();
+        while ids.len() < count {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            ids.insert(lo + (rng % u64::from(hi - lo)) as u32);
+        }
+        chains_of(ids.into_iter().collect())
+    }
+
     fn passes(f: impl FnOnce()) -> usize {
         PASSES.with(|p| p.set(0));
         f();
@@ -1009,7 +1013,7 @@ mod tests {
                 let chains = uniform_chains(count, lo, hi, seed);
                 let max_value = chains.value.iter().copied().max().unwrap();
                 let greedy = chains.greedy();
-                let guess = chains.guess(&greedy);
+                let guess = chains.guess(&greedy, &chains.evaluate(chains.forced.clone()));
                 assert!(guess.is_some(), "{count} ids from {lo}: no guess");
                 let (mut a, mut b) = (greedy.clone(), greedy.clone());
                 let mut from_guess = (0, 0);
@@ -1050,7 +1054,8 @@ mod tests {
             chains.max_lines = 200;
             assert!(!chains.lines_implied());
             let mut incumbent = chains.greedy();
-            let (_, mu, z) = chains.multipliers(&mut incumbent);
+            let all_closed = chains.evaluate(chains.forced.clone());
+            let (_, mu, z) = chains.multipliers(&mut incumbent, &all_closed);
             let optimum = chains.solve().unwrap().value;
             let above = z.div_euclid(SCALE) - i128::from(optimum);
             assert!(
@@ -1064,21 +1069,9 @@ mod tests {
     /// Single ids every 100 from 20000: every gap is worth 99 ids and costs the same, so many
     /// choices are equally minimal.
     fn evenly_spaced(count: u32, max_bytes: u64) -> Chains {
-        let ids: Vec<u32> = (0..count).map(|k| 20_000 + 100 * k).collect();
-        let gaps = count as usize - 1;
         Chains {
-            ends: ids.iter().map(|&i| i + 1).collect(),
-            starts: ids.clone(),
-            value: vec![99; gaps],
-            forced: vec![false; gaps],
-            lines: vec![1; gaps],
-            bytes: ids[..gaps]
-                .iter()
-                .map(|&i| line_len(i + 1, 100_000 + i + 1, 99))
-                .collect(),
-            min_run_bytes: line_len(20_001, 120_001, 99),
-            max_lines: 340,
             max_bytes,
+            ..chains_of((0..count).map(|k| 20_000 + 100 * k).collect())
         }
     }
 
