@@ -42,6 +42,17 @@ fn run_with(
     adopt: bool,
     release: &[Release],
 ) -> Plan {
+    run_params(shares, cts, managed, adopt, release, MapParams::default())
+}
+
+fn run_params(
+    shares: &[ResolvedShare],
+    cts: &[CtState],
+    managed: &BTreeMap<u32, Managed>,
+    adopt: bool,
+    release: &[Release],
+    params: MapParams,
+) -> Plan {
     let mut coverage = BTreeMap::new();
     coverage.insert(
         "pve1".to_string(),
@@ -51,7 +62,7 @@ fn run_with(
         },
     );
     plan(&PlanInput {
-        params: MapParams::default(),
+        params,
         subid_owner: "root".into(),
         shares,
         cts,
@@ -325,20 +336,25 @@ fn wanted_ids_below_min_id_are_refused_beside_foreign_ones() {
     assert_eq!(c.managed_after().uids, set(&[1005]));
 }
 
-/// Issue 13: each distinct map is built once per plan; CTs asking for it share the work.
-#[test]
-fn cts_with_equal_needs_share_one_build() {
+/// Shares `a` and `b`; CTs 101 and 102 use `a`, 103 uses both.
+fn a_and_b() -> ([ResolvedShare; 2], Vec<CtState>) {
     let shares = [
         share("a", &[1005, 1007], &[1005]),
         share("b", &[2000], &[2000]),
     ];
-    let cts = [
+    let cts = vec![
         ct(101, &[], &["a"]),
         ct(102, &[], &["a"]),
         ct(103, &[], &["a", "b"]),
-        ct(104, &[], &["b", "a"]),
-        ct(105, &[], &["a"]),
     ];
+    (shares, cts)
+}
+
+/// Issue 13: each distinct map is built once per plan; CTs asking for it share the work.
+#[test]
+fn cts_with_equal_needs_share_one_build() {
+    let (shares, mut cts) = a_and_b();
+    cts.extend([ct(104, &[], &["b", "a"]), ct(105, &[], &["a"])]);
     super::memo::BUILDS.with(|b| b.set(0));
     let p = run(&shares, &cts, &BTreeMap::new());
     // Two distinct needs ({a}, {a, b}), two kinds: four builds for ten maps.
@@ -362,15 +378,7 @@ fn cts_with_equal_needs_share_one_build() {
 
 #[test]
 fn cts_with_the_same_map_change_share_one_rootfs_preview() {
-    let shares = [
-        share("a", &[1005, 1007], &[1005]),
-        share("b", &[2000], &[2000]),
-    ];
-    let cts = [
-        ct(101, &[], &["a"]),
-        ct(102, &[], &["a"]),
-        ct(103, &[], &["a", "b"]),
-    ];
+    let (shares, cts) = a_and_b();
     let p = run(&shares, &cts, &BTreeMap::new());
     let rootfs = |vmid| p.container(vmid).unwrap().rootfs.clone();
     assert!(!rootfs(101).moves.is_empty());
@@ -392,26 +400,13 @@ fn cts_with_the_same_map_share_its_storage() {
         ct(102, &[], &["a"]),
         ct(103, &[], &["a", "b"]),
     ];
-    let managed = BTreeMap::new();
-    let coverage = BTreeMap::new();
     // Over the budget: the uid map exposes ids and warns; gid 100005 leaves inside gid 5 unmapped.
     let params = MapParams {
         max_extents: 6,
         over_budget: crate::idmap::OverBudget::Expose,
         ..MapParams::default()
     };
-    let p = plan(&PlanInput {
-        params,
-        subid_owner: "root".into(),
-        shares: &shares,
-        cts: &cts,
-        managed: &managed,
-        coverage: &coverage,
-        nodes: &[],
-        stale: &[],
-        adopt: false,
-        release: &[],
-    });
+    let p = run_params(&shares, &cts, &BTreeMap::new(), false, &[], params);
     let (a, a2, ab) = (
         p.container(101).unwrap(),
         p.container(102).unwrap(),
