@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{ID_LIMIT, IdKind, IdRange, IdSet};
 
-use super::budget::{self, Budget};
+use super::budget::{self, Budget, Fit};
 use super::extent::Extent;
 use super::warning::MapWarning;
 
@@ -251,70 +251,117 @@ pub fn build(
     kept: &IdSet,
     params: &MapParams,
 ) -> Result<BuiltMap, MapError> {
-    let base_range = params.base_range()?;
-    if params.max_extents == 0 || params.max_extents > budget::KERNEL_MAX_EXTENTS {
-        return Err(MapError::BadMaxExtents {
-            max_extents: params.max_extents,
-        });
+    let asked = Asked::new(kind, wanted, kept, params)?;
+    let fit = budget::fit(kind, &asked.ids, params, &params.budget())?;
+    Ok(asked.finish(fit, params))
+}
+
+impl MapParams {
+    /// The budget every map of these parameters must fit: `max_extents`, under
+    /// [`budget::LXC_MAX_BYTES`].
+    pub(crate) fn budget(&self) -> Budget {
+        Budget {
+            max_extents: self.max_extents as usize,
+            max_bytes: budget::LXC_MAX_BYTES,
+        }
     }
-    let withheld = wanted.intersection(&params.protected).difference(kept);
-    let granted = wanted.difference(&withheld);
-    check_passthrough(kind, &granted, params)?;
-    check_kept(kind, kept, params)?;
-    let asked = granted.union(kept);
-    let budget = Budget {
-        max_extents: params.max_extents as usize,
-        max_bytes: budget::LXC_MAX_BYTES,
-    };
-    let fit = budget::fit(kind, &asked, params, &budget)?;
-    let (extents, holes) = layout(kind, &fit.effective, base_range, &fit.unmapped);
-    debug_assert!(budget.admits(&extents));
-    let exposed = fit.effective.difference(&asked);
-    let mut warnings = Vec::new();
-    // One warning per finding and kind, naming every range: maps can have hundreds.
-    if !holes.is_empty() {
-        let hosts: IdSet = holes
-            .ranges()
-            .iter()
-            .filter_map(|r| IdRange::new(r.start() + params.base, r.end() + params.base))
-            .collect();
-        warnings.push(MapWarning::Holes {
+}
+
+/// What a map of one kind is asked to pass through, checked against the policy.
+pub(crate) struct Asked {
+    pub(crate) kind: IdKind,
+    /// The ids passed through as asked: the wanted ids granted and the kept ones.
+    pub(crate) ids: IdSet,
+    /// Ids asked for that are protected: not passed through.
+    pub(crate) withheld: IdSet,
+}
+
+impl Asked {
+    /// The ids of `wanted` (protected ones withheld) and `kept`, as [`build`] takes them.
+    ///
+    /// # Errors
+    /// A refused passthrough ([`check_passthrough`]), a bad base range or `max_extents`.
+    pub(crate) fn new(
+        kind: IdKind,
+        wanted: &IdSet,
+        kept: &IdSet,
+        params: &MapParams,
+    ) -> Result<Asked, MapError> {
+        params.base_range()?;
+        if params.max_extents == 0 || params.max_extents > budget::KERNEL_MAX_EXTENTS {
+            return Err(MapError::BadMaxExtents {
+                max_extents: params.max_extents,
+            });
+        }
+        let withheld = wanted.intersection(&params.protected).difference(kept);
+        let granted = wanted.difference(&withheld);
+        check_passthrough(kind, &granted, params)?;
+        check_kept(kind, kept, params)?;
+        Ok(Asked {
             kind,
-            ids: holes.clone(),
-            hosts,
-        });
+            ids: granted.union(kept),
+            withheld,
+        })
     }
-    if !exposed.is_empty() {
-        warnings.push(MapWarning::Exposed {
+
+    /// The map of a fit of these ids: its extents, what it exposed and left unmapped, and the
+    /// warnings that say so.
+    pub(crate) fn finish(self, fit: Fit, params: &MapParams) -> BuiltMap {
+        let Asked {
             kind,
-            ids: exposed.clone(),
-            max_extents: params.max_extents,
-        });
-    }
-    if !fit.unmapped.is_empty() {
-        warnings.push(MapWarning::Unmapped {
+            ids: asked,
+            withheld,
+        } = self;
+        let base_range = params.base_range().expect("checked by Asked::new");
+        let (extents, holes) = layout(kind, &fit.effective, base_range, &fit.unmapped);
+        debug_assert!(params.budget().admits(&extents));
+        let exposed = fit.effective.difference(&asked);
+        let mut warnings = Vec::new();
+        // One warning per finding and kind, naming every range: maps can have hundreds.
+        if !holes.is_empty() {
+            let hosts: IdSet = holes
+                .ranges()
+                .iter()
+                .filter_map(|r| IdRange::new(r.start() + params.base, r.end() + params.base))
+                .collect();
+            warnings.push(MapWarning::Holes {
+                kind,
+                ids: holes.clone(),
+                hosts,
+            });
+        }
+        if !exposed.is_empty() {
+            warnings.push(MapWarning::Exposed {
+                kind,
+                ids: exposed.clone(),
+                max_extents: params.max_extents,
+            });
+        }
+        if !fit.unmapped.is_empty() {
+            warnings.push(MapWarning::Unmapped {
+                kind,
+                ids: fit.unmapped.clone(),
+                max_extents: params.max_extents,
+            });
+        }
+        if !withheld.is_empty() {
+            warnings.push(MapWarning::Withheld {
+                kind,
+                ids: withheld.clone(),
+            });
+        }
+        BuiltMap {
             kind,
-            ids: fit.unmapped.clone(),
-            max_extents: params.max_extents,
-        });
+            extents,
+            passthrough: fit.effective,
+            exposed,
+            holes,
+            unmapped: fit.unmapped,
+            withheld,
+            minimal_merge: true,
+            warnings,
+        }
     }
-    if !withheld.is_empty() {
-        warnings.push(MapWarning::Withheld {
-            kind,
-            ids: withheld.clone(),
-        });
-    }
-    Ok(BuiltMap {
-        kind,
-        extents,
-        passthrough: fit.effective,
-        exposed,
-        holes,
-        unmapped: fit.unmapped,
-        withheld,
-        minimal_merge: true,
-        warnings,
-    })
 }
 
 /// The extents for a passthrough set taken as is (no budget) with the inside ids of `unmapped`

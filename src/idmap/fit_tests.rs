@@ -393,6 +393,9 @@ proptest! {
                     OverBudget::Expose => prop_assert!(m.unmapped.is_empty()),
                 }
                 prop_assert!(m.minimal_merge);
+                // The planner can read it back as the same fit (and keep it).
+                let again = crate::idmap::as_built(IdKind::Uid, &m.extents, &wanted, &kept, &params);
+                prop_assert_eq!(again.as_ref(), Some(&m));
                 for &r in m.unmapped.ranges() {
                     prop_assert!(r.start() >= params.min_id);
                     prop_assert!(host_id(&m.extents, r.start()).is_none());

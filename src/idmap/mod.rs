@@ -1,6 +1,7 @@
 //! Container id maps: the extent type, building a CT's map from its passthroughs, the kernel's
 //! budget, validation of any map, and what a map needs from the host (subids). No I/O.
 
+mod as_built;
 mod budget;
 mod build;
 mod dual;
@@ -18,6 +19,7 @@ mod fit_tests;
 #[cfg(test)]
 mod reference_tests;
 
+pub use as_built::as_built;
 pub use budget::{KERNEL_MAX_EXTENTS, LXC_MAX_BYTES, kernel_text, text_len};
 pub use build::{
     BuiltMap, MapError, MapParams, OverBudget, OverBudgetParseError, build, check_passthrough,

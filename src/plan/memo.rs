@@ -78,6 +78,9 @@ pub(crate) struct MapMemo<'a> {
     /// By kind, a hash of the wanted ids (kept ones left out) and the kept ids: the maps built
     /// from ids of that hash, each with the shares it was built for.
     by_ids: FastMap<(IdKind, u64, IdSet), Vec<BuiltFor>>,
+    /// By kind, built map (its extents' address: the memo holds it) and a CT's current map that
+    /// differs from it: the current map, when it is as good a fit ([`MapMemo::current_or`]).
+    as_good: FastMap<(IdKind, usize, Vec<Extent>), Option<SharedMap>>,
 }
 
 #[cfg(test)]
@@ -93,6 +96,7 @@ impl<'a> MapMemo<'a> {
             shares,
             by_shares: FastMap::default(),
             by_ids: FastMap::default(),
+            as_good: FastMap::default(),
         }
     }
 
@@ -125,6 +129,46 @@ impl<'a> MapMemo<'a> {
         };
         self.by_shares.insert(key, built.clone());
         built
+    }
+
+    /// `built`, the map [`MapMemo::build`] returned for the shares `used` and the `kept` ids, or
+    /// the CT's `current` map of `kind` when that is as good a fit of the same ids: a fit `build`
+    /// could have returned ([`idmap::as_built`]) that exposes as many ids and leaves as many
+    /// inside ids unmapped. Over the budget, several fits are often equally minimal and which one
+    /// the engine returns is up to its internals: a CT already on one of them keeps it, so that
+    /// no version of idfed restarts it and shifts its files for nothing.
+    pub(crate) fn current_or(
+        &mut self,
+        kind: IdKind,
+        used: &[usize],
+        kept: &IdSet,
+        current: &[Extent],
+        built: SharedMap,
+    ) -> SharedMap {
+        // A map without passthroughs is a rival only of a built map without any: the same one.
+        if *built.extents == *current || !current.iter().any(Extent::is_passthrough) {
+            return built;
+        }
+        let key = (
+            kind,
+            Arc::as_ptr(&built.extents).cast::<Extent>() as usize,
+            current.to_vec(),
+        );
+        if let Some(found) = self.as_good.get(&key) {
+            return found.clone().unwrap_or(built);
+        }
+        let mut used = used.to_vec();
+        used.sort_unstable();
+        used.dedup();
+        let wanted = wanted_by(self.shares, kind, &used, kept);
+        let as_good = idmap::as_built(kind, current, &wanted, kept, self.params)
+            .filter(|fit| {
+                fit.exposed.len() == built.exposed.len()
+                    && fit.unmapped_inside().len() == built.unmapped.len()
+            })
+            .map(SharedMap::from);
+        self.as_good.insert(key, as_good.clone());
+        as_good.unwrap_or(built)
     }
 }
 

@@ -555,6 +555,7 @@ fn plan_kind(
     // Foreign and adopted passthroughs may lie below min_id (an admin's uid 33): they are kept
     // exactly as they are, never widened. The ids idfed adds itself get the real policy.
     let map = maps.build(kind, used, &kept)?;
+    let map = maps.current_or(kind, used, &kept, current, map);
     // Most CTs own no passthrough of their current map yet: nothing to remove.
     let owned_now = owned.intersection(&current_pass);
     let removed = if owned_now.is_empty() {
