@@ -192,13 +192,24 @@ pub(crate) fn parse_u32(text: &str) -> Result<u32, ParseIdError> {
 }
 
 fn parse_decimal(text: &str, max: u32) -> Result<u32, ParseIdError> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ParseIdError::NotDecimal {
-            input: text.to_string(),
-        });
+    // One pass: the digits are checked and summed together (checking first and then `parse`
+    // read each id twice, and ids are read by the hundred thousand from passwd files).
+    let not_decimal = || ParseIdError::NotDecimal {
+        input: text.to_string(),
+    };
+    if text.is_empty() {
+        return Err(not_decimal());
     }
-    // Digits only, so the only way `parse` fails is overflow.
-    match text.parse::<u32>() {
+    let mut value = 0u64;
+    for b in text.bytes() {
+        if !b.is_ascii_digit() {
+            return Err(not_decimal());
+        }
+        // Held at `u32::MAX + 1`, above every `max`, once larger: the rest is still checked for
+        // digits.
+        value = (value * 10 + u64::from(b - b'0')).min(u64::from(u32::MAX) + 1);
+    }
+    match u32::try_from(value) {
         Ok(n) if n <= max => Ok(n),
         _ => Err(ParseIdError::TooLarge {
             input: text.to_string(),
@@ -631,7 +642,7 @@ mod tests {
         };
         type Parsed = Result<u32, ParseIdError>;
         // The text, then what parse_id and parse_u32 make of it.
-        let table: [(&str, Parsed, Parsed); 16] = [
+        let table: [(&str, Parsed, Parsed); 17] = [
             ("1005", Ok(1005), Ok(1005)),
             ("1006", Ok(1006), Ok(1006)),
             ("0", Ok(0), Ok(0)),
@@ -661,6 +672,12 @@ mod tests {
             (" 1005", Err(not(" 1005")), Err(not(" 1005"))),
             ("1005\n", Err(not("1005\n")), Err(not("1005\n"))),
             ("0x10", Err(not("0x10")), Err(not("0x10"))),
+            // Not a number, though too large before its letter.
+            (
+                "99999999999x",
+                Err(not("99999999999x")),
+                Err(not("99999999999x")),
+            ),
         ];
         for (input, id, n) in table {
             assert_eq!(parse_id(input), id, "parse_id {input:?}");

@@ -40,7 +40,10 @@ pub(crate) struct Loaded {
     pub pve_dir: std::path::PathBuf,
     /// The directories the sources returned, when asked for ([`load_offline`]): `report --owner`
     /// tells a name no source has from one that owns no share.
-    pub directories: Vec<crate::source::Directory>,
+    pub directories: Vec<std::sync::Arc<crate::source::Directory>>,
+    /// The sources' answers being kept in their caches: [`Loaded::finish_caching`] waits for
+    /// them, as dropping the `Loaded` does.
+    pub caching: Vec<store::cache::Writing>,
     /// The sources answered from their cache ([`load_offline`] only).
     pub cached: Vec<FromCache>,
     /// Why the shares missing from `shares` did not resolve ([`load_offline`] only: [`load`]
@@ -111,6 +114,7 @@ fn load_with(
         super::resolve::print_sources(&resolution.sources);
     }
     let cached = std::mem::take(&mut resolution.cached);
+    let caching = std::mem::take(&mut resolution.caching);
     cached.iter().for_each(warn);
     let (shares, warnings, unresolved) = if offline {
         (resolution.shares, resolution.warnings, resolution.errors)
@@ -130,12 +134,33 @@ fn load_with(
         guard: Guarded::default(),
         pve_dir,
         directories,
+        caching,
         cached,
         unresolved,
     })
 }
 
+impl Drop for Loaded {
+    fn drop(&mut self) {
+        self.finish_caching();
+    }
+}
+
 impl Loaded {
+    /// Waits until the sources' answers are kept in their caches (written while the command
+    /// went on), and says on stderr each that could not be. Dropping the `Loaded` does it; a
+    /// command that hands it to [`super::Leftover`] (never dropped) calls it first.
+    pub(crate) fn finish_caching(&mut self) {
+        for writing in self.caching.drain(..) {
+            if let Err((source, e)) = writing.wait() {
+                warn(crate::resolve::ResolveWarning::NotCached {
+                    source,
+                    error: e.to_string(),
+                });
+            }
+        }
+    }
+
     /// idfed's records as stored under `root` (every managed record, trusted or not).
     ///
     /// # Errors

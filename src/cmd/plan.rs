@@ -156,6 +156,7 @@ pub(crate) fn run(globals: &Globals, args: &PlanArgs) -> anyhow::Result<Finished
             out.write_all(crate::text::escape_lines(chunk).as_bytes())
         }),
     })?;
+    ctx.finish_caching();
     let outcome = if args.detailed_exitcode && plan.has_changes() {
         Outcome::NotDesired
     } else {

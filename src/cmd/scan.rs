@@ -27,7 +27,7 @@ struct Subject {
     path: PathBuf,
     uids: IdSet,
     gids: IdSet,
-    directory: Option<Directory>,
+    directory: Option<std::sync::Arc<Directory>>,
     /// The share's configured `users`, `groups`, `uids`, `gids` (for the suggestion's lines).
     config: Option<config::ShareConfig>,
 }
@@ -55,13 +55,13 @@ pub(crate) fn run(globals: &Globals, args: &ScanArgs) -> anyhow::Result<Outcome>
             kind: IdKind::Uid,
             bounds,
             owners: &subject.uids,
-            directory: subject.directory.as_ref(),
+            directory: subject.directory.as_deref(),
         },
         gids: Classifier {
             kind: IdKind::Gid,
             bounds,
             owners: &subject.gids,
-            directory: subject.directory.as_ref(),
+            directory: subject.directory.as_deref(),
         },
     };
     let fix = args.fix_container.then(|| scan::fix::Mode {
@@ -162,7 +162,7 @@ fn subject(globals: &Globals, config: &Config, args: &ScanArgs) -> anyhow::Resul
                 for w in &loaded.warnings {
                     super::warn(format_args!("source `{name}`: {w}"));
                 }
-                Some(loaded.directory)
+                Some(std::sync::Arc::new(loaded.directory))
             }
             None => {
                 super::warn(format_args!(

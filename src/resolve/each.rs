@@ -3,6 +3,7 @@
 //! commands that must not act on part of the shares.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::config::{Config, UnknownShare};
 use crate::fs::Root;
@@ -26,7 +27,11 @@ pub(crate) struct Resolution {
     pub sources: Vec<SourceSummary>,
     /// The directories that were read: the caller decides when to free them (`idfed resolve`
     /// leaves that to the end of the process).
-    pub directories: Vec<source::Directory>,
+    pub directories: Vec<Arc<source::Directory>>,
+    /// The sources' answers being kept in their caches ([`Cache::Keep`], [`Cache::Fallback`]):
+    /// the caller waits for them when it is done, and says which could not be kept
+    /// ([`ResolveWarning::NotCached`]).
+    pub caching: Vec<store::cache::Writing>,
     /// The sources that could not be read and were answered from their cache
     /// ([`Cache::Fallback`]).
     pub cached: Vec<FromCache>,
@@ -37,7 +42,8 @@ pub(crate) struct Resolution {
 pub(crate) enum Cache<'a> {
     /// Neither read nor written (`resolve` and `scan`: queries that need no answer kept).
     Off,
-    /// Each successful pull is kept under this root; a source that cannot be read fails its
+    /// Each successful pull is kept under this root (on a thread of its own: see
+    /// [`Resolution::caching`]); a source that cannot be read fails its
     /// shares, and the error says that its cache is not used (`plan`, `emit`: an outage changes
     /// nothing).
     Keep(&'a Root),
@@ -114,94 +120,90 @@ pub(crate) fn resolve_each(
         .collect();
     let mut out = Resolution::default();
     // Each source once: its directory, or why it could not be read.
-    let mut loaded: BTreeMap<&str, Option<source::Loaded>> = BTreeMap::new();
+    let mut loaded: BTreeMap<&str, Option<Arc<source::Directory>>> = BTreeMap::new();
     for (name, share) in selected {
-        let source =
-            loaded.entry(share.source.as_str()).or_insert_with(|| {
-                // The config checked that every share's source exists.
-                let started = std::time::Instant::now();
-                let name = share.source.as_str();
-                match source::load(&config.sources[name], progress) {
-                    Ok(mut source) => {
-                        if let Cache::Keep(root) | Cache::Fallback(root) = cache
-                            && let Err(e) =
-                                store::cache::save(root, name, &source.directory, unix_now())
-                        {
-                            out.warnings.push(ResolveWarning::NotCached {
-                                source: name.to_string(),
-                                error: e.to_string(),
-                            });
-                        }
-                        out.sources.push(SourceSummary {
-                            name: share.source.clone(),
-                            users: source.directory.users().len(),
-                            groups: source.directory.groups().len(),
-                            elapsed: started.elapsed(),
-                        });
-                        out.warnings
-                            .extend(source.warnings.drain(..).map(|warning| {
-                                ResolveWarning::Source {
-                                    source: share.source.clone(),
-                                    warning,
-                                }
-                            }));
-                        Some(source)
+        let source = loaded.entry(share.source.as_str()).or_insert_with(|| {
+            // The config checked that every share's source exists.
+            let started = std::time::Instant::now();
+            let name = share.source.as_str();
+            match source::load(&config.sources[name], progress) {
+                Ok(source) => {
+                    let directory = Arc::new(source.directory);
+                    if let Cache::Keep(root) | Cache::Fallback(root) = cache {
+                        out.caching.push(store::cache::Writing::start(
+                            root,
+                            name,
+                            Arc::clone(&directory),
+                            unix_now(),
+                        ));
                     }
-                    Err(e) => {
-                        let e = format!(
-                            "{:#}",
-                            anyhow::Error::new(e).context(format!("cannot read source `{name}`"))
-                        );
-                        let (root, fallback) = match cache {
-                            Cache::Off => {
-                                out.errors.push(e);
-                                return None;
+                    out.sources.push(SourceSummary {
+                        name: share.source.clone(),
+                        users: directory.users().len(),
+                        groups: directory.groups().len(),
+                        elapsed: started.elapsed(),
+                    });
+                    out.warnings
+                        .extend(source.warnings.into_iter().map(|warning| {
+                            ResolveWarning::Source {
+                                source: share.source.clone(),
+                                warning,
                             }
-                            Cache::Keep(root) | Cache::Mention(root) => (root, false),
-                            Cache::Fallback(root) => (root, true),
-                        };
-                        match store::cache::load(root, name) {
-                            Ok(Some(cached)) if fallback => {
-                                let now = unix_now();
-                                out.cached.push(FromCache {
-                                    source: name.to_string(),
-                                    error: e,
-                                    pulled_at: cached.pulled_at,
-                                    age: now.saturating_sub(cached.pulled_at),
-                                });
-                                Some(source::Loaded {
-                                    directory: cached.directory,
-                                    warnings: Vec::new(),
-                                })
-                            }
-                            Ok(Some(cached)) => {
-                                out.errors.push(format!(
-                                    "{e} (its cached answer of {}, {} old, is for `check` and \
+                        }));
+                    Some(directory)
+                }
+                Err(e) => {
+                    let e = format!(
+                        "{:#}",
+                        anyhow::Error::new(e).context(format!("cannot read source `{name}`"))
+                    );
+                    let (root, fallback) = match cache {
+                        Cache::Off => {
+                            out.errors.push(e);
+                            return None;
+                        }
+                        Cache::Keep(root) | Cache::Mention(root) => (root, false),
+                        Cache::Fallback(root) => (root, true),
+                    };
+                    match store::cache::load(root, name) {
+                        Ok(Some(cached)) if fallback => {
+                            let now = unix_now();
+                            out.cached.push(FromCache {
+                                source: name.to_string(),
+                                error: e,
+                                pulled_at: cached.pulled_at,
+                                age: now.saturating_sub(cached.pulled_at),
+                            });
+                            Some(Arc::new(cached.directory))
+                        }
+                        Ok(Some(cached)) => {
+                            out.errors.push(format!(
+                                "{e} (its cached answer of {}, {} old, is for `check` and \
                                  `report` only: `plan` and `apply` never act on it, an outage \
                                  changes nothing)",
-                                    rfc3339(cached.pulled_at),
-                                    age(unix_now().saturating_sub(cached.pulled_at))
-                                ));
-                                None
-                            }
-                            Ok(None) => {
-                                out.errors.push(e);
-                                None
-                            }
-                            Err(cache_error) => {
-                                out.errors
-                                    .push(format!("{e} (and its cache: {cache_error})"));
-                                None
-                            }
+                                rfc3339(cached.pulled_at),
+                                age(unix_now().saturating_sub(cached.pulled_at))
+                            ));
+                            None
+                        }
+                        Ok(None) => {
+                            out.errors.push(e);
+                            None
+                        }
+                        Err(cache_error) => {
+                            out.errors
+                                .push(format!("{e} (and its cache: {cache_error})"));
+                            None
                         }
                     }
                 }
-            });
+            }
+        });
         let Some(source) = source else {
             out.failed.push(name.clone());
             continue;
         };
-        match super::resolve_share(name, share, &source.directory, config.cluster.map.min_id) {
+        match super::resolve_share(name, share, source, config.cluster.map.min_id) {
             Ok((resolved, warnings)) => {
                 out.warnings.extend(warnings);
                 out.shares.push(resolved);
@@ -212,11 +214,7 @@ pub(crate) fn resolve_each(
             }
         }
     }
-    out.directories = loaded
-        .into_values()
-        .flatten()
-        .map(|source| source.directory)
-        .collect();
+    out.directories = loaded.into_values().flatten().collect();
     Ok(out)
 }
 

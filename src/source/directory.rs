@@ -90,6 +90,21 @@ impl Directory {
         Directory::default()
     }
 
+    /// Room for `more` users (a passwd file's lines): the lists and indexes are not grown and
+    /// rehashed step by step.
+    pub(crate) fn reserve_users(&mut self, more: usize) {
+        self.users.reserve(more);
+        self.user_by_name.reserve(more);
+        self.user_by_uid.reserve(more);
+    }
+
+    /// Room for `more` groups, as [`Directory::reserve_users`].
+    pub(crate) fn reserve_groups(&mut self, more: usize) {
+        self.groups.reserve(more);
+        self.group_by_name.reserve(more);
+        self.group_by_gid.reserve(more);
+    }
+
     /// Adds a user; the same name with the same uid again is ignored.
     ///
     /// # Errors

@@ -139,3 +139,44 @@ fn with_the_source_down_check_and_report_answer_from_the_cache_plan_and_apply_re
         .failure()
         .stderr_has(&down);
 }
+
+/// Each command that pulls keeps the answer while it goes on (on a thread of its own), and has
+/// kept it when it ends; an answer that cannot be kept is a warning once the output is written,
+/// the command's outcome unchanged.
+#[test]
+fn every_pull_is_kept_by_the_end_and_one_that_cannot_be_is_a_warning_after_the_output() {
+    const NAS: &str = "var/lib/idfed/cache/nas.json";
+    let t = Test::new().fixture("check-healthy");
+    let run = t.at_root("pve1").args(["plan"]).run().success();
+    let planned = run.stdout();
+    assert!(run.read(NAS).contains("\"name\":\"alice\""));
+    assert_eq!(run.stderr(), "");
+    let mut run = run;
+    for command in ["report", "check", "emit"] {
+        std::fs::remove_file(run.path().join(NAS)).unwrap();
+        let mut args = vec![command];
+        if command == "emit" {
+            args.extend(["--out", "{root}/bundle"]);
+        }
+        run = run.again().at_root("pve1").args(args).run().success();
+        assert!(run.read(NAS).contains("\"name\":\"alice\""), "{command}");
+    }
+
+    // The cache directory is a file: nothing can be kept there.
+    std::fs::remove_dir_all(run.path().join("var/lib/idfed/cache")).unwrap();
+    let mut t = run
+        .again()
+        .write("var/lib/idfed/cache", "not a directory\n");
+    let warning = "idfed: warning: source `nas`: cannot keep its answer: failed to create `";
+    for command in ["plan", "report", "check"] {
+        let run = t.at_root("pve1").args([command]).run().success();
+        let stderr = run.stderr();
+        let last = stderr.lines().last().unwrap_or_default();
+        assert!(last.starts_with(warning), "{command}: {stderr}");
+        assert_eq!(stderr.matches(warning).count(), 1, "{command}: {stderr}");
+        if command == "plan" {
+            assert_eq!(run.stdout(), planned);
+        }
+        t = run.again();
+    }
+}
