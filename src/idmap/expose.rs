@@ -143,6 +143,40 @@ impl MaxQueue {
     }
 }
 
+/// Where the windows of chain starts lie, per range `j`: `row(j)[k]` is how many starts `i <= j`
+/// have a chain to `j` of at least `10^k` ids (`e_j - s_i >= 10^k`), so the starts whose chain to
+/// `j` has `δ` digits are `row(j)[δ] .. row(j)[δ - 1]`. They depend on the ranges only, not on
+/// the multipliers: every relaxed pass of one fit reads the same table instead of comparing ids.
+pub(crate) struct Cuts {
+    widest: usize,
+    at: Vec<u32>,
+}
+
+impl Cuts {
+    pub(crate) fn new(chains: &Chains) -> Cuts {
+        let n = chains.n();
+        let widest = chains.widest();
+        let width = widest + 1;
+        let mut at = vec![0u32; n * width];
+        let mut cut = [0usize; 11];
+        for (j, row) in at.chunks_exact_mut(width).enumerate() {
+            let end = u64::from(chains.ends[j]);
+            for (k, c) in row.iter_mut().enumerate() {
+                while cut[k] <= j && end - u64::from(chains.starts[cut[k]]) >= POW10[k] {
+                    cut[k] += 1;
+                }
+                *c = cut[k] as u32;
+            }
+        }
+        Cuts { widest, at }
+    }
+
+    fn row(&self, j: usize) -> &[u32] {
+        let width = self.widest + 1;
+        &self.at[j * width..(j + 1) * width]
+    }
+}
+
 impl Chains {
     fn n(&self) -> usize {
         self.starts.len()
@@ -198,11 +232,11 @@ impl Chains {
     }
 
     /// The relaxed optimum for `(λ, μ)` (scaled by [`SCALE`]): its score and its choice.
-    fn forward(&self, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
+    fn forward(&self, cuts: &Cuts, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
         #[cfg(test)]
         tests::PASSES.with(|p| p.set(p.get() + 1));
         let n = self.n();
-        let widest = self.widest();
+        let widest = cuts.widest;
         let mut best_from = vec![0usize; n];
         let mut f = vec![0i128; n];
         let start_score = |f: i128, i: usize| f - lam * i128::from(self.start_bytes(i) as u32) - mu;
@@ -213,18 +247,24 @@ impl Chains {
         let mut first = 0;
         let mut terminal = 0;
         for j in 0..n {
-            let end = u64::from(self.ends[j]);
+            let cut = cuts.row(j);
             let mut best = i128::MIN;
             let mut arg = j;
             for delta in 1..=widest {
-                let (lo, hi) = (POW10[delta - 1], POW10[delta]);
+                // The starts whose chain to j has δ digits: cut[δ] .. cut[δ - 1]; none has
+                // more digits once this window is empty from the right.
+                let z = cut[delta - 1] as usize;
+                if z == 0 {
+                    break;
+                }
                 let q = &mut queues[delta];
-                while next[delta] <= j && end - u64::from(self.starts[next[delta]]) >= lo {
+                while next[delta] < z {
                     q.push(next[delta], scores[next[delta]]);
                     next[delta] += 1;
                 }
+                let a = (cut[delta] as usize).max(first);
                 while let Some((i, _)) = q.front() {
-                    if i < first || end - u64::from(self.starts[i]) >= hi {
+                    if i < a {
                         q.pop_front();
                     } else {
                         break;
@@ -310,8 +350,10 @@ impl Chains {
     /// on the dual; notes every relaxed optimum that fits. Starts from `guess` when there is one
     /// (bracketing it by doubling and halving), else from `0` and the multiplier past which no
     /// gap opens. Returns the multiplier whose bound was lowest, and that bound.
+    #[allow(clippy::too_many_arguments)]
     fn tune(
         &self,
+        cuts: &Cuts,
         bytes: bool,
         other: i128,
         guess: Option<i128>,
@@ -340,7 +382,7 @@ impl Chains {
         // is the lowest so far.
         let mut probe = |x: i128| {
             let (p, q) = at(x);
-            let (score, c, _) = self.forward(p, q);
+            let (score, c, _) = self.forward(cuts, p, q);
             if self.fits(&c) && c.value > incumbent.value {
                 *incumbent = c.clone();
             }
@@ -431,20 +473,25 @@ impl Chains {
     /// The multipliers of the search's bound and the bound (scaled ids): `λ` tuned first, then,
     /// when the extents may bind, `μ` and both together ([`Chains::descend`]). Every relaxed
     /// optimum that fits and has more ids replaces `incumbent`.
-    fn multipliers(&self, incumbent: &mut Choice, all_closed: &Choice) -> (i128, i128, i128) {
+    fn multipliers(
+        &self,
+        cuts: &Cuts,
+        incumbent: &mut Choice,
+        all_closed: &Choice,
+    ) -> (i128, i128, i128) {
         let max_value = self.value.iter().copied().max().unwrap_or(0);
         let guess = self.guess(incumbent, all_closed);
         let mut planes = Vec::new();
-        let (mut lam, mut z) = self.tune(true, 0, guess, incumbent, &mut planes, max_value);
+        let (mut lam, mut z) = self.tune(cuts, true, 0, guess, incumbent, &mut planes, max_value);
         let mut mu = 0;
         if !self.lines_implied() && z >= SCALE * (i128::from(incumbent.value) + 1) {
             // The extents may bind as well: tune μ at this λ, then both by the cutting-plane
             // model of the dual (`dual`).
-            let (m, zm) = self.tune(false, lam, None, incumbent, &mut planes, max_value);
+            let (m, zm) = self.tune(cuts, false, lam, None, incumbent, &mut planes, max_value);
             if zm < z {
                 (mu, z) = (m, zm);
             }
-            (lam, mu, z) = self.descend(lam, mu, z, incumbent, &mut planes, max_value);
+            (lam, mu, z) = self.descend(cuts, lam, mu, z, incumbent, &mut planes, max_value);
         }
         (lam, mu, z)
     }
@@ -453,8 +500,10 @@ impl Chains {
     /// relaxation is solved where the model of the dual made of every choice met so far is
     /// lowest (`dual::lowest`), until the model says no point is an id lower, the point repeats,
     /// or [`DESCENT_STEPS`] relaxations. Returns the multipliers of the lowest bound met, and it.
+    #[allow(clippy::too_many_arguments)]
     fn descend(
         &self,
+        cuts: &Cuts,
         mut lam: i128,
         mut mu: i128,
         mut z: i128,
@@ -483,7 +532,7 @@ impl Chains {
                 break;
             }
             seen.push((li, mi));
-            let (score, c, _) = self.forward(li, mi);
+            let (score, c, _) = self.forward(cuts, li, mi);
             if self.fits(&c) && c.value > incumbent.value {
                 *incumbent = c.clone();
             }
@@ -534,7 +583,8 @@ impl Chains {
             return Some(all_closed);
         }
         let mut incumbent = self.greedy();
-        let (lam, mu, z) = self.multipliers(&mut incumbent, &all_closed);
+        let cuts = Cuts::new(self);
+        let (lam, mu, z) = self.multipliers(&cuts, &mut incumbent, &all_closed);
         let track_lines = !self.lines_implied();
         // Search for a choice of at least `floor` ids, from just under the bound down to the
         // incumbent plus one: a search that finds one has found the optimum (every better path
@@ -549,7 +599,7 @@ impl Chains {
             if floor > top {
                 return Some(incumbent);
             }
-            let bound = bound.get_or_insert_with(|| Bound::new(self, lam, mu));
+            let bound = bound.get_or_insert_with(|| Bound::new(self, &cuts, lam, mu));
             if let Some(best) = self.search(bound, floor as u64, track_lines) {
                 return Some(best);
             }
@@ -806,9 +856,9 @@ struct Bound {
 }
 
 impl Bound {
-    fn new(chains: &Chains, lam: i128, mu: i128) -> Bound {
+    fn new(chains: &Chains, cuts: &Cuts, lam: i128, mu: i128) -> Bound {
         let (g, _) = chains.backward(lam, mu);
-        let (_, _, potential) = chains.forward(lam, mu);
+        let (_, _, potential) = chains.forward(cuts, lam, mu);
         let most = RangeMax::new(&potential);
         Bound {
             lam,
@@ -1019,10 +1069,26 @@ mod tests {
                 let mut from_guess = (0, 0);
                 let mut from_zero = (0, 0);
                 let with = passes(|| {
-                    from_guess = chains.tune(true, 0, guess, &mut a, &mut Vec::new(), max_value)
+                    from_guess = chains.tune(
+                        &Cuts::new(&chains),
+                        true,
+                        0,
+                        guess,
+                        &mut a,
+                        &mut Vec::new(),
+                        max_value,
+                    )
                 });
                 let without = passes(|| {
-                    from_zero = chains.tune(true, 0, None, &mut b, &mut Vec::new(), max_value)
+                    from_zero = chains.tune(
+                        &Cuts::new(&chains),
+                        true,
+                        0,
+                        None,
+                        &mut b,
+                        &mut Vec::new(),
+                        max_value,
+                    )
                 });
                 assert!(
                     with < without,
@@ -1055,7 +1121,7 @@ mod tests {
             assert!(!chains.lines_implied());
             let mut incumbent = chains.greedy();
             let all_closed = chains.evaluate(chains.forced.clone());
-            let (_, mu, z) = chains.multipliers(&mut incumbent, &all_closed);
+            let (_, mu, z) = chains.multipliers(&Cuts::new(&chains), &mut incumbent, &all_closed);
             let optimum = chains.solve().unwrap().value;
             let above = z.div_euclid(SCALE) - i128::from(optimum);
             assert!(
