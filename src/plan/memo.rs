@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasher as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use crate::idmap::{self, BuiltMap, Extent, KindWarning, MapError, MapParams};
 use crate::ids::{IdKind, IdSet};
@@ -69,24 +69,37 @@ pub(crate) type Built = Result<SharedMap, MapError>;
 /// A map and the shares (sorted indices) it was first built for.
 type BuiltFor = (Vec<usize>, Built);
 
-/// The maps of one plan, by what they were built from.
+/// A kind, the shares used (sorted indices) and the kept ids.
+type SharesKey = (IdKind, Vec<usize>, IdSet);
+
+/// A kind, a built map's extents (their address) and a CT's current map.
+type CurrentKey = (IdKind, usize, Vec<Extent>);
+
+/// The maps of one plan, by what they were built from. Shared by the threads that plan CTs: each
+/// distinct map is built by the first thread that asks for it while the others that ask wait.
 pub(crate) struct MapMemo<'a> {
     params: &'a MapParams,
     shares: &'a [ResolvedShare],
     /// By kind, the shares used (sorted indices into `shares`) and the kept ids.
-    by_shares: FastMap<(IdKind, Vec<usize>, IdSet), Built>,
+    by_shares: Mutex<FastMap<SharesKey, Arc<OnceLock<Built>>>>,
     /// By kind, a hash of the wanted ids (kept ones left out) and the kept ids: the maps built
     /// from ids of that hash, each with the shares it was built for.
-    by_ids: FastMap<(IdKind, u64, IdSet), Vec<BuiltFor>>,
+    by_ids: Mutex<FastMap<(IdKind, u64, IdSet), Vec<BuiltFor>>>,
     /// By kind, built map (its extents' address: the memo holds it) and a CT's current map that
     /// differs from it: the current map, when it is as good a fit ([`MapMemo::current_or`]).
-    as_good: FastMap<(IdKind, usize, Vec<Extent>), Option<SharedMap>>,
+    as_good: Mutex<FastMap<CurrentKey, Option<SharedMap>>>,
 }
 
 #[cfg(test)]
 thread_local! {
-    /// How many maps `MapMemo` built on this thread (the planner runs on its caller's thread).
+    /// How many maps `MapMemo` built on this thread (a plan of one thread runs on its caller's).
     pub(crate) static BUILDS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// The memo's tables stay consistent when a thread panics (each is changed by one insert), and
+/// the panic reaches the planner anyway.
+fn lock<T>(table: &Mutex<T>) -> MutexGuard<'_, T> {
+    table.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl<'a> MapMemo<'a> {
@@ -94,40 +107,52 @@ impl<'a> MapMemo<'a> {
         MapMemo {
             params,
             shares,
-            by_shares: FastMap::default(),
-            by_ids: FastMap::default(),
-            as_good: FastMap::default(),
+            by_shares: Mutex::default(),
+            by_ids: Mutex::default(),
+            as_good: Mutex::default(),
         }
     }
 
     /// The map of `kind` passing through the ids of the shares `used` (indices into the plan's
     /// shares) and `kept` exactly: `idmap::build(kind, wanted - kept, kept, params)`, built the
     /// first time it is asked for.
-    pub(crate) fn build(&mut self, kind: IdKind, used: &[usize], kept: &IdSet) -> Built {
+    pub(crate) fn build(&self, kind: IdKind, used: &[usize], kept: &IdSet) -> Built {
         let mut used = used.to_vec();
         used.sort_unstable();
         used.dedup();
-        let key = (kind, used, kept.clone());
-        if let Some(built) = self.by_shares.get(&key) {
-            return built.clone();
-        }
-        let wanted = wanted_by(self.shares, kind, &key.1, kept);
-        let hash = self.by_ids.hasher().hash_one(&wanted);
-        let same_hash = self.by_ids.entry((kind, hash, kept.clone())).or_default();
-        let found = same_hash
-            .iter()
-            .find(|(shares, _)| wanted_by(self.shares, kind, shares, kept) == wanted);
-        let built = match found {
-            Some((_, built)) => built.clone(),
-            None => {
-                #[cfg(test)]
-                BUILDS.with(|b| b.set(b.get() + 1));
-                let built = idmap::build(kind, &wanted, kept, self.params).map(SharedMap::from);
-                same_hash.push((key.1.clone(), built.clone()));
-                built
-            }
+        let cell = lock(&self.by_shares)
+            .entry((kind, used.clone(), kept.clone()))
+            .or_default()
+            .clone();
+        cell.get_or_init(|| self.build_new(kind, &used, kept))
+            .clone()
+    }
+
+    /// The map of the shares `used` (sorted) and `kept`, asked for the first time: the one built
+    /// from the same ids for other shares, or built now.
+    fn build_new(&self, kind: IdKind, used: &[usize], kept: &IdSet) -> Built {
+        let wanted = wanted_by(self.shares, kind, used, kept);
+        let hash = lock(&self.by_ids).hasher().hash_one(&wanted);
+        let key = (kind, hash, kept.clone());
+        let same_ids = |built: &[BuiltFor]| {
+            built
+                .iter()
+                .find(|(shares, _)| wanted_by(self.shares, kind, shares, kept) == wanted)
+                .map(|(_, built)| built.clone())
         };
-        self.by_shares.insert(key, built.clone());
+        if let Some(found) = lock(&self.by_ids).get(&key).and_then(|b| same_ids(b)) {
+            return found;
+        }
+        #[cfg(test)]
+        BUILDS.with(|b| b.set(b.get() + 1));
+        let built = idmap::build(kind, &wanted, kept, self.params).map(SharedMap::from);
+        let mut by_ids = lock(&self.by_ids);
+        let same_hash = by_ids.entry(key).or_default();
+        // Another thread built the same ids for other shares meanwhile: one map is shared.
+        if let Some(found) = same_ids(same_hash) {
+            return found;
+        }
+        same_hash.push((used.to_vec(), built.clone()));
         built
     }
 
@@ -138,7 +163,7 @@ impl<'a> MapMemo<'a> {
     /// the engine returns is up to its internals: a CT already on one of them keeps it, so that
     /// no version of idfed restarts it and shifts its files for nothing.
     pub(crate) fn current_or(
-        &mut self,
+        &self,
         kind: IdKind,
         used: &[usize],
         kept: &IdSet,
@@ -154,7 +179,7 @@ impl<'a> MapMemo<'a> {
             Arc::as_ptr(&built.extents).cast::<Extent>() as usize,
             current.to_vec(),
         );
-        if let Some(found) = self.as_good.get(&key) {
+        if let Some(found) = lock(&self.as_good).get(&key) {
             return found.clone().unwrap_or(built);
         }
         let mut used = used.to_vec();
@@ -167,7 +192,7 @@ impl<'a> MapMemo<'a> {
                     && fit.unmapped_inside().len() == built.unmapped.len()
             })
             .map(SharedMap::from);
-        self.as_good.insert(key, as_good.clone());
+        lock(&self.as_good).insert(key, as_good.clone());
         as_good.unwrap_or(built)
     }
 }
@@ -193,7 +218,7 @@ mod tests {
             share("a2", &[1005, 1007], &[1005]),
         ];
         let params = MapParams::default();
-        let mut memo = MapMemo::new(&params, &shares);
+        let memo = MapMemo::new(&params, &shares);
         BUILDS.with(|b| b.set(0));
         let none = IdSet::new();
         let first = memo.build(IdKind::Uid, &[0, 1], &none).unwrap();
@@ -219,7 +244,7 @@ mod tests {
         assert_eq!(SharedMap::from(direct.unwrap()), first);
         // A map that cannot be built is tried once too, and says why each time.
         let low = [share("low", &[500], &[500])];
-        let mut memo = MapMemo::new(&params, &low);
+        let memo = MapMemo::new(&params, &low);
         BUILDS.with(|b| b.set(0));
         for _ in 0..2 {
             let e = memo.build(IdKind::Uid, &[0], &none).unwrap_err();

@@ -46,6 +46,7 @@ fn run(share: &ResolvedShare, ct: &CtState, managed: &BTreeMap<u32, Managed>) ->
         stale: &[],
         adopt: false,
         release: &[],
+        threads: 1,
     })
 }
 

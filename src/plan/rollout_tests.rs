@@ -91,6 +91,7 @@ fn rollout_of(
         stale: &[],
         adopt: false,
         release: &[],
+        threads: 1,
     });
     (plan.containers[0].rollout.clone(), plan.unpublished)
 }

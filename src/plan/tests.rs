@@ -42,9 +42,18 @@ fn run_with(
     adopt: bool,
     release: &[Release],
 ) -> Plan {
-    run_params(shares, cts, managed, adopt, release, MapParams::default())
+    run_params(
+        shares,
+        cts,
+        managed,
+        adopt,
+        release,
+        MapParams::default(),
+        1,
+    )
 }
 
+/// A plan on `threads` threads.
 fn run_params(
     shares: &[ResolvedShare],
     cts: &[CtState],
@@ -52,6 +61,7 @@ fn run_params(
     adopt: bool,
     release: &[Release],
     params: MapParams,
+    threads: usize,
 ) -> Plan {
     let mut coverage = BTreeMap::new();
     coverage.insert(
@@ -72,6 +82,7 @@ fn run_params(
         stale: &[],
         adopt,
         release,
+        threads,
     })
 }
 
@@ -406,7 +417,7 @@ fn cts_with_the_same_map_share_its_storage() {
         over_budget: crate::idmap::OverBudget::Expose,
         ..MapParams::default()
     };
-    let p = run_params(&shares, &cts, &BTreeMap::new(), false, &[], params);
+    let p = run_params(&shares, &cts, &BTreeMap::new(), false, &[], params, 1);
     let (a, a2, ab) = (
         p.container(101).unwrap(),
         p.container(102).unwrap(),
@@ -583,7 +594,7 @@ fn a_current_map_as_good_as_the_built_one_is_kept() {
             share("s", &[2000, 2010, 2020], &[]),
             share("t", &[2000, 2010, 2020, 2030], &[]),
         ];
-        let p = run_params(&shares, &cts, &managed, false, &[], params.clone());
+        let p = run_params(&shares, &cts, &managed, false, &[], params.clone(), 1);
         let lines = |vmid: u32| -> Vec<String> {
             let c = p.container(vmid).unwrap();
             let (_, new) = c.maps();
@@ -627,5 +638,61 @@ fn a_current_map_as_good_as_the_built_one_is_kept() {
         // 2030 wanted too: the current map is no fit of the ids any more.
         assert!(p.container(105).unwrap().changed, "{over_budget}");
         assert!(passthroughs(&p.container(105).unwrap().uid_map).contains(2030));
+    }
+}
+
+/// Planned on several threads, a plan is the one planned on one: the same CTs in the same order
+/// with the same maps, and CTs that ask for the same ids share one built map, whichever thread
+/// built it.
+#[test]
+fn a_plan_on_several_threads_is_the_plan_on_one() {
+    let mut rng = 7u64;
+    let mut next = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    // 12 shares of 40 scattered uids each; 300 CTs using 1 to 3 of them, over a budget of 40
+    // extents: every map is fitted by the engine.
+    let shares: Vec<ResolvedShare> = (0..12)
+        .map(|s| {
+            let mut uids: Vec<u32> = (0..40).map(|_| 1000 + (next() % 60_000) as u32).collect();
+            uids.sort_unstable();
+            uids.dedup();
+            share(&format!("s{s}"), &uids, &uids[..5])
+        })
+        .collect();
+    let cts: Vec<CtState> = (0..300u32)
+        .map(|i| {
+            let names: Vec<String> = (0..1 + next() % 3)
+                .map(|_| format!("s{}", next() % 12))
+                .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            ct(100 + i, &[], &names)
+        })
+        .collect();
+    let params = MapParams {
+        max_extents: 40,
+        over_budget: crate::idmap::OverBudget::Expose,
+        ..MapParams::default()
+    };
+    let none = BTreeMap::new();
+    let one = run_params(&shares, &cts, &none, false, &[], params.clone(), 1);
+    assert_eq!(one.containers.len(), 300);
+    assert!(
+        one.containers
+            .iter()
+            .all(|c| c.planned && !c.exposed_uids.is_empty())
+    );
+    for threads in [2, 4] {
+        let many = run_params(&shares, &cts, &none, false, &[], params.clone(), threads);
+        assert_eq!(many, one, "{threads} threads");
+        let mut by_uid_map: BTreeMap<&[Extent], &Arc<[Extent]>> = BTreeMap::new();
+        for c in &many.containers {
+            let shared = by_uid_map.entry(&c.uid_map).or_insert(&c.uid_map);
+            assert!(Arc::ptr_eq(shared, &c.uid_map), "CT {}: a copy", c.ct);
+        }
+        assert!(by_uid_map.len() > 50, "{} distinct maps", by_uid_map.len());
     }
 }

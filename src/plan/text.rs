@@ -708,6 +708,7 @@ mod tests {
             stale: &[],
             adopt: false,
             release: &[],
+            threads: 1,
         });
         assert_eq!(p.groups.len(), 1, "one map for all four");
         let text = render_text(&p);
@@ -782,6 +783,7 @@ mod tests {
                 stale: &[],
                 adopt: false,
                 release: &[],
+                threads: 1,
             }));
             text.lines().last().unwrap().to_string()
         };
