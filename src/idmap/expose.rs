@@ -143,40 +143,6 @@ impl MaxQueue {
     }
 }
 
-/// Where the windows of chain starts lie, per range `j`: `row(j)[k]` is how many starts `i <= j`
-/// have a chain to `j` of at least `10^k` ids (`e_j - s_i >= 10^k`), so the starts whose chain to
-/// `j` has `δ` digits are `row(j)[δ] .. row(j)[δ - 1]`. They depend on the ranges only, not on
-/// the multipliers: every relaxed pass of one fit reads the same table instead of comparing ids.
-pub(crate) struct Cuts {
-    widest: usize,
-    at: Vec<u32>,
-}
-
-impl Cuts {
-    pub(crate) fn new(chains: &Chains) -> Cuts {
-        let n = chains.n();
-        let widest = chains.widest();
-        let width = widest + 1;
-        let mut at = vec![0u32; n * width];
-        let mut cut = [0usize; 11];
-        for (j, row) in at.chunks_exact_mut(width).enumerate() {
-            let end = u64::from(chains.ends[j]);
-            for (k, c) in row.iter_mut().enumerate() {
-                while cut[k] <= j && end - u64::from(chains.starts[cut[k]]) >= POW10[k] {
-                    cut[k] += 1;
-                }
-                *c = cut[k] as u32;
-            }
-        }
-        Cuts { widest, at }
-    }
-
-    fn row(&self, j: usize) -> &[u32] {
-        let width = self.widest + 1;
-        &self.at[j * width..(j + 1) * width]
-    }
-}
-
 impl Chains {
     fn n(&self) -> usize {
         self.starts.len()
@@ -231,59 +197,68 @@ impl Chains {
             - mu * i128::from(self.lines[j])
     }
 
-    /// The relaxed optimum for `(λ, μ)` (scaled by [`SCALE`]): its score and its choice.
-    fn forward(&self, cuts: &Cuts, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
+    /// The relaxed optimum for `(λ, μ)` (scaled by [`SCALE`]): its score and its choice, and the
+    /// relaxed optimum up to each chain start (`scores`).
+    ///
+    /// The best predecessor of range `j` is the start `i` with the most
+    /// `scores[i] - λ·digits(e_j - s_i)`. A start is dominated by any later start of at least its
+    /// score: the later one's chain to every `j` has no more digits. The starts no later one
+    /// dominates form a stack, oldest first, whose scores fall strictly and whose chains' digits
+    /// do not grow. The best start of each digit count is the oldest of that count on the stack,
+    /// found by one pointer per count that moves only towards newer starts (reset to the new
+    /// start when the stack shrinks below it). On real sets the stack is short: in the relaxed
+    /// problem the scores mostly rise, and each rise pops the stack. Ties go to the newest start.
+    fn forward(&self, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
         #[cfg(test)]
         tests::PASSES.with(|p| p.set(p.get() + 1));
         let n = self.n();
-        let widest = cuts.widest;
+        let widest = self.widest();
         let mut best_from = vec![0usize; n];
-        let mut f = vec![0i128; n];
         let start_score = |f: i128, i: usize| f - lam * i128::from(self.start_bytes(i) as u32) - mu;
-        let mut queues: [MaxQueue; 11] = Default::default();
-        let mut next = [0usize; 11];
         let mut scores = vec![0i128; n];
         scores[0] = start_score(0, 0);
-        let mut first = 0;
+        let mut stack: Vec<u32> = Vec::with_capacity(n);
+        let mut cut = [0usize; 11];
         let mut terminal = 0;
         for j in 0..n {
-            let cut = cuts.row(j);
+            let score = scores[j];
+            while stack.last().is_some_and(|&i| scores[i as usize] <= score) {
+                stack.pop();
+            }
+            stack.push(j as u32);
+            let len = stack.len();
+            // Every position from the new start on holds a start none of them has examined.
+            for c in &mut cut[1..=widest] {
+                *c = (*c).min(len - 1);
+            }
+            let end = u64::from(self.ends[j]);
             let mut best = i128::MIN;
             let mut arg = j;
+            let mut upper = len;
             for delta in 1..=widest {
-                // The starts whose chain to j has δ digits: cut[δ] .. cut[δ - 1]; none has
-                // more digits once this window is empty from the right.
-                let z = cut[delta - 1] as usize;
-                if z == 0 {
-                    break;
+                let c = &mut cut[delta];
+                while *c < len && end - u64::from(self.starts[stack[*c] as usize]) >= POW10[delta] {
+                    *c += 1;
                 }
-                let q = &mut queues[delta];
-                while next[delta] < z {
-                    q.push(next[delta], scores[next[delta]]);
-                    next[delta] += 1;
-                }
-                let a = (cut[delta] as usize).max(first);
-                while let Some((i, _)) = q.front() {
-                    if i < a {
-                        q.pop_front();
-                    } else {
-                        break;
-                    }
-                }
-                if let Some((i, s)) = q.front() {
-                    let s = s - lam * delta as i128;
+                if *c < upper {
+                    let i = stack[*c] as usize;
+                    let s = scores[i] - lam * delta as i128;
                     if s > best {
                         best = s;
                         arg = i;
                     }
                 }
+                upper = *c;
+                if upper == 0 {
+                    break;
+                }
             }
             best_from[j] = arg;
             if j + 1 < n {
-                f[j + 1] = best + self.gap_score(j, lam, mu);
-                scores[j + 1] = start_score(f[j + 1], j + 1);
+                scores[j + 1] = start_score(best + self.gap_score(j, lam, mu), j + 1);
                 if self.forced[j] {
-                    first = j + 1;
+                    stack.clear();
+                    cut = [0; 11];
                 }
             } else {
                 terminal = best;
@@ -350,10 +325,8 @@ impl Chains {
     /// on the dual; notes every relaxed optimum that fits. Starts from `guess` when there is one
     /// (bracketing it by doubling and halving), else from `0` and the multiplier past which no
     /// gap opens. Returns the multiplier whose bound was lowest, and that bound.
-    #[allow(clippy::too_many_arguments)]
     fn tune(
         &self,
-        cuts: &Cuts,
         bytes: bool,
         other: i128,
         guess: Option<i128>,
@@ -382,7 +355,7 @@ impl Chains {
         // is the lowest so far.
         let mut probe = |x: i128| {
             let (p, q) = at(x);
-            let (score, c, _) = self.forward(cuts, p, q);
+            let (score, c, _) = self.forward(p, q);
             if self.fits(&c) && c.value > incumbent.value {
                 *incumbent = c.clone();
             }
@@ -473,25 +446,20 @@ impl Chains {
     /// The multipliers of the search's bound and the bound (scaled ids): `λ` tuned first, then,
     /// when the extents may bind, `μ` and both together ([`Chains::descend`]). Every relaxed
     /// optimum that fits and has more ids replaces `incumbent`.
-    fn multipliers(
-        &self,
-        cuts: &Cuts,
-        incumbent: &mut Choice,
-        all_closed: &Choice,
-    ) -> (i128, i128, i128) {
+    fn multipliers(&self, incumbent: &mut Choice, all_closed: &Choice) -> (i128, i128, i128) {
         let max_value = self.value.iter().copied().max().unwrap_or(0);
         let guess = self.guess(incumbent, all_closed);
         let mut planes = Vec::new();
-        let (mut lam, mut z) = self.tune(cuts, true, 0, guess, incumbent, &mut planes, max_value);
+        let (mut lam, mut z) = self.tune(true, 0, guess, incumbent, &mut planes, max_value);
         let mut mu = 0;
         if !self.lines_implied() && z >= SCALE * (i128::from(incumbent.value) + 1) {
             // The extents may bind as well: tune μ at this λ, then both by the cutting-plane
             // model of the dual (`dual`).
-            let (m, zm) = self.tune(cuts, false, lam, None, incumbent, &mut planes, max_value);
+            let (m, zm) = self.tune(false, lam, None, incumbent, &mut planes, max_value);
             if zm < z {
                 (mu, z) = (m, zm);
             }
-            (lam, mu, z) = self.descend(cuts, lam, mu, z, incumbent, &mut planes, max_value);
+            (lam, mu, z) = self.descend(lam, mu, z, incumbent, &mut planes, max_value);
         }
         (lam, mu, z)
     }
@@ -500,10 +468,8 @@ impl Chains {
     /// relaxation is solved where the model of the dual made of every choice met so far is
     /// lowest (`dual::lowest`), until the model says no point is an id lower, the point repeats,
     /// or [`DESCENT_STEPS`] relaxations. Returns the multipliers of the lowest bound met, and it.
-    #[allow(clippy::too_many_arguments)]
     fn descend(
         &self,
-        cuts: &Cuts,
         mut lam: i128,
         mut mu: i128,
         mut z: i128,
@@ -532,7 +498,7 @@ impl Chains {
                 break;
             }
             seen.push((li, mi));
-            let (score, c, _) = self.forward(cuts, li, mi);
+            let (score, c, _) = self.forward(li, mi);
             if self.fits(&c) && c.value > incumbent.value {
                 *incumbent = c.clone();
             }
@@ -583,8 +549,7 @@ impl Chains {
             return Some(all_closed);
         }
         let mut incumbent = self.greedy();
-        let cuts = Cuts::new(self);
-        let (lam, mu, z) = self.multipliers(&cuts, &mut incumbent, &all_closed);
+        let (lam, mu, z) = self.multipliers(&mut incumbent, &all_closed);
         let track_lines = !self.lines_implied();
         // Search for a choice of at least `floor` ids, from just under the bound down to the
         // incumbent plus one: a search that finds one has found the optimum (every better path
@@ -599,7 +564,7 @@ impl Chains {
             if floor > top {
                 return Some(incumbent);
             }
-            let bound = bound.get_or_insert_with(|| Bound::new(self, &cuts, lam, mu));
+            let bound = bound.get_or_insert_with(|| Bound::new(self, lam, mu));
             if let Some(best) = self.search(bound, floor as u64, track_lines) {
                 return Some(best);
             }
@@ -856,9 +821,9 @@ struct Bound {
 }
 
 impl Bound {
-    fn new(chains: &Chains, cuts: &Cuts, lam: i128, mu: i128) -> Bound {
+    fn new(chains: &Chains, lam: i128, mu: i128) -> Bound {
         let (g, _) = chains.backward(lam, mu);
-        let (_, _, potential) = chains.forward(cuts, lam, mu);
+        let (_, _, potential) = chains.forward(lam, mu);
         let most = RangeMax::new(&potential);
         Bound {
             lam,
@@ -1069,26 +1034,10 @@ mod tests {
                 let mut from_guess = (0, 0);
                 let mut from_zero = (0, 0);
                 let with = passes(|| {
-                    from_guess = chains.tune(
-                        &Cuts::new(&chains),
-                        true,
-                        0,
-                        guess,
-                        &mut a,
-                        &mut Vec::new(),
-                        max_value,
-                    )
+                    from_guess = chains.tune(true, 0, guess, &mut a, &mut Vec::new(), max_value)
                 });
                 let without = passes(|| {
-                    from_zero = chains.tune(
-                        &Cuts::new(&chains),
-                        true,
-                        0,
-                        None,
-                        &mut b,
-                        &mut Vec::new(),
-                        max_value,
-                    )
+                    from_zero = chains.tune(true, 0, None, &mut b, &mut Vec::new(), max_value)
                 });
                 assert!(
                     with < without,
@@ -1121,7 +1070,7 @@ mod tests {
             assert!(!chains.lines_implied());
             let mut incumbent = chains.greedy();
             let all_closed = chains.evaluate(chains.forced.clone());
-            let (_, mu, z) = chains.multipliers(&Cuts::new(&chains), &mut incumbent, &all_closed);
+            let (_, mu, z) = chains.multipliers(&mut incumbent, &all_closed);
             let optimum = chains.solve().unwrap().value;
             let above = z.div_euclid(SCALE) - i128::from(optimum);
             assert!(
@@ -1210,5 +1159,72 @@ mod tests {
             .filter(|&&(_, bytes, value)| stair.admit(bytes, value))
             .collect();
         assert_eq!(kept, [&(3, 200, 10), &(4, 199, 9), &(5, 180, 10)]);
+    }
+
+    /// The relaxed pass against the plain dynamic programme it computes faster: every start is
+    /// tried for every range (newest first, the first best kept: ties go to the newest start).
+    fn forward_by_every_start(chains: &Chains, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
+        let n = chains.n();
+        let start_score =
+            |f: i128, i: usize| f - lam * i128::from(chains.start_bytes(i) as u32) - mu;
+        let mut scores = vec![start_score(0, 0); n];
+        let mut best_from = vec![0; n];
+        let (mut first, mut terminal) = (0, 0);
+        for j in 0..n {
+            let (mut best, mut arg) = (i128::MIN, j);
+            for i in (first..=j).rev() {
+                let count = u64::from(chains.ends[j] - chains.starts[i]);
+                let s = scores[i] - lam * i128::from(digits(count));
+                if s > best {
+                    (best, arg) = (s, i);
+                }
+            }
+            best_from[j] = arg;
+            if j + 1 < n {
+                scores[j + 1] = start_score(best + chains.gap_score(j, lam, mu), j + 1);
+                if chains.forced[j] {
+                    first = j + 1;
+                }
+            } else {
+                terminal = best;
+            }
+        }
+        let mut open = vec![false; n - 1];
+        let mut j = n - 1;
+        while best_from[j] > 0 {
+            open[best_from[j] - 1] = true;
+            j = best_from[j] - 1;
+        }
+        (terminal, chains.evaluate(open), scores)
+    }
+
+    #[test]
+    fn the_relaxed_pass_is_the_plain_programme() {
+        let shapes = [
+            (300, 1000, 65_535),
+            (300, 1000, 5_000_000),
+            (200, 1000, 4_000_000_000),
+            (50, 1000, 1200),
+        ];
+        for seed in 1..30u64 {
+            for (count, lo, hi) in shapes {
+                let mut chains = uniform_chains(count, lo, hi, seed * 7919);
+                // Gaps that must stay open cut the chains, as ids below min_id do.
+                if seed % 3 == 0 {
+                    for j in (0..chains.forced.len()).step_by(seed as usize + 4) {
+                        chains.forced[j] = true;
+                    }
+                }
+                for lam in [0, 1, SCALE / 3, SCALE, 5 * SCALE, 1000 * SCALE, SCALE << 20] {
+                    for mu in [0, SCALE, 100 * SCALE] {
+                        assert_eq!(
+                            chains.forward(lam, mu),
+                            forward_by_every_start(&chains, lam, mu),
+                            "seed {seed}, {count} ids in {lo}..{hi}, λ {lam}, μ {mu}"
+                        );
+                    }
+                }
+            }
+        }
     }
 }
