@@ -178,6 +178,7 @@ pub(crate) enum ParseIdError {
 /// # Errors
 /// [`ParseIdError::NotDecimal`] for anything but ASCII digits (also the empty text),
 /// [`ParseIdError::TooLarge`] above `4294967294`.
+#[inline]
 pub(crate) fn parse_id(text: &str) -> Result<u32, ParseIdError> {
     parse_decimal(text, ID_LIMIT - 1)
 }
@@ -191,6 +192,7 @@ pub(crate) fn parse_u32(text: &str) -> Result<u32, ParseIdError> {
     parse_decimal(text, u32::MAX)
 }
 
+#[inline]
 fn parse_decimal(text: &str, max: u32) -> Result<u32, ParseIdError> {
     // One pass: the digits are checked and summed together (checking first and then `parse`
     // read each id twice, and ids are read by the hundred thousand from passwd files).

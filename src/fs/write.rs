@@ -44,17 +44,30 @@ pub fn replace_file(
     new_mode: u32,
     backup: Option<(&Path, &str)>,
 ) -> Result<Written, FsError> {
-    let old = match fs::read(path) {
-        Ok(old) => Some(old),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(fs_err("read", path)(e)),
+    // The old content is read when it may be the same (as long) or is to be backed up: a
+    // source's cache, megabytes rewritten after each pull with its new time, was read whole to
+    // be compared for nothing. Anything but a plain file is read as before, to fail as it did.
+    let mut found = fs::metadata(path);
+    let read_old = match &found {
+        Ok(m) => backup.is_some() || !m.is_file() || m.len() == contents.len() as u64,
+        Err(e) => e.kind() != io::ErrorKind::NotFound,
+    };
+    let old = match read_old.then(|| fs::read(path)) {
+        Some(Ok(old)) => Some(old),
+        Some(Err(e)) if e.kind() == io::ErrorKind::NotFound => {
+            found = Err(e);
+            None
+        }
+        Some(Err(e)) => return Err(fs_err("read", path)(e)),
+        None => None,
     };
     if old.as_deref() == Some(contents) {
         return Ok(Written::Unchanged);
     }
-    let meta = match &old {
-        Some(_) => Some(fs::metadata(path).map_err(fs_err("stat", path))?),
-        None => None,
+    let meta = match (found, &old) {
+        (Ok(meta), _) => Some(meta),
+        (Err(_), Some(_)) => Some(fs::metadata(path).map_err(fs_err("stat", path))?),
+        (Err(_), None) => None,
     };
     let backup = match (&old, backup) {
         (Some(old), Some((dir, name))) => {
