@@ -698,8 +698,8 @@ impl Chains {
         let (lines0, bytes0) = (line, start_bytes(0));
         states[0].push(State {
             score: score(lines0, bytes0, 0),
-            lines: lines0,
-            bytes: bytes0,
+            lines: lines0 as u16,
+            bytes: bytes0 as u16,
             value: 0,
             id: 0,
         });
@@ -714,6 +714,8 @@ impl Chains {
         for j in 0..n {
             let end = u64::from(self.ends[j]);
             let last = j + 1 == n;
+            // The chain starting at j + 1: its extent and its start's bytes.
+            let next_start = if last { 0 } else { start_bytes(j + 1) };
             let (gap_lines, gap_bytes, gap_value, rest) = if last {
                 (0, 0, 0, 0)
             } else {
@@ -742,8 +744,8 @@ impl Chains {
                 for &i in &starts {
                     for s in states[i].iter().take_while(|s| s.score >= threshold) {
                         let (lines, bytes, value) = (
-                            s.lines + gap_lines,
-                            s.bytes + cost_bytes,
+                            u32::from(s.lines) + gap_lines,
+                            u32::from(s.bytes) + cost_bytes,
                             s.value + gap_value,
                         );
                         if last {
@@ -756,12 +758,12 @@ impl Chains {
                             }
                             continue;
                         }
-                        let (lines, bytes) = (lines + line, bytes + start_bytes(j + 1));
+                        let (lines, bytes) = (lines + line, bytes + next_start);
                         if u64::from(lines) <= wl && u64::from(bytes) < wb {
                             found.push(State {
                                 score: score(lines, bytes, value),
-                                lines,
-                                bytes,
+                                lines: lines as u16,
+                                bytes: bytes as u16,
                                 value,
                                 id: s.id,
                             });
@@ -784,7 +786,7 @@ impl Chains {
             let mut kept: Vec<State> = Vec::with_capacity(found.len());
             stair.clear();
             for s in &found {
-                if !stair.admit(s.bytes, s.value) {
+                if !stair.admit(s.bytes.into(), s.value) {
                     continue;
                 }
                 back.push((s.id, j as u32));
@@ -842,9 +844,10 @@ impl Bound {
 #[derive(Clone, Copy, Debug)]
 struct State {
     score: i128,
-    lines: u32,
-    bytes: u32,
     value: u64,
+    /// Within the budget: at most 340 extents and 4095 bytes.
+    lines: u16,
+    bytes: u16,
     id: u32,
 }
 
