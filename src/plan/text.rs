@@ -518,7 +518,10 @@ pub(crate) fn write_text(
         let noun = if g.cts.len() == 1 { "CT" } else { "CTs" };
         let _ = writeln!(out, "\nmap for {noun} {cts}:");
         for e in g.uid_map.iter().chain(g.gid_map.iter()) {
-            let _ = writeln!(out, "  lxc.idmap: {e}");
+            // The extent alone through the formatter: a template around it cost a third more.
+            out.push_str("  lxc.idmap: ");
+            let _ = write!(out, "{e}");
+            out.push('\n');
         }
         for run in by_notes(g.cts.iter().filter_map(|&ct| plan.container(ct))) {
             render_cts(&mut out, &run, true);
