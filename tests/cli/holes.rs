@@ -482,3 +482,89 @@ fn lxc_starts_the_expose_fitted_map_apply_wrote_for_300_sparse_uids() {
     assert_eq!(owner(&host.path().join("pat")), (pass, 100_000));
     assert_eq!(owner(&host.path().join("eve")), (exposed, 100_000));
 }
+
+/// Two gaps of 3 ids (1007-1009 and 1011-1013) and room for one merge: two fits expose as few
+/// ids. A CT already on either one keeps it: another version of idfed may pick the other, and a
+/// switch would restart the CT and shift its files for nothing (issue 13).
+#[test]
+fn a_ct_on_the_other_equally_minimal_fit_keeps_its_map() {
+    let t = Test::new().fixture("sync").write(
+        "idfed.toml",
+        &FITTED
+            .replace(
+                "max_extents = 5\n",
+                "max_extents = 5\nover_budget = \"expose\"\n",
+            )
+            .replace("uids = [1010, 1100]", "uids = [1010, 1014]"),
+    );
+    let t = on(t, "pve2", &["apply"]).success().again();
+    let run = on(t, "pve1", &["apply"]).success();
+    let conf = "cluster/pve/nodes/pve1/lxc/101.conf";
+    let record = "cluster/pve/idfed/managed/101.json";
+    // The two fits: their uid lines, passthroughs and exposed uids.
+    let gap_a = (
+        ["u 1005 1005 6", "u 1011 101011 3", "u 1014 1014 1"],
+        json!([{"start": 1005, "count": 6}, {"start": 1014, "count": 1}]),
+        json!([{"start": 1007, "count": 3}]),
+        "1007-1009",
+    );
+    let gap_b = (
+        ["u 1005 1005 2", "u 1007 101007 3", "u 1010 1010 5"],
+        json!([{"start": 1005, "count": 2}, {"start": 1010, "count": 5}]),
+        json!([{"start": 1011, "count": 3}]),
+        "1011-1013",
+    );
+    let written = run.read(conf);
+    let (from, to) = if written.contains("lxc.idmap: u 1005 1005 6\n") {
+        (gap_a, gap_b)
+    } else {
+        (gap_b, gap_a)
+    };
+    // CT 101 as another version of idfed would have left it: on the other fit, in its config
+    // and in idfed's record of it (its passthroughs, and the switch it made).
+    let swap = |text: &str| {
+        let mut text = text.to_string();
+        for (a, b) in from.0.iter().zip(&to.0) {
+            assert!(text.contains(a), "{a} not in\n{text}");
+            text = text.replace(a, b);
+        }
+        text
+    };
+    let mut kept: serde_json::Value = serde_json::from_str(&swap(&run.read(record))).unwrap();
+    assert_eq!(kept["uids"], from.1);
+    kept["uids"] = to.1.clone();
+    let t = run
+        .again()
+        .write(conf, &swap(&written))
+        .write(record, &kept.to_string());
+    let run = on(t, "pve1", &["--format", "json", "plan"]).success();
+    let doc = run.json();
+    let ct = |vmid: u32| {
+        doc["containers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["ct"] == vmid)
+            .unwrap()
+            .clone()
+    };
+    let (moved, stayed) = (ct(101), ct(102));
+    assert_eq!(moved["changed"], false, "{moved}");
+    assert_eq!(moved["restart_required"], false, "{moved}");
+    // Its own exposure, nothing foreign.
+    assert_eq!(moved["exposed_uids"], to.2, "{moved}");
+    assert_eq!(moved["foreign_uids"], json!([]), "{moved}");
+    // CT 102 on the fit idfed picks: kept too.
+    assert_eq!(stayed["changed"], false, "{stayed}");
+    assert_eq!(stayed["exposed_uids"], from.2, "{stayed}");
+    // Nothing to apply; the text says so.
+    let run = on(run.again(), "pve1", &["plan"])
+        .success()
+        .stdout_has(&format!(
+            "CT 101 on pve1 (shares: projects): applied: unchanged\n    exposes uids {} (no owner",
+            to.3
+        ));
+    on(run.again(), "pve1", &["apply"])
+        .success()
+        .stdout_lacks("CT 101");
+}
