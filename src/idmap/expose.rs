@@ -63,9 +63,6 @@ use super::extent::digits;
 /// Fixed-point scale of the multipliers.
 const SCALE: i128 = 1 << 20;
 
-/// How many closings [`Chains::repair`] chooses one by one before it closes smallest first.
-const BEST_FIT_CLOSINGS: usize = 16;
-
 /// `10^k` for `k` in `0..=10`.
 const POW10: [u64; 11] = [
     1,
@@ -457,24 +454,19 @@ impl Chains {
 
     /// The multipliers of the search's bound and the bound (scaled ids): `λ` tuned first, then,
     /// when the extents may bind, `μ` and both together ([`Chains::descend`]). Every relaxed
-    /// optimum that fits and has more ids replaces `incumbent`, and so does the relaxed optimum
-    /// just over the bytes once repaired ([`Chains::repair`]; `order` as there).
+    /// optimum that fits and has more ids replaces `incumbent`. Also returns the relaxed optimum
+    /// just over the bytes, repaired to fit ([`Chains::repair`]; `order` as there), for the
+    /// caller to take when it is better.
     fn multipliers(
         &self,
         incumbent: &mut Choice,
         all_closed: &Choice,
         order: &[usize],
-    ) -> (i128, i128, i128) {
+    ) -> (i128, i128, i128, Option<Choice>) {
         let max_value = self.value.iter().copied().max().unwrap_or(0);
         let guess = self.guess(incumbent, all_closed);
         let mut planes = Vec::new();
         let (mut lam, mut z, over) = self.tune(true, 0, guess, incumbent, &mut planes, max_value);
-        // The Lagrangian heuristic: the relaxed optimum just over the bytes, made to fit.
-        if let Some(repaired) = over.and_then(|c| self.repair(c.open, order, true))
-            && repaired.value > incumbent.value
-        {
-            *incumbent = repaired;
-        }
         let mut mu = 0;
         if !self.lines_implied() && z >= SCALE * (i128::from(incumbent.value) + 1) {
             // The extents may bind as well: tune μ at this λ, then both by the cutting-plane
@@ -485,7 +477,9 @@ impl Chains {
             }
             (lam, mu, z) = self.descend(lam, mu, z, incumbent, &mut planes, max_value);
         }
-        (lam, mu, z)
+        // The Lagrangian heuristic: the relaxed optimum just over the bytes, made to fit.
+        let repaired = over.and_then(|c| self.repair(c.open, order, true));
+        (lam, mu, z, repaired)
     }
 
     /// Lowers the bound `z` at `(lam, mu)` by Kelley's method in both multipliers: the next
@@ -574,19 +568,25 @@ impl Chains {
         }
         let order = self.closing_order();
         let mut incumbent = self.greedy(&order);
-        let greedy_value = incumbent.value;
-        let (lam, mu, z) = self.multipliers(&mut incumbent, &all_closed, &order);
+        let (lam, mu, z, repaired) = self.multipliers(&mut incumbent, &all_closed, &order);
+        // The first floor step (below) is taken from the incumbent before the repair.
+        let unrepaired = incumbent.value;
+        if let Some(repaired) = repaired
+            && repaired.value > incumbent.value
+        {
+            incumbent = repaired;
+        }
         let track_lines = !self.lines_implied();
         // Search for a choice of at least `floor` ids, from just under the bound down to the
         // incumbent plus one: a search that finds one has found the optimum (every better path
         // survives its bound), and a low floor is slow (more paths are within it).
         let top = z.div_euclid(SCALE);
         let mut bound = None;
-        // The first step is a thousandth of the gap to the greedy choice (ten-digit gaps are
-        // worth millions of ids, and a step of one id would take a dozen searches to get
-        // anywhere); not to the repaired incumbent, which is often so close that the steps
-        // would be many.
-        let mut step = ((top - i128::from(greedy_value)) / 1024).max(1);
+        // The first step is a thousandth of the gap to the incumbent (ten-digit gaps are worth
+        // millions of ids, and a step of one id would take a dozen searches to get anywhere);
+        // the incumbent as it was before the repair, which is often so close to the bound that
+        // the steps would be many.
+        let mut step = ((top - i128::from(unrepaired)) / 1024).max(1);
         loop {
             let floor = (top + 1 - step).max(i128::from(incumbent.value) + 1);
             if floor > top {
@@ -622,12 +622,11 @@ impl Chains {
     /// Makes the gaps `open` fit: closes open gaps until the map fits, then reopens every closed
     /// gap, largest first, that still fits open. `None` when closing every gap does not fit.
     ///
-    /// With `best_fit`, the first (up to [`BEST_FIT_CLOSINGS`]) closings each take the gap with
-    /// the fewest ids among those that alone would make the map fit, or failing any, the most
-    /// bytes saved per id: from a relaxed optimum a few bytes over the limits (the Lagrangian
-    /// heuristic), one such closing and a reopening or two is often the optimum, where closing
-    /// the smallest gaps (`greedy`) can land dozens of ids away. The rest close smallest first
-    /// (`order`: the closable gaps, fewest ids first).
+    /// With `best_fit`, the first closing takes the gap with the fewest ids among those that
+    /// alone make the map fit, when there is one: from a relaxed optimum a few bytes over the
+    /// limits (the Lagrangian heuristic), that and a reopening or two is often the optimum,
+    /// where closing the smallest gaps first (`greedy`) can land dozens of ids away. Then (or
+    /// else) smallest first (`order`: the closable gaps, fewest ids first).
     fn repair(&self, mut open: Vec<bool>, order: &[usize], best_fit: bool) -> Option<Choice> {
         let n = self.n();
         let chain = |a: usize, b: usize| {
@@ -671,36 +670,19 @@ impl Chains {
             open[j] = false;
             saved
         };
-        let closings = if best_fit { BEST_FIT_CLOSINGS } else { 0 };
-        for _ in 0..closings {
-            if fits(lines, bytes) {
-                break;
-            }
+        if best_fit && !fits(lines, bytes) {
+            // `order` is by ids: the first gap that alone makes the map fit has the fewest.
             let (over_lines, over_bytes) = (lines - max_lines, bytes - max_bytes);
-            // The best gap so far: (gap, would fit alone, ids, bytes saved).
-            let mut pick: Option<(usize, bool, u64, i64)> = None;
-            for &j in order.iter().filter(|&&j| open[j]) {
-                let (saved_lines, saved_bytes) = saves(j, &start_of, &end_of);
-                let enough = saved_lines >= over_lines && saved_bytes >= over_bytes;
-                let v = self.value[j];
-                let better =
-                    pick.is_none_or(|(_, was_enough, pv, ps)| match (enough, was_enough) {
-                        (true, false) => true,
-                        (false, true) => false,
-                        // `order` is by ids: the first that fits alone has the fewest.
-                        (true, true) => false,
-                        (false, false) => {
-                            i128::from(saved_bytes) * i128::from(pv.max(1))
-                                > i128::from(ps) * i128::from(v.max(1))
-                        }
-                    });
-                if better {
-                    pick = Some((j, enough, v, saved_bytes));
+            let enough = order.iter().copied().find(|&j| {
+                open[j] && {
+                    let (saved_lines, saved_bytes) = saves(j, &start_of, &end_of);
+                    saved_lines >= over_lines && saved_bytes >= over_bytes
                 }
+            });
+            if let Some(j) = enough {
+                let (l, b) = close(j, &mut open, &mut start_of, &mut end_of);
+                (lines, bytes) = (lines - l, bytes - b);
             }
-            let Some((j, ..)) = pick else { break };
-            let (l, b) = close(j, &mut open, &mut start_of, &mut end_of);
-            (lines, bytes) = (lines - l, bytes - b);
         }
         for &j in order {
             if fits(lines, bytes) {
@@ -719,13 +701,19 @@ impl Chains {
             opened.insert(j);
         }
         for &j in order.iter().rev() {
-            if open[j] {
+            let more_lines = 1 + i64::from(self.lines[j]);
+            // Reopening j costs its runs, the start of the chain after it and at least a digit
+            // of that chain's count, less at most 9 digits the chain before it loses: most
+            // closed gaps cannot fit open by this alone, and are passed over before their
+            // chain is looked up.
+            let at_least = i64::from(self.bytes[j]) + self.start_bytes(j + 1) as i64 - 8;
+            if open[j] || !fits(lines + more_lines, bytes + at_least) {
                 continue;
             }
             let a = opened.before(j).map_or(0, |g| g + 1);
             let b = opened.from(j).unwrap_or(n - 1);
             let more_bytes = chain(a, j) + chain(j + 1, b) + i64::from(self.bytes[j]) - chain(a, b);
-            let more_lines = 1 + i64::from(self.lines[j]);
+            debug_assert!(more_bytes >= at_least);
             if fits(lines + more_lines, bytes + more_bytes) {
                 lines += more_lines;
                 bytes += more_bytes;
@@ -1251,7 +1239,7 @@ mod tests {
             assert!(!chains.lines_implied());
             let mut incumbent = chains.greedy(&chains.closing_order());
             let all_closed = chains.evaluate(chains.forced.clone());
-            let (_, mu, z) =
+            let (_, mu, z, _) =
                 chains.multipliers(&mut incumbent, &all_closed, &chains.closing_order());
             let optimum = chains.solve().unwrap().value;
             let above = z.div_euclid(SCALE) - i128::from(optimum);
@@ -1324,7 +1312,12 @@ mod tests {
                 let guess = chains.guess(&without, &all_closed);
                 chains.tune(true, 0, guess, &mut without, &mut Vec::new(), max_value);
                 let mut with = chains.greedy(&order);
-                chains.multipliers(&mut with, &all_closed, &order);
+                let (.., repaired) = chains.multipliers(&mut with, &all_closed, &order);
+                if let Some(repaired) = repaired
+                    && repaired.value > with.value
+                {
+                    with = repaired;
+                }
                 let optimum = chains.solve().unwrap().value;
                 assert!(chains.fits(&with) && with.value >= without.value);
                 assert!(with.value <= optimum);
