@@ -1363,6 +1363,36 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+
+        /// From any gaps open, a repair fits (closing every gap fits these sets), and from gaps
+        /// that already fit it only opens more: it never loses what it was given. (Both with
+        /// and without the best-fit first closing.)
+        #[test]
+        fn a_repair_from_any_start_fits_and_never_loses_a_fitting_start(
+            count in 20usize..400,
+            wide in proptest::bool::ANY,
+            seed in 1u64..u64::MAX,
+            opened in proptest::collection::vec(proptest::bool::ANY, 400),
+            best_fit in proptest::bool::ANY,
+        ) {
+            let hi = if wide { 4_000_000_000 } else { 65_536 };
+            let chains = uniform_chains(count, 1000, hi, seed);
+            let order = chains.closing_order();
+            // Gaps that cannot close are open in every choice.
+            let open: Vec<bool> = (0..chains.n() - 1).map(|j| opened[j] || chains.forced[j]).collect();
+            let start = chains.evaluate(open.clone());
+            let repaired = chains.repair(open, &order, best_fit).unwrap();
+            proptest::prop_assert!(chains.fits(&repaired));
+            proptest::prop_assert_eq!(&repaired, &chains.evaluate(repaired.open.clone()));
+            if chains.fits(&start) {
+                proptest::prop_assert!((0..start.open.len()).all(|j| !start.open[j] || repaired.open[j]));
+                proptest::prop_assert!(repaired.value >= start.value);
+            }
+        }
+    }
+
     #[test]
     fn the_bit_set_finds_the_nearest_member_on_either_side() {
         let len = 70_000;
