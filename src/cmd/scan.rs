@@ -575,7 +575,7 @@ fn hand_back_line(h: &scan::HandBack) -> String {
         .map(|n| format!(" ({})", escape(n)))
         .unwrap_or_default();
     format!(
-        "{} {} -> {}{name}: {}",
+        "{} {} → {}{name}: {}",
         h.kind,
         h.from,
         h.to,

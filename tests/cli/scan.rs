@@ -179,7 +179,7 @@ fn counts_statuses_and_fix_on_an_export_with_a_loop_a_mount_and_an_unreadable_di
         text.contains("share projects: /mnt/pve/projects: 20 entries"),
         "{text}"
     );
-    assert!(text.contains("`idfed scan projects --fix-container` can hand back:\n  uid 101005 -> 1005 (alice): 3 entries\n  gid 101005 -> 1005 (alice): 2 entries\n  gid 103000 -> 3000 (research): 2 entries\n"), "{text}");
+    assert!(text.contains("`idfed scan projects --fix-container` can hand back:\n  uid 101005 → 1005 (alice): 3 entries\n  gid 101005 → 1005 (alice): 2 entries\n  gid 103000 → 3000 (research): 2 entries\n"), "{text}");
     assert!(text.contains("  users = [\"alice\", \"bob\"]"), "{text}");
     assert!(
         text.contains("\nleft as they are (their CT-side id is not an owner): uid 103000\n"),
