@@ -280,9 +280,9 @@ impl Chains {
         (terminal, self.evaluate(open), scores)
     }
 
-    /// `g[i]`: the best relaxed score of a suffix whose first chain starts at range `i`; and
-    /// `h[j]` for every gap `j`: the score of opening it plus the best suffix after it.
-    fn backward(&self, lam: i128, mu: i128) -> (Vec<i128>, Vec<i128>) {
+    /// `g[i]`: the best relaxed score of a suffix whose first chain starts at range `i` (from
+    /// `h[j]` for every gap `j`: the score of opening it plus the best suffix after it).
+    fn backward(&self, lam: i128, mu: i128) -> Vec<i128> {
         let n = self.n();
         let widest = self.widest();
         let mut g = vec![0i128; n];
@@ -321,13 +321,14 @@ impl Chains {
             }
             g[i] = best - lam * i128::from(self.start_bytes(i) as u32) - mu;
         }
-        (g, h)
+        g
     }
 
     /// Tunes one multiplier (`λ` when `bytes`, else `μ`) with the other fixed, by cutting planes
     /// on the dual; notes every relaxed optimum that fits. Starts from `guess` when there is one
     /// (bracketing it by doubling and halving), else from `0` and the multiplier past which no
-    /// gap opens. Returns the multiplier whose bound was lowest, and that bound.
+    /// gap opens. Returns the multiplier whose bound was lowest, that bound, and the relaxed
+    /// optimum over the limits at the highest multiplier probed (for [`Chains::repair`]).
     fn tune(
         &self,
         bytes: bool,
@@ -379,74 +380,76 @@ impl Chains {
         let line = |c: &Choice, x: i128| {
             SCALE * i128::from(c.value) - x * (used(c) - cap) - other * (other_used(c) - other_cap)
         };
-        // A bracket: `lo` over the cap (its multiplier too low), `hi` within it.
-        let (mut lo, mut hi);
-        match guess.map(|g| g.clamp(1, top)) {
-            Some(g) => {
-                let (c, _) = probe(g);
+        'tuning: {
+            // A bracket: `lo` over the cap (its multiplier too low), `hi` within it.
+            let (mut lo, mut hi);
+            match guess.map(|g| g.clamp(1, top)) {
+                Some(g) => {
+                    let (c, _) = probe(g);
+                    if used(&c) > cap {
+                        lo = c;
+                        let mut x = g;
+                        loop {
+                            x = (2 * x).min(top);
+                            let (c, _) = probe(x);
+                            if used(&c) <= cap {
+                                hi = c;
+                                break;
+                            }
+                            if x == top {
+                                break 'tuning;
+                            }
+                            lo = c;
+                        }
+                    } else {
+                        hi = c;
+                        let mut x = g;
+                        loop {
+                            x /= 2;
+                            let (c, _) = probe(x);
+                            if used(&c) > cap {
+                                lo = c;
+                                break;
+                            }
+                            if x == 0 {
+                                break 'tuning;
+                            }
+                            hi = c;
+                        }
+                    }
+                }
+                None => {
+                    let (c, _) = probe(0);
+                    if used(&c) <= cap {
+                        break 'tuning;
+                    }
+                    lo = c;
+                    let (c, _) = probe(top);
+                    if used(&c) > cap {
+                        break 'tuning;
+                    }
+                    hi = c;
+                }
+            }
+            let mut prev = -1;
+            for _ in 0..64 {
+                let den = used(&lo) - used(&hi);
+                let num = SCALE * (i128::from(lo.value) - i128::from(hi.value))
+                    - other * (other_used(&lo) - other_used(&hi));
+                let x = num.div_euclid(den).max(0);
+                if x == prev {
+                    break;
+                }
+                prev = x;
+                let (c, z) = probe(x);
+                if z <= line(&lo, x).max(line(&hi, x)) {
+                    break;
+                }
                 if used(&c) > cap {
                     lo = c;
-                    let mut x = g;
-                    loop {
-                        x = (2 * x).min(top);
-                        let (c, _) = probe(x);
-                        if used(&c) <= cap {
-                            hi = c;
-                            break;
-                        }
-                        if x == top {
-                            return (best.0, best.1, nearest.map(|(_, c)| c));
-                        }
-                        lo = c;
-                    }
                 } else {
                     hi = c;
-                    let mut x = g;
-                    loop {
-                        x /= 2;
-                        let (c, _) = probe(x);
-                        if used(&c) > cap {
-                            lo = c;
-                            break;
-                        }
-                        if x == 0 {
-                            return (best.0, best.1, nearest.map(|(_, c)| c));
-                        }
-                        hi = c;
-                    }
                 }
-            }
-            None => {
-                let (c, _) = probe(0);
-                if used(&c) <= cap {
-                    return (best.0, best.1, nearest.map(|(_, c)| c));
-                }
-                lo = c;
-                let (c, _) = probe(top);
-                if used(&c) > cap {
-                    return (best.0, best.1, nearest.map(|(_, c)| c));
-                }
-                hi = c;
-            }
-        }
-        let mut prev = -1;
-        for _ in 0..64 {
-            let den = used(&lo) - used(&hi);
-            let num = SCALE * (i128::from(lo.value) - i128::from(hi.value))
-                - other * (other_used(&lo) - other_used(&hi));
-            let x = num.div_euclid(den).max(0);
-            if x == prev {
-                break;
-            }
-            prev = x;
-            let (c, z) = probe(x);
-            if z <= line(&lo, x).max(line(&hi, x)) {
-                break;
-            }
-            if used(&c) > cap {
-                lo = c;
-            } else {
-                hi = c;
             }
         }
         (best.0, best.1, nearest.map(|(_, c)| c))
@@ -916,7 +919,7 @@ struct Bound {
 
 impl Bound {
     fn new(chains: &Chains, lam: i128, mu: i128) -> Bound {
-        let (g, _) = chains.backward(lam, mu);
+        let g = chains.backward(lam, mu);
         let (_, _, potential) = chains.forward(lam, mu);
         let most = RangeMax::new(&potential);
         Bound {
