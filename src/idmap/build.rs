@@ -274,6 +274,8 @@ pub(crate) struct Asked {
     pub(crate) ids: IdSet,
     /// Ids asked for that are protected: not passed through.
     pub(crate) withheld: IdSet,
+    /// The base range of `params` (checked).
+    pub(crate) base_range: IdRange,
 }
 
 impl Asked {
@@ -287,7 +289,7 @@ impl Asked {
         kept: &IdSet,
         params: &MapParams,
     ) -> Result<Asked, MapError> {
-        params.base_range()?;
+        let base_range = params.base_range()?;
         if params.max_extents == 0 || params.max_extents > budget::KERNEL_MAX_EXTENTS {
             return Err(MapError::BadMaxExtents {
                 max_extents: params.max_extents,
@@ -301,6 +303,7 @@ impl Asked {
             kind,
             ids: granted.union(kept),
             withheld,
+            base_range,
         })
     }
 
@@ -311,8 +314,8 @@ impl Asked {
             kind,
             ids: asked,
             withheld,
+            base_range,
         } = self;
-        let base_range = params.base_range().expect("checked by Asked::new");
         let (extents, holes) = layout(kind, &fit.effective, base_range, &fit.unmapped);
         debug_assert!(params.budget().admits(&extents));
         let exposed = fit.effective.difference(&asked);

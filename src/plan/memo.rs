@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::hash::BuildHasher as _;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use crate::idmap::{self, BuiltMap, Extent, KindWarning, MapError, MapParams};
+use crate::idmap::{self, BuiltMap, Extent, KindWarning, MapError, MapParams, MapWarning};
 use crate::ids::{IdKind, IdSet};
 use crate::resolve::ResolvedShare;
 
@@ -72,8 +72,26 @@ type BuiltFor = (Vec<usize>, Built);
 /// A kind, the shares used (sorted indices) and the kept ids.
 type SharesKey = (IdKind, Vec<usize>, IdSet);
 
-/// A kind, a built map's extents (their address) and a CT's current map.
-type CurrentKey = (IdKind, usize, Vec<Extent>);
+/// A built map and a CT's current map of its kind.
+type CurrentKey = (SameMap, Vec<Extent>);
+
+/// A shared map, compared and hashed by its pointer: the memo hands out one `Arc` per distinct
+/// map, so the same pointer is the same map.
+pub(crate) struct SameMap(pub(crate) Arc<[Extent]>);
+
+impl PartialEq for SameMap {
+    fn eq(&self, other: &SameMap) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for SameMap {}
+
+impl std::hash::Hash for SameMap {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.0).cast::<Extent>().hash(state);
+    }
+}
 
 /// The maps of one plan, by what they were built from. Shared by the threads that plan CTs: each
 /// distinct map is built by the first thread that asks for it while the others that ask wait.
@@ -85,9 +103,9 @@ pub(crate) struct MapMemo<'a> {
     /// By kind, a hash of the wanted ids (kept ones left out) and the kept ids: the maps built
     /// from ids of that hash, each with the shares it was built for.
     by_ids: Mutex<FastMap<(IdKind, u64, IdSet), Vec<BuiltFor>>>,
-    /// By kind, built map (its extents' address: the memo holds it) and a CT's current map that
-    /// differs from it: the current map, when it is as good a fit ([`MapMemo::current_or`]).
-    as_good: Mutex<FastMap<CurrentKey, Option<SharedMap>>>,
+    /// By built map and a CT's current map that differs from it: the current map, when it is
+    /// as good a fit ([`MapMemo::current_or`]); read back by the first thread that asks.
+    as_good: Mutex<FastMap<CurrentKey, Arc<OnceLock<Option<SharedMap>>>>>,
 }
 
 #[cfg(test)]
@@ -170,30 +188,30 @@ impl<'a> MapMemo<'a> {
         current: &[Extent],
         built: SharedMap,
     ) -> SharedMap {
-        // A map without passthroughs is a rival only of a built map without any: the same one.
-        if *built.extents == *current || !current.iter().any(Extent::is_passthrough) {
+        // A map the budget did not make fit has one layout (every asked id, nothing else): the
+        // built one. A map without passthroughs is a rival only of a built map without any.
+        let fitted = built.warnings.iter().any(|w| {
+            matches!(
+                w.0,
+                MapWarning::Exposed { .. } | MapWarning::Unmapped { .. }
+            )
+        });
+        if !fitted || *built.extents == *current || !current.iter().any(Extent::is_passthrough) {
             return built;
         }
-        let key = (
-            kind,
-            Arc::as_ptr(&built.extents).cast::<Extent>() as usize,
-            current.to_vec(),
-        );
-        if let Some(found) = lock(&self.as_good).get(&key) {
-            return found.clone().unwrap_or(built);
-        }
-        let mut used = used.to_vec();
-        used.sort_unstable();
-        used.dedup();
-        let wanted = wanted_by(self.shares, kind, &used, kept);
-        let as_good = idmap::as_built(kind, current, &wanted, kept, self.params)
-            .filter(|fit| {
-                fit.exposed.len() == built.exposed.len()
-                    && fit.unmapped_inside().len() == built.unmapped.len()
-            })
-            .map(SharedMap::from);
-        lock(&self.as_good).insert(key, as_good.clone());
-        as_good.unwrap_or(built)
+        let key = (SameMap(Arc::clone(&built.extents)), current.to_vec());
+        let cell = lock(&self.as_good).entry(key).or_default().clone();
+        cell.get_or_init(|| {
+            let wanted = wanted_by(self.shares, kind, used, kept);
+            idmap::as_built(kind, current, &wanted, kept, self.params)
+                .map(SharedMap::from)
+                .filter(|fit| {
+                    fit.exposed.len() == built.exposed.len()
+                        && fit.unmapped.len() == built.unmapped.len()
+                })
+        })
+        .clone()
+        .unwrap_or(built)
     }
 }
 

@@ -26,7 +26,7 @@ use crate::store::Managed;
 use crate::store::managed::Switch;
 
 pub(crate) use gains::{Gain, Gains, OwnerTable};
-use memo::{MapMemo, SharedMap};
+use memo::{MapMemo, SameMap, SharedMap};
 pub(crate) use release::Release;
 pub(crate) use skip::SkipReason;
 
@@ -478,23 +478,6 @@ impl Change {
             current: (cp.current_uid_map.clone(), cp.current_gid_map.clone()),
             new: (SameMap(cp.uid_map.clone()), SameMap(cp.gid_map.clone())),
         }
-    }
-}
-
-/// A shared map, compared and hashed by its pointer.
-struct SameMap(Arc<[Extent]>);
-
-impl PartialEq for SameMap {
-    fn eq(&self, other: &SameMap) -> bool {
-        Arc::ptr_eq(&self.0, &other.0)
-    }
-}
-
-impl Eq for SameMap {}
-
-impl std::hash::Hash for SameMap {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        Arc::as_ptr(&self.0).cast::<Extent>().hash(state);
     }
 }
 

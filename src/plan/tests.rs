@@ -455,7 +455,7 @@ fn cts_with_the_same_map_share_its_storage() {
 #[test]
 fn the_ids_every_node_needs_are_the_union_of_every_map_however_many() {
     // 60 maps of ~140 outside ranges each: the gathered ranges are merged into the set twice
-    // times on the way (past 4,096), overlapping ones (the base range, shared ids) included.
+    // on the way (past 4,096), overlapping ones (the base range, shared ids) included.
     let shares: Vec<ResolvedShare> = (0..60u32)
         .map(|s| {
             let uids: Vec<u32> = (0..70).map(|i| 2000 + i * 97 + s * 13).collect();
@@ -571,13 +571,15 @@ fn a_current_map_as_good_as_the_built_one_is_kept() {
         fn refs(lines: &[String]) -> Vec<&str> {
             lines.iter().map(String::as_str).collect()
         }
-        let cts = [
+        let mut cts = vec![
             ct(101, &refs(&one), &["s"]),
             ct(102, &refs(&other), &["s"]),
             ct(103, &refs(&worse), &["s"]),
             ct(104, &[], &["s"]),
             ct(105, &refs(&one), &["t"]),
         ];
+        // More CTs on the other fit, for the threads to read back at once.
+        cts.extend((106..130).map(|vmid| ct(vmid, &refs(&other), &["s"])));
         // idfed wrote each of them: every passthrough is its own.
         let managed: BTreeMap<u32, Managed> = cts
             .iter()
@@ -595,6 +597,20 @@ fn a_current_map_as_good_as_the_built_one_is_kept() {
             share("t", &[2000, 2010, 2020, 2030], &[]),
         ];
         let p = run_params(&shares, &cts, &managed, false, &[], params.clone(), 1);
+        // On several threads, the same plan, and the CTs on the other fit share one map read
+        // back once (one `Arc`: the plan's previews and rollouts are computed per map).
+        let on_two = run_params(&shares, &cts, &managed, false, &[], params.clone(), 2);
+        assert_eq!(
+            format!("{:?}", on_two.containers),
+            format!("{:?}", p.containers)
+        );
+        for plan in [&p, &on_two] {
+            let first = &plan.container(102).unwrap().uid_map;
+            for vmid in 106..130 {
+                let c = plan.container(vmid).unwrap();
+                assert!(!c.changed && Arc::ptr_eq(&c.uid_map, first), "CT {vmid}");
+            }
+        }
         let lines = |vmid: u32| -> Vec<String> {
             let c = p.container(vmid).unwrap();
             let (_, new) = c.maps();
