@@ -336,6 +336,29 @@ mod tests {
     }
 
     #[test]
+    fn a_longer_or_shorter_file_without_a_backup_is_replaced_unread_and_keeps_its_mode() {
+        // Not read (it cannot hold the same bytes), yet replaced with its mode and no backup.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("site.json");
+        fs::write(&p, "old\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        for contents in ["longer than before\n", "x"] {
+            let w = replace_file(&p, contents.as_bytes(), 0o600, None).unwrap();
+            assert_eq!(w, Written::Replaced { backup: None });
+            assert_eq!(fs::read_to_string(&p).unwrap(), contents);
+            assert_eq!(
+                fs::metadata(&p).unwrap().permissions().mode() & 0o7777,
+                0o640
+            );
+        }
+        // As long as before: read, compared, and left alone when the same.
+        let w = replace_file(&p, b"y", 0o600, None).unwrap();
+        assert_eq!(w, Written::Replaced { backup: None });
+        assert_eq!(replace_file(&p, b"y", 0o600, None).unwrap(), Written::Unchanged);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
+    }
+
+    #[test]
     fn new_file_gets_new_mode() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("x.json");

@@ -603,6 +603,11 @@ mod tests {
         std::fs::write(&group, "g:x:3000:alice\n").unwrap();
         let d = load(&config).unwrap();
         assert_eq!(d.group("g").unwrap().members.len(), 1);
+        // A malformed line and a name defined again: only the malformed line is said, also
+        // when the duplicate comes first (what a duplicate means is unsure beside a bad line).
+        std::fs::write(&passwd, "a:x:1:1:::\na:x:2:1:::\nbad\n").unwrap();
+        let err = load(&config).unwrap_err().to_string();
+        assert!(err.contains("line 3") && !err.contains("line 2"), "{err}");
     }
 
     #[test]
