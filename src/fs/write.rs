@@ -354,8 +354,15 @@ mod tests {
         // As long as before: read, compared, and left alone when the same.
         let w = replace_file(&p, b"y", 0o600, None).unwrap();
         assert_eq!(w, Written::Replaced { backup: None });
-        assert_eq!(replace_file(&p, b"y", 0o600, None).unwrap(), Written::Unchanged);
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary left");
+        assert_eq!(
+            replace_file(&p, b"y", 0o600, None).unwrap(),
+            Written::Unchanged
+        );
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no temporary left"
+        );
     }
 
     #[test]

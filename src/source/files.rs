@@ -128,15 +128,7 @@ pub(crate) fn load(config: &FilesConfig) -> Result<Directory, FilesError> {
 
 /// How many lines `text` has at most: room for as many entries.
 fn line_count(text: &str) -> usize {
-    // Counted per chunk in a byte, which the compiler vectorizes (a `filter().count()` did not).
-    let chunks = text.as_bytes().chunks(255).map(|chunk| {
-        usize::from(
-            chunk
-                .iter()
-                .fold(0u8, |n, &b| n.wrapping_add(u8::from(b == b'\n'))),
-        )
-    });
-    chunks.sum::<usize>() + 1
+    memchr::memchr_iter(b'\n', text.as_bytes()).count() + 1
 }
 
 /// Adds each entry as it is parsed: every malformed line is an error; when there is none, every
@@ -190,33 +182,16 @@ impl<'a> Fields<'a> {
     const KEPT: usize = 4;
 
     fn of(line: &'a str) -> Fields<'a> {
-        // Eight bytes at a time: fields are a few bytes long, too short for a search per field
-        // to pay, and a byte loop cost 8 instructions a byte (a `:` is never inside a UTF-8
-        // sequence, so each slice is on a boundary).
+        // A `:` is never inside a UTF-8 sequence, so each slice is on a boundary.
         let mut kept = [""; Fields::KEPT];
         let mut count = 0;
         let mut start = 0;
-        let mut colon = |i: usize| {
+        for i in memchr::memchr_iter(b':', line.as_bytes()) {
             if count < Fields::KEPT {
                 kept[count] = &line[start..i];
             }
             count += 1;
             start = i + 1;
-        };
-        let words = line.as_bytes().chunks_exact(8);
-        let tail = words.remainder();
-        let tail_at = line.len() - tail.len();
-        for (w, word) in words.enumerate() {
-            let mut found = bytes_of(u64::from_le_bytes(word.try_into().expect("8 bytes")), b':');
-            while found != 0 {
-                colon(w * 8 + found.trailing_zeros() as usize / 8);
-                found &= found - 1;
-            }
-        }
-        for (i, &b) in tail.iter().enumerate() {
-            if b == b':' {
-                colon(tail_at + i);
-            }
         }
         if count < Fields::KEPT {
             kept[count] = &line[start..];
@@ -226,66 +201,6 @@ impl<'a> Fields<'a> {
             count: count + 1,
         }
     }
-}
-
-/// The bytes of `word` that are `byte`, as the high bit of each (exactly: no carry crosses from
-/// one byte into the next, as it would with a subtraction).
-fn bytes_of(word: u64, byte: u8) -> u64 {
-    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-    let x = word ^ u64::from_le_bytes([byte; 8]);
-    !(((x & LOW7) + LOW7) | x | LOW7)
-}
-
-/// Where the first `byte` is in `bytes` from `from` on, eight bytes at a time (`str::find`
-/// and `split` search anew for each piece, at 4 instructions a byte on pieces of 10-50).
-fn find_byte(bytes: &[u8], from: usize, byte: u8) -> Option<usize> {
-    let mut words = bytes[from..].chunks_exact(8);
-    for (w, word) in words.by_ref().enumerate() {
-        let found = bytes_of(u64::from_le_bytes(word.try_into().expect("8 bytes")), byte);
-        if found != 0 {
-            return Some(from + w * 8 + found.trailing_zeros() as usize / 8);
-        }
-    }
-    let tail = words.remainder();
-    let at = bytes.len() - tail.len();
-    tail.iter().position(|&b| b == byte).map(|i| at + i)
-}
-
-/// The pieces of `text` between each ASCII `byte`, as `str::split` gives them.
-fn split_at_each(text: &str, byte: u8) -> impl Iterator<Item = &str> {
-    let mut at = Some(0);
-    std::iter::from_fn(move || {
-        let start = at?;
-        let (piece, next) = match find_byte(text.as_bytes(), start, byte) {
-            Some(end) => (&text[start..end], Some(end + 1)),
-            None => (&text[start..], None),
-        };
-        at = next;
-        Some(piece)
-    })
-}
-
-/// The lines of `text` as [`str::lines`] gives them: a `\r` before a `\n` dropped, no empty
-/// last line.
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        if at >= text.len() {
-            return None;
-        }
-        let start = at;
-        Some(match find_byte(text.as_bytes(), start, b'\n') {
-            Some(end) => {
-                at = end + 1;
-                let line = &text[start..end];
-                line.strip_suffix('\r').unwrap_or(line)
-            }
-            None => {
-                at = text.len();
-                &text[start..]
-            }
-        })
-    })
 }
 
 impl<'a> std::ops::Index<usize> for Fields<'a> {
@@ -298,7 +213,8 @@ impl<'a> std::ops::Index<usize> for Fields<'a> {
 
 /// The lines that carry an entry: 1-based number and fields; comments and blank lines skipped.
 fn entries(text: &str) -> impl Iterator<Item = (usize, Fields<'_>)> {
-    lines(text).enumerate().filter_map(|(i, line)| {
+    // (`lines` drops a `\r` before a `\n`; this drops one that ends the file.)
+    text.lines().enumerate().filter_map(|(i, line)| {
         let line = line.strip_suffix('\r').unwrap_or(line);
         let trimmed = line.trim_start();
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -379,7 +295,8 @@ fn group_entries(text: &str) -> impl Iterator<Item = Result<(usize, Group), Line
             Ok(Group {
                 name: f[0].trim().to_string(),
                 gid: id("gid", f[2])?,
-                members: split_at_each(f[3], b',')
+                members: f[3]
+                    .split(',')
                     .map(str::trim)
                     .filter(|m| !m.is_empty())
                     .map(|m| Member::Name(m.to_string()))
@@ -633,17 +550,6 @@ mod tests {
             for i in 0..Fields::KEPT {
                 prop_assert_eq!(f[i], all.get(i).copied().unwrap_or(""));
             }
-        }
-
-        /// The lines are `str::lines`', the pieces `str::split`'s (`\r`, `\n` and `,` in every
-        /// position, multibyte characters).
-        #[test]
-        fn lines_and_pieces_are_those_str_gives(text in "[a,\r\n\u{e9}\u{10ffff}]{0,60}") {
-            prop_assert_eq!(lines(&text).collect::<Vec<_>>(), text.lines().collect::<Vec<_>>());
-            prop_assert_eq!(
-                split_at_each(&text, b',').collect::<Vec<_>>(),
-                text.split(',').collect::<Vec<_>>()
-            );
         }
 
         #[test]
