@@ -103,6 +103,8 @@ pub(crate) struct MapMemo<'a> {
     /// By kind, a hash of the wanted ids (kept ones left out) and the kept ids: the maps built
     /// from ids of that hash, each with the shares it was built for.
     by_ids: Mutex<FastMap<(IdKind, u64, IdSet), Vec<BuiltFor>>>,
+    /// Hashes the wanted ids for `by_ids`' keys (read without its lock).
+    ids_hasher: foldhash::fast::RandomState,
     /// By built map and a CT's current map that differs from it: the current map, when it is
     /// as good a fit ([`MapMemo::current_or`]); read back by the first thread that asks.
     as_good: Mutex<FastMap<CurrentKey, Arc<OnceLock<Option<SharedMap>>>>>,
@@ -127,6 +129,7 @@ impl<'a> MapMemo<'a> {
             shares,
             by_shares: Mutex::default(),
             by_ids: Mutex::default(),
+            ids_hasher: foldhash::fast::RandomState::default(),
             as_good: Mutex::default(),
         }
     }
@@ -150,7 +153,7 @@ impl<'a> MapMemo<'a> {
     /// from the same ids for other shares, or built now.
     fn build_new(&self, kind: IdKind, used: &[usize], kept: &IdSet) -> Built {
         let wanted = wanted_by(self.shares, kind, used, kept);
-        let hash = lock(&self.by_ids).hasher().hash_one(&wanted);
+        let hash = self.ids_hasher.hash_one(&wanted);
         let key = (kind, hash, kept.clone());
         let same_ids = |built: &[BuiltFor]| {
             built
