@@ -102,17 +102,21 @@ fn useradd_and_usermod_racing_apply_lose_and_double_nothing() {
     shadow_etc(&root);
     let done = AtomicBool::new(false);
     const APPLIES: usize = 12;
+    const EXTRA: usize = 500_000_000;
     let (users, added) = std::thread::scope(|s| {
         let shadow = s.spawn(|| {
             let mut users = 0;
-            while !done.load(Ordering::SeqCst) || users < 3 {
+            while !done.load(Ordering::SeqCst) || users < 12 {
                 let name = format!("u{users}");
+                // usermod's extra range lies far above the 65536-id ranges useradd hands out
+                // from 100000 on (at 800000 it met u9's own range once ten users were made,
+                // and usermod then added nothing).
                 for args in [
                     vec!["useradd", "-M", &name],
                     vec![
                         "usermod",
                         "--add-subuids",
-                        &format!("{}-{}", 800_000 + users * 10, 800_009 + users * 10),
+                        &format!("{}-{}", EXTRA + users * 10, EXTRA + 9 + users * 10),
                         &name,
                     ],
                 ] {
@@ -161,7 +165,7 @@ fn useradd_and_usermod_racing_apply_lose_and_double_nothing() {
     // Every user useradd made has its subuid and subgid range, usermod's range too.
     for u in 0..users {
         let name = format!("u{u}:");
-        let extra = format!("u{u}:{}:10", 800_000 + u * 10);
+        let extra = format!("u{u}:{}:10", EXTRA + u * 10);
         assert_eq!(
             subuid.lines().filter(|l| l.starts_with(&name)).count(),
             2,
