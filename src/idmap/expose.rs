@@ -20,8 +20,9 @@
 //!    `value - λ·bytes - μ·extents`, no limits) is a plain longest path. The edge cost from start
 //!    `i` takes only ten values (one per digit count `δ` of the chain's count), and for each `δ`
 //!    the starts `i` whose chain ending at `j` has `δ` digits form a window of indices that slides
-//!    right as `j` grows; a monotone queue per `δ` gives each node's best predecessor in O(1), so
-//!    one pass is O(10 n) ([`Chains::forward`]), and the same holds backwards
+//!    right as `j` grows. A stack of the starts no later start dominates, with one pointer per
+//!    `δ` into it, gives each node's best predecessor in amortised O(1), so one pass is O(10 n)
+//!    ([`Chains::forward`]); the same holds backwards with a stack of chain ends
 //!    ([`Chains::backward`]). For any feasible path, `value <= relaxed(λ, μ) + λW + μL`, so the
 //!    relaxation is an upper bound, and so is `G(i) + λ(W - b) + μ(L - k)` for the best completion
 //!    of a partial path at chain start `i` that used `k` extents and `b` bytes. `λ` and `μ` are
@@ -117,32 +118,6 @@ impl Choice {
             bytes: self.bytes,
             lines: self.lines,
         }
-    }
-}
-
-/// A queue of (index, score) whose front holds the best score of the indices still in it; indices
-/// enter and leave in the same order (sliding window maximum). A vector and the index of its
-/// front: what leaves at the front is never needed again, and one pass pushes at most `n`.
-#[derive(Default)]
-struct MaxQueue {
-    items: Vec<(usize, i128)>,
-    head: usize,
-}
-
-impl MaxQueue {
-    fn push(&mut self, index: usize, score: i128) {
-        while self.items.len() > self.head && self.items[self.items.len() - 1].1 <= score {
-            self.items.pop();
-        }
-        self.items.push((index, score));
-    }
-
-    fn front(&self) -> Option<(usize, i128)> {
-        self.items.get(self.head).copied()
-    }
-
-    fn pop_front(&mut self) {
-        self.head += 1;
     }
 }
 
@@ -281,42 +256,55 @@ impl Chains {
     }
 
     /// `g[i]`: the best relaxed score of a suffix whose first chain starts at range `i` (from
-    /// `h[j]` for every gap `j`: the score of opening it plus the best suffix after it).
+    /// `h[j]` for every range `j`: the score of opening the gap after `j` plus the best suffix
+    /// after it, 0 for the last range).
+    ///
+    /// `forward` mirrored: the best end of the chain from `i` is the end `j` with the most
+    /// `h[j] - λ·digits(e_j - s_i)`. An end is dominated by any earlier end (nearer `i`) of at
+    /// least its `h`: the earlier one's chain from every start has no more digits. The ends no
+    /// earlier one dominates form a stack, farthest first, whose `h` fall strictly and whose
+    /// chains' digits do not grow; the best end of each digit count is the farthest of that count
+    /// on the stack, found by one pointer per count that moves only towards nearer ends. A gap
+    /// that must stay open ends every chain that reaches it: the stack is emptied there.
     fn backward(&self, lam: i128, mu: i128) -> Vec<i128> {
         let n = self.n();
         let widest = self.widest();
         let mut g = vec![0i128; n];
         let mut h = vec![0i128; n];
-        let mut queues: [MaxQueue; 11] = Default::default();
-        let mut next = [n as isize - 1; 11];
-        let mut last = n - 1;
+        let mut stack: Vec<u32> = Vec::with_capacity(n);
+        let mut cut = [0usize; 11];
         for i in (0..n).rev() {
             if i + 1 < n {
                 if self.forced[i] {
-                    last = i;
+                    stack.clear();
+                    cut = [0; 11];
                 }
                 h[i] = self.gap_score(i, lam, mu) + g[i + 1];
             }
+            let here = h[i];
+            while stack.last().is_some_and(|&j| h[j as usize] <= here) {
+                stack.pop();
+            }
+            stack.push(i as u32);
+            let len = stack.len();
+            // Every position from the new end on holds an end none of them has examined.
+            for c in &mut cut[1..=widest] {
+                *c = (*c).min(len - 1);
+            }
             let start = u64::from(self.starts[i]);
             let mut best = i128::MIN;
+            let mut upper = len;
             for delta in 1..=widest {
-                let (lo, hi) = (POW10[delta - 1], POW10[delta]);
-                let q = &mut queues[delta];
-                while next[delta] >= i as isize
-                    && u64::from(self.ends[next[delta] as usize]) - start >= lo
-                {
-                    q.push(next[delta] as usize, h[next[delta] as usize]);
-                    next[delta] -= 1;
+                let c = &mut cut[delta];
+                while *c < len && u64::from(self.ends[stack[*c] as usize]) - start >= POW10[delta] {
+                    *c += 1;
                 }
-                while let Some((j, _)) = q.front() {
-                    if j > last || u64::from(self.ends[j]) - start >= hi {
-                        q.pop_front();
-                    } else {
-                        break;
-                    }
+                if *c < upper {
+                    best = best.max(h[stack[*c] as usize] - lam * delta as i128);
                 }
-                if let Some((_, s)) = q.front() {
-                    best = best.max(s - lam * delta as i128);
+                upper = *c;
+                if upper == 0 {
+                    break;
                 }
             }
             g[i] = best - lam * i128::from(self.start_bytes(i) as u32) - mu;
@@ -1506,6 +1494,30 @@ mod tests {
         (terminal, chains.evaluate(open), scores)
     }
 
+    /// `backward` as its definition reads: every end of every chain.
+    fn backward_by_every_end(chains: &Chains, lam: i128, mu: i128) -> Vec<i128> {
+        let n = chains.n();
+        let mut g = vec![0i128; n];
+        let mut last = n - 1;
+        for i in (0..n).rev() {
+            if i + 1 < n && chains.forced[i] {
+                last = i;
+            }
+            let mut best = i128::MIN;
+            for j in i..=last {
+                let h = if j + 1 < n {
+                    chains.gap_score(j, lam, mu) + g[j + 1]
+                } else {
+                    0
+                };
+                let count = u64::from(chains.ends[j] - chains.starts[i]);
+                best = best.max(h - lam * i128::from(digits(count)));
+            }
+            g[i] = best - lam * i128::from(chains.start_bytes(i) as u32) - mu;
+        }
+        g
+    }
+
     #[test]
     fn the_relaxed_pass_is_the_plain_programme() {
         let shapes = [
@@ -1525,11 +1537,20 @@ mod tests {
                 }
                 for lam in [0, 1, SCALE / 3, SCALE, 5 * SCALE, 1000 * SCALE, SCALE << 20] {
                     for mu in [0, SCALE, 100 * SCALE] {
+                        let forward = chains.forward(lam, mu);
                         assert_eq!(
-                            chains.forward(lam, mu),
+                            forward,
                             forward_by_every_start(&chains, lam, mu),
                             "seed {seed}, {count} ids in {lo}..{hi}, λ {lam}, μ {mu}"
                         );
+                        let g = chains.backward(lam, mu);
+                        assert_eq!(
+                            g,
+                            backward_by_every_end(&chains, lam, mu),
+                            "seed {seed}, {count} ids in {lo}..{hi}, λ {lam}, μ {mu}"
+                        );
+                        // Both ways the best whole path is the same.
+                        assert_eq!(g[0], forward.0);
                     }
                 }
             }
