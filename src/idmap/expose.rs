@@ -750,10 +750,9 @@ impl Chains {
     ///
     /// A state at chain start `i` is a path up to range `i` (its last chain ended at `i - 1`, the
     /// gap opened): `(extents, bytes, ids)`, with the chain starting at `i` already paid for its
-    /// extent and its start's bytes. The chain `i..=j` then costs only its count's digits `δ`,
-    /// and the starts whose chain ending at `j` has `δ` digits form a window of starts that
-    /// slides right as `j` grows (see `forward`), one per `δ`. The states at `j + 1` are those of
-    /// the windows, shifted by `δ` and the gap's runs.
+    /// extent and its start's bytes. The chain `i..=j` then costs only its count's digits `δ`:
+    /// the states at `j + 1` are those of every start from the last gap that must stay open to
+    /// `j`, each shifted by its `δ` and the gap's runs.
     ///
     /// A state is dropped only when another at the same start has no more extents, no more bytes
     /// and at least as many ids (it completes at least as well: the future depends on the start,
@@ -763,10 +762,12 @@ impl Chains {
     ///
     /// Output-sensitive: the bound of a state shifted into `j + 1` is its relaxed score
     /// (`ids - λ·bytes - μ·extents`) plus terms of `j` and `δ` only, so the states that survive
-    /// are those of a window whose score reaches a threshold. Each start's states are kept by
-    /// score, best first, and no state of start `i` scores more than the relaxed optimum up to
-    /// `i` (`scores` of `forward`): a range-maximum table over those finds the starts of a
-    /// window worth reading, so the work is in the states that survive, not in the windows. Without any bound the
+    /// are those whose score reaches a threshold of `j` and `δ`, and the threshold grows by `λ`
+    /// per digit. Each start's states are kept by score, best first, and no state of start `i`
+    /// scores more than the relaxed optimum up to `i` (`scores` of `forward`): one query of a
+    /// range-maximum table over those, at the one-digit threshold, finds every start worth
+    /// reading, and each is then read down to its own `δ`'s threshold. The work is in the states
+    /// that survive, not in the starts. Without any bound the
     /// programme is `O(n · 10 · max_bytes · max_lines)`; with it, on real sets, the states per
     /// start are the few within the duality gap.
     fn search<const WIDE: bool>(
@@ -776,7 +777,6 @@ impl Chains {
         track_lines: bool,
     ) -> (Option<Choice>, usize) {
         let n = self.n();
-        let widest = self.widest();
         let Bound {
             lam,
             mu,
@@ -806,9 +806,6 @@ impl Chains {
             value: 0,
             id: 0,
         });
-        // Per δ: the starts with `e_j - s_i >= 10^δ` and those with `e_j - s_i >= 10^(δ-1)`.
-        let mut past = [0usize; 11];
-        let mut reached = [0usize; 11];
         let mut first = 0;
         let mut best: Option<(u64, u32)> = None;
         let mut found: Vec<State> = Vec::new();
@@ -825,59 +822,50 @@ impl Chains {
                 (line * self.lines[j], self.bytes[j], self.value[j], g[j + 1])
             };
             found.clear();
-            for delta in 1..=widest {
-                let (lo, hi) = (POW10[delta - 1], POW10[delta]);
-                while reached[delta] <= j && end - u64::from(self.starts[reached[delta]]) >= lo {
-                    reached[delta] += 1;
-                }
-                while past[delta] <= j && end - u64::from(self.starts[past[delta]]) >= hi {
-                    past[delta] += 1;
-                }
-                let (a, z) = (past[delta].max(first), reached[delta]);
-                if a >= z {
-                    continue;
-                }
-                let cost_bytes = delta as u32 + gap_bytes;
-                // The bound at j + 1 is the state's score plus this: keep scores >= threshold.
-                let threshold = target - rest - slack - SCALE * i128::from(gap_value)
-                    + lam * i128::from(cost_bytes)
-                    + mu * i128::from(gap_lines);
-                starts.clear();
-                most.at_least(potential, a, z, threshold, &mut starts);
-                for &i in &starts {
-                    for s in states[i].iter().take_while(|s| s.score >= threshold) {
-                        let (lines, bytes, value) = (
-                            u32::from(s.lines) + gap_lines,
-                            u32::from(s.bytes) + cost_bytes,
-                            s.value + gap_value,
-                        );
-                        if last {
-                            if u64::from(lines) <= wl
-                                && u64::from(bytes) <= wb
-                                && value >= floor
-                                && best.is_none_or(|(v, _)| value > v)
-                            {
-                                best = Some((value, s.id));
-                            }
-                            continue;
-                        }
-                        if WIDE
-                            && others
-                                .iter()
-                                .any(|o| o.bound(lines, bytes, value, j + 1) < target)
+            // Every start from `first` to j: the bound at j + 1 is a state's score plus terms of
+            // j and of the digits `δ` of its chain's count, less λ per digit: one query at the
+            // loosest threshold (one digit), then each start's own.
+            let base = target - rest - slack - SCALE * i128::from(gap_value)
+                + lam * i128::from(gap_bytes)
+                + mu * i128::from(gap_lines);
+            starts.clear();
+            most.at_least(potential, first, j + 1, base + lam, &mut starts);
+            for &i in &starts {
+                let delta = digits(end - u64::from(self.starts[i]));
+                let cost_bytes = delta + gap_bytes;
+                let threshold = base + lam * i128::from(delta);
+                for s in states[i].iter().take_while(|s| s.score >= threshold) {
+                    let (lines, bytes, value) = (
+                        u32::from(s.lines) + gap_lines,
+                        u32::from(s.bytes) + cost_bytes,
+                        s.value + gap_value,
+                    );
+                    if last {
+                        if u64::from(lines) <= wl
+                            && u64::from(bytes) <= wb
+                            && value >= floor
+                            && best.is_none_or(|(v, _)| value > v)
                         {
-                            continue;
+                            best = Some((value, s.id));
                         }
-                        let (lines, bytes) = (lines + line, bytes + next_start);
-                        if u64::from(lines) <= wl && u64::from(bytes) < wb {
-                            found.push(State {
-                                score: score(lines, bytes, value),
-                                lines: lines as u16,
-                                bytes: bytes as u16,
-                                value,
-                                id: s.id,
-                            });
-                        }
+                        continue;
+                    }
+                    if WIDE
+                        && others
+                            .iter()
+                            .any(|o| o.bound(lines, bytes, value, j + 1) < target)
+                    {
+                        continue;
+                    }
+                    let (lines, bytes) = (lines + line, bytes + next_start);
+                    if u64::from(lines) <= wl && u64::from(bytes) < wb {
+                        found.push(State {
+                            score: score(lines, bytes, value),
+                            lines: lines as u16,
+                            bytes: bytes as u16,
+                            value,
+                            id: s.id,
+                        });
                     }
                 }
             }
