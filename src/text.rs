@@ -24,12 +24,12 @@ pub fn is_unsafe(c: char) -> bool {
 }
 
 /// Does `s` hold an unsafe character other than a kept newline (`newline_kept`)? Judged by its
-/// UTF-8 bytes, exactly: C0 and DEL are single bytes, C1 is `c2 80..9f`, ALM `d8 9c`, LRM and
+/// UTF-8 bytes, exactly (a test holds it to [`is_unsafe`] for every character): C0 and DEL are single bytes, C1 is `c2 80..9f`, ALM `d8 9c`, LRM and
 /// RLM `e2 80 8e..8f`, the embeddings and overrides `e2 80 aa..ae`, the isolates
 /// `e2 81 a6..a9` (a lead byte never occurs inside another character). A quick pass over text
 /// that is almost always clean; a whole rendered text has line breaks and arrows (`→`, `e2 86
 /// 92`), which sent it char by char through [`is_unsafe`] before.
-fn may_hold_unsafe(s: &str, newline_kept: bool) -> bool {
+fn holds_unsafe(s: &str, newline_kept: bool) -> bool {
     let b = s.as_bytes();
     let unsafe_at = |i: usize| match b[i] {
         b'\n' => !newline_kept,
@@ -53,11 +53,11 @@ fn may_hold_unsafe(s: &str, newline_kept: bool) -> bool {
     })
 }
 
-/// Writes `s` with every unsafe character but those `keep` accepts escaped.
-fn write_escaped(out: &mut impl fmt::Write, s: &str, keep: fn(char) -> bool) -> fmt::Result {
+/// Writes `s` with every unsafe character escaped, but newlines when `newline_kept`.
+fn write_escaped(out: &mut impl fmt::Write, s: &str, newline_kept: bool) -> fmt::Result {
     let mut clean = 0;
     for (i, c) in s.char_indices() {
-        if is_unsafe(c) && !keep(c) {
+        if is_unsafe(c) && !(newline_kept && c == '\n') {
             out.write_str(&s[clean..i])?;
             write!(out, "{}", c.escape_default())?;
             clean = i + c.len_utf8();
@@ -66,26 +66,26 @@ fn write_escaped(out: &mut impl fmt::Write, s: &str, keep: fn(char) -> bool) -> 
     out.write_str(&s[clean..])
 }
 
-fn escaped(s: &str, keep: fn(char) -> bool) -> Cow<'_, str> {
-    if !may_hold_unsafe(s, keep('\n')) || !s.chars().any(|c| is_unsafe(c) && !keep(c)) {
+fn escaped(s: &str, newline_kept: bool) -> Cow<'_, str> {
+    if !holds_unsafe(s, newline_kept) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len() + 8);
-    let _ = write_escaped(&mut out, s, keep);
+    let _ = write_escaped(&mut out, s, newline_kept);
     Cow::Owned(out)
 }
 
 /// `s` with every unsafe character escaped, its line breaks too: one value, or a message that
 /// must stay on one line (a warning).
 pub fn escape(s: &str) -> Cow<'_, str> {
-    escaped(s, |_| false)
+    escaped(s, false)
 }
 
 /// `s` with every unsafe character but `\n` escaped: a whole rendered text or a message whose
 /// own line breaks are part of its layout. The values in it that may hold a line break are
 /// escaped by [`Esc`] as they are rendered.
 pub fn escape_lines(s: &str) -> Cow<'_, str> {
-    escaped(s, |c| c == '\n')
+    escaped(s, true)
 }
 
 /// One value from a directory or a file, for a text renderer: `{}` writes it with every unsafe
@@ -141,18 +141,18 @@ mod tests {
         let mut buf = [0; 4];
         for c in (0..=u32::from(char::MAX)).filter_map(char::from_u32) {
             let s: &str = c.encode_utf8(&mut buf);
-            assert_eq!(may_hold_unsafe(s, false), is_unsafe(c), "{c:?}");
-            assert_eq!(may_hold_unsafe(s, true), is_unsafe(c) && c != '\n', "{c:?}");
+            assert_eq!(holds_unsafe(s, false), is_unsafe(c), "{c:?}");
+            assert_eq!(holds_unsafe(s, true), is_unsafe(c) && c != '\n', "{c:?}");
         }
         // In a longer text, read in chunks: wherever it falls, across a chunk's end too.
         for pad in 0..70 {
             let text = format!("{}\n", "x \u{2192} y".repeat(pad / 5 + 1));
-            assert!(!may_hold_unsafe(&text, true), "{pad}");
+            assert!(!holds_unsafe(&text, true), "{pad}");
             for c in [
                 '\t', '\u{85}', '\u{61c}', '\u{200e}', '\u{202e}', '\u{2069}',
             ] {
                 let text = format!("{}{c}\nb", "a".repeat(pad));
-                assert!(may_hold_unsafe(&text, true), "{pad} {c:?}");
+                assert!(holds_unsafe(&text, true), "{pad} {c:?}");
             }
         }
     }
