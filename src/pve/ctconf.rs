@@ -110,6 +110,16 @@ struct Line {
 }
 
 impl Line {
+    /// The line `raw` in section `section`, classified. `kind` holds spans into `raw.text`, so
+    /// the text is never changed afterwards: another text is another `Line`.
+    fn new(raw: RawLine, section: usize) -> Line {
+        Line {
+            kind: classify(&raw.text),
+            raw,
+            section,
+        }
+    }
+
     /// The key and value of a `key: value` line.
     fn key_value(&self) -> Option<(&str, &str)> {
         match self.kind {
@@ -293,12 +303,11 @@ impl CtConfig {
         let mut warnings = Vec::new();
         for (i, raw) in lines::split(text).into_iter().enumerate() {
             let number = i + 1;
-            let kind = classify(&raw.text);
-            if let LineKind::Header(section) = &kind {
+            let mut line = Line::new(raw, sections.len() - 1);
+            if let LineKind::Header(section) = &line.kind {
                 sections.push(section.clone());
+                line.section = sections.len() - 1;
             }
-            let section = sections.len() - 1;
-            let line = Line { raw, kind, section };
             let error = |kind| CtConfigError {
                 line: number,
                 text: line.raw.text.clone(),
@@ -309,7 +318,7 @@ impl CtConfig {
                     line: number,
                     text: line.raw.text.clone(),
                 });
-            } else if section != 0 {
+            } else if line.section != 0 {
                 // Other sections are never edited: read leniently.
             } else if let Some(value) = line.idmap_value(true) {
                 value
@@ -514,14 +523,9 @@ impl CtConfig {
                 .rposition(|l| l.kind != LineKind::Blank)
                 .map_or(0, |i| i + 1),
         };
-        let new_lines = extents.iter().map(|e| {
-            let text = format!("{IDMAP_KEY}: {e}");
-            Line {
-                kind: classify(&text),
-                raw: RawLine::new(text, eol),
-                section: 0,
-            }
-        });
+        let new_lines = extents
+            .iter()
+            .map(|e| Line::new(RawLine::new(format!("{IDMAP_KEY}: {e}"), eol), 0));
         let mut out: Vec<Line> = Vec::with_capacity(self.lines.len() + extents.len());
         let mut inserted = false;
         for (i, line) in std::mem::take(&mut self.lines).into_iter().enumerate() {
