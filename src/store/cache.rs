@@ -135,9 +135,17 @@ pub(crate) struct Writing {
     /// (`plan` does not), it is freed there and then, not kept until the command's output is
     /// written (the directory of the 20,000-CT sparse bench cluster held through the plan made
     /// its peak 17-20 MB higher: over issue 13's 200 MB).
-    thread: Option<JoinHandle<Saved>>,
-    /// Written already: no thread could be started.
-    done: Option<Result<(), StoreError>>,
+    progress: Progress,
+}
+
+/// Where a [`Writing`] is.
+#[derive(Debug)]
+enum Progress {
+    /// Being written on its own thread.
+    Running(JoinHandle<Saved>),
+    /// Written, and whether it was: on the caller's thread when no thread could be started, or
+    /// once waited for.
+    Done(Saved),
 }
 
 impl Writing {
@@ -152,15 +160,14 @@ impl Writing {
         let started = std::thread::Builder::new()
             .name("idfed-cache".to_string())
             .spawn(move || save(&root_, &source_, &directory_, pulled_at));
-        let (thread, done) = match started {
-            Ok(thread) => (Some(thread), None),
+        let progress = match started {
+            Ok(thread) => Progress::Running(thread),
             // No thread to be had: kept here and now.
-            Err(_) => (None, Some(save(root, source, &directory, pulled_at))),
+            Err(_) => Progress::Done(save(root, source, &directory, pulled_at)),
         };
         Writing {
             source: source.to_string(),
-            thread,
-            done,
+            progress,
         }
     }
 
@@ -173,19 +180,19 @@ impl Writing {
         done.map_err(|e| (std::mem::take(&mut self.source), e))
     }
 
-    fn finish(&mut self) -> Result<(), StoreError> {
-        if let Some(thread) = self.thread.take() {
-            return thread
+    fn finish(&mut self) -> Saved {
+        match std::mem::replace(&mut self.progress, Progress::Done(Ok(()))) {
+            Progress::Running(thread) => thread
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Progress::Done(saved) => saved,
         }
-        self.done.take().unwrap_or(Ok(()))
     }
 }
 
 impl Drop for Writing {
     fn drop(&mut self) {
-        if self.thread.is_some() && !std::thread::panicking() {
+        if matches!(self.progress, Progress::Running(_)) && !std::thread::panicking() {
             let _ = self.finish();
         }
     }
@@ -303,6 +310,43 @@ mod tests {
                 .users()
                 .len(),
             1
+        );
+    }
+
+    /// A command that ends without waiting (an early error) still leaves the whole file and no
+    /// temporary beside it: dropping waits for the thread.
+    #[test]
+    fn a_writing_dropped_unwaited_leaves_the_whole_file_and_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let mut d = Directory::new();
+        for uid in 1000..21_000 {
+            d.add_user(User {
+                name: format!("u{uid}"),
+                uid,
+                gid: uid,
+                dn: None,
+            })
+            .unwrap();
+        }
+        drop(Writing::start(&root, "corp", Arc::new(d), 1_764_000_000));
+        let names: Vec<String> = std::fs::read_dir(dir(&root))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        let file = path(&root, "corp");
+        assert_eq!(
+            names,
+            [file.file_name().unwrap().to_string_lossy().into_owned()]
+        );
+        assert_eq!(
+            load(&root, "corp")
+                .unwrap()
+                .unwrap()
+                .directory
+                .users()
+                .len(),
+            20_000
         );
     }
 
