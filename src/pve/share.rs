@@ -56,12 +56,7 @@ pub fn normalize(path: &Path) -> PathBuf {
 
 /// Is `path` the directory `dir` or below it, comparing whole components?
 pub fn is_at_or_below(path: &Path, dir: &Path) -> bool {
-    is_at_or_below_normalized(path, &normalize(dir))
-}
-
-/// [`is_at_or_below`] with `dir` already normalized.
-fn is_at_or_below_normalized(path: &Path, dir: &Path) -> bool {
-    Comparable::of(path).is_at_or_below(dir)
+    Comparable::of(path).is_at_or_below(&normalize(dir))
 }
 
 /// A path made ready to compare with many directories: the usual case, an absolute path without
@@ -69,8 +64,8 @@ fn is_at_or_below_normalized(path: &Path, dir: &Path) -> bool {
 /// plan compares every mount point of every CT with every share: the check for the usual case
 /// was made again for each share.
 struct Comparable<'a> {
+    /// Borrowed exactly when the path was plain.
     path: Cow<'a, Path>,
-    plain: bool,
 }
 
 impl<'a> Comparable<'a> {
@@ -86,7 +81,6 @@ impl<'a> Comparable<'a> {
             } else {
                 Cow::Owned(normalize(path))
             },
-            plain,
         }
     }
 
@@ -94,7 +88,8 @@ impl<'a> Comparable<'a> {
     fn is_at_or_below(&self, dir: &Path) -> bool {
         use std::os::unix::ffi::OsStrExt as _;
         let d = dir.as_os_str().as_bytes();
-        if !self.plain || d.first() != Some(&b'/') {
+        let plain = matches!(self.path, Cow::Borrowed(_));
+        if !plain || d.first() != Some(&b'/') {
             return self.path.starts_with(dir);
         }
         let p = self.path.as_os_str().as_bytes();
@@ -103,13 +98,9 @@ impl<'a> Comparable<'a> {
 }
 
 /// The bind mounts of `ct` at or below `share_path`, by mount point index.
+/// (A plan over many CTs normalizes each share's path once and uses [`BindMounts`].)
 pub fn share_uses(ct: &CtConfig, share_path: &Path) -> Vec<ShareMount> {
-    share_uses_normalized(ct, &normalize(share_path))
-}
-
-/// [`share_uses`] with the share's path already normalized (once per share, not once per CT).
-fn share_uses_normalized(ct: &CtConfig, share_dir: &Path) -> Vec<ShareMount> {
-    BindMounts::of(ct).share_uses(share_dir)
+    BindMounts::of(ct).share_uses(&normalize(share_path))
 }
 
 /// A CT's bind mounts with their host paths ready to compare with every share's.
