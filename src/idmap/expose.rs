@@ -883,6 +883,7 @@ impl Frontier {
 
     /// Adds candidate `k` (the nearest so far), dropping those it dominates (`values`: each
     /// candidate's value).
+    #[inline]
     fn push(&mut self, k: usize, values: &[i128]) {
         let here = values[k];
         while self
