@@ -702,11 +702,11 @@ impl Chains {
     /// Output-sensitive: the bound of a state shifted into `j + 1` is its relaxed score
     /// (`ids - λ·bytes - μ·extents`) plus terms of `j` and `δ` only, so the states that survive
     /// are those whose score reaches a threshold of `j` and `δ`, and the threshold grows by `λ`
-    /// per digit. Each start's states are kept by score, best first, and no state of start `i`
-    /// scores more than the relaxed optimum up to `i` (`scores` of `forward`): one query of a
-    /// range-maximum table over those, at the one-digit threshold, finds every start worth
-    /// reading, and each is then read down to its own `δ`'s threshold. The work is in the states
-    /// that survive, not in the starts. Without any bound the
+    /// per digit. No state of start `i` scores more than the relaxed optimum up to `i` (`scores`
+    /// of `forward`): one query of a range-maximum table over those, at the one-digit threshold,
+    /// finds every start worth reading, and each of its states is checked against its own `δ`'s
+    /// threshold. The work is in the starts that have a state within the bound, not in all of
+    /// them. Without any bound the
     /// programme is `O(n · 10 · max_bytes · max_lines)`; with it, on real sets, the states per
     /// start are the few within the duality gap.
     fn search<const WIDE: bool>(
@@ -773,7 +773,7 @@ impl Chains {
                 let delta = digits(end - u64::from(self.starts[i]));
                 let cost_bytes = delta + gap_bytes;
                 let threshold = base + lam * i128::from(delta);
-                for s in states[i].iter().take_while(|s| s.score >= threshold) {
+                for s in states[i].iter().filter(|s| s.score >= threshold) {
                     let (lines, bytes, value) = (
                         u32::from(s.lines) + gap_lines,
                         u32::from(s.bytes) + cost_bytes,
@@ -815,9 +815,11 @@ impl Chains {
                 first = j + 1;
             }
             // Drop the dominated (another with no more extents, no more bytes and at least as
-            // many ids), then best first. Sorted so, every state that could dominate one comes
-            // before it.
-            found.sort_unstable_by_key(|s| {
+            // many ids). Sorted so, every state that could dominate one comes before it. Each
+            // start's states are kept in this order, and a shift keeps it, so `found` is a few
+            // sorted runs: the stable sort merges them (scores first, as before, cost a second
+            // sort per range: a fifth of a 2,000-id map).
+            found.sort_by_key(|s| {
                 (u128::from(s.lines) << 96) | (u128::from(s.bytes) << 64) | u128::from(!s.value)
             });
             let mut kept: Vec<State> = Vec::with_capacity(found.len());
@@ -832,7 +834,6 @@ impl Chains {
                     ..*s
                 });
             }
-            kept.sort_unstable_by_key(|s| std::cmp::Reverse(s.score));
             states[j + 1] = kept;
         }
         let kept = back.len();
