@@ -280,15 +280,7 @@ mod tests {
     fn a_directory_being_kept_is_freed_once_written_before_anyone_waits() {
         let tmp = tempfile::tempdir().unwrap();
         let root = Root::new(tmp.path());
-        let mut d = Directory::new();
-        d.add_user(User {
-            name: "alice".into(),
-            uid: 1005,
-            gid: 1005,
-            dn: None,
-        })
-        .unwrap();
-        let d = Arc::new(d);
+        let d = Arc::new(directory_of(1005..1006));
         let held = Arc::downgrade(&d);
         let writing = Writing::start(&root, "corp", d, 1_764_000_000);
         // Written: the file is there; freed: nobody holds the directory. A generous bound on
@@ -302,25 +294,13 @@ mod tests {
             "the writing thread still holds the directory"
         );
         writing.wait().unwrap();
-        assert_eq!(
-            load(&root, "corp")
-                .unwrap()
-                .unwrap()
-                .directory
-                .users()
-                .len(),
-            1
-        );
+        assert_eq!(kept_users(&root, "corp"), 1);
     }
 
-    /// A command that ends without waiting (an early error) still leaves the whole file and no
-    /// temporary beside it: dropping waits for the thread.
-    #[test]
-    fn a_writing_dropped_unwaited_leaves_the_whole_file_and_no_temporary() {
-        let tmp = tempfile::tempdir().unwrap();
-        let root = Root::new(tmp.path());
+    /// A directory of one user per uid of `uids`, each in the group of its uid.
+    fn directory_of(uids: std::ops::Range<u32>) -> Directory {
         let mut d = Directory::new();
-        for uid in 1000..21_000 {
+        for uid in uids {
             d.add_user(User {
                 name: format!("u{uid}"),
                 uid,
@@ -329,6 +309,21 @@ mod tests {
             })
             .unwrap();
         }
+        d
+    }
+
+    /// How many users the cache of `source` holds.
+    fn kept_users(root: &Root, source: &str) -> usize {
+        load(root, source).unwrap().unwrap().directory.users().len()
+    }
+
+    /// A command that ends without waiting (an early error) still leaves the whole file and no
+    /// temporary beside it: dropping waits for the thread.
+    #[test]
+    fn a_writing_dropped_unwaited_leaves_the_whole_file_and_no_temporary() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let d = directory_of(1000..21_000);
         drop(Writing::start(&root, "corp", Arc::new(d), 1_764_000_000));
         let names: Vec<String> = std::fs::read_dir(dir(&root))
             .unwrap()
@@ -339,15 +334,7 @@ mod tests {
             names,
             [file.file_name().unwrap().to_string_lossy().into_owned()]
         );
-        assert_eq!(
-            load(&root, "corp")
-                .unwrap()
-                .unwrap()
-                .directory
-                .users()
-                .len(),
-            20_000
-        );
+        assert_eq!(kept_users(&root, "corp"), 20_000);
     }
 
     #[test]
