@@ -717,9 +717,13 @@ impl Chains {
     ) -> (Option<Choice>, usize) {
         let n = self.n();
         let Bound {
-            lam,
-            mu,
-            ref g,
+            at:
+                Suffix {
+                    lam,
+                    mu,
+                    ref g,
+                    slack,
+                },
             ref potential,
             ref most,
             ref others,
@@ -727,9 +731,6 @@ impl Chains {
         let (wl, wb) = (self.max_lines, self.max_bytes);
         let line = u32::from(track_lines);
         let target = SCALE * i128::from(floor);
-        // What the bound adds to a shifted state's score when it moves to j + 1 over gap j with
-        // a chain count of δ digits (`g` past the end is 0).
-        let slack = lam * i128::from(wb) + mu * i128::from(wl);
         let start_bytes = |i: usize| self.start_bytes(i) as u32;
         let score = |lines: u32, bytes: u32, value: u64| {
             SCALE * i128::from(value) - lam * i128::from(bytes) - mu * i128::from(lines)
@@ -937,24 +938,20 @@ impl Frontier {
 /// floor it is run with: the best relaxed suffix from each chain start (`g` of `backward`), the
 /// relaxed optimum up to each (`scores` of `forward`) and the range maxima over those.
 struct Bound {
-    lam: i128,
-    mu: i128,
-    g: Vec<i128>,
+    /// At the tuned multipliers.
+    at: Suffix,
     potential: Vec<i128>,
     most: RangeMax,
     /// Bounds at other multipliers, once [`Bound::widen`] has made them.
-    others: Vec<Other>,
+    others: Vec<Suffix>,
 }
 
 impl Bound {
     fn new(chains: &Chains, lam: i128, mu: i128) -> Bound {
-        let g = chains.backward(lam, mu);
         let (_, _, potential) = chains.forward(lam, mu);
         let most = RangeMax::new(&potential);
         Bound {
-            lam,
-            mu,
-            g,
+            at: Suffix::new(chains, lam, mu),
             potential,
             most,
             others: Vec::new(),
@@ -976,23 +973,23 @@ impl Bound {
         }
         self.others = [(3, 4), (3, 2)]
             .into_iter()
-            .map(|(a, b)| Other::new(chains, self.lam * a / b, self.mu * a / b))
+            .map(|(a, b)| Suffix::new(chains, self.at.lam * a / b, self.at.mu * a / b))
             .collect();
     }
 }
 
-/// The bound at other multipliers `(λ, μ)`: the best relaxed suffix from each chain start and
-/// what the limits add (`λ·W + μ·L`).
-struct Other {
+/// What the bound at multipliers `(λ, μ)` needs: the best relaxed suffix from each chain start
+/// (`g` of `backward`) and what the limits add (`λ·W + μ·L`).
+struct Suffix {
     lam: i128,
     mu: i128,
     g: Vec<i128>,
     slack: i128,
 }
 
-impl Other {
-    fn new(chains: &Chains, lam: i128, mu: i128) -> Other {
-        Other {
+impl Suffix {
+    fn new(chains: &Chains, lam: i128, mu: i128) -> Suffix {
+        Suffix {
             lam,
             mu,
             g: chains.backward(lam, mu),
