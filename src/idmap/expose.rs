@@ -1276,8 +1276,11 @@ mod tests {
     #[test]
     fn bounds_at_other_multipliers_drop_most_states_of_a_mixed_set_and_no_better_path() {
         let (mut narrow_states, mut wide_states) = (0, 0);
-        for seed in 1..=12u64 {
-            let chains = mixed_chains(400, seed * 7919);
+        // With 340 extents the bytes bind alone; with 120 the extents bind too (`μ > 0`, the
+        // extents tracked): the wider bounds scale both multipliers.
+        for (seed, max_lines) in (1..=12u64).flat_map(|s| [(s, 340), (s, 120)]) {
+            let mut chains = mixed_chains(400, seed * 7919);
+            chains.max_lines = max_lines;
             let best = chains.solve().unwrap();
             let all_closed = chains.evaluate(chains.forced.clone());
             let order = chains.closing_order();
@@ -1291,11 +1294,23 @@ mod tests {
             // At the optimum both searches find it; one id above, neither finds anything.
             let (n, kept_n) = chains.search::<false>(&narrow, best.value, track);
             let (w, kept_w) = chains.search::<true>(&wide, best.value, track);
-            assert_eq!(n.map(|c| c.value), Some(best.value), "seed {seed}");
-            assert_eq!(w.map(|c| c.value), Some(best.value), "seed {seed}");
+            assert_eq!(
+                n.map(|c| c.value),
+                Some(best.value),
+                "seed {seed}, {max_lines}"
+            );
+            assert_eq!(
+                w.map(|c| c.value),
+                Some(best.value),
+                "seed {seed}, {max_lines}"
+            );
             assert!(kept_w <= kept_n, "seed {seed}: {kept_w} > {kept_n}");
-            narrow_states += kept_n;
-            wide_states += kept_w;
+            if max_lines == 120 {
+                assert!(!chains.lines_implied() && mu > 0, "seed {seed}: μ {mu}");
+            } else {
+                narrow_states += kept_n;
+                wide_states += kept_w;
+            }
             for bound in [&narrow, &wide] {
                 let (none, _) = if bound.others.is_empty() {
                     chains.search::<false>(bound, best.value + 1, track)
