@@ -10,7 +10,7 @@
 use crate::ids::{IdKind, IdSet};
 
 use super::build::{MapError, MapParams, OverBudget};
-use super::expose::Chains;
+use super::expose::{Chains, Gaps};
 use super::extent::Extent;
 use super::slots::{Slots, pass_bytes};
 use super::unmap;
@@ -99,30 +99,32 @@ pub(crate) fn fit(
     match params.over_budget {
         OverBudget::Expose => {
             let outer = slots.runs_bytes(&slots.outer_runs);
-            let chains = Chains {
-                starts: slots.ranges.iter().map(|r| r.start()).collect(),
-                ends: slots.ranges.iter().map(|r| r.end()).collect(),
-                value: slots
-                    .gaps
-                    .iter()
-                    .map(|g| if g.closable { g.ids.count().into() } else { 0 })
-                    .collect(),
-                forced: slots.gaps.iter().map(|g| !g.closable).collect(),
-                lines: slots.gaps.iter().map(|g| g.runs.len() as u32).collect(),
-                bytes: slots
-                    .gaps
-                    .iter()
-                    .map(|g| slots.runs_bytes(&g.runs))
-                    .collect(),
-                min_run_bytes: slots
-                    .gaps
-                    .iter()
-                    .flat_map(|g| g.runs.iter().map(|&r| slots.run_bytes(r)))
-                    .min()
-                    .unwrap_or(u32::MAX),
-                max_lines: max_lines.saturating_sub(slots.outer_runs.len() as u64),
-                max_bytes: max_bytes.saturating_sub(outer.into()),
-            };
+            let chains = Chains::new(
+                slots.ranges.iter().map(|r| r.start()).collect(),
+                slots.ranges.iter().map(|r| r.end()).collect(),
+                Gaps {
+                    value: slots
+                        .gaps
+                        .iter()
+                        .map(|g| if g.closable { g.ids.count().into() } else { 0 })
+                        .collect(),
+                    forced: slots.gaps.iter().map(|g| !g.closable).collect(),
+                    lines: slots.gaps.iter().map(|g| g.runs.len() as u32).collect(),
+                    bytes: slots
+                        .gaps
+                        .iter()
+                        .map(|g| slots.runs_bytes(&g.runs))
+                        .collect(),
+                    min_run_bytes: slots
+                        .gaps
+                        .iter()
+                        .flat_map(|g| g.runs.iter().map(|&r| slots.run_bytes(r)))
+                        .min()
+                        .unwrap_or(u32::MAX),
+                },
+                max_lines.saturating_sub(slots.outer_runs.len() as u64),
+                max_bytes.saturating_sub(outer.into()),
+            );
             let Some(choice) = chains.solve() else {
                 let merged = chains.evaluate(chains.forced.clone());
                 return Err(MapError::OverBudget {

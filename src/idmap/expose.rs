@@ -49,12 +49,14 @@
 //! at `j` (`k' <= k`, `b' <= b`, `v' >= v`, chain start `s' >= s`). Continue `ℓ'` exactly as
 //! `P*` continues `ℓ` (same later open gaps): every later chain is identical, and the chain in
 //! progress ends at the same range with a count `e - s' <= e - s`, so no more digits. Extents and
-//! bytes stay within the budget and the ids are no fewer: an optimal path survives through `ℓ'`. A partial
-//! path whose bound is below `incumbent + 1` cannot complete to a better path than the incumbent
-//! because the bound is valid for every `λ, μ >= 0` (weak duality; so are the bounds at other
-//! multipliers a widened search adds) and values are integers.
-//! All arithmetic is exact: multipliers are fixed-point (`1/2^20` id per byte or extent) and the
-//! sums are `i128`, so no rounding can drop a path.
+//! bytes stay within the budget and the ids are no fewer: an optimal path survives through
+//! `ℓ'`. A partial path whose bound is below `incumbent + 1` cannot complete to a better path
+//! than the incumbent because the bound is valid for every `λ, μ >= 0` (weak duality; so are
+//! the bounds at other multipliers a widened search adds) and values are integers.
+//! All arithmetic is exact: multipliers are fixed-point (`1/scale` id per byte or extent) and
+//! the sums are `i64`, so no rounding can drop a path. The scale is `2^20` unless the problem is
+//! so large that a sum could then leave `i64` ([`Chains::new`] proves that none can): any
+//! multipliers give a valid bound, a coarser scale only a looser one.
 //!
 //! The bound also explains the speed: on real sets the duality gap is a few ids, so only paths
 //! within that gap of the relaxed optimum survive; the search ends at step 1 when the incumbent
@@ -63,8 +65,20 @@
 use super::dual::{self, Box2, Plane};
 use super::extent::digits;
 
-/// Fixed-point scale of the multipliers.
-const SCALE: i128 = 1 << 20;
+/// The finest fixed-point scale of the multipliers.
+const FINEST: i64 = 1 << 20;
+
+/// The most any score, bound or multiplier times a cost may reach: eight times it stays within
+/// `i64` (see [`Chains::new`]).
+const MAGNITUDE: u128 = 1 << 60;
+
+/// `x` as a score term: every value, byte and extent count the fit meets is far below `2^63`.
+#[inline]
+fn signed(x: impl Into<u64>) -> i64 {
+    let x = x.into();
+    debug_assert!(x < 1 << 62);
+    x as i64
+}
 
 /// `10^k` for `k` in `0..=10`.
 const POW10: [u64; 11] = [
@@ -98,6 +112,21 @@ pub(crate) struct Chains {
     /// The budget left for chains and open gaps (inclusive).
     pub(crate) max_lines: u64,
     pub(crate) max_bytes: u64,
+    /// Fixed-point scale of the multipliers: one id is `scale`.
+    scale: i64,
+    /// The largest multiplier the fit uses (scaled): past `scale·(max_value + 1)` no gap is
+    /// worth opening; lower only when a sum could leave `i64` otherwise.
+    top: i64,
+}
+
+/// Per gap between passthrough ranges: what opening or closing it means (see [`Chains`]).
+#[derive(Clone, Debug)]
+pub(crate) struct Gaps {
+    pub(crate) value: Vec<u64>,
+    pub(crate) forced: Vec<bool>,
+    pub(crate) lines: Vec<u32>,
+    pub(crate) bytes: Vec<u32>,
+    pub(crate) min_run_bytes: u32,
 }
 
 /// The most relaxations [`Chains::descend`] solves.
@@ -124,6 +153,67 @@ impl Choice {
 }
 
 impl Chains {
+    /// The merge problem over the ranges `starts[k]..ends[k]` and the `gaps` between them, within
+    /// `max_lines` extents and `max_bytes` bytes.
+    ///
+    /// Chooses the fixed-point scale so that no sum the fit makes can leave `i64`. Every path's
+    /// value is below `2^32` (the gaps' ids are distinct `u32`s), its bytes at most `bytes_all`
+    /// (every range its own chain of the most digits, every gap open) and its extents at most
+    /// `lines_all`; the multipliers stay within `2·top` (the tuning stays within `top`, a
+    /// widened bound takes `3/2` of it). So every score (`scale·value - λ·bytes - μ·extents`),
+    /// every `λ·W + μ·L` and every product of a multiplier and a cost is within
+    /// `scale·2^32 + 2·top·(bytes_all + lines_all + W + L)`, which is kept within
+    /// [`MAGNITUDE`]; the search's thresholds add at most seven such terms. The scale is the
+    /// finest power of two up to [`FINEST`] for which `top = scale·(max_value + 1)` fits; at
+    /// scale 1, when even that does not (millions of ranges with a gap of billions of ids), `top`
+    /// is lowered instead: the tuning then stops at it, and its bound is as valid.
+    pub(crate) fn new(
+        starts: Vec<u32>,
+        ends: Vec<u32>,
+        gaps: Gaps,
+        max_lines: u64,
+        max_bytes: u64,
+    ) -> Chains {
+        let Gaps {
+            value,
+            forced,
+            lines,
+            bytes,
+            min_run_bytes,
+        } = gaps;
+        let n = starts.len() as u128;
+        let bytes_all = n * (2 * 10 + 3 + 10)
+            + bytes.iter().map(|&b| u128::from(b)).sum::<u128>()
+            + u128::from(max_bytes);
+        let lines_all =
+            n + lines.iter().map(|&l| u128::from(l)).sum::<u128>() + u128::from(max_lines);
+        let costs = bytes_all + lines_all;
+        let worth = u128::from(value.iter().copied().max().unwrap_or(0)) + 1;
+        let reach = |scale: u128, top: u128| scale * (1 << 32) + 2 * top * costs;
+        let (scale, top) = (0..=FINEST.trailing_zeros())
+            .rev()
+            .map(|shift| 1u128 << shift)
+            .find(|&scale| reach(scale, scale * worth) <= MAGNITUDE)
+            .map_or_else(
+                || (1, (MAGNITUDE - (1 << 32)) / (2 * costs)),
+                |scale| (scale, scale * worth),
+            );
+        let top = top.max(1);
+        Chains {
+            starts,
+            ends,
+            value,
+            forced,
+            lines,
+            bytes,
+            min_run_bytes,
+            max_lines,
+            max_bytes,
+            scale: scale as i64,
+            top: top as i64,
+        }
+    }
+
     fn n(&self) -> usize {
         self.starts.len()
     }
@@ -171,28 +261,28 @@ impl Chains {
     }
 
     /// The scaled relaxed score of opening gap `j` (not counting its chain).
-    fn gap_score(&self, j: usize, lam: i128, mu: i128) -> i128 {
-        SCALE * i128::from(self.value[j])
-            - lam * i128::from(self.bytes[j])
-            - mu * i128::from(self.lines[j])
+    fn gap_score(&self, j: usize, lam: i64, mu: i64) -> i64 {
+        self.scale * signed(self.value[j])
+            - lam * signed(self.bytes[j])
+            - mu * signed(self.lines[j])
     }
 
-    /// The relaxed optimum for `(λ, μ)` (scaled by [`SCALE`]): its score and its choice, and the
-    /// relaxed optimum up to each chain start (`scores`).
+    /// The relaxed optimum for `(λ, μ)` (scaled: one id is `scale`): its score and its choice,
+    /// and the relaxed optimum up to each chain start (`scores`).
     ///
     /// The best predecessor of range `j` is the start `i` with the most
     /// `scores[i] - λ·digits(e_j - s_i)`. A start is dominated by any later start of at least its
     /// score: the later one's chain to every `j` has no more digits. The starts no later one
     /// dominates are a [`Frontier`]. On real sets it is short: in the relaxed problem the scores
     /// mostly rise, and each rise pops it. Ties go to the newest start.
-    fn forward(&self, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
+    fn forward(&self, lam: i64, mu: i64) -> (i64, Choice, Vec<i64>) {
         #[cfg(test)]
         tests::PASSES.with(|p| p.set(p.get() + 1));
         let n = self.n();
         let widest = self.widest();
         let mut best_from = vec![0usize; n];
-        let start_score = |f: i128, i: usize| f - lam * i128::from(self.start_bytes(i) as u32) - mu;
-        let mut scores = vec![0i128; n];
+        let start_score = |f: i64, i: usize| f - lam * signed(self.start_bytes(i) as u32) - mu;
+        let mut scores = vec![0i64; n];
         scores[0] = start_score(0, 0);
         let mut frontier = Frontier::new(n, widest);
         let mut terminal = 0;
@@ -232,11 +322,11 @@ impl Chains {
     /// least its `h`: the earlier one's chain from every start has no more digits. The ends no
     /// earlier one dominates are a [`Frontier`]. A gap that must stay open ends every chain that
     /// reaches it: the frontier is emptied there.
-    fn backward(&self, lam: i128, mu: i128) -> Vec<i128> {
+    fn backward(&self, lam: i64, mu: i64) -> Vec<i64> {
         let n = self.n();
         let widest = self.widest();
-        let mut g = vec![0i128; n];
-        let mut h = vec![0i128; n];
+        let mut g = vec![0i64; n];
+        let mut h = vec![0i64; n];
         let mut frontier = Frontier::new(n, widest);
         for i in (0..n).rev() {
             if i + 1 < n {
@@ -248,7 +338,7 @@ impl Chains {
             frontier.push(i, &h);
             let start = u64::from(self.starts[i]);
             let (best, _) = frontier.best(lam, &h, |j| u64::from(self.ends[j]) - start);
-            g[i] = best - lam * i128::from(self.start_bytes(i) as u32) - mu;
+            g[i] = best - lam * signed(self.start_bytes(i) as u32) - mu;
         }
         g
     }
@@ -261,34 +351,33 @@ impl Chains {
     fn tune(
         &self,
         bytes: bool,
-        other: i128,
-        guess: Option<i128>,
+        other: i64,
+        guess: Option<i64>,
         incumbent: &mut Choice,
         planes: &mut Vec<Plane>,
-        max_value: u64,
-    ) -> (i128, i128, Option<Choice>) {
+    ) -> (i64, i64, Option<Choice>) {
         // The relaxed optimum over the limits at the highest multiplier probed.
-        let mut nearest: Option<(i128, Choice)> = None;
-        let at = |x: i128| if bytes { (x, other) } else { (other, x) };
-        let used = |c: &Choice| i128::from(if bytes { c.bytes } else { c.lines });
-        let cap = i128::from(if bytes {
+        let mut nearest: Option<(i64, Choice)> = None;
+        let at = |x: i64| if bytes { (x, other) } else { (other, x) };
+        let used = |c: &Choice| signed(if bytes { c.bytes } else { c.lines });
+        let cap = signed(if bytes {
             self.max_bytes
         } else {
             self.max_lines
         });
-        let other_used = |c: &Choice| i128::from(if bytes { c.lines } else { c.bytes });
-        let other_cap = i128::from(if bytes {
+        let other_used = |c: &Choice| signed(if bytes { c.lines } else { c.bytes });
+        let other_cap = signed(if bytes {
             self.max_lines
         } else {
             self.max_bytes
         });
-        // Past this, opening any gap costs more than it can gain (each open gap adds at least
-        // one extent and five bytes: see `slots`).
-        let top = SCALE * (i128::from(max_value) + 1);
-        let mut best = (0, i128::MAX);
+        // Past `scale·(max_value + 1)`, opening any gap costs more than it can gain (each open
+        // gap adds at least one extent and five bytes: see `slots`).
+        let top = self.top;
+        let mut best = (0, i64::MAX);
         // The relaxed optimum at x: noted as an incumbent when it fits, its bound kept when it
         // is the lowest so far.
-        let mut probe = |x: i128| {
+        let mut probe = |x: i64| {
             let (p, q) = at(x);
             let (score, c, _) = self.forward(p, q);
             if self.fits(&c) {
@@ -306,8 +395,8 @@ impl Chains {
             (c, z)
         };
         // The dual value at x for a choice: a line in x.
-        let line = |c: &Choice, x: i128| {
-            SCALE * i128::from(c.value) - x * (used(c) - cap) - other * (other_used(c) - other_cap)
+        let line = |c: &Choice, x: i64| {
+            self.scale * signed(c.value) - x * (used(c) - cap) - other * (other_used(c) - other_cap)
         };
         'tuning: {
             // A bracket: `lo` over the cap (its multiplier too low), `hi` within it.
@@ -363,7 +452,7 @@ impl Chains {
             let mut prev = -1;
             for _ in 0..64 {
                 let den = used(&lo) - used(&hi);
-                let num = SCALE * (i128::from(lo.value) - i128::from(hi.value))
+                let num = self.scale * (signed(lo.value) - signed(hi.value))
                     - other * (other_used(&lo) - other_used(&hi));
                 let x = num.div_euclid(den).max(0);
                 if x == prev {
@@ -394,20 +483,19 @@ impl Chains {
         incumbent: &mut Choice,
         all_closed: &Choice,
         order: &[usize],
-    ) -> (i128, i128, i128, Option<Choice>) {
-        let max_value = self.value.iter().copied().max().unwrap_or(0);
+    ) -> (i64, i64, i64, Option<Choice>) {
         let guess = self.guess(incumbent, all_closed);
         let mut planes = Vec::new();
-        let (mut lam, mut z, over) = self.tune(true, 0, guess, incumbent, &mut planes, max_value);
+        let (mut lam, mut z, over) = self.tune(true, 0, guess, incumbent, &mut planes);
         let mut mu = 0;
-        if !self.lines_implied() && z >= SCALE * (i128::from(incumbent.value) + 1) {
+        if !self.lines_implied() && z >= self.scale * (signed(incumbent.value) + 1) {
             // The extents may bind as well: tune μ at this λ, then both by the cutting-plane
             // model of the dual (`dual`).
-            let (m, zm, _) = self.tune(false, lam, None, incumbent, &mut planes, max_value);
+            let (m, zm, _) = self.tune(false, lam, None, incumbent, &mut planes);
             if zm < z {
                 (mu, z) = (m, zm);
             }
-            (lam, mu, z) = self.descend(lam, mu, z, incumbent, &mut planes, max_value);
+            (lam, mu, z) = self.descend(lam, mu, z, incumbent, &mut planes);
         }
         // The Lagrangian heuristic: the relaxed optimum just over the bytes, made to fit.
         let repaired = over.and_then(|c| self.repair(c.open, order, true));
@@ -420,30 +508,30 @@ impl Chains {
     /// or [`DESCENT_STEPS`] relaxations. Returns the multipliers of the lowest bound met, and it.
     fn descend(
         &self,
-        mut lam: i128,
-        mut mu: i128,
-        mut z: i128,
+        mut lam: i64,
+        mut mu: i64,
+        mut z: i64,
         incumbent: &mut Choice,
         planes: &mut Vec<Plane>,
-        max_value: u64,
-    ) -> (i128, i128, i128) {
-        let scale = SCALE as f64;
+    ) -> (i64, i64, i64) {
+        let scale = self.scale as f64;
         let bx = Box2 {
             max_bytes: self.max_bytes,
             max_lines: self.max_lines,
-            top: (max_value + 1) as f64,
+            top: self.top as f64 / scale,
         };
         let (mut at_l, mut at_m) = (lam as f64 / scale, mu as f64 / scale);
         let mut seen = vec![(lam, mu)];
         for _ in 0..DESCENT_STEPS {
-            if z < SCALE * (i128::from(incumbent.value) + 1) {
+            if z < self.scale * (signed(incumbent.value) + 1) {
                 break;
             }
             let (l, m, low) = dual::lowest(planes, &bx, at_l, at_m);
             if (z as f64) - low * scale < scale {
                 break;
             }
-            let (li, mi) = ((l * scale).round() as i128, (m * scale).round() as i128);
+            let clamp = |x: f64| ((x * scale).round() as i64).clamp(0, self.top);
+            let (li, mi) = (clamp(l), clamp(m));
             if seen.contains(&(li, mi)) {
                 break;
             }
@@ -453,7 +541,7 @@ impl Chains {
                 *incumbent = c.clone();
             }
             planes.push(c.plane());
-            let at = score + li * i128::from(self.max_bytes) + mi * i128::from(self.max_lines);
+            let at = score + li * signed(self.max_bytes) + mi * signed(self.max_lines);
             if at < z {
                 (lam, mu, z) = (li, mi, at);
             }
@@ -466,7 +554,7 @@ impl Chains {
     /// gap (half way down to its smallest open one when that is smaller) per byte an open gap
     /// costs in it on average, over `closed` (every closable gap closed): the break item of the
     /// knapsack's relaxation, roughly.
-    fn guess(&self, choice: &Choice, closed: &Choice) -> Option<i128> {
+    fn guess(&self, choice: &Choice, closed: &Choice) -> Option<i64> {
         let (mut opened, mut smallest_open, mut largest_closed) = (0u64, u64::MAX, 0u64);
         for (j, &open) in choice.open.iter().enumerate() {
             if self.forced[j] {
@@ -482,9 +570,9 @@ impl Chains {
         if opened == 0 || choice.bytes <= closed.bytes {
             return None;
         }
-        let per_gap = i128::from((choice.bytes - closed.bytes).div_ceil(opened));
-        let value = i128::from(smallest_open.min(largest_closed.max(1)) + largest_closed) / 2;
-        Some((SCALE * value.max(1) / per_gap).max(1))
+        let per_gap = signed((choice.bytes - closed.bytes).div_ceil(opened));
+        let value = signed(smallest_open.min(largest_closed.max(1)) + largest_closed) / 2;
+        Some((self.scale * value.max(1) / per_gap).max(1))
     }
 
     /// The choice of open gaps that fits and exposes the fewest ids, or `None` when even closing
@@ -512,15 +600,15 @@ impl Chains {
         // Search for a choice of at least `floor` ids, from just under the bound down to the
         // incumbent plus one: a search that finds one has found the optimum (every better path
         // survives its bound), and a low floor is slow (more paths are within it).
-        let top = z.div_euclid(SCALE);
+        let top = z.div_euclid(self.scale);
         let mut bound = None;
         // The first step is a thousandth of the gap to the incumbent (ten-digit gaps are worth
         // millions of ids, and a step of one id would take a dozen searches to get anywhere);
         // the incumbent as it was before the repair, which is often so close to the bound that
         // the steps would be many.
-        let mut step = ((top - i128::from(unrepaired)) / 1024).max(1);
+        let mut step = ((top - signed(unrepaired)) / 1024).max(1);
         loop {
-            let floor = (top + 1 - step).max(i128::from(incumbent.value) + 1);
+            let floor = (top + 1 - step).max(signed(incumbent.value) + 1);
             if floor > top {
                 return Some(incumbent);
             }
@@ -533,7 +621,7 @@ impl Chains {
             if let Some(best) = best {
                 return Some(best);
             }
-            if floor == i128::from(incumbent.value) + 1 {
+            if floor == signed(incumbent.value) + 1 {
                 return Some(incumbent);
             }
             // The next floor is lower and its search several times larger. Once a search kept
@@ -696,8 +784,9 @@ impl Chains {
     /// A state is dropped only when another at the same start has no more extents, no more bytes
     /// and at least as many ids (it completes at least as well: the future depends on the start,
     /// the extents and the bytes only, and whatever fits after the one fits after the other;
-    /// [`Staircase`]), when it is over a limit, or when its bound is below `floor`. Without `track_lines` the extents are not counted at all: the byte limit implies
-    /// theirs (`lines_implied`), so the states are a staircase of bytes to ids.
+    /// [`Staircase`]), when it is over a limit, or when its bound is below `floor`. Without
+    /// `track_lines` the extents are not counted at all: the byte limit implies theirs
+    /// (`lines_implied`), so the states are a staircase of bytes to ids.
     ///
     /// Output-sensitive: the bound of a state shifted into `j + 1` is its relaxed score
     /// (`ids - λ·bytes - μ·extents`) plus terms of `j` and `δ` only, so the states that survive
@@ -723,6 +812,7 @@ impl Chains {
                     mu,
                     ref g,
                     slack,
+                    ..
                 },
             ref potential,
             ref most,
@@ -730,10 +820,10 @@ impl Chains {
         } = *bound;
         let (wl, wb) = (self.max_lines, self.max_bytes);
         let line = u32::from(track_lines);
-        let target = SCALE * i128::from(floor);
+        let target = self.scale * signed(floor);
         let start_bytes = |i: usize| self.start_bytes(i) as u32;
         let score = |lines: u32, bytes: u32, value: u64| {
-            SCALE * i128::from(value) - lam * i128::from(bytes) - mu * i128::from(lines)
+            self.scale * signed(value) - lam * signed(bytes) - mu * signed(lines)
         };
         // Every stored state's way back: the state it extends and the gap it opened.
         let mut back: Vec<(u32, u32)> = vec![(u32::MAX, u32::MAX)];
@@ -765,15 +855,15 @@ impl Chains {
             // Every start from `first` to j: the bound at j + 1 is a state's score plus terms of
             // j and of the digits `δ` of its chain's count, less λ per digit: one query at the
             // loosest threshold (one digit), then each start's own.
-            let base = target - rest - slack - SCALE * i128::from(gap_value)
-                + lam * i128::from(gap_bytes)
-                + mu * i128::from(gap_lines);
+            let base = target - rest - slack - self.scale * signed(gap_value)
+                + lam * signed(gap_bytes)
+                + mu * signed(gap_lines);
             starts.clear();
             most.at_least(potential, first, j + 1, base + lam, &mut starts);
             for &i in &starts {
                 let delta = digits(end - u64::from(self.starts[i]));
                 let cost_bytes = delta + gap_bytes;
-                let threshold = base + lam * i128::from(delta);
+                let threshold = base + lam * signed(delta);
                 for s in states[i].iter().filter(|s| s.score >= threshold) {
                     let (lines, bytes, value) = (
                         u32::from(s.lines) + gap_lines,
@@ -886,7 +976,7 @@ impl Frontier {
     /// Adds candidate `k` (the nearest so far), dropping those it dominates (`values`: each
     /// candidate's value).
     #[inline]
-    fn push(&mut self, k: usize, values: &[i128]) {
+    fn push(&mut self, k: usize, values: &[i64]) {
         let here = values[k];
         while self
             .stack
@@ -909,9 +999,9 @@ impl Frontier {
         clippy::needless_range_loop,
         reason = "an iterator over the pointers is 7-9% more instructions in the engine"
     )]
-    fn best(&mut self, lam: i128, values: &[i128], count: impl Fn(usize) -> u64) -> (i128, usize) {
+    fn best(&mut self, lam: i64, values: &[i64], count: impl Fn(usize) -> u64) -> (i64, usize) {
         let len = self.stack.len();
-        let (mut best, mut arg) = (i128::MIN, self.stack[len - 1] as usize);
+        let (mut best, mut arg) = (i64::MIN, self.stack[len - 1] as usize);
         let mut upper = len;
         for delta in 1..=self.widest {
             let c = &mut self.cut[delta];
@@ -920,7 +1010,7 @@ impl Frontier {
             }
             if *c < upper {
                 let k = self.stack[*c] as usize;
-                let s = values[k] - lam * delta as i128;
+                let s = values[k] - lam * delta as i64;
                 if s > best {
                     (best, arg) = (s, k);
                 }
@@ -940,14 +1030,14 @@ impl Frontier {
 struct Bound {
     /// At the tuned multipliers.
     at: Suffix,
-    potential: Vec<i128>,
+    potential: Vec<i64>,
     most: RangeMax,
     /// Bounds at other multipliers, once [`Bound::widen`] has made them.
     others: Vec<Suffix>,
 }
 
 impl Bound {
-    fn new(chains: &Chains, lam: i128, mu: i128) -> Bound {
+    fn new(chains: &Chains, lam: i64, mu: i64) -> Bound {
         let (_, _, potential) = chains.forward(lam, mu);
         let most = RangeMax::new(&potential);
         Bound {
@@ -981,26 +1071,28 @@ impl Bound {
 /// What the bound at multipliers `(λ, μ)` needs: the best relaxed suffix from each chain start
 /// (`g` of `backward`) and what the limits add (`λ·W + μ·L`).
 struct Suffix {
-    lam: i128,
-    mu: i128,
-    g: Vec<i128>,
-    slack: i128,
+    scale: i64,
+    lam: i64,
+    mu: i64,
+    g: Vec<i64>,
+    slack: i64,
 }
 
 impl Suffix {
-    fn new(chains: &Chains, lam: i128, mu: i128) -> Suffix {
+    fn new(chains: &Chains, lam: i64, mu: i64) -> Suffix {
         Suffix {
+            scale: chains.scale,
             lam,
             mu,
             g: chains.backward(lam, mu),
-            slack: lam * i128::from(chains.max_bytes) + mu * i128::from(chains.max_lines),
+            slack: lam * signed(chains.max_bytes) + mu * signed(chains.max_lines),
         }
     }
 
     /// The most ids (scaled) of any whole path through a partial path of `lines` extents,
     /// `bytes` bytes and `value` ids that ends with a gap opened before chain start `i`.
-    fn bound(&self, lines: u32, bytes: u32, value: u64, i: usize) -> i128 {
-        SCALE * i128::from(value) - self.lam * i128::from(bytes) - self.mu * i128::from(lines)
+    fn bound(&self, lines: u32, bytes: u32, value: u64, i: usize) -> i64 {
+        self.scale * signed(value) - self.lam * signed(bytes) - self.mu * signed(lines)
             + self.g[i]
             + self.slack
     }
@@ -1012,7 +1104,7 @@ impl Suffix {
 /// back is stored.
 #[derive(Clone, Copy, Debug)]
 struct State {
-    score: i128,
+    score: i64,
     value: u64,
     /// Within the budget: at most 340 extents and 4095 bytes.
     lines: u16,
@@ -1150,7 +1242,7 @@ struct RangeMax {
 }
 
 impl RangeMax {
-    fn new(values: &[i128]) -> RangeMax {
+    fn new(values: &[i64]) -> RangeMax {
         let mut levels = vec![(0..values.len() as u32).collect::<Vec<u32>>()];
         let mut width = 1;
         while 2 * width <= values.len() {
@@ -1172,7 +1264,7 @@ impl RangeMax {
     }
 
     /// The index of the largest of `values[a..z]` (`a < z`).
-    fn argmax(&self, values: &[i128], a: usize, z: usize) -> usize {
+    fn argmax(&self, values: &[i64], a: usize, z: usize) -> usize {
         let k = (z - a).ilog2() as usize;
         let (x, y) = (self.levels[k][a], self.levels[k][z - (1 << k)]);
         if values[y as usize] > values[x as usize] {
@@ -1183,7 +1275,7 @@ impl RangeMax {
     }
 
     /// Every index of `a..z` whose value is at least `threshold`, into `out` (in no order).
-    fn at_least(&self, values: &[i128], a: usize, z: usize, threshold: i128, out: &mut Vec<usize>) {
+    fn at_least(&self, values: &[i64], a: usize, z: usize, threshold: i64, out: &mut Vec<usize>) {
         if a >= z {
             return;
         }
@@ -1220,26 +1312,51 @@ mod tests {
                 if c == 0 {
                     0
                 } else {
-                    line_len(s, 100_000 + s, c)
+                    line_len(s, s.saturating_add(100_000), c)
                 }
             })
             .collect();
-        Chains {
-            ends: ids.iter().map(|&i| i + 1).collect(),
-            starts: ids,
-            value: gaps.iter().map(|&(_, c)| u64::from(c)).collect(),
-            forced: gaps.iter().map(|&(_, c)| c == 0).collect(),
-            lines: gaps.iter().map(|&(_, c)| u32::from(c > 0)).collect(),
-            min_run_bytes: bytes
-                .iter()
-                .copied()
-                .filter(|&b| b > 0)
-                .min()
-                .unwrap_or(u32::MAX),
+        Chains::new(
+            ids.clone(),
+            ids.iter().map(|&i| i + 1).collect(),
+            Gaps {
+                value: gaps.iter().map(|&(_, c)| u64::from(c)).collect(),
+                forced: gaps.iter().map(|&(_, c)| c == 0).collect(),
+                lines: gaps.iter().map(|&(_, c)| u32::from(c > 0)).collect(),
+                min_run_bytes: bytes
+                    .iter()
+                    .copied()
+                    .filter(|&b| b > 0)
+                    .min()
+                    .unwrap_or(u32::MAX),
+                bytes,
+            },
+            340,
+            4078,
+        )
+    }
+
+    /// `chains` with another byte budget (its scale made anew).
+    fn with_max_bytes(chains: Chains, max_bytes: u64) -> Chains {
+        let Chains {
+            starts,
+            ends,
+            value,
+            forced,
+            lines,
             bytes,
-            max_lines: 340,
-            max_bytes: 4078,
-        }
+            min_run_bytes,
+            max_lines,
+            ..
+        } = chains;
+        let gaps = Gaps {
+            value,
+            forced,
+            lines,
+            bytes,
+            min_run_bytes,
+        };
+        Chains::new(starts, ends, gaps, max_lines, max_bytes)
     }
 
     /// [`chains_of`] `count` distinct ids, each `draw` of a seeded xorshift.
@@ -1342,7 +1459,6 @@ mod tests {
         ] {
             for seed in [7919, 15_838, 23_757] {
                 let chains = uniform_chains(count, lo, hi, seed);
-                let max_value = chains.value.iter().copied().max().unwrap();
                 let greedy = chains.greedy(&chains.closing_order());
                 let guess = chains.guess(&greedy, &chains.evaluate(chains.forced.clone()));
                 assert!(guess.is_some(), "{count} ids from {lo}: no guess");
@@ -1350,11 +1466,11 @@ mod tests {
                 let mut from_guess = (0, 0);
                 let mut from_zero = (0, 0);
                 let with = passes(|| {
-                    let (x, z, _) = chains.tune(true, 0, guess, &mut a, &mut Vec::new(), max_value);
+                    let (x, z, _) = chains.tune(true, 0, guess, &mut a, &mut Vec::new());
                     from_guess = (x, z);
                 });
                 let without = passes(|| {
-                    let (x, z, _) = chains.tune(true, 0, None, &mut b, &mut Vec::new(), max_value);
+                    let (x, z, _) = chains.tune(true, 0, None, &mut b, &mut Vec::new());
                     from_zero = (x, z);
                 });
                 assert!(
@@ -1363,11 +1479,11 @@ mod tests {
                 );
                 let optimum = chains.solve().unwrap().value;
                 // Both are bounds, and within an id of each other.
-                assert!(from_guess.1 >= SCALE * i128::from(optimum));
-                assert!(from_zero.1 >= SCALE * i128::from(optimum));
+                assert!(from_guess.1 >= chains.scale * signed(optimum));
+                assert!(from_zero.1 >= chains.scale * signed(optimum));
                 let (x, y) = (
-                    from_guess.1.div_euclid(SCALE),
-                    from_zero.1.div_euclid(SCALE),
+                    from_guess.1.div_euclid(chains.scale),
+                    from_zero.1.div_euclid(chains.scale),
                 );
                 assert!(
                     x.abs_diff(y) <= 1,
@@ -1391,7 +1507,7 @@ mod tests {
             let (_, mu, z, _) =
                 chains.multipliers(&mut incumbent, &all_closed, &chains.closing_order());
             let optimum = chains.solve().unwrap().value;
-            let above = z.div_euclid(SCALE) - i128::from(optimum);
+            let above = z.div_euclid(chains.scale) - signed(optimum);
             assert!(
                 (0..=100).contains(&above),
                 "seed {seed}: bound {above} ids above"
@@ -1403,10 +1519,10 @@ mod tests {
     /// Single ids every 100 from 20000: every gap is worth 99 ids and costs the same, so many
     /// choices are equally minimal.
     fn evenly_spaced(count: u32, max_bytes: u64) -> Chains {
-        Chains {
+        with_max_bytes(
+            chains_of((0..count).map(|k| 20_000 + 100 * k).collect()),
             max_bytes,
-            ..chains_of((0..count).map(|k| 20_000 + 100 * k).collect())
-        }
+        )
     }
 
     #[test]
@@ -1456,10 +1572,9 @@ mod tests {
                 let chains = uniform_chains(count, lo, hi, seed * 7919);
                 let order = chains.closing_order();
                 let all_closed = chains.evaluate(chains.forced.clone());
-                let max_value = chains.value.iter().copied().max().unwrap();
                 let mut without = chains.greedy(&order);
                 let guess = chains.guess(&without, &all_closed);
-                chains.tune(true, 0, guess, &mut without, &mut Vec::new(), max_value);
+                chains.tune(true, 0, guess, &mut without, &mut Vec::new());
                 let mut with = chains.greedy(&order);
                 let (.., repaired) = chains.multipliers(&mut with, &all_closed, &order);
                 if let Some(repaired) = repaired
@@ -1501,10 +1616,7 @@ mod tests {
         let repaired = chains.repair(over, &order, true).unwrap();
         assert!(chains.fits(&repaired) && repaired.value <= best.value);
         // Closing every gap does not fit: none.
-        let tight = Chains {
-            max_bytes: 10,
-            ..chains.clone()
-        };
+        let tight = with_max_bytes(chains.clone(), 10);
         assert!(
             tight
                 .repair(vec![true; chains.n() - 1], &order, true)
@@ -1617,18 +1729,17 @@ mod tests {
 
     /// The relaxed pass against the plain dynamic programme it computes faster: every start is
     /// tried for every range (newest first, the first best kept: ties go to the newest start).
-    fn forward_by_every_start(chains: &Chains, lam: i128, mu: i128) -> (i128, Choice, Vec<i128>) {
+    fn forward_by_every_start(chains: &Chains, lam: i64, mu: i64) -> (i64, Choice, Vec<i64>) {
         let n = chains.n();
-        let start_score =
-            |f: i128, i: usize| f - lam * i128::from(chains.start_bytes(i) as u32) - mu;
+        let start_score = |f: i64, i: usize| f - lam * signed(chains.start_bytes(i) as u32) - mu;
         let mut scores = vec![start_score(0, 0); n];
         let mut best_from = vec![0; n];
         let (mut first, mut terminal) = (0, 0);
         for j in 0..n {
-            let (mut best, mut arg) = (i128::MIN, j);
+            let (mut best, mut arg) = (i64::MIN, j);
             for i in (first..=j).rev() {
                 let count = u64::from(chains.ends[j] - chains.starts[i]);
-                let s = scores[i] - lam * i128::from(digits(count));
+                let s = scores[i] - lam * signed(digits(count));
                 if s > best {
                     (best, arg) = (s, i);
                 }
@@ -1653,15 +1764,15 @@ mod tests {
     }
 
     /// `backward` as its definition reads: every end of every chain.
-    fn backward_by_every_end(chains: &Chains, lam: i128, mu: i128) -> Vec<i128> {
+    fn backward_by_every_end(chains: &Chains, lam: i64, mu: i64) -> Vec<i64> {
         let n = chains.n();
-        let mut g = vec![0i128; n];
+        let mut g = vec![0i64; n];
         let mut last = n - 1;
         for i in (0..n).rev() {
             if i + 1 < n && chains.forced[i] {
                 last = i;
             }
-            let mut best = i128::MIN;
+            let mut best = i64::MIN;
             for j in i..=last {
                 let h = if j + 1 < n {
                     chains.gap_score(j, lam, mu) + g[j + 1]
@@ -1669,11 +1780,113 @@ mod tests {
                     0
                 };
                 let count = u64::from(chains.ends[j] - chains.starts[i]);
-                best = best.max(h - lam * i128::from(digits(count)));
+                best = best.max(h - lam * signed(digits(count)));
             }
-            g[i] = best - lam * i128::from(chains.start_bytes(i) as u32) - mu;
+            g[i] = best - lam * signed(chains.start_bytes(i) as u32) - mu;
         }
         g
+    }
+
+    /// What the sums of a fit at `scale` and `top` can reach, counted afresh from the chains:
+    /// every range its own chain (start and count of ten digits at most), every gap open, the
+    /// limits, and twice `top` for the widened bounds.
+    fn reach(chains: &Chains, scale: i64, top: i64) -> u128 {
+        let n = chains.n() as u128;
+        let costs = n * 33
+            + chains.bytes.iter().map(|&b| u128::from(b)).sum::<u128>()
+            + n
+            + chains.lines.iter().map(|&l| u128::from(l)).sum::<u128>()
+            + u128::from(chains.max_bytes)
+            + u128::from(chains.max_lines);
+        scale as u128 * (1 << 32) + 2 * top as u128 * costs
+    }
+
+    #[test]
+    fn the_scale_is_the_finest_power_of_two_whose_sums_stay_within_i64() {
+        // A map's usual set keeps the finest scale; ten-digit ids (gaps worth millions), and
+        // more so a gap of two billion ids among 50,000, need a coarser one: at 2^20 a relaxed
+        // pass at the top multiplier could reach 2^61 or more, and eight of those leave i64.
+        let mut ids = uniform_chains(50_000, 1000, 50_000_000, 7919).starts;
+        ids.push(2_100_000_000);
+        let wide_gap = chains_of(ids);
+        for (what, chains) in [
+            ("300 ids", uniform_chains(300, 1000, 65_536, 7919)),
+            (
+                "2,000 ten-digit ids",
+                uniform_chains(2000, 1_000_000_000, 4_294_967_000, 7919),
+            ),
+            (
+                "50,000 ten-digit ids",
+                uniform_chains(50_000, 1_000_000_000, 4_294_967_000, 7919),
+            ),
+            ("a gap of 2 billion ids", wide_gap),
+        ] {
+            let worth = chains.value.iter().copied().max().unwrap() as i64 + 1;
+            let (scale, top) = (chains.scale, chains.top);
+            assert!(
+                (scale as u64).is_power_of_two() && scale <= FINEST,
+                "{what}: scale {scale}"
+            );
+            assert_eq!(top, scale * worth, "{what}");
+            assert!(
+                reach(&chains, scale, top) <= MAGNITUDE,
+                "{what}: scale {scale}"
+            );
+            if scale < FINEST {
+                assert!(
+                    reach(&chains, 2 * scale, 2 * top) > MAGNITUDE,
+                    "{what}: scale {scale}"
+                );
+            }
+            match what {
+                "300 ids" => assert_eq!(scale, FINEST, "{what}"),
+                _ => assert!(scale < FINEST, "{what}: scale {scale}"),
+            }
+            // Debug builds check every sum the fit makes.
+            let best = chains.solve();
+            assert!(best.is_some_and(|b| chains.fits(&b)), "{what}");
+        }
+    }
+
+    #[test]
+    fn a_coarser_scale_or_a_lower_top_multiplier_finds_the_same_optimum() {
+        // Any multipliers give a valid bound: the fixed-point scale and the highest multiplier
+        // tried change only how tight it is, never the result's exposure. The coarse scales are
+        // those of sets whose gaps are worth about as much (a scale of 1 makes a bound on gaps
+        // of a few dozen ids so loose that the search takes minutes), and the lower tops a
+        // sixteenth of the highest useful one. (Debug builds also check every sum.)
+        for (seed, max_lines) in (1..=4u64).flat_map(|s| [(s, 340), (s, 150)]) {
+            for (chains, coarse) in [
+                (mixed_chains(400, seed * 7919), 1 << 12),
+                (uniform_chains(400, 1000, 65_536, seed * 7919), 1 << 12),
+                (
+                    uniform_chains(400, 1_000_000_000, 4_294_967_000, seed * 7919),
+                    1,
+                ),
+            ] {
+                let mut chains = chains;
+                chains.max_lines = max_lines;
+                let want = chains.solve().unwrap().value;
+                let worth = chains.value.iter().copied().max().unwrap() as i64 + 1;
+                for (scale, top) in [
+                    (coarse, coarse * worth),
+                    (FINEST, FINEST * worth / 16),
+                    (coarse, coarse * worth / 16),
+                ] {
+                    let coarse = Chains {
+                        scale,
+                        top,
+                        ..chains.clone()
+                    };
+                    let got = coarse.solve().unwrap();
+                    assert!(coarse.fits(&got));
+                    assert_eq!(
+                        got.value, want,
+                        "seed {seed}, {max_lines} extents, scale {scale}, top {top}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
@@ -1693,8 +1906,9 @@ mod tests {
                         chains.forced[j] = true;
                     }
                 }
-                for lam in [0, 1, SCALE / 3, SCALE, 5 * SCALE, 1000 * SCALE, SCALE << 20] {
-                    for mu in [0, SCALE, 100 * SCALE] {
+                let scale = chains.scale;
+                for lam in [0, 1, scale / 3, scale, 5 * scale, 1000 * scale, chains.top] {
+                    for mu in [0, scale, 100 * scale] {
                         let forward = chains.forward(lam, mu);
                         assert_eq!(
                             forward,
