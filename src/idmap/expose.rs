@@ -346,8 +346,8 @@ impl Chains {
     /// Tunes one multiplier (`λ` when `bytes`, else `μ`) with the other fixed, by cutting planes
     /// on the dual; notes every relaxed optimum that fits. Starts from `guess` when there is one
     /// (bracketing it by doubling and halving), else from `0` and the multiplier past which no
-    /// gap opens. Returns the multiplier whose bound was lowest, that bound, and the relaxed
-    /// optimum over the limits at the highest multiplier probed (for [`Chains::repair`]).
+    /// gap opens. Returns the multipliers whose bound was lowest, and the relaxed optimum over
+    /// the limits at the highest multiplier probed (for [`Chains::repair`]).
     fn tune(
         &self,
         bytes: bool,
@@ -355,7 +355,7 @@ impl Chains {
         guess: Option<i64>,
         incumbent: &mut Choice,
         planes: &mut Vec<Plane>,
-    ) -> (i64, i64, Option<Choice>) {
+    ) -> (Tuned, Option<Choice>) {
         // The relaxed optimum over the limits at the highest multiplier probed.
         let mut nearest: Option<(i64, Choice)> = None;
         let at = |x: i64| if bytes { (x, other) } else { (other, x) };
@@ -374,12 +374,17 @@ impl Chains {
         // Past `scale·(max_value + 1)`, opening any gap costs more than it can gain (each open
         // gap adds at least one extent and five bytes: see `slots`).
         let top = self.top;
-        let mut best = (0, i64::MAX);
+        let mut best = Tuned {
+            lam: 0,
+            mu: 0,
+            z: i64::MAX,
+            potential: Vec::new(),
+        };
         // The relaxed optimum at x: noted as an incumbent when it fits, its bound kept when it
         // is the lowest so far.
         let mut probe = |x: i64| {
-            let (p, q) = at(x);
-            let (score, c, _) = self.forward(p, q);
+            let (lam, mu) = at(x);
+            let (score, c, potential) = self.forward(lam, mu);
             if self.fits(&c) {
                 if c.value > incumbent.value {
                     *incumbent = c.clone();
@@ -389,8 +394,13 @@ impl Chains {
             }
             planes.push(c.plane());
             let z = score + x * cap + other * other_cap;
-            if z < best.1 {
-                best = (x, z);
+            if z < best.z {
+                best = Tuned {
+                    lam,
+                    mu,
+                    z,
+                    potential,
+                };
             }
             (c, z)
         };
@@ -470,10 +480,11 @@ impl Chains {
                 }
             }
         }
-        (best.0, best.1, nearest.map(|(_, c)| c))
+        (best, nearest.map(|(_, c)| c))
     }
 
-    /// The multipliers of the search's bound and the bound (scaled ids): `λ` tuned first, then,
+    /// The multipliers of the search's bound, the bound (scaled ids) and the relaxed pass there:
+    /// `λ` tuned first, then,
     /// when the extents may bind, `μ` and both together ([`Chains::descend`]). Every relaxed
     /// optimum that fits and has more ids replaces `incumbent`. Also returns the relaxed optimum
     /// just over the bytes, repaired to fit ([`Chains::repair`]; `order` as there), for the
@@ -483,51 +494,43 @@ impl Chains {
         incumbent: &mut Choice,
         all_closed: &Choice,
         order: &[usize],
-    ) -> (i64, i64, i64, Option<Choice>) {
+    ) -> (Tuned, Option<Choice>) {
         let guess = self.guess(incumbent, all_closed);
         let mut planes = Vec::new();
-        let (mut lam, mut z, over) = self.tune(true, 0, guess, incumbent, &mut planes);
-        let mut mu = 0;
-        if !self.lines_implied() && z >= self.scale * (signed(incumbent.value) + 1) {
+        let (mut best, over) = self.tune(true, 0, guess, incumbent, &mut planes);
+        if !self.lines_implied() && best.z >= self.scale * (signed(incumbent.value) + 1) {
             // The extents may bind as well: tune μ at this λ, then both by the cutting-plane
             // model of the dual (`dual`).
-            let (m, zm, _) = self.tune(false, lam, None, incumbent, &mut planes);
-            if zm < z {
-                (mu, z) = (m, zm);
+            let (at_mu, _) = self.tune(false, best.lam, None, incumbent, &mut planes);
+            if at_mu.z < best.z {
+                best = at_mu;
             }
-            (lam, mu, z) = self.descend(lam, mu, z, incumbent, &mut planes);
+            best = self.descend(best, incumbent, &mut planes);
         }
         // The Lagrangian heuristic: the relaxed optimum just over the bytes, made to fit.
         let repaired = over.and_then(|c| self.repair(c.open, order, true));
-        (lam, mu, z, repaired)
+        (best, repaired)
     }
 
-    /// Lowers the bound `z` at `(lam, mu)` by Kelley's method in both multipliers: the next
-    /// relaxation is solved where the model of the dual made of every choice met so far is
-    /// lowest (`dual::lowest`), until the model says no point is an id lower, the point repeats,
-    /// or [`DESCENT_STEPS`] relaxations. Returns the multipliers of the lowest bound met, and it.
-    fn descend(
-        &self,
-        mut lam: i64,
-        mut mu: i64,
-        mut z: i64,
-        incumbent: &mut Choice,
-        planes: &mut Vec<Plane>,
-    ) -> (i64, i64, i64) {
+    /// Lowers the bound of `best` by Kelley's method in both multipliers: the next relaxation
+    /// is solved where the model of the dual made of every choice met so far is lowest
+    /// (`dual::lowest`), until the model says no point is an id lower, the point repeats, or
+    /// [`DESCENT_STEPS`] relaxations. Returns the multipliers of the lowest bound met.
+    fn descend(&self, mut best: Tuned, incumbent: &mut Choice, planes: &mut Vec<Plane>) -> Tuned {
         let scale = self.scale as f64;
         let bx = Box2 {
             max_bytes: self.max_bytes,
             max_lines: self.max_lines,
             top: self.top as f64 / scale,
         };
-        let (mut at_l, mut at_m) = (lam as f64 / scale, mu as f64 / scale);
-        let mut seen = vec![(lam, mu)];
+        let (mut at_l, mut at_m) = (best.lam as f64 / scale, best.mu as f64 / scale);
+        let mut seen = vec![(best.lam, best.mu)];
         for _ in 0..DESCENT_STEPS {
-            if z < self.scale * (signed(incumbent.value) + 1) {
+            if best.z < self.scale * (signed(incumbent.value) + 1) {
                 break;
             }
             let (l, m, low) = dual::lowest(planes, &bx, at_l, at_m);
-            if (z as f64) - low * scale < scale {
+            if (best.z as f64) - low * scale < scale {
                 break;
             }
             let clamp = |x: f64| ((x * scale).round() as i64).clamp(0, self.top);
@@ -536,18 +539,23 @@ impl Chains {
                 break;
             }
             seen.push((li, mi));
-            let (score, c, _) = self.forward(li, mi);
+            let (score, c, potential) = self.forward(li, mi);
             if self.fits(&c) && c.value > incumbent.value {
                 *incumbent = c.clone();
             }
             planes.push(c.plane());
-            let at = score + li * signed(self.max_bytes) + mi * signed(self.max_lines);
-            if at < z {
-                (lam, mu, z) = (li, mi, at);
+            let z = score + li * signed(self.max_bytes) + mi * signed(self.max_lines);
+            if z < best.z {
+                best = Tuned {
+                    lam: li,
+                    mu: mi,
+                    z,
+                    potential,
+                };
             }
             (at_l, at_m) = (l, m);
         }
-        (lam, mu, z)
+        best
     }
 
     /// A first `λ` for [`Chains::tune`], from a choice that fits: the ids of its largest closed
@@ -588,7 +596,7 @@ impl Chains {
         }
         let order = self.closing_order();
         let mut incumbent = self.greedy(&order);
-        let (lam, mu, z, repaired) = self.multipliers(&mut incumbent, &all_closed, &order);
+        let (tuned, repaired) = self.multipliers(&mut incumbent, &all_closed, &order);
         // The first floor step (below) is taken from the incumbent before the repair.
         let unrepaired = incumbent.value;
         if let Some(repaired) = repaired
@@ -600,8 +608,11 @@ impl Chains {
         // Search for a choice of at least `floor` ids, from just under the bound down to the
         // incumbent plus one: a search that finds one has found the optimum (every better path
         // survives its bound), and a low floor is slow (more paths are within it).
-        let top = z.div_euclid(self.scale);
-        let mut bound = None;
+        let top = tuned.z.div_euclid(self.scale);
+        if signed(incumbent.value) >= top {
+            return Some(incumbent);
+        }
+        let mut bound = Bound::new(self, tuned);
         // The first step is a thousandth of the gap to the incumbent (ten-digit gaps are worth
         // millions of ids, and a step of one id would take a dozen searches to get anywhere);
         // the incumbent as it was before the repair, which is often so close to the bound that
@@ -609,14 +620,10 @@ impl Chains {
         let mut step = ((top - signed(unrepaired)) / 1024).max(1);
         loop {
             let floor = (top + 1 - step).max(signed(incumbent.value) + 1);
-            if floor > top {
-                return Some(incumbent);
-            }
-            let bound = bound.get_or_insert_with(|| Bound::new(self, lam, mu));
             let (best, states) = if bound.others.is_empty() {
-                self.search::<false>(bound, floor as u64, track_lines)
+                self.search::<false>(&bound, floor as u64, track_lines)
             } else {
-                self.search::<true>(bound, floor as u64, track_lines)
+                self.search::<true>(&bound, floor as u64, track_lines)
             };
             if let Some(best) = best {
                 return Some(best);
@@ -1024,6 +1031,16 @@ impl Frontier {
     }
 }
 
+/// Tuned multipliers: the lowest bound the tuning met (`z`, scaled ids) and the relaxed pass
+/// there (`scores` of `forward`), which the search's bound needs.
+#[derive(Clone, Debug)]
+struct Tuned {
+    lam: i64,
+    mu: i64,
+    z: i64,
+    potential: Vec<i64>,
+}
+
 /// The multipliers of the search and what its bound needs from them, computed once for every
 /// floor it is run with: the best relaxed suffix from each chain start (`g` of `backward`), the
 /// relaxed optimum up to each (`scores` of `forward`) and the range maxima over those.
@@ -1037,8 +1054,10 @@ struct Bound {
 }
 
 impl Bound {
-    fn new(chains: &Chains, lam: i64, mu: i64) -> Bound {
-        let (_, _, potential) = chains.forward(lam, mu);
+    fn new(chains: &Chains, tuned: Tuned) -> Bound {
+        let Tuned {
+            lam, mu, potential, ..
+        } = tuned;
         let most = RangeMax::new(&potential);
         Bound {
             at: Suffix::new(chains, lam, mu),
@@ -1402,9 +1421,10 @@ mod tests {
             let all_closed = chains.evaluate(chains.forced.clone());
             let order = chains.closing_order();
             let mut incumbent = chains.greedy(&order);
-            let (lam, mu, _, _) = chains.multipliers(&mut incumbent, &all_closed, &order);
-            let narrow = Bound::new(&chains, lam, mu);
-            let mut wide = Bound::new(&chains, lam, mu);
+            let (tuned, _) = chains.multipliers(&mut incumbent, &all_closed, &order);
+            let mu = tuned.mu;
+            let narrow = Bound::new(&chains, tuned.clone());
+            let mut wide = Bound::new(&chains, tuned);
             wide.widen(&chains);
             assert_eq!(wide.others.len(), 2);
             let track = !chains.lines_implied();
@@ -1466,12 +1486,12 @@ mod tests {
                 let mut from_guess = (0, 0);
                 let mut from_zero = (0, 0);
                 let with = passes(|| {
-                    let (x, z, _) = chains.tune(true, 0, guess, &mut a, &mut Vec::new());
-                    from_guess = (x, z);
+                    let (tuned, _) = chains.tune(true, 0, guess, &mut a, &mut Vec::new());
+                    from_guess = (tuned.lam, tuned.z);
                 });
                 let without = passes(|| {
-                    let (x, z, _) = chains.tune(true, 0, None, &mut b, &mut Vec::new());
-                    from_zero = (x, z);
+                    let (tuned, _) = chains.tune(true, 0, None, &mut b, &mut Vec::new());
+                    from_zero = (tuned.lam, tuned.z);
                 });
                 assert!(
                     with < without,
@@ -1504,8 +1524,9 @@ mod tests {
             assert!(!chains.lines_implied());
             let mut incumbent = chains.greedy(&chains.closing_order());
             let all_closed = chains.evaluate(chains.forced.clone());
-            let (_, mu, z, _) =
+            let (tuned, _) =
                 chains.multipliers(&mut incumbent, &all_closed, &chains.closing_order());
+            let (mu, z) = (tuned.mu, tuned.z);
             let optimum = chains.solve().unwrap().value;
             let above = z.div_euclid(chains.scale) - signed(optimum);
             assert!(
