@@ -112,6 +112,9 @@ pub(crate) struct Chains {
     /// The budget left for chains and open gaps (inclusive).
     pub(crate) max_lines: u64,
     pub(crate) max_bytes: u64,
+    /// Per range: the bytes of the line of a chain starting there, without its count (made
+    /// once: every relaxed pass needs it for every range).
+    lead: Vec<u8>,
     /// Fixed-point scale of the multipliers: one id is `scale`.
     scale: i64,
     /// The largest multiplier the fit uses (scaled): past `scale·(max_value + 1)` no gap is
@@ -200,6 +203,10 @@ impl Chains {
             );
         let top = top.max(1);
         Chains {
+            lead: starts
+                .iter()
+                .map(|&s| (2 * digits(s.into()) + 3) as u8)
+                .collect(),
             starts,
             ends,
             value,
@@ -226,8 +233,9 @@ impl Chains {
     }
 
     /// Bytes of the line of a chain starting at range `i`, without its count.
+    #[inline]
     fn start_bytes(&self, i: usize) -> u64 {
-        u64::from(2 * digits(self.starts[i].into()) + 3)
+        u64::from(self.lead[i])
     }
 
     /// Extents, bytes and value of a choice of open gaps.
