@@ -16,6 +16,10 @@ use std::time::Instant;
 use idfed::idmap::{Extent, MapParams, OverBudget, build, kernel_text};
 use idfed::ids::{IdKind, IdRange, IdSet};
 
+// The allocator `idfed` itself runs on (src/main.rs), so the figures are those `plan` gets.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `count` distinct ids, each drawn by `draw` from the next number of a seeded xorshift
 /// generator (`None`: draw again), in the order drawn.
 fn distinct(count: usize, seed: u64, draw: impl Fn(u64) -> Option<u32>) -> Vec<u32> {
