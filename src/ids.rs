@@ -809,7 +809,15 @@ mod tests {
             prop_assert_eq!(a.is_superset(&b), mb.is_subset(&ma));
             let mut ins = a.clone();
             for &rg in b.ranges() { ins.insert(rg); }
-            prop_assert_eq!(ins, u);
+            prop_assert_eq!(&ins, &u);
+            // Extending by the other set's ranges, in order and backwards (one sorted run, or
+            // none), is the union too.
+            let mut ext = a.clone();
+            ext.extend(b.ranges().iter().copied());
+            prop_assert_eq!(&ext, &u);
+            let mut ext = a.clone();
+            ext.extend(b.ranges().iter().rev().copied());
+            prop_assert_eq!(&ext, &u);
         }
     }
 }
