@@ -392,9 +392,6 @@ impl Chains {
         // The relaxed optimum at x: noted as an incumbent when it fits, its bound kept when it
         // is the lowest so far.
         let mut probe = |x: i64| {
-            if std::env::var_os("DIAG").is_some() {
-                eprintln!("probe {bytes} {x}");
-            }
             let (lam, mu) = at(x);
             let (score, c, potential) = self.forward(lam, mu);
             if self.fits(&c) {
@@ -477,9 +474,6 @@ impl Chains {
                 }
             }
             let mut prev = -1;
-            if std::env::var_os("DIAG").is_some() {
-                eprintln!("bracket done");
-            }
             for _ in 0..64 {
                 let den = used(&lo) - used(&hi);
                 let num = self.scale * (signed(lo.value) - signed(hi.value))
@@ -616,13 +610,7 @@ impl Chains {
         }
         let order = self.closing_order();
         let mut incumbent = self.greedy(&order);
-        if std::env::var_os("DIAG").is_some() {
-            eprintln!("solve n {n}");
-        }
         let (tuned, repaired) = self.multipliers(&mut incumbent, &all_closed, &order);
-        if std::env::var_os("DIAG").is_some() {
-            eprintln!("tuned lam {} z {}", tuned.lam, tuned.z);
-        }
         // The first floor step (below) is taken from the incumbent before the repair.
         let unrepaired = incumbent.value;
         if let Some(repaired) = repaired
