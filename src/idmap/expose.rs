@@ -73,6 +73,25 @@ const FINEST: i64 = 1 << 20;
 /// `i64` (see [`Chains::new`]).
 const MAGNITUDE: u128 = 1 << 60;
 
+/// The fixed-point scale and the highest multiplier (scaled) of a problem whose paths cost at most
+/// `costs` bytes and extents together (the limits included) and whose gaps are worth at most
+/// `worth - 1` ids (see [`Chains::new`]): the finest power of two up to [`FINEST`] for which
+/// `scale·2^32 + 2·top·costs` stays within [`MAGNITUDE`] with `top = scale·worth`, else scale 1
+/// and the highest `top` that does (at least 1: only costs of `2^59` and more, `2^54` ranges,
+/// which no memory holds, would need less).
+fn fixed_point(costs: u128, worth: u128) -> (i64, i64) {
+    let reach = |scale: u128, top: u128| scale * (1 << 32) + 2 * top * costs;
+    let (scale, top) = (0..=FINEST.trailing_zeros())
+        .rev()
+        .map(|shift| 1u128 << shift)
+        .find(|&scale| reach(scale, scale * worth) <= MAGNITUDE)
+        .map_or_else(
+            || (1, (MAGNITUDE - (1 << 32)) / (2 * costs.max(1))),
+            |scale| (scale, scale * worth),
+        );
+    (scale as i64, top.max(1) as i64)
+}
+
 /// `x` as a score term: every value, byte and extent count the fit meets is far below `2^63`.
 #[inline]
 fn signed(x: impl Into<u64>) -> i64 {
@@ -191,18 +210,8 @@ impl Chains {
             + u128::from(max_bytes);
         let lines_all =
             n + lines.iter().map(|&l| u128::from(l)).sum::<u128>() + u128::from(max_lines);
-        let costs = bytes_all + lines_all;
         let worth = u128::from(value.iter().copied().max().unwrap_or(0)) + 1;
-        let reach = |scale: u128, top: u128| scale * (1 << 32) + 2 * top * costs;
-        let (scale, top) = (0..=FINEST.trailing_zeros())
-            .rev()
-            .map(|shift| 1u128 << shift)
-            .find(|&scale| reach(scale, scale * worth) <= MAGNITUDE)
-            .map_or_else(
-                || (1, (MAGNITUDE - (1 << 32)) / (2 * costs)),
-                |scale| (scale, scale * worth),
-            );
-        let top = top.max(1);
+        let (scale, top) = fixed_point(bytes_all + lines_all, worth);
         Chains {
             lead: starts
                 .iter()
@@ -217,8 +226,8 @@ impl Chains {
             min_run_bytes,
             max_lines,
             max_bytes,
-            scale: scale as i64,
-            top: top as i64,
+            scale,
+            top,
         }
     }
 
@@ -1887,6 +1896,35 @@ mod tests {
             let best = chains.solve();
             assert!(best.is_some_and(|b| chains.fits(&b)), "{what}");
         }
+    }
+
+    #[test]
+    fn the_fixed_point_is_the_finest_that_fits_and_lowers_the_top_only_at_scale_one() {
+        let reach = |costs: u128, (scale, top): (i64, i64)| {
+            scale as u128 * (1 << 32) + 2 * top as u128 * costs
+        };
+        // Small problems: the finest scale.
+        assert_eq!(fixed_point(10_000, 100), (FINEST, FINEST * 100));
+        // The largest costs at which scale 2^k still fits with the full top, and one more.
+        for (shift, worth) in [(20, 1000u128), (10, 1 << 31), (0, 1 << 32)] {
+            let scale = 1u128 << shift;
+            let most = (MAGNITUDE - scale * (1 << 32)) / (2 * scale * worth);
+            let at = fixed_point(most, worth);
+            assert_eq!(at, (scale as i64, (scale * worth) as i64), "2^{shift}");
+            assert!(reach(most, at) <= MAGNITUDE);
+            let over = fixed_point(most + 1, worth);
+            assert!(reach(most + 1, over) <= MAGNITUDE, "2^{shift}, one more");
+            if shift > 0 {
+                assert_eq!(over, ((scale / 2) as i64, (scale / 2 * worth) as i64));
+            } else {
+                // Past scale 1: the top is lowered below the worth of the largest gap.
+                assert_eq!(over.0, 1);
+                assert!((over.1 as u128) < worth, "{over:?}");
+            }
+        }
+        // Costs no problem in memory can have (2^54 ranges and more) still give a top of 1.
+        let huge = fixed_point(1 << 70, 1 << 32);
+        assert_eq!(huge, (1, 1));
     }
 
     #[test]
