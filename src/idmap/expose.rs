@@ -667,9 +667,14 @@ impl Chains {
     /// The closable gaps, fewest ids first (ties by index): the order in which
     /// [`Chains::greedy`] and [`Chains::repair`] close gaps.
     fn closing_order(&self) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..self.n() - 1).filter(|&j| !self.forced[j]).collect();
-        order.sort_unstable_by_key(|&j| (self.value[j], j));
-        order
+        // Sorted as one integer each, `value · 2^32 + j` (a value is below 2^32: the gaps' ids
+        // are distinct `u32`s), rather than by a key of two fields.
+        let mut keys: Vec<u64> = (0..self.n() - 1)
+            .filter(|&j| !self.forced[j])
+            .map(|j| (self.value[j] << 32) | j as u64)
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|k| (k as u32) as usize).collect()
     }
 
     /// A good choice that fits, fast: close gaps smallest first until the map fits, then reopen
