@@ -124,6 +124,9 @@ pub(crate) fn save(
 /// What the thread of a [`Writing`] returns: whether it saved.
 type Saved = Result<(), StoreError>;
 
+/// What the thread of a [`Writing`] runs.
+type Job = Box<dyn FnOnce() -> Saved + Send>;
+
 /// A source's answer being kept ([`save`]) on a thread of its own: serializing a directory of
 /// 50,000 users is a fifth of a small cluster's `plan`, and nothing the command does next
 /// depends on it. Dropping it waits for the file (a command that ends early leaves no temporary
@@ -156,10 +159,26 @@ impl Writing {
         directory: Arc<Directory>,
         pulled_at: u64,
     ) -> Writing {
+        Writing::start_on(root, source, directory, pulled_at, |job| {
+            std::thread::Builder::new()
+                .name("idfed-cache".to_string())
+                .spawn(job)
+        })
+    }
+
+    /// [`Writing::start`] with the thread made by `spawn`; when it cannot make one, the file is
+    /// written on the caller's thread.
+    fn start_on(
+        root: &Root,
+        source: &str,
+        directory: Arc<Directory>,
+        pulled_at: u64,
+        spawn: impl FnOnce(Job) -> std::io::Result<JoinHandle<Saved>>,
+    ) -> Writing {
         let (root_, source_, directory_) = (root.clone(), source.to_string(), directory.clone());
-        let started = std::thread::Builder::new()
-            .name("idfed-cache".to_string())
-            .spawn(move || save(&root_, &source_, &directory_, pulled_at));
+        let started = spawn(Box::new(move || {
+            save(&root_, &source_, &directory_, pulled_at)
+        }));
         let progress = match started {
             Ok(thread) => Progress::Running(thread),
             // No thread to be had: kept here and now.
@@ -315,6 +334,32 @@ mod tests {
     /// How many users the cache of `source` holds.
     fn kept_users(root: &Root, source: &str) -> usize {
         load(root, source).unwrap().unwrap().directory.users().len()
+    }
+
+    /// With no thread to be had, the file is written at once on the caller's thread, and waiting
+    /// says whether it was.
+    #[test]
+    fn with_no_thread_to_be_had_the_directory_is_kept_at_once_on_the_callers_thread() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let no_thread = |_| Err(std::io::Error::other("no threads left"));
+        let d = Arc::new(directory_of(1000..1100));
+        let held = Arc::downgrade(&d);
+        let writing = Writing::start_on(&root, "corp", d, 1_764_000_000, no_thread);
+        assert!(matches!(writing.progress, Progress::Done(Ok(()))));
+        // Written already, before any wait, and the directory let go of.
+        assert_eq!(kept_users(&root, "corp"), 100);
+        assert_eq!(held.strong_count(), 0);
+        writing.wait().unwrap();
+        // A failure is still said: the cache directory is a file here.
+        let tmp = tempfile::tempdir().unwrap();
+        let root = Root::new(tmp.path());
+        let cache_dir = dir(&root);
+        std::fs::create_dir_all(cache_dir.parent().unwrap()).unwrap();
+        std::fs::write(&cache_dir, "not a directory").unwrap();
+        let writing = Writing::start_on(&root, "corp", Arc::new(directory_of(1..2)), 1, no_thread);
+        let (source, _) = writing.wait().unwrap_err();
+        assert_eq!(source, "corp");
     }
 
     /// A command that ends without waiting (an early error) still leaves the whole file and no
