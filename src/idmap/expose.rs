@@ -129,7 +129,8 @@ pub(crate) struct Chains {
     pub(crate) bytes: Vec<u32>,
     /// The fewest bytes of any run's line in a gap (`u32::MAX` when there is none).
     pub(crate) min_run_bytes: u32,
-    /// The budget left for chains and open gaps (inclusive).
+    /// The budget left for chains and open gaps (inclusive). Lowering either after
+    /// [`Chains::new`] keeps its bound on every sum (it counts them); raising it does not.
     pub(crate) max_lines: u64,
     pub(crate) max_bytes: u64,
     /// Per range: the bytes of the line of a chain starting there, without its count (made
@@ -299,7 +300,7 @@ impl Chains {
         let n = self.n();
         let widest = self.widest();
         let mut best_from = vec![0usize; n];
-        let start_score = |f: i64, i: usize| f - lam * signed(self.start_bytes(i) as u32) - mu;
+        let start_score = |f: i64, i: usize| f - lam * signed(self.start_bytes(i)) - mu;
         let mut scores = vec![0i64; n];
         scores[0] = start_score(0, 0);
         let mut frontier = Frontier::new(n, widest);
@@ -356,7 +357,7 @@ impl Chains {
             frontier.push(i, &h);
             let start = u64::from(self.starts[i]);
             let (best, _) = frontier.best(lam, &h, |j| u64::from(self.ends[j]) - start);
-            g[i] = best - lam * signed(self.start_bytes(i) as u32) - mu;
+            g[i] = best - lam * signed(self.start_bytes(i)) - mu;
         }
         g
     }
@@ -364,8 +365,9 @@ impl Chains {
     /// Tunes one multiplier (`λ` when `bytes`, else `μ`) with the other fixed, by cutting planes
     /// on the dual; notes every relaxed optimum that fits. Starts from `guess` when there is one
     /// (bracketing it by a step of a quarter, then ever larger ones), else from `0` and the
-    /// multiplier past which no gap opens. Returns the multipliers whose bound was lowest, and the relaxed optimum over
-    /// the limits at the highest multiplier probed (for [`Chains::repair`]).
+    /// multiplier past which no gap opens; every multiplier tried is within `top`. Returns the
+    /// multipliers whose bound was lowest, and the relaxed optimum over the limits at the
+    /// highest multiplier probed (for [`Chains::repair`]).
     fn tune(
         &self,
         bytes: bool,
@@ -487,7 +489,9 @@ impl Chains {
                 let den = used(&lo) - used(&hi);
                 let num = self.scale * (signed(lo.value) - signed(hi.value))
                     - other * (other_used(&lo) - other_used(&hi));
-                let x = num.div_euclid(den).max(0);
+                // Between the bracket's multipliers (each line is the relaxed optimum at its
+                // own); clamped all the same, as `Chains::new`'s bound on every sum needs.
+                let x = num.div_euclid(den).clamp(0, top);
                 if x == prev {
                     break;
                 }
@@ -830,9 +834,8 @@ impl Chains {
     /// of `forward`): one query of a range-maximum table over those, at the one-digit threshold,
     /// finds every start worth reading, and each of its states is checked against its own `δ`'s
     /// threshold. The work is in the starts that have a state within the bound, not in all of
-    /// them. Without any bound the
-    /// programme is `O(n · 10 · max_bytes · max_lines)`; with it, on real sets, the states per
-    /// start are the few within the duality gap.
+    /// them. Without any bound the programme is `O(n · 10 · max_bytes · max_lines)`; with it, on
+    /// real sets, the states per start are the few within the duality gap.
     fn search<const WIDE: bool>(
         &self,
         bound: &Bound,
@@ -1389,29 +1392,6 @@ mod tests {
         )
     }
 
-    /// `chains` with another byte budget (its scale made anew).
-    fn with_max_bytes(chains: Chains, max_bytes: u64) -> Chains {
-        let Chains {
-            starts,
-            ends,
-            value,
-            forced,
-            lines,
-            bytes,
-            min_run_bytes,
-            max_lines,
-            ..
-        } = chains;
-        let gaps = Gaps {
-            value,
-            forced,
-            lines,
-            bytes,
-            min_run_bytes,
-        };
-        Chains::new(starts, ends, gaps, max_lines, max_bytes)
-    }
-
     /// [`chains_of`] `count` distinct ids, each `draw` of a seeded xorshift.
     fn drawn_chains(count: usize, seed: u64, draw: impl Fn(u64) -> u32) -> Chains {
         let mut rng = seed;
@@ -1574,10 +1554,12 @@ mod tests {
     /// Single ids every 100 from 20000: every gap is worth 99 ids and costs the same, so many
     /// choices are equally minimal.
     fn evenly_spaced(count: u32, max_bytes: u64) -> Chains {
-        with_max_bytes(
-            chains_of((0..count).map(|k| 20_000 + 100 * k).collect()),
+        // A lower byte budget than `chains_of`'s (see `Chains::max_lines`).
+        assert!(max_bytes <= 4078);
+        Chains {
             max_bytes,
-        )
+            ..chains_of((0..count).map(|k| 20_000 + 100 * k).collect())
+        }
     }
 
     #[test]
@@ -1671,7 +1653,10 @@ mod tests {
         let repaired = chains.repair(over, &order, true).unwrap();
         assert!(chains.fits(&repaired) && repaired.value <= best.value);
         // Closing every gap does not fit: none.
-        let tight = with_max_bytes(chains.clone(), 10);
+        let tight = Chains {
+            max_bytes: 10,
+            ..chains.clone()
+        };
         assert!(
             tight
                 .repair(vec![true; chains.n() - 1], &order, true)
@@ -1786,7 +1771,7 @@ mod tests {
     /// tried for every range (newest first, the first best kept: ties go to the newest start).
     fn forward_by_every_start(chains: &Chains, lam: i64, mu: i64) -> (i64, Choice, Vec<i64>) {
         let n = chains.n();
-        let start_score = |f: i64, i: usize| f - lam * signed(chains.start_bytes(i) as u32) - mu;
+        let start_score = |f: i64, i: usize| f - lam * signed(chains.start_bytes(i)) - mu;
         let mut scores = vec![start_score(0, 0); n];
         let mut best_from = vec![0; n];
         let (mut first, mut terminal) = (0, 0);
@@ -1837,7 +1822,7 @@ mod tests {
                 let count = u64::from(chains.ends[j] - chains.starts[i]);
                 best = best.max(h - lam * signed(digits(count)));
             }
-            g[i] = best - lam * signed(chains.start_bytes(i) as u32) - mu;
+            g[i] = best - lam * signed(chains.start_bytes(i)) - mu;
         }
         g
     }
