@@ -24,11 +24,12 @@ pub fn is_unsafe(c: char) -> bool {
 }
 
 /// Does `s` hold an unsafe character other than a kept newline (`newline_kept`)? Judged by its
-/// UTF-8 bytes, exactly (a test holds it to [`is_unsafe`] for every character): C0 and DEL are single bytes, C1 is `c2 80..9f`, ALM `d8 9c`, LRM and
-/// RLM `e2 80 8e..8f`, the embeddings and overrides `e2 80 aa..ae`, the isolates
-/// `e2 81 a6..a9` (a lead byte never occurs inside another character). A quick pass over text
-/// that is almost always clean; a whole rendered text has line breaks and arrows (`→`, `e2 86
-/// 92`), which sent it char by char through [`is_unsafe`] before.
+/// UTF-8 bytes, exactly (a test holds it to [`is_unsafe`] for every character): C0 and DEL are
+/// single bytes, C1 is `c2 80..9f`, ALM `d8 9c`, LRM and RLM `e2 80 8e..8f`, the embeddings and
+/// overrides `e2 80 aa..ae`, the isolates `e2 81 a6..a9` (a lead byte never occurs inside
+/// another character). A quick pass over text that is almost always clean; a whole rendered
+/// text has line breaks and arrows (`→`, `e2 86 92`), which sent it char by char through
+/// [`is_unsafe`] before.
 fn holds_unsafe(s: &str, newline_kept: bool) -> bool {
     let b = s.as_bytes();
     let unsafe_at = |i: usize| match b[i] {
