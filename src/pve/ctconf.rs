@@ -303,11 +303,12 @@ impl CtConfig {
         let mut warnings = Vec::new();
         for (i, raw) in lines::split(text).into_iter().enumerate() {
             let number = i + 1;
-            let mut line = Line::new(raw, sections.len() - 1);
+            let mut line = Line::new(raw, 0);
             if let LineKind::Header(section) = &line.kind {
                 sections.push(section.clone());
-                line.section = sections.len() - 1;
             }
+            // A header opens its own section.
+            line.section = sections.len() - 1;
             let error = |kind| CtConfigError {
                 line: number,
                 text: line.raw.text.clone(),
